@@ -1,0 +1,272 @@
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+/* Open or create one directory component beneath dirfd. */
+static int component_open(int dirfd, const char *name, bool create, mode_t mode)
+{
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd >= 0 ? fd : -errno;
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int *ret_fd)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = path, *slash;
+	int fd, next;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (*p) {
+		size_t n;
+
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || n > NAME_MAX) {
+			close(fd);
+			return -EINVAL;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n + (slash ? 1 : 0);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			close(fd);
+			return -EINVAL;
+		}
+		next = component_open(fd, comp, create, mode);
+		close(fd);
+		if (next < 0)
+			return next;
+		fd = next;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
+			const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int r;
+
+	if (!slash) {
+		r = dir_open_beneath(dirfd, "", false, 0, ret_fd);
+		if (r == 0)
+			*ret_name = path;
+		return r;
+	}
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	r = dir_open_beneath(dirfd, dir, create, 0755, ret_fd);
+	free(dir);
+	if (r == 0)
+		*ret_name = slash + 1;
+	return r;
+}
+
+static int fd_read_all(int fd, size_t max, char **ret_data, size_t *ret_len)
+{
+	struct buf b = BUF_INIT;
+	struct stat st;
+	ssize_t n;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((size_t)st.st_size > max)
+		return -EFBIG;
+	buf_set_max(&b, max);
+	r = buf_grow(&b, (size_t)st.st_size);
+	if (r < 0)
+		return r;
+	for (;;) {
+		r = buf_grow(&b, 65536 < max - b.len ? 65536 : max - b.len);
+		if (r < 0 && b.len == max) {
+			char c;
+
+			/* At the limit: only fine when the file ends here. */
+			n = read(fd, &c, 1);
+			r = n == 0 ? 0 : -EFBIG;
+			break;
+		}
+		if (r < 0)
+			break;
+		n = read(fd, b.data + b.len, b.cap - b.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		b.data[b.len] = '\0';
+	}
+	if (r < 0) {
+		buf_release(&b);
+		return r;
+	}
+	*ret_data = buf_detach(&b, ret_len);
+	return *ret_data ? 0 : -ENOMEM;
+}
+
+int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	const char *name = NULL;
+	int pfd = -1, fd = -1, r;
+
+	r = parent_open_beneath(dirfd, path, false, &pfd, &name);
+	if (r < 0)
+		return r;
+	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = fd_read_all(fd, max, ret_data, ret_len);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	return r;
+}
+
+int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = fd_read_all(fd, max, ret_data, ret_len);
+	close(fd);
+	return r;
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char *copy = strdup(path);
+	char *p;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(copy, mode) < 0 && errno != EEXIST)
+		r = -errno;
+out:
+	free(copy);
+	return r;
+}
+
+static int rm_dir_contents(int dfd)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while ((e = readdir(d)) != NULL) {
+		int q;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		q = rm_rf_at(dirfd(d), e->d_name);
+		if (q < 0 && r == 0)
+			r = q;
+	}
+	closedir(d);
+	return r;
+}
+
+int rm_rf_at(int dirfd, const char *name)
+{
+	int fd, r;
+
+	if (unlinkat(dirfd, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = rm_dir_contents(fd);
+	if (r < 0)
+		return r;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+char *path_join(const char *a, const char *b)
+{
+	struct buf s = BUF_INIT;
+	size_t la = strlen(a);
+
+	if (buf_adds(&s, a) < 0)
+		return NULL;
+	if (la > 0 && a[la - 1] != '/' && *b && buf_addch(&s, '/') < 0)
+		goto fail;
+	if (buf_adds(&s, b) < 0)
+		goto fail;
+	return buf_detach(&s, NULL);
+fail:
+	buf_release(&s);
+	return NULL;
+}

@@ -1,0 +1,45 @@
+/*
+ * fsutil: file system helpers that never follow a symlink out of a managed
+ * root.  Paths given to the *_at functions are relative, '/'-separated and
+ * checked by the caller; every intermediate component is opened with
+ * O_NOFOLLOW | O_DIRECTORY, so a symlink planted inside a root cannot redirect
+ * bramble elsewhere.  All functions return 0 or a negative errno, and every
+ * fd they open is O_CLOEXEC.
+ */
+#ifndef BRAMBLE_FSUTIL_H
+#define BRAMBLE_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Open the directory at path beneath dirfd ("" or "." is dirfd itself).
+ * With create, missing directories are made with mode.
+ */
+int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int *ret_fd);
+
+/*
+ * Split path into its parent directory (opened beneath dirfd, created when
+ * create is set) and its last component, which points into path.
+ */
+int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
+			const char **ret_name);
+
+/* Read a whole regular file beneath dirfd, at most max bytes (-EFBIG past it). */
+int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* Read a whole regular file by absolute or cwd-relative path. */
+int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+int write_all(int fd, const void *data, size_t len);
+
+/* mkdir -p of an absolute or relative path (follows symlinks: for config paths). */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Remove name (file, symlink or whole directory tree) in dirfd, never following symlinks. */
+int rm_rf_at(int dirfd, const char *name);
+
+/* Join two path pieces into a new string; NULL on ENOMEM. */
+char *path_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * hash: SHA-256 (OpenSSL libcrypto) for content addressing and change
+ * detection, and a fast 64-bit FNV-1a for in-memory tables.
+ */
+#ifndef BRAMBLE_HASH_H
+#define BRAMBLE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_HEX_LEN 64
+
+struct sha256_ctx {
+	void *md; /* EVP_MD_CTX */
+};
+
+int sha256_init(struct sha256_ctx *c);
+int sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+/* Write 64 lowercase hex digits and a NUL to out; releases the context. */
+int sha256_final_hex(struct sha256_ctx *c, char out[SHA256_HEX_LEN + 1]);
+void sha256_release(struct sha256_ctx *c);
+/* One-shot digest of data as hex. */
+int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
+
+uint64_t fnv1a64(const void *data, size_t len);
+
+#endif

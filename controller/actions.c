@@ -1,0 +1,112 @@
+#include "actions.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "resource.h"
+
+#define ACTION_TIMEOUT_S 60
+
+void actions_describe(unsigned actions, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (actions & ACTION_DHCP_RESTART)
+		used += (size_t)snprintf(out + used, size - used, "restart dnsmasq");
+	else if (actions & ACTION_DHCP_RELOAD)
+		used += (size_t)snprintf(out + used, size - used, "reload dnsmasq hosts (SIGHUP)");
+	if (used < size && (actions & ACTION_NFS_RELOAD))
+		snprintf(out + used, size - used, "%sreload NFS exports", used ? ", " : "");
+}
+
+static int wait_child(pid_t pid, unsigned timeout_s)
+{
+	struct timespec step = {0, 20 * 1000 * 1000};
+	unsigned long waited_ms = 0;
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		if (waited_ms >= timeout_s * 1000UL) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&step, NULL);
+		waited_ms += 20;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_command(const char *cmd, const char *const extra_argv[], unsigned timeout_s)
+{
+	const char *argv[16];
+	size_t n = 0;
+	pid_t pid;
+
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = cmd;
+	if (extra_argv) {
+		argv[n++] = "bramble";
+		while (*extra_argv && n < 15)
+			argv[n++] = *extra_argv++;
+	}
+	argv[n] = NULL;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execv("/bin/sh", (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	return wait_child(pid, timeout_s);
+}
+
+static int run_one(const char *what, const char *cmd)
+{
+	int r;
+
+	if (!cmd) {
+		log_info("%s needed; no command configured for it", what);
+		return 0;
+	}
+	r = run_command(cmd, NULL, ACTION_TIMEOUT_S);
+	if (r > 0) {
+		log_warnx("%s: command exited with status %d", what, r);
+		return -EIO;
+	}
+	if (r < 0)
+		log_errno(r, "%s: command failed", what);
+	else
+		log_info("%s: done", what);
+	return r;
+}
+
+int actions_run(const struct bramble_config *cfg, unsigned actions)
+{
+	int r = 0, q;
+
+	if (actions & ACTION_DHCP_RESTART)
+		r = run_one("restart dnsmasq", cfg->dhcp_restart_cmd);
+	else if (actions & ACTION_DHCP_RELOAD)
+		r = run_one("reload dnsmasq hosts", cfg->dhcp_reload_cmd);
+	if (actions & ACTION_NFS_RELOAD) {
+		q = run_one("reload NFS exports", cfg->nfs_reload_cmd);
+		if (r == 0)
+			r = q;
+	}
+	return r;
+}

@@ -1,0 +1,397 @@
+/*
+ * config: defaults, --root, and the bramble.yaml reader.  The file is a map
+ * of sections (source, paths, dhcp, nfs, http) holding scalars; it is read
+ * with libyaml events against one table of known keys.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define CONFIG_MAX_SIZE ((size_t)1 << 20)
+
+enum key_type { KEY_STR, KEY_DURATION, KEY_BOOL };
+
+struct config_key {
+	const char *section; /* NULL: top level */
+	const char *key;
+	enum key_type type;
+	size_t offset;
+};
+
+#define STR(s, k, f) {s, k, KEY_STR, offsetof(struct bramble_config, f)}
+static const struct config_key keys[] = {
+	STR("source", "url", source),
+	STR("source", "ref", source_ref),
+	STR("source", "path", source_path),
+	{"source", "interval", KEY_DURATION, offsetof(struct bramble_config, interval_s)},
+	{"source", "timeout", KEY_DURATION, offsetof(struct bramble_config, timeout_s)},
+	STR("paths", "tftpRoot", tftp_root),
+	STR("paths", "nfsRoot", nfs_root),
+	STR("paths", "stateDir", state_dir),
+	STR("paths", "imageStore", image_store),
+	STR("dhcp", "configFile", dhcp_conf_file),
+	STR("dhcp", "hostsDir", dhcp_hosts_dir),
+	STR("dhcp", "leaseFile", dhcp_lease_file),
+	STR("dhcp", "reloadCommand", dhcp_reload_cmd),
+	STR("dhcp", "restartCommand", dhcp_restart_cmd),
+	STR("dhcp", "testCommand", dhcp_test_cmd),
+	STR("nfs", "exportsFile", exports_file),
+	STR("nfs", "ganeshaFile", ganesha_file),
+	STR("nfs", "reloadCommand", nfs_reload_cmd),
+	STR("http", "listen", listen),
+	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
+};
+#undef STR
+
+int config_set(char **field, const char *value)
+{
+	char *v = NULL;
+
+	if (value && *value) {
+		v = strdup(value);
+		if (!v)
+			return -ENOMEM;
+	}
+	free(*field);
+	*field = v;
+	return 0;
+}
+
+int config_init(struct bramble_config *c)
+{
+	int r = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->interval_s = 60;
+	c->timeout_s = 60;
+	r |= config_set(&c->source_ref, "main");
+	r |= config_set(&c->tftp_root, "/srv/bramble/tftp");
+	r |= config_set(&c->nfs_root, "/srv/bramble/nfs");
+	r |= config_set(&c->state_dir, "/var/lib/bramble");
+	r |= config_set(&c->image_store, "/var/lib/bramble/images");
+	r |= config_set(&c->dhcp_conf_file, "/etc/dnsmasq.d/bramble.conf");
+	r |= config_set(&c->dhcp_hosts_dir, "/etc/bramble/dnsmasq-hosts.d");
+	r |= config_set(&c->dhcp_test_cmd, "dnsmasq");
+	r |= config_set(&c->exports_file, "/etc/exports.d/bramble.exports");
+	r |= config_set(&c->ganesha_file, "/etc/exports.d/bramble-ganesha.conf");
+	r |= config_set(&c->listen, "127.0.0.1:9420");
+	return r ? -ENOMEM : 0;
+}
+
+static int set_under(char **field, const char *dir, const char *rel)
+{
+	char *p = path_join(dir, rel);
+
+	if (!p)
+		return -ENOMEM;
+	free(*field);
+	*field = p;
+	return 0;
+}
+
+int config_set_root(struct bramble_config *c, const char *dir)
+{
+	int r = 0;
+
+	r |= set_under(&c->tftp_root, dir, "tftp");
+	r |= set_under(&c->nfs_root, dir, "nfs");
+	r |= set_under(&c->state_dir, dir, "state");
+	r |= set_under(&c->image_store, dir, "images");
+	r |= set_under(&c->dhcp_conf_file, dir, "dnsmasq/bramble.conf");
+	r |= set_under(&c->dhcp_hosts_dir, dir, "dnsmasq/hosts.d");
+	r |= set_under(&c->dhcp_lease_file, dir, "dnsmasq/leases");
+	r |= set_under(&c->exports_file, dir, "exports/bramble.exports");
+	r |= set_under(&c->ganesha_file, dir, "exports/ganesha-bramble.conf");
+	return r ? -ENOMEM : 0;
+}
+
+void config_release(struct bramble_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].type == KEY_STR)
+			free(*(char **)(void *)((char *)c + keys[i].offset));
+	memset(c, 0, sizeof(*c));
+}
+
+/* Parse "90", "90s", "5m", "2h" into seconds. */
+static int parse_duration(const char *s, unsigned *ret)
+{
+	unsigned long v, mul = 1;
+	char *end = NULL;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'm')
+		mul = 60;
+	else if (*end == 'h')
+		mul = 3600;
+	else if (*end != 's' && *end != '\0')
+		return -EINVAL;
+	if (*end && end[1])
+		return -EINVAL;
+	if (v == 0 || v > 7 * 86400 / mul)
+		return -ERANGE;
+	*ret = (unsigned)(v * mul);
+	return 0;
+}
+
+static const struct config_key *find_key(const char *section, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		bool same = section ? keys[i].section && strcmp(section, keys[i].section) == 0
+				    : keys[i].section == NULL;
+
+		if (same && strcmp(keys[i].key, key) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static bool is_section(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].section && strcmp(keys[i].section, s) == 0)
+			return true;
+	return false;
+}
+
+static int store(struct bramble_config *c, const struct config_key *k, const char *v,
+		 const struct pos *pos, struct diags *d)
+{
+	void *field = (char *)c + k->offset;
+
+	switch (k->type) {
+	case KEY_STR:
+		return config_set(field, v);
+	case KEY_DURATION:
+		if (parse_duration(v, field) == 0)
+			return 0;
+		return diags_add(d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h",
+				 v, k->key);
+	case KEY_BOOL:
+		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+			*(bool *)field = v[0] == 't';
+			return 0;
+		}
+		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected true or false", v,
+				 k->key);
+	}
+	return -EINVAL;
+}
+
+int config_set_key(struct bramble_config *c, const char *assignment, struct diags *d)
+{
+	const char *eq = strchr(assignment, '=');
+	const char *dot;
+	char *section = NULL, *key = NULL;
+	const struct config_key *k = NULL;
+	struct pos pos = {"--set", 1, 1};
+	int r;
+
+	if (!eq)
+		return diags_add(d, NULL, "bad --set \"%s\"; expected section.key=value", assignment) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	dot = memchr(assignment, '.', (size_t)(eq - assignment));
+	if (dot) {
+		section = strndup(assignment, (size_t)(dot - assignment));
+		key = strndup(dot + 1, (size_t)(eq - dot - 1));
+	} else {
+		key = strndup(assignment, (size_t)(eq - assignment));
+	}
+	if (key && (!dot || section))
+		k = find_key(section, key);
+	if (!k)
+		r = diags_add(d, NULL, "unknown setting \"%.*s\" in --set; see deploy/bramble.yaml for the keys",
+			      (int)(eq - assignment), assignment) < 0 ? -ENOMEM : -EINVAL;
+	else
+		r = store(c, k, eq + 1, &pos, d) < 0 ? -ENOMEM : 0;
+	free(section);
+	free(key);
+	return r;
+}
+
+struct config_reader {
+	yaml_parser_t parser;
+	const char *file;
+	struct diags *d;
+	struct bramble_config *c;
+};
+
+static void mark_pos(const struct config_reader *cr, const yaml_mark_t *m, struct pos *p)
+{
+	p->file = cr->file;
+	p->line = (unsigned)m->line + 1;
+	p->col = (unsigned)m->column + 1;
+}
+
+static int next(struct config_reader *cr, yaml_event_t *ev)
+{
+	struct pos p;
+
+	if (yaml_parser_parse(&cr->parser, ev))
+		return 0;
+	mark_pos(cr, &cr->parser.problem_mark, &p);
+	diags_add(cr->d, &p, "%s", cr->parser.problem ? cr->parser.problem : "bad YAML");
+	return -EINVAL;
+}
+
+static int read_value(struct config_reader *cr, const char *section, const char *key,
+		      const yaml_event_t *v, const struct pos *pos);
+
+/* Read a mapping of scalars (a section, or the top level when section is NULL). */
+static int read_map(struct config_reader *cr, const char *section)
+{
+	yaml_event_t k, v;
+	struct pos pos;
+	int r;
+
+	for (;;) {
+		r = next(cr, &k);
+		if (r < 0)
+			return r;
+		if (k.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&k);
+			return 0;
+		}
+		mark_pos(cr, &k.start_mark, &pos);
+		if (k.type != YAML_SCALAR_EVENT) {
+			yaml_event_delete(&k);
+			diags_add(cr->d, &pos, "expected a key");
+			return -EINVAL;
+		}
+		r = next(cr, &v);
+		if (r < 0) {
+			yaml_event_delete(&k);
+			return r;
+		}
+		r = read_value(cr, section, (const char *)k.data.scalar.value, &v, &pos);
+		yaml_event_delete(&k);
+		yaml_event_delete(&v);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int read_value(struct config_reader *cr, const char *section, const char *key,
+		      const yaml_event_t *v, const struct pos *pos)
+{
+	const struct config_key *k;
+
+	if (!section && v->type == YAML_MAPPING_START_EVENT && is_section(key))
+		return read_map(cr, key);
+	k = find_key(section, key);
+	if (!k) {
+		diags_add(cr->d, pos, "unknown key \"%s%s%s\"; see deploy/bramble.yaml for the keys",
+			  section ? section : "", section ? "." : "", key);
+		return v->type == YAML_SCALAR_EVENT ? 0 : -EINVAL;
+	}
+	if (v->type != YAML_SCALAR_EVENT) {
+		diags_add(cr->d, pos, "expected a scalar value for \"%s\"", key);
+		return -EINVAL;
+	}
+	return store(cr->c, k, (const char *)v->data.scalar.value, pos, cr->d) < 0 ? -ENOMEM : 0;
+}
+
+static int read_document(struct config_reader *cr)
+{
+	yaml_event_t ev;
+	int r, i;
+
+	/* stream start, document start, then the top-level mapping */
+	for (i = 0; i < 3; i++) {
+		r = next(cr, &ev);
+		if (r < 0)
+			return r;
+		if (ev.type == YAML_STREAM_END_EVENT || ev.type == YAML_SCALAR_EVENT ||
+		    ev.type == YAML_SEQUENCE_START_EVENT) {
+			bool empty = ev.type == YAML_STREAM_END_EVENT ||
+				     (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0);
+			struct pos p;
+
+			mark_pos(cr, &ev.start_mark, &p);
+			yaml_event_delete(&ev);
+			if (empty)
+				return 0;
+			diags_add(cr->d, &p, "expected a mapping of settings");
+			return -EINVAL;
+		}
+		yaml_event_delete(&ev);
+	}
+	return read_map(cr, NULL);
+}
+
+int config_load(struct bramble_config *c, const char *path, struct diags *d)
+{
+	struct config_reader cr;
+	char *data = NULL;
+	size_t len = 0, before = d->n;
+	int r;
+
+	r = file_read(path, CONFIG_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	memset(&cr, 0, sizeof(cr));
+	cr.file = path;
+	cr.d = d;
+	cr.c = c;
+	if (!yaml_parser_initialize(&cr.parser)) {
+		free(data);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&cr.parser, (const unsigned char *)data, len);
+	r = read_document(&cr);
+	yaml_parser_delete(&cr.parser);
+	free(data);
+	if (r < 0 && r != -EINVAL)
+		return r;
+	return d->n > before ? -EINVAL : 0;
+}
+
+static int absolutize(char **field)
+{
+	char cwd[4096];
+	char *p;
+
+	if (!*field || (*field)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	p = path_join(cwd, *field);
+	if (!p)
+		return -ENOMEM;
+	free(*field);
+	*field = p;
+	return 0;
+}
+
+int config_absolutize(struct bramble_config *c)
+{
+	char **fields[] = {&c->tftp_root,      &c->nfs_root,       &c->state_dir,
+			   &c->image_store,    &c->dhcp_conf_file, &c->dhcp_hosts_dir,
+			   &c->dhcp_lease_file, &c->exports_file,  &c->ganesha_file};
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(fields) / sizeof(fields[0]); i++)
+		r = absolutize(fields[i]);
+	if (r == 0 && c->source && !strstr(c->source, "://"))
+		r = absolutize(&c->source);
+	return r;
+}

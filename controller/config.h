@@ -1,0 +1,58 @@
+/*
+ * config: the controller's own configuration (bramble.yaml), every key
+ * overridable by a flag.  See deploy/bramble.yaml for the annotated example
+ * and README.md for the reference.
+ */
+#ifndef BRAMBLE_CONFIG_H
+#define BRAMBLE_CONFIG_H
+
+#include <stdbool.h>
+
+#include "diag.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/bramble/bramble.yaml"
+
+struct bramble_config {
+	/* source */
+	char *source;      /* a manifests directory (git URLs: next version) */
+	char *source_ref;  /* branch, tag or commit */
+	char *source_path; /* path inside the repository */
+	unsigned interval_s;
+	unsigned timeout_s;
+	/* outputs */
+	char *tftp_root;
+	char *nfs_root;
+	char *state_dir;
+	char *image_store;
+	char *dhcp_conf_file;
+	char *dhcp_hosts_dir;
+	char *dhcp_lease_file;
+	char *dhcp_reload_cmd;  /* run when a host was removed (SIGHUP) */
+	char *dhcp_restart_cmd; /* run when the main config changed */
+	char *dhcp_test_cmd;    /* dnsmasq binary for --test, "" to skip */
+	char *exports_file;
+	char *ganesha_file;
+	char *nfs_reload_cmd;
+	/* daemon */
+	char *listen;
+	bool allow_empty;
+};
+
+/* Defaults for a system install. */
+int config_init(struct bramble_config *c);
+/* Put every output under dir (the demo and the tests): dir/tftp, dir/nfs, ... */
+int config_set_root(struct bramble_config *c, const char *dir);
+/*
+ * Read a bramble.yaml over the current values.  Unknown keys and wrong types
+ * are errors, with their position, in d (-EINVAL).
+ */
+int config_load(struct bramble_config *c, const char *path, struct diags *d);
+/* Apply "section.key=value" (the --set flag), with the same checks as the file. */
+int config_set_key(struct bramble_config *c, const char *assignment, struct diags *d);
+/* Make every path absolute (relative to the working directory). */
+int config_absolutize(struct bramble_config *c);
+/* Replace one string setting; NULL or "" clears it. */
+int config_set(char **field, const char *value);
+void config_release(struct bramble_config *c);
+
+#endif

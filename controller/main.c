@@ -1,0 +1,314 @@
+/*
+ * bramble: a declarative GitOps netboot controller for Raspberry Pi clusters.
+ * One table of commands, each cmd_x(argc, argv).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "reconcile.h"
+#include "status.h"
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_validate(int argc, char **argv);
+static int cmd_plan(int argc, char **argv);
+static int cmd_apply(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct cmd commands[] = {
+	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid"},
+	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error"},
+	{"apply", cmd_apply, "make the outputs match the repository"},
+	{"status", cmd_status, "show the recorded status (--json for the document)"},
+	{"version", cmd_version, "print the version"},
+	{"help", cmd_help, "show this help"},
+};
+
+static const char common_usage[] =
+	"Options of every command:\n"
+	"  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH " if present)\n"
+	"  -s, --source DIR      the manifests directory (overrides source.url)\n"
+	"      --path SUBDIR     manifests path inside the source (source.path)\n"
+	"  -r, --root DIR        put every output under DIR: DIR/tftp, DIR/nfs, DIR/state,\n"
+	"                        DIR/images, DIR/dnsmasq, DIR/exports\n"
+	"      --tftp-root DIR, --nfs-root DIR, --state-dir DIR, --image-store DIR\n"
+	"      --set KEY=VALUE   any configuration key, e.g. --set dhcp.restartCommand='...'\n"
+	"      --allow-empty     allow a revision with no nodes to remove every node's files\n"
+	"      --adopt           replace files in the way that bramble did not create\n"
+	"  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"
+	"  -q, --quiet           only errors\n"
+	"      --json            (status) print the JSON document\n"
+	"  -h, --help            this help\n"
+	"\nExit codes: 0 success (plan: nothing to change), 1 failure or invalid revision,\n"
+	"2 plan: changes pending, 64 bad usage or configuration.\n";
+
+enum {
+	OPT_PATH = 256,
+	OPT_TFTP,
+	OPT_NFS,
+	OPT_STATE,
+	OPT_IMAGES,
+	OPT_SET,
+	OPT_ALLOW_EMPTY,
+	OPT_ADOPT,
+	OPT_JSON,
+};
+
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"source", required_argument, NULL, 's'},
+	{"root", required_argument, NULL, 'r'},
+	{"path", required_argument, NULL, OPT_PATH},
+	{"tftp-root", required_argument, NULL, OPT_TFTP},
+	{"nfs-root", required_argument, NULL, OPT_NFS},
+	{"state-dir", required_argument, NULL, OPT_STATE},
+	{"image-store", required_argument, NULL, OPT_IMAGES},
+	{"set", required_argument, NULL, OPT_SET},
+	{"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
+	{"adopt", no_argument, NULL, OPT_ADOPT},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct cli {
+	struct bramble_config cfg;
+	struct pass_opts pass;
+	bool json;
+	bool help;
+};
+
+static void usage_of(const char *cmd, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			fprintf(f, "usage: bramble %s [options]\n  %s\n\n", cmd, commands[i].summary);
+	fputs(common_usage, f);
+}
+
+/* Flags that set a path; applied after the config file and --root. */
+struct late_flag {
+	int opt;
+	const char *value;
+};
+
+static int apply_late(struct cli *c, const struct late_flag *late, size_t n, struct diags *d)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		const char *v = late[i].value;
+
+		switch (late[i].opt) {
+		case 's':
+			r = config_set(&c->cfg.source, v);
+			break;
+		case OPT_PATH:
+			r = config_set(&c->cfg.source_path, v);
+			break;
+		case 'r':
+			r = config_set_root(&c->cfg, v);
+			break;
+		case OPT_TFTP:
+			r = config_set(&c->cfg.tftp_root, v);
+			break;
+		case OPT_NFS:
+			r = config_set(&c->cfg.nfs_root, v);
+			break;
+		case OPT_STATE:
+			r = config_set(&c->cfg.state_dir, v);
+			break;
+		case OPT_IMAGES:
+			r = config_set(&c->cfg.image_store, v);
+			break;
+		case OPT_SET:
+			r = config_set_key(&c->cfg, v, d);
+			break;
+		}
+	}
+	return r;
+}
+
+static int parse(struct cli *c, int argc, char **argv)
+{
+	struct late_flag late[64];
+	struct diags d = DIAGS_INIT;
+	const char *config = NULL;
+	size_t n_late = 0;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:s:r:vqh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'v':
+			c->pass.verbose = true;
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'q':
+			log_set_level(LOG_LEVEL_ERROR);
+			break;
+		case 'h':
+			c->help = true;
+			break;
+		case OPT_ALLOW_EMPTY:
+			c->cfg.allow_empty = true;
+			break;
+		case OPT_ADOPT:
+			c->pass.adopt = true;
+			break;
+		case OPT_JSON:
+			c->json = true;
+			break;
+		case '?':
+			return -EINVAL;
+		default:
+			if (n_late == sizeof(late) / sizeof(late[0]))
+				return -E2BIG;
+			late[n_late].opt = opt;
+			late[n_late++].value = optarg;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bramble: unexpected argument \"%s\"\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!config && access(CONFIG_DEFAULT_PATH, R_OK) == 0)
+		config = CONFIG_DEFAULT_PATH;
+	r = config ? config_load(&c->cfg, config, &d) : 0;
+	if (r == -EINVAL || (r == 0 && (r = apply_late(c, late, n_late, &d)) == -EINVAL)) {
+		diags_print(&d, stderr);
+	} else if (r < 0 && config) {
+		fprintf(stderr, "bramble: cannot read \"%s\": %s\n", config, strerror(-r));
+	}
+	if (r == 0)
+		r = config_absolutize(&c->cfg);
+	diags_release(&d);
+	return r;
+}
+
+/* Parse the options of a command; returns -1 to go on, or an exit code. */
+static int setup(struct cli *c, const char *cmd, int argc, char **argv)
+{
+	memset(c, 0, sizeof(*c));
+	c->pass.out = stdout;
+	if (config_init(&c->cfg) < 0)
+		return EXIT_FAILED;
+	if (parse(c, argc, argv) < 0) {
+		fprintf(stderr, "Try 'bramble %s --help'.\n", cmd);
+		return EXIT_USAGE;
+	}
+	if (c->help) {
+		usage_of(cmd, stdout);
+		return EXIT_OK;
+	}
+	return -1;
+}
+
+static int run_pass(enum pass_mode mode, const char *cmd, int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, cmd, argc, argv);
+	if (code < 0) {
+		c.pass.mode = mode;
+		code = reconcile_pass(&c.cfg, &c.pass);
+	}
+	config_release(&c.cfg);
+	return code;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	return run_pass(PASS_MODE_VALIDATE, "validate", argc, argv);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	return run_pass(PASS_MODE_PLAN, "plan", argc, argv);
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	return run_pass(PASS_MODE_APPLY, "apply", argc, argv);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct cli c;
+	int code, r;
+
+	code = setup(&c, "status", argc, argv);
+	if (code < 0) {
+		r = status_print(c.cfg.state_dir, c.json, stdout);
+		if (r == -ENOENT)
+			fprintf(stderr, "bramble: no status recorded in %s yet: run bramble apply\n",
+				c.cfg.state_dir);
+		code = r < 0 ? EXIT_FAILED : EXIT_OK;
+	}
+	config_release(&c.cfg);
+	return code;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("bramble %s\n", BRAMBLE_VERSION);
+	return EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	printf("usage: bramble <command> [options]\n\n"
+	       "bramble keeps a netboot server (TFTP tree, config.txt/cmdline.txt, NFS roots and\n"
+	       "exports, dnsmasq) exactly as a repository of manifests says.\n\nCommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\n%s", common_usage);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	log_init(LOG_LEVEL_INFO);
+	if (argc < 2) {
+		cmd_help(argc, argv);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cmd_help(argc, argv);
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc, argv);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "bramble: unknown command \"%s\"; try 'bramble help'\n", argv[1]);
+	return EXIT_USAGE;
+}

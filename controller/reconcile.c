@@ -1,0 +1,331 @@
+#include "reconcile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "log.h"
+#include "reconciler.h"
+#include "source.h"
+#include "status.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+struct pass {
+	const struct bramble_config *cfg;
+	const struct pass_opts *o;
+	struct source_rev rev;
+	struct diags d;
+	struct manifest_set *set;
+	struct engine *engine;
+	struct render_ctx ctx;
+	struct export_ids ids;
+	struct resource_set desired;
+	struct plan *plan;
+	int state_fd;
+	struct timespec start;
+	char *dhcp_dir, *dhcp_name, *exports_dir, *exports_name, *ganesha_name;
+};
+
+static double elapsed(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Split a file path into a managed directory and a name in it. */
+static int split_path(const char *path, char **ret_dir, char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || !slash[1])
+		return -EINVAL;
+	*ret_dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	*ret_name = strdup(slash + 1);
+	return *ret_dir && *ret_name ? 0 : -ENOMEM;
+}
+
+static int open_engine(struct pass *p)
+{
+	const struct bramble_config *c = p->cfg;
+	struct engine_roots roots;
+	int r;
+
+	r = split_path(c->dhcp_conf_file, &p->dhcp_dir, &p->dhcp_name);
+	if (r == 0)
+		r = split_path(c->exports_file, &p->exports_dir, &p->exports_name);
+	if (r == 0) {
+		char *gdir = NULL;
+
+		r = split_path(c->ganesha_file, &gdir, &p->ganesha_name);
+		if (r == 0 && strcmp(gdir, p->exports_dir) != 0)
+			r = -EXDEV;
+		free(gdir);
+	}
+	if (r == -EXDEV)
+		log_warnx("nfs.exportsFile and nfs.ganeshaFile must be in one directory");
+	if (r < 0)
+		return r;
+	memset(&roots, 0, sizeof(roots));
+	roots.path[ROOT_TFTP] = c->tftp_root;
+	roots.path[ROOT_NFS] = c->nfs_root;
+	roots.path[ROOT_DHCP_CONF] = p->dhcp_dir;
+	roots.path[ROOT_DHCP_HOSTS] = c->dhcp_hosts_dir;
+	roots.path[ROOT_EXPORTS] = p->exports_dir;
+	roots.path[ROOT_IMAGES] = c->image_store;
+	roots.state_dir = c->state_dir;
+	r = engine_open(&roots, &p->engine);
+	if (r < 0)
+		return r;
+	p->state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return p->state_fd < 0 ? -errno : 0;
+}
+
+static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *message)
+{
+	struct pass_report rep;
+
+	diags_sort(&p->d);
+	diags_print(&p->d, stderr);
+	if (message)
+		log_warnx("%s", message);
+	if (p->o->mode != PASS_MODE_APPLY)
+		return;
+	memset(&rep, 0, sizeof(rep));
+	rep.outcome = outcome;
+	rep.revision = p->rev.revision;
+	rep.errors = &p->d;
+	rep.message = message;
+	rep.duration_s = elapsed(&p->start);
+	if (status_record(p->cfg->state_dir, &rep) < 0)
+		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+}
+
+/* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
+static int test_dhcp(struct pass *p)
+{
+	static const char script[] =
+		"command -v \"$1\" >/dev/null 2>&1 || exit 127; exec \"$1\" --test --conf-file=\"$2\" >\"$3\" 2>&1";
+	const char *argv[4] = {p->cfg->dhcp_test_cmd, NULL, NULL, NULL};
+	char *conf = NULL, *log = NULL, *out = NULL;
+	size_t i, len = 0;
+	int r = 0, fd;
+
+	for (i = 0; i < p->desired.n; i++)
+		if (p->desired.v[i].root == ROOT_DHCP_CONF)
+			break;
+	if (!p->cfg->dhcp_test_cmd || i == p->desired.n)
+		return 0;
+	conf = path_join(p->cfg->state_dir, "dnsmasq-test.conf");
+	log = path_join(p->cfg->state_dir, "dnsmasq-test.log");
+	if (!conf || !log) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write_all(fd, p->desired.v[i].data, p->desired.v[i].len) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	argv[1] = conf;
+	argv[2] = log;
+	r = run_command(script, argv, 30);
+	if (r == 127) {
+		log_debug("%s not found: the dnsmasq configuration is not checked", argv[0]);
+		r = 0;
+	} else if (r != 0) {
+		if (file_read(log, 4096, &out, &len) < 0)
+			out = NULL;
+		diags_add(&p->d, NULL, "dnsmasq --test rejected the rendered %s: %s",
+			  p->cfg->dhcp_conf_file, out ? out : "(no output)");
+		r = -EINVAL;
+	}
+out:
+	free(out);
+	free(conf);
+	free(log);
+	return r;
+}
+
+static int render(struct pass *p)
+{
+	int r;
+
+	memset(&p->ctx, 0, sizeof(p->ctx));
+	p->ctx.set = p->set;
+	p->ctx.root_path[ROOT_TFTP] = p->cfg->tftp_root;
+	p->ctx.root_path[ROOT_NFS] = p->cfg->nfs_root;
+	p->ctx.root_path[ROOT_DHCP_CONF] = p->dhcp_dir;
+	p->ctx.root_path[ROOT_DHCP_HOSTS] = p->cfg->dhcp_hosts_dir;
+	p->ctx.root_path[ROOT_EXPORTS] = p->exports_dir;
+	p->ctx.root_path[ROOT_IMAGES] = p->cfg->image_store;
+	p->ctx.images_fd = engine_root_fd(p->engine, ROOT_IMAGES);
+	p->ctx.dhcp_conf_name = p->dhcp_name;
+	p->ctx.exports_name = p->exports_name;
+	p->ctx.ganesha_name = p->ganesha_name;
+	p->ctx.dhcp_lease_file = p->cfg->dhcp_lease_file;
+	p->ctx.export_ids = &p->ids;
+	r = export_ids_load(p->state_fd, &p->ids);
+	if (r == 0)
+		r = image_trees_load(&p->ctx, &p->d);
+	if (r == 0)
+		r = render_all(&p->ctx, &p->desired, &p->d);
+	if (r == 0)
+		r = test_dhcp(p);
+	return r;
+}
+
+static void print_summary(struct pass *p, const char *verb)
+{
+	const struct plan *pl = p->plan;
+	char acts[128];
+
+	actions_describe(pl->actions, acts, sizeof(acts));
+	fprintf(p->o->out, "%s %s: %zu created, %zu updated, %zu deleted, %zu unchanged", verb,
+		p->rev.revision, pl->n_create, pl->n_update, pl->n_delete, pl->n_unchanged);
+	if (pl->n_drift)
+		fprintf(p->o->out, ", %zu drift repaired", pl->n_drift);
+	if (*acts)
+		fprintf(p->o->out, "; %s", acts);
+	fputc('\n', p->o->out);
+}
+
+static int do_apply(struct pass *p)
+{
+	struct pass_report rep;
+	size_t failed = 0;
+	unsigned flags = p->o->adopt ? ENGINE_ADOPT : 0;
+	int r, q;
+
+	if (plan_has_changes(p->plan))
+		plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
+	r = engine_apply(p->engine, p->plan, flags, &failed);
+	if (r == 0)
+		r = export_ids_save(p->state_fd, &p->ids);
+	q = actions_run(p->cfg, r == 0 ? p->plan->actions : 0);
+	memset(&rep, 0, sizeof(rep));
+	rep.outcome = r == 0 && failed == 0 ? PASS_APPLIED : PASS_APPLY_FAILED;
+	rep.revision = p->rev.revision;
+	rep.set = p->set;
+	rep.plan = p->plan;
+	rep.errors = &p->d;
+	rep.message = r < 0 ? strerror(-r) : NULL;
+	rep.duration_s = elapsed(&p->start);
+	if (status_record(p->cfg->state_dir, &rep) < 0)
+		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	if (r < 0 || failed) {
+		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision, failed);
+		return EXIT_FAILED;
+	}
+	print_summary(p, "applied");
+	(void)q;
+	return EXIT_OK;
+}
+
+static int pass_plan_apply(struct pass *p)
+{
+	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0;
+	int r;
+
+	r = engine_plan(p->engine, &p->desired, flags, &p->plan);
+	if (r == -ECANCELED) {
+		report_invalid(p, PASS_REFUSED,
+			       "refusing to apply: the repository has no nodes, and applying it would remove every node's files; set allowEmpty: true (or --allow-empty) if that is what you want");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot plan");
+		return EXIT_FAILED;
+	}
+	if (p->o->mode == PASS_MODE_APPLY)
+		return do_apply(p);
+	plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
+	if (p->plan->actions) {
+		char acts[128];
+
+		actions_describe(p->plan->actions, acts, sizeof(acts));
+		fprintf(p->o->out, "after apply: %s\n", acts);
+	}
+	return plan_has_changes(p->plan) ? EXIT_CHANGES : EXIT_OK;
+}
+
+static int pass_run(struct pass *p)
+{
+	int r;
+
+	r = source_read(p->cfg, &p->rev, &p->d);
+	if (r == 0)
+		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
+	if (r == -EINVAL) {
+		struct buf m = BUF_INIT;
+
+		buf_printf(&m, "revision %s is not valid (%zu errors): nothing applied; the last applied state keeps serving",
+			   p->rev.revision ? p->rev.revision : "(unreadable)", p->d.n);
+		report_invalid(p, PASS_INVALID, buf_str(&m));
+		buf_release(&m);
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot read the manifests");
+		return EXIT_FAILED;
+	}
+	if (p->o->mode == PASS_MODE_VALIDATE) {
+		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
+			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
+		return EXIT_OK;
+	}
+	r = open_engine(p);
+	if (r < 0) {
+		log_errno(r, "cannot open the output directories");
+		return EXIT_FAILED;
+	}
+	r = render(p);
+	if (r == -EINVAL) {
+		report_invalid(p, PASS_INVALID, "the rendered state is not valid: nothing applied; the last applied state keeps serving");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot render the desired state");
+		return EXIT_FAILED;
+	}
+	return pass_plan_apply(p);
+}
+
+int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o)
+{
+	struct pass p;
+	int code;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.o = o;
+	p.state_fd = -1;
+	p.d.max = 200;
+	clock_gettime(CLOCK_MONOTONIC, &p.start);
+	code = pass_run(&p);
+	plan_free(p.plan);
+	resource_set_release(&p.desired);
+	image_trees_release(&p.ctx);
+	export_ids_release(&p.ids);
+	engine_free(p.engine);
+	if (p.state_fd >= 0)
+		close(p.state_fd);
+	manifest_set_free(p.set);
+	source_rev_release(&p.rev);
+	diags_release(&p.d);
+	free(p.dhcp_dir);
+	free(p.dhcp_name);
+	free(p.exports_dir);
+	free(p.exports_name);
+	free(p.ganesha_name);
+	return code;
+}

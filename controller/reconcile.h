@@ -1,0 +1,38 @@
+/*
+ * reconcile: one pass over one revision, as DESIGN.md's contract says:
+ * read and validate everything, render, observe, plan, apply, post-apply
+ * actions, record.  Any validation error: nothing is applied or deleted.
+ */
+#ifndef BRAMBLE_RECONCILE_H
+#define BRAMBLE_RECONCILE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+
+enum pass_mode {
+	PASS_MODE_VALIDATE,
+	PASS_MODE_PLAN,
+	PASS_MODE_APPLY,
+};
+
+struct pass_opts {
+	enum pass_mode mode;
+	bool verbose;
+	bool adopt;
+	FILE *out; /* the plan and summaries (stdout) */
+};
+
+/* Exit codes of the commands (documented in README.md). */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,  /* invalid revision, or an apply that failed */
+	EXIT_CHANGES = 2, /* plan: changes pending */
+	EXIT_USAGE = 64,  /* bad command line or configuration */
+};
+
+/* Run one pass; returns an enum exit_code. */
+int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o);
+
+#endif

@@ -1,0 +1,312 @@
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define STATUS_FILE "status.json"
+#define STATUS_MAX_SIZE ((size_t)64 << 20)
+#define STATUS_MAX_ERRORS 100
+
+static void now_iso(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *status_load(const char *state_dir)
+{
+	char *path = path_join(state_dir, STATUS_FILE);
+	json_t *j = NULL;
+
+	if (path)
+		j = json_load_file(path, 0, NULL);
+	free(path);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
+static void set_condition(json_t *st, const char *type, bool status, const char *reason,
+			  const char *message, const char *now)
+{
+	json_t *conds = json_object_get(st, "conditions"), *c = NULL, *old;
+	size_t i;
+
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		json_object_set_new(st, "conditions", conds);
+	}
+	json_array_foreach(conds, i, old) {
+		if (json_is_string(json_object_get(old, "type")) &&
+		    strcmp(json_string_value(json_object_get(old, "type")), type) == 0)
+			c = old;
+	}
+	if (!c) {
+		c = json_object();
+		json_object_set_new(c, "type", json_string(type));
+		json_array_append_new(conds, c);
+	}
+	old = json_object_get(c, "status");
+	if (!json_is_string(old) || strcmp(json_string_value(old), status ? "True" : "False") != 0)
+		json_object_set_new(c, "lastTransitionTime", json_string(now));
+	json_object_set_new(c, "status", json_string(status ? "True" : "False"));
+	json_object_set_new(c, "reason", json_string(reason));
+	json_object_set_new(c, "message", json_string(message ? message : ""));
+}
+
+static json_t *errors_json(const struct diags *d)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; d && i < d->n && i < STATUS_MAX_ERRORS; i++) {
+		const struct diag *dg = &d->v[i];
+		struct buf b = BUF_INIT;
+
+		if (dg->file && dg->line)
+			buf_printf(&b, "%s:%u:%u: %s", dg->file, dg->line, dg->col, dg->msg);
+		else if (dg->file)
+			buf_printf(&b, "%s: %s", dg->file, dg->msg);
+		else
+			buf_adds(&b, dg->msg);
+		json_array_append_new(a, json_string(buf_str(&b)));
+		buf_release(&b);
+	}
+	return a;
+}
+
+/* Whether a plan item is in place once the pass is over, and why not. */
+static const char *item_problem(const struct plan_item *it)
+{
+	if (it->op == PLAN_UNCHANGED || it->op == PLAN_KEEP || it->applied)
+		return NULL;
+	if (it->op == PLAN_CONFLICT)
+		return "conflict: a file not created by bramble is in the way";
+	return it->error ? strerror(-it->error) : "not applied";
+}
+
+static json_t *node_json(const struct node *n)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(n->name));
+	json_object_set_new(o, "serial", json_string(n->serial));
+	if (n->has_mac)
+		json_object_set_new(o, "mac", json_string(n->mac_str));
+	if (n->has_ip)
+		json_object_set_new(o, "ip", json_string(n->ip_str));
+	json_object_set_new(o, "hostname", json_string(n->hostname));
+	json_object_set_new(o, "model", json_string(pi_model_name(n->model)));
+	json_object_set_new(o, "image", json_string(n->image->name));
+	json_object_set_new(o, "rootMode", json_string(root_mode_name(n->root_mode)));
+	json_object_set_new(o, "resources", json_object());
+	json_object_set_new(o, "ready", json_true());
+	json_object_set_new(o, "reason", json_string("InPlace"));
+	return o;
+}
+
+static void node_mark(json_t *o, const char *owner, const char *problem, const char *path)
+{
+	json_t *res = json_object_get(o, "resources");
+
+	if (!problem) {
+		if (!json_object_get(res, owner))
+			json_object_set_new(res, owner, json_string("in place"));
+		return;
+	}
+	json_object_set_new(res, owner, json_string(problem));
+	if (json_is_true(json_object_get(o, "ready"))) {
+		struct buf b = BUF_INIT;
+
+		buf_printf(&b, "%s %s: %s", owner, path, problem);
+		json_object_set_new(o, "ready", json_false());
+		json_object_set_new(o, "reason", json_string("NotApplied"));
+		json_object_set_new(o, "message", json_string(buf_str(&b)));
+		buf_release(&b);
+	}
+}
+
+static json_t *nodes_json(const struct manifest_set *set, const struct plan *p)
+{
+	json_t *nodes = json_object(), *arr = json_array(), *v;
+	const char *k;
+	size_t i, j;
+
+	for (i = 0; i < set->n_nodes; i++)
+		json_object_set_new(nodes, set->nodes[i]->name, node_json(set->nodes[i]));
+	for (i = 0; i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+		const char *problem = item_problem(it), *owner;
+
+		if (!it->res)
+			continue;
+		owner = it->res->owner ? it->res->owner : "?";
+		if (it->res->node) {
+			node_mark(json_object_get(nodes, it->res->node), owner, problem, it->res->path);
+			continue;
+		}
+		for (j = 0; j < set->n_nodes; j++)
+			node_mark(json_object_get(nodes, set->nodes[j]->name), owner, problem,
+				  it->res->path);
+	}
+	json_object_foreach(nodes, k, v) {
+		(void)k;
+		json_array_append(arr, v);
+	}
+	json_decref(nodes);
+	return arr;
+}
+
+static void summary(json_t *st)
+{
+	json_t *nodes = json_object_get(st, "nodes"), *n;
+	size_t i, ready = 0, total = json_array_size(nodes);
+
+	json_array_foreach(nodes, i, n)
+		ready += json_is_true(json_object_get(n, "ready"));
+	json_object_set_new(st, "nodeCounts",
+			    json_pack("{s:I,s:I,s:I}", "total", (json_int_t)total, "ready",
+				      (json_int_t)ready, "notReady", (json_int_t)(total - ready)));
+}
+
+static void counter_add(json_t *st, const char *key, size_t n)
+{
+	json_int_t v = json_integer_value(json_object_get(st, key));
+
+	json_object_set_new(st, key, json_integer(v + (json_int_t)n));
+}
+
+static void record_applied(json_t *st, const struct pass_report *rep, const char *now)
+{
+	const struct plan *p = rep->plan;
+	bool ok = rep->outcome == PASS_APPLIED;
+
+	if (ok) {
+		json_object_set_new(st, "lastAppliedRevision", json_string(rep->revision));
+		json_object_set_new(st, "lastAppliedTime", json_string(now));
+	}
+	json_object_set_new(st, "nodes", nodes_json(rep->set, p));
+	json_object_set_new(st, "lastPass",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created",
+				      (json_int_t)p->n_create, "updated", (json_int_t)p->n_update,
+				      "deleted", (json_int_t)p->n_delete, "unchanged",
+				      (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
+				      "drift", (json_int_t)p->n_drift, "durationSeconds",
+				      rep->duration_s));
+	counter_add(st, "driftRepairs", p->n_drift);
+	summary(st);
+	set_condition(st, "Ready", ok, ok ? "Applied" : "ApplyFailed",
+		      ok ? "every resource is in place" : rep->message, now);
+	set_condition(st, "Stalled", !ok, ok ? "Applied" : "ApplyFailed", ok ? "" : rep->message,
+		      now);
+}
+
+static int status_write(const char *state_dir, json_t *st)
+{
+	char *path = path_join(state_dir, STATUS_FILE), *tmp = path_join(state_dir, STATUS_FILE ".tmp");
+	int r = 0;
+
+	if (!path || !tmp) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (json_dump_file(st, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+		r = -EIO;
+		goto out;
+	}
+	if (chmod(tmp, 0644) < 0 || rename(tmp, path) < 0)
+		r = -errno;
+out:
+	free(path);
+	free(tmp);
+	return r;
+}
+
+int status_record(const char *state_dir, const struct pass_report *rep)
+{
+	json_t *st = status_load(state_dir);
+	char now[32];
+	int r;
+
+	now_iso(now);
+	json_object_set_new(st, "lastAttemptedRevision", json_string(rep->revision ? rep->revision : ""));
+	json_object_set_new(st, "lastAttemptTime", json_string(now));
+	json_object_set_new(st, "errors", errors_json(rep->errors));
+	counter_add(st, "passes", 1);
+	if (rep->outcome != PASS_APPLIED)
+		counter_add(st, "failures", 1);
+	set_condition(st, "Reconciling", false, "Idle", "", now);
+	if (rep->plan && rep->set) {
+		record_applied(st, rep, now);
+	} else {
+		const char *reason = rep->outcome == PASS_INVALID ? "ValidationFailed" : "Refused";
+
+		set_condition(st, "Ready", false, reason, rep->message, now);
+		set_condition(st, "Stalled", true, reason, rep->message, now);
+	}
+	r = status_write(state_dir, st);
+	json_decref(st);
+	return r;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static void print_human(json_t *st, FILE *out)
+{
+	json_t *conds = json_object_get(st, "conditions"), *c, *n, *e;
+	size_t i;
+
+	fprintf(out, "applied:   %s%s%s\n", *jstr(st, "lastAppliedRevision") ? jstr(st, "lastAppliedRevision") : "(nothing yet)",
+		*jstr(st, "lastAppliedTime") ? " at " : "", jstr(st, "lastAppliedTime"));
+	fprintf(out, "attempted: %s at %s\n", jstr(st, "lastAttemptedRevision"), jstr(st, "lastAttemptTime"));
+	json_array_foreach(conds, i, c)
+		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"), jstr(c, "reason"),
+			*jstr(c, "message") ? ": " : "", jstr(c, "message"));
+	fprintf(out, "\n%-20s %-8s %-15s %-5s %-9s %s\n", "NODE", "SERIAL", "IP", "MODEL", "READY", "MESSAGE");
+	json_array_foreach(json_object_get(st, "nodes"), i, n)
+		fprintf(out, "%-20s %-8s %-15s %-5s %-9s %s\n", jstr(n, "name"), jstr(n, "serial"),
+			*jstr(n, "ip") ? jstr(n, "ip") : "-", jstr(n, "model"),
+			json_is_true(json_object_get(n, "ready")) ? "yes" : "no", jstr(n, "message"));
+	json_array_foreach(json_object_get(st, "errors"), i, e)
+		fprintf(out, "%s%s\n", i == 0 ? "\nerrors of the last attempt:\n  " : "  ", json_string_value(e));
+}
+
+int status_print(const char *state_dir, bool json, FILE *out)
+{
+	char *path = path_join(state_dir, STATUS_FILE);
+	json_t *st;
+
+	if (!path)
+		return -ENOMEM;
+	st = json_load_file(path, 0, NULL);
+	free(path);
+	if (!st)
+		return -ENOENT;
+	if (json)
+		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS);
+	else
+		print_human(st, out);
+	if (json)
+		fputc('\n', out);
+	json_decref(st);
+	return 0;
+}

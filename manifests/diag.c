@@ -1,0 +1,129 @@
+#include "diag.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/buf.h"
+
+int diags_add(struct diags *d, const struct pos *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = diags_vadd(d, pos, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int diags_vadd(struct diags *d, const struct pos *pos, const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+	struct diag *dg;
+	size_t max = d->max ? d->max : 1000;
+	int r;
+
+	if (d->n >= max) {
+		d->dropped++;
+		return 0;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct diag *v = realloc(d->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	buf_set_max(&b, 4096);
+	r = buf_vprintf(&b, fmt, ap);
+	if (r < 0 && r != -E2BIG)
+		return r;
+	dg = &d->v[d->n];
+	memset(dg, 0, sizeof(*dg));
+	if (pos && pos->file) {
+		dg->file = strdup(pos->file);
+		if (!dg->file) {
+			buf_release(&b);
+			return -ENOMEM;
+		}
+	}
+	if (pos) {
+		dg->line = pos->line;
+		dg->col = pos->col;
+	}
+	dg->msg = buf_detach(&b, NULL);
+	if (!dg->msg) {
+		free(dg->file);
+		return -ENOMEM;
+	}
+	d->n++;
+	return 0;
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+	int c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return strcmp(x->msg, y->msg);
+}
+
+void diags_sort(struct diags *d)
+{
+	size_t i, o = 0;
+
+	if (d->n < 2)
+		return;
+	qsort(d->v, d->n, sizeof(*d->v), diag_cmp);
+	for (i = 0; i < d->n; i++) {
+		if (o > 0 && diag_cmp(&d->v[o - 1], &d->v[i]) == 0) {
+			free(d->v[i].file);
+			free(d->v[i].msg);
+			continue;
+		}
+		d->v[o++] = d->v[i];
+	}
+	d->n = o;
+}
+
+void diags_print(const struct diags *d, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		const struct diag *dg = &d->v[i];
+
+		if (dg->file && dg->line)
+			fprintf(f, "%s:%u:%u: %s\n", dg->file, dg->line, dg->col, dg->msg);
+		else if (dg->file)
+			fprintf(f, "%s: %s\n", dg->file, dg->msg);
+		else
+			fprintf(f, "%s\n", dg->msg);
+	}
+	if (d->dropped)
+		fprintf(f, "(%zu more errors not shown)\n", d->dropped);
+}
+
+void diags_release(struct diags *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+	d->dropped = 0;
+}

@@ -1,0 +1,225 @@
+/*
+ * model: the desired state of a bramble, as loaded from the manifests.
+ *
+ * A manifest_set is what one revision of the repository says, already
+ * validated: every reference resolved, every Node merged with its Cluster
+ * defaults and its Profiles (maps merge, lists and scalars replace; later
+ * profiles override earlier ones; the node overrides all).  The reconcilers
+ * read it and never change it.  Every string is owned by the set and freed by
+ * manifest_set_free().  Arrays are sorted by name so that everything rendered
+ * from a set is deterministic.
+ */
+#ifndef BRAMBLE_MODEL_H
+#define BRAMBLE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+#define BRAMBLE_API_VERSION "bramble/v1alpha1"
+
+enum dhcp_mode {
+	DHCP_MODE_PROXY, /* default: the router keeps addresses; we answer PXE only */
+	DHCP_MODE_FULL,  /* our dnsmasq hands out addresses and static leases */
+	DHCP_MODE_EXTERNAL, /* another DHCP server; we document option 66/43 */
+};
+
+enum tftp_prefix {
+	TFTP_PREFIX_SERIAL, /* <tftp>/1234abcd/ (EEPROM TFTP_PREFIX=0) */
+	TFTP_PREFIX_MAC,    /* <tftp>/dc-a6-32-01-36-c2/ (TFTP_PREFIX=2) */
+};
+
+enum nfs_backend {
+	NFS_BACKEND_KERNEL,  /* exports file + exportfs -ra */
+	NFS_BACKEND_GANESHA, /* EXPORT blocks + SIGHUP */
+};
+
+enum pi_model {
+	PI_MODEL_PI3, /* Pi 3B/3B+: bootcode.bin at the TFTP root */
+	PI_MODEL_PI4,
+	PI_MODEL_PI5,
+};
+
+enum root_mode {
+	ROOT_MODE_PRIVATE, /* its own writable copy of the image root */
+	ROOT_MODE_SHARED,  /* read-only image root + tmpfs overlay on the node */
+};
+
+enum config_txt_form {
+	CONFIG_TXT_NONE,
+	CONFIG_TXT_LINES, /* a list: lines appended in order */
+	CONFIG_TXT_MAP,   /* a map: key=value lines, sorted by key */
+};
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct kv {
+	char *key;
+	char *value;
+};
+
+/* Key/value pairs, sorted by key, keys unique. */
+struct kvlist {
+	struct kv *v;
+	size_t n;
+};
+
+/*
+ * A secret is either given in the manifest (value) or as {file: PATH} on the
+ * controller host (file), read only when it is needed.  Never log either.
+ */
+struct secret {
+	char *value;
+	char *file;
+	struct pos pos;
+};
+
+struct config_txt {
+	enum config_txt_form form;
+	struct strlist lines;
+	struct kvlist map;
+};
+
+struct user {
+	char *name;
+	struct secret password_hash; /* crypt(3) hash; both fields NULL: no password */
+	struct strlist ssh_keys;
+	bool sudo;
+};
+
+struct wifi {
+	char *ssid; /* NULL: no Wi-Fi */
+	struct secret passphrase;
+	char *country;
+};
+
+enum tristate { TRI_UNSET, TRI_FALSE, TRI_TRUE };
+
+struct first_boot {
+	char *hostname; /* NULL: the node's hostname */
+	struct user *users;
+	size_t n_users;
+	enum tristate ssh;
+	struct wifi wifi;
+	char *timezone;
+	char *keymap;
+};
+
+struct cluster {
+	char *name;
+	struct pos pos;
+	char *server;        /* netboot server IPv4, dotted quad */
+	uint32_t server_ip;  /* host byte order */
+	char *interface;     /* NULL: any */
+	enum dhcp_mode dhcp_mode;
+	char *subnet;        /* "10.99.0.0/24" as written (normalised) */
+	uint32_t subnet_ip;  /* network address, host byte order */
+	unsigned prefix_len; /* 0..32 */
+	char *router;        /* NULL: none (full mode: option 3 omitted) */
+	struct strlist dns;  /* IPv4 addresses */
+	char *range_start;   /* full mode dynamic pool; NULL: static leases only */
+	char *range_end;
+	unsigned lease_seconds; /* default 3600 */
+	unsigned nfs_version;   /* 3 (default) or 4 */
+	enum nfs_backend nfs_backend;
+	enum tftp_prefix tftp_prefix;
+};
+
+struct image {
+	char *name;
+	struct pos pos;
+	char *url;     /* https/http/file URL, or NULL */
+	char *sha256;  /* 64 lowercase hex, or NULL (allowed only for file:// and path) */
+	char *path;    /* local directory holding boot/ and root/, relative to the
+			  image store, safe (no "..", not absolute); or NULL */
+};
+
+struct profile {
+	char *name;
+	struct pos pos;
+};
+
+struct node {
+	char *name; /* metadata.name: a safe path component */
+	struct pos pos;
+	char serial[9]; /* 8 lowercase hex + NUL */
+	bool has_mac;
+	uint8_t mac[6];
+	char mac_str[18]; /* "dc:a6:32:01:36:c2" lowercase, or "" */
+	bool has_ip;
+	uint32_t ip;     /* host byte order */
+	char ip_str[16]; /* dotted quad, or "" */
+	char *hostname;  /* defaults to name */
+	enum pi_model model;
+	struct strlist profiles;
+	struct image *image; /* resolved; never NULL in a valid set */
+	struct config_txt config_txt;
+	struct strlist cmdline; /* extra kernel arguments, in order */
+	enum root_mode root_mode;
+	unsigned root_generation;
+	struct first_boot first_boot;
+	struct kvlist labels;
+};
+
+struct manifest_set {
+	struct cluster *cluster;
+	struct image **images; /* sorted by name */
+	size_t n_images;
+	struct profile **profiles; /* sorted by name */
+	size_t n_profiles;
+	struct node **nodes; /* sorted by name */
+	size_t n_nodes;
+	struct strlist files; /* every manifest file read, relative, sorted */
+	void *priv;           /* loader's own storage (interned strings, trees) */
+};
+
+/* One manifest file handed to the loader: a name for messages, and content. */
+struct manifest_file {
+	const char *name; /* relative path, e.g. "nodes/rack1.yaml" */
+	const char *data;
+	size_t len;
+};
+
+/* Limits the loader enforces on untrusted input. */
+#define MANIFEST_MAX_FILE_SIZE ((size_t)8 << 20)   /* per file */
+#define MANIFEST_MAX_TOTAL_SIZE ((size_t)256 << 20) /* per revision */
+#define MANIFEST_MAX_FILES 10000
+#define MANIFEST_MAX_DOCUMENTS 100000     /* per revision */
+#define MANIFEST_MAX_NODES_PER_FILE 2000000 /* YAML nodes after alias expansion */
+#define MANIFEST_MAX_DEPTH 64
+
+/*
+ * Load, merge and validate a whole revision from in-memory files.
+ * On success *ret is a valid set and d is empty.  On validation errors,
+ * returns -EINVAL with every problem in d and *ret untouched.  Other negative
+ * errno values are system errors (e.g. -ENOMEM).
+ */
+int manifests_load_files(const struct manifest_file *files, size_t n_files, struct diags *d,
+			 struct manifest_set **ret);
+
+/*
+ * Load every *.yaml / *.yml file under dir (recursively; hidden entries and
+ * symlinks that leave dir are skipped), then as manifests_load_files().
+ * File names in messages are relative to dir.
+ */
+int manifests_load_dir(const char *dir, struct diags *d, struct manifest_set **ret);
+
+void manifest_set_free(struct manifest_set *set);
+
+/* Lookups in a valid set (binary search by name); NULL when absent. */
+const struct node *manifest_set_node(const struct manifest_set *set, const char *name);
+const struct image *manifest_set_image(const struct manifest_set *set, const char *name);
+
+const char *pi_model_name(enum pi_model m);
+const char *dhcp_mode_name(enum dhcp_mode m);
+const char *root_mode_name(enum root_mode m);
+
+/* Whether s is a safe path component: [A-Za-z0-9._-], 1..63, not "." or "..". */
+bool name_is_safe(const char *s);
+
+#endif

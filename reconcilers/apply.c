@@ -1,0 +1,588 @@
+/*
+ * apply: carry a plan out, durably, without an fsync per file.
+ *
+ *  1. stage: write every new file as a temp beside its final name, build
+ *     every new tree generation, make directories;
+ *  2. one syncfs per file system touched;
+ *  3. rename every temp into place (a tree: switch its symlink), then fsync
+ *     each directory that a rename touched;
+ *  4. delete what the inventory lists and the repository no longer wants,
+ *     old tree generations included, deepest first;
+ *  5. record the inventory.
+ *
+ * A crash before 3 leaves only temps (ignored and replaced next time); a
+ * crash during 3 leaves each path either old or new.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+struct pending {
+	enum root_id root;
+	char *path; /* final path beneath root */
+	struct plan_item *item;
+	bool tree; /* a tree link: the old generation goes after the switch */
+};
+
+struct batch {
+	struct engine *e;
+	unsigned flags;
+	struct pending *v;
+	size_t n, cap;
+	char **dirs; /* "<root>:<dir>" to fsync */
+	size_t n_dirs, cap_dirs;
+	bool root_used[ROOT_COUNT];
+	size_t failed;
+	int first_error;
+};
+
+static void fail(struct batch *b, struct plan_item *it, int r)
+{
+	it->error = r;
+	b->failed++;
+	if (!b->first_error)
+		b->first_error = r;
+}
+
+static int touch_dir(struct batch *b, enum root_id root, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct buf s = BUF_INIT;
+	size_t i;
+	int r;
+
+	b->root_used[root] = true;
+	r = buf_printf(&s, "%d:%.*s", (int)root, slash ? (int)(slash - path) : 0, path);
+	if (r < 0)
+		return r;
+	for (i = b->n_dirs; i > 0 && i + 8 > b->n_dirs; i--)
+		if (strcmp(b->dirs[i - 1], buf_str(&s)) == 0) {
+			buf_release(&s);
+			return 0;
+		}
+	if (b->n_dirs == b->cap_dirs) {
+		size_t cap = b->cap_dirs ? b->cap_dirs * 2 : 64;
+		char **v = realloc(b->dirs, cap * sizeof(*v));
+
+		if (!v) {
+			buf_release(&s);
+			return -ENOMEM;
+		}
+		b->dirs = v;
+		b->cap_dirs = cap;
+	}
+	b->dirs[b->n_dirs++] = buf_detach(&s, NULL);
+	return 0;
+}
+
+static int push_pending(struct batch *b, enum root_id root, const char *path,
+			struct plan_item *it, bool tree)
+{
+	struct pending *p;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct pending *v = realloc(b->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->v = v;
+		b->cap = cap;
+	}
+	p = &b->v[b->n];
+	p->path = strdup(path);
+	if (!p->path)
+		return -ENOMEM;
+	p->root = root;
+	p->item = it;
+	p->tree = tree;
+	b->n++;
+	return touch_dir(b, root, path);
+}
+
+static int tmp_name(const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, ".%s" TMP_SUFFIX, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static void store_sig(struct plan_item *it, const struct stat *st)
+{
+	struct stat_sig s;
+
+	sig_from_stat(&s, st);
+	it->sig_ino = s.ino;
+	it->sig_size = s.size;
+	it->sig_mtime_ns = s.mtime_ns;
+}
+
+/* Write content to a new file name in dfd (which must not exist). */
+static int write_new(int dfd, const char *name, const struct resource *res, struct plan_item *it)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, res->data, res->len);
+	if (r == 0 && fchmod(fd, res->mode) < 0)
+		r = -errno;
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0)
+		store_sig(it, &st);
+	return r;
+}
+
+/* Copy a source file when it cannot be hard-linked (another file system). */
+static int copy_file(int sfd, int dfd, const char *name, const struct stat *src)
+{
+	struct timespec ts[2];
+	char buf[65536];
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (r == 0 && (n = read(sfd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		r = n < 0 ? -errno : write_all(fd, buf, (size_t)n);
+	}
+	ts[0] = src->st_atim;
+	ts[1] = src->st_mtim;
+	if (r == 0 && fchmod(fd, src->st_mode & 07777) < 0)
+		r = -errno;
+	if (r == 0 && futimens(fd, ts) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int link_new(struct engine *e, int dfd, const char *name, const struct resource *res,
+		    struct plan_item *it)
+{
+	const char *sname = NULL;
+	struct stat st;
+	int sfd = -1, pfd = -1, r;
+
+	r = parent_open_beneath(e->root_fd[ROOT_IMAGES], res->data, false, &pfd, &sname);
+	if (r < 0)
+		return r;
+	if (linkat(pfd, sname, dfd, name, 0) < 0) {
+		r = -errno;
+		if (r != -EXDEV && r != -EPERM)
+			goto out;
+		sfd = openat(pfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		r = sfd < 0 ? -errno : 0;
+		if (r == 0 && fstat(sfd, &st) < 0)
+			r = -errno;
+		if (r == 0)
+			r = copy_file(sfd, dfd, name, &st);
+		if (r < 0)
+			goto out;
+	}
+	r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (r == 0)
+		store_sig(it, &st);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	close(pfd);
+	return r;
+}
+
+static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it)
+{
+	struct stat st;
+
+	if (mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	if (fchmodat(dfd, name, mode, 0) < 0)
+		return -errno;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	store_sig(it, &st);
+	return 0;
+}
+
+/* Create one entry (final name or temp) of a resource in dfd. */
+static int create_entry(struct engine *e, int dfd, const char *name, struct plan_item *it)
+{
+	const struct resource *res = it->res;
+	struct stat st;
+
+	if (res->type != RES_DIR && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	switch (res->type) {
+	case RES_FILE:
+		return write_new(dfd, name, res, it);
+	case RES_HARDLINK:
+		return link_new(e, dfd, name, res, it);
+	case RES_DIR:
+		return make_dir(dfd, name, res->mode, it);
+	case RES_SYMLINK:
+	case RES_TREE:
+		if (symlinkat(res->type == RES_TREE ? strrchr(it->gendir, '/') ? strrchr(it->gendir, '/') + 1
+									     : it->gendir
+						    : res->data,
+			      dfd, name) < 0)
+			return -errno;
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		store_sig(it, &st);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Stage a resource: a temp beside its final path (base/path), renamed in phase 3. */
+static int stage_at(struct batch *b, enum root_id root, const char *base, const char *path,
+		    struct plan_item *it, bool tree)
+{
+	char tmp[300];
+	const char *name = NULL;
+	struct buf full = BUF_INIT;
+	int dfd, r;
+
+	r = buf_printf(&full, "%s%s%s", base ? base : "", base ? "/" : "", path);
+	if (r < 0)
+		return r;
+	r = parent_open_beneath(b->e->root_fd[root], buf_str(&full), true, &dfd, &name);
+	if (r < 0)
+		goto out;
+	if (it->res->type == RES_DIR) {
+		r = make_dir(dfd, name, it->res->mode, it);
+		close(dfd);
+		it->applied = r == 0;
+		goto out;
+	}
+	r = tmp_name(name, tmp, sizeof(tmp));
+	if (r == 0)
+		r = create_entry(b->e, dfd, tmp, it);
+	close(dfd);
+	if (r == 0)
+		r = push_pending(b, root, buf_str(&full), it, tree);
+out:
+	buf_release(&full);
+	return r;
+}
+
+/* Build a whole new generation directory for a tree (not yet visible). */
+static int build_generation(struct batch *b, struct plan_item *it)
+{
+	int rootfd = b->e->root_fd[it->res->root];
+	const char *name = NULL;
+	int pfd, gfd, r;
+	size_t i;
+
+	r = parent_open_beneath(rootfd, it->gendir, true, &pfd, &name);
+	if (r < 0)
+		return r;
+	r = rm_rf_at(pfd, name);
+	if (r == 0 && mkdirat(pfd, name, 0755) < 0)
+		r = -errno;
+	close(pfd);
+	if (r < 0)
+		return r;
+	r = dir_open_beneath(rootfd, it->gendir, false, 0, &gfd);
+	if (r < 0)
+		return r;
+	for (i = 0; r == 0 && i < it->n_children; i++) {
+		struct plan_item *c = &it->children[i];
+		int dfd;
+
+		r = parent_open_beneath(gfd, c->res->path, true, &dfd, &name);
+		if (r < 0)
+			break;
+		r = create_entry(b->e, dfd, name, c);
+		close(dfd);
+		c->applied = r == 0;
+	}
+	close(gfd);
+	return r;
+}
+
+static int stage_tree(struct batch *b, struct plan_item *it)
+{
+	size_t i;
+	int r;
+
+	if (it->in_place) {
+		for (i = 0; i < it->n_children; i++) {
+			struct plan_item *c = &it->children[i];
+
+			if (c->op == PLAN_UNCHANGED)
+				continue;
+			r = stage_at(b, it->res->root, it->gendir, c->res->path, c, false);
+			if (r < 0)
+				return r;
+		}
+		/* The tree itself is in place once its children are. */
+		return push_pending(b, it->res->root, "", it, false);
+	}
+	r = build_generation(b, it);
+	if (r < 0)
+		return r;
+	return stage_at(b, it->res->root, NULL, it->res->path, it, true);
+}
+
+static bool wants_apply(const struct plan_item *it, unsigned flags)
+{
+	if (it->op == PLAN_CREATE || it->op == PLAN_UPDATE)
+		return true;
+	return it->op == PLAN_CONFLICT && (flags & ENGINE_ADOPT);
+}
+
+static void stage_all(struct batch *b, struct plan *p)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->n_items; i++) {
+		struct plan_item *it = &p->items[i];
+
+		if (!wants_apply(it, b->flags)) {
+			if (it->op == PLAN_CONFLICT)
+				fail(b, it, -EEXIST);
+			continue;
+		}
+		if (it->res->type == RES_TREE)
+			r = stage_tree(b, it);
+		else
+			r = stage_at(b, it->res->root, NULL, it->res->path, it, false);
+		if (r < 0)
+			fail(b, it, r);
+	}
+}
+
+/* One syncfs for each distinct file system that holds a touched root. */
+static int sync_roots(struct batch *b)
+{
+	dev_t seen[ROOT_COUNT];
+	size_t n_seen = 0, k;
+	int i;
+
+	for (i = 0; i < ROOT_COUNT; i++) {
+		struct stat st;
+
+		if (!b->root_used[i] || b->e->root_fd[i] < 0)
+			continue;
+		if (fstat(b->e->root_fd[i], &st) < 0)
+			return -errno;
+		for (k = 0; k < n_seen && seen[k] != st.st_dev; k++)
+			;
+		if (k < n_seen)
+			continue;
+		seen[n_seen++] = st.st_dev;
+		if (syncfs(b->e->root_fd[i]) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static bool children_applied(const struct plan_item *it)
+{
+	size_t i;
+
+	for (i = 0; i < it->n_children; i++)
+		if (it->children[i].op != PLAN_UNCHANGED && !it->children[i].applied)
+			return false;
+	return true;
+}
+
+static int rename_one(struct batch *b, struct pending *pd)
+{
+	char tmp[300];
+	const char *name = NULL;
+	int dfd, r;
+
+	r = engine_parent_fd(b->e, pd->root, pd->path, false, &dfd, &name);
+	if (r < 0)
+		return r;
+	r = tmp_name(name, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	if (renameat(dfd, tmp, dfd, name) < 0)
+		return -errno;
+	return 0;
+}
+
+static void rename_all(struct batch *b)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < b->n; i++) {
+		struct pending *pd = &b->v[i];
+		struct plan_item *it = pd->item;
+
+		if (pd->path[0] == '\0' || (it->res->type == RES_TREE && it->in_place)) {
+			if (children_applied(it))
+				it->applied = true;
+			else if (!it->error)
+				fail(b, it, -EIO);
+			continue;
+		}
+		r = rename_one(b, pd);
+		if (r < 0) {
+			fail(b, it, r);
+			continue;
+		}
+		it->applied = true;
+	}
+}
+
+static int fsync_dirs(struct batch *b)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < b->n_dirs; i++) {
+		char *colon = strchr(b->dirs[i], ':');
+		int root = atoi(b->dirs[i]);
+		int fd;
+
+		if (dir_open_beneath(b->e->root_fd[root], colon + 1, false, 0, &fd) < 0)
+			continue;
+		if (fsync(fd) < 0 && r == 0)
+			r = -errno;
+		close(fd);
+	}
+	return r;
+}
+
+/* Remove a generation directory of a tree ("a/.b.<digest>"): it is ours by name. */
+static int remove_gendir(struct batch *b, enum root_id root, const char *gendir)
+{
+	const char *name = NULL;
+	int dfd, r;
+
+	if (!gendir)
+		return 0;
+	r = engine_parent_fd(b->e, root, gendir, false, &dfd, &name);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (name[0] != '.')
+		return -EINVAL;
+	r = rm_rf_at(dfd, name);
+	if (r == 0)
+		r = touch_dir(b, root, gendir);
+	return r;
+}
+
+static int delete_entry(struct batch *b, struct inv_entry *inv)
+{
+	const char *name = NULL;
+	struct stat st;
+	int dfd, r;
+
+	r = engine_parent_fd(b->e, inv->root, inv->path, false, &dfd, &name);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (inv->type == RES_DIR) {
+		if (!S_ISDIR(st.st_mode))
+			return 0;
+		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+			return -errno;
+	} else {
+		/* Never remove a directory that took the place of a file of ours. */
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		if (unlinkat(dfd, name, 0) < 0)
+			return -errno;
+	}
+	r = touch_dir(b, inv->root, inv->path);
+	if (r == 0 && inv->type == RES_TREE)
+		r = remove_gendir(b, inv->root, inv->gendir);
+	return r;
+}
+
+static void delete_all(struct batch *b, struct plan *p)
+{
+	size_t i;
+	int r;
+
+	for (i = p->n_items; i > 0; i--) {
+		struct plan_item *it = &p->items[i - 1];
+
+		if (it->op == PLAN_DELETE) {
+			r = delete_entry(b, it->inv);
+			if (r < 0)
+				fail(b, it, r);
+			else
+				it->applied = true;
+			continue;
+		}
+		/* A tree switched to a new generation: drop the old one. */
+		if (it->applied && it->res && it->res->type == RES_TREE && !it->in_place &&
+		    it->inv && it->inv->gendir && strcmp(it->inv->gendir, it->gendir) != 0) {
+			r = remove_gendir(b, it->res->root, it->inv->gendir);
+			if (r < 0)
+				fail(b, it, r);
+		}
+	}
+}
+
+static void dirs_reset(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n_dirs; i++)
+		free(b->dirs[i]);
+	b->n_dirs = 0;
+}
+
+int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed)
+{
+	struct batch b;
+	size_t i;
+	int r;
+
+	memset(&b, 0, sizeof(b));
+	b.e = e;
+	b.flags = flags;
+	stage_all(&b, p);
+	r = sync_roots(&b);
+	if (r == 0) {
+		rename_all(&b);
+		r = fsync_dirs(&b);
+	}
+	if (r == 0) {
+		dirs_reset(&b);
+		delete_all(&b, p);
+		r = fsync_dirs(&b);
+	}
+	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty))
+		r = inventory_save(e->state_fd, p, &e->inv);
+	for (i = 0; i < b.n; i++)
+		free(b.v[i].path);
+	free(b.v);
+	dirs_reset(&b);
+	free(b.dirs);
+	if (ret_failed)
+		*ret_failed = b.failed;
+	if (r < 0)
+		return r;
+	return b.first_error;
+}

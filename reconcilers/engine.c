@@ -1,0 +1,202 @@
+/*
+ * engine: open the managed roots, observe what is on disk and plan.
+ * Applying is in apply.c, the inventory in inventory.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define OBSERVE_MAX_READ ((size_t)64 << 20)
+
+void sig_from_stat(struct stat_sig *sig, const struct stat *st)
+{
+	sig->ino = (uint64_t)st->st_ino;
+	sig->size = (int64_t)st->st_size;
+	sig->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+bool sig_equal(const struct stat_sig *a, const struct stat_sig *b)
+{
+	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+static int open_root(const char *path, int *ret_fd)
+{
+	int r, fd;
+
+	r = mkdir_p(path, 0755);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int engine_open(const struct engine_roots *roots, struct engine **ret)
+{
+	struct engine *e;
+	int r = 0, i;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->state_fd = e->cache_fd = -1;
+	for (i = 0; i < ROOT_COUNT; i++)
+		e->root_fd[i] = -1;
+	for (i = 0; i < ROOT_COUNT; i++) {
+		if (!roots->path[i])
+			continue;
+		e->root_path[i] = strdup(roots->path[i]);
+		if (!e->root_path[i]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = open_root(roots->path[i], &e->root_fd[i]);
+		if (r < 0)
+			goto out;
+	}
+	e->state_dir = strdup(roots->state_dir);
+	if (!e->state_dir) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = mkdir_p(roots->state_dir, 0700);
+	if (r == 0)
+		r = open_root(roots->state_dir, &e->state_fd);
+	if (r == 0)
+		r = inventory_load(e->state_fd, &e->inv);
+out:
+	if (r < 0) {
+		engine_free(e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+void engine_free(struct engine *e)
+{
+	int i;
+
+	if (!e)
+		return;
+	for (i = 0; i < ROOT_COUNT; i++) {
+		if (e->root_fd[i] >= 0)
+			close(e->root_fd[i]);
+		free(e->root_path[i]);
+	}
+	if (e->state_fd >= 0)
+		close(e->state_fd);
+	if (e->cache_fd >= 0)
+		close(e->cache_fd);
+	free(e->cache_dir);
+	free(e->state_dir);
+	inventory_release(&e->inv);
+	free(e);
+}
+
+size_t engine_inventory_size(const struct engine *e)
+{
+	return e->inv.n;
+}
+
+const char *engine_root_path(const struct engine *e, enum root_id root)
+{
+	return e->root_path[root] ? e->root_path[root] : "?";
+}
+
+int engine_root_fd(const struct engine *e, enum root_id root)
+{
+	return e->root_fd[root];
+}
+
+int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
+		     int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	char *dir;
+	int fd, r;
+
+	if (e->root_fd[root] < 0)
+		return -EBADF;
+	if (e->cache_fd >= 0 && e->cache_root == (int)root && strlen(e->cache_dir) == dlen &&
+	    strncmp(e->cache_dir, path, dlen) == 0) {
+		*ret_fd = e->cache_fd;
+		*ret_name = slash ? slash + 1 : path;
+		return 0;
+	}
+	dir = strndup(path, dlen);
+	if (!dir)
+		return -ENOMEM;
+	r = dir_open_beneath(e->root_fd[root], dir, create, 0755, &fd);
+	if (r < 0) {
+		free(dir);
+		return r;
+	}
+	if (e->cache_fd >= 0)
+		close(e->cache_fd);
+	free(e->cache_dir);
+	e->cache_fd = fd;
+	e->cache_dir = dir;
+	e->cache_root = (int)root;
+	*ret_fd = fd;
+	*ret_name = slash ? slash + 1 : path;
+	return 0;
+}
+
+int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
+{
+	struct sha256_ctx c;
+	char head[64], sub[SHA256_HEX_LEN + 1];
+	size_t i;
+	int q;
+
+	if (r->type == RES_DIR) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (r->type != RES_TREE)
+		return sha256_hex(r->data ? r->data : "", r->len, out);
+	q = sha256_init(&c);
+	for (i = 0; q == 0 && i < r->n_children; i++) {
+		const struct resource *ch = &r->children[i];
+		int n = snprintf(head, sizeof(head), "%d %o ", (int)ch->type, (unsigned)ch->mode);
+
+		q = resource_digest(ch, sub);
+		if (q == 0)
+			q = sha256_update(&c, head, (size_t)n);
+		if (q == 0)
+			q = sha256_update(&c, ch->path, strlen(ch->path) + 1);
+		if (q == 0)
+			q = sha256_update(&c, sub, SHA256_HEX_LEN);
+	}
+	if (q < 0) {
+		sha256_release(&c);
+		return q;
+	}
+	return sha256_final_hex(&c, out);
+}
+
+int tree_gendir_name(const char *path, const char *digest, char **ret)
+{
+	const char *base = strrchr(path, '/');
+	struct buf b = BUF_INIT;
+	int r;
+
+	r = buf_printf(&b, "%.*s.%s.%.16s", base ? (int)(base - path + 1) : 0, path,
+		       base ? base + 1 : path, digest);
+	if (r < 0)
+		return r;
+	*ret = buf_detach(&b, NULL);
+	return *ret ? 0 : -ENOMEM;
+}

@@ -1,0 +1,114 @@
+/*
+ * engine: observe, plan and apply a desired resource_set against the file
+ * system, exactly as DESIGN.md's reconcile contract says.
+ *
+ *	engine_open()   open every root once (dir fds) and load the inventory
+ *	engine_plan()   compare desired with what is on disk and in the inventory
+ *	engine_apply()  carry a plan out: stage every write, one syncfs per file
+ *	                system, renames, fsync of the touched directories, deletes
+ *	                of inventory paths only, then record the inventory
+ *
+ * The inventory (state dir, inventory.d/, 256 shards by node) lists every path
+ * bramble created, with a digest of what it wrote and a stat signature, so a
+ * steady-state pass costs one fstatat per path and reads no file content.
+ */
+#ifndef BRAMBLE_ENGINE_H
+#define BRAMBLE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "resource.h"
+
+enum plan_op {
+	PLAN_UNCHANGED,
+	PLAN_CREATE,
+	PLAN_UPDATE,
+	PLAN_DELETE,
+	PLAN_KEEP,     /* not desired any more, but node data: kept */
+	PLAN_CONFLICT, /* exists, was not created by bramble, differs: refused */
+};
+
+struct inv_entry;
+
+struct plan_item {
+	enum plan_op op;
+	const char *reason;    /* static text: "missing", "content differs", ... */
+	bool drift;            /* the change repairs an edit made outside bramble */
+	struct resource *res;  /* desired (NULL for delete/keep) */
+	struct inv_entry *inv; /* recorded (NULL when new) */
+	struct plan_item *children; /* RES_TREE: per-child detail */
+	size_t n_children;
+	bool applied; /* set by engine_apply on success */
+	int error;    /* set by engine_apply on failure (negative errno) */
+	/* Engine-private: digest of the desired content, tree generation dir,
+	 * and the stat signature to record once in place. */
+	char digest[65];
+	char *gendir;
+	uint64_t sig_ino;
+	int64_t sig_size;
+	int64_t sig_mtime_ns;
+	bool sig_fresh; /* the signature differs from the inventory's */
+	bool in_place;  /* RES_TREE: repair children inside the current generation */
+};
+
+struct plan {
+	struct plan_item *items; /* sorted by (root, path) */
+	size_t n_items;
+	size_t n_create, n_update, n_delete, n_unchanged, n_keep, n_conflict;
+	size_t n_drift;
+	unsigned actions; /* enum action bits the changes need */
+	bool inventory_dirty; /* signatures to refresh even with no change */
+};
+
+struct engine_roots {
+	const char *path[ROOT_COUNT]; /* absolute directories; NULL: unused */
+	const char *state_dir;
+};
+
+enum engine_flags {
+	ENGINE_ALLOW_EMPTY = 1 << 0, /* allow a plan that removes every node */
+	ENGINE_ADOPT = 1 << 1,       /* replace conflicting files not created by bramble */
+};
+
+struct engine;
+
+/* Open the roots (creating missing ones) and load the inventory. */
+int engine_open(const struct engine_roots *roots, struct engine **ret);
+void engine_free(struct engine *e);
+
+/* Number of inventory entries (top level). */
+size_t engine_inventory_size(const struct engine *e);
+
+/*
+ * Plan desired (sorted with resource_set_sort) against disk and inventory.
+ * The plan points into desired and into the engine: free it before either.
+ * Returns -ECANCELED when the plan would remove every node resource and
+ * ENGINE_ALLOW_EMPTY is not set.
+ */
+int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags,
+		struct plan **ret);
+
+/*
+ * Apply the plan.  Every item gets applied or error set; the inventory then
+ * records exactly what is in place.  Returns 0 when everything was applied,
+ * or the first error; *ret_failed counts failed items.
+ */
+int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed);
+
+void plan_free(struct plan *p);
+
+/* Whether the plan changes anything on disk. */
+bool plan_has_changes(const struct plan *p);
+
+/* Print the plan as a readable diff (plan_print.c); verbose adds unchanged items. */
+void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose);
+
+const char *plan_op_name(enum plan_op op);
+
+/* Absolute path of a root (for messages). */
+const char *engine_root_path(const struct engine *e, enum root_id root);
+int engine_root_fd(const struct engine *e, enum root_id root);
+
+#endif

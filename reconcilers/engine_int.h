@@ -1,0 +1,76 @@
+/*
+ * engine_int: the engine's private structures, shared by engine.c
+ * (observe, plan), apply.c, inventory.c and plan_print.c.
+ */
+#ifndef BRAMBLE_ENGINE_INT_H
+#define BRAMBLE_ENGINE_INT_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "engine.h"
+#include "../common/hash.h"
+
+#define INVENTORY_SHARDS 256
+#define TMP_SUFFIX ".bramble-tmp"
+
+/* What bramble saw of a file right after writing it. */
+struct stat_sig {
+	uint64_t ino;
+	int64_t size;
+	int64_t mtime_ns;
+};
+
+struct inv_entry {
+	enum res_type type;
+	enum root_id root;
+	mode_t mode;
+	char *path;
+	char hash[SHA256_HEX_LEN + 1]; /* digest of what was written, "" for dirs */
+	char *gendir;                  /* RES_TREE: current generation directory */
+	struct stat_sig sig;
+	unsigned act_delete;
+	unsigned flags;
+	char *node;
+	struct inv_entry *children; /* RES_TREE */
+	size_t n_children;
+};
+
+struct inventory {
+	struct inv_entry *v; /* sorted by (root, path) */
+	size_t n;
+	size_t cap;
+};
+
+struct engine {
+	int root_fd[ROOT_COUNT];
+	char *root_path[ROOT_COUNT];
+	int state_fd;
+	char *state_dir;
+	struct inventory inv;
+	/* Cache of the parent directory of the last path observed. */
+	int cache_root;
+	char *cache_dir;
+	int cache_fd;
+};
+
+int inventory_load(int state_fd, struct inventory *inv);
+/* Write the shards that the plan touched, as one durable batch. */
+int inventory_save(int state_fd, const struct plan *p, const struct inventory *old);
+void inventory_release(struct inventory *inv);
+void inv_entry_release(struct inv_entry *e);
+struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root, const char *path);
+
+/* Content digests of a desired resource, as recorded in the inventory. */
+int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1]);
+/* Name of the generation directory of a tree with this digest: ".<base>.<digest16>". */
+int tree_gendir_name(const char *path, const char *digest, char **ret);
+
+/* Parent directory fd of path beneath root (cached; do not close). */
+int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
+		     int *ret_fd, const char **ret_name);
+
+void sig_from_stat(struct stat_sig *sig, const struct stat *st);
+bool sig_equal(const struct stat_sig *a, const struct stat_sig *b);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * images: find each Image of the set in the image store and list its boot
+ * tree, so that the tftp reconciler can hard-link the files into every node's
+ * boot directory.  An Image with a url is looked for under its sha256
+ * ("sha256/<digest>"), where the downloader puts it once verified.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reconciler.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define IMAGE_MAX_BOOT_FILES 20000
+#define IMAGE_MAX_DEPTH 8
+#define IMAGE_TEXT_MAX ((size_t)1 << 20)
+
+static int add_file(struct image_tree *t, size_t *cap, const char *rel, bool dir, mode_t mode)
+{
+	struct image_file *f;
+	struct buf s = BUF_INIT;
+
+	if (t->n_files >= IMAGE_MAX_BOOT_FILES)
+		return -E2BIG;
+	if (t->n_files == *cap) {
+		size_t c = *cap ? *cap * 2 : 32;
+		struct image_file *v = realloc(t->files, c * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->files = v;
+		*cap = c;
+	}
+	f = &t->files[t->n_files];
+	memset(f, 0, sizeof(*f));
+	f->dir = dir;
+	f->mode = mode & 07777;
+	f->path = strdup(rel);
+	if (!f->path || buf_printf(&s, "%s/%s", t->boot_dir, rel) < 0) {
+		free(f->path);
+		buf_release(&s);
+		return -ENOMEM;
+	}
+	f->store = buf_detach(&s, NULL);
+	if (!f->store) {
+		free(f->path);
+		return -ENOMEM;
+	}
+	t->n_files++;
+	return 0;
+}
+
+static int walk(struct image_tree *t, size_t *cap, int dfd, const char *prefix, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > IMAGE_MAX_DEPTH)
+		return -ELOOP;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		struct buf rel = BUF_INIT;
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+			continue;
+		r = buf_printf(&rel, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name);
+		if (r == 0 && !res_path_is_safe(buf_str(&rel)))
+			r = 0; /* not a name we can serve: skip it */
+		else if (r == 0)
+			r = add_file(t, cap, buf_str(&rel), S_ISDIR(st.st_mode), st.st_mode);
+		if (r == 0 && S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			r = sub < 0 ? -errno : walk(t, cap, sub, buf_str(&rel), depth + 1);
+		}
+		buf_release(&rel);
+	}
+	closedir(d);
+	return r;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct image_file *)a)->path, ((const struct image_file *)b)->path);
+}
+
+static int read_text(int images_fd, const char *boot_dir, const char *name, char **ret)
+{
+	struct buf p = BUF_INIT;
+	size_t len;
+	int r;
+
+	r = buf_printf(&p, "%s/%s", boot_dir, name);
+	if (r < 0)
+		return r;
+	r = file_read_at(images_fd, buf_str(&p), IMAGE_TEXT_MAX, ret, &len);
+	buf_release(&p);
+	if (r == -ENOENT) {
+		*ret = strdup("");
+		return *ret ? 0 : -ENOMEM;
+	}
+	return r;
+}
+
+static int tree_load(struct render_ctx *ctx, const struct image *img, struct image_tree *t)
+{
+	struct buf b = BUF_INIT;
+	size_t cap = 0, i;
+	int dfd, r;
+
+	t->image = img;
+	if (img->path)
+		r = buf_adds(&b, img->path);
+	else
+		r = buf_printf(&b, "sha256/%s", img->sha256 ? img->sha256 : "unknown");
+	if (r < 0)
+		return r;
+	t->root_dir = path_join(buf_str(&b), "root");
+	t->boot_dir = path_join(buf_str(&b), "boot");
+	buf_release(&b);
+	if (!t->root_dir || !t->boot_dir)
+		return -ENOMEM;
+	r = dir_open_beneath(ctx->images_fd, t->boot_dir, false, 0, &dfd);
+	if (r < 0)
+		return r;
+	r = walk(t, &cap, dfd, "", 0);
+	if (r < 0)
+		return r;
+	qsort(t->files, t->n_files, sizeof(*t->files), file_cmp);
+	for (i = 0; i < t->n_files; i++)
+		t->has_bootcode |= strcmp(t->files[i].path, "bootcode.bin") == 0;
+	r = read_text(ctx->images_fd, t->boot_dir, "config.txt", &t->config_txt);
+	if (r == 0)
+		r = read_text(ctx->images_fd, t->boot_dir, "cmdline.txt", &t->cmdline_txt);
+	return r;
+}
+
+int image_trees_load(struct render_ctx *ctx, struct diags *d)
+{
+	const struct manifest_set *set = ctx->set;
+	size_t i;
+	int r, bad = 0;
+
+	ctx->trees = calloc(set->n_images ? set->n_images : 1, sizeof(*ctx->trees));
+	if (!ctx->trees)
+		return -ENOMEM;
+	ctx->n_trees = set->n_images;
+	for (i = 0; i < set->n_images; i++) {
+		const struct image *img = set->images[i];
+
+		r = tree_load(ctx, img, &ctx->trees[i]);
+		if (r == -ENOMEM)
+			return r;
+		if (r == -ENOENT && !img->path)
+			r = diags_add(d, &img->pos,
+				      "image \"%s\" is not in the image store yet (downloading from a url is not supported by this version); expected a local image: spec.path",
+				      img->name);
+		else if (r == -ENOENT || r == -ENOTDIR)
+			r = diags_add(d, &img->pos,
+				      "image \"%s\": no directory \"%s\" in the image store %s; expected boot/ and root/ there",
+				      img->name, ctx->trees[i].boot_dir, ctx->root_path[ROOT_IMAGES]);
+		else if (r < 0)
+			r = diags_add(d, &img->pos, "image \"%s\": cannot read its boot tree: %s",
+				      img->name, strerror(-r));
+		else
+			continue;
+		if (r < 0)
+			return r;
+		bad++;
+	}
+	return bad ? -EINVAL : 0;
+}
+
+void image_trees_release(struct render_ctx *ctx)
+{
+	size_t i, j;
+
+	for (i = 0; i < ctx->n_trees; i++) {
+		struct image_tree *t = &ctx->trees[i];
+
+		for (j = 0; j < t->n_files; j++) {
+			free(t->files[j].path);
+			free(t->files[j].store);
+		}
+		free(t->files);
+		free(t->boot_dir);
+		free(t->root_dir);
+		free(t->config_txt);
+		free(t->cmdline_txt);
+	}
+	free(ctx->trees);
+	ctx->trees = NULL;
+	ctx->n_trees = 0;
+}
+
+const struct image_tree *image_tree_of(const struct render_ctx *ctx, const struct image *img)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_trees; i++)
+		if (ctx->trees[i].image == img)
+			return &ctx->trees[i];
+	return NULL;
+}

@@ -1,0 +1,359 @@
+/*
+ * inventory: what bramble created, kept in the state directory as 256 text
+ * shards (inventory.d/00 .. ff), a node's entries all in one shard, so that a
+ * change to one node rewrites one small file.  Lines are tab-separated:
+ *
+ *	type root mode path hash ino size mtime_ns act_delete flags node gendir
+ *
+ * and the children of a tree follow it on lines whose type starts with '>'.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define INVENTORY_DIR "inventory.d"
+#define INVENTORY_MAGIC "# bramble inventory 1\n"
+#define SHARD_MAX_SIZE ((size_t)256 << 20)
+
+static const char type_chars[] = "FHDST"; /* indexed by enum res_type */
+
+void inv_entry_release(struct inv_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_children; i++)
+		inv_entry_release(&e->children[i]);
+	free(e->children);
+	free(e->path);
+	free(e->gendir);
+	free(e->node);
+}
+
+void inventory_release(struct inventory *inv)
+{
+	size_t i;
+
+	for (i = 0; i < inv->n; i++)
+		inv_entry_release(&inv->v[i]);
+	free(inv->v);
+	inv->v = NULL;
+	inv->n = inv->cap = 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct inv_entry *x = a, *y = b;
+
+	if (x->root != y->root)
+		return x->root < y->root ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root, const char *path)
+{
+	struct inv_entry key;
+
+	memset(&key, 0, sizeof(key));
+	key.root = root;
+	key.path = (char *)(uintptr_t)path;
+	return bsearch(&key, inv->v, inv->n, sizeof(*inv->v), entry_cmp);
+}
+
+static int push_entry(struct inv_entry **v, size_t *n, size_t *cap, struct inv_entry **ret)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct inv_entry *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	*ret = &(*v)[(*n)++];
+	memset(*ret, 0, sizeof(**ret));
+	return 0;
+}
+
+static char *dup_field(const char *s)
+{
+	return strcmp(s, "-") == 0 ? NULL : strdup(s);
+}
+
+/* Parse one line's 12 fields into e.  Returns -EINVAL on a malformed line. */
+static int parse_line(char *line, struct inv_entry *e)
+{
+	char *f[12];
+	const char *tc;
+	size_t i = 0;
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(line, "\t", &save); tok && i < 12; tok = strtok_r(NULL, "\t", &save))
+		f[i++] = tok;
+	if (i != 12)
+		return -EINVAL;
+	tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
+	if (!tc || !*tc)
+		return -EINVAL;
+	e->type = (enum res_type)(tc - type_chars);
+	e->root = (enum root_id)strtoul(f[1], NULL, 10);
+	e->mode = (mode_t)strtoul(f[2], NULL, 8);
+	if (e->root >= ROOT_COUNT || strlen(f[4]) > SHA256_HEX_LEN)
+		return -EINVAL;
+	e->path = strdup(f[3]);
+	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
+	e->sig.ino = strtoull(f[5], NULL, 10);
+	e->sig.size = strtoll(f[6], NULL, 10);
+	e->sig.mtime_ns = strtoll(f[7], NULL, 10);
+	e->act_delete = (unsigned)strtoul(f[8], NULL, 10);
+	e->flags = (unsigned)strtoul(f[9], NULL, 10);
+	e->node = dup_field(f[10]);
+	e->gendir = dup_field(f[11]);
+	if (!e->path)
+		return -ENOMEM;
+	return res_path_is_safe(e->path) ? 0 : -EINVAL;
+}
+
+static int load_shard(int dfd, const char *name, struct inventory *inv)
+{
+	char *data = NULL, *line, *save = NULL;
+	struct inv_entry *tree = NULL, *e = NULL;
+	size_t len, tree_cap = 0;
+	int r;
+
+	r = file_read_at(dfd, name, SHARD_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		bool child = line[0] == '>';
+
+		if (line[0] == '#')
+			continue;
+		if (child && !tree) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (child)
+			r = push_entry(&tree->children, &tree->n_children, &tree_cap, &e);
+		else
+			r = push_entry(&inv->v, &inv->n, &inv->cap, &e);
+		if (r < 0)
+			goto out;
+		r = parse_line(line, e);
+		if (r < 0)
+			goto out;
+		if (!child) {
+			tree = e->type == RES_TREE ? e : NULL;
+			tree_cap = 0;
+		}
+	}
+out:
+	free(data);
+	return r;
+}
+
+int inventory_load(int state_fd, struct inventory *inv)
+{
+	DIR *d = NULL;
+	struct dirent *de;
+	int dfd, r = 0;
+
+	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	if (r < 0)
+		return r;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 2 || !strchr("0123456789abcdef", de->d_name[0]))
+			continue;
+		r = load_shard(dirfd(d), de->d_name, inv);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	if (r < 0)
+		return r;
+	if (inv->n > 1)
+		qsort(inv->v, inv->n, sizeof(*inv->v), entry_cmp);
+	return 0;
+}
+
+static unsigned shard_of(const char *node, const char *path)
+{
+	const char *k = node ? node : path;
+
+	return (unsigned)(fnv1a64(k, strlen(k)) & (INVENTORY_SHARDS - 1));
+}
+
+static int emit(struct buf *b, bool child, enum res_type type, enum root_id root, mode_t mode,
+		const char *path, const char *hash, const struct stat_sig *sig, unsigned act,
+		unsigned flags, const char *node, const char *gendir)
+{
+	return buf_printf(b, "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%s\t%s\n",
+			  child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
+			  *hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
+			  node ? node : "-", gendir ? gendir : "-");
+}
+
+static void item_sig(const struct plan_item *it, struct stat_sig *sig)
+{
+	sig->ino = it->sig_ino;
+	sig->size = it->sig_size;
+	sig->mtime_ns = it->sig_mtime_ns;
+}
+
+static int emit_entry(struct buf *b, const struct inv_entry *e, bool child)
+{
+	size_t i;
+	int r;
+
+	r = emit(b, child, e->type, e->root, e->mode, e->path, e->hash, &e->sig, e->act_delete,
+		 e->flags, e->node, e->gendir);
+	for (i = 0; r == 0 && i < e->n_children; i++)
+		r = emit_entry(b, &e->children[i], true);
+	return r;
+}
+
+/* The inventory line(s) of a desired resource that is now in place. */
+static int emit_item(struct buf *b, const struct plan_item *it)
+{
+	const struct resource *res = it->res;
+	struct stat_sig sig;
+	size_t i;
+	int r;
+
+	item_sig(it, &sig);
+	r = emit(b, false, res->type, res->root, res->mode, res->path, it->digest, &sig,
+		 res->act_delete, res->flags & RES_F_KEEP, res->node, it->gendir);
+	for (i = 0; r == 0 && i < it->n_children; i++) {
+		const struct plan_item *c = &it->children[i];
+
+		item_sig(c, &sig);
+		r = emit(b, true, c->res->type, res->root, c->res->mode, c->res->path, c->digest,
+			 &sig, 0, 0, NULL, NULL);
+	}
+	return r;
+}
+
+/* What the inventory says of this item once the apply is over (NULL: nothing). */
+static int emit_after(struct buf *b, const struct plan_item *it)
+{
+	switch (it->op) {
+	case PLAN_UNCHANGED:
+		return emit_item(b, it);
+	case PLAN_CREATE:
+	case PLAN_UPDATE:
+	case PLAN_CONFLICT:
+		if (it->applied)
+			return emit_item(b, it);
+		return it->inv ? emit_entry(b, it->inv, false) : 0;
+	case PLAN_DELETE:
+		return it->applied || !it->inv ? 0 : emit_entry(b, it->inv, false);
+	case PLAN_KEEP:
+		return it->inv ? emit_entry(b, it->inv, false) : 0;
+	}
+	return 0;
+}
+
+static bool item_dirty(const struct plan_item *it)
+{
+	if (it->op == PLAN_UNCHANGED)
+		return it->sig_fresh;
+	if (it->op == PLAN_KEEP)
+		return false;
+	return it->applied;
+}
+
+static unsigned item_shard(const struct plan_item *it)
+{
+	if (it->res)
+		return shard_of(it->res->node, it->res->path);
+	return shard_of(it->inv->node, it->inv->path);
+}
+
+static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
+{
+	char tmp[16];
+	int fd, r;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, b->data ? b->data : "", b->len);
+	close(fd);
+	return r;
+}
+
+int inventory_save(int state_fd, const struct plan *p, const struct inventory *old)
+{
+	bool dirty[INVENTORY_SHARDS] = {false};
+	unsigned char *shard = NULL;
+	struct buf b = BUF_INIT;
+	char name[8], tmp[16];
+	int dfd = -1, r = 0;
+	size_t i;
+	unsigned s;
+
+	(void)old;
+	shard = malloc(p->n_items ? p->n_items : 1);
+	if (!shard)
+		return -ENOMEM;
+	for (i = 0; i < p->n_items; i++) {
+		shard[i] = (unsigned char)item_shard(&p->items[i]);
+		if (item_dirty(&p->items[i]))
+			dirty[shard[i]] = true;
+	}
+	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	if (r < 0)
+		goto out;
+	for (s = 0; s < INVENTORY_SHARDS; s++) {
+		if (!dirty[s])
+			continue;
+		buf_truncate(&b, 0);
+		r = buf_adds(&b, INVENTORY_MAGIC);
+		for (i = 0; r == 0 && i < p->n_items; i++)
+			if (shard[i] == s)
+				r = emit_after(&b, &p->items[i]);
+		if (r < 0)
+			goto out;
+		snprintf(name, sizeof(name), "%02x", s);
+		r = write_shard_tmp(dfd, name, &b);
+		if (r < 0)
+			goto out;
+	}
+	if (syncfs(dfd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (s = 0; s < INVENTORY_SHARDS; s++) {
+		if (!dirty[s])
+			continue;
+		snprintf(name, sizeof(name), "%02x", s);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+		if (renameat(dfd, tmp, dfd, name) < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+	if (fsync(dfd) < 0)
+		r = -errno;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	buf_release(&b);
+	free(shard);
+	return r;
+}

@@ -1,0 +1,599 @@
+/*
+ * plan: observe each desired resource and each inventory entry, and decide
+ * create / update / delete / unchanged with a reason.  A steady-state pass
+ * costs one fstatat per path: content is read only when the stat signature
+ * recorded in the inventory no longer matches.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "../common/fsutil.h"
+
+#define OBSERVE_MAX_READ ((size_t)64 << 20)
+
+struct observe {
+	struct engine *e;
+	int images_fd;
+	/* Cache of hard-link sources: data pointer -> stat. */
+	const char **src_key;
+	struct stat *src_st;
+	int *src_err;
+	size_t src_cap;
+};
+
+static void item_set(struct plan_item *it, enum plan_op op, const char *reason)
+{
+	it->op = op;
+	it->reason = reason;
+}
+
+static void item_sig_store(struct plan_item *it, const struct stat *st)
+{
+	struct stat_sig s;
+
+	sig_from_stat(&s, st);
+	it->sig_ino = s.ino;
+	it->sig_size = s.size;
+	it->sig_mtime_ns = s.mtime_ns;
+	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+}
+
+/* Stat of a hard-link source beneath the image store, cached by pointer. */
+static int source_stat(struct observe *o, const char *src, struct stat *ret)
+{
+	size_t h, i;
+	int fd, r;
+	const char *name;
+
+	if (o->src_cap == 0) {
+		o->src_cap = 4096;
+		o->src_key = calloc(o->src_cap, sizeof(*o->src_key));
+		o->src_st = calloc(o->src_cap, sizeof(*o->src_st));
+		o->src_err = calloc(o->src_cap, sizeof(*o->src_err));
+		if (!o->src_key || !o->src_st || !o->src_err)
+			return -ENOMEM;
+	}
+	h = (size_t)(((uintptr_t)src >> 4) * 11400714819323198485ULL);
+	for (i = 0; i < o->src_cap; i++) {
+		size_t k = (h + i) & (o->src_cap - 1);
+
+		if (o->src_key[k] == src) {
+			*ret = o->src_st[k];
+			return o->src_err[k];
+		}
+		if (o->src_key[k])
+			continue;
+		r = parent_open_beneath(o->images_fd, src, false, &fd, &name);
+		if (r == 0) {
+			r = fstatat(fd, name, &o->src_st[k], AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+			close(fd);
+		}
+		if (r == 0 && !S_ISREG(o->src_st[k].st_mode))
+			r = -EINVAL;
+		o->src_key[k] = src;
+		o->src_err[k] = r;
+		*ret = o->src_st[k];
+		return r;
+	}
+	/* Table full: no caching. */
+	r = parent_open_beneath(o->images_fd, src, false, &fd, &name);
+	if (r < 0)
+		return r;
+	r = fstatat(fd, name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+static bool content_equal(int dfd, const char *name, const struct resource *res)
+{
+	char *data = NULL;
+	size_t len = 0;
+	bool eq;
+
+	if (file_read_at(dfd, name, OBSERVE_MAX_READ, &data, &len) < 0)
+		return false;
+	eq = len == res->len && memcmp(data, res->data, len) == 0;
+	free(data);
+	return eq;
+}
+
+/* Observe a regular file with known content. */
+static int observe_file(struct plan_item *it, int dfd, const char *name)
+{
+	const struct resource *res = it->res;
+	const struct inv_entry *inv = it->inv;
+	struct stat st;
+	struct stat_sig sig;
+	bool repo_changed = inv && strcmp(inv->hash, it->digest) != 0;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		item_set(it, PLAN_CREATE, inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = inv && !repo_changed;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		item_set(it, inv ? PLAN_UPDATE : PLAN_CONFLICT, "not a regular file");
+		it->drift = inv != NULL;
+		return 0;
+	}
+	sig_from_stat(&sig, &st);
+	if (inv && !repo_changed && sig_equal(&sig, &inv->sig) && (st.st_mode & 07777) == res->mode) {
+		item_sig_store(it, &st);
+		item_set(it, PLAN_UNCHANGED, "");
+		return 0;
+	}
+	if (!content_equal(dfd, name, res)) {
+		if (!inv)
+			item_set(it, PLAN_CONFLICT, "exists, was not created by bramble, and differs");
+		else if (repo_changed)
+			item_set(it, PLAN_UPDATE, "changed in the repository");
+		else
+			item_set(it, PLAN_UPDATE, "content differs (edited outside bramble)");
+		it->drift = inv && !repo_changed;
+		return 0;
+	}
+	if ((st.st_mode & 07777) != res->mode) {
+		item_set(it, PLAN_UPDATE, "mode differs");
+		it->drift = true;
+		return 0;
+	}
+	item_sig_store(it, &st);
+	item_set(it, PLAN_UNCHANGED, "");
+	return 0;
+}
+
+static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, const char *name)
+{
+	struct stat st, src;
+	int r;
+
+	r = source_stat(o, it->res->data, &src);
+	if (r < 0)
+		return r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	if (S_ISREG(st.st_mode) && st.st_dev == src.st_dev && st.st_ino == src.st_ino) {
+		item_sig_store(it, &st);
+		item_set(it, PLAN_UNCHANGED, "");
+		return 0;
+	}
+	/* A copy (image store on another file system) with the source's size and time. */
+	if (S_ISREG(st.st_mode) && st.st_dev != src.st_dev && st.st_size == src.st_size &&
+	    st.st_mtim.tv_sec == src.st_mtim.tv_sec && st.st_mtim.tv_nsec == src.st_mtim.tv_nsec &&
+	    it->inv && it->inv->sig.ino == (uint64_t)st.st_ino) {
+		item_sig_store(it, &st);
+		item_set(it, PLAN_UNCHANGED, "");
+		return 0;
+	}
+	if (!it->inv && !S_ISREG(st.st_mode)) {
+		item_set(it, PLAN_CONFLICT, "exists, was not created by bramble");
+		return 0;
+	}
+	item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT,
+		 it->inv ? "differs from the image file" : "exists, was not created by bramble, and differs");
+	it->drift = it->inv && strcmp(it->inv->hash, it->digest) == 0;
+	return 0;
+}
+
+static int observe_dir(struct plan_item *it, int dfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		item_set(it, PLAN_CONFLICT, "exists and is not a directory");
+		return 0;
+	}
+	if ((st.st_mode & 07777) != it->res->mode) {
+		item_set(it, PLAN_UPDATE, "mode differs");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	item_set(it, PLAN_UNCHANGED, "");
+	it->sig_fresh = !it->inv;
+	return 0;
+}
+
+static int read_link(int dfd, const char *name, char *out, size_t size)
+{
+	ssize_t n = readlinkat(dfd, name, out, size - 1);
+
+	if (n < 0)
+		return -errno;
+	out[n] = '\0';
+	return 0;
+}
+
+static int observe_symlink(struct plan_item *it, int dfd, const char *name)
+{
+	char target[4096];
+	struct stat st;
+	int r;
+
+	r = read_link(dfd, name, target, sizeof(target));
+	if (r == -ENOENT) {
+		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	if (r == -EINVAL) {
+		item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT, "not a symlink");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (strcmp(target, it->res->data) != 0) {
+		item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT, "points elsewhere");
+		it->drift = it->inv && strcmp(it->inv->hash, it->digest) == 0;
+		return 0;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		item_sig_store(it, &st);
+	item_set(it, PLAN_UNCHANGED, "");
+	return 0;
+}
+
+static struct inv_entry *inv_child(struct inv_entry *inv, const char *path, size_t *cursor)
+{
+	size_t i;
+
+	if (!inv)
+		return NULL;
+	for (i = *cursor; i < inv->n_children; i++) {
+		int c = strcmp(inv->children[i].path, path);
+
+		if (c == 0) {
+			*cursor = i + 1;
+			return &inv->children[i];
+		}
+		if (c > 0)
+			break;
+	}
+	return NULL;
+}
+
+static int observe_child(struct observe *o, struct plan_item *c, int gfd)
+{
+	const char *name = NULL;
+	int pfd, r;
+
+	r = parent_open_beneath(gfd, c->res->path, false, &pfd, &name);
+	if (r == -ENOENT) {
+		item_set(c, PLAN_CREATE, "missing (deleted outside bramble)");
+		c->drift = true;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	switch (c->res->type) {
+	case RES_FILE:
+		r = observe_file(c, pfd, name);
+		break;
+	case RES_HARDLINK:
+		r = observe_hardlink(o, c, pfd, name);
+		break;
+	case RES_DIR:
+		r = observe_dir(c, pfd, name);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	close(pfd);
+	/* Inside a tree that bramble built, a foreign file is drift, not a conflict. */
+	if (c->op == PLAN_CONFLICT)
+		c->op = PLAN_UPDATE;
+	return r;
+}
+
+static int tree_children_init(struct plan_item *it, struct inv_entry *inv)
+{
+	size_t i, cursor = 0;
+	int r;
+
+	it->children = calloc(it->res->n_children ? it->res->n_children : 1, sizeof(*it->children));
+	if (!it->children)
+		return -ENOMEM;
+	it->n_children = it->res->n_children;
+	for (i = 0; i < it->n_children; i++) {
+		struct plan_item *c = &it->children[i];
+
+		c->res = &it->res->children[i];
+		c->inv = inv_child(inv, c->res->path, &cursor);
+		r = resource_digest(c->res, c->digest);
+		if (r < 0)
+			return r;
+		item_set(c, PLAN_CREATE, "new generation");
+	}
+	return 0;
+}
+
+/* Compare the children in place (the link already points at this generation). */
+static int observe_tree_children(struct observe *o, struct plan_item *it)
+{
+	bool drift = false, fresh = false;
+	int gfd, r;
+	size_t i;
+
+	r = dir_open_beneath(o->e->root_fd[it->res->root], it->gendir, false, 0, &gfd);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		item_set(it, PLAN_UPDATE, "generation directory missing (deleted outside bramble)");
+		it->drift = true;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (i = 0; r == 0 && i < it->n_children; i++) {
+		struct plan_item *c = &it->children[i];
+
+		r = observe_child(o, c, gfd);
+		drift |= c->op != PLAN_UNCHANGED;
+		fresh |= c->sig_fresh;
+	}
+	close(gfd);
+	if (r < 0)
+		return r;
+	if (drift) {
+		item_set(it, PLAN_UPDATE, "files inside changed outside bramble");
+		it->drift = true;
+		it->in_place = true;
+		return 0;
+	}
+	item_set(it, PLAN_UNCHANGED, "");
+	it->sig_fresh = fresh || !it->inv || !it->inv->gendir ||
+			strcmp(it->inv->gendir, it->gendir) != 0;
+	return 0;
+}
+
+static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const char *name)
+{
+	const char *gbase;
+	char target[4096];
+	struct inv_entry *same_gen;
+	int r;
+
+	gbase = strrchr(it->gendir, '/');
+	gbase = gbase ? gbase + 1 : it->gendir;
+	r = read_link(dfd, name, target, sizeof(target));
+	same_gen = r == 0 && strcmp(target, gbase) == 0 && it->inv && it->inv->gendir &&
+				   strcmp(it->inv->gendir, it->gendir) == 0
+			   ? it->inv
+			   : NULL;
+	if (r == 0 || r == -ENOENT || r == -EINVAL) {
+		int q = tree_children_init(it, same_gen);
+
+		if (q < 0)
+			return q;
+	}
+	if (r == -ENOENT) {
+		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	if (r == -EINVAL) {
+		item_set(it, PLAN_CONFLICT, "exists, is not a bramble boot tree");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (strcmp(target, gbase) == 0)
+		return observe_tree_children(o, it);
+	if (it->inv) {
+		bool same = strcmp(it->inv->hash, it->digest) == 0;
+
+		item_set(it, PLAN_UPDATE, same ? "points elsewhere (changed outside bramble)"
+					       : "changed in the repository");
+		it->drift = same;
+		return 0;
+	}
+	/* A generation link of ours whose inventory entry was lost: adopt it. */
+	if (target[0] == '.' && strncmp(target + 1, name, strlen(name)) == 0) {
+		item_set(it, PLAN_UPDATE, "changed in the repository");
+		return 0;
+	}
+	item_set(it, PLAN_CONFLICT, "symlink was not created by bramble");
+	return 0;
+}
+
+static int observe_item(struct observe *o, struct plan_item *it)
+{
+	const char *name = NULL;
+	int dfd, r;
+
+	r = resource_digest(it->res, it->digest);
+	if (r == 0 && it->res->type == RES_TREE)
+		r = tree_gendir_name(it->res->path, it->digest, &it->gendir);
+	if (r < 0)
+		return r;
+	r = engine_parent_fd(o->e, it->res->root, it->res->path, false, &dfd, &name);
+	if (r == -ENOENT) {
+		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
+			return -ENOMEM;
+		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		it->drift = it->inv != NULL;
+		return 0;
+	}
+	if (r == -ENOTDIR || r == -ELOOP) {
+		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
+			return -ENOMEM;
+		item_set(it, PLAN_CONFLICT, "a parent directory is a symlink or not a directory");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	switch (it->res->type) {
+	case RES_FILE:
+		return observe_file(it, dfd, name);
+	case RES_HARDLINK:
+		return observe_hardlink(o, it, dfd, name);
+	case RES_DIR:
+		return observe_dir(it, dfd, name);
+	case RES_SYMLINK:
+		return observe_symlink(it, dfd, name);
+	case RES_TREE:
+		return observe_tree(o, it, dfd, name);
+	}
+	return -EINVAL;
+}
+
+static int cmp_res_inv(const struct resource *r, const struct inv_entry *e)
+{
+	if (r->root != e->root)
+		return r->root < e->root ? -1 : 1;
+	return strcmp(r->path, e->path);
+}
+
+static void plan_count(struct plan *p, const struct plan_item *it)
+{
+	switch (it->op) {
+	case PLAN_UNCHANGED:
+		p->n_unchanged++;
+		break;
+	case PLAN_CREATE:
+		p->n_create++;
+		p->actions |= it->res->act_change;
+		break;
+	case PLAN_UPDATE:
+		p->n_update++;
+		p->actions |= it->res->act_change;
+		break;
+	case PLAN_DELETE:
+		p->n_delete++;
+		p->actions |= it->inv->act_delete;
+		break;
+	case PLAN_KEEP:
+		p->n_keep++;
+		break;
+	case PLAN_CONFLICT:
+		p->n_conflict++;
+		break;
+	}
+	if (it->drift)
+		p->n_drift++;
+	if (it->sig_fresh)
+		p->inventory_dirty = true;
+}
+
+static bool would_empty(const struct resource_set *d, const struct inventory *inv)
+{
+	size_t i;
+	bool had = false;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].node)
+			return false;
+	for (i = 0; i < inv->n && !had; i++)
+		had = inv->v[i].node != NULL;
+	return had;
+}
+
+static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, struct observe *o)
+{
+	size_t i = 0, j = 0;
+	int r = 0;
+
+	while (r == 0 && (i < d->n || j < e->inv.n)) {
+		struct plan_item *it = &p->items[p->n_items++];
+		int c = i == d->n ? 1 : j == e->inv.n ? -1 : cmp_res_inv(&d->v[i], &e->inv.v[j]);
+
+		if (c <= 0) {
+			it->res = &d->v[i++];
+			it->inv = c == 0 ? &e->inv.v[j++] : NULL;
+			if (!res_path_is_safe(it->res->path))
+				return -EINVAL;
+			r = observe_item(o, it);
+		} else {
+			it->inv = &e->inv.v[j++];
+			if (it->inv->flags & RES_F_KEEP)
+				item_set(it, PLAN_KEEP, "not in the repository any more; node data is kept");
+			else
+				item_set(it, PLAN_DELETE, "not in the repository any more");
+		}
+		if (r == 0)
+			plan_count(p, it);
+	}
+	return r;
+}
+
+int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, struct plan **ret)
+{
+	struct observe o;
+	struct plan *p = NULL;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.e = e;
+	o.images_fd = e->root_fd[ROOT_IMAGES];
+	if (!(flags & ENGINE_ALLOW_EMPTY) && would_empty(desired, &e->inv))
+		return -ECANCELED;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->items = calloc(desired->n + e->inv.n + 1, sizeof(*p->items));
+	if (!p->items) {
+		free(p);
+		return -ENOMEM;
+	}
+	r = plan_fill(e, desired, p, &o);
+	free(o.src_key);
+	free(o.src_st);
+	free(o.src_err);
+	if (r < 0) {
+		plan_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+static void item_release(struct plan_item *it)
+{
+	size_t i;
+
+	for (i = 0; i < it->n_children; i++)
+		item_release(&it->children[i]);
+	free(it->children);
+	free(it->gendir);
+}
+
+void plan_free(struct plan *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n_items; i++)
+		item_release(&p->items[i]);
+	free(p->items);
+	free(p);
+}
+
+bool plan_has_changes(const struct plan *p)
+{
+	return p->n_create + p->n_update + p->n_delete + p->n_conflict > 0;
+}
+
+const char *plan_op_name(enum plan_op op)
+{
+	static const char *const names[] = {"unchanged", "create", "update",
+					    "delete",    "keep",   "conflict"};
+
+	return names[op];
+}

@@ -1,0 +1,166 @@
+/*
+ * plan_print: the plan as a person reads it.  One line per change with its
+ * reason; for a text file that changes, a line diff of old and new content.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "../common/fsutil.h"
+
+#define DIFF_MAX_LINES 2000
+#define DIFF_MAX_BYTES ((size_t)256 << 10)
+
+struct lines {
+	const char **s;
+	size_t *len;
+	size_t n;
+};
+
+static int split_lines(const char *data, size_t len, struct lines *l)
+{
+	size_t i, start = 0, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += data[i] == '\n';
+	n += len && data[len - 1] != '\n';
+	l->s = calloc(n + 1, sizeof(*l->s));
+	l->len = calloc(n + 1, sizeof(*l->len));
+	if (!l->s || !l->len)
+		return -1;
+	l->n = 0;
+	for (i = 0; i <= len; i++) {
+		if (i < len && data[i] != '\n')
+			continue;
+		if (i == len && start == len)
+			break;
+		l->s[l->n] = data + start;
+		l->len[l->n++] = i - start;
+		start = i + 1;
+	}
+	return 0;
+}
+
+static bool line_eq(const struct lines *a, size_t i, const struct lines *b, size_t j)
+{
+	return a->len[i] == b->len[j] && memcmp(a->s[i], b->s[j], a->len[i]) == 0;
+}
+
+/* Print a - / + diff from an LCS table; small inputs only. */
+static void print_diff(FILE *f, const struct lines *a, const struct lines *b)
+{
+	size_t n = a->n, m = b->n, i, j;
+	unsigned *t = calloc((n + 1) * (m + 1), sizeof(*t));
+
+	if (!t)
+		return;
+	for (i = n; i-- > 0;)
+		for (j = m; j-- > 0;)
+			t[i * (m + 1) + j] = line_eq(a, i, b, j)
+						     ? t[(i + 1) * (m + 1) + j + 1] + 1
+						     : (t[(i + 1) * (m + 1) + j] > t[i * (m + 1) + j + 1]
+								? t[(i + 1) * (m + 1) + j]
+								: t[i * (m + 1) + j + 1]);
+	i = j = 0;
+	while (i < n || j < m) {
+		if (i < n && j < m && line_eq(a, i, b, j)) {
+			i++;
+			j++;
+		} else if (j < m && (i == n || t[i * (m + 1) + j + 1] >= t[(i + 1) * (m + 1) + j])) {
+			fprintf(f, "      + %.*s\n", (int)b->len[j], b->s[j]);
+			j++;
+		} else {
+			fprintf(f, "      - %.*s\n", (int)a->len[i], a->s[i]);
+			i++;
+		}
+	}
+	free(t);
+}
+
+static bool is_text(const char *s, size_t len)
+{
+	return len <= DIFF_MAX_BYTES && memchr(s, '\0', len) == NULL;
+}
+
+static void diff_file(struct engine *e, const struct plan_item *it, int base_fd, const char *path,
+		      FILE *f)
+{
+	struct lines a = {0}, b = {0};
+	char *old = NULL;
+	size_t olen = 0;
+
+	if (it->res->type != RES_FILE || !is_text(it->res->data, it->res->len))
+		return;
+	(void)e;
+	if (file_read_at(base_fd, path, DIFF_MAX_BYTES, &old, &olen) < 0)
+		old = NULL;
+	if (split_lines(old ? old : "", olen, &a) == 0 &&
+	    split_lines(it->res->data, it->res->len, &b) == 0 && a.n <= DIFF_MAX_LINES &&
+	    b.n <= DIFF_MAX_LINES && (!old || is_text(old, olen)))
+		print_diff(f, &a, &b);
+	free(a.s);
+	free(a.len);
+	free(b.s);
+	free(b.len);
+	free(old);
+}
+
+static char op_mark(enum plan_op op)
+{
+	static const char marks[] = " +~-=!";
+
+	return marks[op];
+}
+
+static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bool verbose)
+{
+	const char *path = it->res ? it->res->path : it->inv->path;
+	enum root_id root = it->res ? it->res->root : it->inv->root;
+	const char *node = it->res ? it->res->node : it->inv->node;
+	bool dir = (it->res ? it->res->type : it->inv->type) == RES_TREE ||
+		   (it->res ? it->res->type : it->inv->type) == RES_DIR;
+	size_t i;
+
+	if (it->op == PLAN_UNCHANGED && !verbose)
+		return;
+	fprintf(f, "%c %-10s %s%s", op_mark(it->op), root_name(root), path, dir ? "/" : "");
+	if (it->op != PLAN_UNCHANGED)
+		fprintf(f, "  (%s%s)", it->reason, it->drift ? "; drift" : "");
+	if (node)
+		fprintf(f, "  [node %s]", node);
+	fputc('\n', f);
+	if (it->res && it->res->note && it->op != PLAN_UNCHANGED)
+		fprintf(f, "      note: %s\n", it->res->note);
+	if (it->op == PLAN_UPDATE && it->res->type == RES_FILE)
+		diff_file(e, it, engine_root_fd(e, root), path, f);
+	if (it->op == PLAN_CREATE && it->res->type == RES_FILE && verbose)
+		diff_file(e, it, engine_root_fd(e, root), path, f);
+	for (i = 0; i < it->n_children; i++) {
+		const struct plan_item *c = &it->children[i];
+
+		if (it->op == PLAN_CREATE || (!it->in_place && !verbose))
+			break;
+		if (c->op == PLAN_UNCHANGED)
+			continue;
+		fprintf(f, "    %c %s/%s  (%s)\n", op_mark(c->op), path, c->res->path, c->reason);
+	}
+	if (it->op == PLAN_UPDATE && !it->in_place && it->inv && it->inv->gendir)
+		fprintf(f, "      boot tree switches from %s to %s\n", it->inv->gendir, it->gendir);
+}
+
+void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_items; i++)
+		print_item(e, &p->items[i], f, verbose);
+	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu unchanged", p->n_create,
+		p->n_update, p->n_delete, p->n_unchanged);
+	if (p->n_keep)
+		fprintf(f, ", %zu kept", p->n_keep);
+	if (p->n_conflict)
+		fprintf(f, ", %zu in conflict", p->n_conflict);
+	if (p->n_drift)
+		fprintf(f, " (%zu drifted)", p->n_drift);
+	fputc('\n', f);
+}

@@ -1,0 +1,68 @@
+/*
+ * render: run every reconciler's desired() into one sorted resource set,
+ * and the naming rules they share.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler.h"
+#include "../common/buf.h"
+
+const struct reconciler *const reconcilers[] = {
+	&reconciler_tftp,
+	&reconciler_rootfs,
+	&reconciler_nfs,
+	&reconciler_dhcp,
+};
+const size_t n_reconcilers = sizeof(reconcilers) / sizeof(reconcilers[0]);
+
+int render_all(struct render_ctx *ctx, struct resource_set *out, struct diags *d)
+{
+	size_t i, before = d->n;
+	int r;
+
+	for (i = 0; i < n_reconcilers; i++) {
+		size_t first = out->n, k;
+
+		r = reconcilers[i]->desired(ctx, out, d);
+		if (r < 0 && r != -EINVAL)
+			return r;
+		for (k = first; k < out->n; k++)
+			if (!out->v[k].owner)
+				out->v[k].owner = reconcilers[i]->name;
+	}
+	if (d->n > before)
+		return -EINVAL;
+	r = resource_set_sort(out);
+	if (r == -EEXIST)
+		return diags_add(d, NULL, "two resources render to the same path") < 0 ? -ENOMEM
+										      : -EINVAL;
+	return r;
+}
+
+int node_root_path(const struct render_ctx *ctx, const struct node *n, char **ret)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (n->root_mode == ROOT_MODE_SHARED)
+		r = buf_printf(&b, "%s/shared/%s", ctx->root_path[ROOT_NFS], n->image->name);
+	else
+		r = buf_printf(&b, "%s/%s", ctx->root_path[ROOT_NFS], n->serial);
+	if (r < 0)
+		return r;
+	*ret = buf_detach(&b, NULL);
+	return *ret ? 0 : -ENOMEM;
+}
+
+void node_tftp_dir(const struct manifest_set *set, const struct node *n, char out[18])
+{
+	if (set->cluster->tftp_prefix == TFTP_PREFIX_MAC && n->has_mac) {
+		snprintf(out, 18, "%02x-%02x-%02x-%02x-%02x-%02x", n->mac[0], n->mac[1], n->mac[2],
+			 n->mac[3], n->mac[4], n->mac[5]);
+		return;
+	}
+	memcpy(out, n->serial, 9);
+}

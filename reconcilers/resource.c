@@ -1,0 +1,174 @@
+#include "resource.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct resource *set_push(struct resource_set *s)
+{
+	struct resource *r;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct resource *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		s->v = v;
+		s->cap = cap;
+	}
+	r = &s->v[s->n];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+struct resource *resource_set_add(struct resource_set *s, enum res_type type,
+				  enum root_id root, const char *path, mode_t mode,
+				  const char *data)
+{
+	struct resource *r = set_push(s);
+
+	if (!r)
+		return NULL;
+	r->type = type;
+	r->root = root;
+	r->mode = mode;
+	r->path = strdup(path);
+	if (!r->path)
+		return NULL;
+	if (data) {
+		r->data = strdup(data);
+		if (!r->data) {
+			free(r->path);
+			return NULL;
+		}
+		r->len = strlen(data);
+	}
+	s->n++;
+	return r;
+}
+
+struct resource *resource_set_add_file(struct resource_set *s, enum root_id root,
+				       const char *path, mode_t mode, const void *data,
+				       size_t len)
+{
+	struct resource *r = set_push(s);
+
+	if (!r)
+		return NULL;
+	r->type = RES_FILE;
+	r->root = root;
+	r->mode = mode;
+	r->path = strdup(path);
+	r->data = malloc(len + 1);
+	if (!r->path || !r->data) {
+		free(r->path);
+		free(r->data);
+		return NULL;
+	}
+	if (len)
+		memcpy(r->data, data, len);
+	r->data[len] = '\0';
+	r->len = len;
+	s->n++;
+	return r;
+}
+
+int resource_tree_attach(struct resource *tree, struct resource_set *children)
+{
+	int r;
+
+	r = resource_set_sort(children);
+	if (r < 0)
+		return r;
+	tree->children = children->v;
+	tree->n_children = children->n;
+	children->v = NULL;
+	children->n = children->cap = 0;
+	return 0;
+}
+
+static int res_cmp(const void *a, const void *b)
+{
+	const struct resource *x = a, *y = b;
+
+	if (x->root != y->root)
+		return x->root < y->root ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+int resource_set_sort(struct resource_set *s)
+{
+	size_t i;
+
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), res_cmp);
+	for (i = 1; i < s->n; i++)
+		if (res_cmp(&s->v[i - 1], &s->v[i]) == 0)
+			return -EEXIST;
+	return 0;
+}
+
+static void resource_release(struct resource *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_children; i++)
+		resource_release(&r->children[i]);
+	free(r->children);
+	free(r->path);
+	if (!(r->flags & RES_F_BORROWED))
+		free(r->data);
+	free(r->note);
+}
+
+void resource_set_release(struct resource_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		resource_release(&s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+bool res_path_is_safe(const char *path)
+{
+	const char *p = path;
+
+	if (!*p || *p == '/')
+		return false;
+	while (*p) {
+		const char *c = p;
+		size_t n = 0;
+
+		while (*p && *p != '/') {
+			unsigned char ch = (unsigned char)*p;
+
+			if (ch < 0x20 || ch == 0x7f || ch == '\\')
+				return false;
+			p++;
+			n++;
+		}
+		if (n == 0 || n > 255)
+			return false;
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (*p == '/') {
+			p++;
+			if (!*p)
+				return false;
+		}
+	}
+	return true;
+}
+
+const char *root_name(enum root_id root)
+{
+	static const char *const names[ROOT_COUNT] = {
+		"tftp", "nfs", "dhcp", "dhcp-hosts", "exports", "images",
+	};
+
+	return root < ROOT_COUNT ? names[root] : "?";
+}

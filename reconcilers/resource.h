@@ -1,0 +1,100 @@
+/*
+ * resource: one thing a reconciler wants to exist, under a root bramble
+ * manages.
+ *
+ * A reconciler renders a resource_set from the manifests; the engine
+ * (engine.h) observes, plans and applies it.  Paths are relative to their
+ * root, '/'-separated, made only of safe components; the engine opens them
+ * beneath the root's directory fd and never follows a symlink on the way.
+ *
+ * A RES_TREE is a directory published atomically: its children are written
+ * into a fresh generation directory beside the old one, and the tree's own
+ * path is a symlink switched in one rename, so that a reader (a Pi fetching
+ * its boot files over TFTP) sees the old tree or the new one, never a mix.
+ */
+#ifndef BRAMBLE_RESOURCE_H
+#define BRAMBLE_RESOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum root_id {
+	ROOT_TFTP,
+	ROOT_NFS,
+	ROOT_DHCP_CONF,
+	ROOT_DHCP_HOSTS,
+	ROOT_EXPORTS,
+	ROOT_IMAGES, /* read-only for the engine: sources of hard links */
+	ROOT_COUNT,
+};
+
+enum res_type {
+	RES_FILE,     /* data/len is the content */
+	RES_HARDLINK, /* data is the source path beneath ROOT_IMAGES */
+	RES_DIR,
+	RES_SYMLINK,  /* data is the link target */
+	RES_TREE,     /* children, published through a generation symlink */
+};
+
+/* Post-apply actions: which reload a change of this resource needs. */
+enum action {
+	ACTION_NONE = 0,
+	ACTION_DHCP_RELOAD = 1 << 0,  /* SIGHUP dnsmasq: re-read hosts dir */
+	ACTION_DHCP_RESTART = 1 << 1, /* main dnsmasq config changed */
+	ACTION_NFS_RELOAD = 1 << 2,   /* exportfs -ra / ganesha SIGHUP */
+};
+
+enum res_flags {
+	RES_F_KEEP = 1 << 0,     /* never deleted by a reconcile (node data) */
+	RES_F_BORROWED = 1 << 1, /* data is not owned: it outlives the set */
+};
+
+struct resource {
+	enum res_type type;
+	enum root_id root;
+	unsigned flags;
+	mode_t mode; /* permission bits */
+	char *path;
+	char *data;
+	size_t len;
+	unsigned act_change; /* actions when created or updated */
+	unsigned act_delete; /* actions when deleted */
+	const char *owner;   /* reconciler name (static string) */
+	const char *node;    /* node name (owned by the manifest set) or NULL */
+	struct resource *children; /* RES_TREE only; paths relative to the tree */
+	size_t n_children;
+	char *note; /* optional remark shown by plan, e.g. "exported to the subnet" */
+};
+
+struct resource_set {
+	struct resource *v;
+	size_t n;
+	size_t cap;
+};
+
+#define RESOURCE_SET_INIT {NULL, 0, 0}
+
+/*
+ * Append a resource and return it (zeroed but for the given fields), or NULL
+ * on ENOMEM.  path is copied.  For the file variant, data is copied.
+ */
+struct resource *resource_set_add_file(struct resource_set *s, enum root_id root,
+				       const char *path, mode_t mode, const void *data,
+				       size_t len);
+struct resource *resource_set_add(struct resource_set *s, enum res_type type,
+				  enum root_id root, const char *path, mode_t mode,
+				  const char *data);
+/* Children of a tree: same functions on a temporary set, then attach. */
+int resource_tree_attach(struct resource *tree, struct resource_set *children);
+/* Sort by (root, path); returns -EEXIST if two resources share a path. */
+int resource_set_sort(struct resource_set *s);
+void resource_set_release(struct resource_set *s);
+
+/* Whether path is a relative path of safe components ("a/b.txt", no "..", no "//"). */
+bool res_path_is_safe(const char *path);
+
+const char *root_name(enum root_id root);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * tftp: per node, a boot directory named by serial (or MAC) holding the
+ * image's boot files, hard-linked from the store, and the node's own
+ * config.txt and cmdline.txt.  It is published as one tree (resource.h), so a
+ * Pi booting during a change sees the old set of files or the new one.
+ * Pi 3 nodes also need bootcode.bin at the TFTP root (NETBOOT.md §2).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler.h"
+#include "../common/buf.h"
+
+/* Kernel arguments bramble decides for a netbooted root. */
+static bool arg_is_managed(const char *a, size_t n)
+{
+	static const char *const keys[] = {"root=", "rootfstype=", "nfsroot=", "init=",
+					   "fsck.repair=", "ip=", "resize", NULL};
+	size_t i;
+
+	if ((n == 8 && strncmp(a, "rootwait", 8) == 0) || (n == 2 && strncmp(a, "rw", 2) == 0) ||
+	    (n == 2 && strncmp(a, "ro", 2) == 0))
+		return true;
+	for (i = 0; keys[i]; i++)
+		if (strncmp(a, keys[i], strlen(keys[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Whether an image argument is overridden by an extra of the node (same key). */
+static bool arg_overridden(const char *a, size_t n, const struct strlist *extra)
+{
+	const char *eq = memchr(a, '=', n);
+	size_t klen = eq ? (size_t)(eq - a) + 1 : n;
+	size_t i;
+
+	for (i = 0; i < extra->n; i++)
+		if (strncmp(extra->v[i], a, klen) == 0 &&
+		    (eq || extra->v[i][klen] == '\0'))
+			return true;
+	return false;
+}
+
+static int render_cmdline(struct render_ctx *ctx, const struct node *n, const struct image_tree *t,
+			  struct buf *b)
+{
+	const struct cluster *c = ctx->set->cluster;
+	const char *p = t->cmdline_txt;
+	char *root = NULL;
+	size_t i;
+	int r;
+
+	/* The image's own arguments (console=, quiet, ...), less the ones bramble manages. */
+	while (*p) {
+		size_t len;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		len = strcspn(p, " \t\r\n");
+		if (len && !arg_is_managed(p, len) && !arg_overridden(p, len, &n->cmdline)) {
+			r = buf_add(b, p, len);
+			if (r == 0)
+				r = buf_addch(b, ' ');
+			if (r < 0)
+				return r;
+		}
+		p += len;
+	}
+	r = node_root_path(ctx, n, &root);
+	if (r < 0)
+		return r;
+	r = buf_printf(b, "root=/dev/nfs nfsroot=%s:%s,vers=%u,tcp %s ip=dhcp rootwait", c->server,
+		       root, c->nfs_version, n->root_mode == ROOT_MODE_SHARED ? "ro" : "rw");
+	free(root);
+	if (r == 0 && n->root_mode == ROOT_MODE_SHARED)
+		r = buf_adds(b, " overlayroot=tmpfs");
+	for (i = 0; r == 0 && i < n->cmdline.n; i++)
+		r = buf_printf(b, " %s", n->cmdline.v[i]);
+	if (r == 0)
+		r = buf_addch(b, '\n');
+	return r;
+}
+
+static int render_config(const struct node *n, const struct image_tree *t, struct buf *b)
+{
+	const struct config_txt *ct = &n->config_txt;
+	size_t i, len = strlen(t->config_txt);
+	int r;
+
+	r = buf_add(b, t->config_txt, len);
+	if (r == 0 && len && t->config_txt[len - 1] != '\n')
+		r = buf_addch(b, '\n');
+	if (r == 0 && ct->form == CONFIG_TXT_NONE)
+		return 0;
+	if (r == 0)
+		r = buf_printf(b, "\n# bramble: settings of node %s (serial %s); change them in the repository\n[all]\n",
+			       n->name, n->serial);
+	for (i = 0; r == 0 && ct->form == CONFIG_TXT_LINES && i < ct->lines.n; i++)
+		r = buf_printf(b, "%s\n", ct->lines.v[i]);
+	for (i = 0; r == 0 && ct->form == CONFIG_TXT_MAP && i < ct->map.n; i++)
+		r = buf_printf(b, "%s=%s\n", ct->map.v[i].key, ct->map.v[i].value);
+	return r;
+}
+
+static int add_text(struct resource_set *s, const char *path, struct buf *b)
+{
+	struct resource *r = resource_set_add_file(s, ROOT_TFTP, path, 0644, b->data, b->len);
+
+	buf_release(b);
+	return r ? 0 : -ENOMEM;
+}
+
+static int node_tree(struct render_ctx *ctx, const struct node *n, struct resource_set *out)
+{
+	const struct image_tree *t = image_tree_of(ctx, n->image);
+	struct resource_set kids = RESOURCE_SET_INIT;
+	struct buf b = BUF_INIT;
+	struct resource *tree;
+	char dir[18];
+	size_t i;
+	int r = 0;
+
+	if (!t)
+		return -EINVAL;
+	for (i = 0; r == 0 && i < t->n_files; i++) {
+		const struct image_file *f = &t->files[i];
+		struct resource *k;
+
+		if (strcmp(f->path, "config.txt") == 0 || strcmp(f->path, "cmdline.txt") == 0)
+			continue;
+		k = resource_set_add(&kids, f->dir ? RES_DIR : RES_HARDLINK, ROOT_TFTP, f->path,
+				     f->dir ? 0755 : f->mode, NULL);
+		if (!k) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!f->dir) {
+			k->data = f->store;
+			k->flags |= RES_F_BORROWED;
+		}
+	}
+	if (r == 0)
+		r = render_config(n, t, &b);
+	if (r == 0)
+		r = add_text(&kids, "config.txt", &b);
+	if (r == 0)
+		r = render_cmdline(ctx, n, t, &b);
+	if (r == 0)
+		r = add_text(&kids, "cmdline.txt", &b);
+	node_tftp_dir(ctx->set, n, dir);
+	tree = r == 0 ? resource_set_add(out, RES_TREE, ROOT_TFTP, dir, 0755, NULL) : NULL;
+	if (r == 0 && !tree)
+		r = -ENOMEM;
+	if (r == 0) {
+		tree->node = n->name;
+		tree->owner = "tftp";
+		r = resource_tree_attach(tree, &kids);
+	}
+	buf_release(&b);
+	resource_set_release(&kids);
+	return r;
+}
+
+/* bootcode.bin at the TFTP root, from the image of the first Pi 3 node. */
+static int bootcode(struct render_ctx *ctx, struct resource_set *out, struct diags *d)
+{
+	const struct manifest_set *set = ctx->set;
+	const struct image_tree *t;
+	struct resource *res;
+	size_t i, j;
+
+	for (i = 0; i < set->n_nodes && set->nodes[i]->model != PI_MODEL_PI3; i++)
+		;
+	if (i == set->n_nodes)
+		return 0;
+	t = image_tree_of(ctx, set->nodes[i]->image);
+	for (j = 0; t && j < t->n_files && strcmp(t->files[j].path, "bootcode.bin"); j++)
+		;
+	if (!t || j == t->n_files)
+		return diags_add(d, &set->nodes[i]->pos,
+				 "node \"%s\" is a pi3, but image \"%s\" has no boot/bootcode.bin; expected it for Pi 3 netboot",
+				 set->nodes[i]->name, set->nodes[i]->image->name) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	res = resource_set_add(out, RES_HARDLINK, ROOT_TFTP, "bootcode.bin", t->files[j].mode, NULL);
+	if (!res)
+		return -ENOMEM;
+	res->data = t->files[j].store;
+	res->flags |= RES_F_BORROWED;
+	res->owner = "tftp";
+	return 0;
+}
+
+static int tftp_desired(struct render_ctx *ctx, struct resource_set *out, struct diags *d)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < ctx->set->n_nodes; i++) {
+		r = node_tree(ctx, ctx->set->nodes[i], out);
+		if (r < 0)
+			return r;
+	}
+	return bootcode(ctx, out, d);
+}
+
+const struct reconciler reconciler_tftp = {
+	.name = "tftp",
+	.desired = tftp_desired,
+};

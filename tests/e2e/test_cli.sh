@@ -1,0 +1,96 @@
+#!/bin/bash
+# The reconcile contract through the command line: apply, idempotency, drift
+# repair, prune, foreign files, node data kept, empty set refused, status.
+. "$(dirname "$0")/lib.sh"
+setup_example
+out=$W/out
+
+expect_rc 0 "validate accepts the examples" b validate
+contains "$W/last.out" "configuration OK: 3 nodes" "validate reports the node count"
+expect_rc 2 "plan on an empty output says changes are pending" b plan
+contains "$W/last.out" "+ tftp       1234abcd/" "plan lists the new boot tree of pi4-a"
+expect_rc 0 "first apply succeeds" b apply
+check "boot dir is a symlink to a generation" test -L "$out/tftp/1234abcd"
+check "boot dir holds the firmware (prefix kept)" test -f "$out/tftp/1234abcd/start4.elf"
+check "firmware is hard-linked, not copied" \
+	test "$(stat -c %i "$out/tftp/1234abcd/start4.elf")" = "$(stat -c %i "$out/images/demo-os/boot/start4.elf")"
+contains "$out/tftp/1234abcd/cmdline.txt" "root=/dev/nfs nfsroot=10.99.0.1:$out/nfs/1234abcd,vers=3,tcp rw ip=dhcp rootwait" "cmdline points at the node's NFS root"
+lacks "$out/tftp/1234abcd/cmdline.txt" "init=" "image init= is dropped"
+lacks "$out/tftp/1234abcd/cmdline.txt" "PARTUUID" "image root= is dropped"
+contains "$out/tftp/1234abcd/config.txt" "[all]" "config.txt gets an [all] section for node settings"
+check "node root directory exists" test -d "$out/nfs/1234abcd"
+contains "$out/exports/bramble.exports" "$out/nfs/1234abcd 10.99.0.42(rw,sync,no_subtree_check,no_root_squash)" "export only to the node's address"
+lacks "$out/exports/bramble.exports" "*(" "no export to everyone"
+contains "$out/dnsmasq/bramble.conf" 'pxe-service=0,"Raspberry Pi Boot"' "dnsmasq PXE menu"
+
+# Idempotency: a second pass changes nothing and says so.
+before=$(snapshot "$out/tftp")
+expect_rc 0 "second apply succeeds" b apply
+contains "$W/last.out" "0 created, 0 updated, 0 deleted" "second apply changes nothing"
+expect_rc 0 "plan after apply: nothing to change (exit 0)" b plan
+check "second apply leaves the tree byte-identical" test "$before" = "$(snapshot "$out/tftp")"
+
+# Drift: an edited file, a deleted host entry, a replaced link.
+echo "hacked=1" >>"$out/tftp/1234abcd/config.txt"
+rm -f "$out/exports/bramble.exports"
+expect_rc 2 "plan sees drift" b plan
+contains "$W/last.out" "files inside changed outside bramble" "plan says the boot tree was edited"
+contains "$W/last.out" "config.txt  (content differs (edited outside bramble))" "plan names the edited file and the reason"
+contains "$W/last.out" "bramble.exports  (missing (deleted outside bramble)" "plan names the deleted export file"
+expect_rc 0 "apply repairs drift" b apply
+contains "$W/last.out" "drift repaired" "apply reports the drift it repaired"
+lacks "$out/tftp/1234abcd/config.txt" "hacked=1" "edited config.txt restored"
+check "deleted exports file restored" test -f "$out/exports/bramble.exports"
+expect_rc 0 "plan after repair: nothing to change" b plan
+
+# A change in the repository switches the boot tree to a new generation.
+old_gen=$(readlink "$out/tftp/1234abcd")
+sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
+expect_rc 2 "plan sees the profile change" b plan
+contains "$W/last.out" "changed in the repository" "reason: changed in the repository"
+contains "$W/last.out" "-enable_uart=1" "plan shows the removed line" 
+expect_rc 0 "apply the profile change" b apply
+new_gen=$(readlink "$out/tftp/1234abcd")
+check "boot tree switched to a new generation" test "$old_gen" != "$new_gen"
+check "old generation removed" test ! -e "$out/tftp/$old_gen"
+contains "$out/tftp/1234abcd/config.txt" "enable_uart=0" "new config.txt served"
+
+# Prune: a node removed from the repository.
+echo "not ours" >"$out/tftp/foreign.txt"
+echo "node data" >"$out/nfs/2345bcde/precious"
+grep -l "2345bcde" "$W/repo"/nodes/*.yaml | head -1 >"$W/nodefile"
+rm -f "$(cat "$W/nodefile")"
+expect_rc 0 "repository without pi4-b still validates" b validate
+expect_rc 2 "plan shows the removal" b plan
+contains "$W/last.out" "- tftp       2345bcde/  (not in the repository any more)" "plan: boot tree deleted"
+contains "$W/last.out" "= nfs        2345bcde/" "plan: node root kept"
+expect_rc 0 "apply the removal" b apply
+check "removed node's boot dir gone" test ! -e "$out/tftp/2345bcde"
+check "removed node's generation dir gone" test -z "$(ls -A "$out/tftp" | grep '^\.2345bcde')"
+lacks "$out/exports/bramble.exports" "2345bcde" "removed node's export gone"
+check "foreign file in the TFTP root untouched" test "$(cat "$out/tftp/foreign.txt")" = "not ours"
+check "removed node's NFS root kept with its data" test -f "$out/nfs/2345bcde/precious"
+check "other nodes still served" test -f "$out/tftp/1234abcd/config.txt"
+
+# Empty repository: refused unless allowed.
+mkdir -p "$W/empty"
+grep -l "kind: Cluster" "$W/repo"/*.yaml | xargs -I{} cp {} "$W/empty/"
+grep -l "kind: Image" "$W/repo"/*.yaml | xargs -I{} cp {} "$W/empty/"
+before=$(snapshot "$out")
+expect_rc 1 "apply of a repository with no nodes is refused" "$BRAMBLE" apply --source "$W/empty" --root "$out" --set dhcp.testCommand=
+contains "$W/last.err" "refusing to apply" "the refusal says why"
+check "refused apply changed nothing" test "$before" = "$(snapshot "$out")"
+
+# Status.
+expect_rc 0 "status prints" b status
+contains "$W/last.out" "pi4-a" "status lists nodes"
+expect_rc 0 "status --json prints" b status --json
+check "status JSON has the applied revision" python3 -c "
+import json,sys; s=json.load(open('$W/last.out'))
+assert s['lastAppliedRevision'].startswith('dir:'), s
+assert s['nodeCounts']['ready'] == 2, s['nodeCounts']
+assert any(c['type']=='Ready' for c in s['conditions'])
+"
+expect_rc 64 "unknown option is a usage error" "$BRAMBLE" apply --bogus
+expect_rc 0 "version" "$BRAMBLE" version
+done_testing

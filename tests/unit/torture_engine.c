@@ -1,0 +1,365 @@
+/*
+ * torture_engine: the plan/apply engine on a scratch directory, with
+ * hand-made resource sets: create, idempotency, drift, prune, conflicts,
+ * trees, kept node data, the empty-set guard and symlink escapes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "fsutil.h"
+#include "resource.h"
+
+struct fixture {
+	char dir[64];
+	char path[ROOT_COUNT][128];
+	char state[128];
+	struct engine_roots roots;
+};
+
+static void put(const char *dir, const char *name, const char *content)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static char *get(const char *dir, const char *name)
+{
+	char p[256], *data = NULL;
+	size_t len;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (file_read(p, 1 << 20, &data, &len) < 0)
+		return NULL;
+	return data;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return lstat(p, &st) == 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	int i;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/torture_engine.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	for (i = 0; i < ROOT_COUNT; i++) {
+		snprintf(f->path[i], sizeof(f->path[i]), "%s/%s", f->dir, root_name((enum root_id)i));
+		f->roots.path[i] = f->path[i];
+	}
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	f->roots.state_dir = f->state;
+	assert_int_equal(mkdir_p(f->path[ROOT_IMAGES], 0755), 0);
+	put(f->path[ROOT_IMAGES], "kernel.img", "KERNEL");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
+
+	rm_rf_at(fd, f->dir + 5);
+	close(fd);
+	free(f);
+	return 0;
+}
+
+/* The desired set used by most tests; variant changes one file's content. */
+static void desired(struct resource_set *s, int variant, bool with_node_b)
+{
+	struct resource_set kids = RESOURCE_SET_INIT;
+	struct resource *r;
+
+	r = resource_set_add_file(s, ROOT_DHCP_CONF, "main.conf", 0644, "port=0\n", 7);
+	r->act_change = ACTION_DHCP_RESTART;
+	r = resource_set_add_file(s, ROOT_DHCP_HOSTS, "a", 0644, "mac-a\n", 6);
+	r->node = "a";
+	r->act_delete = ACTION_DHCP_RELOAD;
+	if (with_node_b) {
+		r = resource_set_add_file(s, ROOT_DHCP_HOSTS, "b", 0644, "mac-b\n", 6);
+		r->node = "b";
+		r->act_delete = ACTION_DHCP_RELOAD;
+		r = resource_set_add(s, RES_DIR, ROOT_NFS, "b", 0755, NULL);
+		r->node = "b";
+		r->flags |= RES_F_KEEP;
+	}
+	r = resource_set_add(s, RES_SYMLINK, ROOT_NFS, "latest", 0777, "a");
+	resource_set_add(&kids, RES_HARDLINK, ROOT_TFTP, "kernel.img", 0644, "kernel.img");
+	resource_set_add(&kids, RES_DIR, ROOT_TFTP, "overlays", 0755, NULL);
+	resource_set_add_file(&kids, ROOT_TFTP, "overlays/x.dtbo", 0644, "X", 1);
+	resource_set_add_file(&kids, ROOT_TFTP, "config.txt", 0644, variant ? "v=2\n" : "v=1\n", 4);
+	r = resource_set_add(s, RES_TREE, ROOT_TFTP, "1234abcd", 0755, NULL);
+	r->node = "a";
+	assert_int_equal(resource_tree_attach(r, &kids), 0);
+	assert_int_equal(resource_set_sort(s), 0);
+}
+
+static struct plan *plan_of(struct fixture *f, struct engine **e, struct resource_set *s,
+			    unsigned flags)
+{
+	struct plan *p = NULL;
+
+	assert_int_equal(engine_open(&f->roots, e), 0);
+	assert_int_equal(engine_plan(*e, s, flags, &p), 0);
+	return p;
+}
+
+/* Plan and apply desired; return the plan's counters through p_out (freed here). */
+static struct plan apply_set(struct fixture *f, int variant, bool with_b, unsigned flags, int want)
+{
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p, copy;
+	size_t failed = 0;
+
+	desired(&s, variant, with_b);
+	p = plan_of(f, &e, &s, flags);
+	assert_int_equal(engine_apply(e, p, flags, &failed), want);
+	copy = *p;
+	copy.items = NULL;
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+	return copy;
+}
+
+static void test_create_and_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+	struct stat a, b;
+	char *s;
+
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_create, 6);
+	assert_true(p.actions & ACTION_DHCP_RESTART);
+	s = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(s, "v=1\n");
+	free(s);
+	assert_int_equal(stat(f->path[ROOT_TFTP], &a), 0);
+	s = get(f->path[ROOT_TFTP], "1234abcd/overlays/x.dtbo");
+	assert_string_equal(s, "X");
+	free(s);
+	/* The kernel is a hard link to the image store. */
+	{
+		char p1[256], p2[256];
+
+		snprintf(p1, sizeof(p1), "%s/1234abcd/kernel.img", f->path[ROOT_TFTP]);
+		snprintf(p2, sizeof(p2), "%s/kernel.img", f->path[ROOT_IMAGES]);
+		assert_int_equal(stat(p1, &a), 0);
+		assert_int_equal(stat(p2, &b), 0);
+		assert_int_equal(a.st_ino, b.st_ino);
+	}
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_create + p.n_update + p.n_delete, 0);
+	assert_int_equal(p.n_unchanged, 6);
+	assert_false(p.inventory_dirty);
+	assert_int_equal(p.actions, 0);
+}
+
+static void test_drift_repaired(void **state)
+{
+	struct fixture *f = *state;
+	char *gen_before, *gen_after, link[256], *s;
+	struct plan p;
+
+	apply_set(f, 0, true, 0, 0);
+	snprintf(link, sizeof(link), "%s/1234abcd", f->path[ROOT_TFTP]);
+	gen_before = realpath(link, NULL);
+	put(f->path[ROOT_TFTP], "1234abcd/config.txt", "evil\n");
+	put(f->path[ROOT_DHCP_HOSTS], "a", "other\n");
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_update, 2);
+	assert_int_equal(p.n_drift, 2);
+	s = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(s, "v=1\n");
+	free(s);
+	s = get(f->path[ROOT_DHCP_HOSTS], "a");
+	assert_string_equal(s, "mac-a\n");
+	free(s);
+	gen_after = realpath(link, NULL);
+	/* Drift inside a tree is repaired in place: same generation. */
+	assert_string_equal(gen_before, gen_after);
+	free(gen_before);
+	free(gen_after);
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_update + p.n_create, 0);
+}
+
+static void test_tree_switch(void **state)
+{
+	struct fixture *f = *state;
+	char link[256], *gen1, *gen2, *s;
+
+	apply_set(f, 0, true, 0, 0);
+	snprintf(link, sizeof(link), "%s/1234abcd", f->path[ROOT_TFTP]);
+	gen1 = realpath(link, NULL);
+	apply_set(f, 1, true, 0, 0);
+	gen2 = realpath(link, NULL);
+	assert_string_not_equal(gen1, gen2);
+	assert_false(exists("/", gen1 + 1));
+	s = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(s, "v=2\n");
+	free(s);
+	free(gen1);
+	free(gen2);
+}
+
+static void test_prune_keeps_foreign_and_node_data(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+
+	apply_set(f, 0, true, 0, 0);
+	put(f->path[ROOT_DHCP_HOSTS], "foreign", "mine\n");
+	put(f->path[ROOT_NFS], "b/data", "precious\n");
+	p = apply_set(f, 0, false, 0, 0);
+	assert_int_equal(p.n_delete, 1);
+	assert_int_equal(p.n_keep, 1);
+	assert_true(p.actions & ACTION_DHCP_RELOAD);
+	assert_false(exists(f->path[ROOT_DHCP_HOSTS], "b"));
+	assert_true(exists(f->path[ROOT_DHCP_HOSTS], "foreign"));
+	assert_true(exists(f->path[ROOT_NFS], "b/data"));
+}
+
+static void test_conflict_and_adopt(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+	char *s;
+
+	assert_int_equal(mkdir_p(f->path[ROOT_DHCP_CONF], 0755), 0);
+	put(f->path[ROOT_DHCP_CONF], "main.conf", "hand-made\n");
+	p = apply_set(f, 0, true, 0, -EEXIST);
+	assert_int_equal(p.n_conflict, 1);
+	s = get(f->path[ROOT_DHCP_CONF], "main.conf");
+	assert_string_equal(s, "hand-made\n");
+	free(s);
+	p = apply_set(f, 0, true, ENGINE_ADOPT, 0);
+	s = get(f->path[ROOT_DHCP_CONF], "main.conf");
+	assert_string_equal(s, "port=0\n");
+	free(s);
+	/* Identical content not in the inventory is simply adopted. */
+	put(f->path[ROOT_DHCP_HOSTS], "a", "mac-a\n");
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_conflict, 0);
+}
+
+static void test_empty_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p = NULL;
+
+	apply_set(f, 0, true, 0, 0);
+	resource_set_add_file(&s, ROOT_DHCP_CONF, "main.conf", 0644, "port=0\n", 7);
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	assert_int_equal(engine_plan(e, &s, 0, &p), -ECANCELED);
+	assert_int_equal(engine_plan(e, &s, ENGINE_ALLOW_EMPTY, &p), 0);
+	assert_true(p->n_delete > 0);
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+	assert_true(exists(f->path[ROOT_TFTP], "1234abcd/config.txt"));
+}
+
+static void test_symlink_escape(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p = NULL;
+	char outside[128], link[256];
+	size_t failed = 0;
+
+	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	assert_int_equal(mkdir_p(outside, 0755), 0);
+	assert_int_equal(mkdir_p(f->path[ROOT_TFTP], 0755), 0);
+	snprintf(link, sizeof(link), "%s/evil", f->path[ROOT_TFTP]);
+	assert_int_equal(symlink(outside, link), 0);
+	resource_set_add_file(&s, ROOT_TFTP, "evil/file", 0644, "x", 1);
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	assert_int_equal(engine_plan(e, &s, ENGINE_ALLOW_EMPTY, &p), 0);
+	assert_true(engine_apply(e, p, 0, &failed) < 0);
+	assert_int_equal(failed, 1);
+	assert_false(exists(outside, "file"));
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+}
+
+static void test_unsafe_path_rejected(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p = NULL;
+
+	resource_set_add_file(&s, ROOT_TFTP, "../escape", 0644, "x", 1);
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	assert_int_equal(engine_plan(e, &s, ENGINE_ALLOW_EMPTY, &p), -EINVAL);
+	engine_free(e);
+	resource_set_release(&s);
+	assert_false(res_path_is_safe("a//b"));
+	assert_false(res_path_is_safe("/a"));
+	assert_false(res_path_is_safe("a/./b"));
+	assert_false(res_path_is_safe("a/"));
+	assert_true(res_path_is_safe("a/.b.c/d"));
+}
+
+static void test_stale_temp_ignored(void **state)
+{
+	struct fixture *f = *state;
+	char *s;
+
+	assert_int_equal(mkdir_p(f->path[ROOT_DHCP_HOSTS], 0755), 0);
+	put(f->path[ROOT_DHCP_HOSTS], ".a.bramble-tmp", "half-written");
+	apply_set(f, 0, true, 0, 0);
+	s = get(f->path[ROOT_DHCP_HOSTS], "a");
+	assert_string_equal(s, "mac-a\n");
+	free(s);
+	assert_false(exists(f->path[ROOT_DHCP_HOSTS], ".a.bramble-tmp"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_foreign_and_node_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_and_adopt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_path_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_temp_ignored, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
