@@ -28,16 +28,17 @@ static bool arg_is_managed(const char *a, size_t n)
 	return false;
 }
 
-/* Whether an image argument is overridden by an extra of the node (same key). */
-static bool arg_overridden(const char *a, size_t n, const struct strlist *extra)
+/*
+ * Whether an image argument is repeated among the node's extras.  Other
+ * extras are appended after the image's: the kernel takes the last value of
+ * a parameter, and console= may legitimately appear more than once.
+ */
+static bool arg_repeated(const char *a, size_t n, const struct strlist *extra)
 {
-	const char *eq = memchr(a, '=', n);
-	size_t klen = eq ? (size_t)(eq - a) + 1 : n;
 	size_t i;
 
 	for (i = 0; i < extra->n; i++)
-		if (strncmp(extra->v[i], a, klen) == 0 &&
-		    (eq || extra->v[i][klen] == '\0'))
+		if (strlen(extra->v[i]) == n && strncmp(extra->v[i], a, n) == 0)
 			return true;
 	return false;
 }
@@ -58,7 +59,7 @@ static int render_cmdline(struct render_ctx *ctx, const struct node *n, const st
 		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 			p++;
 		len = strcspn(p, " \t\r\n");
-		if (len && !arg_is_managed(p, len) && !arg_overridden(p, len, &n->cmdline)) {
+		if (len && !arg_is_managed(p, len) && !arg_repeated(p, len, &n->cmdline)) {
 			r = buf_add(b, p, len);
 			if (r == 0)
 				r = buf_addch(b, ' ');

@@ -1,0 +1,155 @@
+/*
+ * torture_common: the buffer, the hashes and the file system helpers that
+ * keep bramble inside its roots.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "fsutil.h"
+#include "hash.h"
+
+static void test_buf_limits(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *s;
+	size_t len;
+
+	(void)state;
+	assert_string_equal(buf_str(&b), "");
+	buf_set_max(&b, 8);
+	assert_int_equal(buf_adds(&b, "1234"), 0);
+	assert_int_equal(buf_printf(&b, "%d", 5678), 0);
+	assert_int_equal(buf_addch(&b, 'x'), -E2BIG);
+	assert_string_equal(buf_str(&b), "12345678");
+	assert_int_equal(buf_printf(&b, "%s", "y"), -E2BIG);
+	assert_int_equal(b.len, 8);
+	buf_truncate(&b, 2);
+	assert_string_equal(buf_str(&b), "12");
+	s = buf_detach(&b, &len);
+	assert_string_equal(s, "12");
+	assert_int_equal(len, 2);
+	assert_null(b.data);
+	free(s);
+	buf_release(&b);
+}
+
+static void test_sha256(void **state)
+{
+	char hex[SHA256_HEX_LEN + 1];
+
+	(void)state;
+	assert_int_equal(sha256_hex("abc", 3, hex), 0);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_int_not_equal(fnv1a64("a", 1), fnv1a64("b", 1));
+}
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/torture_common.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int fd = open("/tmp", O_RDONLY | O_DIRECTORY);
+
+	(void)state;
+	assert_int_equal(rm_rf_at(fd, tmpdir + 5), 0);
+	close(fd);
+	return 0;
+}
+
+static void test_dir_open_beneath(void **state)
+{
+	char p[256], outside[128];
+	int root, fd = -1;
+	const char *name = NULL;
+
+	(void)state;
+	root = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(dir_open_beneath(root, "a/b/c", true, 0755, &fd), 0);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/a/b/c", tmpdir);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(dir_open_beneath(root, "a/../x", true, 0755, &fd), -EINVAL);
+	/* A symlinked directory is never followed. */
+	snprintf(outside, sizeof(outside), "%s-outside", tmpdir);
+	mkdir(outside, 0755);
+	snprintf(p, sizeof(p), "%s/link", tmpdir);
+	assert_int_equal(symlink(outside, p), 0);
+	assert_true(dir_open_beneath(root, "link/sub", true, 0755, &fd) < 0);
+	snprintf(p, sizeof(p), "%s/sub", outside);
+	assert_int_not_equal(access(p, F_OK), 0);
+	rmdir(outside);
+	assert_int_equal(parent_open_beneath(root, "a/b/file", false, &fd, &name), 0);
+	assert_string_equal(name, "file");
+	close(fd);
+	close(root);
+}
+
+static void test_file_read_limits(void **state)
+{
+	char p[128], *data = NULL;
+	size_t len = 0;
+	FILE *f;
+	int root;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/f", tmpdir);
+	f = fopen(p, "w");
+	fputs("0123456789", f);
+	fclose(f);
+	root = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(file_read_at(root, "f", 10, &data, &len), 0);
+	assert_int_equal(len, 10);
+	assert_string_equal(data, "0123456789");
+	free(data);
+	assert_int_equal(file_read_at(root, "f", 9, &data, &len), -EFBIG);
+	assert_int_equal(file_read_at(root, "missing", 9, &data, &len), -ENOENT);
+	/* A symlink as the last component is not followed either. */
+	snprintf(p, sizeof(p), "%s/l", tmpdir);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_true(file_read_at(root, "l", 1 << 20, &data, &len) < 0);
+	close(root);
+}
+
+static void test_path_join(void **state)
+{
+	char *p;
+
+	(void)state;
+	p = path_join("/a", "b");
+	assert_string_equal(p, "/a/b");
+	free(p);
+	p = path_join("/a/", "b");
+	assert_string_equal(p, "/a/b");
+	free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_sha256),
+		cmocka_unit_test_setup_teardown(test_dir_open_beneath, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_read_limits, setup, teardown),
+		cmocka_unit_test(test_path_join),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,115 @@
+/*
+ * torture_config: the controller configuration file, --root and --set.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char path[64];
+
+static void write_config(const char *text)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/torture_config.XXXXXX");
+	close(mkstemp(path));
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_defaults_and_root(void **state)
+{
+	struct bramble_config c;
+
+	(void)state;
+	assert_int_equal(config_init(&c), 0);
+	assert_string_equal(c.tftp_root, "/srv/bramble/tftp");
+	assert_string_equal(c.listen, "127.0.0.1:9420");
+	assert_int_equal(config_set_root(&c, "/x"), 0);
+	assert_string_equal(c.tftp_root, "/x/tftp");
+	assert_string_equal(c.dhcp_conf_file, "/x/dnsmasq/bramble.conf");
+	assert_string_equal(c.exports_file, "/x/exports/bramble.exports");
+	config_release(&c);
+}
+
+static void test_load(void **state)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	write_config("source:\n  url: /repo\n  interval: 5m\npaths:\n  tftpRoot: /t\n"
+		     "dhcp:\n  restartCommand: \"kill -HUP 1\"\nallowEmpty: true\n");
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(config_load(&c, path, &d), 0);
+	assert_string_equal(c.source, "/repo");
+	assert_int_equal(c.interval_s, 300);
+	assert_string_equal(c.tftp_root, "/t");
+	assert_string_equal(c.dhcp_restart_cmd, "kill -HUP 1");
+	assert_true(c.allow_empty);
+	unlink(path);
+	config_release(&c);
+	diags_release(&d);
+}
+
+static void test_errors_have_positions(void **state)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	write_config("source:\n  url: /repo\n  colour: blue\n  interval: soon\npaths:\n  tftpRoot: [a]\n");
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(config_load(&c, path, &d), -EINVAL);
+	assert_true(d.n >= 2);
+	assert_int_equal(d.v[0].line, 3);
+	assert_int_equal(d.v[0].col, 3);
+	assert_non_null(strstr(d.v[0].msg, "unknown key \"source.colour\""));
+	assert_int_equal(d.v[1].line, 4);
+	assert_non_null(strstr(d.v[1].msg, "bad duration"));
+	unlink(path);
+	config_release(&c);
+	diags_release(&d);
+}
+
+static void test_set(void **state)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(config_set_key(&c, "dhcp.testCommand=", &d), 0);
+	assert_null(c.dhcp_test_cmd);
+	assert_int_equal(config_set_key(&c, "nfs.reloadCommand=exportfs -ra", &d), 0);
+	assert_string_equal(c.nfs_reload_cmd, "exportfs -ra");
+	assert_int_equal(config_set_key(&c, "allowEmpty=true", &d), 0);
+	assert_true(c.allow_empty);
+	assert_int_equal(config_set_key(&c, "nope.key=1", &d), -EINVAL);
+	assert_int_equal(config_set_key(&c, "novalue", &d), -EINVAL);
+	assert_int_equal(d.n, 2);
+	config_release(&c);
+	diags_release(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_root),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_errors_have_positions),
+		cmocka_unit_test(test_set),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
