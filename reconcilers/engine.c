@@ -178,7 +178,7 @@ int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 		if (q == 0)
 			q = sha256_update(&c, ch->path, strlen(ch->path) + 1);
 		if (q == 0)
-			q = sha256_update(&c, sub, SHA256_HEX_LEN);
+			q = sha256_update(&c, sub, strlen(sub));
 	}
 	if (q < 0) {
 		sha256_release(&c);

@@ -153,6 +153,16 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	return r;
 }
 
+static bool image_used(const struct manifest_set *set, const struct image *img)
+{
+	size_t i;
+
+	for (i = 0; i < set->n_nodes; i++)
+		if (set->nodes[i]->image == img)
+			return true;
+	return false;
+}
+
 int image_trees_load(struct render_ctx *ctx, struct diags *d)
 {
 	const struct manifest_set *set = ctx->set;
@@ -166,6 +176,9 @@ int image_trees_load(struct render_ctx *ctx, struct diags *d)
 	for (i = 0; i < set->n_images; i++) {
 		const struct image *img = set->images[i];
 
+		/* An Image no node uses is not needed in the store. */
+		if (!image_used(set, img))
+			continue;
 		r = tree_load(ctx, img, &ctx->trees[i]);
 		if (r == -ENOMEM)
 			return r;
@@ -216,7 +229,7 @@ const struct image_tree *image_tree_of(const struct render_ctx *ctx, const struc
 	size_t i;
 
 	for (i = 0; i < ctx->n_trees; i++)
-		if (ctx->trees[i].image == img)
+		if (ctx->trees[i].image == img && ctx->trees[i].boot_dir)
 			return &ctx->trees[i];
 	return NULL;
 }

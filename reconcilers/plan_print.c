@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 #include "../common/fsutil.h"
@@ -66,12 +67,12 @@ static void print_diff(FILE *f, const struct lines *a, const struct lines *b)
 		if (i < n && j < m && line_eq(a, i, b, j)) {
 			i++;
 			j++;
-		} else if (j < m && (i == n || t[i * (m + 1) + j + 1] >= t[(i + 1) * (m + 1) + j])) {
-			fprintf(f, "      + %.*s\n", (int)b->len[j], b->s[j]);
-			j++;
-		} else {
-			fprintf(f, "      - %.*s\n", (int)a->len[i], a->s[i]);
+		} else if (i < n && (j == m || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1])) {
+			fprintf(f, "      -%.*s\n", (int)a->len[i], a->s[i]);
 			i++;
+		} else {
+			fprintf(f, "      +%.*s\n", (int)b->len[j], b->s[j]);
+			j++;
 		}
 	}
 	free(t);
@@ -82,27 +83,52 @@ static bool is_text(const char *s, size_t len)
 	return len <= DIFF_MAX_BYTES && memchr(s, '\0', len) == NULL;
 }
 
-static void diff_file(struct engine *e, const struct plan_item *it, int base_fd, const char *path,
-		      FILE *f)
+/* A line diff of the file at path (beneath base_fd) and the desired content. */
+static void diff_content(const struct resource *res, int base_fd, const char *path, FILE *f)
 {
 	struct lines a = {0}, b = {0};
 	char *old = NULL;
 	size_t olen = 0;
 
-	if (it->res->type != RES_FILE || !is_text(it->res->data, it->res->len))
+	if (res->type != RES_FILE || !is_text(res->data, res->len))
 		return;
-	(void)e;
 	if (file_read_at(base_fd, path, DIFF_MAX_BYTES, &old, &olen) < 0)
 		old = NULL;
-	if (split_lines(old ? old : "", olen, &a) == 0 &&
-	    split_lines(it->res->data, it->res->len, &b) == 0 && a.n <= DIFF_MAX_LINES &&
-	    b.n <= DIFF_MAX_LINES && (!old || is_text(old, olen)))
+	if (split_lines(old ? old : "", olen, &a) == 0 && split_lines(res->data, res->len, &b) == 0 &&
+	    a.n <= DIFF_MAX_LINES && b.n <= DIFF_MAX_LINES && (!old || is_text(old, olen)))
 		print_diff(f, &a, &b);
 	free(a.s);
 	free(a.len);
 	free(b.s);
 	free(b.len);
 	free(old);
+}
+
+/* In a tree that switches generation: the diff of each text file that changes. */
+static void diff_tree(struct engine *e, const struct plan_item *it, FILE *f)
+{
+	int fd = engine_root_fd(e, it->res->root), gfd;
+	size_t i;
+
+	if (!it->inv || !it->inv->gendir || dir_open_beneath(fd, it->inv->gendir, false, 0, &gfd) < 0)
+		return;
+	for (i = 0; i < it->n_children; i++) {
+		const struct resource *c = it->children[i].res;
+		char *old = NULL;
+		size_t len = 0;
+
+		if (c->type != RES_FILE)
+			continue;
+		if (file_read_at(gfd, c->path, DIFF_MAX_BYTES, &old, &len) == 0 && len == c->len &&
+		    memcmp(old, c->data, len) == 0) {
+			free(old);
+			continue;
+		}
+		free(old);
+		fprintf(f, "    %s/%s:\n", it->res->path, c->path);
+		diff_content(c, gfd, c->path, f);
+	}
+	close(gfd);
 }
 
 static char op_mark(enum plan_op op)
@@ -131,10 +157,9 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 	fputc('\n', f);
 	if (it->res && it->res->note && it->op != PLAN_UNCHANGED)
 		fprintf(f, "      note: %s\n", it->res->note);
-	if (it->op == PLAN_UPDATE && it->res->type == RES_FILE)
-		diff_file(e, it, engine_root_fd(e, root), path, f);
-	if (it->op == PLAN_CREATE && it->res->type == RES_FILE && verbose)
-		diff_file(e, it, engine_root_fd(e, root), path, f);
+	if (it->res && it->res->type == RES_FILE &&
+	    (it->op == PLAN_UPDATE || (it->op == PLAN_CREATE && verbose)))
+		diff_content(it->res, engine_root_fd(e, root), path, f);
 	for (i = 0; i < it->n_children; i++) {
 		const struct plan_item *c = &it->children[i];
 
@@ -144,8 +169,10 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 			continue;
 		fprintf(f, "    %c %s/%s  (%s)\n", op_mark(c->op), path, c->res->path, c->reason);
 	}
-	if (it->op == PLAN_UPDATE && !it->in_place && it->inv && it->inv->gendir)
+	if (it->op == PLAN_UPDATE && !it->in_place && it->inv && it->inv->gendir) {
 		fprintf(f, "      boot tree switches from %s to %s\n", it->inv->gendir, it->gendir);
+		diff_tree(e, it, f);
+	}
 }
 
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)

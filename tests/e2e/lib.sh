@@ -51,9 +51,47 @@ setup_example() {
 	sh "$SRC/scripts/make-demo-image.sh" "$W/out/images/demo-os" >/dev/null
 }
 b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand=; }
-# Snapshot of a tree: every path with type, mode, size and content digest.
+# Snapshot of an output tree: every path with type, mode, size and content
+# digest; bramble's own records (state/) are left out.
 snapshot() {
-	(cd "$1" && find . -printf '%p %y %m %s %l\n' | sort &&
-		find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+	(cd "$1" && find . -path ./state -prune -o -printf '%p %y %m %s %l\n' | sort &&
+		find . -path ./state -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum)
 }
 need_root() { [ "$(id -u)" -eq 0 ] || { echo "$T_NAME: skipped (needs root)"; echo "0 passed, 0 failed"; exit 0; }; }
+
+# --- Network namespaces and servers (used by the wire tests) ---------------
+# netns_add NAME: a new network namespace with lo up; deleted at exit.
+netns_add() {
+	ip netns add "$1" || return 1
+	T_NETNS+=("$1")
+	ip -n "$1" link set lo up
+}
+# veth_pair NS1 IF1 NS2 IF2 [MAC2]: a veth pair created directly inside the two
+# namespaces (no name ever appears in the host namespace), both ends up.
+veth_pair() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || return 1
+	[ -z "${5:-}" ] || ip -n "$3" link set "$4" address "$5"
+	ip -n "$1" link set "$2" up && ip -n "$3" link set "$4" up
+}
+# wait_for SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds.
+wait_for() {
+	local n=$(($1 * 10)); shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+# stop_pid PID: stop a process this test started (TERM, then wait for it) and
+# forget it, so the exit trap never signals a recycled PID.
+stop_pid() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	forget_pid "$1"
+}
+# forget_pid PID: drop PID from T_PIDS once the test has waited for it itself.
+forget_pid() {
+	local p keep=()
+	for p in "${T_PIDS[@]:-}"; do [ -z "$p" ] || [ "$p" = "$1" ] || keep+=("$p"); done
+	T_PIDS=("${keep[@]:-}")
+}

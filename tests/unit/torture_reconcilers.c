@@ -165,7 +165,8 @@ static void test_boot_tree(void **state)
 {
 	struct world *w = *state;
 	const struct resource *t, *c;
-	char *extra[] = {"quiet", "console=tty1"};
+	char quiet[] = "quiet", tty[] = "console=tty1";
+	char *extra[] = {quiet, tty};
 
 	w->nodes[0].cmdline.v = extra;
 	w->nodes[0].cmdline.n = 2;
@@ -193,8 +194,9 @@ static void test_boot_tree(void **state)
 static void test_config_txt_forms(void **state)
 {
 	struct world *w = *state;
-	struct kv kvs[] = {{"arm_64bit", "1"}, {"enable_uart", "1"}};
-	char *lines[] = {"dtoverlay=disable-bt"};
+	char k1[] = "arm_64bit", k2[] = "enable_uart", one[] = "1", l1[] = "dtoverlay=disable-bt";
+	struct kv kvs[] = {{k1, one}, {k2, one}};
+	char *lines[] = {l1};
 	const struct resource *c;
 
 	w->nodes[0].config_txt.form = CONFIG_TXT_MAP;
