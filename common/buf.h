@@ -30,7 +30,10 @@ struct buf {
 	size_t max; /* 0 means BUF_DEFAULT_MAX */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT              \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 /* Set the maximum size (content bytes, without the NUL). */
 void buf_set_max(struct buf *b, size_t max);

@@ -26,7 +26,10 @@ struct config_key {
 	size_t offset;
 };
 
-#define STR(s, k, f) {s, k, KEY_STR, offsetof(struct bramble_config, f)}
+#define STR(s, k, f)                                              \
+	{                                                         \
+		s, k, KEY_STR, offsetof(struct bramble_config, f) \
+	}
 static const struct config_key keys[] = {
 	STR("source", "url", source),
 	STR("source", "ref", source_ref),
@@ -182,8 +185,9 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 	case KEY_DURATION:
 		if (parse_duration(v, field) == 0)
 			return 0;
-		return diags_add(d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h",
-				 v, k->key);
+		return diags_add(d, pos,
+				 "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h", v,
+				 k->key);
 	case KEY_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
 			*(bool *)field = v[0] == 't';
@@ -205,7 +209,8 @@ int config_set_key(struct bramble_config *c, const char *assignment, struct diag
 	int r;
 
 	if (!eq)
-		return diags_add(d, NULL, "bad --set \"%s\"; expected section.key=value", assignment) < 0
+		return diags_add(d, NULL, "bad --set \"%s\"; expected section.key=value",
+				 assignment) < 0
 			       ? -ENOMEM
 			       : -EINVAL;
 	dot = memchr(assignment, '.', (size_t)(eq - assignment));
@@ -218,8 +223,12 @@ int config_set_key(struct bramble_config *c, const char *assignment, struct diag
 	if (key && (!dot || section))
 		k = find_key(section, key);
 	if (!k)
-		r = diags_add(d, NULL, "unknown setting \"%.*s\" in --set; see deploy/bramble.yaml for the keys",
-			      (int)(eq - assignment), assignment) < 0 ? -ENOMEM : -EINVAL;
+		r = diags_add(d, NULL,
+			      "unknown setting \"%.*s\" in --set; see deploy/bramble.yaml for the "
+			      "keys",
+			      (int)(eq - assignment), assignment) < 0
+			    ? -ENOMEM
+			    : -EINVAL;
 	else
 		r = store(c, k, eq + 1, &pos, d) < 0 ? -ENOMEM : 0;
 	free(section);
@@ -298,7 +307,8 @@ static int read_value(struct config_reader *cr, const char *section, const char 
 		return read_map(cr, key);
 	k = find_key(section, key);
 	if (!k) {
-		diags_add(cr->d, pos, "unknown key \"%s%s%s\"; see deploy/bramble.yaml for the keys",
+		diags_add(cr->d, pos,
+			  "unknown key \"%s%s%s\"; see deploy/bramble.yaml for the keys",
 			  section ? section : "", section ? "." : "", key);
 		return v->type == YAML_SCALAR_EVENT ? 0 : -EINVAL;
 	}
@@ -383,9 +393,9 @@ static int absolutize(char **field)
 
 int config_absolutize(struct bramble_config *c)
 {
-	char **fields[] = {&c->tftp_root,      &c->nfs_root,       &c->state_dir,
-			   &c->image_store,    &c->dhcp_conf_file, &c->dhcp_hosts_dir,
-			   &c->dhcp_lease_file, &c->exports_file,  &c->ganesha_file};
+	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,
+			   &c->image_store,	&c->dhcp_conf_file, &c->dhcp_hosts_dir,
+			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file};
 	size_t i;
 	int r = 0;
 

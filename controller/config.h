@@ -14,7 +14,7 @@
 
 struct bramble_config {
 	/* source */
-	char *source;      /* a manifests directory (git URLs: next version) */
+	char *source;	   /* a manifests directory (git URLs: next version) */
 	char *source_ref;  /* branch, tag or commit */
 	char *source_path; /* path inside the repository */
 	unsigned interval_s;
@@ -27,9 +27,9 @@ struct bramble_config {
 	char *dhcp_conf_file;
 	char *dhcp_hosts_dir;
 	char *dhcp_lease_file;
-	char *dhcp_reload_cmd;  /* run when a host was removed (SIGHUP) */
+	char *dhcp_reload_cmd;	/* run when a host was removed (SIGHUP) */
 	char *dhcp_restart_cmd; /* run when the main config changed */
-	char *dhcp_test_cmd;    /* dnsmasq binary for --test, "" to skip */
+	char *dhcp_test_cmd;	/* dnsmasq binary for --test, "" to skip */
 	char *exports_file;
 	char *ganesha_file;
 	char *nfs_reload_cmd;

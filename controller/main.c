@@ -38,7 +38,8 @@ static const struct cmd commands[] = {
 
 static const char common_usage[] =
 	"Options of every command:\n"
-	"  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH " if present)\n"
+	"  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH
+	" if present)\n"
 	"  -s, --source DIR      the manifests directory (overrides source.url)\n"
 	"      --path SUBDIR     manifests path inside the source (source.path)\n"
 	"  -r, --root DIR        put every output under DIR: DIR/tftp, DIR/nfs, DIR/state,\n"
@@ -98,7 +99,8 @@ static void usage_of(const char *cmd, FILE *f)
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
-			fprintf(f, "usage: bramble %s [options]\n  %s\n\n", cmd, commands[i].summary);
+			fprintf(f, "usage: bramble %s [options]\n  %s\n\n", cmd,
+				commands[i].summary);
 	fputs(common_usage, f);
 }
 
@@ -262,7 +264,8 @@ static int cmd_status(int argc, char **argv)
 	if (code < 0) {
 		r = status_print(c.cfg.state_dir, c.json, stdout);
 		if (r == -ENOENT)
-			fprintf(stderr, "bramble: no status recorded in %s yet: run bramble apply\n",
+			fprintf(stderr,
+				"bramble: no status recorded in %s yet: run bramble apply\n",
 				c.cfg.state_dir);
 		code = r < 0 ? EXIT_FAILED : EXIT_OK;
 	}

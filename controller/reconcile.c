@@ -110,8 +110,8 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 /* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
 static int test_dhcp(struct pass *p)
 {
-	static const char script[] =
-		"command -v \"$1\" >/dev/null 2>&1 || exit 127; exec \"$1\" --test --conf-file=\"$2\" >\"$3\" 2>&1";
+	static const char script[] = "command -v \"$1\" >/dev/null 2>&1 || exit 127; exec \"$1\" "
+				     "--test --conf-file=\"$2\" >\"$3\" 2>&1";
 	const char *argv[4] = {p->cfg->dhcp_test_cmd, NULL, NULL, NULL};
 	char *conf = NULL, *log = NULL, *out = NULL;
 	size_t i, len = 0;
@@ -223,7 +223,8 @@ static int do_apply(struct pass *p)
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
 	if (r < 0 || failed) {
-		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision, failed);
+		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision,
+			  failed);
 		return EXIT_FAILED;
 	}
 	print_summary(p, "applied");
@@ -239,7 +240,9 @@ static int pass_plan_apply(struct pass *p)
 	r = engine_plan(p->engine, &p->desired, flags, &p->plan);
 	if (r == -ECANCELED) {
 		report_invalid(p, PASS_REFUSED,
-			       "refusing to apply: the repository has no nodes, and applying it would remove every node's files; set allowEmpty: true (or --allow-empty) if that is what you want");
+			       "refusing to apply: the repository has no nodes, and applying it "
+			       "would remove every node's files; set allowEmpty: true (or "
+			       "--allow-empty) if that is what you want");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
@@ -268,7 +271,9 @@ static int pass_run(struct pass *p)
 	if (r == -EINVAL) {
 		struct buf m = BUF_INIT;
 
-		buf_printf(&m, "revision %s is not valid (%zu errors): nothing applied; the last applied state keeps serving",
+		buf_printf(&m,
+			   "revision %s is not valid (%zu errors): nothing applied; the last "
+			   "applied state keeps serving",
 			   p->rev.revision ? p->rev.revision : "(unreadable)", p->d.n);
 		report_invalid(p, PASS_INVALID, buf_str(&m));
 		buf_release(&m);
@@ -290,7 +295,9 @@ static int pass_run(struct pass *p)
 	}
 	r = render(p);
 	if (r == -EINVAL) {
-		report_invalid(p, PASS_INVALID, "the rendered state is not valid: nothing applied; the last applied state keeps serving");
+		report_invalid(p, PASS_INVALID,
+			       "the rendered state is not valid: nothing applied; the last applied "
+			       "state keeps serving");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {

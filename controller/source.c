@@ -38,14 +38,19 @@ static int add_file(struct collect *c, int dfd, const char *name, const char *re
 
 	if (c->rev->n_files >= MANIFEST_MAX_FILES)
 		return diags_add(c->d, NULL, "more than %d manifest files; expected fewer",
-				 MANIFEST_MAX_FILES) < 0 ? -ENOMEM : -EINVAL;
+				 MANIFEST_MAX_FILES) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
 	r = file_read_at(dfd, name, MANIFEST_MAX_FILE_SIZE + 1, &data, &len);
 	if (r == -EFBIG || (r == 0 && len > MANIFEST_MAX_FILE_SIZE)) {
 		struct pos p = {rel, 1, 1};
 
 		free(data);
-		return diags_add(c->d, &p, "file is larger than %zu bytes; expected a smaller manifest",
-				 MANIFEST_MAX_FILE_SIZE) < 0 ? -ENOMEM : -EINVAL;
+		return diags_add(c->d, &p,
+				 "file is larger than %zu bytes; expected a smaller manifest",
+				 MANIFEST_MAX_FILE_SIZE) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
 	}
 	if (r < 0)
 		return r;
@@ -156,7 +161,8 @@ int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct
 
 	memset(ret, 0, sizeof(*ret));
 	if (!cfg->source) {
-		diags_add(d, NULL, "no source: give --source DIR or source.url in the configuration");
+		diags_add(d, NULL,
+			  "no source: give --source DIR or source.url in the configuration");
 		return -EINVAL;
 	}
 	dir = cfg->source_path ? path_join(cfg->source, cfg->source_path) : strdup(cfg->source);
@@ -165,7 +171,8 @@ int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		diags_add(d, NULL, "cannot open the source directory \"%s\": %s", dir, strerror(errno));
+		diags_add(d, NULL, "cannot open the source directory \"%s\": %s", dir,
+			  strerror(errno));
 		free(dir);
 		return r == -ENOMEM ? r : -EINVAL;
 	}
@@ -174,7 +181,8 @@ int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct
 	c.d = d;
 	r = walk(&c, fd, "", 0);
 	if (r == 0 && c.total > MANIFEST_MAX_TOTAL_SIZE)
-		r = diags_add(d, NULL, "manifests total more than %zu bytes", MANIFEST_MAX_TOTAL_SIZE) < 0
+		r = diags_add(d, NULL, "manifests total more than %zu bytes",
+			      MANIFEST_MAX_TOTAL_SIZE) < 0
 			    ? -ENOMEM
 			    : -EINVAL;
 	if (r == 0) {

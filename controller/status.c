@@ -12,8 +12,8 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define STATUS_FILE "status.json"
-#define STATUS_MAX_SIZE ((size_t)64 << 20)
+#define STATUS_FILE	  "status.json"
+#define STATUS_MAX_SIZE	  ((size_t)64 << 20)
 #define STATUS_MAX_ERRORS 100
 
 static void now_iso(char out[32])
@@ -50,7 +50,8 @@ static void set_condition(json_t *st, const char *type, bool status, const char 
 		conds = json_array();
 		json_object_set_new(st, "conditions", conds);
 	}
-	json_array_foreach(conds, i, old) {
+	json_array_foreach(conds, i, old)
+	{
 		if (json_is_string(json_object_get(old, "type")) &&
 		    strcmp(json_string_value(json_object_get(old, "type")), type) == 0)
 			c = old;
@@ -156,14 +157,16 @@ static json_t *nodes_json(const struct manifest_set *set, const struct plan *p)
 			continue;
 		owner = it->res->owner ? it->res->owner : "?";
 		if (it->res->node) {
-			node_mark(json_object_get(nodes, it->res->node), owner, problem, it->res->path);
+			node_mark(json_object_get(nodes, it->res->node), owner, problem,
+				  it->res->path);
 			continue;
 		}
 		for (j = 0; j < set->n_nodes; j++)
 			node_mark(json_object_get(nodes, set->nodes[j]->name), owner, problem,
 				  it->res->path);
 	}
-	json_object_foreach(nodes, k, v) {
+	json_object_foreach(nodes, k, v)
+	{
 		(void)k;
 		json_array_append(arr, v);
 	}
@@ -176,8 +179,7 @@ static void summary(json_t *st)
 	json_t *nodes = json_object_get(st, "nodes"), *n;
 	size_t i, ready = 0, total = json_array_size(nodes);
 
-	json_array_foreach(nodes, i, n)
-		ready += json_is_true(json_object_get(n, "ready"));
+	json_array_foreach(nodes, i, n) ready += json_is_true(json_object_get(n, "ready"));
 	json_object_set_new(st, "nodeCounts",
 			    json_pack("{s:I,s:I,s:I}", "total", (json_int_t)total, "ready",
 				      (json_int_t)ready, "notReady", (json_int_t)(total - ready)));
@@ -200,13 +202,12 @@ static void record_applied(json_t *st, const struct pass_report *rep, const char
 		json_object_set_new(st, "lastAppliedTime", json_string(now));
 	}
 	json_object_set_new(st, "nodes", nodes_json(rep->set, p));
-	json_object_set_new(st, "lastPass",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created",
-				      (json_int_t)p->n_create, "updated", (json_int_t)p->n_update,
-				      "deleted", (json_int_t)p->n_delete, "unchanged",
-				      (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
-				      "drift", (json_int_t)p->n_drift, "durationSeconds",
-				      rep->duration_s));
+	json_object_set_new(
+		st, "lastPass",
+		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)p->n_create,
+			  "updated", (json_int_t)p->n_update, "deleted", (json_int_t)p->n_delete,
+			  "unchanged", (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
+			  "drift", (json_int_t)p->n_drift, "durationSeconds", rep->duration_s));
 	counter_add(st, "driftRepairs", p->n_drift);
 	summary(st);
 	set_condition(st, "Ready", ok, ok ? "Applied" : "ApplyFailed",
@@ -217,7 +218,8 @@ static void record_applied(json_t *st, const struct pass_report *rep, const char
 
 static int status_write(const char *state_dir, json_t *st)
 {
-	char *path = path_join(state_dir, STATUS_FILE), *tmp = path_join(state_dir, STATUS_FILE ".tmp");
+	char *path = path_join(state_dir, STATUS_FILE),
+	     *tmp = path_join(state_dir, STATUS_FILE ".tmp");
 	int r = 0;
 
 	if (!path || !tmp) {
@@ -243,7 +245,8 @@ int status_record(const char *state_dir, const struct pass_report *rep)
 	int r;
 
 	now_iso(now);
-	json_object_set_new(st, "lastAttemptedRevision", json_string(rep->revision ? rep->revision : ""));
+	json_object_set_new(st, "lastAttemptedRevision",
+			    json_string(rep->revision ? rep->revision : ""));
 	json_object_set_new(st, "lastAttemptTime", json_string(now));
 	json_object_set_new(st, "errors", errors_json(rep->errors));
 	counter_add(st, "passes", 1);
@@ -275,19 +278,24 @@ static void print_human(json_t *st, FILE *out)
 	json_t *conds = json_object_get(st, "conditions"), *c, *n, *e;
 	size_t i;
 
-	fprintf(out, "applied:   %s%s%s\n", *jstr(st, "lastAppliedRevision") ? jstr(st, "lastAppliedRevision") : "(nothing yet)",
+	fprintf(out, "applied:   %s%s%s\n",
+		*jstr(st, "lastAppliedRevision") ? jstr(st, "lastAppliedRevision")
+						 : "(nothing yet)",
 		*jstr(st, "lastAppliedTime") ? " at " : "", jstr(st, "lastAppliedTime"));
-	fprintf(out, "attempted: %s at %s\n", jstr(st, "lastAttemptedRevision"), jstr(st, "lastAttemptTime"));
+	fprintf(out, "attempted: %s at %s\n", jstr(st, "lastAttemptedRevision"),
+		jstr(st, "lastAttemptTime"));
 	json_array_foreach(conds, i, c)
-		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"), jstr(c, "reason"),
-			*jstr(c, "message") ? ": " : "", jstr(c, "message"));
-	fprintf(out, "\n%-20s %-8s %-15s %-5s %-9s %s\n", "NODE", "SERIAL", "IP", "MODEL", "READY", "MESSAGE");
-	json_array_foreach(json_object_get(st, "nodes"), i, n)
-		fprintf(out, "%-20s %-8s %-15s %-5s %-9s %s\n", jstr(n, "name"), jstr(n, "serial"),
-			*jstr(n, "ip") ? jstr(n, "ip") : "-", jstr(n, "model"),
-			json_is_true(json_object_get(n, "ready")) ? "yes" : "no", jstr(n, "message"));
+		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"),
+			jstr(c, "reason"), *jstr(c, "message") ? ": " : "", jstr(c, "message"));
+	fprintf(out, "\n%-20s %-8s %-15s %-5s %-9s %s\n", "NODE", "SERIAL", "IP", "MODEL", "READY",
+		"MESSAGE");
+	json_array_foreach(json_object_get(st, "nodes"), i, n) fprintf(
+		out, "%-20s %-8s %-15s %-5s %-9s %s\n", jstr(n, "name"), jstr(n, "serial"),
+		*jstr(n, "ip") ? jstr(n, "ip") : "-", jstr(n, "model"),
+		json_is_true(json_object_get(n, "ready")) ? "yes" : "no", jstr(n, "message"));
 	json_array_foreach(json_object_get(st, "errors"), i, e)
-		fprintf(out, "%s%s\n", i == 0 ? "\nerrors of the last attempt:\n  " : "  ", json_string_value(e));
+		fprintf(out, "%s%s\n", i == 0 ? "\nerrors of the last attempt:\n  " : "  ",
+			json_string_value(e));
 }
 
 int status_print(const char *state_dir, bool json, FILE *out)

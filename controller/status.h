@@ -15,10 +15,10 @@
 #include "model.h"
 
 enum pass_outcome {
-	PASS_APPLIED,          /* everything in place */
-	PASS_INVALID,          /* the revision did not validate: nothing applied */
-	PASS_APPLY_FAILED,     /* some resources could not be applied */
-	PASS_REFUSED,          /* e.g. an empty desired set */
+	PASS_APPLIED,	   /* everything in place */
+	PASS_INVALID,	   /* the revision did not validate: nothing applied */
+	PASS_APPLY_FAILED, /* some resources could not be applied */
+	PASS_REFUSED,	   /* e.g. an empty desired set */
 };
 
 struct pass_report {
@@ -26,7 +26,7 @@ struct pass_report {
 	const char *revision;
 	const struct diags *errors;
 	const struct manifest_set *set; /* NULL unless validated */
-	const struct plan *plan;        /* NULL unless applied */
+	const struct plan *plan;	/* NULL unless applied */
 	const char *message;
 	double duration_s;
 };

@@ -34,7 +34,10 @@ struct diags {
 	size_t dropped;
 };
 
-#define DIAGS_INIT {NULL, 0, 0, 0, 0}
+#define DIAGS_INIT               \
+	{                        \
+		NULL, 0, 0, 0, 0 \
+	}
 
 /* Add a diagnostic at pos (NULL: no position).  Returns 0 or -ENOMEM. */
 int diags_add(struct diags *d, const struct pos *pos, const char *fmt, ...)

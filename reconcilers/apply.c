@@ -83,8 +83,8 @@ static int touch_dir(struct batch *b, enum root_id root, const char *path)
 	return 0;
 }
 
-static int push_pending(struct batch *b, enum root_id root, const char *path,
-			struct plan_item *it, bool tree)
+static int push_pending(struct batch *b, enum root_id root, const char *path, struct plan_item *it,
+			bool tree)
 {
 	struct pending *p;
 
@@ -237,8 +237,9 @@ static int create_entry(struct engine *e, int dfd, const char *name, struct plan
 		return make_dir(dfd, name, res->mode, it);
 	case RES_SYMLINK:
 	case RES_TREE:
-		if (symlinkat(res->type == RES_TREE ? strrchr(it->gendir, '/') ? strrchr(it->gendir, '/') + 1
-									     : it->gendir
+		if (symlinkat(res->type == RES_TREE ? strrchr(it->gendir, '/')
+							      ? strrchr(it->gendir, '/') + 1
+							      : it->gendir
 						    : res->data,
 			      dfd, name) < 0)
 			return -errno;

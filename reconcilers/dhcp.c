@@ -2,10 +2,10 @@
  * dhcp: the dnsmasq configuration that answers a Pi's bootloader, and in
  * full mode one hosts-dir file per node for its static lease.
  *
- * Reloads follow what dnsmasq really does (TESTBED.md §2): a new or changed
- * file in the hosts dir is read through inotify, so it needs nothing; a
- * removed host stays until SIGHUP; the main file is read only at start, so a
- * change of it needs a restart.
+ * Reloads follow what dnsmasq really does (TESTBED.md §2): a new file in the
+ * hosts dir is read through inotify, so it needs nothing; a changed or
+ * removed host keeps its old entry until SIGHUP; the main file is read only
+ * at start, so a change of it needs a restart.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -126,6 +126,12 @@ static int hosts(struct render_ctx *ctx, struct resource_set *out)
 		if (!res)
 			return -ENOMEM;
 		res->node = n->name;
+		/*
+		 * dnsmasq reads a new or changed file through inotify, but keeps
+		 * the entries it had: a changed reservation is refused as a
+		 * duplicate until SIGHUP, like a removed one.
+		 */
+		res->act_update = ACTION_DHCP_RELOAD;
 		res->act_delete = ACTION_DHCP_RELOAD;
 	}
 	return 0;

@@ -34,10 +34,10 @@ struct inv_entry;
 
 struct plan_item {
 	enum plan_op op;
-	const char *reason;    /* static text: "missing", "content differs", ... */
-	bool drift;            /* the change repairs an edit made outside bramble */
-	struct resource *res;  /* desired (NULL for delete/keep) */
-	struct inv_entry *inv; /* recorded (NULL when new) */
+	const char *reason;	    /* static text: "missing", "content differs", ... */
+	bool drift;		    /* the change repairs an edit made outside bramble */
+	struct resource *res;	    /* desired (NULL for delete/keep) */
+	struct inv_entry *inv;	    /* recorded (NULL when new) */
 	struct plan_item *children; /* RES_TREE: per-child detail */
 	size_t n_children;
 	bool applied; /* set by engine_apply on success */
@@ -50,7 +50,7 @@ struct plan_item {
 	int64_t sig_size;
 	int64_t sig_mtime_ns;
 	bool sig_fresh; /* the signature differs from the inventory's */
-	bool in_place;  /* RES_TREE: repair children inside the current generation */
+	bool in_place;	/* RES_TREE: repair children inside the current generation */
 };
 
 struct plan {
@@ -58,7 +58,7 @@ struct plan {
 	size_t n_items;
 	size_t n_create, n_update, n_delete, n_unchanged, n_keep, n_conflict;
 	size_t n_drift;
-	unsigned actions; /* enum action bits the changes need */
+	unsigned actions;     /* enum action bits the changes need */
 	bool inventory_dirty; /* signatures to refresh even with no change */
 };
 
@@ -69,7 +69,7 @@ struct engine_roots {
 
 enum engine_flags {
 	ENGINE_ALLOW_EMPTY = 1 << 0, /* allow a plan that removes every node */
-	ENGINE_ADOPT = 1 << 1,       /* replace conflicting files not created by bramble */
+	ENGINE_ADOPT = 1 << 1,	     /* replace conflicting files not created by bramble */
 };
 
 struct engine;
@@ -87,8 +87,7 @@ size_t engine_inventory_size(const struct engine *e);
  * Returns -ECANCELED when the plan would remove every node resource and
  * ENGINE_ALLOW_EMPTY is not set.
  */
-int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags,
-		struct plan **ret);
+int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, struct plan **ret);
 
 /*
  * Apply the plan.  Every item gets applied or error set; the inventory then

@@ -12,7 +12,7 @@
 #include "../common/hash.h"
 
 #define INVENTORY_SHARDS 256
-#define TMP_SUFFIX ".bramble-tmp"
+#define TMP_SUFFIX	 ".bramble-tmp"
 
 /* What bramble saw of a file right after writing it. */
 struct stat_sig {
@@ -27,7 +27,7 @@ struct inv_entry {
 	mode_t mode;
 	char *path;
 	char hash[SHA256_HEX_LEN + 1]; /* digest of what was written, "" for dirs */
-	char *gendir;                  /* RES_TREE: current generation directory */
+	char *gendir;		       /* RES_TREE: current generation directory */
 	struct stat_sig sig;
 	unsigned act_delete;
 	unsigned flags;

@@ -17,7 +17,7 @@
 #include "../common/fsutil.h"
 
 #define EXPORT_IDS_FILE "nfs-export-ids"
-#define EXPORT_ID_MAX 65535
+#define EXPORT_ID_MAX	65535
 
 static int ids_push(struct export_ids *ids, const char *key, unsigned id)
 {
@@ -53,7 +53,8 @@ int export_ids_load(int state_fd, struct export_ids *ids)
 		return 0;
 	if (r < 0)
 		return r;
-	for (line = strtok_r(data, "\n", &save); line && r == 0; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(data, "\n", &save); line && r == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *sp = strchr(line, ' ');
 		unsigned long id;
 

@@ -17,8 +17,8 @@
 #include "../common/fsutil.h"
 
 #define IMAGE_MAX_BOOT_FILES 20000
-#define IMAGE_MAX_DEPTH 8
-#define IMAGE_TEXT_MAX ((size_t)1 << 20)
+#define IMAGE_MAX_DEPTH	     8
+#define IMAGE_TEXT_MAX	     ((size_t)1 << 20)
 
 static int add_file(struct image_tree *t, size_t *cap, const char *rel, bool dir, mode_t mode)
 {
@@ -184,12 +184,16 @@ int image_trees_load(struct render_ctx *ctx, struct diags *d)
 			return r;
 		if (r == -ENOENT && !img->path)
 			r = diags_add(d, &img->pos,
-				      "image \"%s\" is not in the image store yet (downloading from a url is not supported by this version); expected a local image: spec.path",
+				      "image \"%s\" is not in the image store yet (downloading "
+				      "from a url is not supported by this version); expected a "
+				      "local image: spec.path",
 				      img->name);
 		else if (r == -ENOENT || r == -ENOTDIR)
 			r = diags_add(d, &img->pos,
-				      "image \"%s\": no directory \"%s\" in the image store %s; expected boot/ and root/ there",
-				      img->name, ctx->trees[i].boot_dir, ctx->root_path[ROOT_IMAGES]);
+				      "image \"%s\": no directory \"%s\" in the image store %s; "
+				      "expected boot/ and root/ there",
+				      img->name, ctx->trees[i].boot_dir,
+				      ctx->root_path[ROOT_IMAGES]);
 		else if (r < 0)
 			r = diags_add(d, &img->pos, "image \"%s\": cannot read its boot tree: %s",
 				      img->name, strerror(-r));

@@ -20,9 +20,9 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define INVENTORY_DIR "inventory.d"
+#define INVENTORY_DIR	"inventory.d"
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
-#define SHARD_MAX_SIZE ((size_t)256 << 20)
+#define SHARD_MAX_SIZE	((size_t)256 << 20)
 
 static const char type_chars[] = "FHDST"; /* indexed by enum res_type */
 
@@ -201,10 +201,11 @@ static int emit(struct buf *b, bool child, enum res_type type, enum root_id root
 		const char *path, const char *hash, const struct stat_sig *sig, unsigned act,
 		unsigned flags, const char *node, const char *gendir)
 {
-	return buf_printf(b, "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%s\t%s\n",
-			  child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
-			  *hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
-			  node ? node : "-", gendir ? gendir : "-");
+	return buf_printf(
+		b, "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%s\t%s\n",
+		child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
+		*hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
+		node ? node : "-", gendir ? gendir : "-");
 }
 
 static void item_sig(const struct plan_item *it, struct stat_sig *sig)

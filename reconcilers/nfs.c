@@ -12,9 +12,10 @@
 #include "reconciler.h"
 #include "../common/buf.h"
 
-struct export {
+struct export
+{
 	char *path;
-	char *key;      /* stable id key: serial, or "shared/<image>" */
+	char *key;	    /* stable id key: serial, or "shared/<image>" */
 	struct buf clients; /* "10.99.0.42" or several, comma-separated */
 	bool rw;
 };
@@ -121,13 +122,15 @@ static int render_ganesha(struct render_ctx *ctx, const struct export *v, size_t
 			r = buf_addch(&clients, *p == ' ' ? ',' : *p);
 		if (r == 0)
 			r = buf_printf(b,
-				       "EXPORT {\n\tExport_Id = %u;\n\tPath = \"%s\";\n\tPseudo = \"%s\";\n"
+				       "EXPORT {\n\tExport_Id = %u;\n\tPath = \"%s\";\n\tPseudo = "
+				       "\"%s\";\n"
 				       "\tAccess_Type = None;\n\tSquash = %s;\n\tSecType = sys;\n"
 				       "\tProtocols = %s;\n\tTransports = TCP;\n"
 				       "\tCLIENT { Clients = %s; Access_Type = %s; }\n"
 				       "\tFSAL { Name = VFS; }\n}\n",
-				       id, v[i].path, v[i].path, v[i].rw ? "No_Root_Squash" : "Root_Squash",
-				       protos, buf_str(&clients), v[i].rw ? "RW" : "RO");
+				       id, v[i].path, v[i].path,
+				       v[i].rw ? "No_Root_Squash" : "Root_Squash", protos,
+				       buf_str(&clients), v[i].rw ? "RW" : "RO");
 		buf_release(&clients);
 	}
 	return r;
@@ -157,8 +160,9 @@ static int nfs_desired(struct render_ctx *ctx, struct resource_set *out, struct 
 		r = -ENOMEM;
 	if (r == 0) {
 		res->act_change = res->act_delete = ACTION_NFS_RELOAD;
-		if (note.len && buf_printf(&note, " ha%s no ip: exported to the subnet %s",
-					   strchr(buf_str(&note), ',') ? "ve" : "s", c->subnet) == 0)
+		if (note.len &&
+		    buf_printf(&note, " ha%s no ip: exported to the subnet %s",
+			       strchr(buf_str(&note), ',') ? "ve" : "s", c->subnet) == 0)
 			res->note = buf_detach(&note, NULL);
 	}
 	for (i = 0; i < n; i++) {

@@ -124,14 +124,16 @@ static int observe_file(struct plan_item *it, int dfd, const char *name)
 		return 0;
 	}
 	sig_from_stat(&sig, &st);
-	if (inv && !repo_changed && sig_equal(&sig, &inv->sig) && (st.st_mode & 07777) == res->mode) {
+	if (inv && !repo_changed && sig_equal(&sig, &inv->sig) &&
+	    (st.st_mode & 07777) == res->mode) {
 		item_sig_store(it, &st);
 		item_set(it, PLAN_UNCHANGED, "");
 		return 0;
 	}
 	if (!content_equal(dfd, name, res)) {
 		if (!inv)
-			item_set(it, PLAN_CONFLICT, "exists, was not created by bramble, and differs");
+			item_set(it, PLAN_CONFLICT,
+				 "exists, was not created by bramble, and differs");
 		else if (repo_changed)
 			item_set(it, PLAN_UPDATE, "changed in the repository");
 		else
@@ -160,7 +162,8 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return -errno;
-		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		item_set(it, PLAN_CREATE,
+			 it->inv ? "missing (deleted outside bramble)" : "missing");
 		it->drift = it->inv != NULL;
 		return 0;
 	}
@@ -182,7 +185,8 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 		return 0;
 	}
 	item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT,
-		 it->inv ? "differs from the image file" : "exists, was not created by bramble, and differs");
+		 it->inv ? "differs from the image file"
+			 : "exists, was not created by bramble, and differs");
 	it->drift = it->inv && strcmp(it->inv->hash, it->digest) == 0;
 	return 0;
 }
@@ -194,7 +198,8 @@ static int observe_dir(struct plan_item *it, int dfd, const char *name)
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return -errno;
-		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		item_set(it, PLAN_CREATE,
+			 it->inv ? "missing (deleted outside bramble)" : "missing");
 		it->drift = it->inv != NULL;
 		return 0;
 	}
@@ -230,7 +235,8 @@ static int observe_symlink(struct plan_item *it, int dfd, const char *name)
 
 	r = read_link(dfd, name, target, sizeof(target));
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		item_set(it, PLAN_CREATE,
+			 it->inv ? "missing (deleted outside bramble)" : "missing");
 		it->drift = it->inv != NULL;
 		return 0;
 	}
@@ -357,8 +363,8 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 		return 0;
 	}
 	item_set(it, PLAN_UNCHANGED, "");
-	it->sig_fresh = fresh || !it->inv || !it->inv->gendir ||
-			strcmp(it->inv->gendir, it->gendir) != 0;
+	it->sig_fresh =
+		fresh || !it->inv || !it->inv->gendir || strcmp(it->inv->gendir, it->gendir) != 0;
 	return 0;
 }
 
@@ -383,7 +389,8 @@ static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const 
 			return q;
 	}
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		item_set(it, PLAN_CREATE,
+			 it->inv ? "missing (deleted outside bramble)" : "missing");
 		it->drift = it->inv != NULL;
 		return 0;
 	}
@@ -398,8 +405,9 @@ static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const 
 	if (it->inv) {
 		bool same = strcmp(it->inv->hash, it->digest) == 0;
 
-		item_set(it, PLAN_UPDATE, same ? "points elsewhere (changed outside bramble)"
-					       : "changed in the repository");
+		item_set(it, PLAN_UPDATE,
+			 same ? "points elsewhere (changed outside bramble)"
+			      : "changed in the repository");
 		it->drift = same;
 		return 0;
 	}
@@ -426,7 +434,8 @@ static int observe_item(struct observe *o, struct plan_item *it)
 	if (r == -ENOENT) {
 		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
 			return -ENOMEM;
-		item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+		item_set(it, PLAN_CREATE,
+			 it->inv ? "missing (deleted outside bramble)" : "missing");
 		it->drift = it->inv != NULL;
 		return 0;
 	}
@@ -472,7 +481,7 @@ static void plan_count(struct plan *p, const struct plan_item *it)
 		break;
 	case PLAN_UPDATE:
 		p->n_update++;
-		p->actions |= it->res->act_change;
+		p->actions |= it->res->act_change | it->res->act_update;
 		break;
 	case PLAN_DELETE:
 		p->n_delete++;
@@ -522,7 +531,8 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 		} else {
 			it->inv = &e->inv.v[j++];
 			if (it->inv->flags & RES_F_KEEP)
-				item_set(it, PLAN_KEEP, "not in the repository any more; node data is kept");
+				item_set(it, PLAN_KEEP,
+					 "not in the repository any more; node data is kept");
 			else
 				item_set(it, PLAN_DELETE, "not in the repository any more");
 		}
@@ -593,7 +603,7 @@ bool plan_has_changes(const struct plan *p)
 const char *plan_op_name(enum plan_op op)
 {
 	static const char *const names[] = {"unchanged", "create", "update",
-					    "delete",    "keep",   "conflict"};
+					    "delete",	 "keep",   "conflict"};
 
 	return names[op];
 }

@@ -57,17 +57,19 @@ static void print_diff(FILE *f, const struct lines *a, const struct lines *b)
 		return;
 	for (i = n; i-- > 0;)
 		for (j = m; j-- > 0;)
-			t[i * (m + 1) + j] = line_eq(a, i, b, j)
-						     ? t[(i + 1) * (m + 1) + j + 1] + 1
-						     : (t[(i + 1) * (m + 1) + j] > t[i * (m + 1) + j + 1]
-								? t[(i + 1) * (m + 1) + j]
-								: t[i * (m + 1) + j + 1]);
+			t[i * (m + 1) + j] =
+				line_eq(a, i, b, j)
+					? t[(i + 1) * (m + 1) + j + 1] + 1
+					: (t[(i + 1) * (m + 1) + j] > t[i * (m + 1) + j + 1]
+						   ? t[(i + 1) * (m + 1) + j]
+						   : t[i * (m + 1) + j + 1]);
 	i = j = 0;
 	while (i < n || j < m) {
 		if (i < n && j < m && line_eq(a, i, b, j)) {
 			i++;
 			j++;
-		} else if (i < n && (j == m || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1])) {
+		} else if (i < n &&
+			   (j == m || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1])) {
 			fprintf(f, "      -%.*s\n", (int)a->len[i], a->s[i]);
 			i++;
 		} else {
@@ -94,8 +96,9 @@ static void diff_content(const struct resource *res, int base_fd, const char *pa
 		return;
 	if (file_read_at(base_fd, path, DIFF_MAX_BYTES, &old, &olen) < 0)
 		old = NULL;
-	if (split_lines(old ? old : "", olen, &a) == 0 && split_lines(res->data, res->len, &b) == 0 &&
-	    a.n <= DIFF_MAX_LINES && b.n <= DIFF_MAX_LINES && (!old || is_text(old, olen)))
+	if (split_lines(old ? old : "", olen, &a) == 0 &&
+	    split_lines(res->data, res->len, &b) == 0 && a.n <= DIFF_MAX_LINES &&
+	    b.n <= DIFF_MAX_LINES && (!old || is_text(old, olen)))
 		print_diff(f, &a, &b);
 	free(a.s);
 	free(a.len);
@@ -110,7 +113,8 @@ static void diff_tree(struct engine *e, const struct plan_item *it, FILE *f)
 	int fd = engine_root_fd(e, it->res->root), gfd;
 	size_t i;
 
-	if (!it->inv || !it->inv->gendir || dir_open_beneath(fd, it->inv->gendir, false, 0, &gfd) < 0)
+	if (!it->inv || !it->inv->gendir ||
+	    dir_open_beneath(fd, it->inv->gendir, false, 0, &gfd) < 0)
 		return;
 	for (i = 0; i < it->n_children; i++) {
 		const struct resource *c = it->children[i].res;

@@ -24,11 +24,11 @@ struct image_file {
 /* An image as found in the store: its boot tree listed, its root located. */
 struct image_tree {
 	const struct image *image;
-	char *boot_dir; /* beneath the image store, e.g. "demo-os/boot" */
-	char *root_dir; /* beneath the image store, e.g. "demo-os/root" */
+	char *boot_dir;		  /* beneath the image store, e.g. "demo-os/boot" */
+	char *root_dir;		  /* beneath the image store, e.g. "demo-os/root" */
 	struct image_file *files; /* sorted by path */
 	size_t n_files;
-	char *config_txt; /* the image's own boot/config.txt ("" if none) */
+	char *config_txt;  /* the image's own boot/config.txt ("" if none) */
 	char *cmdline_txt; /* the image's own boot/cmdline.txt ("" if none) */
 	bool has_bootcode;
 };
@@ -49,7 +49,7 @@ struct render_ctx {
 	const char *exports_name;    /* kernel exports file in ROOT_EXPORTS */
 	const char *ganesha_name;    /* ganesha EXPORT blocks in ROOT_EXPORTS */
 	const char *dhcp_lease_file; /* NULL: dnsmasq's default */
-	struct image_tree *trees; /* one per set->images[i] */
+	struct image_tree *trees;    /* one per set->images[i] */
 	size_t n_trees;
 	struct export_ids *export_ids;
 };

@@ -38,7 +38,7 @@ int render_all(struct render_ctx *ctx, struct resource_set *out, struct diags *d
 	r = resource_set_sort(out);
 	if (r == -EEXIST)
 		return diags_add(d, NULL, "two resources render to the same path") < 0 ? -ENOMEM
-										      : -EINVAL;
+										       : -EINVAL;
 	return r;
 }
 

@@ -22,9 +22,8 @@ static struct resource *set_push(struct resource_set *s)
 	return r;
 }
 
-struct resource *resource_set_add(struct resource_set *s, enum res_type type,
-				  enum root_id root, const char *path, mode_t mode,
-				  const char *data)
+struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
+				  const char *path, mode_t mode, const char *data)
 {
 	struct resource *r = set_push(s);
 
@@ -48,9 +47,8 @@ struct resource *resource_set_add(struct resource_set *s, enum res_type type,
 	return r;
 }
 
-struct resource *resource_set_add_file(struct resource_set *s, enum root_id root,
-				       const char *path, mode_t mode, const void *data,
-				       size_t len)
+struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
+				       mode_t mode, const void *data, size_t len)
 {
 	struct resource *r = set_push(s);
 

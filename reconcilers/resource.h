@@ -34,8 +34,8 @@ enum res_type {
 	RES_FILE,     /* data/len is the content */
 	RES_HARDLINK, /* data is the source path beneath ROOT_IMAGES */
 	RES_DIR,
-	RES_SYMLINK,  /* data is the link target */
-	RES_TREE,     /* children, published through a generation symlink */
+	RES_SYMLINK, /* data is the link target */
+	RES_TREE,    /* children, published through a generation symlink */
 };
 
 /* Post-apply actions: which reload a change of this resource needs. */
@@ -47,7 +47,7 @@ enum action {
 };
 
 enum res_flags {
-	RES_F_KEEP = 1 << 0,     /* never deleted by a reconcile (node data) */
+	RES_F_KEEP = 1 << 0,	 /* never deleted by a reconcile (node data) */
 	RES_F_BORROWED = 1 << 1, /* data is not owned: it outlives the set */
 };
 
@@ -59,10 +59,11 @@ struct resource {
 	char *path;
 	char *data;
 	size_t len;
-	unsigned act_change; /* actions when created or updated */
-	unsigned act_delete; /* actions when deleted */
-	const char *owner;   /* reconciler name (static string) */
-	const char *node;    /* node name (owned by the manifest set) or NULL */
+	unsigned act_change;	   /* actions when created or updated */
+	unsigned act_update;	   /* extra actions when updated (not when created) */
+	unsigned act_delete;	   /* actions when deleted */
+	const char *owner;	   /* reconciler name (static string) */
+	const char *node;	   /* node name (owned by the manifest set) or NULL */
 	struct resource *children; /* RES_TREE only; paths relative to the tree */
 	size_t n_children;
 	char *note; /* optional remark shown by plan, e.g. "exported to the subnet" */
@@ -74,18 +75,19 @@ struct resource_set {
 	size_t cap;
 };
 
-#define RESOURCE_SET_INIT {NULL, 0, 0}
+#define RESOURCE_SET_INIT  \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /*
  * Append a resource and return it (zeroed but for the given fields), or NULL
  * on ENOMEM.  path is copied.  For the file variant, data is copied.
  */
-struct resource *resource_set_add_file(struct resource_set *s, enum root_id root,
-				       const char *path, mode_t mode, const void *data,
-				       size_t len);
-struct resource *resource_set_add(struct resource_set *s, enum res_type type,
-				  enum root_id root, const char *path, mode_t mode,
-				  const char *data);
+struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
+				       mode_t mode, const void *data, size_t len);
+struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
+				  const char *path, mode_t mode, const char *data);
 /* Children of a tree: same functions on a temporary set, then attach. */
 int resource_tree_attach(struct resource *tree, struct resource_set *children);
 /* Sort by (root, path); returns -EEXIST if two resources share a path. */

@@ -15,8 +15,8 @@
 /* Kernel arguments bramble decides for a netbooted root. */
 static bool arg_is_managed(const char *a, size_t n)
 {
-	static const char *const keys[] = {"root=", "rootfstype=", "nfsroot=", "init=",
-					   "fsck.repair=", "ip=", "resize", NULL};
+	static const char *const keys[] = {
+		"root=", "rootfstype=", "nfsroot=", "init=", "fsck.repair=", "ip=", "resize", NULL};
 	size_t i;
 
 	if ((n == 8 && strncmp(a, "rootwait", 8) == 0) || (n == 2 && strncmp(a, "rw", 2) == 0) ||
@@ -95,7 +95,9 @@ static int render_config(const struct node *n, const struct image_tree *t, struc
 	if (r == 0 && ct->form == CONFIG_TXT_NONE)
 		return 0;
 	if (r == 0)
-		r = buf_printf(b, "\n# bramble: settings of node %s (serial %s); change them in the repository\n[all]\n",
+		r = buf_printf(b,
+			       "\n# bramble: settings of node %s (serial %s); change them in the "
+			       "repository\n[all]\n",
 			       n->name, n->serial);
 	for (i = 0; r == 0 && ct->form == CONFIG_TXT_LINES && i < ct->lines.n; i++)
 		r = buf_printf(b, "%s\n", ct->lines.v[i]);
@@ -180,11 +182,13 @@ static int bootcode(struct render_ctx *ctx, struct resource_set *out, struct dia
 		;
 	if (!t || j == t->n_files)
 		return diags_add(d, &set->nodes[i]->pos,
-				 "node \"%s\" is a pi3, but image \"%s\" has no boot/bootcode.bin; expected it for Pi 3 netboot",
+				 "node \"%s\" is a pi3, but image \"%s\" has no boot/bootcode.bin; "
+				 "expected it for Pi 3 netboot",
 				 set->nodes[i]->name, set->nodes[i]->image->name) < 0
 			       ? -ENOMEM
 			       : -EINVAL;
-	res = resource_set_add(out, RES_HARDLINK, ROOT_TFTP, "bootcode.bin", t->files[j].mode, NULL);
+	res = resource_set_add(out, RES_HARDLINK, ROOT_TFTP, "bootcode.bin", t->files[j].mode,
+			       NULL);
 	if (!res)
 		return -ENOMEM;
 	res->data = t->files[j].store;

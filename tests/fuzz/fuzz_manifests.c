@@ -13,8 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char cluster[] = "apiVersion: bramble/v1alpha1\nkind: Cluster\n"
-				      "metadata: {name: c}\nspec: {server: 10.0.0.1, subnet: 10.0.0.0/24}\n";
+	static const char cluster[] =
+		"apiVersion: bramble/v1alpha1\nkind: Cluster\n"
+		"metadata: {name: c}\nspec: {server: 10.0.0.1, subnet: 10.0.0.0/24}\n";
 	struct manifest_file files[2] = {
 		{"cluster.yaml", cluster, sizeof(cluster) - 1},
 		{"fuzz.yaml", (const char *)data, size},

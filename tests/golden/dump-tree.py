@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Print bramble's output tree (everything under ROOT but state/ and images/)
 as one stable text: each path with its type and mode, file contents inline,
-hard links named by their image source, and ROOT replaced by @ROOT@."""
+hard links named by their image source, ROOT replaced by @ROOT@ and the
+digest in generation directory names by @GEN@."""
 import os
+import re
 import sys
 
 root = os.path.abspath(sys.argv[1])
@@ -39,4 +41,6 @@ for dirpath, dirnames, filenames in os.walk(root):
                 data = fh.read().decode("utf-8", "replace").replace(root, "@ROOT@")
             out.append("%s (file %s)" % (rel, mode))
             out.extend("  | " + line for line in data.splitlines())
-print("\n".join(out))
+# Generation names hash the content, which holds ROOT: name them by node only.
+text = "\n".join(out)
+print(re.sub(r"/\.([0-9a-f-]+)\.[0-9a-f]{16}", r"/.\1.@GEN@", re.sub(r"-> \.([0-9a-f-]+)\.[0-9a-f]{16}", r"-> .\1.@GEN@", text)))

@@ -50,7 +50,8 @@ static void test_sha256(void **state)
 
 	(void)state;
 	assert_int_equal(sha256_hex("abc", 3, hex), 0);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_not_equal(fnv1a64("a", 1), fnv1a64("b", 1));
 }
 

@@ -68,7 +68,8 @@ static void test_errors_have_positions(void **state)
 	struct diags d = DIAGS_INIT;
 
 	(void)state;
-	write_config("source:\n  url: /repo\n  colour: blue\n  interval: soon\npaths:\n  tftpRoot: [a]\n");
+	write_config("source:\n  url: /repo\n  colour: blue\n  interval: soon\npaths:\n  tftpRoot: "
+		     "[a]\n");
 	assert_int_equal(config_init(&c), 0);
 	assert_int_equal(config_load(&c, path, &d), -EINVAL);
 	assert_true(d.n >= 2);

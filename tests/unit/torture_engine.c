@@ -67,7 +67,8 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/torture_engine.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	for (i = 0; i < ROOT_COUNT; i++) {
-		snprintf(f->path[i], sizeof(f->path[i]), "%s/%s", f->dir, root_name((enum root_id)i));
+		snprintf(f->path[i], sizeof(f->path[i]), "%s/%s", f->dir,
+			 root_name((enum root_id)i));
 		f->roots.path[i] = f->path[i];
 	}
 	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
@@ -353,7 +354,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_and_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_keeps_foreign_and_node_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_foreign_and_node_data, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_adopt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),

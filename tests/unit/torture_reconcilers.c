@@ -82,12 +82,13 @@ static int setup(void **state)
 	put(boot, "overlays/a.dtbo", "ov");
 	put(boot, "config.txt", "arm_64bit=1\n[pi4]\narm_boost=1");
 	put(boot, "cmdline.txt",
-	    "console=serial0,115200 root=PARTUUID=x-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/x\n");
-	w->image.name = (char *)(uintptr_t)"os";
-	w->image.path = (char *)(uintptr_t)"os";
-	w->cluster.name = (char *)(uintptr_t)"lab";
-	w->cluster.server = (char *)(uintptr_t)"10.99.0.1";
-	w->cluster.subnet = (char *)(uintptr_t)"10.99.0.0/24";
+	    "console=serial0,115200 root=PARTUUID=x-02 rootfstype=ext4 fsck.repair=yes rootwait "
+	    "quiet init=/x\n");
+	w->image.name = (char *)(uintptr_t) "os";
+	w->image.path = (char *)(uintptr_t) "os";
+	w->cluster.name = (char *)(uintptr_t) "lab";
+	w->cluster.server = (char *)(uintptr_t) "10.99.0.1";
+	w->cluster.subnet = (char *)(uintptr_t) "10.99.0.0/24";
 	w->cluster.subnet_ip = 0x0a630000;
 	w->cluster.prefix_len = 24;
 	w->cluster.lease_seconds = 3600;
@@ -133,7 +134,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const struct resource *find(const struct resource_set *s, enum root_id root, const char *path)
+static const struct resource *find(const struct resource_set *s, enum root_id root,
+				   const char *path)
 {
 	size_t i;
 
@@ -182,8 +184,9 @@ static void test_boot_tree(void **state)
 	assert_non_null(child(t, "overlays"));
 	assert_non_null(child(t, "overlays/a.dtbo"));
 	c = child(t, "cmdline.txt");
-	assert_string_equal(c->data,
-			    "console=serial0,115200 root=/dev/nfs nfsroot=10.99.0.1:/srv/nfs/1234abcd,vers=3,tcp rw ip=dhcp rootwait quiet console=tty1\n");
+	assert_string_equal(c->data, "console=serial0,115200 root=/dev/nfs "
+				     "nfsroot=10.99.0.1:/srv/nfs/1234abcd,vers=3,tcp rw ip=dhcp "
+				     "rootwait quiet console=tty1\n");
 	c = child(t, "config.txt");
 	/* No node settings: the image's file, newline-terminated. */
 	assert_string_equal(c->data, "arm_64bit=1\n[pi4]\narm_boost=1\n");
@@ -242,7 +245,7 @@ static void test_dhcp_modes(void **state)
 	assert_null(find(&w->out, ROOT_DHCP_HOSTS, "1234abcd"));
 
 	w->cluster.dhcp_mode = DHCP_MODE_FULL;
-	w->cluster.router = (char *)(uintptr_t)"10.99.0.254";
+	w->cluster.router = (char *)(uintptr_t) "10.99.0.254";
 	render(w);
 	r = find(&w->out, ROOT_DHCP_CONF, "bramble.conf");
 	assert_non_null(strstr(r->data, "dhcp-range=10.99.0.0,static,255.255.255.0,3600s\n"));
@@ -252,6 +255,7 @@ static void test_dhcp_modes(void **state)
 	r = find(&w->out, ROOT_DHCP_HOSTS, "1234abcd");
 	assert_string_equal(r->data, "dc:a6:32:00:00:64,10.99.0.42,a\n");
 	assert_int_equal(r->act_change, ACTION_NONE);
+	assert_int_equal(r->act_update, ACTION_DHCP_RELOAD);
 	assert_int_equal(r->act_delete, ACTION_DHCP_RELOAD);
 	r = find(&w->out, ROOT_DHCP_HOSTS, "2345bcde");
 	assert_string_equal(r->data, "dc:a6:32:00:00:65,b\n");
@@ -272,7 +276,9 @@ static void test_kernel_exports(void **state)
 
 	render(w);
 	r = find(&w->out, ROOT_EXPORTS, "bramble.exports");
-	assert_non_null(strstr(r->data, "/srv/nfs/1234abcd 10.99.0.42(rw,sync,no_subtree_check,no_root_squash)\n"));
+	assert_non_null(
+		strstr(r->data,
+		       "/srv/nfs/1234abcd 10.99.0.42(rw,sync,no_subtree_check,no_root_squash)\n"));
 	assert_non_null(strstr(r->data, "/srv/nfs/2345bcde 10.99.0.0/24(rw,"));
 	assert_null(strstr(r->data, "*("));
 	assert_non_null(strstr(r->note, "b has no ip: exported to the subnet 10.99.0.0/24"));
@@ -292,7 +298,9 @@ static void test_shared_root(void **state)
 	w->nodes[2].root_mode = ROOT_MODE_SHARED;
 	render(w);
 	r = find(&w->out, ROOT_EXPORTS, "bramble.exports");
-	assert_non_null(strstr(r->data, "/srv/nfs/shared/os 10.99.0.42(ro,sync,no_subtree_check,root_squash) 10.99.0.44(ro,"));
+	assert_non_null(
+		strstr(r->data, "/srv/nfs/shared/os "
+				"10.99.0.42(ro,sync,no_subtree_check,root_squash) 10.99.0.44(ro,"));
 	assert_non_null(find(&w->out, ROOT_NFS, "shared/os"));
 	assert_null(find(&w->out, ROOT_NFS, "1234abcd"));
 	r = child(find(&w->out, ROOT_TFTP, "1234abcd"), "cmdline.txt");
@@ -313,7 +321,7 @@ static void test_ganesha_ids_stable(void **state)
 	assert_non_null(strstr(r->data, "Protocols = 3, 4;"));
 	assert_null(find(&w->out, ROOT_EXPORTS, "bramble.exports"));
 	/* Node c renders before a alphabetically... a keeps its id. */
-	w->nodes[0].name = (char *)(uintptr_t)"z";
+	w->nodes[0].name = (char *)(uintptr_t) "z";
 	w->set.n_nodes = 3;
 	w->node_ptrs[0] = &w->nodes[2];
 	w->node_ptrs[2] = &w->nodes[0];
@@ -327,7 +335,7 @@ static void test_missing_image(void **state)
 {
 	struct world *w = *state;
 
-	w->image.path = (char *)(uintptr_t)"nope";
+	w->image.path = (char *)(uintptr_t) "nope";
 	assert_int_equal(image_trees_load(&w->ctx, &w->d), -EINVAL);
 	assert_int_equal(w->d.n, 1);
 	assert_non_null(strstr(w->d.v[0].msg, "no directory \"nope/boot\""));
