@@ -34,6 +34,11 @@ static const struct config_key keys[] = {
 	STR("source", "url", source),
 	STR("source", "ref", source_ref),
 	STR("source", "path", source_path),
+	STR("source", "username", source_username),
+	STR("source", "tokenFile", source_token_file),
+	STR("source", "sshKeyFile", source_ssh_key_file),
+	STR("source", "knownHostsFile", source_known_hosts),
+	STR("source", "caFile", source_ca_file),
 	{"source", "interval", KEY_DURATION, offsetof(struct bramble_config, interval_s)},
 	{"source", "timeout", KEY_DURATION, offsetof(struct bramble_config, timeout_s)},
 	STR("paths", "tftpRoot", tftp_root),
@@ -50,6 +55,8 @@ static const struct config_key keys[] = {
 	STR("nfs", "ganeshaFile", ganesha_file),
 	STR("nfs", "reloadCommand", nfs_reload_cmd),
 	STR("http", "listen", listen),
+	STR("webhook", "secretFile", webhook_secret_file),
+	STR("webhook", "tokenFile", webhook_token_file),
 	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
 };
 #undef STR

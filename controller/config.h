@@ -14,9 +14,14 @@
 
 struct bramble_config {
 	/* source */
-	char *source;	   /* a manifests directory (git URLs: next version) */
-	char *source_ref;  /* branch, tag or commit */
-	char *source_path; /* path inside the repository */
+	char *source;		   /* a manifests directory (git URLs: next version) */
+	char *source_ref;	   /* branch, tag or commit */
+	char *source_path;	   /* path inside the repository */
+	char *source_username;	   /* HTTPS user */
+	char *source_token_file;   /* HTTPS password or token, read from a file */
+	char *source_ssh_key_file; /* SSH private key */
+	char *source_known_hosts;  /* SSH known_hosts: unknown hosts are refused */
+	char *source_ca_file;	   /* extra CA bundle for HTTPS (verification stays on) */
 	unsigned interval_s;
 	unsigned timeout_s;
 	/* outputs */
@@ -35,6 +40,8 @@ struct bramble_config {
 	char *nfs_reload_cmd;
 	/* daemon */
 	char *listen;
+	char *webhook_secret_file; /* HMAC-SHA256 key (X-Hub-Signature-256) */
+	char *webhook_token_file;  /* shared token (X-Gitlab-Token) */
 	bool allow_empty;
 };
 

@@ -234,7 +234,7 @@ static int run_pass(enum pass_mode mode, const char *cmd, int argc, char **argv)
 	code = setup(&c, cmd, argc, argv);
 	if (code < 0) {
 		c.pass.mode = mode;
-		code = reconcile_pass(&c.cfg, &c.pass);
+		code = reconcile_pass(&c.cfg, &c.pass, NULL);
 	}
 	config_release(&c.cfg);
 	return code;

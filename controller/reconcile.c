@@ -17,6 +17,7 @@
 
 struct pass {
 	const struct bramble_config *cfg;
+	struct pass_result *res;
 	const struct pass_opts *o;
 	struct source_rev rev;
 	struct diags d;
@@ -97,6 +98,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 		log_warnx("%s", message);
 	if (p->o->mode != PASS_MODE_APPLY)
 		return;
+	p->res->outcome = outcome;
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = outcome;
 	rep.revision = p->rev.revision;
@@ -184,6 +186,23 @@ static int render(struct pass *p)
 	return r;
 }
 
+/* Whether every resource of a node (and every shared one) is in place. */
+static bool node_ready(const struct plan *pl, const char *node)
+{
+	size_t i;
+
+	for (i = 0; i < pl->n_items; i++) {
+		const struct plan_item *it = &pl->items[i];
+		bool in_place = it->op == PLAN_UNCHANGED || it->op == PLAN_KEEP || it->applied;
+
+		if (!it->res || in_place)
+			continue;
+		if (!it->res->node || strcmp(it->res->node, node) == 0)
+			return false;
+	}
+	return true;
+}
+
 static void print_summary(struct pass *p, const char *verb)
 {
 	const struct plan *pl = p->plan;
@@ -214,6 +233,8 @@ static int do_apply(struct pass *p)
 	q = actions_run(p->cfg, r == 0 ? p->plan->actions : 0);
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = r == 0 && failed == 0 ? PASS_APPLIED : PASS_APPLY_FAILED;
+	p->res->outcome = rep.outcome;
+	p->res->n_failed = failed;
 	rep.revision = p->rev.revision;
 	rep.set = p->set;
 	rep.plan = p->plan;
@@ -263,9 +284,12 @@ static int pass_plan_apply(struct pass *p)
 
 static int pass_run(struct pass *p)
 {
+	struct timespec fetch_start;
 	int r;
 
+	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
+	p->res->fetch_s = elapsed(&fetch_start);
 	if (r == 0)
 		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
 	if (r == -EINVAL) {
@@ -280,7 +304,14 @@ static int pass_run(struct pass *p)
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
-		log_errno(r, "cannot read the manifests");
+		struct buf m = BUF_INIT;
+
+		buf_printf(&m,
+			   "cannot read the source: %s: nothing applied; the last applied state "
+			   "keeps serving",
+			   strerror(-r));
+		report_invalid(p, PASS_FETCH_FAILED, buf_str(&m));
+		buf_release(&m);
 		return EXIT_FAILED;
 	}
 	if (p->o->mode == PASS_MODE_VALIDATE) {
@@ -307,18 +338,51 @@ static int pass_run(struct pass *p)
 	return pass_plan_apply(p);
 }
 
-int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o)
+/* Fill the caller's figures from the pass. */
+static void pass_result_fill(struct pass *p, int code)
 {
+	struct pass_result *r = p->res;
+	size_t i;
+
+	if (p->rev.revision)
+		snprintf(r->revision, sizeof(r->revision), "%s", p->rev.revision);
+	r->duration_s = elapsed(&p->start);
+	if (r->outcome < 0)
+		r->outcome = code == EXIT_OK ? PASS_APPLIED : PASS_INVALID;
+	if (p->plan) {
+		r->n_create = p->plan->n_create;
+		r->n_update = p->plan->n_update;
+		r->n_delete = p->plan->n_delete;
+		r->n_unchanged = p->plan->n_unchanged;
+		r->n_drift = p->plan->n_drift;
+		r->changed = plan_has_changes(p->plan);
+	}
+	if (p->set) {
+		r->nodes_total = p->set->n_nodes;
+		for (i = 0; p->plan && i < p->set->n_nodes; i++)
+			r->nodes_ready += node_ready(p->plan, p->set->nodes[i]->name);
+	}
+}
+
+int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
+		   struct pass_result *res)
+{
+	struct pass_result scratch;
 	struct pass p;
 	int code;
 
 	memset(&p, 0, sizeof(p));
+	memset(&scratch, 0, sizeof(scratch));
+	p.res = res ? res : &scratch;
+	memset(p.res, 0, sizeof(*p.res));
+	p.res->outcome = -1;
 	p.cfg = cfg;
 	p.o = o;
 	p.state_fd = -1;
 	p.d.max = 200;
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	code = pass_run(&p);
+	pass_result_fill(&p, code);
 	plan_free(p.plan);
 	resource_set_release(&p.desired);
 	image_trees_release(&p.ctx);

@@ -32,7 +32,19 @@ enum exit_code {
 	EXIT_USAGE = 64,  /* bad command line or configuration */
 };
 
-/* Run one pass; returns an enum exit_code. */
-int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o);
+/* What a pass did, for the daemon's log line and metrics. */
+struct pass_result {
+	int outcome;	    /* enum pass_outcome (status.h); -1 before the end */
+	char revision[256]; /* the revision attempted ("" if unreadable) */
+	double duration_s;  /* the whole pass */
+	double fetch_s;	    /* reading the source (a git fetch) */
+	size_t n_create, n_update, n_delete, n_unchanged, n_drift, n_failed;
+	size_t nodes_total, nodes_ready;
+	bool changed; /* something on disk changed */
+};
+
+/* Run one pass; returns an enum exit_code.  res (may be NULL) gets the figures. */
+int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
+		   struct pass_result *res);
 
 #endif

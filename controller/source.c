@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "git_source.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"

@@ -1,10 +1,13 @@
 /*
- * source: where a revision of the manifests comes from.  This version reads
- * a local directory; the revision is the digest of every manifest file's
- * name and content, so that status can say which content was applied.
+ * source: where a revision of the manifests comes from: a git repository
+ * (git_source.h: the revision is the commit), or a local directory (the
+ * revision is the digest of every manifest file's name and content, so that
+ * status can say which content was applied).
  */
 #ifndef BRAMBLE_SOURCE_H
 #define BRAMBLE_SOURCE_H
+
+#include <stdbool.h>
 
 #include "config.h"
 #include "model.h"
@@ -12,8 +15,16 @@
 struct source_rev {
 	struct manifest_file *files; /* names and data owned here */
 	size_t n_files;
-	char *revision; /* "dir:<path>@sha256:<digest>" */
+	char *revision; /* "dir:<path>@sha256:<digest>", or "<ref>@sha1:<commit>" */
 };
+
+/*
+ * Whether source names a git repository: a URL (https, http, ssh, git,
+ * file), an scp-style "user@host:path", or a local directory that is a git
+ * repository (holds .git, or is a bare one).  Anything else is a plain
+ * directory of manifests.
+ */
+bool source_is_git(const char *source);
 
 /* Read every .yaml and .yml file under the configured source (and source_path). */
 int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d);

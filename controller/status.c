@@ -256,7 +256,9 @@ int status_record(const char *state_dir, const struct pass_report *rep)
 	if (rep->plan && rep->set) {
 		record_applied(st, rep, now);
 	} else {
-		const char *reason = rep->outcome == PASS_INVALID ? "ValidationFailed" : "Refused";
+		const char *reason = rep->outcome == PASS_INVALID	 ? "ValidationFailed"
+				     : rep->outcome == PASS_FETCH_FAILED ? "FetchFailed"
+									 : "Refused";
 
 		set_condition(st, "Ready", false, reason, rep->message, now);
 		set_condition(st, "Stalled", true, reason, rep->message, now);

@@ -19,6 +19,7 @@ enum pass_outcome {
 	PASS_INVALID,	   /* the revision did not validate: nothing applied */
 	PASS_APPLY_FAILED, /* some resources could not be applied */
 	PASS_REFUSED,	   /* e.g. an empty desired set */
+	PASS_FETCH_FAILED, /* the source could not be read: nothing applied */
 };
 
 struct pass_report {
