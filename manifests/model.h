@@ -21,8 +21,8 @@
 #define BRAMBLE_API_VERSION "bramble/v1alpha1"
 
 enum dhcp_mode {
-	DHCP_MODE_PROXY, /* default: the router keeps addresses; we answer PXE only */
-	DHCP_MODE_FULL,  /* our dnsmasq hands out addresses and static leases */
+	DHCP_MODE_PROXY,    /* default: the router keeps addresses; we answer PXE only */
+	DHCP_MODE_FULL,	    /* our dnsmasq hands out addresses and static leases */
 	DHCP_MODE_EXTERNAL, /* another DHCP server; we document option 66/43 */
 };
 
@@ -50,7 +50,7 @@ enum root_mode {
 enum config_txt_form {
 	CONFIG_TXT_NONE,
 	CONFIG_TXT_LINES, /* a list: lines appended in order */
-	CONFIG_TXT_MAP,   /* a map: key=value lines, sorted by key */
+	CONFIG_TXT_MAP,	  /* a map: key=value lines, sorted by key */
 };
 
 struct strlist {
@@ -113,19 +113,19 @@ struct first_boot {
 struct cluster {
 	char *name;
 	struct pos pos;
-	char *server;        /* netboot server IPv4, dotted quad */
-	uint32_t server_ip;  /* host byte order */
-	char *interface;     /* NULL: any */
+	char *server;	    /* netboot server IPv4, dotted quad */
+	uint32_t server_ip; /* host byte order */
+	char *interface;    /* NULL: any */
 	enum dhcp_mode dhcp_mode;
-	char *subnet;        /* "10.99.0.0/24" as written (normalised) */
+	char *subnet;	     /* "10.99.0.0/24" as written (normalised) */
 	uint32_t subnet_ip;  /* network address, host byte order */
 	unsigned prefix_len; /* 0..32 */
-	char *router;        /* NULL: none (full mode: option 3 omitted) */
+	char *router;	     /* NULL: none (full mode: option 3 omitted) */
 	struct strlist dns;  /* IPv4 addresses */
 	char *range_start;   /* full mode dynamic pool; NULL: static leases only */
 	char *range_end;
 	unsigned lease_seconds; /* default 3600 */
-	unsigned nfs_version;   /* 3 (default) or 4 */
+	unsigned nfs_version;	/* 3 (default) or 4 */
 	enum nfs_backend nfs_backend;
 	enum tftp_prefix tftp_prefix;
 };
@@ -133,9 +133,9 @@ struct cluster {
 struct image {
 	char *name;
 	struct pos pos;
-	char *url;     /* https/http/file URL, or NULL */
-	char *sha256;  /* 64 lowercase hex, or NULL (allowed only for file:// and path) */
-	char *path;    /* local directory holding boot/ and root/, relative to the
+	char *url;    /* https/http/file URL, or NULL */
+	char *sha256; /* 64 lowercase hex, or NULL (allowed only for file:// and path) */
+	char *path;   /* local directory holding boot/ and root/, relative to the
 			  image store, safe (no "..", not absolute); or NULL */
 };
 
@@ -152,9 +152,9 @@ struct node {
 	uint8_t mac[6];
 	char mac_str[18]; /* "dc:a6:32:01:36:c2" lowercase, or "" */
 	bool has_ip;
-	uint32_t ip;     /* host byte order */
+	uint32_t ip;	 /* host byte order */
 	char ip_str[16]; /* dotted quad, or "" */
-	char *hostname;  /* defaults to name */
+	char *hostname;	 /* defaults to name */
 	enum pi_model model;
 	struct strlist profiles;
 	struct image *image; /* resolved; never NULL in a valid set */
@@ -175,7 +175,7 @@ struct manifest_set {
 	struct node **nodes; /* sorted by name */
 	size_t n_nodes;
 	struct strlist files; /* every manifest file read, relative, sorted */
-	void *priv;           /* loader's own storage (interned strings, trees) */
+	void *priv;	      /* loader's own storage (interned strings, trees) */
 };
 
 /* One manifest file handed to the loader: a name for messages, and content. */
@@ -186,12 +186,12 @@ struct manifest_file {
 };
 
 /* Limits the loader enforces on untrusted input. */
-#define MANIFEST_MAX_FILE_SIZE ((size_t)8 << 20)   /* per file */
-#define MANIFEST_MAX_TOTAL_SIZE ((size_t)256 << 20) /* per revision */
-#define MANIFEST_MAX_FILES 10000
-#define MANIFEST_MAX_DOCUMENTS 100000     /* per revision */
+#define MANIFEST_MAX_FILE_SIZE	    ((size_t)8 << 20)	/* per file */
+#define MANIFEST_MAX_TOTAL_SIZE	    ((size_t)256 << 20) /* per revision */
+#define MANIFEST_MAX_FILES	    10000
+#define MANIFEST_MAX_DOCUMENTS	    100000  /* per revision */
 #define MANIFEST_MAX_NODES_PER_FILE 2000000 /* YAML nodes after alias expansion */
-#define MANIFEST_MAX_DEPTH 64
+#define MANIFEST_MAX_DEPTH	    64
 
 /*
  * Load, merge and validate a whole revision from in-memory files.
@@ -203,9 +203,10 @@ int manifests_load_files(const struct manifest_file *files, size_t n_files, stru
 			 struct manifest_set **ret);
 
 /*
- * Load every *.yaml / *.yml file under dir (recursively; hidden entries and
- * symlinks that leave dir are skipped), then as manifests_load_files().
- * File names in messages are relative to dir.
+ * Load every *.yaml / *.yml file under dir (recursively; hidden entries,
+ * symlinks and other non-regular files are skipped), then as
+ * manifests_load_files().  File names in messages are relative to dir.
+ * Limits (number of files, total size) are reported in d as -EINVAL.
  */
 int manifests_load_dir(const char *dir, struct diags *d, struct manifest_set **ret);
 

@@ -298,9 +298,9 @@ static void test_shared_root(void **state)
 	w->nodes[2].root_mode = ROOT_MODE_SHARED;
 	render(w);
 	r = find(&w->out, ROOT_EXPORTS, "bramble.exports");
-	assert_non_null(
-		strstr(r->data, "/srv/nfs/shared/os "
-				"10.99.0.42(ro,sync,no_subtree_check,root_squash) 10.99.0.44(ro,"));
+	assert_non_null(strstr(r->data,
+			       "/srv/nfs/shared/os "
+			       "10.99.0.42(ro,sync,no_subtree_check,root_squash) 10.99.0.44(ro,"));
 	assert_non_null(find(&w->out, ROOT_NFS, "shared/os"));
 	assert_null(find(&w->out, ROOT_NFS, "1234abcd"));
 	r = child(find(&w->out, ROOT_TFTP, "1234abcd"), "cmdline.txt");
