@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,25 +37,6 @@ static void walk_release(struct walk *w)
 		free(w->files[i].data);
 	}
 	free(w->files);
-}
-
-/* Load what the walk found. */
-static int walk_load(struct walk *w, struct manifest_set **ret)
-{
-	struct manifest_file *mf = calloc(w->n + 1, sizeof(*mf));
-	size_t i;
-	int r;
-
-	if (!mf)
-		return -ENOMEM;
-	for (i = 0; i < w->n; i++) {
-		mf[i].name = w->files[i].name;
-		mf[i].data = w->files[i].data;
-		mf[i].len = w->files[i].len;
-	}
-	r = manifests_load_files(mf, w->n, w->d, ret);
-	free(mf);
-	return r;
 }
 
 static bool is_manifest_name(const char *name)
@@ -260,7 +242,28 @@ static int walk_dir(struct walk *w, int fd, const char *prefix, unsigned depth)
 	return r;
 }
 
-int manifests_load_dir(const char *path, struct diags *d, struct manifest_set **ret)
+/* Hand the walk's files over as manifest_files (the walk keeps nothing). */
+static int walk_detach(struct walk *w, struct manifest_file **ret_files, size_t *ret_n)
+{
+	struct manifest_file *mf = calloc(w->n + 1, sizeof(*mf));
+	size_t i;
+
+	if (!mf)
+		return -ENOMEM;
+	for (i = 0; i < w->n; i++) {
+		mf[i].name = w->files[i].name;
+		mf[i].data = w->files[i].data;
+		mf[i].len = w->files[i].len;
+	}
+	*ret_files = mf;
+	*ret_n = w->n;
+	free(w->files);
+	memset(w, 0, sizeof(*w));
+	return 0;
+}
+
+int manifests_read_dir(const char *path, struct diags *d, struct manifest_file **ret_files,
+		       size_t *ret_n)
 {
 	struct walk w;
 	int fd, r;
@@ -272,9 +275,33 @@ int manifests_load_dir(const char *path, struct diags *d, struct manifest_set **
 		return -errno;
 	r = walk_dir(&w, fd, "", 0);
 	if (r == 0)
-		r = walk_load(&w, ret);
+		r = walk_detach(&w, ret_files, ret_n);
 	else
 		diags_sort(d);
 	walk_release(&w);
+	return r;
+}
+
+void manifest_files_free(struct manifest_file *files, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free((char *)(uintptr_t)files[i].name);
+		free((char *)(uintptr_t)files[i].data);
+	}
+	free(files);
+}
+
+int manifests_load_dir(const char *path, struct diags *d, struct manifest_set **ret)
+{
+	struct manifest_file *files = NULL;
+	size_t n = 0;
+	int r;
+
+	r = manifests_read_dir(path, d, &files, &n);
+	if (r == 0)
+		r = manifests_load_files(files, n, d, ret);
+	manifest_files_free(files, n);
 	return r;
 }

@@ -210,6 +210,16 @@ int manifests_load_files(const struct manifest_file *files, size_t n_files, stru
  */
 int manifests_load_dir(const char *dir, struct diags *d, struct manifest_set **ret);
 
+/*
+ * Read the manifest files under dir as manifests_load_dir() does, without
+ * loading them: names and data are heap-allocated, freed with
+ * manifest_files_free().  A file over MANIFEST_MAX_FILE_SIZE has data NULL
+ * and len its size (manifests_load_files() reports it at file:1:1).
+ */
+int manifests_read_dir(const char *dir, struct diags *d, struct manifest_file **ret_files,
+		       size_t *ret_n);
+void manifest_files_free(struct manifest_file *files, size_t n);
+
 void manifest_set_free(struct manifest_set *set);
 
 /* Lookups in a valid set (binary search by name); NULL when absent. */
