@@ -103,7 +103,10 @@ static int fd_read_all(int fd, size_t max, char **ret_data, size_t *ret_len)
 	if (r < 0)
 		return r;
 	for (;;) {
-		r = buf_grow(&b, 65536 < max - b.len ? 65536 : max - b.len);
+		/* Room for the file as stat saw it, then growth only if it grew. */
+		size_t want = b.len < (size_t)st.st_size ? (size_t)st.st_size - b.len : 4096;
+
+		r = buf_grow(&b, want < max - b.len ? want : max - b.len);
 		if (r < 0 && b.len == max) {
 			char c;
 

@@ -186,21 +186,39 @@ static int render(struct pass *p)
 	return r;
 }
 
-/* Whether every resource of a node (and every shared one) is in place. */
-static bool node_ready(const struct plan *pl, const char *node)
+static int str_cmp(const void *a, const void *b)
 {
-	size_t i;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
+/*
+ * Count the nodes whose every resource (and every shared one) is in place:
+ * one walk over the plan collects the nodes with a problem.
+ */
+static size_t nodes_ready(const struct plan *pl, const struct manifest_set *set)
+{
+	const char **bad = calloc(pl->n_items + 1, sizeof(*bad));
+	size_t i, n_bad = 0, ready = 0;
+
+	if (!bad)
+		return 0;
 	for (i = 0; i < pl->n_items; i++) {
 		const struct plan_item *it = &pl->items[i];
 		bool in_place = it->op == PLAN_UNCHANGED || it->op == PLAN_KEEP || it->applied;
 
 		if (!it->res || in_place)
 			continue;
-		if (!it->res->node || strcmp(it->res->node, node) == 0)
-			return false;
+		if (!it->res->node) {
+			free(bad);
+			return 0;
+		}
+		bad[n_bad++] = it->res->node;
 	}
-	return true;
+	qsort(bad, n_bad, sizeof(*bad), str_cmp);
+	for (i = 0; i < set->n_nodes; i++)
+		ready += !bsearch(&set->nodes[i]->name, bad, n_bad, sizeof(*bad), str_cmp);
+	free(bad);
+	return ready;
 }
 
 static void print_summary(struct pass *p, const char *verb)
@@ -342,7 +360,6 @@ static int pass_run(struct pass *p)
 static void pass_result_fill(struct pass *p, int code)
 {
 	struct pass_result *r = p->res;
-	size_t i;
 
 	if (p->rev.revision)
 		snprintf(r->revision, sizeof(r->revision), "%s", p->rev.revision);
@@ -359,8 +376,7 @@ static void pass_result_fill(struct pass *p, int code)
 	}
 	if (p->set) {
 		r->nodes_total = p->set->n_nodes;
-		for (i = 0; p->plan && i < p->set->n_nodes; i++)
-			r->nodes_ready += node_ready(p->plan, p->set->nodes[i]->name);
+		r->nodes_ready = p->plan ? nodes_ready(p->plan, p->set) : 0;
 	}
 }
 

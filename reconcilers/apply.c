@@ -178,12 +178,13 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 	struct stat st;
 	int sfd = -1, pfd = -1, r;
 
-	r = parent_open_beneath(e->root_fd[ROOT_IMAGES], res->data, false, &pfd, &sname);
+	r = engine_source_fd(e, res->data, &pfd, &sname);
 	if (r < 0)
 		return r;
 	if (linkat(pfd, sname, dfd, name, 0) < 0) {
 		r = -errno;
-		if (r != -EXDEV && r != -EPERM)
+		/* Another file system, or too many links: copy instead. */
+		if (r != -EXDEV && r != -EPERM && r != -EMLINK)
 			goto out;
 		sfd = openat(pfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		r = sfd < 0 ? -errno : 0;
@@ -200,7 +201,6 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 out:
 	if (sfd >= 0)
 		close(sfd);
-	close(pfd);
 	return r;
 }
 
@@ -220,13 +220,17 @@ static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it
 	return 0;
 }
 
-/* Create one entry (final name or temp) of a resource in dfd. */
-static int create_entry(struct engine *e, int dfd, const char *name, struct plan_item *it)
+/*
+ * Create one entry (final name or temp) of a resource in dfd.  Unless fresh
+ * (a directory bramble just made empty), whatever is at name goes first.
+ */
+static int create_entry(struct engine *e, int dfd, const char *name, struct plan_item *it,
+			bool fresh)
 {
 	const struct resource *res = it->res;
 	struct stat st;
 
-	if (res->type != RES_DIR && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+	if (!fresh && res->type != RES_DIR && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;
 	switch (res->type) {
 	case RES_FILE:
@@ -274,7 +278,7 @@ static int stage_at(struct batch *b, enum root_id root, const char *base, const 
 	}
 	r = tmp_name(name, tmp, sizeof(tmp));
 	if (r == 0)
-		r = create_entry(b->e, dfd, tmp, it);
+		r = create_entry(b->e, dfd, tmp, it, false);
 	close(dfd);
 	if (r == 0)
 		r = push_pending(b, root, buf_str(&full), it, tree);
@@ -305,13 +309,16 @@ static int build_generation(struct batch *b, struct plan_item *it)
 		return r;
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		struct plan_item *c = &it->children[i];
-		int dfd;
+		bool bare = !strchr(c->res->path, '/');
+		int dfd = gfd;
 
-		r = parent_open_beneath(gfd, c->res->path, true, &dfd, &name);
+		name = c->res->path;
+		r = bare ? 0 : parent_open_beneath(gfd, c->res->path, true, &dfd, &name);
 		if (r < 0)
 			break;
-		r = create_entry(b->e, dfd, name, c);
-		close(dfd);
+		r = create_entry(b->e, dfd, name, c, true);
+		if (!bare)
+			close(dfd);
 		c->applied = r == 0;
 	}
 	close(gfd);

@@ -49,7 +49,7 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->state_fd = e->cache_fd = -1;
+	e->state_fd = e->cache_fd = e->src_fd = -1;
 	for (i = 0; i < ROOT_COUNT; i++)
 		e->root_fd[i] = -1;
 	for (i = 0; i < ROOT_COUNT; i++) {
@@ -99,6 +99,9 @@ void engine_free(struct engine *e)
 	if (e->cache_fd >= 0)
 		close(e->cache_fd);
 	free(e->cache_dir);
+	if (e->src_fd >= 0)
+		close(e->src_fd);
+	free(e->src_dir);
 	free(e->state_dir);
 	inventory_release(&e->inv);
 	free(e);
@@ -154,6 +157,33 @@ int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool
 	return 0;
 }
 
+int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(src, '/');
+	size_t dlen = slash ? (size_t)(slash - src) : 0;
+	char *dir;
+	int fd, r;
+
+	if (e->src_fd < 0 || strlen(e->src_dir) != dlen || strncmp(e->src_dir, src, dlen) != 0) {
+		dir = strndup(src, dlen);
+		if (!dir)
+			return -ENOMEM;
+		r = dir_open_beneath(e->root_fd[ROOT_IMAGES], dir, false, 0, &fd);
+		if (r < 0) {
+			free(dir);
+			return r;
+		}
+		if (e->src_fd >= 0)
+			close(e->src_fd);
+		free(e->src_dir);
+		e->src_fd = fd;
+		e->src_dir = dir;
+	}
+	*ret_fd = e->src_fd;
+	*ret_name = slash ? slash + 1 : src;
+	return 0;
+}
+
 int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 {
 	struct sha256_ctx c;
@@ -163,6 +193,10 @@ int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 
 	if (r->type == RES_DIR) {
 		out[0] = '\0';
+		return 0;
+	}
+	if (r->digest) {
+		memcpy(out, r->digest, SHA256_HEX_LEN + 1);
 		return 0;
 	}
 	if (r->type != RES_TREE)

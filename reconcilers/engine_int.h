@@ -52,6 +52,9 @@ struct engine {
 	int cache_root;
 	char *cache_dir;
 	int cache_fd;
+	/* Cache of the directory of the last hard-link source in the image store. */
+	char *src_dir;
+	int src_fd;
 };
 
 int inventory_load(int state_fd, struct inventory *inv);
@@ -69,6 +72,9 @@ int tree_gendir_name(const char *path, const char *digest, char **ret);
 /* Parent directory fd of path beneath root (cached; do not close). */
 int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
 		     int *ret_fd, const char **ret_name);
+
+/* Directory fd (cached; do not close) and name of a source beneath the image store. */
+int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name);
 
 void sig_from_stat(struct stat_sig *sig, const struct stat *st);
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b);

@@ -15,13 +15,36 @@
 #include "reconciler.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/hash.h"
 
 #define IMAGE_MAX_BOOT_FILES 20000
 #define IMAGE_MAX_DEPTH	     8
 #define IMAGE_TEXT_MAX	     ((size_t)1 << 20)
 
-static int add_file(struct image_tree *t, size_t *cap, const char *rel, bool dir, mode_t mode)
+static int file_digest(struct image_file *f, const struct stat *st)
 {
+	char id[96];
+	struct sha256_ctx c;
+	int n, r;
+
+	n = snprintf(id, sizeof(id), "\n%llu %lld %lld.%09ld", (unsigned long long)st->st_ino,
+		     (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	r = sha256_init(&c);
+	if (r == 0)
+		r = sha256_update(&c, f->store, strlen(f->store));
+	if (r == 0)
+		r = sha256_update(&c, id, (size_t)n);
+	if (r < 0) {
+		sha256_release(&c);
+		return r;
+	}
+	return sha256_final_hex(&c, f->digest);
+}
+
+static int add_file(struct image_tree *t, size_t *cap, const char *rel, const struct stat *st)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	mode_t mode = st->st_mode;
 	struct image_file *f;
 	struct buf s = BUF_INIT;
 
@@ -47,8 +70,9 @@ static int add_file(struct image_tree *t, size_t *cap, const char *rel, bool dir
 		return -ENOMEM;
 	}
 	f->store = buf_detach(&s, NULL);
-	if (!f->store) {
+	if (!f->store || (!dir && file_digest(f, st) < 0)) {
 		free(f->path);
+		free(f->store);
 		return -ENOMEM;
 	}
 	t->n_files++;
@@ -84,7 +108,7 @@ static int walk(struct image_tree *t, size_t *cap, int dfd, const char *prefix, 
 		if (r == 0 && !res_path_is_safe(buf_str(&rel)))
 			r = 0; /* not a name we can serve: skip it */
 		else if (r == 0)
-			r = add_file(t, cap, buf_str(&rel), S_ISDIR(st.st_mode), st.st_mode);
+			r = add_file(t, cap, buf_str(&rel), &st);
 		if (r == 0 && S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd(d), de->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

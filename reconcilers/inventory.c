@@ -71,7 +71,7 @@ struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root,
 static int push_entry(struct inv_entry **v, size_t *n, size_t *cap, struct inv_entry **ret)
 {
 	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
+		size_t c = *cap ? *cap * 2 : 4;
 		struct inv_entry *nv = realloc(*v, c * sizeof(*nv));
 
 		if (!nv)
@@ -238,9 +238,13 @@ static int emit_item(struct buf *b, const struct plan_item *it)
 	item_sig(it, &sig);
 	r = emit(b, false, res->type, res->root, res->mode, res->path, it->digest, &sig,
 		 res->act_delete, res->flags & RES_F_KEEP, res->node, it->gendir);
+	/* Only a tree's own files need a signature: links are checked against
+	 * their source, directories by type. */
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		const struct plan_item *c = &it->children[i];
 
+		if (c->res->type != RES_FILE)
+			continue;
 		item_sig(c, &sig);
 		r = emit(b, true, c->res->type, res->root, c->res->mode, c->res->path, c->digest,
 			 &sig, 0, 0, NULL, NULL);

@@ -62,7 +62,8 @@ static int collect(struct render_ctx *ctx, struct export *v, size_t *n, struct b
 			r = buf_adds(&key, nd->serial);
 		if (r < 0)
 			return r;
-		e = find_export(v, *n, buf_str(&key));
+		/* A private root is its node's alone: only shared ones are looked up. */
+		e = nd->root_mode == ROOT_MODE_SHARED ? find_export(v, *n, buf_str(&key)) : NULL;
 		if (!e) {
 			e = &v[(*n)++];
 			e->key = buf_detach(&key, NULL);

@@ -172,10 +172,10 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 		item_set(it, PLAN_UNCHANGED, "");
 		return 0;
 	}
-	/* A copy (image store on another file system) with the source's size and time. */
-	if (S_ISREG(st.st_mode) && st.st_dev != src.st_dev && st.st_size == src.st_size &&
-	    st.st_mtim.tv_sec == src.st_mtim.tv_sec && st.st_mtim.tv_nsec == src.st_mtim.tv_nsec &&
-	    it->inv && it->inv->sig.ino == (uint64_t)st.st_ino) {
+	/* A copy (image store on another file system, or too many links) with the
+	 * source's size and time. */
+	if (S_ISREG(st.st_mode) && st.st_ino != src.st_ino && st.st_size == src.st_size &&
+	    st.st_mtim.tv_sec == src.st_mtim.tv_sec && st.st_mtim.tv_nsec == src.st_mtim.tv_nsec) {
 		item_sig_store(it, &st);
 		item_set(it, PLAN_UNCHANGED, "");
 		return 0;
@@ -276,12 +276,23 @@ static struct inv_entry *inv_child(struct inv_entry *inv, const char *path, size
 	return NULL;
 }
 
+/* The directory holding path beneath dfd: dfd itself for a bare name. */
+static int child_parent(int dfd, const char *path, int *ret_fd, const char **ret_name)
+{
+	if (!strchr(path, '/')) {
+		*ret_fd = dfd;
+		*ret_name = path;
+		return 0;
+	}
+	return parent_open_beneath(dfd, path, false, ret_fd, ret_name);
+}
+
 static int observe_child(struct observe *o, struct plan_item *c, int gfd)
 {
 	const char *name = NULL;
 	int pfd, r;
 
-	r = parent_open_beneath(gfd, c->res->path, false, &pfd, &name);
+	r = child_parent(gfd, c->res->path, &pfd, &name);
 	if (r == -ENOENT) {
 		item_set(c, PLAN_CREATE, "missing (deleted outside bramble)");
 		c->drift = true;
@@ -302,10 +313,14 @@ static int observe_child(struct observe *o, struct plan_item *c, int gfd)
 	default:
 		r = -EINVAL;
 	}
-	close(pfd);
+	if (pfd != gfd)
+		close(pfd);
 	/* Inside a tree that bramble built, a foreign file is drift, not a conflict. */
 	if (c->op == PLAN_CONFLICT)
 		c->op = PLAN_UPDATE;
+	/* Only files inside a tree are recorded in the inventory. */
+	if (c->res->type != RES_FILE)
+		c->sig_fresh = false;
 	return r;
 }
 

@@ -19,6 +19,9 @@ struct image_file {
 	char *store; /* source path beneath the image store (hard-link source) */
 	bool dir;
 	mode_t mode;
+	/* Digest of the source's identity (path, inode, size, mtime): a file
+	 * replaced in the store gives every tree that links it a new generation. */
+	char digest[65];
 };
 
 /* An image as found in the store: its boot tree listed, its root located. */

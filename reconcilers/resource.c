@@ -9,7 +9,7 @@ static struct resource *set_push(struct resource_set *s)
 	struct resource *r;
 
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
+		size_t cap = s->cap ? s->cap * 2 : 16;
 		struct resource *v = realloc(s->v, cap * sizeof(*v));
 
 		if (!v)
@@ -79,6 +79,12 @@ int resource_tree_attach(struct resource *tree, struct resource_set *children)
 	r = resource_set_sort(children);
 	if (r < 0)
 		return r;
+	if (children->n && children->n < children->cap) {
+		struct resource *v = realloc(children->v, children->n * sizeof(*v));
+
+		if (v)
+			children->v = v;
+	}
 	tree->children = children->v;
 	tree->n_children = children->n;
 	children->v = NULL;

@@ -66,7 +66,8 @@ struct resource {
 	const char *node;	   /* node name (owned by the manifest set) or NULL */
 	struct resource *children; /* RES_TREE only; paths relative to the tree */
 	size_t n_children;
-	char *note; /* optional remark shown by plan, e.g. "exported to the subnet" */
+	char *note;	    /* optional remark shown by plan, e.g. "exported to the subnet" */
+	const char *digest; /* precomputed content digest (borrowed), or NULL */
 };
 
 struct resource_set {

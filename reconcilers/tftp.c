@@ -140,6 +140,8 @@ static int node_tree(struct render_ctx *ctx, const struct node *n, struct resour
 		}
 		if (!f->dir) {
 			k->data = f->store;
+			k->len = strlen(f->store);
+			k->digest = f->digest;
 			k->flags |= RES_F_BORROWED;
 		}
 	}
@@ -192,6 +194,8 @@ static int bootcode(struct render_ctx *ctx, struct resource_set *out, struct dia
 	if (!res)
 		return -ENOMEM;
 	res->data = t->files[j].store;
+	res->len = strlen(res->data);
+	res->digest = t->files[j].digest;
 	res->flags |= RES_F_BORROWED;
 	res->owner = "tftp";
 	return 0;

@@ -55,6 +55,26 @@ check "boot tree switched to a new generation" test "$old_gen" != "$new_gen"
 check "old generation removed" test ! -e "$out/tftp/$old_gen"
 contains "$out/tftp/1234abcd/config.txt" "enable_uart=0" "new config.txt served"
 
+# Moving a node to another image with the same file names is a new
+# generation (switched atomically), not an in-place repair.
+cp -a "$out/images/demo-os" "$out/images/demo-os-2"
+cat >>"$W/repo/images.yaml" <<'EOF2'
+---
+apiVersion: bramble/v1alpha1
+kind: Image
+metadata: {name: demo-os-2}
+spec: {path: demo-os-2}
+EOF2
+sed -i '0,/serial: 1234abcd/s//serial: 1234abcd\n  image: demo-os-2/' "$W/repo/nodes/pi4.yaml"
+old_gen=$(readlink "$out/tftp/1234abcd")
+expect_rc 2 "plan sees the image change" b plan
+contains "$W/last.out" "1234abcd/  (changed in the repository)" "an image change is a repository change"
+lacks "$W/last.out" "drift" "an image change is not drift"
+expect_rc 0 "apply the image change" b apply
+check "image change switched the generation" test "$old_gen" != "$(readlink "$out/tftp/1234abcd")"
+check "kernel now linked from the new image" \
+	test "$(stat -c %i "$out/tftp/1234abcd/kernel8.img")" = "$(stat -c %i "$out/images/demo-os-2/boot/kernel8.img")"
+
 # Prune: a node removed from the repository.
 echo "not ours" >"$out/tftp/foreign.txt"
 echo "node data" >"$out/nfs/2345bcde/precious"
