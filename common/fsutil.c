@@ -29,37 +29,40 @@ int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int 
 {
 	char comp[NAME_MAX + 1];
 	const char *p = path, *slash;
-	int fd, next;
+	int fd = dirfd, next; /* fd is ours to close once it differs from dirfd */
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	while (*p) {
 		size_t n;
 
 		slash = strchr(p, '/');
 		n = slash ? (size_t)(slash - p) : strlen(p);
-		if (n == 0 || n > NAME_MAX) {
-			close(fd);
-			return -EINVAL;
+		if (n == 0 || n > NAME_MAX || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			next = -EINVAL;
+			goto fail;
 		}
 		memcpy(comp, p, n);
 		comp[n] = '\0';
 		p += n + (slash ? 1 : 0);
 		if (strcmp(comp, ".") == 0)
 			continue;
-		if (strcmp(comp, "..") == 0) {
-			close(fd);
-			return -EINVAL;
-		}
 		next = component_open(fd, comp, create, mode);
-		close(fd);
+		if (fd != dirfd)
+			close(fd);
 		if (next < 0)
 			return next;
 		fd = next;
 	}
+	if (fd == dirfd) {
+		fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
 	*ret_fd = fd;
 	return 0;
+fail:
+	if (fd != dirfd)
+		close(fd);
+	return next;
 }
 
 int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,

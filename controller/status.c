@@ -13,6 +13,7 @@
 #include "../common/fsutil.h"
 
 #define STATUS_FILE	  "status.json"
+#define NODES_FILE	  "nodes.json"
 #define STATUS_MAX_SIZE	  ((size_t)64 << 20)
 #define STATUS_MAX_ERRORS 100
 
@@ -37,6 +38,8 @@ static json_t *status_load(const char *state_dir)
 		json_decref(j);
 		j = json_object();
 	}
+	/* Nodes live in nodes.json: the small document is rewritten twice a pass. */
+	json_object_del(j, "nodes");
 	return j;
 }
 
@@ -202,6 +205,7 @@ static void record_applied(json_t *st, const struct pass_report *rep, const char
 		json_object_set_new(st, "lastAppliedTime", json_string(now));
 	}
 	json_object_set_new(st, "nodes", nodes_json(rep->set, p));
+	summary(st);
 	json_object_set_new(
 		st, "lastPass",
 		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)p->n_create,
@@ -209,38 +213,43 @@ static void record_applied(json_t *st, const struct pass_report *rep, const char
 			  "unchanged", (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
 			  "drift", (json_int_t)p->n_drift, "durationSeconds", rep->duration_s));
 	counter_add(st, "driftRepairs", p->n_drift);
-	summary(st);
 	set_condition(st, "Ready", ok, ok ? "Applied" : "ApplyFailed",
 		      ok ? "every resource is in place" : rep->message, now);
 	set_condition(st, "Stalled", !ok, ok ? "Applied" : "ApplyFailed", ok ? "" : rep->message,
 		      now);
 }
 
-static int status_write(const char *state_dir, json_t *st)
+/* Write a JSON document into the state directory atomically (mode 0644). */
+static int json_write(const char *state_dir, const char *name, json_t *doc, size_t flags)
 {
-	char *path = path_join(state_dir, STATUS_FILE),
-	     *tmp = path_join(state_dir, STATUS_FILE ".tmp");
+	struct buf p = BUF_INIT, t = BUF_INIT;
 	int r = 0;
 
-	if (!path || !tmp) {
+	if (buf_printf(&p, "%s/%s", state_dir, name) < 0 ||
+	    buf_printf(&t, "%s/%s.tmp", state_dir, name) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if (json_dump_file(st, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+	if (json_dump_file(doc, buf_str(&t), flags) < 0) {
 		r = -EIO;
 		goto out;
 	}
-	if (chmod(tmp, 0644) < 0 || rename(tmp, path) < 0)
+	if (chmod(buf_str(&t), 0644) < 0 || rename(buf_str(&t), buf_str(&p)) < 0)
 		r = -errno;
 out:
-	free(path);
-	free(tmp);
+	buf_release(&p);
+	buf_release(&t);
 	return r;
+}
+
+static int status_write(const char *state_dir, json_t *st)
+{
+	return json_write(state_dir, STATUS_FILE, st, JSON_INDENT(2) | JSON_SORT_KEYS);
 }
 
 int status_record(const char *state_dir, const struct pass_report *rep)
 {
-	json_t *st = status_load(state_dir);
+	json_t *st = status_load(state_dir), *nodes;
 	char now[32];
 	int r;
 
@@ -263,7 +272,29 @@ int status_record(const char *state_dir, const struct pass_report *rep)
 		set_condition(st, "Ready", false, reason, rep->message, now);
 		set_condition(st, "Stalled", true, reason, rep->message, now);
 	}
-	r = status_write(state_dir, st);
+	nodes = json_object_get(st, "nodes");
+	r = nodes ? json_write(state_dir, NODES_FILE, nodes, JSON_COMPACT) : 0;
+	json_object_del(st, "nodes");
+	if (r == 0)
+		r = status_write(state_dir, st);
+	json_decref(st);
+	return r;
+}
+
+int status_mark_reconciling(const char *state_dir, const char *trigger)
+{
+	json_t *st = status_load(state_dir);
+	struct buf m = BUF_INIT;
+	char now[32];
+	int r;
+
+	now_iso(now);
+	r = buf_printf(&m, "pass started (%s)", trigger);
+	if (r == 0) {
+		set_condition(st, "Reconciling", true, "Progressing", buf_str(&m), now);
+		r = status_write(state_dir, st);
+	}
+	buf_release(&m);
 	json_decref(st);
 	return r;
 }
@@ -303,7 +334,7 @@ static void print_human(json_t *st, FILE *out)
 int status_print(const char *state_dir, bool json, FILE *out)
 {
 	char *path = path_join(state_dir, STATUS_FILE);
-	json_t *st;
+	json_t *st, *nodes;
 
 	if (!path)
 		return -ENOMEM;
@@ -311,6 +342,12 @@ int status_print(const char *state_dir, bool json, FILE *out)
 	free(path);
 	if (!st)
 		return -ENOENT;
+	path = path_join(state_dir, NODES_FILE);
+	nodes = path ? json_load_file(path, 0, NULL) : NULL;
+	free(path);
+	json_object_set_new(st, "nodes", json_is_array(nodes) ? nodes : json_array());
+	if (!json_is_array(nodes))
+		json_decref(nodes);
 	if (json)
 		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS);
 	else

@@ -1,8 +1,9 @@
 /*
  * status: what the last passes did, kept as JSON in the state directory
- * (status.json) for `bramble status`, /status and the metrics: revisions,
- * conditions (Ready, Reconciling, Stalled) and per node which of its
- * resources are in place.
+ * for `bramble status`, /status and the metrics: status.json holds the
+ * revisions, conditions (Ready, Reconciling, Stalled) and counters; nodes.json
+ * holds, per node, which of its resources are in place (written only by an
+ * applied pass, so the small document can be rewritten cheaply).
  */
 #ifndef BRAMBLE_STATUS_H
 #define BRAMBLE_STATUS_H
@@ -34,6 +35,12 @@ struct pass_report {
 
 /* Merge this pass into state_dir/status.json (written atomically, mode 0644). */
 int status_record(const char *state_dir, const struct pass_report *rep);
+/*
+ * Mark a pass as started (condition Reconciling=True, reason Progressing, the
+ * trigger in its message) so that /status shows it while it runs;
+ * status_record sets it back to False at the end of the pass.
+ */
+int status_mark_reconciling(const char *state_dir, const char *trigger);
 /* Print the recorded status: a table for people, or the JSON document. */
 int status_print(const char *state_dir, bool json, FILE *out);
 

@@ -276,23 +276,49 @@ static struct inv_entry *inv_child(struct inv_entry *inv, const char *path, size
 	return NULL;
 }
 
+/* The subdirectory of a generation last opened (children come sorted). */
+struct sub_cache {
+	char dir[256];
+	int fd;
+};
+
 /* The directory holding path beneath dfd: dfd itself for a bare name. */
-static int child_parent(int dfd, const char *path, int *ret_fd, const char **ret_name)
+static int child_parent(int dfd, const char *path, struct sub_cache *sc, int *ret_fd,
+			const char **ret_name)
 {
-	if (!strchr(path, '/')) {
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int fd, r;
+
+	*ret_name = slash ? slash + 1 : path;
+	if (!slash) {
 		*ret_fd = dfd;
-		*ret_name = path;
 		return 0;
 	}
-	return parent_open_beneath(dfd, path, false, ret_fd, ret_name);
+	if (sc->fd >= 0 && strlen(sc->dir) == n && strncmp(sc->dir, path, n) == 0) {
+		*ret_fd = sc->fd;
+		return 0;
+	}
+	if (n >= sizeof(sc->dir))
+		return -ENAMETOOLONG;
+	memcpy(sc->dir, path, n);
+	sc->dir[n] = '\0';
+	r = dir_open_beneath(dfd, sc->dir, false, 0, &fd);
+	if (r < 0)
+		return r;
+	if (sc->fd >= 0)
+		close(sc->fd);
+	sc->fd = fd;
+	*ret_fd = fd;
+	return 0;
 }
 
-static int observe_child(struct observe *o, struct plan_item *c, int gfd)
+static int observe_child(struct observe *o, struct plan_item *c, int gfd, struct sub_cache *sc)
 {
 	const char *name = NULL;
 	int pfd, r;
 
-	r = child_parent(gfd, c->res->path, &pfd, &name);
+	r = child_parent(gfd, c->res->path, sc, &pfd, &name);
 	if (r == -ENOENT) {
 		item_set(c, PLAN_CREATE, "missing (deleted outside bramble)");
 		c->drift = true;
@@ -313,8 +339,6 @@ static int observe_child(struct observe *o, struct plan_item *c, int gfd)
 	default:
 		r = -EINVAL;
 	}
-	if (pfd != gfd)
-		close(pfd);
 	/* Inside a tree that bramble built, a foreign file is drift, not a conflict. */
 	if (c->op == PLAN_CONFLICT)
 		c->op = PLAN_UPDATE;
@@ -349,6 +373,7 @@ static int tree_children_init(struct plan_item *it, struct inv_entry *inv)
 /* Compare the children in place (the link already points at this generation). */
 static int observe_tree_children(struct observe *o, struct plan_item *it)
 {
+	struct sub_cache sc = {"", -1};
 	bool drift = false, fresh = false;
 	int gfd, r;
 	size_t i;
@@ -364,10 +389,12 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		struct plan_item *c = &it->children[i];
 
-		r = observe_child(o, c, gfd);
+		r = observe_child(o, c, gfd, &sc);
 		drift |= c->op != PLAN_UNCHANGED;
 		fresh |= c->sig_fresh;
 	}
+	if (sc.fd >= 0)
+		close(sc.fd);
 	close(gfd);
 	if (r < 0)
 		return r;
