@@ -236,8 +236,11 @@ int config_set_key(struct bramble_config *c, const char *assignment, struct diag
 			      (int)(eq - assignment), assignment) < 0
 			    ? -ENOMEM
 			    : -EINVAL;
-	else
-		r = store(c, k, eq + 1, &pos, d) < 0 ? -ENOMEM : 0;
+	else {
+		size_t before = d->n;
+
+		r = store(c, k, eq + 1, &pos, d) < 0 ? -ENOMEM : d->n > before ? -EINVAL : 0;
+	}
 	free(section);
 	free(key);
 	return r;

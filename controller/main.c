@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
+#include "../common/buf.h"
 
 struct cmd {
 	const char *name;
@@ -23,6 +25,7 @@ struct cmd {
 static int cmd_validate(int argc, char **argv);
 static int cmd_plan(int argc, char **argv);
 static int cmd_apply(int argc, char **argv);
+static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -31,6 +34,7 @@ static const struct cmd commands[] = {
 	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid"},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error"},
 	{"apply", cmd_apply, "make the outputs match the repository"},
+	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints"},
 	{"status", cmd_status, "show the recorded status (--json for the document)"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "show this help"},
@@ -51,6 +55,10 @@ static const char common_usage[] =
 	"  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"
 	"  -q, --quiet           only errors\n"
 	"      --json            (status) print the JSON document\n"
+	"      --listen ADDR:PORT\n"
+	"                        (run) HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"
+	"      --interval DURATION\n"
+	"                        (run) time between passes, e.g. 60s or 5m (+/-10%)\n"
 	"  -h, --help            this help\n"
 	"\nExit codes: 0 success (plan: nothing to change), 1 failure or invalid revision,\n"
 	"2 plan: changes pending, 64 bad usage or configuration.\n";
@@ -65,6 +73,8 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_ADOPT,
 	OPT_JSON,
+	OPT_LISTEN,
+	OPT_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -80,6 +90,8 @@ static const struct option long_opts[] = {
 	{"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
 	{"adopt", no_argument, NULL, OPT_ADOPT},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"interval", required_argument, NULL, OPT_INTERVAL},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -109,6 +121,22 @@ struct late_flag {
 	int opt;
 	const char *value;
 };
+
+/* --interval: the same check as source.interval in the file. */
+static int set_interval(struct cli *c, const char *v, struct diags *d)
+{
+	struct buf a = BUF_INIT;
+	size_t before = d->n;
+	int r;
+
+	r = buf_printf(&a, "source.interval=%s", v);
+	if (r == 0)
+		r = config_set_key(&c->cfg, buf_str(&a), d);
+	if (r == 0 && d->n > before)
+		r = -EINVAL;
+	buf_release(&a);
+	return r;
+}
 
 static int apply_late(struct cli *c, const struct late_flag *late, size_t n, struct diags *d)
 {
@@ -142,6 +170,12 @@ static int apply_late(struct cli *c, const struct late_flag *late, size_t n, str
 			break;
 		case OPT_SET:
 			r = config_set_key(&c->cfg, v, d);
+			break;
+		case OPT_LISTEN:
+			r = config_set(&c->cfg.listen, v);
+			break;
+		case OPT_INTERVAL:
+			r = set_interval(c, v, d);
 			break;
 		}
 	}
@@ -253,6 +287,18 @@ static int cmd_plan(int argc, char **argv)
 static int cmd_apply(int argc, char **argv)
 {
 	return run_pass(PASS_MODE_APPLY, "apply", argc, argv);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "run", argc, argv);
+	if (code < 0)
+		code = daemon_run(&c.cfg, &c.pass);
+	config_release(&c.cfg);
+	return code;
 }
 
 static int cmd_status(int argc, char **argv)

@@ -26,13 +26,27 @@ static void now_iso(char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* json_load_file opens without O_CLOEXEC; the daemon forks commands meanwhile. */
+static json_t *json_load_path(const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	json_t *j;
+
+	if (!path || file_read(path, STATUS_MAX_SIZE, &data, &len) < 0)
+		return NULL;
+	j = json_loadb(data, len, 0, NULL);
+	free(data);
+	return j;
+}
+
 static json_t *status_load(const char *state_dir)
 {
 	char *path = path_join(state_dir, STATUS_FILE);
 	json_t *j = NULL;
 
 	if (path)
-		j = json_load_file(path, 0, NULL);
+		j = json_load_path(path);
 	free(path);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
@@ -338,12 +352,12 @@ int status_print(const char *state_dir, bool json, FILE *out)
 
 	if (!path)
 		return -ENOMEM;
-	st = json_load_file(path, 0, NULL);
+	st = json_load_path(path);
 	free(path);
 	if (!st)
 		return -ENOENT;
 	path = path_join(state_dir, NODES_FILE);
-	nodes = path ? json_load_file(path, 0, NULL) : NULL;
+	nodes = path ? json_load_path(path) : NULL;
 	free(path);
 	json_object_set_new(st, "nodes", json_is_array(nodes) ? nodes : json_array());
 	if (!json_is_array(nodes))

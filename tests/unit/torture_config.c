@@ -98,7 +98,8 @@ static void test_set(void **state)
 	assert_true(c.allow_empty);
 	assert_int_equal(config_set_key(&c, "nope.key=1", &d), -EINVAL);
 	assert_int_equal(config_set_key(&c, "novalue", &d), -EINVAL);
-	assert_int_equal(d.n, 2);
+	assert_int_equal(config_set_key(&c, "source.interval=soon", &d), -EINVAL);
+	assert_int_equal(d.n, 3);
 	config_release(&c);
 	diags_release(&d);
 }

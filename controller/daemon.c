@@ -1,0 +1,522 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "status.h"
+#include "webhook.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define BACKOFF_FIRST_MS 1000L
+#define STATUS_FILE	 "status.json"
+#define STATUS_MAX_SIZE	 ((size_t)64 << 20)
+
+enum trigger {
+	TRIGGER_START,
+	TRIGGER_TIMER,
+	TRIGGER_RETRY,
+	TRIGGER_SIGHUP,
+	TRIGGER_WEBHOOK,
+	TRIGGER_NONE,
+	TRIGGER_STOP,
+};
+
+static const char *const trigger_names[] = {"start", "timer", "retry", "SIGHUP", "webhook"};
+
+struct daemon {
+	const struct bramble_config *cfg;
+	struct pass_opts opts;
+	struct metrics metrics;
+	pthread_mutex_t keys_lock; /* the HTTP thread reads keys, SIGHUP replaces them */
+	struct webhook_keys keys;
+	atomic_bool ready;	  /* a revision has been applied */
+	atomic_bool hook_pending; /* a verified webhook asked for a pass */
+	struct http_server *http;
+	bool signals_set;
+	unsigned failures; /* consecutive failed passes */
+	uint32_t rng;
+};
+
+/* Set by the signal handler, read by the loop (lock-free atomics are safe in a handler). */
+static atomic_int sig_stop, sig_hup;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free atomic_int");
+/* The loop's wake-up pipe: the signal handler and the HTTP thread write a byte to it. */
+static int wake_fd[2] = {-1, -1};
+
+static void wake(void)
+{
+	char c = 1;
+	ssize_t n = write(wake_fd[1], &c, 1);
+
+	(void)n; /* a full pipe wakes the loop all the same */
+}
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP)
+		atomic_store(&sig_hup, 1);
+	else
+		atomic_store(&sig_stop, sig);
+	wake();
+	errno = saved;
+}
+
+static void wake_drain(void)
+{
+	char b[64];
+
+	while (read(wake_fd[0], b, sizeof(b)) > 0)
+		;
+}
+
+/*
+ * Catch SIGTERM, SIGINT and SIGHUP, and block them in this thread until the
+ * HTTP thread has started, so that it inherits them blocked and only the loop
+ * thread ever runs the handler.
+ */
+static int signals_setup(sigset_t *ret_old)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	struct sigaction sa;
+	sigset_t block;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return -errno;
+		sigaddset(&block, sigs[i]);
+	}
+	return -pthread_sigmask(SIG_BLOCK, &block, ret_old);
+}
+
+static void signals_reset(void)
+{
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
+static int key_load(const char *path, const char *what, char **ret, size_t *ret_len)
+{
+	bool loose = false;
+	int r;
+
+	if (!path)
+		return 0;
+	r = webhook_key_read(path, ret, ret_len, &loose);
+	if (r == -EINVAL)
+		log_warnx("the webhook %s file \"%s\" is empty", what, path);
+	else if (r < 0)
+		log_errno(r, "cannot read the webhook %s file \"%s\"", what, path);
+	else if (loose)
+		log_warnx("the webhook %s file \"%s\" is open to group or others; make it "
+			  "mode 0400 or 0600",
+			  what, path);
+	return r;
+}
+
+/* Read the webhook secret and token; on a reload that fails, keep the old ones. */
+static int keys_load(struct daemon *d, bool reload)
+{
+	struct webhook_keys k = {NULL, 0, NULL, 0};
+	bool enabled;
+	int r;
+
+	r = key_load(d->cfg->webhook_secret_file, "secret", &k.secret, &k.secret_len);
+	if (r == 0)
+		r = key_load(d->cfg->webhook_token_file, "token", &k.token, &k.token_len);
+	if (r < 0) {
+		webhook_keys_release(&k);
+		if (reload)
+			log_warnx("webhook keys not reloaded: the previous ones stay in use");
+		return r;
+	}
+	enabled = webhook_keys_enabled(&k);
+	pthread_mutex_lock(&d->keys_lock);
+	webhook_keys_release(&d->keys);
+	d->keys = k;
+	pthread_mutex_unlock(&d->keys_lock);
+	if (!enabled)
+		log_info("webhook disabled: no webhook.secretFile or webhook.tokenFile is set, "
+			 "so POST /hooks/git answers 401");
+	else if (reload)
+		log_info("webhook keys reloaded");
+	return 0;
+}
+
+static double iso_to_unix(const char *s)
+{
+	struct tm tm;
+	const char *end = NULL;
+
+	memset(&tm, 0, sizeof(tm));
+	end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	return end && !*end ? (double)timegm(&tm) : 0;
+}
+
+static long json_count(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? (long)json_integer_value(v) : -1;
+}
+
+/* What an earlier run recorded: the revision still served makes the daemon ready at once. */
+static void seed_from_status(struct daemon *d)
+{
+	char *path = path_join(d->cfg->state_dir, STATUS_FILE), *data = NULL;
+	json_t *st = NULL, *counts = NULL;
+	const char *rev = NULL;
+	size_t len = 0;
+
+	if (path && file_read(path, STATUS_MAX_SIZE, &data, &len) == 0)
+		st = json_loadb(data, len, 0, NULL);
+	rev = json_string_value(json_object_get(st, "lastAppliedRevision"));
+	counts = json_object_get(st, "nodeCounts");
+	if (rev && *rev) {
+		metrics_seed(&d->metrics, rev,
+			     iso_to_unix(json_string_value(json_object_get(st, "lastAppliedTime"))),
+			     json_count(counts, "ready"), json_count(counts, "notReady"));
+		atomic_store(&d->ready, true);
+		log_info("serving %s, applied before this start", rev);
+	}
+	json_decref(st);
+	free(data);
+	free(path);
+}
+
+static bool op_ready(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return atomic_load(&d->ready);
+}
+
+static int op_metrics(void *ctx, struct buf *out)
+{
+	struct daemon *d = ctx;
+
+	return metrics_format(&d->metrics, out);
+}
+
+/* The same document as `bramble status --json`, through the same function. */
+static int op_status(void *ctx, struct buf *out)
+{
+	struct daemon *d = ctx;
+	char *data = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int r;
+
+	f = open_memstream(&data, &len);
+	if (!f)
+		return -errno;
+	r = status_print(d->cfg->state_dir, true, f);
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r == 0)
+		r = buf_add(out, data, len);
+	free(data);
+	return r;
+}
+
+static int op_hook(void *ctx, const struct http_hook *h)
+{
+	struct daemon *d = ctx;
+	enum webhook_verdict v;
+
+	pthread_mutex_lock(&d->keys_lock);
+	v = webhook_verify(&d->keys, h->signature, h->token, h->body, h->len);
+	pthread_mutex_unlock(&d->keys_lock);
+	metrics_hook(&d->metrics, v == WEBHOOK_ACCEPTED);
+	if (v != WEBHOOK_ACCEPTED) {
+		log_warnx("webhook from %s refused: %s", h->peer, webhook_verdict_name(v));
+		return -EACCES;
+	}
+	log_info("webhook from %s accepted: a pass starts", h->peer);
+	atomic_store(&d->hook_pending, true);
+	wake();
+	return 0;
+}
+
+static uint32_t rng_next(struct daemon *d)
+{
+	uint32_t x = d->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	d->rng = x;
+	return x;
+}
+
+/* ms with ±10% jitter, so that many controllers do not fetch in step. */
+static long jitter(struct daemon *d, long ms)
+{
+	long span = ms / 5;
+
+	return span > 0 ? ms - ms / 10 + (long)(rng_next(d) % ((uint32_t)span + 1)) : ms;
+}
+
+/* The wait before the next pass: the interval, or the backoff after failures. */
+static long next_delay_ms(struct daemon *d)
+{
+	long interval = (long)d->cfg->interval_s * 1000, ms = interval;
+
+	if (d->failures > 0) {
+		unsigned shift = d->failures - 1 < 20 ? d->failures - 1 : 20;
+
+		ms = BACKOFF_FIRST_MS << shift;
+		if (ms > interval)
+			ms = interval;
+	}
+	return jitter(d, ms);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What woke the loop, if anything; SIGHUP also reloads the webhook keys. */
+static enum trigger take_event(struct daemon *d)
+{
+	if (atomic_load(&sig_stop))
+		return TRIGGER_STOP;
+	if (atomic_exchange(&sig_hup, 0)) {
+		keys_load(d, true);
+		return TRIGGER_SIGHUP;
+	}
+	if (atomic_exchange(&d->hook_pending, false))
+		return TRIGGER_WEBHOOK;
+	return TRIGGER_NONE;
+}
+
+static enum trigger wait_event(struct daemon *d, long delay_ms)
+{
+	long long end = mono_ms() + delay_ms, left;
+	struct pollfd pfd;
+	enum trigger t;
+
+	for (;;) {
+		t = take_event(d);
+		if (t != TRIGGER_NONE)
+			return t;
+		left = end - mono_ms();
+		if (left <= 0)
+			return d->failures ? TRIGGER_RETRY : TRIGGER_TIMER;
+		pfd.fd = wake_fd[0];
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) > 0)
+			wake_drain();
+	}
+}
+
+static const char *outcome_name(int outcome)
+{
+	switch (outcome) {
+	case PASS_APPLIED:
+		return "applied";
+	case PASS_APPLY_FAILED:
+		return "apply failed";
+	case PASS_REFUSED:
+		return "refused";
+	case PASS_FETCH_FAILED:
+		return "fetch failed";
+	default:
+		return "invalid";
+	}
+}
+
+/* The one log line of a pass: trigger, outcome, revision, what changed, how long. */
+static void log_pass(enum trigger t, const struct pass_result *res, long retry_ms)
+{
+	struct buf b = BUF_INIT;
+	bool planned = res->outcome == PASS_APPLIED || res->outcome == PASS_APPLY_FAILED;
+
+	buf_printf(&b, "pass (%s): %s %s", trigger_names[t], outcome_name(res->outcome),
+		   res->revision[0] ? res->revision : "(no revision)");
+	if (planned)
+		buf_printf(&b,
+			   ": %zu created, %zu updated, %zu deleted, %zu unchanged, %zu drift "
+			   "repaired, %zu failed; %zu/%zu nodes ready",
+			   res->n_create, res->n_update, res->n_delete, res->n_unchanged,
+			   res->n_drift, res->n_failed, res->nodes_ready, res->nodes_total);
+	else
+		buf_adds(&b, ": nothing applied");
+	buf_printf(&b, "; %.3f s (fetch %.3f s)", res->duration_s, res->fetch_s);
+	if (retry_ms >= 0)
+		buf_printf(&b, "; next attempt in %.1f s", (double)retry_ms / 1000);
+	if (res->outcome == PASS_APPLIED)
+		log_info("%s", buf_str(&b));
+	else
+		log_warnx("%s", buf_str(&b));
+	buf_release(&b);
+}
+
+/* One pass; returns how long to wait before the next one. */
+static long run_pass(struct daemon *d, enum trigger t)
+{
+	struct pass_result res;
+	long delay;
+	int r;
+
+	r = status_mark_reconciling(d->cfg->state_dir, trigger_names[t]);
+	if (r < 0)
+		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
+	reconcile_pass(d->cfg, &d->opts, &res);
+	d->failures = res.outcome == PASS_APPLIED ? 0 : d->failures + 1;
+	delay = next_delay_ms(d);
+	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
+	log_pass(t, &res, d->failures ? delay : -1);
+	metrics_pass(&d->metrics, &res, now_unix());
+	if (res.outcome == PASS_APPLIED)
+		atomic_store(&d->ready, true);
+	return delay;
+}
+
+static void daemon_loop(struct daemon *d)
+{
+	enum trigger t = TRIGGER_START;
+
+	while (t != TRIGGER_STOP)
+		t = wait_event(d, run_pass(d, t));
+	log_info("received %s: no pass is running, exiting",
+		 atomic_load(&sig_stop) == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int start_http(struct daemon *d)
+{
+	struct http_ops ops = {d, op_ready, op_metrics, op_status, op_hook};
+	const char *listen = d->cfg->listen ? d->cfg->listen : "";
+	sigset_t old;
+	int r;
+
+	r = signals_setup(&old);
+	if (r < 0) {
+		log_errno(r, "cannot set up signal handling");
+		return EXIT_FAILED;
+	}
+	d->signals_set = true;
+	r = http_start(listen, &ops, &d->http);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == -EINVAL) {
+		log_warnx("bad listen address \"%s\"; expected e.g. 127.0.0.1:9420 or [::1]:9420",
+			  listen);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot listen on %s", listen);
+		return EXIT_FAILED;
+	}
+	log_info("listening on %s (port %u): /healthz /readyz /metrics /status /hooks/git", listen,
+		 http_port(d->http));
+	return EXIT_OK;
+}
+
+static int daemon_open(struct daemon *d)
+{
+	int r;
+
+	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng))
+		d->rng = (uint32_t)mono_ms() ^ (uint32_t)getpid();
+	d->rng |= 1;
+	r = mkdir_p(d->cfg->state_dir, 0700);
+	if (r < 0) {
+		log_errno(r, "cannot create the state directory %s", d->cfg->state_dir);
+		return EXIT_FAILED;
+	}
+	d->opts.out = fopen("/dev/null", "we");
+	if (!d->opts.out || pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_warn("cannot set up the run loop");
+		return EXIT_FAILED;
+	}
+	log_info("bramble %s: reconciling %s every %us (+/-10%%), at once on a webhook or SIGHUP",
+		 BRAMBLE_VERSION, d->cfg->source ? d->cfg->source : "(no source)",
+		 d->cfg->interval_s);
+	if (keys_load(d, false) < 0)
+		return EXIT_FAILED;
+	seed_from_status(d);
+	return start_http(d);
+}
+
+static void daemon_close(struct daemon *d)
+{
+	size_t i;
+
+	http_stop(d->http);
+	if (d->signals_set)
+		signals_reset();
+	for (i = 0; i < 2; i++) {
+		if (wake_fd[i] >= 0)
+			close(wake_fd[i]);
+		wake_fd[i] = -1;
+	}
+	if (d->opts.out)
+		fclose(d->opts.out);
+	webhook_keys_release(&d->keys);
+	pthread_mutex_destroy(&d->keys_lock);
+	metrics_release(&d->metrics);
+}
+
+int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts)
+{
+	struct daemon d;
+	int code;
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = cfg;
+	d.opts = *opts;
+	d.opts.mode = PASS_MODE_APPLY;
+	d.opts.out = NULL;
+	atomic_init(&d.ready, false);
+	atomic_init(&d.hook_pending, false);
+	atomic_store(&sig_stop, 0);
+	atomic_store(&sig_hup, 0);
+	if (metrics_init(&d.metrics) < 0)
+		return EXIT_FAILED;
+	if (pthread_mutex_init(&d.keys_lock, NULL) != 0) {
+		metrics_release(&d.metrics);
+		return EXIT_FAILED;
+	}
+	code = daemon_open(&d);
+	if (code == EXIT_OK)
+		daemon_loop(&d);
+	daemon_close(&d);
+	return code;
+}

@@ -1,0 +1,63 @@
+/*
+ * metrics: the daemon's figures in the Prometheus text format (version
+ * 0.0.4): passes and failures by reason, pass and fetch durations as
+ * histograms, the time of the last success, the applied revision as an info
+ * metric, nodes by state, drift repairs, resources changed, webhook requests.
+ *
+ * The run loop records, the HTTP thread formats: every function takes the
+ * lock, so one struct metrics is shared by both without more care.
+ */
+#ifndef BRAMBLE_METRICS_H
+#define BRAMBLE_METRICS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "reconcile.h"
+#include "../common/buf.h"
+
+#define METRICS_N_BUCKETS 14
+#define METRICS_N_REASONS 4 /* invalid, apply_failed, refused, fetch_failed */
+
+struct histogram {
+	uint64_t counts[METRICS_N_BUCKETS]; /* not cumulative: formatting adds them up */
+	uint64_t count;
+	double sum;
+};
+
+struct metrics {
+	pthread_mutex_t lock;
+	uint64_t passes;
+	uint64_t failures[METRICS_N_REASONS];
+	struct histogram duration, fetch;
+	double last_success; /* Unix time; 0 before the first success */
+	char revision[256];  /* the applied revision; "" before one */
+	bool have_nodes;
+	uint64_t nodes_ready, nodes_not_ready;
+	uint64_t drift_repairs;
+	uint64_t created, updated, deleted;
+	uint64_t hooks_accepted, hooks_rejected;
+};
+
+int metrics_init(struct metrics *m);
+void metrics_release(struct metrics *m);
+
+/*
+ * What the daemon finds in status.json at start: the revision still being
+ * served, when it was applied, and the node counts then.  ready < 0 leaves
+ * the node counts unknown.
+ */
+void metrics_seed(struct metrics *m, const char *revision, double last_success, long ready,
+		  long not_ready);
+
+/* Count one pass; now is the Unix time at its end. */
+void metrics_pass(struct metrics *m, const struct pass_result *res, double now);
+
+/* Count one request to the webhook. */
+void metrics_hook(struct metrics *m, bool accepted);
+
+/* Append the whole exposition to out. */
+int metrics_format(struct metrics *m, struct buf *out);
+
+#endif

@@ -1,0 +1,245 @@
+#!/bin/bash
+# bramble run: the HTTP endpoints (healthz, readyz, status, metrics checked by
+# promtool), the webhook (HMAC signature and GitLab token; bad, missing and
+# oversized requests trigger nothing), SIGHUP (a pass, and new webhook keys),
+# a broken revision (nothing applied, readyz stays up, Stalled with
+# file:line:col), backoff without spinning, SIGTERM during a pass (the pass
+# finishes, exit 0, the next start continues), and start-up errors.
+# Everything listens on loopback; each daemon is stopped by its PID.
+. "$(dirname "$0")/lib.sh"
+setup_example
+out=$W/out
+printf 'hmac-secret-1\n' >"$W/secret"
+printf 'gitlab-token-1\n' >"$W/token"
+chmod 600 "$W/secret" "$W/token"
+
+# start_daemon LOG ARGS...: run bramble in the background; sets PID and PORT.
+start_daemon() {
+	local log=$1; shift
+	"$BRAMBLE" run --set dhcp.testCommand= --listen "${LISTEN:-127.0.0.1:0}" --interval 1h \
+		"$@" >"$log" 2>&1 &
+	PID=$!
+	T_PIDS+=("$PID")
+	PORT=
+	wait_for 10 grep -q 'listening on' "$log" || return 1
+	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log" | head -1)
+	[ -n "$PORT" ]
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# stop_daemon SIGNAL: signal PID and wait for it (at most 20 s); sets RC and STOP_MS.
+stop_daemon() {
+	local t0 n=200
+	t0=$(now_ms)
+	kill -"$1" "$PID"
+	while kill -0 "$PID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	wait "$PID"; RC=$?
+	forget_pid "$PID"
+	STOP_MS=$(($(now_ms) - t0))
+}
+HOST=127.0.0.1
+url() { echo "http://$HOST:$PORT$1"; }
+# http_code ARGS...: the status code of a request; the body goes to $W/body.
+http_code() { curl -s -g -o "$W/body" -w '%{http_code}' "$@"; }
+metrics() { curl -s -g "$(url /metrics)"; }
+# metric NAME: the value of one sample (labels included in NAME).
+metric() { metrics | awk -v n="$1" '$1 == n { print $2 }'; }
+passes() { metric bramble_reconcile_passes_total; }
+sign() { openssl dgst -sha256 -hmac "$2" "$1" | sed 's/.*= //'; }
+# hook FILE [CURL ARGS...]: POST the file to /hooks/git; prints the status code.
+hook() { local f=$1; shift; http_code -X POST -H 'Content-Type: application/json' --data-binary "@$f" "$@" "$(url /hooks/git)"; }
+# status_field EXPR: a Python expression over st (the status document of $out).
+status_field() {
+	python3 -c 'import json, sys; st = json.load(open(sys.argv[1])); c = {x["type"]: x for x in st.get("conditions", [])}; print(eval(sys.argv[2]))' \
+		"${STATUS_DIR:-$out}/state/status.json" "$1"
+}
+eq() { [ "$1" = "$2" ]; }
+# Conditions that wait_for polls: each evaluates afresh.
+metric_is() { [ "$(metric "$1")" = "$2" ]; }
+passes_over() { [ "$(passes)" -gt "$1" ]; }
+cond_is() { [ "$(status_field "c[\"$1\"][\"status\"]")" = "$2" ]; }
+readyz_ok() { curl -sfg "$(url /readyz)" >/dev/null; }
+
+# --- Daemon A: endpoints, webhook, SIGHUP, a broken revision ---------------
+# The first pass restarts "dnsmasq" with a command that takes a second, so
+# readyz can be seen answering 503 before any revision is applied.
+check "daemon starts and listens on loopback" start_daemon "$W/a.log" \
+	--source "$W/repo" --root "$out" --set webhook.secretFile="$W/secret" \
+	--set webhook.tokenFile="$W/token" --set dhcp.restartCommand='sleep 1'
+check "/healthz answers 200" eq "$(http_code "$(url /healthz)")" 200
+check "/healthz says ok" eq "$(cat "$W/body")" ok
+check "/readyz answers 503 before the first pass is done" eq "$(http_code "$(url /readyz)")" 503
+check "status shows Reconciling=True during the pass" cond_is Reconciling True
+check "no pass is counted before the first one ends" metric_is bramble_reconcile_passes_total 0
+check "/readyz answers 200 once the first pass applied" wait_for 10 readyz_ok
+contains "$W/a.log" "pass (start): applied dir:$W/repo@sha256:" "a log line for the pass with its revision"
+contains "$W/a.log" "created, 0 updated, 0 deleted, 0 unchanged, 0 drift repaired, 0 failed; 3/3 nodes ready" "the log line says what changed"
+check "the log line gives the duration" grep -Eq 'pass \(start\): .* [0-9]+\.[0-9]{3} s \(fetch' "$W/a.log"
+check "status shows Reconciling=False after the pass" cond_is Reconciling False
+
+curl -s -g "$(url /status)" >"$W/status.http"
+b status --json >"$W/status.cli"
+check "/status is the same document as bramble status --json" cmp -s "$W/status.http" "$W/status.cli"
+check "/status answers 200 with JSON" eq "$(http_code -H 'Accept: */*' "$(url /status)")" 200
+rev=$(status_field 'st["lastAppliedRevision"]')
+
+metrics >"$W/metrics"
+if command -v promtool >/dev/null; then
+	check "promtool check metrics accepts /metrics" promtool check metrics <"$W/metrics"
+else
+	not_ok "promtool not found: install the Debian package prometheus (scripts/install-deps.sh --test)"
+fi
+check "/metrics has the Prometheus text content type" \
+	sh -c "curl -sI -g '$(url /metrics)' | grep -qi '^Content-Type: text/plain; version=0.0.4'"
+for m in bramble_reconcile_passes_total bramble_reconcile_failures_total \
+	bramble_reconcile_duration_seconds bramble_fetch_duration_seconds \
+	bramble_last_success_timestamp_seconds bramble_applied_revision_info bramble_nodes \
+	bramble_drift_repairs_total bramble_resources_changed_total; do
+	contains "$W/metrics" "# TYPE $m " "/metrics has $m"
+done
+check "one pass counted" eq "$(passes)" 1
+contains "$W/metrics" "bramble_applied_revision_info{revision=\"$rev\"} 1" "the applied revision is an info metric"
+contains "$W/metrics" 'bramble_nodes{state="ready"} 3' "nodes by state"
+contains "$W/metrics" 'bramble_reconcile_duration_seconds_bucket{le="+Inf"} 1' "the pass is in the duration histogram"
+check "the last success time is recent" \
+	test "$(metric bramble_last_success_timestamp_seconds | cut -d. -f1)" -ge $(($(date +%s) - 60))
+
+# Webhook: refused requests trigger nothing.
+printf '{"ref":"refs/heads/main","after":"%s"}' "$(date +%s%N)" >"$W/push.json"
+good=$(sign "$W/push.json" hmac-secret-1)
+bad=$(sign "$W/push.json" hmac-secret-2)
+check "a bad signature gets 401" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$bad")" 401
+check "a missing signature gets 401" eq "$(hook "$W/push.json")" 401
+check "a malformed signature gets 401" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: $good")" 401
+check "a wrong GitLab token gets 401" eq "$(hook "$W/push.json" -H 'X-Gitlab-Token: gitlab-token-2')" 401
+head -c $((2 * 1024 * 1024)) /dev/zero >"$W/big.json"
+check "an oversized body gets 413" \
+	eq "$(hook "$W/big.json" -H "X-Hub-Signature-256: sha256=$(sign "$W/big.json" hmac-secret-1)")" 413
+check "GET /hooks/git gets 405" eq "$(http_code "$(url /hooks/git)")" 405
+check "POST /metrics gets 405" eq "$(http_code -X POST -d x "$(url /metrics)")" 405
+check "an unknown path gets 404" eq "$(http_code "$(url /nope)")" 404
+sleep 1
+check "refused requests started no pass" eq "$(passes)" 1
+contains "$W/metrics" 'bramble_webhook_requests_total{result="rejected"} 0' "no webhook counted before"
+check "the refusals are counted" eq "$(metric 'bramble_webhook_requests_total{result="rejected"}')" 4
+contains "$W/a.log" "webhook from 127.0.0.1 refused: bad signature" "a refusal is logged with its reason"
+lacks "$W/a.log" "hmac-secret-1" "the secret never reaches the log"
+lacks "$W/a.log" "refs/heads/main" "request bodies never reach the log"
+
+# A good signature: the change in the repository is applied within a second or two.
+sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
+t0=$(date +%s%N)
+check "a good signature gets 202" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$good")" 202
+check "the change is applied within 2 s" wait_for 2 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
+echo "# webhook to applied: $((($(date +%s%N) - t0) / 1000000)) ms"
+check "the webhook pass is counted" wait_for 2 metric_is bramble_reconcile_passes_total 2
+contains "$W/a.log" "pass (webhook): applied" "the pass says the webhook started it"
+
+# The GitLab token.
+sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/repo/profiles.yaml"
+check "a matching GitLab token gets 202" eq "$(hook "$W/push.json" -H 'X-Gitlab-Token: gitlab-token-1')" 202
+check "the token's change is applied within 2 s" wait_for 2 grep -q enable_uart=1 "$out/tftp/1234abcd/config.txt"
+
+# SIGHUP: a pass, and the webhook keys read again.
+n=$(passes)
+printf 'hmac-secret-2\n' >"$W/secret"
+kill -HUP "$PID"
+check "SIGHUP starts a pass" wait_for 2 passes_over "$n"
+contains "$W/a.log" "pass (SIGHUP): applied" "the pass says SIGHUP started it"
+check "after SIGHUP the old secret is refused" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$good")" 401
+check "after SIGHUP the new secret is accepted" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$bad")" 202
+check "and its pass runs" wait_for 2 passes_over $((n + 1))
+
+# A broken revision: nothing applied, the last good state keeps serving.
+served=$(cat "$out/tftp/1234abcd/config.txt")
+cat >"$W/repo/broken.yaml" <<'EOF'
+apiVersion: bramble/v1alpha1
+kind: Node
+metadata:
+  name: pi-broken
+spec:
+  serial: 9999abcd
+  colour: red
+EOF
+sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
+kill -HUP "$PID"
+check "the broken revision fails its pass" wait_for 3 \
+	metric_is 'bramble_reconcile_failures_total{reason="invalid"}' 1
+check "/readyz stays 200: the last good revision serves" eq "$(http_code "$(url /readyz)")" 200
+check "the served files are unchanged" eq "$(cat "$out/tftp/1234abcd/config.txt")" "$served"
+check "status: Stalled=True" cond_is Stalled True
+check "status: the error has file:line:col" \
+	eq "$(status_field '[e for e in st["errors"] if "broken.yaml:7:3:" in e] != []')" True
+check "status: lastAppliedRevision is still the good one" \
+	eq "$(status_field 'st["lastAppliedRevision"] != st["lastAttemptedRevision"]')" True
+contains "$W/a.log" "pass (SIGHUP): invalid" "the log line says the revision is invalid"
+contains "$W/a.log" "next attempt in" "the log line says when the next attempt is"
+rm "$W/repo/broken.yaml"
+check "the fixed revision is applied on the next retry" wait_for 6 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
+check "status: Stalled=False again" wait_for 2 cond_is Stalled False
+check "the retry applied it" wait_for 2 grep -q "pass (retry): applied" "$W/a.log"
+
+# Start-up errors, while A holds its port.
+expect_rc 64 "a bad listen address is a usage error" \
+	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen nonsense --set dhcp.testCommand=
+contains "$W/last.err" 'bad listen address "nonsense"' "it says which address"
+expect_rc 1 "a port in use fails the start" \
+	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen "127.0.0.1:$PORT" --set dhcp.testCommand=
+expect_rc 1 "an unreadable secret file fails the start" \
+	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen 127.0.0.1:0 --set webhook.secretFile="$W/none"
+contains "$W/last.err" "cannot read the webhook secret file" "it names the secret file"
+expect_rc 64 "a bad --interval is a usage error" "$BRAMBLE" run --interval 5x --source "$W/repo"
+check "no pass ran for the failed starts" test ! -e "$W/x/tftp"
+
+stop_daemon TERM
+check "SIGTERM: daemon A exits 0" eq "$RC" 0
+contains "$W/a.log" "received SIGTERM" "it logs the signal"
+
+# --- Daemon B: a broken source, no webhook keys, IPv6 loopback ------------
+# The revision recorded by A keeps /readyz up; failed passes back off
+# (1 s, 2 s, 4 s ...) instead of spinning.
+mkdir -p "$W/broken"
+cp "$W/repo/cluster.yaml" "$W/broken/"
+printf 'kind: Node\nnot yaml: [\n' >"$W/broken/nodes.yaml"
+if ip -6 addr show lo 2>/dev/null | grep -q '::1/128'; then LISTEN='[::1]:0'; HOST='[::1]'; fi
+check "daemon B starts" start_daemon "$W/b.log" --source "$W/broken" --root "$out"
+[ "$HOST" = '[::1]' ] && check "B listens on [::1]" eq "$(http_code "$(url /healthz)")" 200
+check "B is ready at once: status.json records an applied revision" \
+	eq "$(http_code "$(url /readyz)")" 200
+contains "$W/b.log" "webhook disabled" "no secret or token: the start says the webhook is disabled"
+sig=$(sign "$W/push.json" hmac-secret-2)
+check "a disabled webhook answers 401" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$sig")" 401
+sleep 4
+metrics >"$W/metrics.b"
+n=$(awk '$1 == "bramble_reconcile_passes_total" { print $2 }' "$W/metrics.b")
+check "failed passes back off: 2 to 5 passes in the first 4 s, not hundreds ($n)" \
+	test "$n" -ge 2 -a "$n" -le 5
+contains "$W/metrics.b" "bramble_reconcile_failures_total{reason=\"invalid\"} $n" "every one of them failed"
+contains "$W/b.log" "pass (retry): invalid" "the retries are logged"
+stop_daemon INT
+check "SIGINT: daemon B exits 0" eq "$RC" 0
+LISTEN=127.0.0.1:0
+HOST=127.0.0.1
+
+# --- Daemon C: SIGTERM during a slow pass ---------------------------------
+mkdir -p "$W/out2/images"
+cp -a "$out/images/demo-os" "$W/out2/images/"
+check "daemon C starts" start_daemon "$W/c.log" --source "$W/repo" --root "$W/out2" \
+	--set dhcp.restartCommand='sleep 2'
+STATUS_DIR=$W/out2
+check "C's first pass is running" wait_for 2 cond_is Reconciling True
+sleep 0.3
+stop_daemon TERM
+check "SIGTERM during a pass: exit 0" eq "$RC" 0
+check "it waited for the pass to finish (${STOP_MS} ms)" test "$STOP_MS" -ge 1000
+contains "$W/c.log" "pass (start): applied" "the interrupted pass completed"
+check "status after the stop: Reconciling=False, Ready=True" \
+	eq "$(status_field 'c["Reconciling"]["status"] + c["Ready"]["status"]')" FalseTrue
+expect_rc 0 "the state is consistent: plan finds nothing to change" \
+	"$BRAMBLE" plan --source "$W/repo" --root "$W/out2" --set dhcp.testCommand=
+check "the next start continues" start_daemon "$W/d.log" --source "$W/repo" --root "$W/out2"
+check "its first pass changes nothing" wait_for 5 \
+	grep -q 'pass (start): applied .*: 0 created, 0 updated, 0 deleted' "$W/d.log"
+stop_daemon TERM
+check "daemon D exits 0" eq "$RC" 0
+
+done_testing
