@@ -250,6 +250,9 @@ static int create_entry(struct engine *e, int dfd, const char *name, struct plan
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		store_sig(it, &st);
+		/* A tree records its generation directory, once it has settled. */
+		if (res->type == RES_TREE)
+			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
 		return 0;
 	}
 	return -EINVAL;
@@ -440,6 +443,7 @@ static void rename_all(struct batch *b)
 		struct plan_item *it = pd->item;
 
 		if (pd->path[0] == '\0' || (it->res->type == RES_TREE && it->in_place)) {
+			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
 			if (children_applied(it))
 				it->applied = true;
 			else if (!it->error)

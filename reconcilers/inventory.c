@@ -238,12 +238,12 @@ static int emit_item(struct buf *b, const struct plan_item *it)
 	item_sig(it, &sig);
 	r = emit(b, false, res->type, res->root, res->mode, res->path, it->digest, &sig,
 		 res->act_delete, res->flags & RES_F_KEEP, res->node, it->gendir);
-	/* Only a tree's own files need a signature: links are checked against
-	 * their source, directories by type. */
+	/* Links are checked against their source: only a tree's own files and
+	 * directories need a signature. */
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		const struct plan_item *c = &it->children[i];
 
-		if (c->res->type != RES_FILE)
+		if (c->res->type == RES_HARDLINK)
 			continue;
 		item_sig(c, &sig);
 		r = emit(b, true, c->res->type, res->root, c->res->mode, c->res->path, c->digest,

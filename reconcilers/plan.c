@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -19,6 +20,9 @@
 struct observe {
 	struct engine *e;
 	int images_fd;
+	/* A directory changed at or after this (ns since the epoch) may change
+	 * again within the same timestamp tick: its signature is not trusted. */
+	int64_t racy_after_ns;
 	/* Cache of hard-link sources: data pointer -> stat. */
 	const char **src_key;
 	struct stat *src_st;
@@ -41,6 +45,35 @@ static void item_sig_store(struct plan_item *it, const struct stat *st)
 	it->sig_size = s.size;
 	it->sig_mtime_ns = s.mtime_ns;
 	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+}
+
+/*
+ * Record a directory's signature, smudged (mtime 0, never equal) while it is
+ * too recent to rule out a change in the same timestamp tick, as git does
+ * for racily clean index entries.
+ */
+static void dir_sig_store(const struct observe *o, struct plan_item *it, const struct stat *st)
+{
+	struct stat_sig s;
+
+	sig_from_stat(&s, st);
+	if (s.mtime_ns >= o->racy_after_ns)
+		s.mtime_ns = 0;
+	it->sig_ino = s.ino;
+	it->sig_size = s.size;
+	it->sig_mtime_ns = s.mtime_ns;
+	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+}
+
+/* Whether a directory is as recorded: nothing was added, removed or replaced in it. */
+static bool dir_trusted(const struct inv_entry *inv, const struct stat *st)
+{
+	struct stat_sig s;
+
+	if (!inv || inv->sig.mtime_ns == 0)
+		return false;
+	sig_from_stat(&s, st);
+	return sig_equal(&s, &inv->sig);
 }
 
 /* Stat of a hard-link source beneath the image store, cached by pointer. */
@@ -333,17 +366,23 @@ static int observe_child(struct observe *o, struct plan_item *c, int gfd, struct
 	case RES_HARDLINK:
 		r = observe_hardlink(o, c, pfd, name);
 		break;
-	case RES_DIR:
+	case RES_DIR: {
+		struct stat st;
+
 		r = observe_dir(c, pfd, name);
+		if (r == 0 && c->op == PLAN_UNCHANGED &&
+		    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			dir_sig_store(o, c, &st);
 		break;
+	}
 	default:
 		r = -EINVAL;
 	}
 	/* Inside a tree that bramble built, a foreign file is drift, not a conflict. */
 	if (c->op == PLAN_CONFLICT)
 		c->op = PLAN_UPDATE;
-	/* Only files inside a tree are recorded in the inventory. */
-	if (c->res->type != RES_FILE)
+	/* Links are checked against their source: they are not recorded. */
+	if (c->res->type == RES_HARDLINK)
 		c->sig_fresh = false;
 	return r;
 }
@@ -371,10 +410,18 @@ static int tree_children_init(struct plan_item *it, struct inv_entry *inv)
 }
 
 /* Compare the children in place (the link already points at this generation). */
+/*
+ * Compare the children in place (the link already points at this
+ * generation).  When the generation directory and its subdirectories are as
+ * recorded, no entry in them was added, removed or replaced, so the hard
+ * links still are the image's files and only the tree's own files are
+ * looked at; otherwise every child is.
+ */
 static int observe_tree_children(struct observe *o, struct plan_item *it)
 {
 	struct sub_cache sc = {"", -1};
-	bool drift = false, fresh = false;
+	bool drift = false, fresh = false, trust;
+	struct stat gst;
 	int gfd, r;
 	size_t i;
 
@@ -386,10 +433,19 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 	}
 	if (r < 0)
 		return r;
+	r = fstat(gfd, &gst) < 0 ? -errno : 0;
+	trust = r == 0 && dir_trusted(it->inv, &gst);
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		struct plan_item *c = &it->children[i];
 
+		if (trust && c->res->type == RES_HARDLINK) {
+			item_set(c, PLAN_UNCHANGED, "");
+			continue;
+		}
 		r = observe_child(o, c, gfd, &sc);
+		/* A subdirectory not as recorded: look at every child from here on. */
+		if (c->res->type == RES_DIR && (c->sig_fresh || c->sig_mtime_ns == 0))
+			trust = false;
 		drift |= c->op != PLAN_UNCHANGED;
 		fresh |= c->sig_fresh;
 	}
@@ -405,7 +461,8 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 		return 0;
 	}
 	item_set(it, PLAN_UNCHANGED, "");
-	it->sig_fresh =
+	dir_sig_store(o, it, &gst);
+	it->sig_fresh |=
 		fresh || !it->inv || !it->inv->gendir || strcmp(it->inv->gendir, it->gendir) != 0;
 	return 0;
 }
@@ -586,6 +643,7 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 
 int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, struct plan **ret)
 {
+	struct timespec now;
 	struct observe o;
 	struct plan *p = NULL;
 	int r;
@@ -593,6 +651,8 @@ int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, 
 	memset(&o, 0, sizeof(o));
 	o.e = e;
 	o.images_fd = e->root_fd[ROOT_IMAGES];
+	clock_gettime(CLOCK_REALTIME, &now);
+	o.racy_after_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 1000000000;
 	if (!(flags & ENGINE_ALLOW_EMPTY) && would_empty(desired, &e->inv))
 		return -ECANCELED;
 	p = calloc(1, sizeof(*p));

@@ -112,6 +112,7 @@ static void desired(struct resource_set *s, int variant, bool with_node_b)
 	r = resource_set_add(s, RES_SYMLINK, ROOT_NFS, "latest", 0777, "a");
 	resource_set_add(&kids, RES_HARDLINK, ROOT_TFTP, "kernel.img", 0644, "kernel.img");
 	resource_set_add(&kids, RES_DIR, ROOT_TFTP, "overlays", 0755, NULL);
+	resource_set_add(&kids, RES_HARDLINK, ROOT_TFTP, "overlays/k.img", 0644, "kernel.img");
 	resource_set_add_file(&kids, ROOT_TFTP, "overlays/x.dtbo", 0644, "X", 1);
 	resource_set_add_file(&kids, ROOT_TFTP, "config.txt", 0644, variant ? "v=2\n" : "v=1\n", 4);
 	r = resource_set_add(s, RES_TREE, ROOT_TFTP, "1234abcd", 0755, NULL);
@@ -179,8 +180,10 @@ static void test_create_and_idempotent(void **state)
 	p = apply_set(f, 0, true, 0, 0);
 	assert_int_equal(p.n_create + p.n_update + p.n_delete, 0);
 	assert_int_equal(p.n_unchanged, 6);
-	assert_false(p.inventory_dirty);
 	assert_int_equal(p.actions, 0);
+	/* The second pass may record settled signatures; the third has nothing to write. */
+	p = apply_set(f, 0, true, 0, 0);
+	assert_false(p.inventory_dirty);
 }
 
 static void test_drift_repaired(void **state)
@@ -348,6 +351,69 @@ static void test_stale_temp_ignored(void **state)
 	assert_false(exists(f->path[ROOT_DHCP_HOSTS], ".a.bramble-tmp"));
 }
 
+/* Age a directory so that its signature is trusted (not racily recent). */
+static void age(const char *dir, const char *name)
+{
+	char p[256];
+	struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static void replace_link(struct fixture *f, const char *link, const char *gen)
+{
+	char p[256], tmp[300];
+
+	snprintf(p, sizeof(p), "%s/%s", gen, link);
+	snprintf(tmp, sizeof(tmp), "%s.x", p);
+	put("/", tmp + 1, "not the kernel");
+	assert_int_equal(rename(tmp, p), 0);
+	(void)f;
+}
+
+/* A replaced hard link is found even where directory signatures are trusted. */
+static void test_replaced_link_in_trusted_tree(void **state)
+{
+	struct fixture *f = *state;
+	char link[256], *gen;
+	struct plan p;
+	struct stat a, b;
+	char kp[256], sp[256];
+
+	apply_set(f, 0, true, 0, 0);
+	snprintf(link, sizeof(link), "%s/1234abcd", f->path[ROOT_TFTP]);
+	gen = realpath(link, NULL);
+	/* Trusted: old directories, recorded by a pass that found them old. */
+	age(gen, "overlays");
+	age(gen, ".");
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_update + p.n_create, 0);
+	p = apply_set(f, 0, true, 0, 0);
+	assert_false(p.inventory_dirty);
+	/* Replace a link in the generation dir, then one in a subdirectory. */
+	replace_link(f, "kernel.img", gen);
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_update, 1);
+	assert_int_equal(p.n_drift, 1);
+	snprintf(kp, sizeof(kp), "%s/kernel.img", gen);
+	snprintf(sp, sizeof(sp), "%s/kernel.img", f->path[ROOT_IMAGES]);
+	assert_int_equal(stat(kp, &a), 0);
+	assert_int_equal(stat(sp, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	age(gen, "overlays");
+	age(gen, ".");
+	apply_set(f, 0, true, 0, 0);
+	replace_link(f, "overlays/k.img", gen);
+	age(gen, ".");
+	p = apply_set(f, 0, true, 0, 0);
+	assert_int_equal(p.n_update, 1);
+	snprintf(kp, sizeof(kp), "%s/overlays/k.img", gen);
+	assert_int_equal(stat(kp, &a), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	free(gen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +427,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_path_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_temp_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_link_in_trusted_tree, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
