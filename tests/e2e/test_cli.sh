@@ -114,6 +114,13 @@ assert s['lastAppliedRevision'].startswith('dir:'), s
 assert s['nodeCounts']['ready'] == 2, s['nodeCounts']
 assert any(c['type']=='Ready' for c in s['conditions'])
 "
+# The shipped controller configurations load (every key known, every value valid).
+for cfg in "$SRC/deploy/bramble.yaml" "$SRC/deploy/kubernetes/bramble.yaml"; do
+	expect_rc 0 "$(basename "$(dirname "$cfg")")/$(basename "$cfg") loads" "$BRAMBLE" validate --config "$cfg" --source "$W/repo"
+done
+printf 'paths:\n  tftpRoot: /x\n  colour: blue\n' >"$W/bad.yaml"
+expect_rc 64 "a bad controller configuration is a usage error" "$BRAMBLE" validate --config "$W/bad.yaml" --source "$W/repo"
+contains "$W/last.err" "bad.yaml:3:3: unknown key \"paths.colour\"" "it names file, line and column"
 expect_rc 64 "unknown option is a usage error" "$BRAMBLE" apply --bogus
 expect_rc 0 "version" "$BRAMBLE" version
 done_testing
