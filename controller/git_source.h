@@ -9,6 +9,13 @@
  * Credentials come from files only; TLS verification is always on
  * (source.caFile adds a CA bundle); SSH host keys are checked against
  * source.knownHostsFile and an unknown host is an error.
+ *
+ * libgit2 1.5 has no fetch timeout, so the fetch runs in a child process
+ * (git_mirror.h) that is killed at source.timeout; this process never calls
+ * libgit2.  The cache is locked with <state>/git-cache.lock during a fetch,
+ * and rebuilt when it is found corrupt or left locked by a killed fetch.
+ * A caller that reaps children itself must not reap this one (no SIGCHLD
+ * set to SIG_IGN, no waitpid(-1) in a handler).
  */
 #ifndef BRAMBLE_GIT_SOURCE_H
 #define BRAMBLE_GIT_SOURCE_H
@@ -17,9 +24,13 @@
 
 /*
  * Fetch and read.  Problems a user must fix (unreachable remote, refused
- * credentials, missing ref, timeout) are added to d with a clear message
- * and returned as -EIO (fetch) or -EINVAL (content); the previous revision
- * keeps serving either way.
+ * credentials, TLS or host key not trusted, timeout) are added to d with a
+ * clear message and returned as -EIO; a missing ref or path, or content
+ * over the limits, as -EINVAL.  The previous revision keeps serving either
+ * way.  On -EINVAL ret->revision may be set (the commit that was read, for
+ * lastAttemptedRevision); release ret with source_rev_release() in all cases.
+ * Files are sorted by name; a blob over MANIFEST_MAX_FILE_SIZE comes with
+ * data NULL, for manifests_load_files() to report at file:1:1.
  */
 int git_source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d);
 

@@ -41,6 +41,38 @@ static int digest(const char *dir, struct source_rev *rev)
 	return r < 0 ? r : rev->revision ? 0 : -ENOMEM;
 }
 
+static bool is_dir_at(const char *dir, const char *name)
+{
+	struct stat st;
+	char *p = path_join(dir, name);
+	bool ok = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+
+	free(p);
+	return ok;
+}
+
+bool source_is_git(const char *source)
+{
+	static const char *const schemes[] = {"https://", "http://",	"ssh://",    "git://",
+					      "file://",  "ssh+git://", "git+ssh://"};
+	const char *colon = strchr(source, ':'), *slash = strchr(source, '/'),
+		   *at = strchr(source, '@');
+	struct stat st;
+	char *dotgit;
+	size_t i;
+	bool git;
+
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strncmp(source, schemes[i], strlen(schemes[i])) == 0)
+			return true;
+	if (colon && at && at < colon && (!slash || colon < slash))
+		return true; /* scp-style user@host:path */
+	dotgit = path_join(source, ".git");
+	git = dotgit && stat(dotgit, &st) == 0;
+	free(dotgit);
+	return git || (is_dir_at(source, "objects") && is_dir_at(source, "refs"));
+}
+
 int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d)
 {
 	char *dir = NULL;
@@ -52,6 +84,8 @@ int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct
 			  "no source: give --source DIR or source.url in the configuration");
 		return -EINVAL;
 	}
+	if (source_is_git(cfg->source))
+		return git_source_read(cfg, ret, d);
 	dir = cfg->source_path ? path_join(cfg->source, cfg->source_path) : strdup(cfg->source);
 	if (!dir)
 		return -ENOMEM;

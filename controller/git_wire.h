@@ -1,0 +1,42 @@
+/*
+ * git_wire: the records that the fetch process (git_mirror.h) sends back to
+ * bramble over a pipe.  A record is a type byte, a 32-bit little-endian
+ * payload length, and the payload: a NUL-terminated text, then data bytes.
+ * The stream ends with one GIT_WIRE_RESULT record; a stream without one
+ * means the process died.
+ */
+#ifndef BRAMBLE_GIT_WIRE_H
+#define BRAMBLE_GIT_WIRE_H
+
+#include <stddef.h>
+
+#include "../common/buf.h"
+
+enum git_wire_type {
+	GIT_WIRE_FILE = 'F',	 /* text: name; data: content */
+	GIT_WIRE_LARGE = 'L',	 /* text: name of a blob over MANIFEST_MAX_FILE_SIZE */
+	GIT_WIRE_DIAG = 'D',	 /* text: a message for the user */
+	GIT_WIRE_REVISION = 'V', /* text: "<ref>@sha1:<commit>" */
+	GIT_WIRE_RESULT = 'X',	 /* text: "0" or a negative errno; always last */
+};
+
+struct git_wire_rec {
+	enum git_wire_type type;
+	const char *text; /* points into the stream */
+	const char *data;
+	size_t len;
+};
+
+#define GIT_WIRE_HEADER 5
+
+/* Append one record to b. */
+int git_wire_add(struct buf *b, enum git_wire_type type, const char *text, const void *data,
+		 size_t len);
+
+/*
+ * Decode the record at *off of stream and advance *off.  Returns 0,
+ * -ENOENT at the end of the stream, or -EBADMSG for a malformed record.
+ */
+int git_wire_next(const char *stream, size_t len, size_t *off, struct git_wire_rec *ret);
+
+#endif
