@@ -131,12 +131,11 @@ static int write_new(int dfd, const char *name, const struct resource *res, stru
 	struct stat st;
 	int fd, r;
 
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* The umask is 0 while applying: the file is made with its mode. */
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, res->mode);
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, res->data, res->len);
-	if (r == 0 && fchmod(fd, res->mode) < 0)
-		r = -errno;
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
 	close(fd);
@@ -195,6 +194,9 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 		if (r < 0)
 			goto out;
 	}
+	/* A link inside a tree is checked against its source: no signature. */
+	if (it->res->flags & RES_F_TREE_CHILD)
+		goto out;
 	r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	if (r == 0)
 		store_sig(it, &st);
@@ -208,10 +210,13 @@ static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it
 {
 	struct stat st;
 
-	if (mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
-		return -errno;
-	if (fchmodat(dfd, name, mode, 0) < 0)
-		return -errno;
+	/* A directory made now has its mode (umask 0); one that was there is fixed. */
+	if (mkdirat(dfd, name, mode) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		if (fchmodat(dfd, name, mode, 0) < 0)
+			return -errno;
+	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -270,19 +275,17 @@ static int stage_at(struct batch *b, enum root_id root, const char *base, const 
 	r = buf_printf(&full, "%s%s%s", base ? base : "", base ? "/" : "", path);
 	if (r < 0)
 		return r;
-	r = parent_open_beneath(b->e->root_fd[root], buf_str(&full), true, &dfd, &name);
+	r = engine_parent_fd(b->e, root, buf_str(&full), true, &dfd, &name);
 	if (r < 0)
 		goto out;
 	if (it->res->type == RES_DIR) {
 		r = make_dir(dfd, name, it->res->mode, it);
-		close(dfd);
 		it->applied = r == 0;
 		goto out;
 	}
 	r = tmp_name(name, tmp, sizeof(tmp));
 	if (r == 0)
 		r = create_entry(b->e, dfd, tmp, it, false);
-	close(dfd);
 	if (r == 0)
 		r = push_pending(b, root, buf_str(&full), it, tree);
 out:
@@ -567,6 +570,7 @@ static void dirs_reset(struct batch *b)
 
 int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed)
 {
+	mode_t old_umask;
 	struct batch b;
 	size_t i;
 	int r;
@@ -574,6 +578,8 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	memset(&b, 0, sizeof(b));
 	b.e = e;
 	b.flags = flags;
+	/* Every file and directory is made with its mode: no chmod afterwards. */
+	old_umask = umask(0);
 	stage_all(&b, p);
 	r = sync_roots(&b);
 	if (r == 0) {
@@ -585,6 +591,7 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 		delete_all(&b, p);
 		r = fsync_dirs(&b);
 	}
+	umask(old_umask);
 	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty))
 		r = inventory_save(e->state_fd, p, &e->inv);
 	for (i = 0; i < b.n; i++)

@@ -75,10 +75,13 @@ struct resource *resource_set_add_file(struct resource_set *s, enum root_id root
 int resource_tree_attach(struct resource *tree, struct resource_set *children)
 {
 	int r;
+	size_t i;
 
 	r = resource_set_sort(children);
 	if (r < 0)
 		return r;
+	for (i = 0; i < children->n; i++)
+		children->v[i].flags |= RES_F_TREE_CHILD;
 	if (children->n && children->n < children->cap) {
 		struct resource *v = realloc(children->v, children->n * sizeof(*v));
 

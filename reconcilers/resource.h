@@ -47,8 +47,9 @@ enum action {
 };
 
 enum res_flags {
-	RES_F_KEEP = 1 << 0,	 /* never deleted by a reconcile (node data) */
-	RES_F_BORROWED = 1 << 1, /* data is not owned: it outlives the set */
+	RES_F_KEEP = 1 << 0,	   /* never deleted by a reconcile (node data) */
+	RES_F_BORROWED = 1 << 1,   /* data is not owned: it outlives the set */
+	RES_F_TREE_CHILD = 1 << 2, /* set by resource_tree_attach() */
 };
 
 struct resource {
