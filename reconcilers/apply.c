@@ -296,37 +296,48 @@ out:
 /* Build a whole new generation directory for a tree (not yet visible). */
 static int build_generation(struct batch *b, struct plan_item *it)
 {
-	int rootfd = b->e->root_fd[it->res->root];
-	const char *name = NULL;
-	int pfd, gfd, r;
+	const char *name = NULL, *slash;
+	char sub[256] = "";
+	int pfd, gfd, sfd = -1, r;
 	size_t i;
 
-	r = parent_open_beneath(rootfd, it->gendir, true, &pfd, &name);
+	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
 	if (r < 0)
 		return r;
 	r = rm_rf_at(pfd, name);
 	if (r == 0 && mkdirat(pfd, name, 0755) < 0)
 		r = -errno;
-	close(pfd);
 	if (r < 0)
 		return r;
-	r = dir_open_beneath(rootfd, it->gendir, false, 0, &gfd);
-	if (r < 0)
-		return r;
+	gfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gfd < 0)
+		return -errno;
 	for (i = 0; r == 0 && i < it->n_children; i++) {
 		struct plan_item *c = &it->children[i];
-		bool bare = !strchr(c->res->path, '/');
 		int dfd = gfd;
 
 		name = c->res->path;
-		r = bare ? 0 : parent_open_beneath(gfd, c->res->path, true, &dfd, &name);
-		if (r < 0)
-			break;
+		slash = strrchr(name, '/');
+		/* Children come sorted: a subdirectory's entries follow each other. */
+		if (slash && (strlen(sub) != (size_t)(slash - name) ||
+			      strncmp(sub, name, (size_t)(slash - name)) != 0)) {
+			if (sfd >= 0)
+				close(sfd);
+			sfd = -1;
+			snprintf(sub, sizeof(sub), "%.*s", (int)(slash - name), name);
+			r = dir_open_beneath(gfd, sub, true, 0755, &sfd);
+			if (r < 0)
+				break;
+		}
+		if (slash) {
+			dfd = sfd;
+			name = slash + 1;
+		}
 		r = create_entry(b->e, dfd, name, c, true);
-		if (!bare)
-			close(dfd);
 		c->applied = r == 0;
 	}
+	if (sfd >= 0)
+		close(sfd);
 	close(gfd);
 	return r;
 }

@@ -49,7 +49,9 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->state_fd = e->cache_fd = e->src_fd = -1;
+	e->state_fd = e->cache_fd = -1;
+	for (i = 0; i < 4; i++)
+		e->src_fd[i] = -1;
 	for (i = 0; i < ROOT_COUNT; i++)
 		e->root_fd[i] = -1;
 	for (i = 0; i < ROOT_COUNT; i++) {
@@ -99,9 +101,11 @@ void engine_free(struct engine *e)
 	if (e->cache_fd >= 0)
 		close(e->cache_fd);
 	free(e->cache_dir);
-	if (e->src_fd >= 0)
-		close(e->src_fd);
-	free(e->src_dir);
+	for (i = 0; i < 4; i++) {
+		if (e->src_fd[i] >= 0)
+			close(e->src_fd[i]);
+		free(e->src_dir[i]);
+	}
 	free(e->state_dir);
 	inventory_release(&e->inv);
 	free(e);
@@ -161,26 +165,33 @@ int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char 
 {
 	const char *slash = strrchr(src, '/');
 	size_t dlen = slash ? (size_t)(slash - src) : 0;
+	unsigned k;
 	char *dir;
 	int fd, r;
 
-	if (e->src_fd < 0 || strlen(e->src_dir) != dlen || strncmp(e->src_dir, src, dlen) != 0) {
-		dir = strndup(src, dlen);
-		if (!dir)
-			return -ENOMEM;
-		r = dir_open_beneath(e->root_fd[ROOT_IMAGES], dir, false, 0, &fd);
-		if (r < 0) {
-			free(dir);
-			return r;
-		}
-		if (e->src_fd >= 0)
-			close(e->src_fd);
-		free(e->src_dir);
-		e->src_fd = fd;
-		e->src_dir = dir;
-	}
-	*ret_fd = e->src_fd;
 	*ret_name = slash ? slash + 1 : src;
+	for (k = 0; k < 4; k++) {
+		if (e->src_fd[k] >= 0 && strlen(e->src_dir[k]) == dlen &&
+		    strncmp(e->src_dir[k], src, dlen) == 0) {
+			*ret_fd = e->src_fd[k];
+			return 0;
+		}
+	}
+	dir = strndup(src, dlen);
+	if (!dir)
+		return -ENOMEM;
+	r = dir_open_beneath(e->root_fd[ROOT_IMAGES], dir, false, 0, &fd);
+	if (r < 0) {
+		free(dir);
+		return r;
+	}
+	k = e->src_next++ % 4;
+	if (e->src_fd[k] >= 0)
+		close(e->src_fd[k]);
+	free(e->src_dir[k]);
+	e->src_fd[k] = fd;
+	e->src_dir[k] = dir;
+	*ret_fd = fd;
 	return 0;
 }
 

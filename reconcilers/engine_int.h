@@ -52,9 +52,10 @@ struct engine {
 	int cache_root;
 	char *cache_dir;
 	int cache_fd;
-	/* Cache of the directory of the last hard-link source in the image store. */
-	char *src_dir;
-	int src_fd;
+	/* Cache of the directories of hard-link sources in the image store. */
+	char *src_dir[4];
+	int src_fd[4];
+	unsigned src_next;
 };
 
 int inventory_load(int state_fd, struct inventory *inv);
