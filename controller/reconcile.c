@@ -324,10 +324,11 @@ static int pass_run(struct pass *p)
 	if (r < 0) {
 		struct buf m = BUF_INIT;
 
+		/* The source's own words (timeout, refused, unreachable) say more than errno. */
 		buf_printf(&m,
 			   "cannot read the source: %s: nothing applied; the last applied state "
 			   "keeps serving",
-			   strerror(-r));
+			   p->d.n ? p->d.v[0].msg : strerror(-r));
 		report_invalid(p, PASS_FETCH_FAILED, buf_str(&m));
 		buf_release(&m);
 		return EXIT_FAILED;
