@@ -24,4 +24,7 @@ int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
 
 uint64_t fnv1a64(const void *data, size_t len);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
+
 #endif

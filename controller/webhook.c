@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../common/fsutil.h"
+#include "../common/hash.h"
 
 #define SIG_PREFIX     "sha256="
 #define SIG_DIGEST_LEN 32
@@ -64,17 +65,6 @@ void webhook_keys_release(struct webhook_keys *k)
 	free(k->secret);
 	free(k->token);
 	memset(k, 0, sizeof(*k));
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Parse "sha256=<64 hex digits>" into the digest it names. */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/hash.h"
+
 /* One decimal octet without leading zeros; advances *s. */
 static int octet_parse(const char **s, uint32_t *ret)
 {
@@ -106,17 +108,6 @@ bool ipv4_in_subnet(uint32_t ip, uint32_t net, unsigned len)
 uint32_t ipv4_broadcast(uint32_t net, unsigned len)
 {
 	return (net & ipv4_mask(len)) | ~ipv4_mask(len);
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int mac_parse(const char *s, uint8_t mac[6])
