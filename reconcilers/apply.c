@@ -225,18 +225,13 @@ static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it
 	return 0;
 }
 
-/*
- * Create one entry (final name or temp) of a resource in dfd.  Unless fresh
- * (a directory bramble just made empty), whatever is at name goes first.
- */
-static int create_entry(struct engine *e, int dfd, const char *name, struct plan_item *it,
-			bool fresh)
+/* Create one entry of a resource in dfd; -EEXIST when the name is taken. */
+static int create_once(struct engine *e, int dfd, const char *name, struct plan_item *it)
 {
 	const struct resource *res = it->res;
+	const char *target = res->data;
 	struct stat st;
 
-	if (!fresh && res->type != RES_DIR && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return -errno;
 	switch (res->type) {
 	case RES_FILE:
 		return write_new(dfd, name, res, it);
@@ -246,21 +241,39 @@ static int create_entry(struct engine *e, int dfd, const char *name, struct plan
 		return make_dir(dfd, name, res->mode, it);
 	case RES_SYMLINK:
 	case RES_TREE:
-		if (symlinkat(res->type == RES_TREE ? strrchr(it->gendir, '/')
-							      ? strrchr(it->gendir, '/') + 1
-							      : it->gendir
-						    : res->data,
-			      dfd, name) < 0)
+		if (res->type == RES_TREE)
+			target = strrchr(it->gendir, '/') ? strrchr(it->gendir, '/') + 1
+							  : it->gendir;
+		if (symlinkat(target, dfd, name) < 0)
 			return -errno;
+		/* A tree records its generation directory, once it has settled. */
+		if (res->type == RES_TREE) {
+			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
+			return 0;
+		}
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		store_sig(it, &st);
-		/* A tree records its generation directory, once it has settled. */
-		if (res->type == RES_TREE)
-			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/*
+ * Create one entry (final name or temp) of a resource in dfd.  Whatever is
+ * at name (a temp left by an interrupted pass) goes first, unless fresh (a
+ * directory bramble just made empty).
+ */
+static int create_entry(struct engine *e, int dfd, const char *name, struct plan_item *it,
+			bool fresh)
+{
+	int r = create_once(e, dfd, name, it);
+
+	if (r != -EEXIST || fresh || it->res->type == RES_DIR)
+		return r;
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return create_once(e, dfd, name, it);
 }
 
 /* Stage a resource: a temp beside its final path (base/path), renamed in phase 3. */
@@ -304,11 +317,14 @@ static int build_generation(struct batch *b, struct plan_item *it)
 	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
 	if (r < 0)
 		return r;
-	r = rm_rf_at(pfd, name);
-	if (r == 0 && mkdirat(pfd, name, 0755) < 0)
-		r = -errno;
-	if (r < 0)
-		return r;
+	/* A generation left by an interrupted pass is rebuilt from scratch. */
+	if (mkdirat(pfd, name, 0755) < 0) {
+		r = errno == EEXIST ? rm_rf_at(pfd, name) : -errno;
+		if (r == 0 && mkdirat(pfd, name, 0755) < 0)
+			r = -errno;
+		if (r < 0)
+			return r;
+	}
 	gfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (gfd < 0)
 		return -errno;
