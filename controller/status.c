@@ -209,17 +209,41 @@ static void counter_add(json_t *st, const char *key, size_t n)
 	json_object_set_new(st, key, json_integer(v + (json_int_t)n));
 }
 
+/* Whether the last pass applied this very revision completely. */
+static bool same_as_last(json_t *st, const struct pass_report *rep)
+{
+	const char *last = json_string_value(json_object_get(st, "lastAppliedRevision"));
+	json_t *conds = json_object_get(st, "conditions"), *c;
+	size_t i;
+
+	if (!last || !rep->revision || strcmp(last, rep->revision) != 0)
+		return false;
+	json_array_foreach(conds, i, c)
+	{
+		const char *type = json_string_value(json_object_get(c, "type"));
+		const char *status = json_string_value(json_object_get(c, "status"));
+
+		if (type && status && strcmp(type, "Ready") == 0)
+			return strcmp(status, "True") == 0;
+	}
+	return false;
+}
+
 static void record_applied(json_t *st, const struct pass_report *rep, const char *now)
 {
 	const struct plan *p = rep->plan;
 	bool ok = rep->outcome == PASS_APPLIED;
 
+	/* Nothing changed since a complete pass over the same revision: the
+	 * per-node status (nodes.json) is already what it would be. */
+	if (!(ok && !plan_has_changes(p) && same_as_last(st, rep) && rep->nodes_file_present)) {
+		json_object_set_new(st, "nodes", nodes_json(rep->set, p));
+		summary(st);
+	}
 	if (ok) {
 		json_object_set_new(st, "lastAppliedRevision", json_string(rep->revision));
 		json_object_set_new(st, "lastAppliedTime", json_string(now));
 	}
-	json_object_set_new(st, "nodes", nodes_json(rep->set, p));
-	summary(st);
 	json_object_set_new(
 		st, "lastPass",
 		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)p->n_create,
@@ -264,9 +288,13 @@ static int status_write(const char *state_dir, json_t *st)
 int status_record(const char *state_dir, const struct pass_report *rep)
 {
 	json_t *st = status_load(state_dir), *nodes;
-	char now[32];
+	struct pass_report r2 = *rep;
+	char now[32], *np = path_join(state_dir, NODES_FILE);
 	int r;
 
+	r2.nodes_file_present = np && access(np, F_OK) == 0;
+	free(np);
+	rep = &r2;
 	now_iso(now);
 	json_object_set_new(st, "lastAttemptedRevision",
 			    json_string(rep->revision ? rep->revision : ""));

@@ -31,6 +31,7 @@ struct pass_report {
 	const struct plan *plan;	/* NULL unless applied */
 	const char *message;
 	double duration_s;
+	bool nodes_file_present; /* filled by status_record() */
 };
 
 /* Merge this pass into state_dir/status.json (written atomically, mode 0644). */

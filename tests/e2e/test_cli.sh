@@ -121,6 +121,13 @@ done
 printf 'paths:\n  tftpRoot: /x\n  colour: blue\n' >"$W/bad.yaml"
 expect_rc 64 "a bad controller configuration is a usage error" "$BRAMBLE" validate --config "$W/bad.yaml" --source "$W/repo"
 contains "$W/last.err" "bad.yaml:3:3: unknown key \"paths.colour\"" "it names file, line and column"
+# A pass that changes nothing keeps the per-node status; a lost nodes.json is rewritten.
+rm -f "$out/state/nodes.json"
+expect_rc 0 "apply after losing nodes.json" b apply
+check "nodes.json rewritten" test -s "$out/state/nodes.json"
+expect_rc 0 "status --json after a no-op pass" b status --json
+check "no-op pass kept every node's status" python3 -c "
+import json; s=json.load(open('$W/last.out')); assert len(s['nodes']) == 2, s['nodes']"
 expect_rc 64 "unknown option is a usage error" "$BRAMBLE" apply --bogus
 expect_rc 0 "version" "$BRAMBLE" version
 done_testing
