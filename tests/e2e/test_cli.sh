@@ -121,6 +121,23 @@ done
 printf 'paths:\n  tftpRoot: /x\n  colour: blue\n' >"$W/bad.yaml"
 expect_rc 64 "a bad controller configuration is a usage error" "$BRAMBLE" validate --config "$W/bad.yaml" --source "$W/repo"
 contains "$W/last.err" "bad.yaml:3:3: unknown key \"paths.colour\"" "it names file, line and column"
+# A resource that cannot be put in place makes the nodes that need it not ready, and says why.
+rm -f "$out/exports/bramble.exports"
+mkdir "$out/exports/bramble.exports"
+expect_rc 1 "apply fails when a directory is in the way of the exports file" b apply
+expect_rc 0 "status --json after the failure" b status --json
+check "nodes not ready, with the reason" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert all(not n['ready'] for n in s['nodes']), s['nodes']
+assert 'bramble.exports' in s['nodes'][0]['message'], s['nodes'][0]
+assert s['nodes'][0]['resources']['nfs'] != 'in place'
+assert s['nodeCounts']['ready'] == 0"
+rmdir "$out/exports/bramble.exports"
+expect_rc 0 "apply recovers once the way is clear" b apply
+expect_rc 0 "status --json after recovery" b status --json
+check "nodes ready again" python3 -c "
+import json; s=json.load(open('$W/last.out')); assert all(n['ready'] for n in s['nodes'])"
+
 # A pass that changes nothing keeps the per-node status; a lost nodes.json is rewritten.
 rm -f "$out/state/nodes.json"
 expect_rc 0 "apply after losing nodes.json" b apply
