@@ -1,6 +1,7 @@
 #include "resource.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,25 @@ struct resource *resource_set_add(struct resource_set *s, enum res_type type, en
 		}
 		r->len = strlen(data);
 	}
+	s->n++;
+	return r;
+}
+
+struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type type,
+					   enum root_id root, const char *path, mode_t mode,
+					   const char *data)
+{
+	struct resource *r = set_push(s);
+
+	if (!r)
+		return NULL;
+	r->type = type;
+	r->root = root;
+	r->mode = mode;
+	r->path = (char *)(uintptr_t)path;
+	r->data = (char *)(uintptr_t)data;
+	r->len = data ? strlen(data) : 0;
+	r->flags = RES_F_BORROWED | RES_F_BORROWED_PATH;
 	s->n++;
 	return r;
 }
@@ -123,7 +143,8 @@ static void resource_release(struct resource *r)
 	for (i = 0; i < r->n_children; i++)
 		resource_release(&r->children[i]);
 	free(r->children);
-	free(r->path);
+	if (!(r->flags & RES_F_BORROWED_PATH))
+		free(r->path);
 	if (!(r->flags & RES_F_BORROWED))
 		free(r->data);
 	free(r->note);

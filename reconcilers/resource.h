@@ -47,9 +47,10 @@ enum action {
 };
 
 enum res_flags {
-	RES_F_KEEP = 1 << 0,	   /* never deleted by a reconcile (node data) */
-	RES_F_BORROWED = 1 << 1,   /* data is not owned: it outlives the set */
-	RES_F_TREE_CHILD = 1 << 2, /* set by resource_tree_attach() */
+	RES_F_KEEP = 1 << 0,	      /* never deleted by a reconcile (node data) */
+	RES_F_BORROWED = 1 << 1,      /* data is not owned: it outlives the set */
+	RES_F_TREE_CHILD = 1 << 2,    /* set by resource_tree_attach() */
+	RES_F_BORROWED_PATH = 1 << 3, /* path is not owned: it outlives the set */
 };
 
 struct resource {
@@ -90,6 +91,13 @@ struct resource *resource_set_add_file(struct resource_set *s, enum root_id root
 				       mode_t mode, const void *data, size_t len);
 struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
 				  const char *path, mode_t mode, const char *data);
+/*
+ * Append a resource whose path (and data, if any) outlive the set and are
+ * not copied: the image's file list, shared by every node's tree.
+ */
+struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type type,
+					   enum root_id root, const char *path, mode_t mode,
+					   const char *data);
 /* Children of a tree: same functions on a temporary set, then attach. */
 int resource_tree_attach(struct resource *tree, struct resource_set *children);
 /* Sort by (root, path); returns -EEXIST if two resources share a path. */

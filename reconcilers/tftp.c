@@ -132,18 +132,16 @@ static int node_tree(struct render_ctx *ctx, const struct node *n, struct resour
 
 		if (strcmp(f->path, "config.txt") == 0 || strcmp(f->path, "cmdline.txt") == 0)
 			continue;
-		k = resource_set_add(&kids, f->dir ? RES_DIR : RES_HARDLINK, ROOT_TFTP, f->path,
-				     f->dir ? 0755 : f->mode, NULL);
+		/* The image's file list outlives the set: every node's tree borrows it. */
+		k = resource_set_add_borrowed(&kids, f->dir ? RES_DIR : RES_HARDLINK, ROOT_TFTP,
+					      f->path, f->dir ? 0755 : f->mode,
+					      f->dir ? NULL : f->store);
 		if (!k) {
 			r = -ENOMEM;
 			break;
 		}
-		if (!f->dir) {
-			k->data = f->store;
-			k->len = strlen(f->store);
+		if (!f->dir)
 			k->digest = f->digest;
-			k->flags |= RES_F_BORROWED;
-		}
 	}
 	if (r == 0)
 		r = render_config(n, t, &b);
