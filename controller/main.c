@@ -44,7 +44,7 @@ static const char common_usage[] =
 	"Options of every command:\n"
 	"  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH
 	" if present)\n"
-	"  -s, --source DIR      the manifests directory (overrides source.url)\n"
+	"  -s, --source DIR|URL  the manifests: a directory or a git repository (source.url)\n"
 	"      --path SUBDIR     manifests path inside the source (source.path)\n"
 	"  -r, --root DIR        put every output under DIR: DIR/tftp, DIR/nfs, DIR/state,\n"
 	"                        DIR/images, DIR/dnsmasq, DIR/exports\n"
