@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -312,7 +313,7 @@ static int build_generation(struct batch *b, struct plan_item *it)
 	const char *name = NULL, *slash;
 	char sub[256] = "";
 	int pfd, gfd, sfd = -1, r;
-	size_t i;
+	size_t i, k;
 
 	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
 	if (r < 0)
@@ -328,11 +329,22 @@ static int build_generation(struct batch *b, struct plan_item *it)
 	gfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (gfd < 0)
 		return -errno;
-	for (i = 0; r == 0 && i < it->n_children; i++) {
-		struct plan_item *c = &it->children[i];
+	/* Every child of the tree; links have no item (tree_children_init). */
+	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
+		const struct resource *cr = &it->res->children[i];
+		struct plan_item link, *c = &link;
 		int dfd = gfd;
 
-		name = c->res->path;
+		if (cr->type == RES_HARDLINK) {
+			memset(&link, 0, sizeof(link));
+			link.res = (struct resource *)(uintptr_t)cr;
+		} else if (k < it->n_children && it->children[k].res == cr) {
+			c = &it->children[k++];
+		} else {
+			r = -EINVAL;
+			break;
+		}
+		name = cr->path;
 		slash = strrchr(name, '/');
 		/* Children come sorted: a subdirectory's entries follow each other. */
 		if (slash && (strlen(sub) != (size_t)(slash - name) ||

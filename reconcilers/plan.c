@@ -387,50 +387,55 @@ static int observe_child(struct observe *o, struct plan_item *c, int gfd, struct
 	return r;
 }
 
+/*
+ * The items of a tree's children: one per file and directory (recorded in
+ * the inventory); links get an item only when one needs repair
+ * (tree_child_append), so a plan does not hold one per link per node.
+ */
 static int tree_children_init(struct plan_item *it, struct inv_entry *inv)
 {
-	size_t i, cursor = 0;
+	size_t i, n = 0, cursor = 0;
 	int r;
 
 	it->children = calloc(it->res->n_children ? it->res->n_children : 1, sizeof(*it->children));
 	if (!it->children)
 		return -ENOMEM;
-	it->n_children = it->res->n_children;
-	for (i = 0; i < it->n_children; i++) {
-		struct plan_item *c = &it->children[i];
+	for (i = 0; i < it->res->n_children; i++) {
+		struct plan_item *c = &it->children[n];
 
+		if (it->res->children[i].type == RES_HARDLINK)
+			continue;
 		c->res = &it->res->children[i];
 		c->inv = inv_child(inv, c->res->path, &cursor);
 		r = resource_digest(c->res, c->digest);
 		if (r < 0)
 			return r;
 		item_set(c, PLAN_CREATE, "new generation");
+		n++;
+	}
+	it->n_children = n;
+	if (n < it->res->n_children) {
+		struct plan_item *v = realloc(it->children, (n ? n : 1) * sizeof(*v));
+
+		if (v)
+			it->children = v;
 	}
 	return 0;
 }
 
-/* Compare the children in place (the link already points at this generation). */
-/*
- * An unchanged tree needs no item for its links any more: nothing will be
- * applied to them and the inventory records only its files and directories.
- * Dropping them keeps a steady-state plan small (13 of 16 children here).
- */
-static void tree_children_compact(struct plan_item *it)
+/* Keep the item of a link that needs repair. */
+static int tree_child_append(struct plan_item *it, const struct plan_item *c)
 {
-	size_t i, n = 0;
-	struct plan_item *v;
+	struct plan_item *v = realloc(it->children, (it->n_children + 1) * sizeof(*v));
 
-	for (i = 0; i < it->n_children; i++)
-		if (it->children[i].res->type != RES_HARDLINK)
-			it->children[n++] = it->children[i];
-	if (n == it->n_children)
-		return;
-	it->n_children = n;
-	v = realloc(it->children, (n ? n : 1) * sizeof(*v));
-	if (v)
-		it->children = v;
+	if (!v)
+		return -ENOMEM;
+	it->children = v;
+	it->children[it->n_children++] = *c;
+	return 0;
 }
 
+/* Compare the children in place (the link already points at this generation). */
 /*
  * Compare the children in place (the link already points at this
  * generation).  When the generation directory and its subdirectories are as
@@ -442,9 +447,9 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 {
 	struct sub_cache sc = {"", -1};
 	bool drift = false, fresh = false, trust;
+	size_t i, k, n_items;
 	struct stat gst;
 	int gfd, r;
-	size_t i;
 
 	r = dir_open_beneath(o->e->root_fd[it->res->root], it->gendir, false, 0, &gfd);
 	if (r == -ENOENT || r == -ENOTDIR) {
@@ -456,13 +461,26 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 		return r;
 	r = fstat(gfd, &gst) < 0 ? -errno : 0;
 	trust = r == 0 && dir_trusted(it->inv, &gst);
-	for (i = 0; r == 0 && i < it->n_children; i++) {
-		struct plan_item *c = &it->children[i];
+	n_items = it->n_children;
+	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
+		const struct resource *cr = &it->res->children[i];
+		struct plan_item link, *c;
 
-		if (trust && c->res->type == RES_HARDLINK) {
-			item_set(c, PLAN_UNCHANGED, "");
+		if (cr->type == RES_HARDLINK) {
+			if (trust)
+				continue;
+			memset(&link, 0, sizeof(link));
+			link.res = (struct resource *)(uintptr_t)cr;
+			r = observe_child(o, &link, gfd, &sc);
+			if (r == 0 && link.op != PLAN_UNCHANGED) {
+				drift = true;
+				r = tree_child_append(it, &link);
+			}
 			continue;
 		}
+		if (k >= n_items)
+			break;
+		c = &it->children[k++];
 		r = observe_child(o, c, gfd, &sc);
 		/* A subdirectory not as recorded: look at every child from here on. */
 		if (c->res->type == RES_DIR && (c->sig_fresh || c->sig_mtime_ns == 0))
@@ -485,7 +503,6 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 	dir_sig_store(o, it, &gst);
 	it->sig_fresh |=
 		fresh || !it->inv || !it->inv->gendir || strcmp(it->inv->gendir, it->gendir) != 0;
-	tree_children_compact(it);
 	return 0;
 }
 

@@ -70,7 +70,7 @@ struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type
 struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
 				       mode_t mode, const void *data, size_t len)
 {
-	struct resource *r = set_push(s);
+	struct resource *r = len > UINT32_MAX ? NULL : set_push(s);
 
 	if (!r)
 		return NULL;
