@@ -310,6 +310,10 @@ static int pass_run(struct pass *p)
 	p->res->fetch_s = elapsed(&fetch_start);
 	if (r == 0)
 		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
+	/* The set owns copies of what it needs: the files' text can go now. */
+	manifest_files_free(p->rev.files, p->rev.n_files);
+	p->rev.files = NULL;
+	p->rev.n_files = 0;
 	if (r == -EINVAL) {
 		struct buf m = BUF_INIT;
 
