@@ -262,34 +262,6 @@ static int nodes_emit(const struct manifest_set *set, const struct plan *p, int 
 	return r;
 }
 
-/* nodes.json, written atomically as it is produced. */
-static int nodes_write(const char *state_dir, const struct manifest_set *set, const struct plan *p,
-		       size_t *ret_ready)
-{
-	struct buf path = BUF_INIT, tmp = BUF_INIT;
-	int fd = -1, r;
-
-	r = buf_printf(&path, "%s/%s", state_dir, NODES_FILE);
-	r = r ? r : buf_printf(&tmp, "%s/%s.tmp", state_dir, NODES_FILE);
-	if (r < 0)
-		goto out;
-	fd = open(buf_str(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = nodes_emit(set, p, fd, ret_ready);
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(buf_str(&tmp), buf_str(&path)) < 0)
-		r = -errno;
-out:
-	buf_release(&path);
-	buf_release(&tmp);
-	return r;
-}
-
 static void summary(json_t *st, size_t total, size_t ready)
 {
 	json_object_set_new(st, "nodeCounts",
@@ -302,6 +274,55 @@ static void counter_add(json_t *st, const char *key, size_t n)
 	json_int_t v = json_integer_value(json_object_get(st, key));
 
 	json_object_set_new(st, key, json_integer(v + (json_int_t)n));
+}
+
+/* Write a file into the state directory atomically (mode 0644), as fill produces it. */
+static int state_file_write(const char *state_dir, const char *name,
+			    int (*fill)(int fd, const void *arg), const void *arg)
+{
+	struct buf p = BUF_INIT, t = BUF_INIT;
+	int fd = -1, r = 0;
+
+	if (buf_printf(&p, "%s/%s", state_dir, name) < 0 ||
+	    buf_printf(&t, "%s/%s.tmp", state_dir, name) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = open(buf_str(&t), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = fill(fd, arg);
+	if (r == 0 && fchmod(fd, 0644) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && rename(buf_str(&t), buf_str(&p)) < 0)
+		r = -errno;
+out:
+	buf_release(&p);
+	buf_release(&t);
+	return r;
+}
+
+static int fill_text(int fd, const void *arg)
+{
+	const char *text = arg;
+
+	return write_all(fd, text, strlen(text));
+}
+
+struct nodes_fill {
+	const struct manifest_set *set;
+	const struct plan *plan;
+	size_t ready;
+};
+
+static int fill_nodes(int fd, const void *arg)
+{
+	struct nodes_fill *nf = (struct nodes_fill *)(uintptr_t)arg;
+
+	return nodes_emit(nf->set, nf->plan, fd, &nf->ready);
 }
 
 /* Whether the last pass applied this very revision completely. */
@@ -335,7 +356,10 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 	/* Nothing changed since a complete pass over the same revision: the
 	 * per-node status (nodes.json) is already what it would be. */
 	if (!(ok && !plan_has_changes(p) && same_as_last(st, rep) && rep->nodes_file_present)) {
-		r = nodes_write(state_dir, rep->set, p, &ready);
+		struct nodes_fill nf = {rep->set, p, 0};
+
+		r = state_file_write(state_dir, NODES_FILE, fill_nodes, &nf);
+		ready = nf.ready;
 		if (r < 0)
 			return r;
 		summary(st, rep->set->n_nodes, ready);
@@ -358,34 +382,6 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 	return 0;
 }
 
-/* Write a file into the state directory atomically (mode 0644). */
-static int text_write(const char *state_dir, const char *name, const char *data, size_t len)
-{
-	struct buf p = BUF_INIT, t = BUF_INIT;
-	int fd = -1, r = 0;
-
-	if (buf_printf(&p, "%s/%s", state_dir, name) < 0 ||
-	    buf_printf(&t, "%s/%s.tmp", state_dir, name) < 0) {
-		r = -ENOMEM;
-		goto out;
-	}
-	fd = open(buf_str(&t), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, data, len);
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(buf_str(&t), buf_str(&p)) < 0)
-		r = -errno;
-out:
-	buf_release(&p);
-	buf_release(&t);
-	return r;
-}
-
 /* Write a JSON document into the state directory atomically. */
 static int json_write(const char *state_dir, const char *name, json_t *doc, size_t flags)
 {
@@ -394,7 +390,7 @@ static int json_write(const char *state_dir, const char *name, json_t *doc, size
 
 	if (!text)
 		return -ENOMEM;
-	r = text_write(state_dir, name, text, strlen(text));
+	r = state_file_write(state_dir, name, fill_text, text);
 	free(text);
 	return r;
 }

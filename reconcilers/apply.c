@@ -632,7 +632,7 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	}
 	umask(old_umask);
 	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty))
-		r = inventory_save(e->state_fd, p, &e->inv);
+		r = inventory_save(e->state_fd, p);
 	for (i = 0; i < b.n; i++)
 		free(b.v[i].path);
 	free(b.v);

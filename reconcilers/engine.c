@@ -13,8 +13,6 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define OBSERVE_MAX_READ ((size_t)64 << 20)
-
 void sig_from_stat(struct stat_sig *sig, const struct stat *st)
 {
 	sig->ino = (uint64_t)st->st_ino;

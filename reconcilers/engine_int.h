@@ -60,7 +60,7 @@ struct engine {
 
 int inventory_load(int state_fd, struct inventory *inv);
 /* Write the shards that the plan touched, as one durable batch. */
-int inventory_save(int state_fd, const struct plan *p, const struct inventory *old);
+int inventory_save(int state_fd, const struct plan *p);
 void inventory_release(struct inventory *inv);
 void inv_entry_release(struct inv_entry *e);
 struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root, const char *path);

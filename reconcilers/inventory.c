@@ -302,7 +302,7 @@ static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
 	return r;
 }
 
-int inventory_save(int state_fd, const struct plan *p, const struct inventory *old)
+int inventory_save(int state_fd, const struct plan *p)
 {
 	bool dirty[INVENTORY_SHARDS] = {false};
 	unsigned char *shard = NULL;
@@ -312,7 +312,6 @@ int inventory_save(int state_fd, const struct plan *p, const struct inventory *o
 	size_t i;
 	unsigned s;
 
-	(void)old;
 	shard = malloc(p->n_items ? p->n_items : 1);
 	if (!shard)
 		return -ENOMEM;
