@@ -7,7 +7,8 @@ libgit2-dev libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev libext2fs-dev 
 RUN="dnsmasq-base"
 TEST="python3 python3-yaml python3-jsonschema iproute2 iputils-ping busybox atftp \
 nfs-ganesha nfs-ganesha-vfs nfs-kernel-server libnfs-utils rpcbind kmod util-linux \
-mtools dosfstools fdisk e2fsprogs clang-format curl prometheus lighttpd lighttpd-mod-openssl openssl openssh-server"
+mtools dosfstools fdisk e2fsprogs clang-format curl prometheus lighttpd lighttpd-mod-openssl openssl openssh-server \
+xz-utils zstd zip attr libcap2-bin"
 PKGS="$BUILD $RUN"
 [ "${1:-}" = "--test" ] && PKGS="$PKGS $TEST"
 missing=""
