@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +122,34 @@ int config_set_root(struct bramble_config *c, const char *dir)
 	r |= set_under(&c->exports_file, dir, "exports/bramble.exports");
 	r |= set_under(&c->ganesha_file, dir, "exports/ganesha-bramble.conf");
 	return r ? -ENOMEM : 0;
+}
+
+int config_digest(const struct bramble_config *c, struct sha256_ctx *ctx)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const void *field = (const char *)c + keys[i].offset;
+		char v[32];
+		const char *s = v;
+
+		switch (keys[i].type) {
+		case KEY_STR:
+			s = *(char *const *)field;
+			break;
+		case KEY_DURATION:
+			snprintf(v, sizeof(v), "%u", *(const unsigned *)field);
+			break;
+		case KEY_BOOL:
+			snprintf(v, sizeof(v), "%d", *(const bool *)field);
+			break;
+		}
+		r = sha256_update(ctx, keys[i].key, strlen(keys[i].key) + 1);
+		if (r == 0)
+			r = sha256_update(ctx, s ? s : "\x01", s ? strlen(s) + 1 : 2);
+	}
+	return r;
 }
 
 void config_release(struct bramble_config *c)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "diag.h"
+#include "../common/hash.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/bramble/bramble.yaml"
 
@@ -60,6 +61,8 @@ int config_set_key(struct bramble_config *c, const char *assignment, struct diag
 int config_absolutize(struct bramble_config *c);
 /* Replace one string setting; NULL or "" clears it. */
 int config_set(char **field, const char *value);
+/* Feed every setting into ctx (the seal's key: a pass with other settings is a full one). */
+int config_digest(const struct bramble_config *c, struct sha256_ctx *ctx);
 void config_release(struct bramble_config *c);
 
 #endif

@@ -14,6 +14,7 @@
 #include "status.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/hash.h"
 
 struct pass {
 	const struct bramble_config *cfg;
@@ -27,7 +28,11 @@ struct pass {
 	struct export_ids ids;
 	struct resource_set desired;
 	struct plan *plan;
+	struct seal_deps deps;
+	char key[SHA256_HEX_LEN + 1]; /* of every input: the seal's */
 	int state_fd;
+	bool is_sealed; /* done by the fast path: sealed holds its figures */
+	struct seal_counts sealed;
 	struct timespec start;
 	char *dhcp_dir, *dhcp_name, *exports_dir, *exports_name, *ganesha_name;
 };
@@ -52,12 +57,13 @@ static int split_path(const char *path, char **ret_dir, char **ret_name)
 	return *ret_dir && *ret_name ? 0 : -ENOMEM;
 }
 
-static int open_engine(struct pass *p)
+static int split_paths(struct pass *p)
 {
 	const struct bramble_config *c = p->cfg;
-	struct engine_roots roots;
 	int r;
 
+	if (p->dhcp_dir)
+		return 0;
 	r = split_path(c->dhcp_conf_file, &p->dhcp_dir, &p->dhcp_name);
 	if (r == 0)
 		r = split_path(c->exports_file, &p->exports_dir, &p->exports_name);
@@ -71,20 +77,35 @@ static int open_engine(struct pass *p)
 	}
 	if (r == -EXDEV)
 		log_warnx("nfs.exportsFile and nfs.ganeshaFile must be in one directory");
+	return r;
+}
+
+static void root_paths(const struct pass *p, const char *path[ROOT_COUNT])
+{
+	path[ROOT_TFTP] = p->cfg->tftp_root;
+	path[ROOT_NFS] = p->cfg->nfs_root;
+	path[ROOT_DHCP_CONF] = p->dhcp_dir;
+	path[ROOT_DHCP_HOSTS] = p->cfg->dhcp_hosts_dir;
+	path[ROOT_EXPORTS] = p->exports_dir;
+	path[ROOT_IMAGES] = p->cfg->image_store;
+}
+
+static int open_engine(struct pass *p)
+{
+	struct engine_roots roots;
+	int r;
+
+	r = split_paths(p);
 	if (r < 0)
 		return r;
 	memset(&roots, 0, sizeof(roots));
-	roots.path[ROOT_TFTP] = c->tftp_root;
-	roots.path[ROOT_NFS] = c->nfs_root;
-	roots.path[ROOT_DHCP_CONF] = p->dhcp_dir;
-	roots.path[ROOT_DHCP_HOSTS] = c->dhcp_hosts_dir;
-	roots.path[ROOT_EXPORTS] = p->exports_dir;
-	roots.path[ROOT_IMAGES] = c->image_store;
-	roots.state_dir = c->state_dir;
+	root_paths(p, roots.path);
+	roots.state_dir = p->cfg->state_dir;
 	r = engine_open(&roots, &p->engine);
 	if (r < 0)
 		return r;
-	p->state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->state_fd < 0)
+		p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return p->state_fd < 0 ? -errno : 0;
 }
 
@@ -176,6 +197,7 @@ static int render(struct pass *p)
 	p->ctx.ganesha_name = p->ganesha_name;
 	p->ctx.dhcp_lease_file = p->cfg->dhcp_lease_file;
 	p->ctx.export_ids = &p->ids;
+	p->ctx.deps = &p->deps;
 	r = export_ids_load(p->state_fd, &p->ids);
 	if (r == 0)
 		r = image_trees_load(&p->ctx, &p->d);
@@ -236,6 +258,23 @@ static void print_summary(struct pass *p, const char *verb)
 	fputc('\n', p->o->out);
 }
 
+/* After a full pass that changed nothing: let the next one be a sealed one. */
+static void seal_pass(struct pass *p)
+{
+	struct seal_counts counts;
+	int r;
+
+	counts.unchanged = p->plan->n_unchanged;
+	counts.nodes_total = p->set->n_nodes;
+	counts.nodes_ready = nodes_ready(p->plan, p->set);
+	r = seal_write(p->engine, p->plan, &p->deps, p->key, &counts);
+	if (r < 0)
+		log_errno(r, "cannot write the seal (the next pass is a full one)");
+	else if (r > 0)
+		log_debug("sealed: the next pass checks %zu inputs before doing any work",
+			  counts.unchanged);
+}
+
 static int do_apply(struct pass *p)
 {
 	struct pass_report rep;
@@ -263,10 +302,12 @@ static int do_apply(struct pass *p)
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
 	if (r < 0 || failed) {
+		seal_remove(p->state_fd);
 		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision,
 			  failed);
 		return EXIT_FAILED;
 	}
+	seal_pass(p);
 	print_summary(p, "applied");
 	return EXIT_OK;
 }
@@ -300,6 +341,80 @@ static int pass_plan_apply(struct pass *p)
 	return plan_has_changes(p->plan) ? EXIT_CHANGES : EXIT_OK;
 }
 
+/* The key of a pass: everything the render reads, but for the files in deps. */
+static int pass_key(struct pass *p)
+{
+	struct sha256_ctx c;
+	char flags[8];
+	int r;
+
+	snprintf(flags, sizeof(flags), "%d%d", p->o->adopt, p->cfg->allow_empty);
+	r = sha256_init(&c);
+	if (r == 0)
+		r = sha256_update(&c, "bramble " BRAMBLE_VERSION,
+				  sizeof("bramble " BRAMBLE_VERSION));
+	if (r == 0)
+		r = sha256_update(&c, p->rev.revision, strlen(p->rev.revision) + 1);
+	if (r == 0)
+		r = sha256_update(&c, p->rev.digest, strlen(p->rev.digest) + 1);
+	if (r == 0)
+		r = sha256_update(&c, flags, strlen(flags) + 1);
+	if (r == 0)
+		r = config_digest(p->cfg, &c);
+	if (r < 0) {
+		sha256_release(&c);
+		return r;
+	}
+	return sha256_final_hex(&c, p->key);
+}
+
+/*
+ * The steady-state fast path (seal.h): when the inputs are those of the last
+ * sealed pass and every sealed path is as it was, report that pass again.
+ * Returns 1 when the pass is done, 0 to do a full one, -1 on failure.
+ */
+static int pass_sealed(struct pass *p)
+{
+	const char *path[ROOT_COUNT];
+	struct seal_counts counts;
+	struct pass_report rep;
+	int r;
+
+	if (pass_key(p) < 0 || split_paths(p) < 0)
+		return 0;
+	if (p->o->verbose && p->o->mode == PASS_MODE_PLAN) /* it lists every unchanged item */
+		return 0;
+	p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->state_fd < 0)
+		return 0;
+	root_paths(p, path);
+	memset(&counts, 0, sizeof(counts));
+	r = seal_check(p->state_fd, path, p->key, &counts);
+	if (r <= 0)
+		return 0;
+	p->sealed = counts;
+	p->is_sealed = true;
+	log_debug("sealed pass: the inputs and every recorded path are as the last pass left "
+		  "them");
+	if (p->o->mode == PASS_MODE_PLAN) {
+		fprintf(p->o->out, "plan: 0 to create, 0 to update, 0 to delete, %zu unchanged\n",
+			counts.unchanged);
+		return 1;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.outcome = PASS_APPLIED;
+	rep.revision = p->rev.revision;
+	rep.errors = &p->d;
+	rep.sealed = &p->sealed;
+	rep.duration_s = elapsed(&p->start);
+	p->res->outcome = PASS_APPLIED;
+	if (status_record(p->cfg->state_dir, &rep) < 0)
+		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	fprintf(p->o->out, "applied %s: 0 created, 0 updated, 0 deleted, %zu unchanged\n",
+		p->rev.revision, counts.unchanged);
+	return 1;
+}
+
 static int pass_run(struct pass *p)
 {
 	struct timespec fetch_start;
@@ -308,6 +423,12 @@ static int pass_run(struct pass *p)
 	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
 	p->res->fetch_s = elapsed(&fetch_start);
+	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE) {
+		int q = pass_sealed(p);
+
+		if (q != 0)
+			return q > 0 ? EXIT_OK : EXIT_FAILED;
+	}
 	if (r == 0)
 		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
 	/* The set owns copies of what it needs: the files' text can go now. */
@@ -383,6 +504,11 @@ static void pass_result_fill(struct pass *p, int code)
 		r->nodes_total = p->set->n_nodes;
 		r->nodes_ready = p->plan ? nodes_ready(p->plan, p->set) : 0;
 	}
+	if (p->is_sealed) {
+		r->n_unchanged = p->sealed.unchanged;
+		r->nodes_total = p->sealed.nodes_total;
+		r->nodes_ready = p->sealed.nodes_ready;
+	}
 }
 
 int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
@@ -408,6 +534,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	resource_set_release(&p.desired);
 	image_trees_release(&p.ctx);
 	export_ids_release(&p.ids);
+	seal_deps_release(&p.deps);
 	engine_free(p.engine);
 	if (p.state_fd >= 0)
 		close(p.state_fd);

@@ -35,6 +35,8 @@ static int digest(const char *dir, struct source_rev *rev)
 	}
 	r = sha256_final_hex(&c, hex);
 	if (r == 0)
+		memcpy(rev->digest, hex, sizeof(rev->digest));
+	if (r == 0)
 		r = buf_printf(&b, "dir:%s@sha256:%.16s", dir, hex);
 	if (r == 0)
 		rev->revision = buf_detach(&b, NULL);

@@ -15,7 +15,8 @@
 struct source_rev {
 	struct manifest_file *files; /* names and data owned here */
 	size_t n_files;
-	char *revision; /* "dir:<path>@sha256:<digest>", or "<ref>@sha1:<commit>" */
+	char *revision;	 /* "dir:<path>@sha256:<digest>", or "<ref>@sha1:<commit>" */
+	char digest[65]; /* a directory's whole content digest ("" for git: the commit says it) */
 };
 
 /*

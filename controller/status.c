@@ -382,6 +382,22 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 	return 0;
 }
 
+/* A sealed pass: the last one again, nothing changed (nodes.json stays as it is). */
+static void record_sealed(json_t *st, const struct pass_report *rep, const char *now)
+{
+	json_object_set_new(st, "lastAppliedRevision", json_string(rep->revision));
+	json_object_set_new(st, "lastAppliedTime", json_string(now));
+	json_object_set_new(st, "lastPass",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)0,
+				      "updated", (json_int_t)0, "deleted", (json_int_t)0,
+				      "unchanged", (json_int_t)rep->sealed->unchanged, "kept",
+				      (json_int_t)0, "drift", (json_int_t)0, "durationSeconds",
+				      rep->duration_s));
+	summary(st, rep->sealed->nodes_total, rep->sealed->nodes_ready);
+	set_condition(st, "Ready", true, "Applied", "every resource is in place", now);
+	set_condition(st, "Stalled", false, "Applied", "", now);
+}
+
 /* Write a JSON document into the state directory atomically. */
 static int json_write(const char *state_dir, const char *name, json_t *doc, size_t flags)
 {
@@ -422,6 +438,8 @@ int status_record(const char *state_dir, const struct pass_report *rep)
 	r = 0;
 	if (rep->plan && rep->set) {
 		r = record_applied(st, rep, now, state_dir);
+	} else if (rep->sealed) {
+		record_sealed(st, rep, now);
 	} else {
 		const char *reason = rep->outcome == PASS_INVALID	 ? "ValidationFailed"
 				     : rep->outcome == PASS_FETCH_FAILED ? "FetchFailed"

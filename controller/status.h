@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "engine.h"
 #include "model.h"
+#include "seal.h"
 
 enum pass_outcome {
 	PASS_APPLIED,	   /* everything in place */
@@ -27,8 +28,9 @@ struct pass_report {
 	enum pass_outcome outcome;
 	const char *revision;
 	const struct diags *errors;
-	const struct manifest_set *set; /* NULL unless validated */
-	const struct plan *plan;	/* NULL unless applied */
+	const struct manifest_set *set;	  /* NULL unless validated */
+	const struct plan *plan;	  /* NULL unless applied */
+	const struct seal_counts *sealed; /* a sealed pass (no set, no plan): its figures */
 	const char *message;
 	double duration_s;
 	bool nodes_file_present; /* filled by status_record() */

@@ -171,6 +171,15 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	qsort(t->files, t->n_files, sizeof(*t->files), file_cmp);
 	for (i = 0; i < t->n_files; i++)
 		t->has_bootcode |= strcmp(t->files[i].path, "bootcode.bin") == 0;
+	/* The boot tree is an input of every node's tree: a file or directory
+	 * of it changed, added or removed breaks the seal. */
+	if (ctx->deps) {
+		r = seal_deps_add(ctx->deps, ROOT_IMAGES, t->boot_dir);
+		for (i = 0; r == 0 && i < t->n_files; i++)
+			r = seal_deps_add(ctx->deps, ROOT_IMAGES, t->files[i].store);
+		if (r < 0)
+			return r;
+	}
 	r = read_text(ctx->images_fd, t->boot_dir, "config.txt", &t->config_txt);
 	if (r == 0)
 		r = read_text(ctx->images_fd, t->boot_dir, "cmdline.txt", &t->cmdline_txt);

@@ -13,6 +13,7 @@
 
 #include "model.h"
 #include "resource.h"
+#include "seal.h"
 
 struct image_file {
 	char *path;  /* relative to the image's boot/ directory */
@@ -55,6 +56,8 @@ struct render_ctx {
 	struct image_tree *trees;    /* one per set->images[i] */
 	size_t n_trees;
 	struct export_ids *export_ids;
+	/* Files read besides the manifests (seal.h), or NULL: add with seal_deps_add(). */
+	struct seal_deps *deps;
 };
 
 struct reconciler {
