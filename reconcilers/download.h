@@ -42,7 +42,7 @@ struct download_opts {
  * after the retries, -EINVAL for a bad URL or scheme, other negative errno
  * for local failures; a one-line message (no secrets) is appended to err.
  */
-int download_file(int dir_fd, const char *name, const struct download_opts *o,
-		  char sha256_out[65], struct buf *err);
+int download_file(int dir_fd, const char *name, const struct download_opts *o, char sha256_out[65],
+		  struct buf *err);
 
 #endif
