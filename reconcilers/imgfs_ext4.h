@@ -30,21 +30,27 @@
 #define IMGFS_EXT4_ENTRIES_DEFAULT 10000000u
 
 struct imgfs_ext4_limits {
-	uint64_t max_bytes;   /* total file content; -EFBIG past it (0: no limit) */
-	unsigned max_depth;   /* 0: IMGFS_EXT4_DEPTH_DEFAULT */
+	uint64_t max_bytes;   /* total file sizes; -EFBIG past it (0: no limit) */
+	unsigned max_depth;   /* 0: IMGFS_EXT4_DEPTH_DEFAULT; at most 1024 */
 	uint64_t max_entries; /* 0: IMGFS_EXT4_ENTRIES_DEFAULT */
 };
 
+/*
+ * files: regular files, FIFOs, sockets and device nodes created; hardlinks:
+ * further names of them, made with linkat(); bytes: the sizes of the
+ * regular files; xattrs: extended attributes set.
+ */
 struct imgfs_ext4_stats {
 	uint64_t files, dirs, symlinks, hardlinks, devices_skipped, xattrs, bytes;
 };
 
 /*
  * Extract the file system at [offset, offset+size) of img_fd into the empty
- * directory dir_fd.  Returns 0, -EINVAL for a malformed or hostile file
- * system, -EFBIG/-E2BIG/-ELOOP past the limits, or another negative errno;
- * a message naming the path inside the file system is appended to err
- * (which may be NULL).  stats may be NULL.
+ * directory dir_fd; the root directory's owner, mode, attributes and times
+ * are given to dir_fd itself.  Returns 0, -EINVAL for a malformed or hostile
+ * file system, -EFBIG/-E2BIG/-ELOOP past the limits, or another negative
+ * errno; a message naming the path inside the file system is appended to
+ * err (which may be NULL).  stats may be NULL; it is written on success only.
  */
 int imgfs_ext4_extract(int img_fd, uint64_t offset, uint64_t size, int dir_fd,
 		       const struct imgfs_ext4_limits *limits, struct imgfs_ext4_stats *stats,
