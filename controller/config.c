@@ -13,12 +13,13 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "noderoot.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
 #define CONFIG_MAX_SIZE ((size_t)1 << 20)
 
-enum key_type { KEY_STR, KEY_DURATION, KEY_BOOL };
+enum key_type { KEY_STR, KEY_DURATION, KEY_BOOL, KEY_UINT, KEY_SIZE };
 
 struct config_key {
 	const char *section; /* NULL: top level */
@@ -59,6 +60,15 @@ static const struct config_key keys[] = {
 	STR("webhook", "secretFile", webhook_secret_file),
 	STR("webhook", "tokenFile", webhook_token_file),
 	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
+	{"images", "retries", KEY_UINT, offsetof(struct bramble_config, images_retries)},
+	{"images", "timeout", KEY_DURATION, offsetof(struct bramble_config, images_timeout_s)},
+	{"images", "maxSize", KEY_SIZE, offsetof(struct bramble_config, images_max_size)},
+	STR("images", "caFile", images_ca_file),
+	{"images", "keepDownloads", KEY_BOOL,
+	 offsetof(struct bramble_config, images_keep_downloads)},
+	STR("roots", "copyMode", roots_copy_mode),
+	{"roots", "atticRetention", KEY_DURATION,
+	 offsetof(struct bramble_config, roots_attic_retention_s)},
 };
 #undef STR
 
@@ -94,6 +104,11 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->exports_file, "/etc/exports.d/bramble.exports");
 	r |= config_set(&c->ganesha_file, "/etc/exports.d/bramble-ganesha.conf");
 	r |= config_set(&c->listen, "127.0.0.1:9420");
+	r |= config_set(&c->roots_copy_mode, "auto");
+	c->roots_attic_retention_s = 30 * 86400;
+	c->images_retries = 3;
+	c->images_timeout_s = 60;
+	c->images_max_size = (uint64_t)64 << 30;
 	return r ? -ENOMEM : 0;
 }
 
@@ -144,6 +159,13 @@ int config_digest(const struct bramble_config *c, struct sha256_ctx *ctx)
 		case KEY_BOOL:
 			snprintf(v, sizeof(v), "%d", *(const bool *)field);
 			break;
+		case KEY_UINT:
+			snprintf(v, sizeof(v), "%u", *(const unsigned *)field);
+			break;
+		case KEY_SIZE:
+			snprintf(v, sizeof(v), "%llu",
+				 (unsigned long long)*(const uint64_t *)field);
+			break;
 		}
 		r = sha256_update(ctx, keys[i].key, strlen(keys[i].key) + 1);
 		if (r == 0)
@@ -162,8 +184,14 @@ void config_release(struct bramble_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Parse "90", "90s", "5m", "2h" into seconds. */
-static int parse_duration(const char *s, unsigned *ret)
+/* Durations are at most a week, but for the attic's retention (ten years). */
+#define DURATION_MAX	(7 * 86400UL)
+#define RETENTION_MAX	(3650 * 86400UL)
+#define IS_RETENTION(k) ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
+#define IS_COPY_MODE(k) ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
+
+/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s. */
+static int parse_duration(const char *s, unsigned long max_s, unsigned *ret)
 {
 	unsigned long v, mul = 1;
 	char *end = NULL;
@@ -176,13 +204,58 @@ static int parse_duration(const char *s, unsigned *ret)
 		mul = 60;
 	else if (*end == 'h')
 		mul = 3600;
+	else if (*end == 'd')
+		mul = 86400;
 	else if (*end != 's' && *end != '\0')
 		return -EINVAL;
 	if (*end && end[1])
 		return -EINVAL;
-	if (v == 0 || v > 7 * 86400 / mul)
+	if (v == 0 || v > max_s / mul)
 		return -ERANGE;
 	*ret = (unsigned)(v * mul);
+	return 0;
+}
+
+/* Parse a count: "0" to "1000". */
+static int parse_uint(const char *s, unsigned *ret)
+{
+	unsigned long v;
+	char *end = NULL;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > 1000)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Parse a size: bytes, or with a K, M, G or T suffix (powers of 1024; "GiB" too). */
+static int parse_size(const char *s, uint64_t *ret)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end = NULL;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end);
+		if (!u || !*u)
+			return -EINVAL;
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+		if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "iB") != 0 &&
+		    strcmp(end, "B") != 0)
+			return -EINVAL;
+	}
+	if (v > (UINT64_MAX >> 24) >> shift || (v << shift) < ((uint64_t)1 << 20))
+		return -ERANGE;
+	*ret = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -214,16 +287,22 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 		 const struct pos *pos, struct diags *d)
 {
 	void *field = (char *)c + k->offset;
+	enum copy_mode mode;
 
 	switch (k->type) {
 	case KEY_STR:
+		if (IS_COPY_MODE(k) && copy_mode_parse(v, &mode) < 0)
+			return diags_add(
+				d, pos,
+				"bad value \"%s\" for \"%s\"; expected auto, reflink or copy", v,
+				k->key);
 		return config_set(field, v);
 	case KEY_DURATION:
-		if (parse_duration(v, field) == 0)
+		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, field) == 0)
 			return 0;
-		return diags_add(d, pos,
-				 "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h", v,
-				 k->key);
+		return diags_add(
+			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s", v,
+			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)");
 	case KEY_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
 			*(bool *)field = v[0] == 't';
@@ -231,6 +310,17 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 		}
 		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected true or false", v,
 				 k->key);
+	case KEY_UINT:
+		if (parse_uint(v, field) == 0)
+			return 0;
+		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected 0 to 1000", v,
+				 k->key);
+	case KEY_SIZE:
+		if (parse_size(v, field) == 0)
+			return 0;
+		return diags_add(d, pos,
+				 "bad size \"%s\" for \"%s\"; expected e.g. 64G, 512M (1M to 1T)",
+				 v, k->key);
 	}
 	return -EINVAL;
 }

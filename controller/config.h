@@ -7,6 +7,7 @@
 #define BRAMBLE_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "../common/hash.h"
@@ -44,6 +45,15 @@ struct bramble_config {
 	char *webhook_secret_file; /* HMAC-SHA256 key (X-Hub-Signature-256) */
 	char *webhook_token_file;  /* shared token (X-Gitlab-Token) */
 	bool allow_empty;
+	/* images (url Images brought into the image store) */
+	unsigned images_retries;    /* download attempts after the first */
+	unsigned images_timeout_s;  /* download: no byte for this long is a failure */
+	uint64_t images_max_size;   /* image file and decompressed disk, bytes */
+	char *images_ca_file;	    /* extra CA bundle for https image urls */
+	bool images_keep_downloads; /* keep the downloaded file after extraction */
+	/* roots (node root file systems) */
+	char *roots_copy_mode;		  /* auto, reflink or copy (noderoot.h) */
+	unsigned roots_attic_retention_s; /* bramble gc removes attic entries older than this */
 };
 
 /* Defaults for a system install. */

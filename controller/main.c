@@ -11,6 +11,8 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "image_step.h"
+#include "gc.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
@@ -27,6 +29,8 @@ static int cmd_plan(int argc, char **argv);
 static int cmd_apply(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
+static int cmd_images(int argc, char **argv);
+static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -36,6 +40,9 @@ static const struct cmd commands[] = {
 	{"apply", cmd_apply, "make the outputs match the repository"},
 	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints"},
 	{"status", cmd_status, "show the recorded status (--json for the document)"},
+	{"images", cmd_images, "list the image store; 'images prune' removes unused images"},
+	{"gc", cmd_gc,
+	 "remove attic roots past roots.atticRetention and unused images (--dry-run)"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "show this help"},
 };
@@ -55,6 +62,7 @@ static const char common_usage[] =
 	"  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"
 	"  -q, --quiet           only errors\n"
 	"      --json            (status) print the JSON document\n"
+	"      --dry-run         (gc) list what would be removed, remove nothing\n"
 	"      --listen ADDR:PORT\n"
 	"                        (run) HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"
 	"      --interval DURATION\n"
@@ -75,6 +83,7 @@ enum {
 	OPT_JSON,
 	OPT_LISTEN,
 	OPT_INTERVAL,
+	OPT_DRY_RUN,
 };
 
 static const struct option long_opts[] = {
@@ -92,6 +101,7 @@ static const struct option long_opts[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"listen", required_argument, NULL, OPT_LISTEN},
 	{"interval", required_argument, NULL, OPT_INTERVAL},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -103,6 +113,7 @@ struct cli {
 	struct pass_opts pass;
 	bool json;
 	bool help;
+	bool dry_run;
 };
 
 static void usage_of(const char *cmd, FILE *f)
@@ -215,6 +226,9 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_JSON:
 			c->json = true;
 			break;
+		case OPT_DRY_RUN:
+			c->dry_run = true;
+			break;
 		case '?':
 			return -EINVAL;
 		default:
@@ -314,7 +328,45 @@ static int cmd_status(int argc, char **argv)
 				"bramble: no status recorded in %s yet: run bramble apply\n",
 				c.cfg.state_dir);
 		code = r < 0 ? EXIT_FAILED : EXIT_OK;
+		if (r == 0 && !c.json)
+			image_step_status(&c.cfg, stdout);
 	}
+	config_release(&c.cfg);
+	return code;
+}
+
+/* bramble images [prune]: "prune" (or --prune) is taken out before the options. */
+static int cmd_images(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	bool prune = false;
+	struct cli c;
+	int i, n = 0, code;
+
+	if (!args)
+		return EXIT_FAILED;
+	for (i = 0; i < argc; i++) {
+		if (i > 0 && (strcmp(argv[i], "prune") == 0 || strcmp(argv[i], "--prune") == 0))
+			prune = true;
+		else
+			args[n++] = argv[i];
+	}
+	code = setup(&c, "images", n, args);
+	if (code < 0)
+		code = image_step_command(&c.cfg, prune, stdout);
+	config_release(&c.cfg);
+	free(args);
+	return code;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "gc", argc, argv);
+	if (code < 0)
+		code = gc_run(&c.cfg, c.dry_run, stdout);
 	config_release(&c.cfg);
 	return code;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "image_step.h"
 #include "log.h"
 #include "reconciler.h"
 #include "source.h"
@@ -101,6 +102,7 @@ static int open_engine(struct pass *p)
 	memset(&roots, 0, sizeof(roots));
 	root_paths(p, roots.path);
 	roots.state_dir = p->cfg->state_dir;
+	roots.copy_mode = p->cfg->roots_copy_mode;
 	r = engine_open(&roots, &p->engine);
 	if (r < 0)
 		return r;
@@ -309,6 +311,7 @@ static int do_apply(struct pass *p)
 	}
 	seal_pass(p);
 	print_summary(p, "applied");
+	image_step_unused(p->cfg, p->set, true, p->o->out);
 	return EXIT_OK;
 }
 
@@ -338,6 +341,7 @@ static int pass_plan_apply(struct pass *p)
 		actions_describe(p->plan->actions, acts, sizeof(acts));
 		fprintf(p->o->out, "after apply: %s\n", acts);
 	}
+	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return plan_has_changes(p->plan) ? EXIT_CHANGES : EXIT_OK;
 }
 
@@ -415,6 +419,37 @@ static int pass_sealed(struct pass *p)
 	return 1;
 }
 
+/*
+ * Bring the url Images nodes use into the image store (apply, run), or say
+ * which are still to fetch (plan: nodes of such an image cannot be rendered
+ * yet, so the plan stops there with "changes pending").
+ */
+static int pass_images(struct pass *p)
+{
+	bool fetch = p->o->mode == PASS_MODE_APPLY;
+	size_t pending = 0;
+	int r;
+
+	r = image_step_run(p->cfg, p->set, fetch, p->o->out, &p->d, &pending);
+	if (r == -EINVAL) {
+		report_invalid(p, PASS_FETCH_FAILED,
+			       "an image could not be brought into the image store: nothing "
+			       "applied; the last applied state keeps serving");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot bring the images into the image store");
+		return EXIT_FAILED;
+	}
+	if (!pending)
+		return EXIT_OK;
+	fprintf(p->o->out,
+		"plan: %zu image%s to download first; bramble apply fetches %s, then plans and "
+		"applies the rest\n",
+		pending, pending == 1 ? "" : "s", pending == 1 ? "it" : "them");
+	return EXIT_CHANGES;
+}
+
 static int pass_run(struct pass *p)
 {
 	struct timespec fetch_start;
@@ -463,6 +498,9 @@ static int pass_run(struct pass *p)
 			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
 		return EXIT_OK;
 	}
+	r = pass_images(p);
+	if (r != EXIT_OK)
+		return r;
 	r = open_engine(p);
 	if (r < 0) {
 		log_errno(r, "cannot open the output directories");

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "noderoot.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -401,26 +402,178 @@ static bool wants_apply(const struct plan_item *it, unsigned flags)
 	return it->op == PLAN_CONFLICT && (flags & ENGINE_ADOPT);
 }
 
+/*
+ * The node roots (RES_ROOT) of a plan, in plan order, which is path order,
+ * so that the files bramble manages inside a root find it by bsearch.
+ */
+struct root_index {
+	struct plan_item **v;
+	size_t n, cap;
+};
+
+static const char *item_path(const struct plan_item *it)
+{
+	return it->res ? it->res->path : it->inv->path;
+}
+
+static int root_index_add(struct root_index *ri, struct plan_item *it)
+{
+	if (ri->n == ri->cap) {
+		size_t cap = ri->cap ? ri->cap * 2 : 64;
+		struct plan_item **v = realloc(ri->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ri->v = v;
+		ri->cap = cap;
+	}
+	ri->v[ri->n++] = it;
+	return 0;
+}
+
+/* The root item that path (in ROOT_NFS) lies inside, or NULL. */
+static struct plan_item *root_index_find(const struct root_index *ri, const char *path)
+{
+	size_t len = noderoot_prefix(path), lo = 0, hi = ri->n;
+
+	while (len && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *rp = item_path(ri->v[mid]);
+		int c = strncmp(path, rp, len);
+
+		if (c == 0)
+			c = rp[len] ? -1 : 0;
+		if (c == 0)
+			return ri->v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static bool is_root_item(const struct plan_item *it)
+{
+	return it->res ? it->res->type == RES_ROOT && it->res->root == ROOT_NFS
+		       : it->inv->type == RES_ROOT && it->inv->root == ROOT_NFS;
+}
+
+/* A root made (or re-imaged) in this apply, or retired: its old files went with it. */
+static bool root_replaced(const struct plan_item *root)
+{
+	if (root->op == PLAN_DELETE)
+		return true;
+	return root->applied && (root->op == PLAN_CREATE || root->op == PLAN_UPDATE);
+}
+
+/*
+ * A file inside a node root follows its root: in a root made in this apply
+ * it is written whatever the plan saw in the old one (the copy holds the
+ * image's file there); in a root that is not in place (a failure, or a
+ * directory bramble did not make) nothing is written.  Returns false when
+ * the item is not to be applied.
+ */
+static bool follow_root(struct batch *b, struct plan *p, const struct root_index *ri,
+			struct plan_item *it)
+{
+	struct plan_item *root;
+
+	if (it->res->root != ROOT_NFS || it->res->type == RES_ROOT)
+		return true;
+	root = root_index_find(ri, it->res->path);
+	if (!root)
+		return true;
+	if (root_replaced(root)) {
+		if (it->op == PLAN_UNCHANGED)
+			p->n_unchanged--;
+		else if (it->op == PLAN_CONFLICT)
+			p->n_conflict--;
+		if (it->op == PLAN_UNCHANGED || it->op == PLAN_CONFLICT) {
+			it->op = PLAN_CREATE;
+			it->reason = "made with the new root";
+			p->n_create++;
+		}
+		return true;
+	}
+	if (root->op == PLAN_UNCHANGED || root->applied)
+		return true;
+	if (wants_apply(it, b->flags))
+		fail(b, it, -ENOENT);
+	return false;
+}
+
+/*
+ * Make every node root the plan wants, as one batch (root_apply_batch: one
+ * sync for all the copies), before the files inside the roots are staged.
+ */
+static void make_roots(struct batch *b, struct plan *p)
+{
+	struct plan_item **v = NULL;
+	size_t i, n = 0;
+	int *errs = NULL;
+
+	for (i = 0; i < p->n_items; i++)
+		n += p->items[i].res && is_root_item(&p->items[i]) &&
+		     wants_apply(&p->items[i], b->flags);
+	if (n == 0)
+		return;
+	v = calloc(n, sizeof(*v));
+	errs = calloc(n, sizeof(*errs));
+	n = 0;
+	for (i = 0; v && errs && i < p->n_items; i++)
+		if (p->items[i].res && is_root_item(&p->items[i]) &&
+		    wants_apply(&p->items[i], b->flags))
+			v[n++] = &p->items[i];
+	if (!v || !errs) {
+		for (i = 0; i < p->n_items; i++)
+			if (p->items[i].res && is_root_item(&p->items[i]) &&
+			    wants_apply(&p->items[i], b->flags))
+				fail(b, &p->items[i], -ENOMEM);
+	} else {
+		root_apply_batch(b->e, v, n, errs);
+		for (i = 0; i < n; i++) {
+			v[i]->applied = errs[i] == 0;
+			if (errs[i] < 0)
+				fail(b, v[i], errs[i]);
+		}
+	}
+	free(v);
+	free(errs);
+}
+
 static void stage_all(struct batch *b, struct plan *p)
 {
+	struct root_index ri = {NULL, 0, 0};
 	size_t i;
 	int r;
 
+	make_roots(b, p);
 	for (i = 0; i < p->n_items; i++) {
 		struct plan_item *it = &p->items[i];
 
+		if (it->res && is_root_item(it) && root_index_add(&ri, it) < 0) {
+			fail(b, it, -ENOMEM);
+			continue;
+		}
+		if (it->res && !follow_root(b, p, &ri, it))
+			continue;
 		if (!wants_apply(it, b->flags)) {
 			if (it->op == PLAN_CONFLICT)
 				fail(b, it, -EEXIST);
 			continue;
 		}
-		if (it->res->type == RES_TREE)
+		if (it->res->type == RES_ROOT) {
+			continue; /* made by make_roots(): the files inside follow */
+		} else if (it->res->type == RES_TREE) {
 			r = stage_tree(b, it);
-		else
+		} else {
 			r = stage_at(b, it->res->root, NULL, it->res->path, it, false);
+		}
 		if (r < 0)
 			fail(b, it, r);
 	}
+	free(ri.v);
 }
 
 /* One syncfs for each distinct file system that holds a touched root. */
@@ -572,14 +725,50 @@ static int delete_entry(struct batch *b, struct inv_entry *inv)
 	return r;
 }
 
+/* The roots of the plan that were replaced or retired in this apply. */
+static int replaced_roots(struct plan *p, struct root_index *ri)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->n_items; i++) {
+		struct plan_item *it = &p->items[i];
+
+		if (!is_root_item(it) || !root_replaced(it))
+			continue;
+		r = root_index_add(ri, it);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static void delete_all(struct batch *b, struct plan *p)
 {
+	struct root_index ri = {NULL, 0, 0};
+	/* Out of memory: keep every file inside a root (deleted next time). */
+	bool keep_all = replaced_roots(p, &ri) < 0;
 	size_t i;
 	int r;
 
 	for (i = p->n_items; i > 0; i--) {
 		struct plan_item *it = &p->items[i - 1];
 
+		/* A file of a root that went to the attic (or was re-made) went with it. */
+		if (it->op == PLAN_DELETE && it->inv->root == ROOT_NFS &&
+		    it->inv->type != RES_ROOT && noderoot_prefix(it->inv->path) &&
+		    (keep_all || root_index_find(&ri, it->inv->path))) {
+			it->applied = !keep_all;
+			continue;
+		}
+		if (it->op == PLAN_DELETE && it->inv->type == RES_ROOT) {
+			r = root_remove(b->e, it->inv);
+			if (r < 0)
+				fail(b, it, r);
+			else
+				it->applied = true;
+			continue;
+		}
 		if (it->op == PLAN_DELETE) {
 			r = delete_entry(b, it->inv);
 			if (r < 0)
@@ -596,6 +785,7 @@ static void delete_all(struct batch *b, struct plan *p)
 				fail(b, it, r);
 		}
 	}
+	free(ri.v);
 }
 
 static void dirs_reset(struct batch *b)

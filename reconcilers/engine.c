@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "noderoot.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -63,6 +64,14 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 		r = open_root(roots->path[i], &e->root_fd[i]);
 		if (r < 0)
 			goto out;
+	}
+	if (roots->copy_mode) {
+		enum copy_mode m;
+
+		r = copy_mode_parse(roots->copy_mode, &m);
+		if (r < 0)
+			goto out;
+		e->copy_mode = (int)m;
 	}
 	e->state_dir = strdup(roots->state_dir);
 	if (!e->state_dir) {

@@ -65,6 +65,7 @@ struct plan {
 struct engine_roots {
 	const char *path[ROOT_COUNT]; /* absolute directories; NULL: unused */
 	const char *state_dir;
+	const char *copy_mode; /* roots.copyMode: "auto" (also NULL), "reflink" or "copy" */
 };
 
 enum engine_flags {

@@ -52,6 +52,7 @@ struct engine {
 	int cache_root;
 	char *cache_dir;
 	int cache_fd;
+	int copy_mode; /* enum copy_mode (noderoot.h): how roots are populated */
 	/* Cache of the directories of hard-link sources in the image store. */
 	char *src_dir[4];
 	int src_fd[4];
@@ -78,6 +79,18 @@ int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool
 int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name);
 
 void sig_from_stat(struct stat_sig *sig, const struct stat *st);
+
+/*
+ * Node roots (RES_ROOT, noderoot.c).  root_observe() decides the plan item
+ * of a root; root_apply_batch() makes every root of a plan (copy, one sync,
+ * records, attic, rename) or adopts a foreign one (a conflict applied with
+ * --adopt), before the files inside them are staged; root_remove() retires a root no longer wanted: a
+ * private one to the attic, a shared copy deleted.
+ */
+int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *name);
+int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *errs);
+int root_remove(struct engine *e, const struct inv_entry *inv);
+const char *root_delete_reason(const struct inv_entry *inv);
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b);
 
 #endif

@@ -16,10 +16,24 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "imgstore.h"
 
 #define IMAGE_MAX_BOOT_FILES 20000
 #define IMAGE_MAX_DEPTH	     8
 #define IMAGE_TEXT_MAX	     ((size_t)1 << 20)
+
+/* A file:// image hashed by bramble: a change of the file must break the seal. */
+static int seal_dep_file_url(struct seal_deps *deps, const char *url)
+{
+	char *path = NULL;
+	int r;
+
+	r = imgstore_file_url_path(url, &path);
+	if (r == 0)
+		r = seal_deps_add(deps, SEAL_ABSPATH, path);
+	free(path);
+	return r == -ENOENT ? 0 : r;
+}
 
 static int file_digest(struct image_file *f, const struct stat *st)
 {
@@ -151,12 +165,22 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	int dfd, r;
 
 	t->image = img;
-	if (img->path)
+	if (img->path) {
 		r = buf_adds(&b, img->path);
-	else
-		r = buf_printf(&b, "sha256/%s", img->sha256 ? img->sha256 : "unknown");
-	if (r < 0)
+	} else {
+		char digest[SHA256_HEX_LEN + 1];
+
+		/* The digest of a file:// image without sha256 was recorded by imgstore_ensure. */
+		r = imgstore_digest(ctx->images_fd, img, digest);
+		if (r == 0)
+			r = buf_printf(&b, "sha256/%s", digest);
+		if (r == 0 && !img->sha256 && ctx->deps)
+			r = seal_dep_file_url(ctx->deps, img->url);
+	}
+	if (r < 0) {
+		buf_release(&b);
 		return r;
+	}
 	t->root_dir = path_join(buf_str(&b), "root");
 	t->boot_dir = path_join(buf_str(&b), "boot");
 	buf_release(&b);
@@ -217,10 +241,9 @@ int image_trees_load(struct render_ctx *ctx, struct diags *d)
 			return r;
 		if (r == -ENOENT && !img->path)
 			r = diags_add(d, &img->pos,
-				      "image \"%s\" is not in the image store yet (downloading "
-				      "from a url is not supported by this version); expected a "
-				      "local image: spec.path",
-				      img->name);
+				      "image \"%s\" is not in the image store yet: bramble apply "
+				      "downloads and extracts %s",
+				      img->name, img->url);
 		else if (r == -ENOENT || r == -ENOTDIR)
 			r = diags_add(d, &img->pos,
 				      "image \"%s\": no directory \"%s\" in the image store %s; "

@@ -24,7 +24,7 @@
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
 #define SHARD_MAX_SIZE	((size_t)256 << 20)
 
-static const char type_chars[] = "FHDST"; /* indexed by enum res_type */
+static const char type_chars[] = "FHDSTR"; /* indexed by enum res_type */
 
 void inv_entry_release(struct inv_entry *e)
 {

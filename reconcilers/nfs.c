@@ -21,7 +21,8 @@ struct export
 };
 
 static const char kernel_rw[] = "rw,sync,no_subtree_check,no_root_squash";
-static const char kernel_ro[] = "ro,sync,no_subtree_check,root_squash";
+/* Read-only, but not squashed: a node's root must read root-only files (/etc/shadow). */
+static const char kernel_ro[] = "ro,sync,no_subtree_check,no_root_squash";
 
 static int client_of(const struct cluster *c, const struct node *n, struct buf *out,
 		     struct buf *note)
@@ -129,8 +130,7 @@ static int render_ganesha(struct render_ctx *ctx, const struct export *v, size_t
 				       "\tProtocols = %s;\n\tTransports = TCP;\n"
 				       "\tCLIENT { Clients = %s; Access_Type = %s; }\n"
 				       "\tFSAL { Name = VFS; }\n}\n",
-				       id, v[i].path, v[i].path,
-				       v[i].rw ? "No_Root_Squash" : "Root_Squash", protos,
+				       id, v[i].path, v[i].path, "No_Root_Squash", protos,
 				       buf_str(&clients), v[i].rw ? "RW" : "RO");
 		buf_release(&clients);
 	}

@@ -596,6 +596,8 @@ static int observe_item(struct observe *o, struct plan_item *it)
 		return observe_symlink(it, dfd, name);
 	case RES_TREE:
 		return observe_tree(o, it, dfd, name);
+	case RES_ROOT:
+		return root_observe(o->e, it, dfd, name);
 	}
 	return -EINVAL;
 }
@@ -671,6 +673,8 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 			if (it->inv->flags & RES_F_KEEP)
 				item_set(it, PLAN_KEEP,
 					 "not in the repository any more; node data is kept");
+			else if (it->inv->type == RES_ROOT) /* deleting it moves it to the attic */
+				item_set(it, PLAN_DELETE, root_delete_reason(it->inv));
 			else
 				item_set(it, PLAN_DELETE, "not in the repository any more");
 		}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "noderoot.h"
 #include "../common/fsutil.h"
 
 #define DIFF_MAX_LINES 2000
@@ -142,27 +143,86 @@ static char op_mark(enum plan_op op)
 	return marks[op];
 }
 
+/*
+ * What happens to a node root beyond the plan line: a re-image or a removal
+ * moves the old one to the attic; a new root is copied from the image.
+ */
+static void print_root(const struct plan_item *it, FILE *f)
+{
+	const char *node = it->res ? it->res->node : it->inv->node;
+	const char *gen = it->res ? strstr(it->res->data, "generation ") : NULL;
+	const char *src = it->res ? strstr(it->res->data, "source ") : NULL;
+
+	if (it->op == PLAN_DELETE && !strchr(it->inv->path, '/'))
+		fprintf(f, "      root of %s \u2192 attic (node removed from the repository)\n",
+			node ? node : it->inv->path);
+	else if (it->op == PLAN_DELETE)
+		fprintf(f, "      the shared copy of the image is removed\n");
+	else if (it->op == PLAN_UPDATE && gen)
+		fprintf(f, "      root of %s \u2192 attic (re-image to generation %u)\n",
+			node ? node : it->res->path, (unsigned)strtoul(gen + 11, NULL, 10));
+	else if (it->op == PLAN_UPDATE)
+		fprintf(f,
+			"      a new copy of the image replaces it (nodes using it must reboot)\n");
+	else if (it->op == PLAN_CREATE && src)
+		fprintf(f, "      copied from the image root %.*s\n", (int)strcspn(src + 7, "\n"),
+			src + 7);
+}
+
+/* Whether item is a file inside a root that goes to the attic: it goes along, unlisted. */
+static bool moves_with_root(const struct plan *p, size_t i)
+{
+	const struct plan_item *it = &p->items[i];
+	size_t len;
+
+	if (it->op != PLAN_DELETE || it->inv->root != ROOT_NFS || it->inv->type == RES_ROOT)
+		return false;
+	len = noderoot_prefix(it->inv->path);
+	/* Back to the root's own item: everything in between sorts after it. */
+	while (len && i-- > 0) {
+		const struct plan_item *r = &p->items[i];
+		enum root_id rr = r->res ? r->res->root : r->inv->root;
+		const char *rp = r->res ? r->res->path : r->inv->path;
+
+		if (rr != ROOT_NFS || strncmp(rp, it->inv->path, len) < 0)
+			break;
+		if (strlen(rp) == len && strncmp(rp, it->inv->path, len) == 0)
+			return r->op == PLAN_DELETE && r->inv && r->inv->type == RES_ROOT;
+	}
+	return false;
+}
+
 static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bool verbose)
 {
 	const char *path = it->res ? it->res->path : it->inv->path;
 	enum root_id root = it->res ? it->res->root : it->inv->root;
 	const char *node = it->res ? it->res->node : it->inv->node;
-	bool dir = (it->res ? it->res->type : it->inv->type) == RES_TREE ||
-		   (it->res ? it->res->type : it->inv->type) == RES_DIR;
+	enum res_type type = it->res ? it->res->type : it->inv->type;
+	bool dir = type == RES_TREE || type == RES_DIR || type == RES_ROOT;
+	bool secret = it->res && (it->res->flags & RES_F_SECRET);
 	size_t i;
 
-	if (it->op == PLAN_UNCHANGED && !verbose)
+	/* A root's note (a warning) shows even when the root itself is unchanged. */
+	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res->note))
 		return;
-	fprintf(f, "%c %-10s %s%s", op_mark(it->op), root_name(root), path, dir ? "/" : "");
+	/* '>': a node root moving to the attic, not deleted. */
+	fprintf(f, "%c %-10s %s%s",
+		type == RES_ROOT && it->op == PLAN_DELETE && !strchr(path, '/') ? '>'
+										: op_mark(it->op),
+		root_name(root), path, dir ? "/" : "");
 	if (it->op != PLAN_UNCHANGED)
 		fprintf(f, "  (%s%s)", it->reason, it->drift ? "; drift" : "");
 	if (node)
 		fprintf(f, "  [node %s]", node);
 	fputc('\n', f);
-	if (it->res && it->res->note && it->op != PLAN_UNCHANGED)
+	if (type == RES_ROOT)
+		print_root(it, f);
+	if (it->res && it->res->note && (it->op != PLAN_UNCHANGED || type == RES_ROOT))
 		fprintf(f, "      note: %s\n", it->res->note);
-	if (it->res && it->res->type == RES_FILE &&
-	    (it->op == PLAN_UPDATE || (it->op == PLAN_CREATE && verbose)))
+	if (secret && (it->op == PLAN_UPDATE || (it->op == PLAN_CREATE && verbose)))
+		fprintf(f, "      (secret)\n");
+	else if (it->res && it->res->type == RES_FILE &&
+		 (it->op == PLAN_UPDATE || (it->op == PLAN_CREATE && verbose)))
 		diff_content(it->res, engine_root_fd(e, root), path, f);
 	for (i = 0; i < it->n_children; i++) {
 		const struct plan_item *c = &it->children[i];
@@ -181,12 +241,23 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
 {
-	size_t i;
+	size_t i, n_along = 0, n_attic = 0;
 
-	for (i = 0; i < p->n_items; i++)
-		print_item(e, &p->items[i], f, verbose);
+	for (i = 0; i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+
+		if (it->op == PLAN_DELETE && it->inv->type == RES_ROOT &&
+		    !strchr(it->inv->path, '/'))
+			n_attic++;
+		if (moves_with_root(p, i))
+			n_along++;
+		else
+			print_item(e, it, f, verbose);
+	}
 	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu unchanged", p->n_create,
-		p->n_update, p->n_delete, p->n_unchanged);
+		p->n_update, p->n_delete - n_along - n_attic, p->n_unchanged);
+	if (n_attic)
+		fprintf(f, ", %zu root%s to the attic", n_attic, n_attic == 1 ? "" : "s");
 	if (p->n_keep)
 		fprintf(f, ", %zu kept", p->n_keep);
 	if (p->n_conflict)

@@ -36,6 +36,8 @@ enum res_type {
 	RES_DIR,
 	RES_SYMLINK, /* data is the link target */
 	RES_TREE,    /* children, published through a generation symlink */
+	RES_ROOT,    /* a node root made once from an image root (noderoot.h);
+		      * data describes it: image, source, generation */
 };
 
 /* Post-apply actions: which reload a change of this resource needs. */
@@ -51,6 +53,7 @@ enum res_flags {
 	RES_F_BORROWED = 1 << 1,      /* data is not owned: it outlives the set */
 	RES_F_TREE_CHILD = 1 << 2,    /* set by resource_tree_attach() */
 	RES_F_BORROWED_PATH = 1 << 3, /* path is not owned: it outlives the set */
+	RES_F_SECRET = 1 << 4,	      /* content holds a secret: plan shows "(secret)" */
 };
 
 /* Small fields first and narrow: a 10,000-node plan holds 190,000 of these. */

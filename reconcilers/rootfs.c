@@ -1,80 +1,312 @@
 /*
- * rootfs: the directory of each node's NFS root.  A private root is the
- * node's own data: it is never deleted by a reconcile (RES_F_KEEP), whatever
- * the repository says.  Filling it from the image and the files bramble
- * manages inside it (hostname, fstab, first boot) are the image reconciler's
- * work; here the directories are made to exist so that they can be exported:
- * <nfs>/<serial> for a private root, <nfs>/shared/<image> for a shared one.
+ * rootfs: every node's root file system, and the few files bramble manages
+ * inside it.
+ *
+ * A node with root.mode private gets <nfs>/<serial>, made once per
+ * root.generation from its image's root tree (noderoot.h: a RES_ROOT), its
+ * own /etc/hostname, /etc/hosts and /etc/fstab, and the first-boot files
+ * (firstboot.h).  Nodes with root.mode shared use <nfs>/shared/<image>, one
+ * read-only copy of the image root per image, with an /etc/fstab without
+ * SD card lines and an empty /etc/hostname (the name then comes from DHCP).
+ * Only these paths are ever written inside a root: whatever the node writes
+ * is its own.
+ *
+ * /boot/firmware is deliberately not mounted: the boot files are bramble's,
+ * rendered from the repository and served over TFTP; a writable copy on the
+ * node would invite changes that are silently not used, and an NFS export
+ * of the TFTP directory would go stale at every generation switch (an
+ * export resolves the symlink once).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "firstboot.h"
 #include "reconciler.h"
 #include "../common/buf.h"
 
-static bool has_path(const struct resource_set *out, size_t first, const char *path)
+#define OVERLAYROOT_HOOK "usr/share/initramfs-tools/scripts/init-bottom/overlayroot"
+
+/* What rootfs needs of each image, found once per pass. */
+struct image_root {
+	const struct image_tree *t;
+	char identity[320];
+	bool checked, bad, shared_done, has_overlayroot;
+	struct buf shared_fb; /* shared nodes whose firstBoot is not applied */
+};
+
+struct rootfs {
+	struct render_ctx *ctx;
+	struct resource_set *out;
+	struct diags *d;
+	struct image_root *img; /* indexed like ctx->set->images */
+};
+
+static struct image_root *image_root_of(struct rootfs *rf, const struct image *img)
 {
 	size_t i;
 
-	for (i = first; i < out->n; i++)
-		if (strcmp(out->v[i].path, path) == 0)
-			return true;
-	return false;
+	for (i = 0; i < rf->ctx->set->n_images; i++)
+		if (rf->ctx->set->images[i] == img)
+			return &rf->img[i];
+	return NULL;
 }
 
-static int add_kept_dir(struct resource_set *out, size_t first, const char *path)
+/*
+ * Find an image's root in the store and say which version of it this is: a
+ * url image's directory is content-addressed; a local directory is known by
+ * its inode and mtime (a directory replaced by a new release is a new one).
+ */
+static int image_root_check(struct rootfs *rf, const struct image *img, struct image_root *ir)
 {
-	struct resource *res;
+	const struct image_tree *t = image_tree_of(rf->ctx, img);
+	struct buf hook = BUF_INIT;
+	struct stat st;
+	int r;
 
-	if (has_path(out, first, path))
+	ir->checked = true;
+	ir->t = t;
+	if (!t) {
+		ir->bad = true;
 		return 0;
-	res = resource_set_add(out, RES_DIR, ROOT_NFS, path, 0755, NULL);
+	}
+	if (fstatat(rf->ctx->images_fd, t->root_dir, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		ir->bad = true;
+		r = diags_add(rf->d, &img->pos,
+			      "image \"%s\": no directory \"%s\" in the image store %s; expected "
+			      "the root file system there",
+			      img->name, t->root_dir, rf->ctx->root_path[ROOT_IMAGES]);
+		return r < 0 ? r : 0;
+	}
+	if (img->url && img->sha256)
+		snprintf(ir->identity, sizeof(ir->identity), "%s", t->root_dir);
+	else
+		snprintf(ir->identity, sizeof(ir->identity), "%s@%llu.%lld", t->root_dir,
+			 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec);
+	r = buf_printf(&hook, "%s/" OVERLAYROOT_HOOK, t->root_dir);
+	ir->has_overlayroot = r == 0 && faccessat(rf->ctx->images_fd, buf_str(&hook), F_OK,
+						  AT_SYMLINK_NOFOLLOW) == 0;
+	buf_release(&hook);
+	if (r == 0 && rf->ctx->deps)
+		r = seal_deps_add(rf->ctx->deps, ROOT_IMAGES, t->root_dir);
+	return r;
+}
+
+static int add_text(struct rootfs *rf, const char *root, const char *rel, const struct node *n,
+		    const char *text)
+{
+	struct buf path = BUF_INIT;
+	struct resource *res;
+	int r;
+
+	r = buf_printf(&path, "%s/%s", root, rel);
+	if (r < 0)
+		return r;
+	res = resource_set_add_file(rf->out, ROOT_NFS, buf_str(&path), 0644, text, strlen(text));
+	buf_release(&path);
 	if (!res)
 		return -ENOMEM;
-	res->flags |= RES_F_KEEP;
+	res->node = n ? n->name : NULL;
 	return 0;
 }
 
-/* The read-only root of an image used by shared-root nodes: shared/<image>. */
-static int shared_root(struct resource_set *out, size_t first, const struct node *n)
+static int add_root(struct rootfs *rf, const char *path, const struct node *n,
+		    const struct image_root *ir, const struct image *img)
 {
-	struct buf path = BUF_INIT;
+	struct buf desc = BUF_INIT;
+	struct resource *res;
 	int r;
 
-	r = add_kept_dir(out, first, "shared");
+	if (n)
+		r = buf_printf(&desc, "generation %u\n", n->root_generation);
+	else
+		r = buf_adds(&desc, "shared\n");
 	if (r == 0)
-		r = buf_printf(&path, "shared/%s", n->image->name);
+		r = buf_printf(&desc, "image %s\nsource %s\nidentity %s\n", img->name,
+			       ir->t->root_dir, ir->identity);
+	res = r == 0 ? resource_set_add(rf->out, RES_ROOT, ROOT_NFS, path, 0755, buf_str(&desc))
+		     : NULL;
+	buf_release(&desc);
+	if (r == 0 && !res)
+		r = -ENOMEM;
 	if (r == 0)
-		r = add_kept_dir(out, first, buf_str(&path));
-	buf_release(&path);
+		res->node = n ? n->name : NULL;
 	return r;
+}
+
+static int fstab_text(struct buf *b, const char *who)
+{
+	return buf_printf(
+		b,
+		"# Managed by bramble (%s): changes here are replaced.\n"
+		"# The root file system is mounted over NFS by the kernel (nfsroot= in\n"
+		"# cmdline.txt), and there is no SD card.  /boot/firmware is not mounted:\n"
+		"# the boot files are served by bramble over TFTP, from the repository.\n"
+		"proc            /proc           proc    defaults          0       0\n",
+		who);
+}
+
+static int private_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+{
+	const char *host = n->first_boot.hostname ? n->first_boot.hostname : n->hostname;
+	struct buf b = BUF_INIT, who = BUF_INIT;
+	int r;
+
+	r = add_root(rf, n->serial, n, ir, n->image);
+	if (r == 0)
+		r = buf_printf(&b, "%s\n", host);
+	if (r == 0)
+		r = add_text(rf, n->serial, "etc/hostname", n, buf_str(&b));
+	buf_truncate(&b, 0);
+	if (r == 0)
+		r = buf_printf(&b,
+			       "# Managed by bramble (node %s): changes here are replaced.\n"
+			       "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+			       "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n"
+			       "127.0.1.1\t%s\n",
+			       n->name, host);
+	if (r == 0)
+		r = add_text(rf, n->serial, "etc/hosts", n, buf_str(&b));
+	buf_truncate(&b, 0);
+	if (r == 0)
+		r = buf_printf(&who, "node %s", n->name);
+	if (r == 0)
+		r = fstab_text(&b, buf_str(&who));
+	if (r == 0)
+		r = add_text(rf, n->serial, "etc/fstab", n, buf_str(&b));
+	buf_release(&b);
+	buf_release(&who);
+	return r;
+}
+
+static bool first_boot_set(const struct first_boot *fb)
+{
+	return fb->hostname || fb->n_users || fb->ssh != TRI_UNSET || fb->wifi.ssid ||
+	       fb->timezone || fb->keymap;
+}
+
+static int shared_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+{
+	struct buf path = BUF_INIT, b = BUF_INIT, who = BUF_INIT;
+	int r = 0;
+
+	if (first_boot_set(&n->first_boot))
+		r = buf_printf(&ir->shared_fb, "%s%s", ir->shared_fb.len ? ", " : "", n->name);
+	if (r < 0 || ir->shared_done)
+		return r;
+	ir->shared_done = true;
+	r = buf_printf(&path, "shared/%s", n->image->name);
+	if (r == 0)
+		r = add_root(rf, buf_str(&path), NULL, ir, n->image);
+	if (r == 0)
+		r = buf_printf(&who, "image %s, shared by its nodes", n->image->name);
+	if (r == 0)
+		r = fstab_text(&b, buf_str(&who));
+	if (r == 0)
+		r = add_text(rf, buf_str(&path), "etc/fstab", NULL, buf_str(&b));
+	if (r == 0)
+		r = add_text(rf, buf_str(&path), "etc/hostname", NULL, "");
+	buf_release(&path);
+	buf_release(&b);
+	buf_release(&who);
+	return r;
+}
+
+/* Notes on a shared root: what its nodes will not get. */
+static int shared_notes(struct rootfs *rf, size_t first)
+{
+	size_t i, k;
+	int r = 0;
+
+	for (i = first; r == 0 && i < rf->out->n; i++) {
+		struct resource *res = &rf->out->v[i];
+		struct image_root *ir = NULL;
+		struct buf note = BUF_INIT;
+
+		if (res->type != RES_ROOT || res->node)
+			continue;
+		for (k = 0; k < rf->ctx->set->n_images && !ir; k++)
+			if (rf->img[k].shared_done && strcmp(res->path + strlen("shared/"),
+							     rf->ctx->set->images[k]->name) == 0)
+				ir = &rf->img[k];
+		if (!ir)
+			continue;
+		if (!ir->has_overlayroot)
+			r = buf_adds(&note,
+				     "the image has no overlayroot (initramfs hook): its nodes "
+				     "boot with a read-only root and no tmpfs overlay; install "
+				     "the overlayroot package in the image");
+		if (r == 0 && ir->shared_fb.len)
+			r = buf_printf(&note,
+				       "%sfirstBoot of %s is not applied: a shared root is the "
+				       "same for every node",
+				       note.len ? "; " : "", buf_str(&ir->shared_fb));
+		if (r == 0 && note.len)
+			res->note = buf_detach(&note, NULL);
+		buf_release(&note);
+	}
+	return r;
+}
+
+static int rootfs_run(struct rootfs *rf)
+{
+	const struct manifest_set *set = rf->ctx->set;
+	size_t i, first = rf->out->n;
+	bool shared = false;
+	int r, bad = 0;
+
+	for (i = 0; i < set->n_nodes; i++) {
+		const struct node *n = set->nodes[i];
+		struct image_root *ir = image_root_of(rf, n->image);
+
+		if (!ir)
+			return -EINVAL;
+		r = ir->checked ? 0 : image_root_check(rf, n->image, ir);
+		if (r < 0)
+			return r;
+		if (ir->bad) {
+			bad = 1;
+			continue;
+		}
+		if (n->root_mode == ROOT_MODE_SHARED) {
+			shared = true;
+			r = shared_root(rf, n, ir);
+		} else {
+			r = private_root(rf, n, ir);
+			if (r == 0)
+				r = firstboot_render(rf->ctx, n, rf->out, rf->d);
+			bad |= r == -EINVAL;
+			r = r == -EINVAL ? 0 : r;
+		}
+		if (r < 0)
+			return r;
+	}
+	r = shared_notes(rf, first);
+	if (r == 0 && shared && !resource_set_add(rf->out, RES_DIR, ROOT_NFS, "shared", 0755, NULL))
+		r = -ENOMEM;
+	if (r == 0 && shared)
+		rf->out->v[rf->out->n - 1].flags |= RES_F_KEEP;
+	return r < 0 ? r : bad ? -EINVAL : 0;
 }
 
 static int rootfs_desired(struct render_ctx *ctx, struct resource_set *out, struct diags *d)
 {
-	const struct manifest_set *set = ctx->set;
-	size_t i, first = out->n;
+	struct rootfs rf = {ctx, out, d, NULL};
+	size_t i;
 	int r;
 
-	(void)d;
-	for (i = 0; i < set->n_nodes; i++) {
-		const struct node *n = set->nodes[i];
-		struct resource *res;
-
-		if (n->root_mode == ROOT_MODE_SHARED) {
-			r = shared_root(out, first, n);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		res = resource_set_add(out, RES_DIR, ROOT_NFS, n->serial, 0755, NULL);
-		if (!res)
-			return -ENOMEM;
-		res->flags |= RES_F_KEEP;
-		res->node = n->name;
-	}
-	return 0;
+	rf.img = calloc(ctx->set->n_images ? ctx->set->n_images : 1, sizeof(*rf.img));
+	if (!rf.img)
+		return -ENOMEM;
+	r = rootfs_run(&rf);
+	for (i = 0; i < ctx->set->n_images; i++)
+		buf_release(&rf.img[i].shared_fb);
+	free(rf.img);
+	return r;
 }
 
 const struct reconciler reconciler_rootfs = {

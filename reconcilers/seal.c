@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #define SEAL_TMP      "seal.tmp"
 #define SEAL_MAX_SIZE ((size_t)512 << 20)
 #define RACY_NS	      1000000000LL
+#define SEAL_CHUNK    ((size_t)64 << 10)
 
 int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
 {
@@ -79,13 +81,29 @@ static int64_t ts_ns(const struct timespec *t)
 /* ------------------------------------------------------------------ write */
 
 struct sealer {
-	struct buf out;
+	struct buf out; /* flushed to out_fd as it fills: a seal is not held whole */
+	int out_fd;
 	const int *fd;	   /* per root */
 	char *last_parent; /* "<root>:<dir>" of the last tree link recorded */
 	int64_t racy_after_ns;
 	size_t n;
 	const char *why; /* set when the pass cannot be sealed */
 };
+
+static int __attribute__((format(printf, 2, 3))) sealer_add(struct sealer *s, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vprintf(&s->out, fmt, ap);
+	va_end(ap);
+	if (r == 0 && s->out.len >= SEAL_CHUNK) {
+		r = write_all(s->out_fd, buf_str(&s->out), s->out.len);
+		buf_truncate(&s->out, 0);
+	}
+	return r;
+}
 
 /*
  * Record path (beneath root, or absolute) as it is now.  expect, when given,
@@ -100,7 +118,7 @@ static int seal_entry(struct sealer *s, char kind, unsigned root, const char *pa
 
 	if (s->why)
 		return 0;
-	if (dfd < 0 || strchr(path, '\n')) {
+	if ((root != SEAL_ABSPATH && dfd < 0) || strchr(path, '\n')) { /* AT_FDCWD is < 0 */
 		s->why = "a path cannot be recorded";
 		return 0;
 	}
@@ -121,8 +139,8 @@ static int seal_entry(struct sealer *s, char kind, unsigned root, const char *pa
 		return 0;
 	}
 	s->n++;
-	return buf_printf(&s->out, "%c %u %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %o %s\n",
-			  kind, root, (uint64_t)st.st_ino, (int64_t)st.st_size, mt, ct,
+	return sealer_add(s, "%c %u %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %o %s\n", kind,
+			  root, (uint64_t)st.st_ino, (int64_t)st.st_size, mt, ct,
 			  (unsigned)st.st_mode, path);
 }
 
@@ -193,6 +211,7 @@ static int seal_item(struct sealer *s, const struct plan_item *it)
 	case RES_TREE:
 		return seal_tree(s, it);
 	case RES_DIR:
+	case RES_ROOT: /* a node root: its directory, as any other */
 		return seal_entry(s, 'D', res->root, res->path, NULL);
 	case RES_FILE:
 	case RES_SYMLINK:
@@ -208,7 +227,7 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	struct sealer s;
 	struct timespec now;
 	size_t i;
-	int r = 0, fd;
+	int r = 0;
 
 	seal_remove(e->state_fd);
 	if (plan_has_changes(p) || p->n_conflict || p->n_keep)
@@ -218,7 +237,13 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	s.fd = e->root_fd;
 	clock_gettime(CLOCK_REALTIME, &now);
 	s.racy_after_ns = ts_ns(&now) - RACY_NS;
-	r = buf_printf(&s.out, SEAL_MAGIC "key %s\ncounts %zu %zu %zu\n", key, counts->unchanged,
+	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
+	 * one has no "end" line. */
+	s.out_fd = openat(e->state_fd, SEAL_TMP,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s.out_fd < 0)
+		return -errno;
+	r = sealer_add(&s, SEAL_MAGIC "key %s\ncounts %zu %zu %zu\n", key, counts->unchanged,
 		       counts->nodes_total, counts->nodes_ready);
 	for (i = 0; r == 0 && !s.why && i < p->n_items; i++)
 		r = seal_item(&s, &p->items[i]);
@@ -226,31 +251,19 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = seal_entry(&s, 'S', deps->v[i].root, deps->v[i].path, NULL);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
-	if (r < 0 || s.why) {
-		if (s.why)
-			log_debug("not sealing this pass: %s", s.why);
-		free(s.last_parent);
-		buf_release(&s.out);
-		return r < 0 ? r : 0;
-	}
-	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
-	 * one has no "end" line. */
-	fd = openat(e->state_fd, SEAL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		    0600);
-	if (fd < 0) {
+	if (r == 0 && !s.why)
+		r = write_all(s.out_fd, buf_str(&s.out), s.out.len);
+	if (close(s.out_fd) < 0 && r == 0)
 		r = -errno;
-	} else {
-		r = write_all(fd, buf_str(&s.out), s.out.len);
-		if (close(fd) < 0 && r == 0)
-			r = -errno;
-	}
-	if (r == 0 && renameat(e->state_fd, SEAL_TMP, e->state_fd, SEAL_FILE) < 0)
+	if (r == 0 && !s.why && renameat(e->state_fd, SEAL_TMP, e->state_fd, SEAL_FILE) < 0)
 		r = -errno;
-	if (r < 0)
+	if (r < 0 || s.why)
 		unlinkat(e->state_fd, SEAL_TMP, 0);
+	if (s.why)
+		log_debug("not sealing this pass: %s", s.why);
 	free(s.last_parent);
 	buf_release(&s.out);
-	return r < 0 ? r : 1;
+	return r < 0 ? r : s.why ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------ check */

@@ -43,6 +43,17 @@ static bool arg_repeated(const char *a, size_t n, const struct strlist *extra)
 	return false;
 }
 
+/* Whether the node's own arguments set this parameter (then they decide it). */
+static bool arg_repeated_key(const struct strlist *extra, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < extra->n; i++)
+		if (strncmp(extra->v[i], key, strlen(key)) == 0)
+			return true;
+	return false;
+}
+
 static int render_cmdline(struct render_ctx *ctx, const struct node *n, const struct image_tree *t,
 			  struct buf *b)
 {
@@ -74,8 +85,19 @@ static int render_cmdline(struct render_ctx *ctx, const struct node *n, const st
 	r = buf_printf(b, "root=/dev/nfs nfsroot=%s:%s,vers=%u,tcp %s ip=dhcp rootwait", c->server,
 		       root, c->nfs_version, n->root_mode == ROOT_MODE_SHARED ? "ro" : "rw");
 	free(root);
+	/*
+	 * A shared root is read-only: the overlayroot package's initramfs hook
+	 * (init-bottom, after the initramfs mounted the NFS root) puts a tmpfs
+	 * over it.  This is what raspi-config's overlay option uses on Bookworm;
+	 * the older boot=overlay script replaces local_mount_root and so only
+	 * works with a root on a local block device, never over NFS.
+	 */
 	if (r == 0 && n->root_mode == ROOT_MODE_SHARED)
 		r = buf_adds(b, " overlayroot=tmpfs");
+	/* Raspberry Pi OS keeps the Wi-Fi radio off until the regulatory domain is set. */
+	if (r == 0 && n->first_boot.wifi.country &&
+	    !arg_repeated_key(&n->cmdline, "cfg80211.ieee80211_regdom="))
+		r = buf_printf(b, " cfg80211.ieee80211_regdom=%s", n->first_boot.wifi.country);
 	for (i = 0; r == 0 && i < n->cmdline.n; i++)
 		r = buf_printf(b, " %s", n->cmdline.v[i]);
 	if (r == 0)

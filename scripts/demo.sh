@@ -15,6 +15,10 @@ repo="$out/repo"
 if [ ! -d "$repo/.git" ]; then
 	mkdir -p "$repo"
 	cp -r manifests/examples/. "$repo/"
+	# pi5-a's Wi-Fi passphrase is a secret file on the controller host: a demo one.
+	mkdir -p "$out/secrets"
+	(umask 077 && printf 'demo-passphrase\n' >"$out/secrets/wifi-passphrase")
+	sed -i "s|/run/secrets/bramble/wifi-passphrase|$out/secrets/wifi-passphrase|" "$repo/nodes/pi5.yaml"
 	git -C "$repo" init -q -b main
 	git -C "$repo" add -A
 	git -C "$repo" -c user.name=bramble -c user.email=bramble@localhost commit -qm "example cluster"

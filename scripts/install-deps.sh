@@ -3,12 +3,12 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds the servers the tests drive)
 set -eu
 BUILD="build-essential cmake pkg-config git ca-certificates libyaml-dev libjansson-dev libssl-dev \
-libgit2-dev libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev libext2fs-dev libcmocka-dev"
+libgit2-dev libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev liblzma-dev libext2fs-dev libcmocka-dev"
 RUN="dnsmasq-base"
 TEST="python3 python3-yaml python3-jsonschema iproute2 iputils-ping busybox atftp \
 nfs-ganesha nfs-ganesha-vfs nfs-kernel-server libnfs-utils rpcbind kmod util-linux \
 mtools dosfstools fdisk e2fsprogs clang-format curl prometheus lighttpd lighttpd-mod-openssl openssl openssh-server \
-xz-utils zstd zip attr libcap2-bin"
+xz-utils zstd zip attr libcap2-bin xfsprogs"
 PKGS="$BUILD $RUN"
 [ "${1:-}" = "--test" ] && PKGS="$PKGS $TEST"
 missing=""

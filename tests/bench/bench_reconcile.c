@@ -4,7 +4,8 @@
  *
  * For each size it generates a manifest repository in a scratch directory
  * (one Cluster in full DHCP mode, one Image, one Profile, and the nodes, 100
- * to a file) and runs the real binary three ways: a cold apply into empty
+ * to a file; the nodes share one read-only root of the image: 10,000 private
+ * roots are 10,000 copies of an OS, measured by bench_roots.sh instead) and runs the real binary three ways: a cold apply into empty
  * outputs (but for the demo image store), a no-op apply (nothing changed)
  * and an apply after one node's config.txt changed (three different edits).
  * Each figure is the median of three runs.  Wall time is taken around
@@ -13,7 +14,7 @@
  * Beside it, a minimal reference writer creates the files bramble creates on
  * a cold apply (per node a generation directory of hard links into the image
  * store plus config.txt and cmdline.txt, switched in by a symlink; a hosts
- * file; an NFS root directory; one exports file and one dnsmasq conf), each
+ * file; an export line; one exports file and one dnsmasq conf), each
  * file by write-temp + rename, once with an fsync per file and once with none
  * (the floor), so the figures can be judged against what the file system
  * itself costs.  Cold applies and reference runs alternate, each into a
@@ -407,7 +408,8 @@ static int write_cluster(const struct size_run *s)
 	      "spec: {path: demo-os}\n"
 	      "---\napiVersion: bramble/v1alpha1\nkind: Profile\nmetadata: {name: base}\nspec:\n"
 	      "  boot:\n    configTxt: {arm_64bit: 1, enable_uart: 1}\n"
-	      "    cmdline: [\"console=serial0,115200\"]\n",
+	      "    cmdline: [\"console=serial0,115200\"]\n"
+	      "  root: {mode: shared}\n",
 	      f);
 	return repo_file_close(f, tmp, path);
 }
@@ -729,8 +731,9 @@ static int ref_generation(struct ref *x, unsigned i, const char *serial, int gfd
 	if (r == 0)
 		r = fmt(text, sizeof(text),
 			"console=tty1 quiet console=serial0,115200 root=/dev/nfs "
-			"nfsroot=10.0.0.1:%s/nfs/%s,vers=3,tcp rw ip=dhcp rootwait\n",
-			x->root, serial);
+			"nfsroot=10.0.0.1:%s/nfs/shared/demo-os,vers=3,tcp ro ip=dhcp rootwait "
+			"overlayroot=tmpfs\n",
+			x->root);
 	if (r == 0)
 		r = ref_write(x, gfd, "cmdline.txt", text, strlen(text));
 	x->paths += 2;
@@ -798,13 +801,12 @@ static int ref_node(struct ref *x, unsigned i)
 			(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, ip, i);
 	if (r == 0)
 		r = ref_write(x, x->hosts_fd, serial, line, strlen(line));
-	if (r == 0 && mkdirat(x->nfs_fd, serial, 0755) < 0)
-		r = -errno;
 	if (r == 0)
-		r = sbuf_printf(&x->exports,
-				"%s/nfs/%s %s(rw,sync,no_subtree_check,no_root_squash)\n", x->root,
-				serial, ip);
-	x->paths += 2;
+		r = sbuf_printf(
+			&x->exports,
+			"%s/nfs/shared/demo-os %s(ro,sync,no_subtree_check,no_root_squash)\n",
+			x->root, ip);
+	x->paths += 1;
 	return r;
 }
 

@@ -45,9 +45,18 @@ done_testing() {
 	[ "$T_FAIL" -eq 0 ]
 }
 # A copy of the example manifests and a demo image, in $W/repo and $W/out.
+# example_secrets DIR: the examples keep pi5-a's Wi-Fi passphrase in a file on
+# the controller host (/run/secrets/bramble/...): make it in $W/secrets and
+# point the copy of the examples in DIR at it.
+example_secrets() {
+	mkdir -p "$W/secrets"
+	(umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi-passphrase")
+	sed -i "s|/run/secrets/bramble/wifi-passphrase|$W/secrets/wifi-passphrase|" "$1/nodes/pi5.yaml"
+}
 setup_example() {
 	mkdir -p "$W/out/images"
 	cp -r "$SRC/manifests/examples" "$W/repo"
+	example_secrets "$W/repo"
 	sh "$SRC/scripts/make-demo-image.sh" "$W/out/images/demo-os" >/dev/null
 }
 b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand=; }

@@ -87,13 +87,16 @@ PY
 expect_rc 0 "repository without pi4-b still validates" b validate
 expect_rc 2 "plan shows the removal" b plan
 contains "$W/last.out" "- tftp       2345bcde/  (not in the repository any more)" "plan: boot tree deleted"
-contains "$W/last.out" "= nfs        2345bcde/" "plan: node root kept"
+contains "$W/last.out" "> nfs        2345bcde/" "plan: node root moves to the attic"
+contains "$W/last.out" "root of pi4-b → attic (node removed from the repository)" "plan says where the root goes"
 expect_rc 0 "apply the removal" b apply
 check "removed node's boot dir gone" test ! -e "$out/tftp/2345bcde"
 check "removed node's generation dir gone" test -z "$(ls -A "$out/tftp" | grep '^\.2345bcde')"
 lacks "$out/exports/bramble.exports" "2345bcde" "removed node's export gone"
 check "foreign file in the TFTP root untouched" test "$(cat "$out/tftp/foreign.txt")" = "not ours"
-check "removed node's NFS root kept with its data" test -f "$out/nfs/2345bcde/precious"
+check "removed node's NFS root kept with its data, in the attic" \
+	sh -c 'test -f "$1"/nfs/.attic/2345bcde.gen0.*/precious' _ "$out"
+check "removed node's root is no longer exported" test ! -e "$out/nfs/2345bcde"
 check "other nodes still served" test -f "$out/tftp/1234abcd/config.txt"
 
 # Empty repository: refused unless allowed.

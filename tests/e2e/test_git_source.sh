@@ -37,6 +37,7 @@ ALL=$W/all-output # every output of bramble, searched for secrets at the end
 # --- the repository: a working copy pushed into $W/git/src.git
 sh "$SRC/scripts/make-demo-image.sh" "$W/out/images/demo-os" >/dev/null
 cp -r "$SRC/manifests/examples" "$W/work"
+example_secrets "$W/work"
 git -C "$W/work" init -q -b main
 git -C "$W/work" add -A && git -C "$W/work" commit -qm initial
 git clone -q --bare "$W/work" "$W/git/src.git"
@@ -246,6 +247,7 @@ check "the branch head is applied" test "$(st lastAppliedRevision)" = "main@sha1
 # manifests under a subdirectory; hidden entries and symlinks are skipped
 mkdir -p "$W/sub/manifests/.hidden"
 cp -r "$SRC/manifests/examples/." "$W/sub/manifests/"
+example_secrets "$W/sub/manifests"
 echo "not a manifest" >"$W/sub/README.md"
 echo "{{{ not yaml" >"$W/sub/manifests/.hidden/broken.yaml"
 ln -s cluster.yaml "$W/sub/manifests/link.yaml"

@@ -89,7 +89,8 @@ rm "$repo/nodes/pi-b.yaml"
 expect_rc 0 "kernel: apply with pi-c added, pi-b removed" ba
 acts_is "kernel: the change ran nfs.reloadCommand" "nfs"
 etab_check "kernel after change" "$out/nfs/1234abcd 10.99.0.42" "$out/nfs/3456cdef 10.99.0.44" "$out/nfs/4567def0 10.99.0.0/24"
-check "kernel: removed node's root kept (data is never deleted)" test -d "$out/nfs/2345bcde"
+check "kernel: removed node's root kept in the attic (data is never deleted)" \
+	sh -c 'test -d "$1"/nfs/.attic/2345bcde.gen0.*' _ "$out"
 
 # NFSv4-only cluster for ganesha: only the protocol line differs
 cp "$FIX/clusters/ganesha-v4.yaml" "$repo/cluster.yaml"

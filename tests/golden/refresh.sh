@@ -9,7 +9,8 @@ for case in tests/golden/cases/*/; do
 	name=$(basename "$case")
 	w=$(mktemp -d)
 	sh scripts/make-demo-image.sh "$w/out/images/demo-os" >/dev/null
-	"$BRAMBLE" apply --source "$case" --root "$w/out" --set dhcp.testCommand= -q >/dev/null
+	sh tests/golden/secrets.sh "$case" "$w/case"
+	"$BRAMBLE" apply --source "$w/case" --root "$w/out" --set dhcp.testCommand= -q >/dev/null
 	python3 tests/golden/dump-tree.py "$w/out" >"tests/golden/expected/$name.txt"
 	rm -rf "$w"
 	echo "refreshed tests/golden/expected/$name.txt"

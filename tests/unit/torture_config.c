@@ -104,13 +104,45 @@ static void test_set(void **state)
 	diags_release(&d);
 }
 
+/* images.*: counts, durations, sizes with units, booleans, strings. */
+static void test_images_keys(void **state)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(c.images_retries, 3);
+	assert_int_equal(c.images_max_size, (uint64_t)64 << 30);
+	assert_int_equal(config_set_key(&c, "images.retries=0", &d), 0);
+	assert_int_equal(c.images_retries, 0);
+	assert_int_equal(config_set_key(&c, "images.timeout=2m", &d), 0);
+	assert_int_equal(c.images_timeout_s, 120);
+	assert_int_equal(config_set_key(&c, "images.maxSize=512M", &d), 0);
+	assert_int_equal(c.images_max_size, (uint64_t)512 << 20);
+	assert_int_equal(config_set_key(&c, "images.maxSize=2GiB", &d), 0);
+	assert_int_equal(c.images_max_size, (uint64_t)2 << 30);
+	assert_int_equal(config_set_key(&c, "images.keepDownloads=true", &d), 0);
+	assert_true(c.images_keep_downloads);
+	assert_int_equal(config_set_key(&c, "images.caFile=/etc/ca.pem", &d), 0);
+	assert_string_equal(c.images_ca_file, "/etc/ca.pem");
+	assert_int_equal(config_set_key(&c, "images.retries=-1", &d), -EINVAL);
+	assert_int_equal(config_set_key(&c, "images.retries=5000", &d), -EINVAL);
+	assert_int_equal(config_set_key(&c, "images.maxSize=12X", &d), -EINVAL);
+	assert_int_equal(config_set_key(&c, "images.maxSize=100", &d), -EINVAL);
+	assert_int_equal(config_set_key(&c, "images.maxSize=2T", &d), -EINVAL);
+	assert_int_equal(d.n, 5);
+	assert_non_null(strstr(d.v[2].msg, "bad size"));
+	config_release(&c);
+	diags_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_and_root),
-		cmocka_unit_test(test_load),
-		cmocka_unit_test(test_errors_have_positions),
-		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_defaults_and_root),     cmocka_unit_test(test_load),
+		cmocka_unit_test(test_errors_have_positions), cmocka_unit_test(test_set),
+		cmocka_unit_test(test_images_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

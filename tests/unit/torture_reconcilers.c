@@ -76,6 +76,8 @@ static int setup(void **state)
 	snprintf(w->images, sizeof(w->images), "%s/images", w->dir);
 	snprintf(boot, sizeof(boot), "%s/os/boot/overlays", w->images);
 	assert_int_equal(mkdir_p(boot, 0755), 0);
+	snprintf(boot, sizeof(boot), "%s/os/root/etc", w->images); /* the image's root tree */
+	assert_int_equal(mkdir_p(boot, 0755), 0);
 	snprintf(boot, sizeof(boot), "%s/os/boot", w->images);
 	put(boot, "start4.elf", "fw");
 	put(boot, "bootcode.bin", "bc");
@@ -283,10 +285,11 @@ static void test_kernel_exports(void **state)
 	assert_null(strstr(r->data, "*("));
 	assert_non_null(strstr(r->note, "b has no ip: exported to the subnet 10.99.0.0/24"));
 	assert_int_equal(r->act_change, ACTION_NFS_RELOAD);
-	/* The node's root directory: kept whatever happens. */
+	/* The node's root: made from the image, retired to the attic, never deleted. */
 	r = find(&w->out, ROOT_NFS, "1234abcd");
 	assert_non_null(r);
-	assert_true(r->flags & RES_F_KEEP);
+	assert_int_equal(r->type, RES_ROOT);
+	assert_non_null(strstr(r->data, "generation 0\nimage os\nsource os/root\n"));
 }
 
 static void test_shared_root(void **state)
@@ -298,11 +301,17 @@ static void test_shared_root(void **state)
 	w->nodes[2].root_mode = ROOT_MODE_SHARED;
 	render(w);
 	r = find(&w->out, ROOT_EXPORTS, "bramble.exports");
-	assert_non_null(strstr(r->data,
-			       "/srv/nfs/shared/os "
-			       "10.99.0.42(ro,sync,no_subtree_check,root_squash) 10.99.0.44(ro,"));
-	assert_non_null(find(&w->out, ROOT_NFS, "shared/os"));
+	assert_non_null(strstr(
+		r->data, "/srv/nfs/shared/os "
+			 "10.99.0.42(ro,sync,no_subtree_check,no_root_squash) 10.99.0.44(ro,"));
+	r = find(&w->out, ROOT_NFS, "shared/os");
+	assert_non_null(r);
+	assert_int_equal(r->type, RES_ROOT);
+	assert_non_null(strstr(r->data, "shared\nimage os\nsource os/root\n"));
+	assert_non_null(find(&w->out, ROOT_NFS, "shared/os/etc/fstab"));
 	assert_null(find(&w->out, ROOT_NFS, "1234abcd"));
+	assert_non_null(find(&w->out, ROOT_NFS, "2345bcde")); /* b is still private */
+	assert_non_null(find(&w->out, ROOT_NFS, "2345bcde/etc/hostname"));
 	r = child(find(&w->out, ROOT_TFTP, "1234abcd"), "cmdline.txt");
 	assert_non_null(strstr(r->data, "nfsroot=10.99.0.1:/srv/nfs/shared/os,vers=3,tcp ro "));
 }

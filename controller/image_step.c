@@ -1,0 +1,375 @@
+/*
+ * image_step: url Images into the image store before a pass renders, and
+ * the `bramble images` command (image_step.h).
+ */
+#include "image_step.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imgstore.h"
+#include "log.h"
+#include "reconcile.h"
+#include "source.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define IN_USE_FILE    "in-use"
+#define IN_USE_MAX     ((size_t)1 << 20)
+#define PLAN_NODES_MAX 5
+
+static int store_open(const struct bramble_config *cfg, bool create, int *ret_fd)
+{
+	int fd;
+
+	if (create) {
+		int r = mkdir_p(cfg->image_store, 0755);
+
+		if (r < 0)
+			return r;
+	}
+	fd = open(cfg->image_store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+static void note_log(void *arg, const char *line)
+{
+	(void)arg;
+	log_info("%s", line);
+}
+
+static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_size = cfg->images_max_size;
+	o->timeout_s = cfg->images_timeout_s;
+	o->retries = cfg->images_retries;
+	o->ca_file = cfg->images_ca_file;
+	o->keep_downloads = cfg->images_keep_downloads;
+	o->quiet = log_get_level() < LOG_LEVEL_INFO;
+	o->note = note_log;
+}
+
+static bool image_used(const struct manifest_set *set, const struct image *img)
+{
+	size_t i;
+
+	for (i = 0; i < set->n_nodes; i++)
+		if (set->nodes[i]->image == img)
+			return true;
+	return false;
+}
+
+/* plan: say that the image comes first, and which nodes wait for it. */
+static void print_pending(const struct manifest_set *set, const struct image *img, FILE *out)
+{
+	size_t i, n = 0;
+
+	fprintf(out, "image \"%s\": would download and extract %s (not in the image store yet)",
+		img->name, img->url);
+	for (i = 0; i < set->n_nodes; i++) {
+		if (set->nodes[i]->image != img)
+			continue;
+		if (n < PLAN_NODES_MAX)
+			fprintf(out, "%s%s",
+				n ? ", " : "; nodes that cannot be planned until then: ",
+				set->nodes[i]->name);
+		n++;
+	}
+	if (n > PLAN_NODES_MAX)
+		fprintf(out, " and %zu more", n - PLAN_NODES_MAX);
+	fputc('\n', out);
+}
+
+/* Whether the store holds img (its digest known and extracted). */
+static int in_store(int store_fd, const struct image *img)
+{
+	char digest[SHA256_HEX_LEN + 1];
+
+	if (imgstore_digest(store_fd, img, digest) < 0)
+		return 0;
+	return imgstore_has(store_fd, digest);
+}
+
+int image_step_run(const struct bramble_config *cfg, const struct manifest_set *set, bool fetch,
+		   FILE *out, struct diags *d, size_t *ret_pending)
+{
+	struct imgstore_opts o;
+	size_t i, pending = 0, bad = 0;
+	int store_fd = -1, r = 0;
+
+	opts_from(cfg, &o);
+	for (i = 0; r == 0 && i < set->n_images; i++) {
+		const struct image *img = set->images[i];
+		char digest[SHA256_HEX_LEN + 1];
+		struct buf err = BUF_INIT;
+
+		if (!img->url || !image_used(set, img))
+			continue;
+		if (store_fd < 0 && (r = store_open(cfg, fetch, &store_fd)) < 0) {
+			if (r == -ENOENT && !fetch) {
+				r = 0;
+				print_pending(set, img, out);
+				pending++;
+			}
+			continue;
+		}
+		r = in_store(store_fd, img);
+		if (r != 0) {
+			r = r > 0 ? 0 : r;
+			continue;
+		}
+		if (!fetch) {
+			print_pending(set, img, out);
+			pending++;
+			continue;
+		}
+		r = imgstore_ensure(store_fd, img, &o, digest, &err);
+		if (r < 0 && r != -ENOMEM) {
+			r = diags_add(d, &img->pos, "%s; nothing was added to the image store",
+				      buf_str(&err));
+			bad++;
+		}
+		buf_release(&err);
+	}
+	if (store_fd >= 0)
+		close(store_fd);
+	*ret_pending = pending;
+	return r < 0 ? r : bad ? -EINVAL : 0;
+}
+
+static const char *human(uint64_t bytes, char out[32])
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, 32, u == 0 || v >= 10 ? "%.0f %s" : "%.1f %s", v, units[u]);
+	return out;
+}
+
+static void print_unused(size_t n, uint64_t bytes, FILE *out)
+{
+	char h[32];
+
+	if (n)
+		fprintf(out,
+			"%zu unused image%s in the store (%s): `bramble images prune` removes %s\n",
+			n, n == 1 ? "" : "s", human(bytes, h), n == 1 ? "it" : "them");
+}
+
+/* Write <store>/in-use (the digests the applied set references) when it changed. */
+static void in_use_write(int store_fd, const struct imgstore_list *l)
+{
+	struct buf b = BUF_INIT;
+	char *old = NULL;
+	size_t i, len = 0;
+	int fd = -1;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].n_refs && buf_printf(&b, "%s\n", l->v[i].digest) < 0)
+			goto out;
+	if (file_read_at(store_fd, IN_USE_FILE, IN_USE_MAX, &old, &len) == 0 && len == b.len &&
+	    memcmp(old, buf_str(&b), len) == 0)
+		goto out;
+	fd = openat(store_fd, IN_USE_FILE ".tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, b.data, b.len) < 0 ||
+	    renameat(store_fd, IN_USE_FILE ".tmp", store_fd, IN_USE_FILE) < 0)
+		log_warn("cannot record the images in use in %s", IN_USE_FILE);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(old);
+	buf_release(&b);
+}
+
+void image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set,
+		       bool record, FILE *out)
+{
+	struct imgstore_list l;
+	uint64_t bytes = 0;
+	size_t i, n = 0;
+	int fd = -1;
+
+	if (store_open(cfg, false, &fd) < 0)
+		return;
+	if (imgstore_list(fd, set, &l) == 0) {
+		if (record)
+			in_use_write(fd, &l);
+		for (i = 0; i < l.n; i++)
+			if (!l.v[i].n_refs) {
+				n++;
+				bytes += l.v[i].bytes;
+			}
+		print_unused(n, bytes, out);
+		imgstore_list_release(&l);
+	}
+	close(fd);
+}
+
+void image_step_status(const struct bramble_config *cfg, FILE *out)
+{
+	struct imgstore_list l;
+	char *in_use = NULL;
+	uint64_t bytes = 0;
+	size_t i, n = 0, len;
+	int fd = -1;
+
+	if (store_open(cfg, false, &fd) < 0)
+		return;
+	if (file_read_at(fd, IN_USE_FILE, IN_USE_MAX, &in_use, &len) == 0 &&
+	    imgstore_list(fd, NULL, &l) == 0) {
+		for (i = 0; i < l.n; i++)
+			if (!strstr(in_use, l.v[i].digest)) {
+				n++;
+				bytes += l.v[i].bytes;
+			}
+		if (n)
+			fputc('\n', out);
+		print_unused(n, bytes, out);
+		imgstore_list_release(&l);
+	}
+	free(in_use);
+	close(fd);
+}
+
+static void print_entry(const struct imgstore_entry *e, bool known, FILE *out)
+{
+	char h[32];
+	size_t i;
+
+	fprintf(out, "%-64s  %9s  ", e->digest, human(e->bytes, h));
+	for (i = 0; i < e->n_refs; i++)
+		fprintf(out, "%s%s (%s:%u)", i ? ", " : "", e->refs[i]->name,
+			e->refs[i]->pos.file ? e->refs[i]->pos.file : "?", e->refs[i]->pos.line);
+	if (!e->n_refs)
+		fputs(known ? "unused" : "?", out);
+	if (e->failed)
+		fputs(" (its extraction failed)", out);
+	else if (!e->extracted)
+		fputs(" (download only)", out);
+	fputc('\n', out);
+}
+
+static int list_print(const struct imgstore_list *l, bool known, FILE *out)
+{
+	uint64_t bytes = 0, unused_bytes = 0;
+	size_t i, unused = 0;
+	char h[32];
+
+	if (l->n == 0) {
+		fprintf(out, "the image store holds no downloaded images\n");
+		return EXIT_OK;
+	}
+	fprintf(out, "%-64s  %9s  %s\n", "DIGEST (sha256)", "SIZE", "USED BY");
+	for (i = 0; i < l->n; i++) {
+		print_entry(&l->v[i], known, out);
+		bytes += l->v[i].bytes;
+		if (!l->v[i].n_refs) {
+			unused++;
+			unused_bytes += l->v[i].bytes;
+		}
+	}
+	fprintf(out, "\n%zu image%s, %s", l->n, l->n == 1 ? "" : "s", human(bytes, h));
+	fputs(known ? "\n"
+		    : " (the manifests could not be read: which Images use them is not known)\n",
+	      out);
+	if (known)
+		print_unused(unused, unused_bytes, out);
+	return EXIT_OK;
+}
+
+static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
+{
+	uint64_t bytes = 0;
+	size_t i, n = 0, failed = 0;
+	char h[32];
+
+	for (i = 0; i < l->n; i++) {
+		struct buf err = BUF_INIT;
+
+		if (l->v[i].n_refs)
+			continue;
+		if (imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
+			log_warnx("%s", buf_str(&err));
+			failed++;
+		} else {
+			fprintf(out, "removed sha256/%s (%s)\n", l->v[i].digest,
+				human(l->v[i].bytes, h));
+			n++;
+			bytes += l->v[i].bytes;
+		}
+		buf_release(&err);
+	}
+	(void)imgstore_clean_staging(store_fd);
+	if (n)
+		fprintf(out, "removed %zu unused image%s (%s)\n", n, n == 1 ? "" : "s",
+			human(bytes, h));
+	else if (!failed)
+		fprintf(out, "no unused images in the store\n");
+	return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+/* The manifests, to say which Images use each entry; NULL when unreadable. */
+static int load_set(const struct bramble_config *cfg, struct manifest_set **ret)
+{
+	struct source_rev rev;
+	struct diags d = DIAGS_INIT;
+	int r;
+
+	r = source_read(cfg, &rev, &d);
+	if (r == 0)
+		r = manifests_load_files(rev.files, rev.n_files, &d, ret);
+	if (r < 0) {
+		diags_sort(&d);
+		diags_print(&d, stderr);
+	}
+	source_rev_release(&rev);
+	diags_release(&d);
+	return r;
+}
+
+int image_step_command(const struct bramble_config *cfg, bool do_prune, FILE *out)
+{
+	struct manifest_set *set = NULL;
+	struct imgstore_list l;
+	int fd = -1, r, code;
+
+	r = load_set(cfg, &set);
+	if (r < 0 && do_prune) {
+		log_warnx(
+			"not pruning: the manifests cannot be read, so which images are in use is "
+			"not known");
+		return EXIT_FAILED;
+	}
+	r = store_open(cfg, false, &fd);
+	if (r == -ENOENT) {
+		fprintf(out, "the image store %s does not exist yet\n", cfg->image_store);
+		manifest_set_free(set);
+		return EXIT_OK;
+	}
+	if (r == 0)
+		r = imgstore_list(fd, set, &l);
+	if (r < 0) {
+		log_errno(r, "cannot read the image store %s", cfg->image_store);
+		code = EXIT_FAILED;
+	} else {
+		code = do_prune ? prune(fd, &l, out) : list_print(&l, set != NULL, out);
+		imgstore_list_release(&l);
+	}
+	if (fd >= 0)
+		close(fd);
+	manifest_set_free(set);
+	return code;
+}

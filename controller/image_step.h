@@ -1,0 +1,41 @@
+/*
+ * image_step: the controller's side of the image store (reconcilers/
+ * imgstore.h): bring the url Images that nodes use into the store before a
+ * pass renders (apply, run), say which are still to fetch (plan), mention
+ * unused store entries, and the `bramble images [prune]` command.
+ */
+#ifndef BRAMBLE_IMAGE_STEP_H
+#define BRAMBLE_IMAGE_STEP_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "model.h"
+
+/*
+ * For every url Image a node of set uses and the store lacks: with fetch,
+ * download and extract it (imgstore_ensure; progress is logged); without,
+ * print on out that plan would download it and count it in *ret_pending.
+ * An image that cannot be brought in is a diag at the Image's position and
+ * the return is -EINVAL (the others are still tried); other negative errno
+ * values are system errors.
+ */
+int image_step_run(const struct bramble_config *cfg, const struct manifest_set *set, bool fetch,
+		   FILE *out, struct diags *d, size_t *ret_pending);
+
+/*
+ * After a pass: print "N unused images in the store (...)" on out when some
+ * entries are used by no Image of set; with record (an applied pass),
+ * remember which are used, for `bramble status`.
+ */
+void image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set,
+		       bool record, FILE *out);
+
+/* For `bramble status`: the unused line, as of the last applied pass. */
+void image_step_status(const struct bramble_config *cfg, FILE *out);
+
+/* `bramble images` (list) and `bramble images prune`; returns an exit code. */
+int image_step_command(const struct bramble_config *cfg, bool prune, FILE *out);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * firstboot: the first-boot configuration of a node with a private root, as
+ * files rendered into the root like any other resource (in the inventory,
+ * repaired on drift, shown in plan):
+ *
+ *	etc/bramble/firstboot.conf            the settings (0600: password hashes)
+ *	usr/local/sbin/bramble-firstboot      the script that applies them
+ *	etc/systemd/system/bramble-firstboot.service (+ its multi-user.target.wants link)
+ *	etc/ssh/sshd_config.d/bramble.conf    AuthorizedKeysFile: also bramble's key files
+ *	etc/ssh/bramble/authorized_keys/<user>  each user's keys from the repository
+ *	etc/sudoers.d/bramble                 users with sudo
+ *	etc/NetworkManager/system-connections/bramble-wifi.nmconnection  (0600)
+ *
+ * The script runs at every boot and does its work only when the settings
+ * changed (so the first boot, and a boot after a change in the repository):
+ * SSH host keys once per root, users and their password hashes, SSH on or
+ * off, time zone, keymap, the Wi-Fi radio.  Secrets given as {file: PATH}
+ * are read here, at render time, and never shown (RES_F_SECRET).
+ */
+#ifndef BRAMBLE_FIRSTBOOT_H
+#define BRAMBLE_FIRSTBOOT_H
+
+#include "reconciler.h"
+
+/*
+ * Render the first-boot files of node n (private root <serial>) into out.
+ * A secret file that cannot be read, or whose content is not valid, is an
+ * error in d at the secret's position (-EINVAL).
+ */
+int firstboot_render(struct render_ctx *ctx, const struct node *n, struct resource_set *out,
+		     struct diags *d);
+
+/* The script's text (static), for the tests. */
+extern const char firstboot_script[];
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * imgstore_url: which digest an Image is stored under.  An Image with a
+ * sha256 names it; a file:// Image without one is hashed once, and the
+ * digest is recorded with the file's size, mtime and inode in
+ * urls/<sha256 of the url>, so that later passes (and plan) find it with one
+ * stat instead of reading the whole file again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "imgstore_int.h"
+
+#define URLS_DIR	 "urls"
+#define RECORD_MAX	 4096
+#define HASH_BLOCK	 ((size_t)1 << 20)
+#define FILE_URL	 "file://"
+#define FILE_URL_LOCAL	 "file://localhost/"
+#define URL_PATH_MAX_LEN 4096
+
+int imgstore_file_url_path(const char *url, char **ret)
+{
+	const char *p;
+	struct buf b = BUF_INIT;
+	int r = 0;
+
+	if (strncmp(url, FILE_URL_LOCAL, strlen(FILE_URL_LOCAL)) == 0)
+		p = url + strlen(FILE_URL_LOCAL) - 1;
+	else if (strncmp(url, FILE_URL, strlen(FILE_URL)) == 0)
+		p = url + strlen(FILE_URL);
+	else
+		return -ENOENT;
+	if (*p != '/' || strpbrk(p, "?#"))
+		return -EINVAL;
+	buf_set_max(&b, URL_PATH_MAX_LEN);
+	for (; r == 0 && *p; p++) {
+		int hi, lo;
+
+		if (*p != '%') {
+			r = buf_addch(&b, *p);
+			continue;
+		}
+		hi = hex_value(p[1]);
+		lo = hi < 0 ? -1 : hex_value(p[2]);
+		if (lo < 0 || (hi == 0 && lo == 0))
+			r = -EINVAL;
+		else
+			r = buf_addch(&b, (char)(hi << 4 | lo));
+		p += 2;
+	}
+	if (r < 0) {
+		buf_release(&b);
+		return r;
+	}
+	*ret = buf_detach(&b, NULL);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int imgstore_url_public(const char *url, char **ret)
+{
+	const char *host = strstr(url, "://"), *at, *end;
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (!host) {
+		*ret = strdup(url);
+		return *ret ? 0 : -ENOMEM;
+	}
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	r = buf_add(&b, url, (size_t)(host - url));
+	if (r == 0)
+		r = buf_adds(&b, at ? at + 1 : host);
+	*ret = r == 0 ? buf_detach(&b, NULL) : NULL;
+	buf_release(&b);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* SHA-256 of the whole file open at fd, read from its start. */
+int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1])
+{
+	struct sha256_ctx c;
+	char *block = malloc(HASH_BLOCK);
+	uint64_t off = 0;
+	int r;
+
+	if (!block)
+		return -ENOMEM;
+	r = sha256_init(&c);
+	while (r == 0) {
+		ssize_t n = pread(fd, block, HASH_BLOCK, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : 1;
+			break;
+		}
+		off += (uint64_t)n;
+		r = sha256_update(&c, block, (size_t)n);
+	}
+	free(block);
+	if (r == 1)
+		return sha256_final_hex(&c, ret);
+	sha256_release(&c);
+	return r;
+}
+
+static int record_name(const char *url, char ret[SHA256_HEX_LEN + 1])
+{
+	return sha256_hex(url, strlen(url), ret);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The recorded digest of url, when the file still has the recorded identity. */
+static int record_read(int store_fd, const char *url, const struct stat *st,
+		       char ret[SHA256_HEX_LEN + 1])
+{
+	char name[SHA256_HEX_LEN + 1], *data = NULL, digest[SHA256_HEX_LEN + 1];
+	struct buf path = BUF_INIT;
+	unsigned long long size, ino;
+	long long mt;
+	size_t len;
+	int r;
+
+	r = record_name(url, name);
+	if (r == 0)
+		r = buf_printf(&path, "%s/%s", URLS_DIR, name);
+	if (r == 0)
+		r = file_read_at(store_fd, buf_str(&path), RECORD_MAX, &data, &len);
+	buf_release(&path);
+	if (r < 0)
+		return r == -ENOTDIR ? -ENOENT : r;
+	if (sscanf(data, "%64[0-9a-f] %llu %lld %llu", digest, &size, &mt, &ino) != 4 ||
+	    strlen(digest) != SHA256_HEX_LEN)
+		r = -ENOENT;
+	else if (size != (unsigned long long)st->st_size || mt != mtime_ns(st) ||
+		 ino != (unsigned long long)st->st_ino)
+		r = -ENOENT;
+	else
+		memcpy(ret, digest, sizeof(digest));
+	free(data);
+	return r;
+}
+
+int imgstore_record_write(int store_fd, const char *url, const struct stat *st, const char *digest)
+{
+	char name[SHA256_HEX_LEN + 1];
+	struct buf text = BUF_INIT, tmp = BUF_INIT;
+	int dfd = -1, fd = -1, r;
+
+	r = record_name(url, name);
+	if (r == 0)
+		r = dir_open_beneath(store_fd, URLS_DIR, true, 0755, &dfd);
+	if (r == 0)
+		r = buf_printf(&text, "%s %llu %lld %llu\n%s\n", digest,
+			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
+			       (unsigned long long)st->st_ino, url);
+	if (r == 0)
+		r = buf_printf(&tmp, ".%s.%ld", name, (long)getpid());
+	if (r < 0)
+		goto out;
+	fd = openat(dfd, buf_str(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, text.data, text.len);
+	if (r == 0 && renameat(dfd, buf_str(&tmp), dfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dfd, buf_str(&tmp), 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	buf_release(&text);
+	buf_release(&tmp);
+	return r;
+}
+
+int imgstore_digest(int store_fd, const struct image *img, char ret[SHA256_HEX_LEN + 1])
+{
+	struct stat st;
+	char *path = NULL;
+	int r;
+
+	if (!img->url)
+		return -EINVAL;
+	if (img->sha256) {
+		if (!imgstore_is_digest(img->sha256))
+			return -EINVAL;
+		memcpy(ret, img->sha256, SHA256_HEX_LEN + 1);
+		return 0;
+	}
+	r = imgstore_file_url_path(img->url, &path);
+	if (r < 0)
+		return r == -ENOMEM ? r : -ENOENT;
+	r = stat(path, &st) < 0 ? -ENOENT : record_read(store_fd, img->url, &st, ret);
+	free(path);
+	return r;
+}

@@ -1,0 +1,667 @@
+/*
+ * noderoot: observe, make, re-image and retire node roots (RES_ROOT) for
+ * the engine; see noderoot.h for the life of a root and its record.
+ *
+ * A steady-state pass costs one fstatat per root: the inventory holds the
+ * inode of the root's directory and the digest of its description, and the
+ * record in the state directory is read only when either differs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "noderoot.h"
+#include "../common/buf.h"
+#include "../common/fsutil.h"
+
+#define RECORD_MAX ((size_t)64 << 10)
+
+/* A root's description (the resource's data) or its record. */
+struct root_desc {
+	bool shared;
+	unsigned generation;
+	char image[128];
+	char source[512];
+	char identity[256];
+	char node[128];
+	uint64_t ino, prev_ino;
+};
+
+size_t noderoot_prefix(const char *path)
+{
+	const char *s = strchr(path, '/'), *t;
+	size_t i;
+
+	if (!s)
+		return 0;
+	if (s - path == 6 && strncmp(path, "shared", 6) == 0) {
+		t = strchr(s + 1, '/');
+		return t ? (size_t)(t - path) : 0;
+	}
+	if (s - path != 8)
+		return 0;
+	for (i = 0; i < 8; i++)
+		if (!strchr("0123456789abcdef", path[i]))
+			return 0;
+	return 8;
+}
+
+/* Copy the value of "key value" lines of text into out ("" when absent). */
+static void text_get(const char *text, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	out[0] = '\0';
+	while (p && *p) {
+		if (strncmp(p, key, klen) == 0 && (p[klen] == ' ' || p[klen] == '\n')) {
+			const char *v = p[klen] == ' ' ? p + klen + 1 : p + klen;
+			size_t n = strcspn(v, "\n");
+
+			snprintf(out, size, "%.*s", (int)n, v);
+			return;
+		}
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+}
+
+static uint64_t text_num(const char *text, const char *key)
+{
+	char v[32];
+
+	text_get(text, key, v, sizeof(v));
+	return strtoull(v, NULL, 10);
+}
+
+static void desc_parse(const char *text, struct root_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->shared = strstr(text, "shared\n") == text || strstr(text, "\nshared\n") != NULL;
+	d->generation = (unsigned)text_num(text, "generation");
+	text_get(text, "image", d->image, sizeof(d->image));
+	text_get(text, "source", d->source, sizeof(d->source));
+	text_get(text, "identity", d->identity, sizeof(d->identity));
+	text_get(text, "node", d->node, sizeof(d->node));
+	d->ino = text_num(text, "ino");
+	d->prev_ino = text_num(text, "prev-ino");
+}
+
+/* The record's name in <state>/roots: the root's path with '/' as '.'. */
+static void record_name(const char *path, char *out, size_t size)
+{
+	size_t i;
+
+	snprintf(out, size, "%s", path);
+	for (i = 0; out[i]; i++)
+		if (out[i] == '/')
+			out[i] = '.';
+}
+
+static int record_read(struct engine *e, const char *path, struct root_desc *ret)
+{
+	char name[300], *data = NULL;
+	struct buf p = BUF_INIT;
+	size_t len;
+	int r;
+
+	record_name(path, name, sizeof(name));
+	r = buf_printf(&p, NODEROOT_RECORD_DIR "/%s", name);
+	if (r == 0)
+		r = file_read_at(e->state_fd, buf_str(&p), RECORD_MAX, &data, &len);
+	if (r == 0)
+		desc_parse(data, ret);
+	free(data);
+	buf_release(&p);
+	return r;
+}
+
+/*
+ * Write the record as a temp in the records directory dfd (not synced: the
+ * caller syncs a whole batch once), to be renamed by record_commit().
+ */
+static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino)
+{
+	char name[300], tmp[320], stamp[32];
+	struct buf b = BUF_INIT;
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, r;
+
+	record_name(it->res->path, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	if (!gmtime_r(&now, &tm) || strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -EINVAL;
+	r = buf_printf(&b,
+		       "# bramble: what the node root %s was made from\npath %s\nnode %s\n%s"
+		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\ncreated %s\n",
+		       it->res->path, it->res->path, it->res->node ? it->res->node : "-",
+		       it->res->data, ino, prev_ino, stamp);
+	if (r < 0)
+		return r;
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	else
+		r = write_all(fd, b.data, b.len);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	buf_release(&b);
+	return r;
+}
+
+static int record_commit(int dfd, const struct plan_item *it)
+{
+	char name[300], tmp[320];
+
+	record_name(it->res->path, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	return renameat(dfd, tmp, dfd, name) < 0 ? -errno : 0;
+}
+
+/* Write the record durably (temp, syncfs, rename, fsync of the directory). */
+static int record_write(struct engine *e, const struct plan_item *it, uint64_t ino,
+			uint64_t prev_ino)
+{
+	int dfd, r;
+
+	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &dfd);
+	if (r < 0)
+		return r;
+	r = record_stage(dfd, it, ino, prev_ino);
+	if (r == 0 && syncfs(dfd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = record_commit(dfd, it);
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
+static void record_remove(struct engine *e, const char *path)
+{
+	char name[300];
+	int dfd;
+
+	record_name(path, name, sizeof(name));
+	if (dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, false, 0, &dfd) < 0)
+		return;
+	unlinkat(dfd, name, 0);
+	fsync(dfd);
+	close(dfd);
+}
+
+static int dir_is_empty(int dfd, const char *name)
+{
+	struct dirent *de;
+	int fd, n = 0;
+	DIR *d;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL && n == 0)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n == 0;
+}
+
+/* A root is recorded by its inode only: its size and mtime are the node's business. */
+static void root_sig(struct plan_item *it, const struct stat *st)
+{
+	it->sig_ino = (uint64_t)st->st_ino;
+	it->sig_size = 0;
+	it->sig_mtime_ns = 0;
+	it->sig_fresh = !it->inv || it->inv->type != RES_ROOT || it->inv->sig.ino != it->sig_ino ||
+			it->inv->sig.size != 0 || it->inv->sig.mtime_ns != 0 ||
+			strcmp(it->inv->hash, it->digest) != 0;
+}
+
+static void set_op(struct plan_item *it, enum plan_op op, const char *reason)
+{
+	it->op = op;
+	it->reason = reason;
+}
+
+static int add_note(struct resource *res, const char *text)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	r = buf_printf(&b, "%s%s%s", res->note ? res->note : "", res->note ? "; " : "", text);
+	if (r < 0)
+		return r;
+	free(res->note);
+	res->note = buf_detach(&b, NULL);
+	return res->note ? 0 : -ENOMEM;
+}
+
+/*
+ * A private root made from another image than the node's now: kept (it is
+ * the node's data), with a warning, since the node boots the new image's
+ * kernel.  The inventory keeps the digest of what the root was made from,
+ * so the warning stays until the root is re-imaged.
+ */
+static int judge_private(struct plan_item *it, const struct root_desc *rec,
+			 const struct root_desc *want)
+{
+	struct buf b = BUF_INIT, made = BUF_INIT;
+	int r;
+
+	if (rec->generation != want->generation) {
+		set_op(it, PLAN_UPDATE, "re-image: root.generation changed");
+		return 0;
+	}
+	set_op(it, PLAN_UNCHANGED, "");
+	if (strcmp(rec->image, want->image) == 0 && strcmp(rec->identity, want->identity) == 0)
+		return 0;
+	r = buf_printf(&b,
+		       "made from %s image \"%s\", but the node now boots image \"%s\": its "
+		       "kernel may not match the root's modules; bump root.generation to "
+		       "re-image (the old root goes to the attic)",
+		       strcmp(rec->image, want->image) ? "" : "an older version of", rec->image,
+		       want->image);
+	if (r == 0)
+		r = add_note(it->res, buf_str(&b));
+	if (r == 0)
+		r = buf_printf(&made, "generation %u\nimage %s\nsource %s\nidentity %s\n",
+			       rec->generation, rec->image, rec->source, rec->identity);
+	if (r == 0)
+		r = sha256_hex(made.data, made.len, it->digest);
+	buf_release(&b);
+	buf_release(&made);
+	return r;
+}
+
+/* Observe a root: see the file comment for the cost. */
+int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *name)
+{
+	struct root_desc want, rec;
+	struct stat st;
+	int r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		set_op(it, PLAN_CREATE,
+		       it->inv ? "missing (moved or deleted outside bramble)" : "missing");
+		it->drift = it->inv && it->inv->type == RES_ROOT;
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_op(it, PLAN_CONFLICT, "exists and is not a directory");
+		return 0;
+	}
+	root_sig(it, &st);
+	if (!it->sig_fresh) {
+		set_op(it, PLAN_UNCHANGED, "");
+		return 0;
+	}
+	desc_parse(it->res->data, &want);
+	r = record_read(e, it->res->path, &rec);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && rec.ino == (uint64_t)st.st_ino) {
+		if (!want.shared) {
+			r = judge_private(it, &rec, &want);
+			root_sig(it, &st); /* against the digest of what the root was made from */
+			return r;
+		}
+		set_op(it, strcmp(rec.identity, want.identity) ? PLAN_UPDATE : PLAN_UNCHANGED,
+		       strcmp(rec.identity, want.identity)
+			       ? "the image changed: a new copy replaces it"
+			       : "");
+		return 0;
+	}
+	if (r == 0 && rec.prev_ino == (uint64_t)st.st_ino) {
+		set_op(it, PLAN_UPDATE, "re-image interrupted: starting it again");
+		return 0;
+	}
+	r = dir_is_empty(dfd, name);
+	if (r < 0)
+		return r;
+	if (r)
+		set_op(it, PLAN_CREATE, "empty: made from the image");
+	else
+		set_op(it, PLAN_CONFLICT,
+		       "holds files and was not made by bramble from the image (--adopt keeps "
+		       "it as the node's root)");
+	return 0;
+}
+
+const char *root_delete_reason(const struct inv_entry *inv)
+{
+	/* Private roots are <serial>, shared ones shared/<image>. */
+	return strchr(inv->path, '/')
+		       ? "not used by any node any more"
+		       : "not in the repository any more; the root moves to the attic";
+}
+
+/* The directory holding a root (the NFS root, or shared/), opened as our own fd. */
+static int root_parent(struct engine *e, const char *path, int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	struct buf dir = BUF_INIT;
+	int r;
+
+	*ret_name = slash ? slash + 1 : path;
+	r = buf_add(&dir, path, slash ? (size_t)(slash - path) : 0);
+	if (r == 0)
+		r = dir_open_beneath(e->root_fd[ROOT_NFS], buf_str(&dir), true, 0755, ret_fd);
+	buf_release(&dir);
+	return r;
+}
+
+/* Copy the image root into a new staging directory; its name goes to stage. */
+static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, const char *rname,
+		      char stage[320], struct stat *ret_st)
+{
+	static unsigned counter;
+	int src = -1, gfd = -1, r;
+
+	snprintf(stage, 320, "%s.%d.%u", rname, (int)getpid(), counter++);
+	if (mkdirat(sfd, stage, 0700) < 0)
+		return -errno;
+	gfd = openat(sfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	r = gfd < 0 ? -errno : 0;
+	if (r == 0)
+		r = dir_open_beneath(e->root_fd[ROOT_IMAGES], want->source, false, 0, &src);
+	if (r == 0)
+		r = tree_copy(src, gfd, (enum copy_mode)e->copy_mode, NULL, NULL);
+	/* Not synced here: root_apply_batch() syncs every copy at once before
+	 * any is renamed into place. */
+	if (r == 0 && fstat(gfd, ret_st) < 0)
+		r = -errno;
+	if (src >= 0)
+		close(src);
+	if (gfd >= 0)
+		close(gfd);
+	if (r < 0)
+		rm_rf_at(sfd, stage);
+	return r;
+}
+
+/*
+ * Move the root that is in the way: a private root of ours to the attic, a
+ * shared one swapped with the new copy and removed, an empty directory
+ * removed.  *ret_swapped says the new copy is in place already.
+ */
+static int retire_old(int pfd, int sfd, const char *name, const char *stage,
+		      const struct root_desc *want, const struct root_desc *old, bool *ret_swapped)
+{
+	int r;
+
+	*ret_swapped = false;
+	if (old && want->shared) {
+		if (renameat2(sfd, stage, pfd, name, RENAME_EXCHANGE) < 0)
+			return -errno;
+		*ret_swapped = true;
+		return rm_rf_at(sfd, stage);
+	}
+	if (old)
+		return attic_move(pfd, name, name, old->generation, NULL);
+	r = dir_is_empty(pfd, name);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	if (!r)
+		return -EEXIST;
+	return unlinkat(pfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+/* Keep an existing directory as the node's root (--adopt): record it, copy nothing. */
+static int root_adopt(struct engine *e, struct plan_item *it, int pfd, const char *name)
+{
+	struct stat st;
+	int r;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	r = record_write(e, it, (uint64_t)st.st_ino, 0);
+	if (r == 0)
+		root_sig(it, &st);
+	return r;
+}
+
+/* One root being made by root_apply_batch(). */
+struct root_job {
+	struct plan_item *it;
+	struct root_desc want, rec;
+	bool has_old; /* a root of ours is in the way (rec describes it) */
+	uint64_t cur_ino;
+	char stage[320];
+	struct stat st;
+	int r;
+};
+
+/* Remove what passes that died left in the staging directory (not ours, not alive). */
+static void staging_clean_dead(int sfd)
+{
+	struct dirent *de;
+	int fd = dup(sfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *dot = strrchr(de->d_name, '.'), *p;
+		long pid = 0;
+
+		if (de->d_name[0] == '.' || !dot)
+			continue;
+		/* "<record name>.<pid>.<counter>" or "old.<pid>.<name>" */
+		for (p = dot - 1; p > de->d_name && *p != '.'; p--)
+			;
+		pid = strncmp(de->d_name, "old.", 4) == 0 ? strtol(de->d_name + 4, NULL, 10)
+							  : strtol(p + 1, NULL, 10);
+		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			rm_rf_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+}
+
+/* Copy one root into staging and note what is in its place now. */
+static int job_stage(struct engine *e, int sfd, struct root_job *j)
+{
+	const char *name = NULL;
+	char rname[300];
+	struct stat cur;
+	int pfd, r;
+
+	desc_parse(j->it->res->data, &j->want);
+	record_name(j->it->res->path, rname, sizeof(rname));
+	r = root_parent(e, j->it->res->path, &pfd, &name);
+	if (r < 0)
+		return r;
+	r = stage_copy(e, &j->want, sfd, rname, j->stage, &j->st);
+	if (r == 0 && fstatat(pfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    record_read(e, j->it->res->path, &j->rec) == 0 &&
+	    (j->rec.ino == (uint64_t)cur.st_ino || j->rec.prev_ino == (uint64_t)cur.st_ino)) {
+		j->has_old = true;
+		j->cur_ino = (uint64_t)cur.st_ino;
+	}
+	close(pfd);
+	return r;
+}
+
+/* Put one staged root in place (its record is committed already). */
+static int job_place(struct engine *e, int sfd, struct root_job *j)
+{
+	const char *name = NULL;
+	bool swapped = false;
+	int pfd, r;
+
+	r = root_parent(e, j->it->res->path, &pfd, &name);
+	if (r < 0)
+		return r;
+	r = retire_old(pfd, sfd, name, j->stage, &j->want, j->has_old ? &j->rec : NULL, &swapped);
+	if (r == 0 && !swapped && renameat(sfd, j->stage, pfd, name) < 0)
+		r = -errno;
+	if (r < 0 && !swapped)
+		rm_rf_at(sfd, j->stage);
+	if (r == 0)
+		root_sig(j->it, &j->st);
+	close(pfd);
+	return r;
+}
+
+/* fsync the directories roots were renamed into: the NFS root and shared/. */
+static int sync_parents(struct engine *e, const struct root_job *v, size_t n)
+{
+	bool top = false, shared = false;
+	size_t i;
+	int r = 0, fd;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].r < 0 || !v[i].it->res)
+			continue;
+		if (strchr(v[i].it->res->path, '/'))
+			shared = true;
+		else
+			top = true;
+	}
+	if (top && fsync(e->root_fd[ROOT_NFS]) < 0)
+		r = -errno;
+	if (shared && dir_open_beneath(e->root_fd[ROOT_NFS], "shared", false, 0, &fd) == 0) {
+		if (fsync(fd) < 0 && r == 0)
+			r = -errno;
+		close(fd);
+	}
+	return r;
+}
+
+/*
+ * Make every root of items at once, durably but without a sync per root:
+ * copy each into staging; one syncfs; write every record as a temp; one
+ * syncfs; rename the records; fsync their directory; rename each root into
+ * place (retiring the old one to the attic); fsync the parents.  A crash
+ * leaves staging (cleaned by a later pass) or records whose prev-ino names
+ * the old root, which the next pass recognises.  errs[i] gets each item's
+ * result.
+ */
+int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *errs)
+{
+	struct root_job *v = calloc(n ? n : 1, sizeof(*v));
+	size_t i, staged = 0;
+	int sfd = -1, rfd = -1, r;
+
+	if (!v)
+		return -ENOMEM;
+	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
+	if (r == 0)
+		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
+	if (r < 0)
+		goto out;
+	staging_clean_dead(sfd);
+	for (i = 0; i < n; i++) {
+		const char *name = NULL;
+		int pfd;
+
+		v[i].it = items[i];
+		if (items[i]->op == PLAN_CONFLICT) { /* --adopt: record what is there */
+			v[i].r = root_parent(e, items[i]->res->path, &pfd, &name);
+			if (v[i].r == 0) {
+				v[i].r = root_adopt(e, items[i], pfd, name);
+				close(pfd);
+			}
+			v[i].it = NULL;
+			continue;
+		}
+		v[i].r = job_stage(e, sfd, &v[i]);
+		staged += v[i].r == 0;
+	}
+	/* Nothing is renamed into place before it is on disk. */
+	if (staged && syncfs(sfd) < 0)
+		r = -errno;
+	for (i = 0; r == 0 && i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
+					      v[i].has_old ? v[i].cur_ino : 0);
+	if (r == 0 && staged && syncfs(rfd) < 0)
+		r = -errno;
+	for (i = 0; r == 0 && i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = record_commit(rfd, v[i].it);
+	if (r == 0 && staged && fsync(rfd) < 0)
+		r = -errno;
+	for (i = 0; r == 0 && i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = job_place(e, sfd, &v[i]);
+	if (r == 0 && staged)
+		r = sync_parents(e, v, n);
+	if (r == 0 && staged && fsync(sfd) < 0)
+		r = -errno;
+out:
+	for (i = 0; i < n; i++) {
+		if (r < 0 && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
+			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
+		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
+	}
+	if (sfd >= 0) {
+		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+		close(sfd);
+	}
+	if (rfd >= 0)
+		close(rfd);
+	free(v);
+	return r;
+}
+
+int root_remove(struct engine *e, const struct inv_entry *inv)
+{
+	const char *name = NULL;
+	struct root_desc rec;
+	char stage[320];
+	struct stat st;
+	bool ours;
+	int pfd, sfd, r;
+
+	r = root_parent(e, inv->path, &pfd, &name);
+	if (r < 0)
+		return r;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	memset(&rec, 0, sizeof(rec));
+	r = record_read(e, inv->path, &rec);
+	ours = (r == 0 && rec.ino == (uint64_t)st.st_ino) || inv->sig.ino == (uint64_t)st.st_ino;
+	r = 0;
+	/* Something else took its place: not ours to move. */
+	if (!ours || !S_ISDIR(st.st_mode))
+		goto out;
+	if (strchr(inv->path, '/')) {
+		/* A shared copy is bramble's own: out of sight at once, then removed. */
+		r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
+		if (r < 0)
+			goto out;
+		snprintf(stage, sizeof(stage), "old.%d.%s", (int)getpid(), name);
+		r = renameat(pfd, name, sfd, stage) < 0 ? -errno : rm_rf_at(sfd, stage);
+		close(sfd);
+		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+	} else {
+		r = attic_move(pfd, name, name, rec.generation, NULL);
+	}
+	if (r == 0)
+		record_remove(e, inv->path);
+out:
+	close(pfd);
+	return r;
+}
