@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -549,12 +550,42 @@ static void pass_result_fill(struct pass *p, int code)
 	}
 }
 
+/*
+ * One applying pass at a time per state directory: `bramble apply` run by
+ * hand while the daemon applies waits for it (two passes interleaving their
+ * writes, renames and inventory would each see the other's half-done work).
+ * Returns the lock's fd (closed to release), or -1 when it cannot be taken
+ * (the pass then runs unlocked, as before: a missing state directory is
+ * created by the engine later).
+ */
+static int pass_lock(const struct bramble_config *cfg)
+{
+	char *path;
+	int fd;
+
+	if (mkdir_p(cfg->state_dir, 0755) < 0)
+		return -1;
+	path = path_join(cfg->state_dir, "lock");
+	if (!path)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(path);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_info("another pass is applying to %s: waiting for it", cfg->state_dir);
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	}
+	return fd;
+}
+
 int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 		   struct pass_result *res)
 {
 	struct pass_result scratch;
 	struct pass p;
-	int code;
+	int code, lock_fd = -1;
 
 	memset(&p, 0, sizeof(p));
 	memset(&scratch, 0, sizeof(scratch));
@@ -566,8 +597,12 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	p.state_fd = -1;
 	p.d.max = 200;
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
+	if (o->mode == PASS_MODE_APPLY)
+		lock_fd = pass_lock(cfg);
 	code = pass_run(&p);
 	pass_result_fill(&p, code);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	plan_free(p.plan);
 	resource_set_release(&p.desired);
 	image_trees_release(&p.ctx);

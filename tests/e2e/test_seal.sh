@@ -117,4 +117,18 @@ printf 'hacked=2\n' >>"$out/tftp/1234abcd/config.txt"
 expect_rc 0 "seal: a torn seal means a full pass" b apply
 lacks "$out/tftp/1234abcd/config.txt" "hacked=2" "torn seal: drift still repaired"
 
+# Applies started at once take turns (a lock in the state directory).
+sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/repo/profiles.yaml"
+pids=()
+for i in 1 2 3 4; do
+	b apply >"$W/par.$i" 2>&1 &
+	pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+check "four applies at once all succeed" test "$rc" = 0
+cat "$W"/par.* >"$W/par.all"
+contains "$W/par.all" "2 updated" "one of them did the change"
+expect_rc 0 "after them: nothing to change" b plan
+
 done_testing
