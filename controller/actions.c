@@ -1,8 +1,10 @@
 #include "actions.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -10,6 +12,7 @@
 
 #include "log.h"
 #include "resource.h"
+#include "../common/fsutil.h"
 
 #define ACTION_TIMEOUT_S 60
 
@@ -95,18 +98,58 @@ static int run_one(const char *what, const char *cmd)
 	return r;
 }
 
-int actions_run(const struct bramble_config *cfg, unsigned actions)
+unsigned actions_run(const struct bramble_config *cfg, unsigned actions)
 {
-	int r = 0, q;
+	unsigned failed = 0;
 
-	if (actions & ACTION_DHCP_RESTART)
-		r = run_one("restart dnsmasq", cfg->dhcp_restart_cmd);
-	else if (actions & ACTION_DHCP_RELOAD)
-		r = run_one("reload dnsmasq hosts", cfg->dhcp_reload_cmd);
-	if (actions & ACTION_NFS_RELOAD) {
-		q = run_one("reload NFS exports", cfg->nfs_reload_cmd);
-		if (r == 0)
-			r = q;
-	}
+	/* A restart re-reads the hosts too: it stands for both. */
+	if ((actions & ACTION_DHCP_RESTART) &&
+	    run_one("restart dnsmasq", cfg->dhcp_restart_cmd) < 0)
+		failed |= actions & (ACTION_DHCP_RESTART | ACTION_DHCP_RELOAD);
+	else if (!(actions & ACTION_DHCP_RESTART) && (actions & ACTION_DHCP_RELOAD) &&
+		 run_one("reload dnsmasq hosts", cfg->dhcp_reload_cmd) < 0)
+		failed |= ACTION_DHCP_RELOAD;
+	if ((actions & ACTION_NFS_RELOAD) && run_one("reload NFS exports", cfg->nfs_reload_cmd) < 0)
+		failed |= ACTION_NFS_RELOAD;
+	return failed;
+}
+
+unsigned actions_pending_load(int state_fd)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = openat(state_fd, ACTIONS_PENDING_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (unsigned)strtoul(buf, NULL, 10) &
+	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD);
+}
+
+int actions_pending_save(int state_fd, unsigned failed)
+{
+	char buf[32];
+	int fd, n, r;
+
+	if (!failed)
+		return unlinkat(state_fd, ACTIONS_PENDING_FILE, 0) < 0 && errno != ENOENT ? -errno
+											  : 0;
+	n = snprintf(buf, sizeof(buf), "%u\n", failed);
+	fd = openat(state_fd, ACTIONS_PENDING_FILE ".tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, buf, (size_t)n);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 &&
+	    renameat(state_fd, ACTIONS_PENDING_FILE ".tmp", state_fd, ACTIONS_PENDING_FILE) < 0)
+		r = -errno;
 	return r;
 }

@@ -281,6 +281,8 @@ static void seal_pass(struct pass *p)
 static int do_apply(struct pass *p)
 {
 	struct pass_report rep;
+	char what[128], msg[256];
+	unsigned pending, acts;
 	size_t failed = 0;
 	unsigned flags = p->o->adopt ? ENGINE_ADOPT : 0;
 	int r;
@@ -290,17 +292,27 @@ static int do_apply(struct pass *p)
 	r = engine_apply(p->engine, p->plan, flags, &failed);
 	if (r == 0)
 		r = export_ids_save(p->state_fd, &p->ids);
-	/* A failed reload is logged by actions_run; the files are in place either way. */
-	actions_run(p->cfg, r == 0 ? p->plan->actions : 0);
+	/* Reloads that failed before are retried with this pass's own. */
+	pending = actions_pending_load(p->state_fd);
+	acts = r == 0 ? actions_run(p->cfg, p->plan->actions | pending) : pending;
+	if (actions_pending_save(p->state_fd, acts) < 0)
+		log_warnx("cannot record the reloads still to do in %s", p->cfg->state_dir);
+	if (acts) {
+		actions_describe(acts, what, sizeof(what));
+		snprintf(msg, sizeof(msg),
+			 "the files are in place, but %s failed; it is tried again at the next "
+			 "pass",
+			 what);
+	}
 	memset(&rep, 0, sizeof(rep));
-	rep.outcome = r == 0 && failed == 0 ? PASS_APPLIED : PASS_APPLY_FAILED;
+	rep.outcome = r == 0 && failed == 0 && !acts ? PASS_APPLIED : PASS_APPLY_FAILED;
 	p->res->outcome = rep.outcome;
 	p->res->n_failed = failed;
 	rep.revision = p->rev.revision;
 	rep.set = p->set;
 	rep.plan = p->plan;
 	rep.errors = &p->d;
-	rep.message = r < 0 ? strerror(-r) : NULL;
+	rep.message = r < 0 ? strerror(-r) : acts ? msg : NULL;
 	rep.duration_s = elapsed(&p->start);
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
@@ -308,6 +320,12 @@ static int do_apply(struct pass *p)
 		seal_remove(p->state_fd);
 		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision,
 			  failed);
+		return EXIT_FAILED;
+	}
+	if (acts) {
+		seal_remove(p->state_fd);
+		print_summary(p, "applied");
+		log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
 	seal_pass(p);
@@ -318,7 +336,7 @@ static int do_apply(struct pass *p)
 
 static int pass_plan_apply(struct pass *p)
 {
-	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0;
+	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0, pending;
 	int r;
 
 	r = engine_plan(p->engine, &p->desired, flags, &p->plan);
@@ -336,14 +354,16 @@ static int pass_plan_apply(struct pass *p)
 	if (p->o->mode == PASS_MODE_APPLY)
 		return do_apply(p);
 	plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
-	if (p->plan->actions) {
+	pending = actions_pending_load(p->state_fd);
+	if (p->plan->actions | pending) {
 		char acts[128];
 
-		actions_describe(p->plan->actions, acts, sizeof(acts));
-		fprintf(p->o->out, "after apply: %s\n", acts);
+		actions_describe(p->plan->actions | pending, acts, sizeof(acts));
+		fprintf(p->o->out, "after apply: %s%s\n", acts,
+			pending ? " (retrying a reload that failed)" : "");
 	}
 	image_step_unused(p->cfg, p->set, false, p->o->out);
-	return plan_has_changes(p->plan) ? EXIT_CHANGES : EXIT_OK;
+	return plan_has_changes(p->plan) || pending ? EXIT_CHANGES : EXIT_OK;
 }
 
 /* The key of a pass: everything the render reads, but for the files in deps. */
@@ -391,6 +411,8 @@ static int pass_sealed(struct pass *p)
 		return 0;
 	p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->state_fd < 0)
+		return 0;
+	if (actions_pending_load(p->state_fd)) /* a reload to retry: a full pass does it */
 		return 0;
 	root_paths(p, path);
 	memset(&counts, 0, sizeof(counts));

@@ -131,4 +131,20 @@ cat "$W"/par.* >"$W/par.all"
 contains "$W/par.all" "2 updated" "one of them did the change"
 expect_rc 0 "after them: nothing to change" b plan
 
+# A reload that fails is remembered and retried by the next pass, even one
+# that changes nothing; until then status is not Ready and nothing is sealed.
+sed -i 's/ip: 10.99.0.42/ip: 10.99.0.52/' "$W/repo/nodes/pi4.yaml" # a new export
+expect_rc 1 "a failing reload fails the apply" b apply --set nfs.reloadCommand=false
+contains "$W/last.err" "reload NFS exports failed; it is tried again at the next pass" "it says which reload failed"
+check "the failed reload is remembered" test -s "$out/state/pending-actions"
+"$BRAMBLE" status --root "$out" >"$W/status.txt"
+contains "$W/status.txt" "reload NFS exports failed" "status shows the failed reload"
+expect_rc 2 "plan: the reload is still to do" b plan --set nfs.reloadCommand=false
+contains "$W/last.out" "retrying a reload that failed" "plan says the reload is retried"
+settle
+rm -f "$W/reloaded"
+expect_rc 0 "the next pass retries it, with nothing else to change" b apply --set nfs.reloadCommand="touch $W/reloaded"
+check "the reload ran" test -e "$W/reloaded"
+check "nothing is pending any more" test ! -e "$out/state/pending-actions"
+
 done_testing
