@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "buf.h"
 #include "download.h"
 #include "fsutil.h"
@@ -56,23 +58,6 @@ static const char faults_base[] =
 	"\"/t16/ftp\": {\"redirect\": \"ftp://127.0.0.1:9/x\", \"status\": 301},\n"
 	"\"/t9/nolen.bin\": {\"no_length\": true},\n"
 	"\"/t18/f.bin\": {\"stall_s\": 0.7}";
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	struct buf cmd = BUF_INIT;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	if (r == 0)
-		r = system(buf_str(&cmd));
-	buf_release(&cmd);
-	return r;
-}
 
 static char *tpath(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -271,18 +256,19 @@ static bool start_python(void)
 /* A CA and a server certificate for 127.0.0.1, made with openssl. */
 static int make_certs(void)
 {
-	return run("cd %s && exec >openssl.out 2>&1 && set -e && "
-		   "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		   "-keyout ca.key -out ca.pem -days 2 -subj /CN=bramble-test-ca "
-		   "-addext basicConstraints=critical,CA:TRUE "
-		   "-addext keyUsage=critical,keyCertSign,cRLSign && "
-		   "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		   "-keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
-		   "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
-		   "extendedKeyUsage=serverAuth\\n' > ext.cnf && "
-		   "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-		   "-out srv.pem -days 2 -extfile ext.cnf",
-		   tmp);
+	return harness_run(
+		"cd %s && exec >openssl.out 2>&1 && set -e && "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout ca.key -out ca.pem -days 2 -subj /CN=bramble-test-ca "
+		"-addext basicConstraints=critical,CA:TRUE "
+		"-addext keyUsage=critical,keyCertSign,cRLSign && "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
+		"printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
+		"extendedKeyUsage=serverAuth\\n' > ext.cnf && "
+		"openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		"-out srv.pem -days 2 -extfile ext.cnf",
+		tmp);
 }
 
 static void write_lighttpd_conf(void)
@@ -394,7 +380,7 @@ static int setup(void **state)
 	}
 	link_www("small.bin", "t9/nolen.bin");
 	write_faults(NULL);
-	if (run("command -v python3 >/dev/null && command -v lighttpd >/dev/null") != 0) {
+	if (harness_run("command -v python3 >/dev/null && command -v lighttpd >/dev/null") != 0) {
 		print_message("python3 or lighttpd missing: the server cases are skipped\n");
 		return 0;
 	}
@@ -414,7 +400,7 @@ static int teardown(void **state)
 	free(big);
 	free(small);
 	if (tmp[0] != '\0' && !getenv("KEEP_WORK"))
-		(void)run("rm -rf %s", tmp);
+		(void)harness_run("rm -rf %s", tmp);
 	return 0;
 }
 
@@ -1037,7 +1023,7 @@ static void test_bad_args(void **state)
 	buf_release(&err);
 	/* the directory is still empty */
 	p = tpath("out/t14");
-	assert_int_equal(run("test -z \"$(ls -A %s)\"", p), 0);
+	assert_int_equal(harness_run("test -z \"$(ls -A %s)\"", p), 0);
 	free(p);
 	close(fd);
 }

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "buf.h"
 #include "imgfs_fat.h"
 #include "imgfs_part.h"
@@ -57,55 +59,17 @@ static const char build_script[] =
 	"printf 'label: gpt\\nstart=2048, size=4096, type=uefi\\n"
 	"start=8192, size=8192, type=linux\\n' | sfdisk -q gpt.img\n";
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	struct buf cmd = BUF_INIT;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	if (r == 0)
-		r = system(buf_str(&cmd));
-	buf_release(&cmd);
-	return r;
-}
-
 /* Write the image builder into the temp dir and run it there. */
 static int build_images(void)
 {
-	struct buf path = BUF_INIT;
-	FILE *fp = NULL;
-	int r = -1;
-
-	if (buf_printf(&path, "%s/build.sh", tmpdir) < 0)
-		goto out;
-	fp = fopen(buf_str(&path), "we");
-	if (fp == NULL)
-		goto out;
-	if (fputs(build_script, fp) < 0)
-		goto out;
-	if (fclose(fp) != 0) {
-		fp = NULL;
-		goto out;
-	}
-	fp = NULL;
-	r = run("sh %s %s", buf_str(&path), tmpdir);
-out:
-	if (fp != NULL)
-		fclose(fp);
-	buf_release(&path);
-	return r;
+	return harness_script(tmpdir, build_script, NULL);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	if (run("for t in sfdisk mkfs.vfat mcopy; do PATH=\"$PATH:/usr/sbin:/sbin\" "
-		"command -v $t >/dev/null || exit 1; done") != 0) {
+	if (harness_run("for t in sfdisk mkfs.vfat mcopy; do PATH=\"$PATH:/usr/sbin:/sbin\" "
+			"command -v $t >/dev/null || exit 1; done") != 0) {
 		tools_missing = 1;
 		return 0;
 	}
@@ -119,7 +83,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (tmpdir[0] != '\0')
-		(void)run("rm -rf %s", tmpdir);
+		(void)harness_run("rm -rf %s", tmpdir);
 	return 0;
 }
 
@@ -159,7 +123,7 @@ static int extract(const char *img, uint64_t off, uint64_t size, const struct im
 {
 	int img_fd, dir_fd, r;
 
-	assert_int_equal(run("rm -rf %s/%s && mkdir %s/%s", tmpdir, out, tmpdir, out), 0);
+	assert_int_equal(harness_run("rm -rf %s/%s && mkdir %s/%s", tmpdir, out, tmpdir, out), 0);
 	img_fd = open_in_tmp(img, O_RDONLY);
 	dir_fd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
 	r = imgfs_fat_extract(img_fd, off, size, dir_fd, lim, err);
@@ -170,7 +134,8 @@ static int extract(const char *img, uint64_t off, uint64_t size, const struct im
 
 static void copy_img(const char *from, const char *to)
 {
-	assert_int_equal(run("cp --sparse=always %s/%s %s/%s", tmpdir, from, tmpdir, to), 0);
+	assert_int_equal(harness_run("cp --sparse=always %s/%s %s/%s", tmpdir, from, tmpdir, to),
+			 0);
 }
 
 static void patch(const char *img, uint64_t off, const void *data, size_t len)
@@ -256,7 +221,8 @@ static int mbr_try(const uint32_t (*ent)[3], unsigned n, int sig, struct buf *er
 	}
 	mbr[510] = sig ? 0x55 : 0;
 	mbr[511] = 0xaa;
-	assert_int_equal(run("rm -f %s/h.img && truncate -s 1M %s/h.img", tmpdir, tmpdir), 0);
+	assert_int_equal(harness_run("rm -f %s/h.img && truncate -s 1M %s/h.img", tmpdir, tmpdir),
+			 0);
 	patch("h.img", 0, mbr, sizeof(mbr));
 	fd = open_in_tmp("h.img", O_RDONLY);
 	buf_truncate(err, 0);
@@ -299,8 +265,8 @@ static void check_tree(uint64_t off, uint64_t size, const char *out, const char 
 
 	assert_int_equal(extract("disk.img", off, size, &big_limits, out, &err), 0);
 	assert_string_equal(buf_str(&err), "");
-	assert_int_equal(run("diff -r %s/%s %s/%s", tmpdir, out, tmpdir, ref), 0);
-	assert_int_equal(run("diff -r %s/%s %s/tree", tmpdir, out, tmpdir), 0);
+	assert_int_equal(harness_run("diff -r %s/%s %s/%s", tmpdir, out, tmpdir, ref), 0);
+	assert_int_equal(harness_run("diff -r %s/%s %s/tree", tmpdir, out, tmpdir), 0);
 	dfd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
 	assert_int_equal(fstatat(dfd, "big.bin", &st, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(st.st_size, BIG_SIZE);
@@ -452,8 +418,8 @@ static void test_truncated(void **state)
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
 	copy_img("disk.img", "trunc.img");
-	assert_int_equal(run("truncate -s %llu %s/trunc.img",
-			     (unsigned long long)(P1_START + 600 * 1024), tmpdir),
+	assert_int_equal(harness_run("truncate -s %llu %s/trunc.img",
+				     (unsigned long long)(P1_START + 600 * 1024), tmpdir),
 			 0);
 	fd = open_in_tmp("trunc.img", O_RDONLY);
 	size = fd_size(fd);

@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "buf.h"
 #include "imgfs_ext4.h"
 
@@ -138,55 +140,18 @@ static const char build_script[] =
 	"mkfs.ext4 -q -F -b 4096 -d names names-csum.img 8M >/dev/null\n"
 	"mkfs.ext4 -q -F -t ext3 -b 1024 -d names names3.img 8M >/dev/null\n";
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	struct buf cmd = BUF_INIT;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	if (r == 0)
-		r = system(buf_str(&cmd));
-	buf_release(&cmd);
-	return r;
-}
-
 /* Write the image builder into the temp dir and run it there. */
 static int build_images(void)
 {
-	struct buf path = BUF_INIT;
-	FILE *fp = NULL;
-	int r = -1;
-
-	if (buf_printf(&path, "%s/build.sh", tmpdir) < 0)
-		goto out;
-	fp = fopen(buf_str(&path), "we");
-	if (fp == NULL)
-		goto out;
-	if (fputs(build_script, fp) < 0)
-		goto out;
-	if (fclose(fp) != 0) {
-		fp = NULL;
-		goto out;
-	}
-	fp = NULL;
-	r = run("sh %s %s %s", buf_str(&path), tmpdir, COMPARE);
-out:
-	if (fp != NULL)
-		fclose(fp);
-	buf_release(&path);
-	return r;
+	return harness_script(tmpdir, build_script, COMPARE);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	if (run("for t in sfdisk mkfs.ext4 debugfs python3; do PATH=\"$PATH:/usr/sbin:/sbin\" "
-		"command -v $t >/dev/null || exit 1; done") != 0) {
+	if (harness_run(
+		    "for t in sfdisk mkfs.ext4 debugfs python3; do PATH=\"$PATH:/usr/sbin:/sbin\" "
+		    "command -v $t >/dev/null || exit 1; done") != 0) {
 		tools_missing = 1;
 		return 0;
 	}
@@ -200,7 +165,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (tmpdir[0] != '\0')
-		(void)run("chmod -R u+rwx %s/jail 2>/dev/null; rm -rf %s", tmpdir, tmpdir);
+		(void)harness_run("chmod -R u+rwx %s/jail 2>/dev/null; rm -rf %s", tmpdir, tmpdir);
 	return 0;
 }
 
@@ -242,9 +207,10 @@ static int extract(const char *img, uint64_t off, uint64_t size,
 {
 	int img_fd, dir_fd, r;
 
-	assert_int_equal(run("chmod -R u+rwx %s/%s 2>/dev/null; rm -rf %s/%s && mkdir -p %s/%s",
-			     tmpdir, out, tmpdir, out, tmpdir, out),
-			 0);
+	assert_int_equal(
+		harness_run("chmod -R u+rwx %s/%s 2>/dev/null; rm -rf %s/%s && mkdir -p %s/%s",
+			    tmpdir, out, tmpdir, out, tmpdir, out),
+		0);
 	img_fd = open_in_tmp(img, O_RDONLY);
 	dir_fd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
 	buf_truncate(err, 0);
@@ -295,7 +261,8 @@ static void expect_failure(const char *img, uint64_t off, uint64_t size,
 
 static void copy_img(const char *from, const char *to)
 {
-	assert_int_equal(run("cp --sparse=always %s/%s %s/%s", tmpdir, from, tmpdir, to), 0);
+	assert_int_equal(harness_run("cp --sparse=always %s/%s %s/%s", tmpdir, from, tmpdir, to),
+			 0);
 }
 
 static void patch(const char *img, uint64_t off, const void *data, size_t len)
@@ -308,9 +275,9 @@ static void patch(const char *img, uint64_t off, const void *data, size_t len)
 
 static void assert_compare(const char *opts, const char *expected, const char *actual)
 {
-	assert_int_equal(
-		run("python3 %s %s %s/%s %s/%s", COMPARE, opts, tmpdir, expected, tmpdir, actual),
-		0);
+	assert_int_equal(harness_run("python3 %s %s %s/%s %s/%s", COMPARE, opts, tmpdir, expected,
+				     tmpdir, actual),
+			 0);
 }
 
 /* The checks that do not go through the comparison script. */
@@ -363,10 +330,11 @@ static void check_partition(uint64_t off, const char *out, const char *ref)
 	 * setgid and sticky bits, nanoseconds, nor the owner and times of
 	 * symlinks; it writes inline-data files as their whole 60-byte area.
 	 */
-	assert_int_equal(run("mkdir %s/%s && debugfs -R 'rdump / %s/%s' '%s/disk.img?offset=%llu' "
-			     ">/dev/null 2>&1",
-			     tmpdir, ref, tmpdir, ref, tmpdir, (unsigned long long)off),
-			 0);
+	assert_int_equal(
+		harness_run("mkdir %s/%s && debugfs -R 'rdump / %s/%s' '%s/disk.img?offset=%llu' "
+			    ">/dev/null 2>&1",
+			    tmpdir, ref, tmpdir, ref, tmpdir, (unsigned long long)off),
+		0);
 	assert_compare("--no-root --skip-special --mode-mask 0777 --allow-padded 60 "
 		       "--fields type,mode,uid,gid,size,digest,target,mtime "
 		       "--symlink-fields type,target",
@@ -398,10 +366,11 @@ static void test_ext4_inline_data(void **state)
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
 	/* The image does hold inline files, or this test would prove nothing. */
-	assert_int_equal(run("debugfs -R 'stat /small.txt' '%s/disk.img?offset=%llu' 2>/dev/null "
-			     "| grep -q 'Flags: 0x10000000'",
-			     tmpdir, (unsigned long long)P2_START),
-			 0);
+	assert_int_equal(
+		harness_run("debugfs -R 'stat /small.txt' '%s/disk.img?offset=%llu' 2>/dev/null "
+			    "| grep -q 'Flags: 0x10000000'",
+			    tmpdir, (unsigned long long)P2_START),
+		0);
 	check_partition(P2_START, "out2", "ref2");
 }
 
@@ -409,10 +378,11 @@ static void test_ext3_block_maps(void **state)
 {
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
-	assert_int_equal(run("debugfs -R 'stat /random3m' '%s/disk.img?offset=%llu' 2>/dev/null "
-			     "| grep -q '(DIND)'",
-			     tmpdir, (unsigned long long)P3_START),
-			 0);
+	assert_int_equal(
+		harness_run("debugfs -R 'stat /random3m' '%s/disk.img?offset=%llu' 2>/dev/null "
+			    "| grep -q '(DIND)'",
+			    tmpdir, (unsigned long long)P3_START),
+		0);
 	check_partition(P3_START, "out3", "ref3");
 }
 
@@ -445,10 +415,11 @@ static void test_larger_than_partition(void **state)
 
 	/* The superblock claims more blocks than the partition holds. */
 	copy_img("disk.img", "bad.img");
-	assert_int_equal(run("debugfs -w -R 'ssv blocks_count 16484' '%s/bad.img?offset=%llu' "
-			     ">/dev/null 2>&1",
-			     tmpdir, (unsigned long long)P1_START),
-			 0);
+	assert_int_equal(
+		harness_run("debugfs -w -R 'ssv blocks_count 16484' '%s/bad.img?offset=%llu' "
+			    ">/dev/null 2>&1",
+			    tmpdir, (unsigned long long)P1_START),
+		0);
 	expect_failure("bad.img", P1_START, PART_SIZE, &big_limits, -EINVAL,
 		       "extends past the end of the partition");
 }
@@ -458,17 +429,18 @@ static void test_directory_loop(void **state)
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
 	copy_img("disk.img", "bad.img");
-	assert_int_equal(run("debugfs -w -R 'link /dir2 /dir2/sub/loop' '%s/bad.img?offset=%llu' "
-			     ">/dev/null 2>&1",
-			     tmpdir, (unsigned long long)P1_START),
-			 0);
+	assert_int_equal(
+		harness_run("debugfs -w -R 'link /dir2 /dir2/sub/loop' '%s/bad.img?offset=%llu' "
+			    ">/dev/null 2>&1",
+			    tmpdir, (unsigned long long)P1_START),
+		0);
 	expect_failure("bad.img", P1_START, PART_SIZE, &big_limits, -EINVAL, "directory loop");
 
 	/* A link to the root from below it. */
 	copy_img("disk.img", "bad.img");
-	assert_int_equal(run("debugfs -w -R 'link / /dir1/up' '%s/bad.img?offset=%llu' "
-			     ">/dev/null 2>&1",
-			     tmpdir, (unsigned long long)P1_START),
+	assert_int_equal(harness_run("debugfs -w -R 'link / /dir1/up' '%s/bad.img?offset=%llu' "
+				     ">/dev/null 2>&1",
+				     tmpdir, (unsigned long long)P1_START),
 			 0);
 	expect_failure("bad.img", P1_START, PART_SIZE, &big_limits, -EINVAL, "directory loop");
 }
@@ -531,12 +503,13 @@ static void test_truncated(void **state)
 	/* Cut inside the data of a large file. */
 	cut = P1_START + (bmap("disk.img", P1_START, "/random3m", 0) + 100) * 4096;
 	copy_img("disk.img", "trunc.img");
-	assert_int_equal(run("truncate -s %llu %s/trunc.img", (unsigned long long)cut, tmpdir), 0);
+	assert_int_equal(
+		harness_run("truncate -s %llu %s/trunc.img", (unsigned long long)cut, tmpdir), 0);
 	expect_failure("trunc.img", P1_START, PART_SIZE, &big_limits, -EINVAL, "truncated");
 
 	/* Cut inside the metadata. */
-	assert_int_equal(run("truncate -s %llu %s/trunc.img",
-			     (unsigned long long)(P1_START + 64 * 1024), tmpdir),
+	assert_int_equal(harness_run("truncate -s %llu %s/trunc.img",
+				     (unsigned long long)(P1_START + 64 * 1024), tmpdir),
 			 0);
 	expect_failure("trunc.img", P1_START, PART_SIZE, &big_limits, -EINVAL, "truncated");
 }
@@ -634,9 +607,10 @@ static void test_unprivileged(void **state)
 		return;
 	}
 	assert_int_equal(chmod(tmpdir, 0755), 0);
-	assert_int_equal(run("rm -rf %s/nobody && mkdir %s/nobody && chown 65534:65534 %s/nobody",
-			     tmpdir, tmpdir, tmpdir),
-			 0);
+	assert_int_equal(
+		harness_run("rm -rf %s/nobody && mkdir %s/nobody && chown 65534:65534 %s/nobody",
+			    tmpdir, tmpdir, tmpdir),
+		0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)

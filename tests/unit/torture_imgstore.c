@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "buf.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -86,44 +88,14 @@ static const char build_script[] =
 	"mkdir ref\n"
 	"mcopy -s -n -i disk.img@@1048576 ::/ ref/ 2>/dev/null\n";
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	struct buf cmd = BUF_INIT;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	if (r == 0)
-		r = system(buf_str(&cmd));
-	buf_release(&cmd);
-	return r;
-}
-
 static int build_images(void)
 {
 	struct buf path = BUF_INIT;
 	char *sha = NULL;
 	size_t len;
-	FILE *fp;
-	int r = -1;
+	int r;
 
-	if (buf_printf(&path, "%s/build.sh", tmpdir) < 0)
-		goto out;
-	fp = fopen(buf_str(&path), "we");
-	if (!fp)
-		goto out;
-	if (fputs(build_script, fp) < 0) {
-		fclose(fp);
-		goto out;
-	}
-	if (fclose(fp) != 0)
-		goto out;
-	r = run("sh %s %s", buf_str(&path), tmpdir);
-	buf_truncate(&path, 0);
+	r = harness_script(tmpdir, build_script, NULL);
 	if (r == 0 && buf_printf(&path, "%s/disk.img.xz.sha", tmpdir) == 0 &&
 	    file_read(buf_str(&path), 100, &sha, &len) == 0 && len > SHA256_HEX_LEN) {
 		memcpy(disk_sha, sha, SHA256_HEX_LEN);
@@ -132,7 +104,6 @@ static int build_images(void)
 		r = -1;
 	}
 	free(sha);
-out:
 	buf_release(&path);
 	return r;
 }
@@ -140,8 +111,10 @@ out:
 static int setup(void **state)
 {
 	(void)state;
-	if (run("for t in sfdisk mkfs.vfat mcopy mkfs.ext4 xz zstd gzip bzip2 zip; do "
-		"PATH=\"$PATH:/usr/sbin:/sbin\" command -v $t >/dev/null || exit 1; done") != 0) {
+	if (harness_run(
+		    "for t in sfdisk mkfs.vfat mcopy mkfs.ext4 xz zstd gzip bzip2 zip; do "
+		    "PATH=\"$PATH:/usr/sbin:/sbin\" command -v $t >/dev/null || exit 1; done") !=
+	    0) {
 		tools_missing = 1;
 		return 0;
 	}
@@ -155,7 +128,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (tmpdir[0])
-		(void)run("rm -rf %s", tmpdir);
+		(void)harness_run("rm -rf %s", tmpdir);
 	return 0;
 }
 
@@ -187,7 +160,7 @@ static int unpack(const char *in, uint64_t max, uint64_t *size, struct buf *err)
 
 	memset(&o, 0, sizeof(o));
 	o.max_size = max;
-	assert_int_equal(run("rm -f %s/out.raw", tmpdir), 0);
+	assert_int_equal(harness_run("rm -f %s/out.raw", tmpdir), 0);
 	in_fd = open_in_tmp(in, O_RDONLY);
 	out_fd = open_in_tmp("out.raw", O_RDWR | O_CREAT | O_EXCL);
 	r = imgstore_unpack(in_fd, out_fd, &o, size, err);
@@ -214,7 +187,7 @@ static void test_unpack_formats(void **state)
 		print_message("unpack %s\n", names[i]);
 		assert_int_equal(unpack(names[i], 0, &size, &err), 0);
 		assert_int_equal(size, (uint64_t)DISK_MIB << 20);
-		assert_int_equal(run("cmp -s %s/disk.img %s/out.raw", tmpdir, tmpdir), 0);
+		assert_int_equal(harness_run("cmp -s %s/disk.img %s/out.raw", tmpdir, tmpdir), 0);
 		/* Sparse: the zeros of the 48 MiB disk take no space. */
 		fd = open_in_tmp("out.raw", O_RDONLY);
 		assert_int_equal(fstat(fd, &st), 0);
@@ -295,7 +268,7 @@ struct store {
 static void store_open(struct store *s, const char *name)
 {
 	snprintf(s->path, sizeof(s->path), "%s/%s", tmpdir, name);
-	assert_int_equal(run("rm -rf %s && mkdir %s", s->path, s->path), 0);
+	assert_int_equal(harness_run("rm -rf %s && mkdir %s", s->path, s->path), 0);
 	s->fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(s->fd >= 0);
 }
@@ -342,13 +315,15 @@ static void test_ensure_file_url(void **state)
 	assert_string_equal(digest, disk_sha);
 	assert_int_equal(imgstore_has(s.fd, digest), 1);
 	/* boot/ is what mcopy extracts; root/ holds the ext4 tree. */
-	assert_int_equal(run("diff -r %s/ref %s/sha256/%s/boot", tmpdir, s.path, digest), 0);
-	assert_int_equal(run("cmp -s %s/root/usr/bin/tool %s/sha256/%s/root/usr/bin/tool", tmpdir,
-			     s.path, digest),
+	assert_int_equal(harness_run("diff -r %s/ref %s/sha256/%s/boot", tmpdir, s.path, digest),
 			 0);
-	assert_int_equal(run("test \"$(readlink %s/sha256/%s/root/a/link)\" = ../usr/bin/tool",
-			     s.path, digest),
+	assert_int_equal(harness_run("cmp -s %s/root/usr/bin/tool %s/sha256/%s/root/usr/bin/tool",
+				     tmpdir, s.path, digest),
 			 0);
+	assert_int_equal(
+		harness_run("test \"$(readlink %s/sha256/%s/root/a/link)\" = ../usr/bin/tool",
+			    s.path, digest),
+		0);
 	assert_int_equal(count_in(&s, "staging"), 0);
 	assert_int_equal(count_in(&s, "downloads"), 0);
 	/* Without a sha256 the digest is computed once and recorded. */
@@ -361,7 +336,7 @@ static void test_ensure_file_url(void **state)
 	assert_string_equal(digest, disk_sha);
 	assert_int_equal(count_in(&s, "urls"), 1);
 	/* A changed file is not the recorded one any more. */
-	assert_int_equal(run("touch -d '2001-01-01' %s/disk.img.xz", tmpdir), 0);
+	assert_int_equal(harness_run("touch -d '2001-01-01' %s/disk.img.xz", tmpdir), 0);
 	assert_int_equal(imgstore_digest(s.fd, &img, digest), -ENOENT);
 	close(s.fd);
 	buf_release(&url);
@@ -433,7 +408,7 @@ static void make_fat_loop(void)
 	uint16_t first = 0;
 	int fd;
 
-	assert_int_equal(run("cp %s/disk.img %s/loop.img", tmpdir, tmpdir), 0);
+	assert_int_equal(harness_run("cp %s/disk.img %s/loop.img", tmpdir, tmpdir), 0);
 	fd = open_in_tmp("loop.img", O_RDWR);
 	assert_int_equal(pread(fd, bs, sizeof(bs), (off_t)P1_START), (ssize_t)sizeof(bs));
 	fat = P1_START + (uint64_t)le16(bs + 14) * 512;
@@ -449,7 +424,7 @@ static void make_fat_loop(void)
 	link[1] = (uint8_t)(first >> 8);
 	assert_int_equal(pwrite(fd, link, 2, (off_t)(fat + 2u * (first + 5u))), 2);
 	close(fd);
-	assert_int_equal(run("gzip -f %s/loop.img", tmpdir), 0);
+	assert_int_equal(harness_run("gzip -f %s/loop.img", tmpdir), 0);
 }
 
 static void test_hostile_fat(void **state)
@@ -505,9 +480,9 @@ static void test_clean_staging(void **state)
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
 	store_open(&s, "store2");
-	assert_int_equal(run("mkdir -p %s/staging/%s.999999/boot %s/staging/%s.999998/root "
-			     "%s/staging/unrelated && touch %s/staging/%s.999999/disk.img",
-			     s.path, d1, s.path, d2, s.path, s.path, d1),
+	assert_int_equal(harness_run("mkdir -p %s/staging/%s.999999/boot %s/staging/%s.999998/root "
+				     "%s/staging/unrelated && touch %s/staging/%s.999999/disk.img",
+				     s.path, d1, s.path, d2, s.path, s.path, d1),
 			 0);
 	/* d2 is locked: a live process works on it; d1's process is gone. */
 	assert_int_equal(imgstore_lock(s.fd, d2, true, &lock_fd), 0);
@@ -534,9 +509,9 @@ static void test_list_remove(void **state)
 	store_open(&s, "store3");
 	image_init(&img, &url, "disk.img.xz", disk_sha);
 	assert_int_equal(imgstore_ensure(s.fd, &img, NULL, digest, &err), 0);
-	assert_int_equal(run("mkdir -p %s/downloads && head -c 5000 /dev/zero > "
-			     "%s/downloads/%064d.part",
-			     s.path, s.path, 7),
+	assert_int_equal(harness_run("mkdir -p %s/downloads && head -c 5000 /dev/zero > "
+				     "%s/downloads/%064d.part",
+				     s.path, s.path, 7),
 			 0);
 	memset(&other, 0, sizeof(other));
 	other.name = (char *)(uintptr_t) "other";

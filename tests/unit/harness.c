@@ -1,0 +1,45 @@
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "buf.h"
+
+int harness_run(const char *fmt, ...)
+{
+	struct buf cmd = BUF_INIT;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (r == 0)
+		r = system(buf_str(&cmd));
+	buf_release(&cmd);
+	return r;
+}
+
+int harness_script(const char *dir, const char *script, const char *extra)
+{
+	struct buf path = BUF_INIT;
+	FILE *fp;
+	int r = -1;
+
+	if (buf_printf(&path, "%s/build.sh", dir) < 0)
+		goto out;
+	fp = fopen(buf_str(&path), "we");
+	if (!fp)
+		goto out;
+	if (fputs(script, fp) < 0) {
+		fclose(fp);
+		goto out;
+	}
+	if (fclose(fp) != 0)
+		goto out;
+	r = harness_run("sh %s %s %s", buf_str(&path), dir, extra ? extra : "");
+out:
+	buf_release(&path);
+	return r;
+}
