@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,6 +698,7 @@ static int remove_gendir(struct batch *b, enum root_id root, const char *gendir)
 static int delete_entry(struct batch *b, struct inv_entry *inv)
 {
 	const char *name = NULL;
+	char tmp[NAME_MAX + 1];
 	struct stat st;
 	int dfd, r;
 
@@ -705,6 +707,12 @@ static int delete_entry(struct batch *b, struct inv_entry *inv)
 		return 0;
 	if (r < 0)
 		return r;
+	/* A temp of this path left by a pass that died before its rename goes too
+	 * (the name is bramble's own; only a file or a link is removed). */
+	if (inv->type != RES_DIR && tmp_name(name, tmp, sizeof(tmp)) == 0 &&
+	    fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+		unlinkat(dfd, tmp, 0);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (inv->type == RES_DIR) {

@@ -147,4 +147,14 @@ expect_rc 0 "the next pass retries it, with nothing else to change" b apply --se
 check "the reload ran" test -e "$W/reloaded"
 check "nothing is pending any more" test ! -e "$out/state/pending-actions"
 
+# A node removed: a temp of its boot link that a dead pass left goes with it;
+# a file that only looks like one is not bramble's and stays.
+ln -s .3456cdef.0000000000000000 "$out/tftp/.3456cdef.bramble-tmp"
+printf 'x' >"$out/tftp/.other.bramble-tmp"
+rm "$W/repo/nodes/pi5.yaml"
+expect_rc 0 "the node's removal applies" b apply --set nfs.reloadCommand=true
+check "its boot link is gone" test ! -e "$out/tftp/3456cdef" -a ! -L "$out/tftp/3456cdef"
+check "the dead pass's temp of it is gone" test ! -L "$out/tftp/.3456cdef.bramble-tmp"
+check "a temp-like file of no resource stays" test -f "$out/tftp/.other.bramble-tmp"
+
 done_testing
