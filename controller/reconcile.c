@@ -249,11 +249,15 @@ static size_t nodes_ready(const struct plan *pl, const struct manifest_set *set)
 static void print_summary(struct pass *p, const char *verb)
 {
 	const struct plan *pl = p->plan;
+	size_t n_deleted, n_attic;
 	char acts[128];
 
 	actions_describe(pl->actions, acts, sizeof(acts));
+	plan_delete_counts(pl, &n_deleted, &n_attic);
 	fprintf(p->o->out, "%s %s: %zu created, %zu updated, %zu deleted, %zu unchanged", verb,
-		p->rev.revision, pl->n_create, pl->n_update, pl->n_delete, pl->n_unchanged);
+		p->rev.revision, pl->n_create, pl->n_update, n_deleted, pl->n_unchanged);
+	if (n_attic)
+		fprintf(p->o->out, ", %zu root%s to the attic", n_attic, n_attic == 1 ? "" : "s");
 	if (pl->n_drift)
 		fprintf(p->o->out, ", %zu drift repaired", pl->n_drift);
 	if (*acts)

@@ -105,6 +105,12 @@ bool plan_has_changes(const struct plan *p);
 /* Print the plan as a readable diff (plan_print.c); verbose adds unchanged items. */
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose);
 
+/*
+ * What a plan deletes, as people count it: the paths deleted, and the node
+ * roots moved to the attic (the files inside a root move with it, uncounted).
+ */
+void plan_delete_counts(const struct plan *p, size_t *ret_deleted, size_t *ret_attic);
+
 const char *plan_op_name(enum plan_op op);
 
 /* Absolute path of a root (for messages). */

@@ -239,23 +239,33 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 	}
 }
 
-void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
+static bool to_attic(const struct plan_item *it)
+{
+	return it->op == PLAN_DELETE && it->inv->type == RES_ROOT && !strchr(it->inv->path, '/');
+}
+
+void plan_delete_counts(const struct plan *p, size_t *ret_deleted, size_t *ret_attic)
 {
 	size_t i, n_along = 0, n_attic = 0;
 
 	for (i = 0; i < p->n_items; i++) {
-		const struct plan_item *it = &p->items[i];
-
-		if (it->op == PLAN_DELETE && it->inv->type == RES_ROOT &&
-		    !strchr(it->inv->path, '/'))
-			n_attic++;
-		if (moves_with_root(p, i))
-			n_along++;
-		else
-			print_item(e, it, f, verbose);
+		n_attic += to_attic(&p->items[i]);
+		n_along += moves_with_root(p, i);
 	}
+	*ret_deleted = p->n_delete - n_along - n_attic;
+	*ret_attic = n_attic;
+}
+
+void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
+{
+	size_t i, n_deleted, n_attic;
+
+	for (i = 0; i < p->n_items; i++)
+		if (!moves_with_root(p, i))
+			print_item(e, &p->items[i], f, verbose);
+	plan_delete_counts(p, &n_deleted, &n_attic);
 	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu unchanged", p->n_create,
-		p->n_update, p->n_delete - n_along - n_attic, p->n_unchanged);
+		p->n_update, n_deleted, p->n_unchanged);
 	if (n_attic)
 		fprintf(f, ", %zu root%s to the attic", n_attic, n_attic == 1 ? "" : "s");
 	if (p->n_keep)

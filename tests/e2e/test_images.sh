@@ -89,7 +89,10 @@ EOF
 		lighttpd -D -f "$W/lighttpd.conf" >"$W/lighttpd.out" 2>&1 &
 		LT_PID=$!
 		T_PIDS+=("$LT_PID")
-		if wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $LT_PORT), 1)"; then
+		# Connected, and to this lighttpd: one that lost the port to another
+		# test's server has exited by then.
+		if wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $LT_PORT), 1)" &&
+			sleep 0.2 && kill -0 "$LT_PID" 2>/dev/null; then
 			return 0
 		fi
 		stop_pid "$LT_PID"

@@ -203,6 +203,7 @@ contains "$W/last.out" "> nfs        2345bcde/  (not in the repository any more;
 contains "$W/last.out" "root of pi4-b → attic (node removed from the repository)" "plan: says why"
 lacks "$W/last.out" "2345bcde/etc/hostname" "the root's files go with it, unlisted"
 expect_rc 0 "apply the removal" b2 apply
+contains "$W/last.out" ", 1 root to the attic" "the apply summary counts the move as a move"
 check "removed node's root is gone from the NFS root" test ! -e "$out/nfs/2345bcde"
 check "and in the attic" sh -c 'test -d "$1"/nfs/.attic/2345bcde.gen0.*/etc' _ "$out"
 check "with bramble's files as they were" sh -c 'test "$(cat "$1"/nfs/.attic/2345bcde.gen0.*/etc/hostname)" = pi4-b' _ "$out"
