@@ -103,12 +103,15 @@ static int open_engine(struct pass *p)
 	memset(&roots, 0, sizeof(roots));
 	root_paths(p, roots.path);
 	roots.state_dir = p->cfg->state_dir;
+	roots.read_only = p->o->mode != PASS_MODE_APPLY; /* plan changes nothing */
 	roots.copy_mode = p->cfg->roots_copy_mode;
 	r = engine_open(&roots, &p->engine);
 	if (r < 0)
 		return r;
 	if (p->state_fd < 0)
 		p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->state_fd < 0 && errno == ENOENT && roots.read_only)
+		return 0; /* nothing recorded yet */
 	return p->state_fd < 0 ? -errno : 0;
 }
 

@@ -26,14 +26,19 @@ bool sig_equal(const struct stat_sig *a, const struct stat_sig *b)
 	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
 
-static int open_root(const char *path, int *ret_fd)
+/* Open a root, made when missing; read_only: a missing one stays missing (fd -1). */
+static int open_root(const char *path, bool read_only, int *ret_fd)
 {
 	int r, fd;
 
-	r = mkdir_p(path, 0755);
+	r = read_only ? 0 : mkdir_p(path, 0755);
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && read_only) {
+		*ret_fd = -1;
+		return 0;
+	}
 	if (fd < 0)
 		return -errno;
 	*ret_fd = fd;
@@ -61,7 +66,7 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 			r = -ENOMEM;
 			goto out;
 		}
-		r = open_root(roots->path[i], &e->root_fd[i]);
+		r = open_root(roots->path[i], roots->read_only, &e->root_fd[i]);
 		if (r < 0)
 			goto out;
 	}
@@ -78,10 +83,10 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = mkdir_p(roots->state_dir, 0700);
+	r = roots->read_only ? 0 : mkdir_p(roots->state_dir, 0700);
 	if (r == 0)
-		r = open_root(roots->state_dir, &e->state_fd);
-	if (r == 0)
+		r = open_root(roots->state_dir, roots->read_only, &e->state_fd);
+	if (r == 0 && e->state_fd >= 0)
 		r = inventory_load(e->state_fd, &e->inv);
 out:
 	if (r < 0) {
@@ -141,8 +146,8 @@ int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool
 	char *dir;
 	int fd, r;
 
-	if (e->root_fd[root] < 0)
-		return -EBADF;
+	if (e->root_fd[root] < 0) /* a root not made yet (plan) holds nothing */
+		return e->root_path[root] ? -ENOENT : -EBADF;
 	if (e->cache_fd >= 0 && e->cache_root == (int)root && strlen(e->cache_dir) == dlen &&
 	    strncmp(e->cache_dir, path, dlen) == 0) {
 		*ret_fd = e->cache_fd;

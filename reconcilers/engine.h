@@ -66,6 +66,7 @@ struct engine_roots {
 	const char *path[ROOT_COUNT]; /* absolute directories; NULL: unused */
 	const char *state_dir;
 	const char *copy_mode; /* roots.copyMode: "auto" (also NULL), "reflink" or "copy" */
+	bool read_only;	       /* plan: create nothing; a missing root holds nothing yet */
 };
 
 enum engine_flags {

@@ -48,6 +48,8 @@ int export_ids_load(int state_fd, struct export_ids *ids)
 	size_t len;
 	int r;
 
+	if (state_fd < 0) /* no state directory yet (plan on fresh outputs) */
+		return 0;
 	r = file_read_at(state_fd, EXPORT_IDS_FILE, (size_t)16 << 20, &data, &len);
 	if (r == -ENOENT)
 		return 0;

@@ -186,7 +186,9 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	buf_release(&b);
 	if (!t->root_dir || !t->boot_dir)
 		return -ENOMEM;
-	r = dir_open_beneath(ctx->images_fd, t->boot_dir, false, 0, &dfd);
+	/* No image store yet (a plan on fresh outputs): the image is not there. */
+	r = ctx->images_fd < 0 ? -ENOENT
+			       : dir_open_beneath(ctx->images_fd, t->boot_dir, false, 0, &dfd);
 	if (r < 0)
 		return r;
 	r = walk(t, &cap, dfd, "", 0);

@@ -9,6 +9,8 @@ expect_rc 0 "validate accepts the examples" b validate
 contains "$W/last.out" "configuration OK: 3 nodes" "validate reports the node count"
 expect_rc 2 "plan on an empty output says changes are pending" b plan
 contains "$W/last.out" "+ tftp       1234abcd/" "plan lists the new boot tree of pi4-a"
+check "plan changes nothing: no output directory made" \
+	test ! -e "$out/tftp" -a ! -e "$out/nfs" -a ! -e "$out/state" -a ! -e "$out/dnsmasq" -a ! -e "$out/exports"
 expect_rc 0 "first apply succeeds" b apply
 check "boot dir is a symlink to a generation" test -L "$out/tftp/1234abcd"
 check "boot dir holds the firmware (prefix kept)" test -f "$out/tftp/1234abcd/start4.elf"
