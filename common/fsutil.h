@@ -33,6 +33,14 @@ int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
 
 int write_all(int fd, const void *data, size_t len);
 
+/*
+ * Replace name in dirfd with data, atomically: a temp beside it (".<name>.<pid>.tmp",
+ * mode), fsync'ed when sync is true, then renamed over name.  The temp is removed
+ * on failure.  No fsync of dirfd: the caller decides what a batch needs.
+ */
+int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 bool sync);
+
 /* mkdir -p of an absolute or relative path (follows symlinks: for config paths). */
 int mkdir_p(const char *path, mode_t mode);
 

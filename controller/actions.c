@@ -134,22 +134,11 @@ unsigned actions_pending_load(int state_fd)
 int actions_pending_save(int state_fd, unsigned failed)
 {
 	char buf[32];
-	int fd, n, r;
+	int n;
 
 	if (!failed)
 		return unlinkat(state_fd, ACTIONS_PENDING_FILE, 0) < 0 && errno != ENOENT ? -errno
 											  : 0;
 	n = snprintf(buf, sizeof(buf), "%u\n", failed);
-	fd = openat(state_fd, ACTIONS_PENDING_FILE ".tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, buf, (size_t)n);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 &&
-	    renameat(state_fd, ACTIONS_PENDING_FILE ".tmp", state_fd, ACTIONS_PENDING_FILE) < 0)
-		r = -errno;
-	return r;
+	return file_write_atomic_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600, true);
 }

@@ -174,7 +174,7 @@ static void in_use_write(int store_fd, const struct imgstore_list *l)
 	struct buf b = BUF_INIT;
 	char *old = NULL;
 	size_t i, len = 0;
-	int fd = -1;
+	int r;
 
 	for (i = 0; i < l->n; i++)
 		if (l->v[i].n_refs && buf_printf(&b, "%s\n", l->v[i].digest) < 0)
@@ -182,14 +182,10 @@ static void in_use_write(int store_fd, const struct imgstore_list *l)
 	if (file_read_at(store_fd, IN_USE_FILE, IN_USE_MAX, &old, &len) == 0 && len == b.len &&
 	    memcmp(old, buf_str(&b), len) == 0)
 		goto out;
-	fd = openat(store_fd, IN_USE_FILE ".tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, b.data, b.len) < 0 ||
-	    renameat(store_fd, IN_USE_FILE ".tmp", store_fd, IN_USE_FILE) < 0)
-		log_warn("cannot record the images in use in %s", IN_USE_FILE);
+	r = file_write_atomic_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, false);
+	if (r < 0)
+		log_errno(r, "cannot record the images in use in %s", IN_USE_FILE);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(old);
 	buf_release(&b);
 }

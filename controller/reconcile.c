@@ -403,9 +403,9 @@ static int pass_key(struct pass *p)
 /*
  * The steady-state fast path (seal.h): when the inputs are those of the last
  * sealed pass and every sealed path is as it was, report that pass again.
- * Returns 1 when the pass is done, 0 to do a full one, -1 on failure.
+ * Returns whether the pass is done (otherwise a full one follows).
  */
-static int pass_sealed(struct pass *p)
+static bool pass_sealed(struct pass *p)
 {
 	const char *path[ROOT_COUNT];
 	struct seal_counts counts;
@@ -413,19 +413,19 @@ static int pass_sealed(struct pass *p)
 	int r;
 
 	if (pass_key(p) < 0 || split_paths(p) < 0)
-		return 0;
+		return false;
 	if (p->o->verbose && p->o->mode == PASS_MODE_PLAN) /* it lists every unchanged item */
-		return 0;
+		return false;
 	p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->state_fd < 0)
-		return 0;
+		return false;
 	if (actions_pending_load(p->state_fd)) /* a reload to retry: a full pass does it */
-		return 0;
+		return false;
 	root_paths(p, path);
 	memset(&counts, 0, sizeof(counts));
 	r = seal_check(p->state_fd, path, p->key, &counts);
 	if (r <= 0)
-		return 0;
+		return false;
 	p->sealed = counts;
 	p->is_sealed = true;
 	log_debug("sealed pass: the inputs and every recorded path are as the last pass left "
@@ -433,7 +433,7 @@ static int pass_sealed(struct pass *p)
 	if (p->o->mode == PASS_MODE_PLAN) {
 		fprintf(p->o->out, "plan: 0 to create, 0 to update, 0 to delete, %zu unchanged\n",
 			counts.unchanged);
-		return 1;
+		return true;
 	}
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = PASS_APPLIED;
@@ -446,7 +446,7 @@ static int pass_sealed(struct pass *p)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
 	fprintf(p->o->out, "applied %s: 0 created, 0 updated, 0 deleted, %zu unchanged\n",
 		p->rev.revision, counts.unchanged);
-	return 1;
+	return true;
 }
 
 /*
@@ -488,12 +488,8 @@ static int pass_run(struct pass *p)
 	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
 	p->res->fetch_s = elapsed(&fetch_start);
-	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE) {
-		int q = pass_sealed(p);
-
-		if (q != 0)
-			return q > 0 ? EXIT_OK : EXIT_FAILED;
-	}
+	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && pass_sealed(p))
+		return EXIT_OK;
 	if (r == 0)
 		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
 	/* The set owns copies of what it needs: the files' text can go now. */

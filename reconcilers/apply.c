@@ -504,40 +504,42 @@ static bool follow_root(struct batch *b, struct plan *p, const struct root_index
 	return false;
 }
 
+static bool wants_root(const struct batch *b, const struct plan_item *it)
+{
+	return it->res && is_root_item(it) && wants_apply(it, b->flags);
+}
+
 /*
  * Make every node root the plan wants, as one batch (root_apply_batch: one
  * sync for all the copies), before the files inside the roots are staged.
  */
 static void make_roots(struct batch *b, struct plan *p)
 {
-	struct plan_item **v = NULL;
+	struct plan_item **v;
 	size_t i, n = 0;
-	int *errs = NULL;
+	int *errs;
 
 	for (i = 0; i < p->n_items; i++)
-		n += p->items[i].res && is_root_item(&p->items[i]) &&
-		     wants_apply(&p->items[i], b->flags);
+		n += wants_root(b, &p->items[i]);
 	if (n == 0)
 		return;
 	v = calloc(n, sizeof(*v));
 	errs = calloc(n, sizeof(*errs));
 	n = 0;
-	for (i = 0; v && errs && i < p->n_items; i++)
-		if (p->items[i].res && is_root_item(&p->items[i]) &&
-		    wants_apply(&p->items[i], b->flags))
+	for (i = 0; i < p->n_items; i++) {
+		if (!wants_root(b, &p->items[i]))
+			continue;
+		if (v && errs)
 			v[n++] = &p->items[i];
-	if (!v || !errs) {
-		for (i = 0; i < p->n_items; i++)
-			if (p->items[i].res && is_root_item(&p->items[i]) &&
-			    wants_apply(&p->items[i], b->flags))
-				fail(b, &p->items[i], -ENOMEM);
-	} else {
+		else
+			fail(b, &p->items[i], -ENOMEM);
+	}
+	if (n)
 		root_apply_batch(b->e, v, n, errs);
-		for (i = 0; i < n; i++) {
-			v[i]->applied = errs[i] == 0;
-			if (errs[i] < 0)
-				fail(b, v[i], errs[i]);
-		}
+	for (i = 0; i < n; i++) {
+		v[i]->applied = errs[i] == 0;
+		if (errs[i] < 0)
+			fail(b, v[i], errs[i]);
 	}
 	free(v);
 	free(errs);

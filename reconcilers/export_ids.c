@@ -99,7 +99,7 @@ int export_ids_save(int state_fd, struct export_ids *ids)
 {
 	struct buf b = BUF_INIT;
 	size_t i;
-	int fd, r = 0;
+	int r = 0;
 
 	if (!ids->dirty)
 		return 0;
@@ -107,18 +107,7 @@ int export_ids_save(int state_fd, struct export_ids *ids)
 		r = buf_printf(&b, "%s %u\n", ids->key[i], ids->id[i]);
 	if (r < 0)
 		goto out;
-	fd = openat(state_fd, EXPORT_IDS_FILE ".tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, buf_str(&b), b.len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && renameat(state_fd, EXPORT_IDS_FILE ".tmp", state_fd, EXPORT_IDS_FILE) < 0)
-		r = -errno;
+	r = file_write_atomic_at(state_fd, EXPORT_IDS_FILE, buf_str(&b), b.len, 0600, true);
 	if (r == 0)
 		ids->dirty = false;
 out:

@@ -57,26 +57,16 @@ int imgstore_failed_check(int store_fd, const char *digest, const struct imgstor
 void imgstore_failed_record(int store_fd, const char *digest, const struct imgstore_opts *o,
 			    const char *msg)
 {
-	struct buf text = BUF_INIT, tmp = BUF_INIT;
-	int dfd = -1, fd = -1;
+	struct buf text = BUF_INIT;
+	int dfd = -1;
 
-	if (failed_key(o, &text) < 0 || buf_printf(&text, "%s\n", msg) < 0 ||
-	    buf_printf(&tmp, ".%s.%ld", digest, (long)getpid()) < 0 ||
-	    dir_open_beneath(store_fd, DIR_FAILED, true, 0700, &dfd) < 0)
-		goto out;
-	fd = openat(dfd, buf_str(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
-	if (fd < 0)
-		goto out;
-	if (write_all(fd, text.data, text.len) < 0 || renameat(dfd, buf_str(&tmp), dfd, digest) < 0)
-		(void)unlinkat(dfd, buf_str(&tmp), 0);
-out:
-	if (fd >= 0)
-		close(fd);
+	/* Best effort: without the record, the image is only tried again. */
+	if (failed_key(o, &text) == 0 && buf_printf(&text, "%s\n", msg) == 0 &&
+	    dir_open_beneath(store_fd, DIR_FAILED, true, 0700, &dfd) == 0)
+		(void)file_write_atomic_at(dfd, digest, text.data, text.len, 0600, false);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);
-	buf_release(&tmp);
 }
 
 int imgstore_failed_forget(int store_fd, const char *digest)

@@ -74,82 +74,70 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 	return 0;
 }
 
-static int scan_extracted(int store_fd, struct imgstore_list *l, size_t *cap)
+/* An extracted image: sha256/<digest>/, its info file gives the size. */
+static int scan_extracted(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
-	struct dirent *de;
-	DIR *d;
-	int dfd, r = 0;
+	struct imgstore_entry *e;
 
-	r = dir_open_beneath(store_fd, DIR_SHA256, false, 0, &dfd);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		struct imgstore_entry *e;
-
-		if (!imgstore_is_digest(de->d_name))
-			continue;
-		e = entry_get(l, cap, de->d_name);
-		if (!e) {
-			r = -ENOMEM;
-			break;
-		}
-		e->extracted = true;
-		r = info_read(dirfd(d), e);
-	}
-	closedir(d);
-	return r;
+	if (!imgstore_is_digest(name))
+		return 0;
+	e = entry_get(l, cap, name);
+	if (!e)
+		return -ENOMEM;
+	e->extracted = true;
+	return info_read(dfd, e);
 }
 
-static int scan_downloads(int store_fd, struct imgstore_list *l, size_t *cap)
+/* A kept or partial download: downloads/<digest>[.part]. */
+static int scan_download(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
-	struct dirent *de;
-	DIR *d;
-	int dfd, r = 0;
+	char digest[SHA256_HEX_LEN + 1];
+	struct imgstore_entry *e;
+	struct stat st;
+	size_t n = strlen(name);
 
-	r = dir_open_beneath(store_fd, DIR_DOWNLOADS, false, 0, &dfd);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		char digest[SHA256_HEX_LEN + 1];
-		struct imgstore_entry *e;
-		struct stat st;
-		size_t n = strlen(de->d_name);
-
-		if (n != SHA256_HEX_LEN && !(n == SHA256_HEX_LEN + strlen(PART_SUFFIX) &&
-					     strcmp(de->d_name + SHA256_HEX_LEN, PART_SUFFIX) == 0))
-			continue;
-		memcpy(digest, de->d_name, SHA256_HEX_LEN);
-		digest[SHA256_HEX_LEN] = '\0';
-		if (!imgstore_is_digest(digest) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		e = entry_get(l, cap, digest);
-		if (!e)
-			r = -ENOMEM;
-		else
-			e->bytes += (uint64_t)st.st_blocks * 512;
-	}
-	closedir(d);
-	return r;
+	if (n != SHA256_HEX_LEN && !(n == SHA256_HEX_LEN + strlen(PART_SUFFIX) &&
+				     strcmp(name + SHA256_HEX_LEN, PART_SUFFIX) == 0))
+		return 0;
+	memcpy(digest, name, SHA256_HEX_LEN);
+	digest[SHA256_HEX_LEN] = '\0';
+	if (!imgstore_is_digest(digest) || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	e = entry_get(l, cap, digest);
+	if (!e)
+		return -ENOMEM;
+	e->bytes += (uint64_t)st.st_blocks * 512;
+	return 0;
 }
 
-static int scan_failed(int store_fd, struct imgstore_list *l, size_t *cap)
+/* A failure record: failed/<digest>. */
+static int scan_failed(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+{
+	struct imgstore_entry *e;
+
+	(void)dfd;
+	if (!imgstore_is_digest(name))
+		return 0;
+	e = entry_get(l, cap, name);
+	if (!e)
+		return -ENOMEM;
+	e->failed = true;
+	return 0;
+}
+
+/*
+ * Run fn on every entry of the store's directory dir (absent: nothing); fn
+ * adds what the entry says to the list (dfd: that directory).
+ */
+static int scan_dir(int store_fd, const char *dir,
+		    int (*fn)(int dfd, const char *name, struct imgstore_list *l, size_t *cap),
+		    struct imgstore_list *l, size_t *cap)
 {
 	struct dirent *de;
 	DIR *d;
-	int dfd, r = 0;
+	int dfd, r;
 
-	r = dir_open_beneath(store_fd, DIR_FAILED, false, 0, &dfd);
+	r = dir_open_beneath(store_fd, dir, false, 0, &dfd);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	d = fdopendir(dfd);
@@ -157,17 +145,8 @@ static int scan_failed(int store_fd, struct imgstore_list *l, size_t *cap)
 		close(dfd);
 		return -errno;
 	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		struct imgstore_entry *e;
-
-		if (!imgstore_is_digest(de->d_name))
-			continue;
-		e = entry_get(l, cap, de->d_name);
-		if (!e)
-			r = -ENOMEM;
-		else
-			e->failed = true;
-	}
+	while (r == 0 && (de = readdir(d)) != NULL)
+		r = fn(dirfd(d), de->d_name, l, cap);
 	closedir(d);
 	return r;
 }
@@ -212,11 +191,11 @@ int imgstore_list(int store_fd, const struct manifest_set *set, struct imgstore_
 	size_t cap = 0;
 	int r;
 
-	r = scan_extracted(store_fd, &l, &cap);
+	r = scan_dir(store_fd, DIR_SHA256, scan_extracted, &l, &cap);
 	if (r == 0)
-		r = scan_downloads(store_fd, &l, &cap);
+		r = scan_dir(store_fd, DIR_DOWNLOADS, scan_download, &l, &cap);
 	if (r == 0)
-		r = scan_failed(store_fd, &l, &cap);
+		r = scan_dir(store_fd, DIR_FAILED, scan_failed, &l, &cap);
 	if (r == 0)
 		r = find_refs(store_fd, set, &l);
 	if (r < 0) {

@@ -158,8 +158,8 @@ static int record_read(int store_fd, const char *url, const struct stat *st,
 int imgstore_record_write(int store_fd, const char *url, const struct stat *st, const char *digest)
 {
 	char name[SHA256_HEX_LEN + 1];
-	struct buf text = BUF_INIT, tmp = BUF_INIT;
-	int dfd = -1, fd = -1, r;
+	struct buf text = BUF_INIT;
+	int dfd = -1, r;
 
 	r = record_name(url, name);
 	if (r == 0)
@@ -169,27 +169,10 @@ int imgstore_record_write(int store_fd, const char *url, const struct stat *st, 
 			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
 			       (unsigned long long)st->st_ino, url);
 	if (r == 0)
-		r = buf_printf(&tmp, ".%s.%ld", name, (long)getpid());
-	if (r < 0)
-		goto out;
-	fd = openat(dfd, buf_str(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, text.data, text.len);
-	if (r == 0 && renameat(dfd, buf_str(&tmp), dfd, name) < 0)
-		r = -errno;
-	if (r < 0)
-		unlinkat(dfd, buf_str(&tmp), 0);
-out:
-	if (fd >= 0)
-		close(fd);
+		r = file_write_atomic_at(dfd, name, text.data, text.len, 0644, false);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);
-	buf_release(&tmp);
 	return r;
 }
 
