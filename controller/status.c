@@ -150,19 +150,40 @@ static void state_mark(struct node_state *ns, const char *owner, const char *pro
 	}
 }
 
+/* A node outside a delta pass: what it has, from "tftp,rootfs,dhcp". */
+static void stub_mark(struct node_state *ns, const char *list)
+{
+	size_t k, len;
+
+	for (; *list; list += len + (list[len] == ',')) {
+		len = strcspn(list, ",");
+		for (k = 0; k < N_OWNERS; k++)
+			if (strlen(owners[k]) == len && strncmp(owners[k], list, len) == 0)
+				ns->seen |= 1u << k;
+	}
+}
+
 static int json_str(struct buf *b, const char *key, const char *v, bool comma)
 {
-	int r = buf_printf(b, "%s\"%s\":\"", comma ? "," : "", key);
+	int r = comma ? buf_addch(b, ',') : 0;
 
-	for (; r == 0 && *v; v++) {
-		unsigned char c = (unsigned char)*v;
+	r = r ? r : buf_addch(b, '"');
+	r = r ? r : buf_adds(b, key);
+	r = r ? r : buf_adds(b, "\":\"");
+	while (r == 0 && *v) {
+		size_t run = 0;
+		unsigned char c;
 
-		if (c == '"' || c == '\\')
-			r = buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			r = buf_printf(b, "\\u%04x", c);
-		else
-			r = buf_addch(b, (char)c);
+		/* Most values need no escape: add them a run at a time. */
+		while (v[run] && (unsigned char)v[run] >= 0x20 && v[run] != '"' && v[run] != '\\')
+			run++;
+		r = buf_add(b, v, run);
+		v += run;
+		c = (unsigned char)*v;
+		if (r < 0 || !c)
+			break;
+		r = c == '"' || c == '\\' ? buf_printf(b, "\\%c", c) : buf_printf(b, "\\u%04x", c);
+		v++;
 	}
 	return r ? r : buf_addch(b, '"');
 }
@@ -246,6 +267,8 @@ static int nodes_emit(const struct manifest_set *set, const struct plan *p, int 
 	for (i = 0; r == 0 && i < set->n_nodes; i++) {
 		bool ok = false;
 
+		if (set->nodes[i]->stub) /* in place, as the last pass recorded */
+			stub_mark(&ns[i], set->nodes[i]->stub_owners);
 		r = i ? buf_addch(b, ',') : 0;
 		r = r ? r : node_emit(b, set->nodes[i], &ns[i], &global, &ok);
 		ready += ok;
@@ -370,7 +393,8 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 	}
 	json_object_set_new(
 		st, "lastPass",
-		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)p->n_create,
+		json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "pass",
+			  rep->delta ? "delta" : "full", "created", (json_int_t)p->n_create,
 			  "updated", (json_int_t)p->n_update, "deleted", (json_int_t)p->n_delete,
 			  "unchanged", (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
 			  "drift", (json_int_t)p->n_drift, "durationSeconds", rep->duration_s));
@@ -388,11 +412,11 @@ static void record_sealed(json_t *st, const struct pass_report *rep, const char 
 	json_object_set_new(st, "lastAppliedRevision", json_string(rep->revision));
 	json_object_set_new(st, "lastAppliedTime", json_string(now));
 	json_object_set_new(st, "lastPass",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "created", (json_int_t)0,
-				      "updated", (json_int_t)0, "deleted", (json_int_t)0,
-				      "unchanged", (json_int_t)rep->sealed->unchanged, "kept",
-				      (json_int_t)0, "drift", (json_int_t)0, "durationSeconds",
-				      rep->duration_s));
+			    json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "pass", "sealed",
+				      "created", (json_int_t)0, "updated", (json_int_t)0, "deleted",
+				      (json_int_t)0, "unchanged",
+				      (json_int_t)rep->sealed->unchanged, "kept", (json_int_t)0,
+				      "drift", (json_int_t)0, "durationSeconds", rep->duration_s));
 	summary(st, rep->sealed->nodes_total, rep->sealed->nodes_ready);
 	set_condition(st, "Ready", true, "Applied", "every resource is in place", now);
 	set_condition(st, "Stalled", false, "Applied", "", now);

@@ -6,6 +6,8 @@
 #include "check.h"
 #include "loader.h"
 #include "merge.h"
+#include "netaddr.h"
+#include "../common/hash.h"
 
 static int loader_init(struct loader *l, struct diags *d)
 {
@@ -34,6 +36,7 @@ static void loader_release(struct loader *l)
 	free(l->objs);
 	free(l->sorted);
 	free(l->has_nodes);
+	free(l->has_other);
 	diags_release(&l->reparse_diags);
 	free(l->refs.images);
 	free(l->refs.profiles);
@@ -63,8 +66,10 @@ static int first_parse_done(void *ctx, struct ytree *t, struct ynode *root)
 	struct loader *l = ctx;
 
 	(void)t;
-	if (!is_node_document(root))
+	if (!is_node_document(root)) {
+		l->has_other[l->cur_file] = true;
 		return YDOC_KEEP;
+	}
 	l->has_nodes[l->cur_file] = true;
 	return YDOC_DROP_ALL;
 }
@@ -94,8 +99,9 @@ static int loader_sort_files(struct loader *l, const struct manifest_file *files
 
 	l->sorted = calloc(n ? n : 1, sizeof(*l->sorted));
 	l->has_nodes = calloc(n ? n : 1, sizeof(*l->has_nodes));
+	l->has_other = calloc(n ? n : 1, sizeof(*l->has_other));
 	l->files.v = arena_calloc(l->keep, n ? n : 1, sizeof(*l->files.v));
-	if (!l->sorted || !l->has_nodes || !l->files.v)
+	if (!l->sorted || !l->has_nodes || !l->has_other || !l->files.v)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		l->sorted[i] = &files[i];
@@ -411,19 +417,37 @@ static int load_node(struct loader *l, const struct object *o)
 	return c.err;
 }
 
+/* What a delta pass compares: the bytes of a Node's document. */
+static int doc_digest(struct loader *l, const struct ydoc *doc, struct node *n)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	size_t end = doc->end < l->cur_len ? doc->end : l->cur_len;
+	int r;
+
+	if (doc->start > end)
+		return 0;
+	r = sha256_hex(l->cur_data + doc->start, end - doc->start, hex);
+	if (r == 0)
+		memcpy(n->doc_digest, hex, sizeof(n->doc_digest) - 1);
+	return r;
+}
+
 /* Second parse: decode each Node as soon as it is complete, then forget its tree. */
 static int second_parse_done(void *ctx, struct ytree *t, struct ynode *root)
 {
 	struct loader *l = ctx;
 	struct object *o = NULL;
+	size_t before;
 	int r;
 
-	(void)t;
 	if (!is_node_document(root))
 		return YDOC_DROP_ALL; /* decoded after the first parse */
 	r = loader_object(l, root, &o);
+	before = l->n_recs;
 	if (r == 0 && o)
 		r = load_node(l, o);
+	if (r == 0 && l->n_recs > before && l->recs[l->n_recs - 1].node)
+		r = doc_digest(l, &t->docs[root->doc], l->recs[l->n_recs - 1].node);
 	if (o)
 		o->root = o->spec = o->labels = NULL;
 	return r < 0 ? r : YDOC_DROP_TREE;
@@ -441,6 +465,8 @@ static int load_nodes(struct loader *l)
 
 	l->yt.max_docs = SIZE_MAX;
 	for (i = 0; i < l->files.n && r == 0; i++) {
+		l->cur_data = l->sorted[i]->data;
+		l->cur_len = l->sorted[i]->len;
 		if (l->has_nodes[i])
 			r = ytree_parse(&l->yt, l->files.v[i], l->sorted[i]->data,
 					l->sorted[i]->len, &l->reparse_diags, &h);
@@ -492,6 +518,12 @@ static int set_fill(struct loader *l, struct manifest_set *set)
 	qsort(set->nodes, set->n_nodes, sizeof(*set->nodes), node_ptr_cmp);
 	set->cluster = l->cluster;
 	set->files = l->files;
+	set->file_other = arena_calloc(a, l->files.n + 1, sizeof(*set->file_other));
+	if (!set->file_other)
+		return -ENOMEM;
+	memcpy(set->file_other, l->has_other, l->files.n * sizeof(*set->file_other));
+	for (i = 0; i < set->n_nodes; i++)
+		set->n_stubs += set->nodes[i]->stub;
 	return 0;
 }
 
@@ -512,8 +544,137 @@ static int set_build(struct loader *l, struct manifest_set **ret)
 	return 0;
 }
 
+static char *stub_str(struct loader *l, const char *s)
+{
+	return arena_strdup(l->keep, s ? s : "");
+}
+
+static int stub_enum(const char *s, const char *(*name)(unsigned), unsigned n, unsigned *ret)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s, name(i)) == 0) {
+			*ret = i;
+			return 0;
+		}
+	return -ESTALE;
+}
+
+static const char *model_name(unsigned m)
+{
+	return pi_model_name((enum pi_model)m);
+}
+
+static const char *mode_name(unsigned m)
+{
+	return root_mode_name((enum root_mode)m);
+}
+
+/* Fill a node from its record; -ESTALE when the record does not fit. */
+static int stub_node(struct loader *l, const struct node_stub *st, struct node *n)
+{
+	unsigned model, mode;
+	size_t i;
+
+	if (strlen(st->serial) != 8 || stub_enum(st->model, model_name, 3, &model) < 0 ||
+	    stub_enum(st->root_mode, mode_name, 2, &mode) < 0)
+		return -ESTALE;
+	memcpy(n->serial, st->serial, sizeof(n->serial));
+	n->has_mac = *st->mac != '\0';
+	if (n->has_mac && mac_parse(st->mac, n->mac) < 0)
+		return -ESTALE;
+	if (n->has_mac)
+		mac_format(n->mac, n->mac_str);
+	n->has_ip = *st->ip != '\0';
+	if (n->has_ip && ipv4_parse(st->ip, &n->ip) < 0)
+		return -ESTALE;
+	if (n->has_ip)
+		ipv4_format(n->ip, n->ip_str);
+	n->model = (enum pi_model)model;
+	n->root_mode = (enum root_mode)mode;
+	for (i = 0; i < l->refs.n_images && !n->image; i++)
+		if (strcmp(l->refs.images[i]->name, st->image) == 0)
+			n->image = l->refs.images[i];
+	n->hostname = stub_str(l, st->hostname);
+	n->stub_owners = stub_str(l, st->owners);
+	n->stub = true;
+	n->stub_first_boot = st->first_boot;
+	n->stub_resources = st->n_resources;
+	snprintf(n->doc_digest, sizeof(n->doc_digest), "%s", st->doc_digest ? st->doc_digest : "");
+	n->first_boot.ssh = TRI_UNSET;
+	return n->image && n->hostname && n->stub_owners ? 0 : n->image ? -ENOMEM : -ESTALE;
+}
+
+/* The nodes of the files that did not change, as recorded: objects and records. */
+static int add_stubs(struct loader *l, const struct node_stub *stubs, size_t n)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		const struct node_stub *st = &stubs[i];
+		struct object *o = loader_object_add(l);
+		struct node_rec *rec;
+
+		if (!o)
+			return -ENOMEM;
+		o->kind = KIND_NODE;
+		o->name = stub_str(l, st->name);
+		o->pos.file = stub_str(l, st->file);
+		o->pos.line = st->line;
+		o->pos.col = st->col;
+		rec = rec_add(l);
+		if (!rec || !o->name || !o->pos.file)
+			return -ENOMEM;
+		rec->node = arena_calloc(l->keep, 1, sizeof(*rec->node));
+		if (!rec->node)
+			return -ENOMEM;
+		rec->node->name = o->name;
+		rec->node->pos = o->pos;
+		r = stub_node(l, st, rec->node);
+		if (r < 0)
+			return r;
+		rec->name_pos = rec->serial_pos = rec->mac_pos = rec->ip_pos = rec->hostname_pos =
+			o->pos;
+		rec->has_serial = true;
+		l->n_stubs++;
+	}
+	return loader_index(l);
+}
+
+/* A delta load: any name or key used twice, and a full load will say where. */
+static int quick_unique(struct loader *l)
+{
+	struct object **v = l->of_kind[KIND_NODE];
+	size_t n = l->n_of_kind[KIND_NODE], cap = 16, i, h;
+	const struct object **slot;
+	bool dup = false;
+	int r;
+
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	for (i = 0; i < n && !dup; i++) {
+		if (!v[i]->name)
+			continue;
+		for (h = fnv1a64(v[i]->name, strlen(v[i]->name)) & (cap - 1); slot[h] && !dup;
+		     h = (h + 1) & (cap - 1))
+			dup = strcmp(slot[h]->name, v[i]->name) == 0;
+		slot[h] = v[i];
+	}
+	free(slot);
+	r = dup ? 0 : validate_nodes_quick(l, &dup);
+	if (r == 0 && dup)
+		r = diags_add(l->d, NULL, "two nodes share a name or a unique key") < 0 ? -ENOMEM
+											: 0;
+	return r;
+}
+
 /* Every phase after parsing; problems go to the diags, the result is 0 or -ENOMEM. */
-static int load_phases(struct loader *l)
+static int load_phases(struct loader *l, const struct node_stub *stubs, size_t n_stubs)
 {
 	int r;
 
@@ -528,18 +689,23 @@ static int load_phases(struct loader *l)
 		r = load_profiles(l);
 	if (r == 0)
 		r = load_nodes(l);
+	if (r == 0 && n_stubs)
+		r = add_stubs(l, stubs, n_stubs);
 	if (r == 0)
 		r = validate_names(l, KIND_IMAGE);
 	if (r == 0)
 		r = validate_names(l, KIND_PROFILE);
-	if (r == 0)
+	if (r == 0 && !n_stubs)
 		r = validate_names(l, KIND_NODE);
+	if (r == 0 && n_stubs)
+		r = quick_unique(l);
 	if (r == 0)
 		r = validate_nodes(l);
 	return r;
 }
 
-int manifests_load_files(const struct manifest_file *files, size_t n_files, struct diags *d,
+int manifests_load_delta(const struct manifest_file *files, size_t n_files,
+			 const struct node_stub *stubs, size_t n_stubs, struct diags *d,
 			 struct manifest_set **ret)
 {
 	struct loader l;
@@ -549,7 +715,7 @@ int manifests_load_files(const struct manifest_file *files, size_t n_files, stru
 	if (r == 0)
 		r = loader_parse(&l, files, n_files);
 	if (r == 0)
-		r = load_phases(&l);
+		r = load_phases(&l, stubs, n_stubs);
 	if (r == 0 && d->n + d->dropped > l.d_start)
 		r = -EINVAL;
 	if (r == 0)
@@ -557,4 +723,10 @@ int manifests_load_files(const struct manifest_file *files, size_t n_files, stru
 	diags_sort(d);
 	loader_release(&l);
 	return r;
+}
+
+int manifests_load_files(const struct manifest_file *files, size_t n_files, struct diags *d,
+			 struct manifest_set **ret)
+{
+	return manifests_load_delta(files, n_files, NULL, 0, d, ret);
 }

@@ -54,9 +54,13 @@ struct loader {
 	struct refs refs;
 	struct node_rec *recs; /* one per Node object, in order of appearance */
 	size_t n_recs, cap_recs;
+	size_t n_stubs;			     /* records that are stubs (a delta load) */
 	const struct manifest_file **sorted; /* the files, by name */
 	bool *has_nodes;		     /* per sorted file: holds Node documents */
+	bool *has_other;		     /* per sorted file: holds other documents */
 	size_t cur_file;
+	const char *cur_data; /* the file being parsed (second parse) */
+	size_t cur_len;
 	uint64_t merge_work;	    /* see MERGE_WORK_MAX */
 	bool merge_exhausted;	    /* reported once; later nodes are skipped */
 	struct diags reparse_diags; /* YAML problems seen again on the second parse */
@@ -64,6 +68,8 @@ struct loader {
 
 /* Decode the header of every document kept in the tree into objects. */
 int loader_objects(struct loader *l);
+/* A new, empty object (NULL: out of memory); loader_index() after adding. */
+struct object *loader_object_add(struct loader *l);
 /* Decode one document's header into a new object (*ret NULL if none). */
 int loader_object(struct loader *l, struct ynode *root, struct object **ret);
 /* (Re)build of_kind after objects were added. */
@@ -78,6 +84,8 @@ bool is_node_document(const struct ynode *root);
 int validate_cluster_count(struct loader *l);
 int validate_names(struct loader *l, enum kind kind);
 int validate_nodes(struct loader *l);
+/* Whether two nodes share a unique key (a delta load: stubs); 0 or -ENOMEM. */
+int validate_nodes_quick(struct loader *l, bool *ret_dup);
 
 /* Kind names as written in manifests. */
 extern const char *const kind_names[KIND_COUNT];

@@ -52,6 +52,12 @@ const struct image *manifest_set_image(const struct manifest_set *set, const cha
 	return NULL;
 }
 
+bool first_boot_is_set(const struct first_boot *fb)
+{
+	return fb->hostname || fb->n_users || fb->ssh != TRI_UNSET || fb->wifi.ssid ||
+	       fb->timezone || fb->keymap;
+}
+
 const char *pi_model_name(enum pi_model m)
 {
 	static const char *const names[] = {"pi3", "pi4", "pi5"};

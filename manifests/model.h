@@ -164,6 +164,17 @@ struct node {
 	unsigned root_generation;
 	struct first_boot first_boot;
 	struct kvlist labels;
+	/*
+	 * A node of a delta load (manifests_load_delta): known from the record
+	 * of the last pass, not parsed.  Only what is written above its
+	 * profiles (name to model), image and root_mode is set; stub_owners
+	 * names the reconcilers that had resources of it ("tftp,dhcp").
+	 */
+	char doc_digest[33]; /* of its document's bytes (128 bits of SHA-256, hex) */
+	bool stub;
+	bool stub_first_boot;
+	const char *stub_owners;
+	size_t stub_resources;
 };
 
 struct manifest_set {
@@ -175,6 +186,8 @@ struct manifest_set {
 	struct node **nodes; /* sorted by name */
 	size_t n_nodes;
 	struct strlist files; /* every manifest file read, relative, sorted */
+	bool *file_other;     /* per file: holds a document that is not a Node */
+	size_t n_stubs;	      /* nodes that are stubs (a delta load) */
 	void *priv;	      /* loader's own storage (interned strings, trees) */
 };
 
@@ -220,12 +233,42 @@ int manifests_read_dir(const char *dir, struct diags *d, struct manifest_file **
 		       size_t *ret_n);
 void manifest_files_free(struct manifest_file *files, size_t n);
 
+/*
+ * A node as the last pass recorded it (reconcilers/seal.h): enough to check
+ * a new node against it (names, serials, MACs, addresses and hostnames are
+ * unique) and to render what every node shares (exports, bootcode.bin).
+ */
+struct node_stub {
+	const char *file; /* the manifest file that holds it */
+	unsigned line, col;
+	const char *name, *serial, *mac, *ip, *hostname; /* mac, ip: "" when none */
+	const char *model, *image, *root_mode;		 /* as pi_model_name() etc. */
+	const char *owners;
+	const char *doc_digest;
+	bool first_boot;
+	size_t n_resources; /* its resources (top-level), all in place */
+};
+
+/*
+ * A delta load: the files given (those that changed, and every file that
+ * holds anything but Nodes) are loaded as manifests_load_files() does, and
+ * the nodes of the files that did not change join the set as stubs.  The
+ * checks between nodes see the stubs.  Returns as manifests_load_files(), or
+ * -ESTALE when a stub does not fit the loaded documents (its image is gone,
+ * a value is malformed): the caller loads every file instead.
+ */
+int manifests_load_delta(const struct manifest_file *files, size_t n_files,
+			 const struct node_stub *stubs, size_t n_stubs, struct diags *d,
+			 struct manifest_set **ret);
+
 void manifest_set_free(struct manifest_set *set);
 
 /* Lookups in a valid set (binary search by name); NULL when absent. */
 const struct node *manifest_set_node(const struct manifest_set *set, const char *name);
 const struct image *manifest_set_image(const struct manifest_set *set, const char *name);
 
+/* Whether a node asks for anything at first boot. */
+bool first_boot_is_set(const struct first_boot *fb);
 const char *pi_model_name(enum pi_model m);
 const char *dhcp_mode_name(enum dhcp_mode m);
 const char *root_mode_name(enum root_mode m);

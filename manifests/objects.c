@@ -115,7 +115,7 @@ static void header_name(struct dctx *c, const struct ynode *root, const struct h
 	}
 }
 
-static struct object *object_add(struct loader *l)
+struct object *loader_object_add(struct loader *l)
 {
 	struct object *o = NULL;
 
@@ -163,7 +163,7 @@ static int object_decode(struct loader *l, struct dctx *c, struct ynode *root, s
 	k = header_kind(c, root, &h);
 	if (k < 0)
 		return c->err;
-	o = object_add(l);
+	o = loader_object_add(l);
 	if (!o)
 		return -ENOMEM;
 	o->kind = (enum kind)k;

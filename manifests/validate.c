@@ -7,6 +7,7 @@
 #include "check.h"
 #include "loader.h"
 #include "netaddr.h"
+#include "../common/hash.h"
 
 /* "file:line:col" of p, for "also used at ..." */
 static void pos_format(const struct pos *p, char *out, size_t n)
@@ -301,6 +302,63 @@ static int check_node_cluster(struct loader *l, const struct node_rec *rec)
 	return r;
 }
 
+/* One unique key's value of a record, hashed (hostnames without case). */
+static uint64_t key_hash(size_t k, const struct node_rec *r)
+{
+	const struct node *n = r->node;
+	char lower[256];
+	size_t i;
+
+	switch (k) {
+	case 0:
+		return fnv1a64(n->serial, strlen(n->serial));
+	case 1:
+		return fnv1a64(n->mac, sizeof(n->mac));
+	case 2:
+		return fnv1a64(&n->ip, sizeof(n->ip));
+	default:
+		for (i = 0; n->hostname[i] && i + 1 < sizeof(lower); i++)
+			lower[i] =
+				(char)(n->hostname[i] |
+				       (n->hostname[i] >= 'A' && n->hostname[i] <= 'Z' ? 0x20 : 0));
+		return fnv1a64(lower, i);
+	}
+}
+
+/*
+ * A delta load (stubs): whether any unique key of nodes is used twice, with
+ * a hash table per key instead of a sort.  The answer is all a delta pass
+ * needs: with any duplicate, a full load reports them all with their places.
+ */
+int validate_nodes_quick(struct loader *l, bool *ret_dup)
+{
+	size_t cap = 16, k, i;
+	struct node_rec **slot;
+
+	while (cap < 2 * l->n_recs + 2)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	*ret_dup = false;
+	for (k = 0; k < sizeof(unique_keys) / sizeof(unique_keys[0]) && !*ret_dup; k++) {
+		memset(slot, 0, cap * sizeof(*slot));
+		for (i = 0; i < l->n_recs && !*ret_dup; i++) {
+			struct node_rec *r = &l->recs[i];
+			size_t h;
+
+			if (!r->node || !unique_keys[k].has(r))
+				continue;
+			for (h = key_hash(k, r) & (cap - 1); slot[h]; h = (h + 1) & (cap - 1))
+				if (unique_keys[k].cmp(slot[h], r) == 0)
+					*ret_dup = true;
+			slot[h] = r;
+		}
+	}
+	free(slot);
+	return 0;
+}
+
 int validate_nodes(struct loader *l)
 {
 	struct node_rec **v = calloc(l->n_recs + 1, sizeof(*v));
@@ -309,11 +367,11 @@ int validate_nodes(struct loader *l)
 
 	if (!v)
 		return -ENOMEM;
-	for (i = 0; i < sizeof(unique_keys) / sizeof(unique_keys[0]) && r == 0; i++)
+	for (i = 0; i < sizeof(unique_keys) / sizeof(unique_keys[0]) && r == 0 && !l->n_stubs; i++)
 		r = check_unique(l, &unique_keys[i], v);
 	/* With several Clusters, which one the nodes belong to is unknown. */
 	for (i = 0; l->cluster && l->n_of_kind[KIND_CLUSTER] == 1 && i < l->n_recs && r == 0; i++) {
-		if (l->recs[i].node)
+		if (l->recs[i].node && !l->recs[i].node->stub) /* a stub was checked before */
 			r = check_node_cluster(l, &l->recs[i]);
 	}
 	free(v);

@@ -348,17 +348,20 @@ static void on_document_start(struct builder *b, const yaml_event_t *ev)
 	b->doc = (uint32_t)t->n_docs;
 	t->docs[t->n_docs].file = b->file;
 	t->docs[t->n_docs].root = NULL;
+	t->docs[t->n_docs].start = ev->start_mark.index;
+	t->docs[t->n_docs].end = ev->end_mark.index;
 	t->n_docs++;
 	b->gen++; /* anchors are local to a document */
 	b->n_anchors = 0;
 }
 
 /* Hand the finished document to the hook, and forget it if asked to. */
-static void on_document_end(struct builder *b)
+static void on_document_end(struct builder *b, const yaml_event_t *ev)
 {
 	struct ytree *t = b->t;
 	int fate;
 
+	t->docs[b->doc].end = ev->end_mark.index;
 	if (!b->hook)
 		return;
 	fate = b->hook->done(b->hook->ctx, t, t->docs[b->doc].root);
@@ -583,7 +586,7 @@ static void on_event(struct builder *b, const yaml_event_t *ev)
 		on_document_start(b, ev);
 		break;
 	case YAML_DOCUMENT_END_EVENT:
-		on_document_end(b);
+		on_document_end(b, ev);
 		break;
 	case YAML_SCALAR_EVENT:
 		on_scalar(b, ev);

@@ -54,6 +54,7 @@ struct ynode {
 struct ydoc {
 	const char *file;   /* interned by the caller */
 	struct ynode *root; /* NULL for an empty document */
+	size_t start, end;  /* its bytes in the file (directives included) */
 };
 
 struct ytree {

@@ -814,6 +814,11 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	size_t i;
 	int r;
 
+	if (ret_failed)
+		*ret_failed = 0;
+	r = inventory_covers(&e->inv, p); /* before anything is touched */
+	if (r < 0)
+		return r;
 	memset(&b, 0, sizeof(b));
 	b.e = e;
 	b.flags = flags;
@@ -832,7 +837,7 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	}
 	umask(old_umask);
 	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty))
-		r = inventory_save(e->state_fd, p);
+		r = inventory_save(e->state_fd, &e->inv, p);
 	for (i = 0; i < b.n; i++)
 		free(b.v[i].path);
 	free(b.v);

@@ -113,7 +113,7 @@ static int hosts(struct render_ctx *ctx, struct resource_set *out)
 		struct resource *res;
 		int r;
 
-		if (!n->has_mac)
+		if (!n->has_mac || n->stub)
 			continue;
 		if (n->has_ip)
 			r = buf_printf(&b, "%s,%s,%s\n", n->mac_str, n->ip_str, n->hostname);

@@ -86,8 +86,8 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	r = roots->read_only ? 0 : mkdir_p(roots->state_dir, 0700);
 	if (r == 0)
 		r = open_root(roots->state_dir, roots->read_only, &e->state_fd);
-	if (r == 0 && e->state_fd >= 0)
-		r = inventory_load(e->state_fd, &e->inv);
+	if (r == 0 && e->state_fd >= 0 && !roots->defer_inventory)
+		r = inventory_load(e->state_fd, NULL, &e->inv);
 out:
 	if (r < 0) {
 		engine_free(e);

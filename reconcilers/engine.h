@@ -67,7 +67,10 @@ struct engine_roots {
 	const char *state_dir;
 	const char *copy_mode; /* roots.copyMode: "auto" (also NULL), "reflink" or "copy" */
 	bool read_only;	       /* plan: create nothing; a missing root holds nothing yet */
+	bool defer_inventory;  /* a delta pass: engine_scope() loads the inventory */
 };
+
+#define ENGINE_SHARDS 256
 
 enum engine_flags {
 	ENGINE_ALLOW_EMPTY = 1 << 0, /* allow a plan that removes every node */
@@ -99,6 +102,20 @@ int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, 
 int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed);
 
 void plan_free(struct plan *p);
+/*
+ * Limit the next plans to a part of the nodes (a delta pass): what the
+ * inventory records of the nodes named (sorted by strcmp; they must stay
+ * valid while the engine plans) is not observed and is planned unchanged,
+ * with no resource.  The caller vouches for those paths (seal.h).  With an
+ * engine opened with defer_inventory, only the inventory shards marked in
+ * shards are loaded: those of every desired resource, of every node the
+ * pass may delete and of every shared path (inventory_shard()); a change
+ * that would fall in another shard fails with -ESTALE, never losing it.
+ */
+int engine_scope(struct engine *e, const char *const *out_of_scope, size_t n,
+		 const bool shards[ENGINE_SHARDS]);
+/* The inventory shard that holds a node's paths (node), or a shared path. */
+unsigned engine_shard(const char *node, const char *path);
 
 /* Whether the plan changes anything on disk. */
 bool plan_has_changes(const struct plan *p);

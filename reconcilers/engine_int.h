@@ -11,7 +11,7 @@
 #include "engine.h"
 #include "../common/hash.h"
 
-#define INVENTORY_SHARDS 256
+#define INVENTORY_SHARDS ENGINE_SHARDS
 #define TMP_SUFFIX	 ".bramble-tmp"
 
 /* What bramble saw of a file right after writing it. */
@@ -40,6 +40,8 @@ struct inventory {
 	struct inv_entry *v; /* sorted by (root, path) */
 	size_t n;
 	size_t cap;
+	bool partial;		       /* only the shards in loaded[] are here */
+	bool loaded[INVENTORY_SHARDS]; /* when partial */
 };
 
 struct engine {
@@ -57,11 +59,17 @@ struct engine {
 	char *src_dir[4];
 	int src_fd[4];
 	unsigned src_next;
+	/* Nodes outside this pass's scope (engine_scope), sorted by name. */
+	const char *const *out_of_scope;
+	size_t n_out_of_scope;
 };
 
-int inventory_load(int state_fd, struct inventory *inv);
+/* Load every shard, or only those marked in shards (inv->partial). */
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv);
 /* Write the shards that the plan touched, as one durable batch. */
-int inventory_save(int state_fd, const struct plan *p);
+int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);
+/* A partial inventory: -ESTALE when the plan would record a path in a shard not loaded. */
+int inventory_covers(const struct inventory *inv, const struct plan *p);
 void inventory_release(struct inventory *inv);
 void inv_entry_release(struct inv_entry *e);
 struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root, const char *path);

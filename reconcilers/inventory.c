@@ -161,12 +161,20 @@ out:
 	return r;
 }
 
-int inventory_load(int state_fd, struct inventory *inv)
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv)
 {
 	DIR *d = NULL;
 	struct dirent *de;
 	int dfd, r = 0;
 
+	inv->partial = shards != NULL;
+	if (shards)
+		memcpy(inv->loaded, shards, sizeof(inv->loaded));
 	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
 	if (r < 0)
 		return r;
@@ -176,7 +184,10 @@ int inventory_load(int state_fd, struct inventory *inv)
 		return -errno;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 2 || !strchr("0123456789abcdef", de->d_name[0]))
+		if (strlen(de->d_name) != 2 || hexval(de->d_name[0]) < 0 ||
+		    hexval(de->d_name[1]) < 0)
+			continue;
+		if (shards && !shards[hexval(de->d_name[0]) * 16 + hexval(de->d_name[1])])
 			continue;
 		r = load_shard(dirfd(d), de->d_name, inv);
 		if (r < 0)
@@ -195,6 +206,11 @@ static unsigned shard_of(const char *node, const char *path)
 	const char *k = node ? node : path;
 
 	return (unsigned)(fnv1a64(k, strlen(k)) & (INVENTORY_SHARDS - 1));
+}
+
+unsigned engine_shard(const char *node, const char *path)
+{
+	return shard_of(node, path);
 }
 
 static int emit(struct buf *b, bool child, enum res_type type, enum root_id root, mode_t mode,
@@ -256,8 +272,8 @@ static int emit_item(struct buf *b, const struct plan_item *it)
 static int emit_after(struct buf *b, const struct plan_item *it)
 {
 	switch (it->op) {
-	case PLAN_UNCHANGED:
-		return emit_item(b, it);
+	case PLAN_UNCHANGED: /* no resource: outside the pass (engine_scope) */
+		return it->res ? emit_item(b, it) : emit_entry(b, it->inv, false);
 	case PLAN_CREATE:
 	case PLAN_UPDATE:
 	case PLAN_CONFLICT:
@@ -302,7 +318,24 @@ static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
 	return r;
 }
 
-int inventory_save(int state_fd, const struct plan *p)
+int inventory_covers(const struct inventory *inv, const struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; inv->partial && i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+		unsigned s = item_shard(it);
+
+		if (it->op == PLAN_UNCHANGED && !it->sig_fresh)
+			continue;
+		if (!inv->loaded[s] ||
+		    (it->res && it->inv && !inv->loaded[shard_of(it->inv->node, it->inv->path)]))
+			return -ESTALE;
+	}
+	return 0;
+}
+
+int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p)
 {
 	bool dirty[INVENTORY_SHARDS] = {false};
 	unsigned char *shard = NULL;
@@ -316,10 +349,22 @@ int inventory_save(int state_fd, const struct plan *p)
 	if (!shard)
 		return -ENOMEM;
 	for (i = 0; i < p->n_items; i++) {
-		shard[i] = (unsigned char)item_shard(&p->items[i]);
-		if (item_dirty(&p->items[i]))
+		const struct plan_item *it = &p->items[i];
+
+		shard[i] = (unsigned char)item_shard(it);
+		if (item_dirty(it))
 			dirty[shard[i]] = true;
+		/* A node renamed: its paths move to the new name's shard, and the
+		 * old shard must be written again without them. */
+		if (it->res && it->inv && shard_of(it->inv->node, it->inv->path) != shard[i])
+			dirty[shard[i]] = dirty[shard_of(it->inv->node, it->inv->path)] = true;
 	}
+	/* A shard not loaded would be written without its other entries. */
+	for (s = 0; inv->partial && s < INVENTORY_SHARDS; s++)
+		if (dirty[s] && !inv->loaded[s]) {
+			r = -ESTALE;
+			goto out;
+		}
 	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
 	if (r < 0)
 		goto out;

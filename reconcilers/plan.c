@@ -640,6 +640,28 @@ static void plan_count(struct plan *p, const struct plan_item *it)
 		p->inventory_dirty = true;
 }
 
+int engine_scope(struct engine *e, const char *const *out_of_scope, size_t n,
+		 const bool shards[ENGINE_SHARDS])
+{
+	e->out_of_scope = out_of_scope;
+	e->n_out_of_scope = n;
+	if (!shards || e->state_fd < 0 || e->inv.n)
+		return 0;
+	return inventory_load(e->state_fd, shards, &e->inv);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool out_of_scope(const struct engine *e, const struct inv_entry *inv)
+{
+	return inv->node && e->n_out_of_scope &&
+	       bsearch(&inv->node, e->out_of_scope, e->n_out_of_scope, sizeof(*e->out_of_scope),
+		       name_cmp);
+}
+
 static bool would_empty(const struct resource_set *d, const struct inventory *inv)
 {
 	size_t i;
@@ -670,7 +692,10 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 			r = observe_item(o, it);
 		} else {
 			it->inv = &e->inv.v[j++];
-			if (it->inv->flags & RES_F_KEEP)
+			if (out_of_scope(e, it->inv))
+				item_set(it, PLAN_UNCHANGED,
+					 "outside this pass (unchanged and sealed)");
+			else if (it->inv->flags & RES_F_KEEP)
 				item_set(it, PLAN_KEEP,
 					 "not in the repository any more; node data is kept");
 			else if (it->inv->type == RES_ROOT) /* deleting it moves it to the attic */
@@ -696,7 +721,7 @@ int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, 
 	o.images_fd = e->root_fd[ROOT_IMAGES];
 	clock_gettime(CLOCK_REALTIME, &now);
 	o.racy_after_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 1000000000;
-	if (!(flags & ENGINE_ALLOW_EMPTY) && would_empty(desired, &e->inv))
+	if (!(flags & ENGINE_ALLOW_EMPTY) && !e->n_out_of_scope && would_empty(desired, &e->inv))
 		return -ECANCELED;
 	p = calloc(1, sizeof(*p));
 	if (!p)

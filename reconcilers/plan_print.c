@@ -203,7 +203,7 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 	size_t i;
 
 	/* A root's note (a warning) shows even when the root itself is unchanged. */
-	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res->note))
+	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res && it->res->note))
 		return;
 	/* '>': a node root moving to the attic, not deleted. */
 	fprintf(f, "%c %-10s %s%s",

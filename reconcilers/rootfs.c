@@ -183,18 +183,12 @@ static int private_root(struct rootfs *rf, const struct node *n, struct image_ro
 	return r;
 }
 
-static bool first_boot_set(const struct first_boot *fb)
-{
-	return fb->hostname || fb->n_users || fb->ssh != TRI_UNSET || fb->wifi.ssid ||
-	       fb->timezone || fb->keymap;
-}
-
 static int shared_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
 {
 	struct buf path = BUF_INIT, b = BUF_INIT, who = BUF_INIT;
 	int r = 0;
 
-	if (first_boot_set(&n->first_boot))
+	if (n->stub ? n->stub_first_boot : first_boot_is_set(&n->first_boot))
 		r = buf_printf(&ir->shared_fb, "%s%s", ir->shared_fb.len ? ", " : "", n->name);
 	if (r < 0 || ir->shared_done)
 		return r;
@@ -275,7 +269,7 @@ static int rootfs_run(struct rootfs *rf)
 		if (n->root_mode == ROOT_MODE_SHARED) {
 			shared = true;
 			r = shared_root(rf, n, ir);
-		} else {
+		} else if (!n->stub) {
 			r = private_root(rf, n, ir);
 			if (r == 0)
 				r = firstboot_render(rf->ctx, n, rf->out, rf->d);

@@ -1,13 +1,20 @@
 /*
  * seal: see seal.h.  The seal is a text file in the state directory:
  *
- *	# bramble seal 1
- *	key <sha256 of the inputs>
+ *	# bramble seal 2
+ *	key <sha256 of every input>
+ *	base <sha256 of every input but the manifests>
  *	counts <unchanged> <nodes total> <nodes ready>
- *	<kind> <root> <ino> <size> <mtime ns> <ctime ns> <mode> <path>
- *	...
+ *	f <sha256> <O|N> <manifest file>                 (sorted by name)
+ *	n <file> <line> <col> <resources> <document digest> <name> <serial> <mac>
+ *	  <ip> <hostname> <model>
+ *	  <image> <root mode> <first boot 0|1> <owners>  (one line; by name)
+ *	<kind> <owner> <root> <ino> <size> <mtime ns> <ctime ns> <mode> <path>
  *	end <number of entries>
  *
+ * A missing MAC, address, owner list or entry owner is "*" (no name is: a
+ * name is made of [A-Za-z0-9._-]).  The owner "/" marks a directory of boot
+ * links, which every node shares and a delta pass records again.
  * kind S: everything must be equal (files, links, generation directories,
  * the image's files); kind D: a directory bramble only needs to exist with
  * its mode (a node's root: the node writes in it).  A file without its
@@ -27,15 +34,18 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "reconciler.h"
 #include "log.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define SEAL_MAGIC    "# bramble seal 1\n"
+#define SEAL_MAGIC    "# bramble seal 2\n"
 #define SEAL_TMP      "seal.tmp"
 #define SEAL_MAX_SIZE ((size_t)512 << 20)
 #define RACY_NS	      1000000000LL
 #define SEAL_CHUNK    ((size_t)64 << 10)
+#define NO_OWNER      "*"
+#define LINK_DIR      "/"
 
 int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
 {
@@ -83,8 +93,9 @@ static int64_t ts_ns(const struct timespec *t)
 struct sealer {
 	struct buf out; /* flushed to out_fd as it fills: a seal is not held whole */
 	int out_fd;
-	const int *fd;	   /* per root */
-	char *last_parent; /* "<root>:<dir>" of the last tree link recorded */
+	const int *fd;	  /* per root */
+	char **link_dirs; /* "<root>:<dir>" of each directory of links recorded */
+	size_t n_link_dirs;
 	int64_t racy_after_ns;
 	size_t n;
 	const char *why; /* set when the pass cannot be sealed */
@@ -105,12 +116,59 @@ static int __attribute__((format(printf, 2, 3))) sealer_add(struct sealer *s, co
 	return r;
 }
 
+static int64_t now_ns(clockid_t clock)
+{
+	struct timespec t;
+
+	clock_gettime(clock, &t);
+	return ts_ns(&t);
+}
+
+/*
+ * A delta pass seals what it has just written.  A file system stamps a
+ * change with the coarse clock (or finer), so once that clock has moved past
+ * the moment the pass's writes ended, any later change carries a later time
+ * than any the pass recorded: wait for that (one clock tick, a few ms) and
+ * vouch for what is older.  Returns that moment (ns since the epoch).
+ */
+static int64_t settled_after(void)
+{
+	int64_t done = now_ns(CLOCK_REALTIME);
+	struct timespec tick = {0, 500000};
+	int i;
+
+	for (i = 0; now_ns(CLOCK_REALTIME_COARSE) <= done; i++) {
+		if (i == 200) /* the clock was set back: vouch for nothing recent */
+			return done - RACY_NS;
+		nanosleep(&tick, NULL);
+	}
+	return done;
+}
+
+/* Words, each followed by a space but the last, which ends the line. */
+static int sealer_words(struct sealer *s, const char *const *w, size_t n)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		r = buf_adds(&s->out, w[i]);
+		if (r == 0)
+			r = buf_addch(&s->out, i + 1 == n ? '\n' : ' ');
+	}
+	if (r == 0 && s->out.len >= SEAL_CHUNK) {
+		r = write_all(s->out_fd, buf_str(&s->out), s->out.len);
+		buf_truncate(&s->out, 0);
+	}
+	return r;
+}
+
 /*
  * Record path (beneath root, or absolute) as it is now.  expect, when given,
  * is what the plan saw: a path that changed since is not sealed.
  */
-static int seal_entry(struct sealer *s, char kind, unsigned root, const char *path,
-		      const struct plan_item *expect)
+static int seal_entry(struct sealer *s, char kind, const char *owner, unsigned root,
+		      const char *path, const struct plan_item *expect)
 {
 	struct stat st;
 	int64_t mt, ct;
@@ -128,19 +186,20 @@ static int seal_entry(struct sealer *s, char kind, unsigned root, const char *pa
 	}
 	mt = ts_ns(&st.st_mtim);
 	ct = ts_ns(&st.st_ctim);
-	if (kind == 'S' && (mt >= s->racy_after_ns || ct >= s->racy_after_ns)) {
-		s->why = "a path changed less than a second ago";
-		return 0;
-	}
 	if (kind == 'S' && expect &&
 	    (expect->sig_mtime_ns == 0 || expect->sig_ino != (uint64_t)st.st_ino ||
 	     expect->sig_size != (int64_t)st.st_size || expect->sig_mtime_ns != mt)) {
 		s->why = "a path changed during the pass";
 		return 0;
 	}
+	if (kind == 'S' && (mt >= s->racy_after_ns || ct >= s->racy_after_ns ||
+			    (st.st_mtim.tv_nsec == 0 && mt >= s->racy_after_ns - RACY_NS))) {
+		s->why = "a path changed too recently";
+		return 0;
+	}
 	s->n++;
-	return sealer_add(s, "%c %u %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %o %s\n", kind,
-			  root, (uint64_t)st.st_ino, (int64_t)st.st_size, mt, ct,
+	return sealer_add(s, "%c %s %u %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %o %s\n",
+			  kind, owner, root, (uint64_t)st.st_ino, (int64_t)st.st_size, mt, ct,
 			  (unsigned)st.st_mode, path);
 }
 
@@ -149,37 +208,47 @@ static int seal_entry(struct sealer *s, char kind, unsigned root, const char *pa
  * or removing it changes its directory: one entry for that directory holds
  * for every link in it.
  */
-static int seal_link_dir(struct sealer *s, const struct resource *res)
+static int seal_link_dir(struct sealer *s, unsigned root, const char *dir)
 {
-	const char *slash = strrchr(res->path, '/');
 	struct buf key = BUF_INIT;
+	size_t i;
+	char **v;
 	int r;
 
-	r = buf_printf(&key, "%u:%.*s", res->root, slash ? (int)(slash - res->path) : 1,
-		       slash ? res->path : ".");
+	r = buf_printf(&key, "%u:%s", root, dir);
 	if (r < 0)
 		return r;
-	if (s->last_parent && strcmp(s->last_parent, buf_str(&key)) == 0) {
+	for (i = 0; i < s->n_link_dirs; i++)
+		if (strcmp(s->link_dirs[i], buf_str(&key)) == 0) {
+			buf_release(&key);
+			return 0;
+		}
+	v = realloc(s->link_dirs, (s->n_link_dirs + 1) * sizeof(*v));
+	if (!v) {
 		buf_release(&key);
-		return 0;
-	}
-	free(s->last_parent);
-	s->last_parent = buf_detach(&key, NULL);
-	if (!s->last_parent)
 		return -ENOMEM;
-	return seal_entry(s, 'S', res->root, strchr(s->last_parent, ':') + 1, NULL);
+	}
+	s->link_dirs = v;
+	s->link_dirs[s->n_link_dirs++] = buf_detach(&key, NULL);
+	if (!s->link_dirs[s->n_link_dirs - 1])
+		return -ENOMEM;
+	return seal_entry(s, 'S', LINK_DIR, root, dir, NULL);
 }
 
-static int seal_tree(struct sealer *s, const struct plan_item *it)
+static int seal_tree(struct sealer *s, const struct plan_item *it, const char *owner)
 {
 	const struct resource *res = it->res;
+	const char *slash = strrchr(res->path, '/');
+	const struct plan_item *expect = it->op == PLAN_UNCHANGED ? it : NULL;
 	struct buf p = BUF_INIT;
 	size_t i, k = 0;
 	int r;
 
-	r = seal_link_dir(s, res);
+	r = buf_printf(&p, "%.*s", slash ? (int)(slash - res->path) : 1, slash ? res->path : ".");
 	if (r == 0)
-		r = seal_entry(s, 'S', res->root, it->gendir, it);
+		r = seal_link_dir(s, res->root, buf_str(&p));
+	if (r == 0)
+		r = seal_entry(s, 'S', owner, res->root, it->gendir, expect);
 	/* Hard links are covered by the generation directory (no entry added,
 	 * removed or replaced) and by the image's own files (deps). */
 	for (i = 0; r == 0 && i < res->n_children; i++) {
@@ -193,7 +262,8 @@ static int seal_tree(struct sealer *s, const struct plan_item *it)
 		buf_truncate(&p, 0);
 		r = buf_printf(&p, "%s/%s", it->gendir, c->path);
 		if (r == 0)
-			r = seal_entry(s, 'S', res->root, buf_str(&p), ci);
+			r = seal_entry(s, 'S', owner, res->root, buf_str(&p),
+				       expect && ci && ci->op == PLAN_UNCHANGED ? ci : NULL);
 	}
 	buf_release(&p);
 	return r;
@@ -202,53 +272,233 @@ static int seal_tree(struct sealer *s, const struct plan_item *it)
 static int seal_item(struct sealer *s, const struct plan_item *it)
 {
 	const struct resource *res = it->res;
+	const char *owner = res && res->node ? res->node : NO_OWNER;
+	const struct plan_item *expect = it->op == PLAN_UNCHANGED ? it : NULL;
 
-	if (it->op != PLAN_UNCHANGED || !res) {
-		s->why = "the pass changed something";
+	if (!res || (it->op != PLAN_UNCHANGED && !it->applied)) {
+		s->why = "the pass left something to do";
 		return 0;
 	}
 	switch (res->type) {
 	case RES_TREE:
-		return seal_tree(s, it);
+		return seal_tree(s, it, owner);
 	case RES_DIR:
 	case RES_ROOT: /* a node root: its directory, as any other */
-		return seal_entry(s, 'D', res->root, res->path, NULL);
+		return seal_entry(s, 'D', owner, res->root, res->path, NULL);
 	case RES_FILE:
 	case RES_SYMLINK:
 	case RES_HARDLINK:
-		return seal_entry(s, 'S', res->root, res->path, it);
+		return seal_entry(s, 'S', owner, res->root, res->path, expect);
 	}
 	return -EINVAL;
 }
 
+static int node_index(const struct manifest_set *set, const char *name)
+{
+	size_t lo = 0, hi = set->n_nodes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, set->nodes[mid]->name);
+
+		if (c == 0)
+			return (int)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/* Per node: the reconcilers it has resources of (bits of reconcilers[]), and how many. */
+struct node_res {
+	unsigned owners;
+	size_t n;
+};
+
+static struct node_res *node_resources(const struct plan *p, const struct manifest_set *set)
+{
+	struct node_res *v = calloc(set->n_nodes + 1, sizeof(*v));
+	size_t i, k;
+
+	for (i = 0; v && i < p->n_items; i++) {
+		const struct resource *res = p->items[i].res;
+		int n;
+
+		if (!res || !res->node || (n = node_index(set, res->node)) < 0)
+			continue;
+		v[n].n++;
+		for (k = 0; res->owner && k < n_reconcilers; k++)
+			if (strcmp(reconcilers[k]->name, res->owner) == 0)
+				v[n].owners |= 1u << k;
+	}
+	return v;
+}
+
+static int seal_files(struct sealer *s, const struct seal_input *in)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < in->n_files; i++) {
+		if (strchr(in->files[i].name, '\n'))
+			s->why = "a manifest file name cannot be recorded";
+		else
+			r = sealer_add(s, "f %s %c %s\n", in->files[i].digest,
+				       in->files[i].other ? 'O' : 'N', in->files[i].name);
+	}
+	return r;
+}
+
+static int seal_node(struct sealer *s, const struct seal_input *in, const struct node *n,
+		     const struct node_res *nr)
+{
+	const struct seal_file *f = seal_file_find(in->files, in->n_files, n->pos.file);
+	struct buf owners = BUF_INIT;
+	char idx[24], line[12], col[12], nres[24];
+	const char *w[16];
+	size_t k;
+	int r = 0;
+
+	if (!f) {
+		s->why = "a node's file is not among the manifests";
+		return 0;
+	}
+	if (n->stub)
+		r = buf_adds(&owners, n->stub_owners);
+	for (k = 0; r == 0 && !n->stub && k < n_reconcilers; k++)
+		if (nr->owners & (1u << k))
+			r = buf_printf(&owners, "%s%s", owners.len ? "," : "",
+				       reconcilers[k]->name);
+	/* 10,000 of these: words, not printf. */
+	snprintf(idx, sizeof(idx), "%zu", (size_t)(f - in->files));
+	snprintf(line, sizeof(line), "%u", n->pos.line);
+	snprintf(col, sizeof(col), "%u", n->pos.col);
+	snprintf(nres, sizeof(nres), "%zu", n->stub ? n->stub_resources : nr->n);
+	w[0] = "n";
+	w[1] = idx;
+	w[2] = line;
+	w[3] = col;
+	w[4] = nres;
+	w[5] = *n->doc_digest ? n->doc_digest : NO_OWNER;
+	w[6] = n->name;
+	w[7] = n->serial;
+	w[8] = n->has_mac ? n->mac_str : NO_OWNER;
+	w[9] = n->has_ip ? n->ip_str : NO_OWNER;
+	w[10] = n->hostname;
+	w[11] = pi_model_name(n->model);
+	w[12] = n->image->name;
+	w[13] = root_mode_name(n->root_mode);
+	w[14] = (n->stub ? n->stub_first_boot : first_boot_is_set(&n->first_boot)) ? "1" : "0";
+	w[15] = owners.len ? buf_str(&owners) : NO_OWNER;
+	if (r == 0)
+		r = sealer_words(s, w, 16);
+	buf_release(&owners);
+	return r;
+}
+
+static int seal_nodes(struct sealer *s, const struct plan *p, const struct seal_input *in)
+{
+	struct node_res *v = node_resources(p, in->set);
+	size_t i;
+	int r = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; r == 0 && !s->why && i < in->set->n_nodes; i++)
+		r = seal_node(s, in, in->set->nodes[i], &v[i]);
+	free(v);
+	return r;
+}
+
+/* An entry's owner: the second field. */
+static const char *entry_owner(const char *line, size_t *len)
+{
+	const char *o = line + 2;
+
+	*len = strcspn(o, " ");
+	return o;
+}
+
+/*
+ * A delta pass: the entries of the nodes outside it, as they were (the
+ * check before the pass proved them), and the directories of links again.
+ */
+static int seal_carry(struct sealer *s, const struct seal_input *in)
+{
+	char name[256] = "", last[256] = "";
+	size_t i, len;
+	int r = 0, k = -1;
+
+	for (i = 0; r == 0 && !s->why && i < in->prev->n_entries; i++) {
+		const char *line = in->prev->entries[i], *o = entry_owner(line, &len);
+
+		if (len >= sizeof(name))
+			continue;
+		memcpy(name, o, len);
+		name[len] = '\0';
+		if (strcmp(name, LINK_DIR) == 0) {
+			uint64_t root;
+			char *p = (char *)(uintptr_t)(o + len + 1), *end;
+
+			root = strtoull(p, &end, 10);
+			for (k = 0; k < 6 && end; k++) /* ino size mtime ctime mode */
+				end = strchr(end + 1, ' ');
+			if (root < ROOT_COUNT && end)
+				r = seal_link_dir(s, (unsigned)root, end + 1);
+			continue;
+		}
+		/* A node's entries follow each other: look it up once. */
+		if (strcmp(name, last) != 0) {
+			k = node_index(in->set, name);
+			memcpy(last, name, len + 1);
+		}
+		if (k < 0 || !in->set->nodes[k]->stub)
+			continue;
+		s->n++;
+		r = sealer_words(s, &line, 1);
+	}
+	return r;
+}
+
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
-	       const char key[SHA256_HEX_LEN + 1], const struct seal_counts *counts)
+	       const struct seal_input *in)
 {
 	struct sealer s;
-	struct timespec now;
 	size_t i;
 	int r = 0;
 
 	seal_remove(e->state_fd);
-	if (plan_has_changes(p) || p->n_conflict || p->n_keep)
+	if (p->n_conflict || p->n_keep || (!in->prev && plan_has_changes(p)))
 		return 0;
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
 	s.fd = e->root_fd;
-	clock_gettime(CLOCK_REALTIME, &now);
-	s.racy_after_ns = ts_ns(&now) - RACY_NS;
+	s.racy_after_ns = in->prev ? settled_after() : now_ns(CLOCK_REALTIME) - RACY_NS;
 	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
 	 * one has no "end" line. */
 	s.out_fd = openat(e->state_fd, SEAL_TMP,
 			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s.out_fd < 0)
 		return -errno;
-	r = sealer_add(&s, SEAL_MAGIC "key %s\ncounts %zu %zu %zu\n", key, counts->unchanged,
-		       counts->nodes_total, counts->nodes_ready);
-	for (i = 0; r == 0 && !s.why && i < p->n_items; i++)
-		r = seal_item(&s, &p->items[i]);
+	r = sealer_add(&s, SEAL_MAGIC "key %s\nbase %s\ncounts %zu %zu %zu\n", in->key, in->base,
+		       in->counts->unchanged, in->counts->nodes_total, in->counts->nodes_ready);
+	if (r == 0)
+		r = seal_files(&s, in);
+	if (r == 0 && !s.why)
+		r = seal_nodes(&s, p, in);
+	if (r == 0 && !s.why && in->prev)
+		r = seal_carry(&s, in);
+	for (i = 0; r == 0 && !s.why && i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+
+		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
+			continue; /* outside the pass (carried), or deleted */
+		r = seal_item(&s, it);
+	}
 	for (i = 0; r == 0 && !s.why && deps && i < deps->n; i++)
-		r = seal_entry(&s, 'S', deps->v[i].root, deps->v[i].path, NULL);
+		r = seal_entry(&s, 'S', NO_OWNER, deps->v[i].root, deps->v[i].path, NULL);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)
@@ -261,12 +511,14 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		unlinkat(e->state_fd, SEAL_TMP, 0);
 	if (s.why)
 		log_debug("not sealing this pass: %s", s.why);
-	free(s.last_parent);
+	for (i = 0; i < s.n_link_dirs; i++)
+		free(s.link_dirs[i]);
+	free(s.link_dirs);
 	buf_release(&s.out);
 	return r < 0 ? r : s.why ? 0 : 1;
 }
 
-/* ------------------------------------------------------------------ check */
+/* ------------------------------------------------------------------- read */
 
 /* One number and the space after it; false when there is none. */
 static bool field(char **p, int base, uint64_t *ret)
@@ -283,20 +535,182 @@ static bool field(char **p, int base, uint64_t *ret)
 	return true;
 }
 
-static bool line_holds(char *line, const int *fd)
+/* One word (up to a space, which becomes the end of it); NULL when there is none. */
+static char *word(char **p)
+{
+	char *w = *p, *sp = strchr(w, ' ');
+
+	if (!sp || sp == w)
+		return NULL;
+	*sp = '\0';
+	*p = sp + 1;
+	return w;
+}
+
+const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (name && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, v[mid].name);
+
+		if (c == 0)
+			return &v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static bool read_file_line(struct seal *s, char *p)
+{
+	struct seal_file *f = &s->files[s->n_files];
+	char *digest = word(&p), *kind = word(&p);
+
+	if (!digest || strlen(digest) != SHA256_HEX_LEN || !kind || kind[1] || !*p ||
+	    (*kind != 'O' && *kind != 'N'))
+		return false;
+	memcpy(f->digest, digest, sizeof(f->digest));
+	f->other = *kind == 'O';
+	f->name = p;
+	if (s->n_files && strcmp(s->files[s->n_files - 1].name, p) >= 0)
+		return false;
+	s->n_files++;
+	return true;
+}
+
+static const char *or_empty(const char *w)
+{
+	return strcmp(w, NO_OWNER) == 0 ? "" : w;
+}
+
+static bool read_node_line(struct seal *s, char *p)
+{
+	struct node_stub *n = &s->nodes[s->n_nodes];
+	uint64_t file, line, col, nres;
+	char *w[9], *fb;
+	size_t i;
+
+	if (!field(&p, 10, &file) || !field(&p, 10, &line) || !field(&p, 10, &col) ||
+	    !field(&p, 10, &nres) || file >= s->n_files || line > UINT32_MAX || col > UINT32_MAX)
+		return false;
+	for (i = 0; i < 9; i++)
+		if (!(w[i] = word(&p)))
+			return false;
+	fb = word(&p);
+	if (!fb || !*p || strchr(p, ' '))
+		return false;
+	n->file = s->files[file].name;
+	n->line = (unsigned)line;
+	n->col = (unsigned)col;
+	n->n_resources = (size_t)nres;
+	n->doc_digest = or_empty(w[0]);
+	n->name = w[1];
+	n->serial = w[2];
+	n->mac = or_empty(w[3]);
+	n->ip = or_empty(w[4]);
+	n->hostname = w[5];
+	n->model = w[6];
+	n->image = w[7];
+	n->root_mode = w[8];
+	n->first_boot = strcmp(fb, "1") == 0;
+	n->owners = or_empty(p);
+	return s->n_nodes == 0 || strcmp(s->nodes[s->n_nodes - 1].name, n->name) < 0;
+}
+
+/* Split the file into its parts; false when it is not a whole seal of this version. */
+static bool seal_parse(struct seal *s, size_t len)
+{
+	char *line = s->data + strlen(SEAL_MAGIC), *next = NULL, *end = s->data + len;
+	size_t n_lines = 0, want_end = (size_t)-1;
+	char *p;
+
+	for (p = line; p < end; p++)
+		n_lines += *p == '\n';
+	s->files = calloc(n_lines + 1, sizeof(*s->files));
+	s->nodes = calloc(n_lines + 1, sizeof(*s->nodes));
+	s->entries = calloc(n_lines + 1, sizeof(*s->entries));
+	if (!s->files || !s->nodes || !s->entries)
+		return false;
+	if (sscanf(line, "key %64s\nbase %64s\ncounts %zu %zu %zu", s->key, s->base,
+		   &s->counts.unchanged, &s->counts.nodes_total, &s->counts.nodes_ready) != 5)
+		return false;
+	for (; line < end; line = next) {
+		next = strchr(line, '\n');
+		*next++ = '\0';
+		if (strncmp(line, "key ", 4) == 0 || strncmp(line, "base ", 5) == 0 ||
+		    strncmp(line, "counts ", 7) == 0)
+			continue;
+		if (strncmp(line, "end ", 4) == 0) {
+			want_end = strtoul(line + 4, NULL, 10);
+			break;
+		}
+		if (line[0] == 'f' && line[1] == ' ') {
+			if (s->n_nodes || s->n_entries || !read_file_line(s, line + 2))
+				return false;
+		} else if (line[0] == 'n' && line[1] == ' ') {
+			if (s->n_entries || !read_node_line(s, line + 2))
+				return false;
+			s->n_nodes++;
+		} else {
+			s->entries[s->n_entries++] = line;
+		}
+	}
+	return want_end == s->n_entries && next == end;
+}
+
+void seal_release(struct seal *s)
+{
+	free(s->data);
+	free(s->files);
+	free(s->nodes);
+	free(s->entries);
+	memset(s, 0, sizeof(*s));
+}
+
+int seal_read(int state_fd, struct seal *s)
+{
+	size_t len = 0;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = file_read_at(state_fd, SEAL_FILE, SEAL_MAX_SIZE, &s->data, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (len < strlen(SEAL_MAGIC) || memcmp(s->data, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0 ||
+	    s->data[len - 1] != '\n' || !seal_parse(s, len)) {
+		seal_release(s);
+		return 0;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------------ check */
+
+static bool line_holds(const char *entry, const int *fd)
 {
 	uint64_t root, ino, size, mt, ct, mode;
-	char kind = line[0], *p = line + 2;
+	char kind = entry[0], line[8192], *p;
 	struct stat st;
+	int dfd;
 
-	if ((kind != 'S' && kind != 'D') || line[1] != ' ' || !field(&p, 10, &root) ||
+	if (strlen(entry) >= sizeof(line))
+		return false;
+	strcpy(line, entry);
+	p = line + 2;
+	if ((kind != 'S' && kind != 'D') || line[1] != ' ' || !word(&p) || !field(&p, 10, &root) ||
 	    !field(&p, 10, &ino) || !field(&p, 10, &size) || !field(&p, 10, &mt) ||
 	    !field(&p, 10, &ct) || !field(&p, 8, &mode) || !*p || root > SEAL_ABSPATH)
 		return false;
 	if (root < SEAL_ABSPATH && fd[root] < 0)
 		return false;
-	if (fstatat(root == SEAL_ABSPATH ? AT_FDCWD : fd[root], p, &st,
-		    root == SEAL_ABSPATH ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
+	dfd = root == SEAL_ABSPATH ? AT_FDCWD : fd[root];
+	if (fstatat(dfd, p, &st, root == SEAL_ABSPATH ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
 		return false;
 	if ((uint64_t)st.st_ino != ino || (uint64_t)st.st_mode != mode)
 		return false;
@@ -306,57 +720,21 @@ static bool line_holds(char *line, const int *fd)
 	       (uint64_t)ts_ns(&st.st_ctim) == ct;
 }
 
-int seal_check(int state_fd, const char *const root_path[ROOT_COUNT],
-	       const char key[SHA256_HEX_LEN + 1], struct seal_counts *counts)
+bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
 {
 	int fd[ROOT_COUNT];
-	char *data = NULL, *line, *next = NULL, want[SHA256_HEX_LEN + 8];
-	size_t len = 0, n = 0, i, end = (size_t)-1;
-	int r;
+	bool holds = true;
+	size_t i;
 
 	for (i = 0; i < ROOT_COUNT; i++)
-		fd[i] = -1;
-	r = file_read_at(state_fd, SEAL_FILE, SEAL_MAX_SIZE, &data, &len);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	snprintf(want, sizeof(want), "key %s\n", key);
-	line = data + strlen(SEAL_MAGIC);
-	if (len < strlen(SEAL_MAGIC) || memcmp(data, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0 ||
-	    strncmp(line, want, strlen(want)) != 0 || data[len - 1] != '\n') {
-		r = 0;
-		goto out;
+		fd[i] = root_path[i] ? open(root_path[i], O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	for (i = 0; holds && i < s->n_entries; i++) {
+		holds = line_holds(s->entries[i], fd);
+		if (!holds)
+			log_debug("seal broken at: %s", s->entries[i]);
 	}
-	line += strlen(want);
-	if (sscanf(line, "counts %zu %zu %zu", &counts->unchanged, &counts->nodes_total,
-		   &counts->nodes_ready) != 3) {
-		r = 0;
-		goto out;
-	}
-	for (i = 0; i < ROOT_COUNT; i++)
-		if (root_path[i])
-			fd[i] = open(root_path[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-	r = 1;
-	for (line = strchr(line, '\n') + 1; r == 1 && line < data + len; line = next) {
-		next = strchr(line, '\n');
-		*next++ = '\0';
-		if (strncmp(line, "end ", 4) == 0) {
-			end = strtoul(line + 4, NULL, 10);
-			break;
-		}
-		if (!line_holds(line, fd)) {
-			log_debug("seal broken at: %s", line);
-			r = 0;
-		}
-		n++;
-	}
-	if (r == 1 && (end != n || next != data + len))
-		r = 0;
-out:
 	for (i = 0; i < ROOT_COUNT; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
-	free(data);
-	return r;
+	return holds;
 }

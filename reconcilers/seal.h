@@ -1,5 +1,5 @@
 /*
- * seal: the steady-state fast path.
+ * seal: the steady-state fast path, and the delta pass.
  *
  * A full pass reads and validates every manifest, renders every resource
  * and observes every path.  When nothing changed since the last complete
@@ -14,18 +14,37 @@
  * seal that cannot be read, means a full pass.  A seal never repairs and
  * never decides anything: it can only say "as before".
  *
- * A seal is written only after a full pass that changed nothing, found no
- * conflict and saw no path modified in the last second (a change in the same
- * timestamp tick could hide behind an equal signature, as git's racy-clean
- * rule says), and it is removed by every other applying pass.
+ * A seal also records what a *delta pass* needs: the digest of every
+ * manifest file (and whether it holds anything but Nodes), every node's
+ * identity (name, serial, MAC, address, hostname, model, image, root mode:
+ * what the checks between nodes and the files all nodes share need), and
+ * which node owns each path.  When only files of Nodes changed and every
+ * path still holds, a pass loads just those files, takes the other nodes
+ * from the seal (manifests_load_delta), renders and plans the changed nodes
+ * and the shared files only (engine_scope), and writes the seal again with
+ * the untouched nodes' entries carried over.
+ *
+ * A full pass seals only when it changed nothing, found no conflict and saw
+ * no path modified in the last second (a change in the same timestamp tick
+ * could hide behind an equal signature, as git's racy-clean rule says); any
+ * other applying pass removes the seal.  A delta pass seals what it has just
+ * written once the clock has moved past its last write (one clock tick: a
+ * later change then carries a later time); a path changed after that, or on
+ * a file system with whole-second times, leaves the pass unsealed.
+ *
+ * A delta pass works at the level of a node's document: a node whose
+ * document's bytes are those recorded renders as before and stays outside
+ * the pass, even in a changed file.
  */
 #ifndef BRAMBLE_SEAL_H
 #define BRAMBLE_SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engine.h"
+#include "model.h"
 #include "../common/hash.h"
 
 #define SEAL_FILE    "seal"
@@ -47,24 +66,64 @@ struct seal_counts {
 	size_t nodes_ready;
 };
 
+/* A manifest file of a revision. */
+struct seal_file {
+	const char *name;
+	char digest[SHA256_HEX_LEN + 1];
+	bool other; /* holds a document that is not a Node */
+};
+
+/* A seal as read (seal_read): its lines are split in place in data. */
+struct seal {
+	char *data;
+	char key[SHA256_HEX_LEN + 1];  /* every input */
+	char base[SHA256_HEX_LEN + 1]; /* every input but the manifests */
+	struct seal_counts counts;
+	struct seal_file *files; /* sorted by name */
+	size_t n_files;
+	struct node_stub *nodes; /* sorted by name */
+	size_t n_nodes;
+	char **entries; /* "<kind> <owner> ..." lines */
+	size_t n_entries;
+};
+
+/* What a seal records besides the plan's paths. */
+struct seal_input {
+	const char *key, *base;
+	const struct seal_file *files; /* every manifest file, sorted by name */
+	size_t n_files;
+	const struct manifest_set *set;
+	const struct seal_counts *counts;
+	/* A delta pass: the seal it started from, whose entries of the nodes
+	 * outside the pass (the set's stubs) are carried over.  NULL: a full pass. */
+	const struct seal *prev;
+};
+
 int seal_deps_add(struct seal_deps *d, unsigned root, const char *path);
 void seal_deps_release(struct seal_deps *d);
 
-/*
- * Whether the seal in state_fd holds for key: 1 (nothing changed: counts
- * filled), 0 (a full pass is needed), or a negative errno.  root_path gives
- * the absolute directory of each root (NULL: unused).
- */
-int seal_check(int state_fd, const char *const root_path[ROOT_COUNT],
-	       const char key[SHA256_HEX_LEN + 1], struct seal_counts *counts);
+/* Read the seal in state_fd: 1 (read), 0 (none, or not one this version reads), or -errno. */
+int seal_read(int state_fd, struct seal *s);
+void seal_release(struct seal *s);
 
 /*
- * Seal a full pass whose plan p changed nothing.  Returns 1 when written, 0
- * when the pass cannot be sealed (changes, conflicts, kept items, a path too
- * recently modified; any old seal is then removed), or a negative errno.
+ * Whether every path the seal records is as it was (root_path: the absolute
+ * directory of each root, NULL when unused).
+ */
+bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT]);
+
+/* The recorded file named name, or NULL. */
+const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, const char *name);
+
+/*
+ * Seal a pass whose plan p is now wholly in place.  A full pass (in->prev
+ * NULL) is sealed only when it changed nothing; a delta pass when every item
+ * was applied.  Returns 1 when written, 0 when the pass cannot be sealed
+ * (conflicts, kept items, a path too recently modified to be vouched for;
+ * any old seal is then removed), or a negative errno.
  */
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
-	       const char key[SHA256_HEX_LEN + 1], const struct seal_counts *counts);
+	       const struct seal_input *in);
 
 /* Remove the seal (a pass that changes things, or fails). */
 void seal_remove(int state_fd);

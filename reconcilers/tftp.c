@@ -227,6 +227,8 @@ static int tftp_desired(struct render_ctx *ctx, struct resource_set *out, struct
 	int r;
 
 	for (i = 0; i < ctx->set->n_nodes; i++) {
+		if (ctx->set->nodes[i]->stub) /* not in this pass's scope */
+			continue;
 		r = node_tree(ctx, ctx->set->nodes[i], out);
 		if (r < 0)
 			return r;

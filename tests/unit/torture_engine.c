@@ -150,6 +150,123 @@ static struct plan apply_set(struct fixture *f, int variant, bool with_b, unsign
 	return copy;
 }
 
+/* Rename node "a" of a desired set (its paths move to another inventory shard). */
+static void rename_node(struct resource_set *s, const char *from, const char *to)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].node && strcmp(s->v[i].node, from) == 0)
+			s->v[i].node = to;
+}
+
+/* Plan and apply desired (node "a" named name); returns the inventory's size after. */
+static size_t apply_renamed(struct fixture *f, const char *name, struct plan *ret)
+{
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	size_t failed = 0, n;
+
+	desired(&s, 0, false);
+	rename_node(&s, "a", name);
+	p = plan_of(f, &e, &s, 0);
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	*ret = *p;
+	ret->items = NULL;
+	plan_free(p);
+	engine_free(e);
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	n = engine_inventory_size(e);
+	engine_free(e);
+	resource_set_release(&s);
+	return n;
+}
+
+/*
+ * A node renamed keeps its paths, which move to the new name's inventory
+ * shard: the old shard must lose them, or the next pass sees them twice and
+ * deletes the node's files as no longer wanted.
+ */
+static void test_renamed_node(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+	size_t n;
+
+	n = apply_renamed(f, "a", &p);
+	assert_int_equal(p.n_create, (int)n);
+	assert_true(engine_shard("a", NULL) != engine_shard("renamed-a", NULL));
+	assert_int_equal(apply_renamed(f, "renamed-a", &p), n);
+	assert_int_equal(p.n_create + p.n_delete, 0);
+	assert_int_equal(apply_renamed(f, "renamed-a", &p), n);
+	assert_int_equal(p.n_create + p.n_update + p.n_delete, 0);
+}
+
+/*
+ * A delta pass: the inventory of the nodes outside it is neither observed
+ * nor deleted, only the shards asked for are loaded, and a change that
+ * would land in a shard not loaded is refused rather than lose its entries.
+ */
+static void test_scope(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	static const char *const outside[] = {"a", "b"};
+	bool shards[ENGINE_SHARDS] = {false};
+	struct engine *e = NULL;
+	struct plan *p = NULL;
+	size_t failed = 0, i;
+
+	apply_set(f, 0, true, 0, 0);
+	/* Only the shared file, changed; nodes a and b outside the pass. */
+	resource_set_add_file(&s, ROOT_DHCP_CONF, "main.conf", 0644, "port=1\n", 7);
+	resource_set_add(&s, RES_SYMLINK, ROOT_NFS, "latest", 0777, "a");
+	assert_int_equal(resource_set_sort(&s), 0);
+	assert_true(engine_shard(NULL, "main.conf") != engine_shard(NULL, "latest"));
+	f->roots.defer_inventory = true;
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	for (i = 0; i < ENGINE_SHARDS; i++)
+		shards[i] = i != engine_shard(NULL, "main.conf");
+	assert_int_equal(engine_scope(e, outside, 2, shards), 0);
+	assert_int_equal(engine_plan(e, &s, 0, &p), 0);
+	/* The shared file's shard is not loaded: bramble does not know it made
+	 * it (a conflict), and nothing may be recorded in that shard. */
+	assert_int_equal(p->n_conflict, 1);
+	assert_int_equal(p->n_delete, 0);
+	assert_int_equal(engine_apply(e, p, ENGINE_ADOPT, &failed), -ESTALE);
+	{
+		char *c = get(f->path[ROOT_DHCP_CONF], "main.conf");
+
+		assert_string_equal(c, "port=0\n"); /* refused before touching anything */
+		free(c);
+	}
+	plan_free(p);
+	engine_free(e);
+	/* With it loaded, the change is applied and nothing of a or b is touched. */
+	shards[engine_shard(NULL, "main.conf")] = true;
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	assert_int_equal(engine_scope(e, outside, 2, shards), 0);
+	assert_int_equal(engine_plan(e, &s, 0, &p), 0);
+	assert_int_equal(p->n_update, 1);
+	assert_int_equal(p->n_delete + p->n_create, 0);
+	assert_true(p->n_unchanged > 0);
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	plan_free(p);
+	engine_free(e);
+	f->roots.defer_inventory = false;
+	assert_true(exists(f->path[ROOT_TFTP], "1234abcd/config.txt"));
+	assert_true(exists(f->path[ROOT_DHCP_HOSTS], "a"));
+	resource_set_release(&s);
+	/* A full pass afterwards: everything of a and b is still recorded. */
+	{
+		struct plan q = apply_set(f, 0, true, 0, 0);
+
+		assert_int_equal(q.n_create + q.n_delete, 0);
+		assert_int_equal(q.n_update, 1); /* main.conf back to port=0 */
+	}
+}
+
 static void test_create_and_idempotent(void **state)
 {
 	struct fixture *f = *state;
@@ -418,6 +535,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_and_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renamed_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_foreign_and_node_data, setup,
