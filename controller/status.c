@@ -233,12 +233,54 @@ static int node_cmp(const void *key, const void *elem)
 }
 
 /*
+ * The per-node status of the last pass (nodes.json as nodes_emit() wrote it:
+ * one line, objects in name order, each starting {"name":"...), read by a
+ * delta pass for the nodes outside it, which are as they were.
+ */
+struct old_nodes {
+	char *data;
+	const char *p, *end;
+};
+
+#define OBJ_START "{\"name\":\""
+#define OBJ_NEXT  "},{\"name\":\""
+
+/* The last pass's object of the node name, in place and ready: start and length, or false. */
+static bool old_object(struct old_nodes *o, const char *name, const char **ret, size_t *ret_len)
+{
+	size_t want = strlen(name);
+
+	while (o->p && o->p < o->end && strncmp(o->p, OBJ_START, strlen(OBJ_START)) == 0) {
+		const char *nm = o->p + strlen(OBJ_START),
+			   *q = memchr(nm, '"', (size_t)(o->end - nm));
+		const char *next =
+			memmem(o->p, (size_t)(o->end - o->p), OBJ_NEXT, strlen(OBJ_NEXT));
+		const char *stop = next ? next : o->end - 3; /* its '}'; the last one ends "}]\n" */
+		size_t len = q ? (size_t)(q - nm) : 0;
+		int c = q ? strncmp(nm, name, len < want ? len : want) : 1;
+
+		if (c == 0)
+			c = len < want ? -1 : len > want;
+		if (c > 0 || !q || stop < o->p || *stop != '}')
+			return false;
+		*ret = o->p;
+		*ret_len = (size_t)(stop + 1 - o->p);
+		o->p = next ? next + 2 : o->end;
+		if (c < 0)
+			continue;
+		return memmem(*ret, *ret_len, "\"ready\":true", strlen("\"ready\":true")) != NULL;
+	}
+	return false;
+}
+
+/*
  * Write the per-node status as a JSON array to fd, straight from the plan
  * and a node at a time (no tree of JSON values, no whole document in
  * memory: at 10,000 nodes those were 30 MB and 3 MB); count the ready.
+ * A node outside a delta pass keeps its object from old when it was ready.
  */
 static int nodes_emit(const struct manifest_set *set, const struct plan *p, int fd,
-		      size_t *ret_ready)
+		      struct old_nodes *old, size_t *ret_ready)
 {
 	struct node_state *ns = calloc(set->n_nodes + 1, sizeof(*ns)), global;
 	struct buf out = BUF_INIT, *b = &out;
@@ -267,10 +309,19 @@ static int nodes_emit(const struct manifest_set *set, const struct plan *p, int 
 	for (i = 0; r == 0 && i < set->n_nodes; i++) {
 		bool ok = false;
 
-		if (set->nodes[i]->stub) /* in place, as the last pass recorded */
-			stub_mark(&ns[i], set->nodes[i]->stub_owners);
+		const char *was;
+		size_t len;
+
 		r = i ? buf_addch(b, ',') : 0;
-		r = r ? r : node_emit(b, set->nodes[i], &ns[i], &global, &ok);
+		if (set->nodes[i]->stub && !global.failed && old &&
+		    old_object(old, set->nodes[i]->name, &was, &len)) {
+			r = r ? r : buf_add(b, was, len);
+			ok = true;
+		} else {
+			if (set->nodes[i]->stub) /* in place, as the last pass recorded */
+				stub_mark(&ns[i], set->nodes[i]->stub_owners);
+			r = r ? r : node_emit(b, set->nodes[i], &ns[i], &global, &ok);
+		}
 		ready += ok;
 		if (r == 0 && b->len >= 65536) {
 			r = write_all(fd, b->data, b->len);
@@ -338,6 +389,7 @@ static int fill_text(int fd, const void *arg)
 struct nodes_fill {
 	const struct manifest_set *set;
 	const struct plan *plan;
+	struct old_nodes *old;
 	size_t ready;
 };
 
@@ -345,7 +397,7 @@ static int fill_nodes(int fd, const void *arg)
 {
 	struct nodes_fill *nf = (struct nodes_fill *)(uintptr_t)arg;
 
-	return nodes_emit(nf->set, nf->plan, fd, &nf->ready);
+	return nodes_emit(nf->set, nf->plan, fd, nf->old, &nf->ready);
 }
 
 /* Whether the last pass applied this very revision completely. */
@@ -379,9 +431,20 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 	/* Nothing changed since a complete pass over the same revision: the
 	 * per-node status (nodes.json) is already what it would be. */
 	if (!(ok && !plan_has_changes(p) && same_as_last(st, rep) && rep->nodes_file_present)) {
-		struct nodes_fill nf = {rep->set, p, 0};
+		struct nodes_fill nf = {rep->set, p, NULL, 0};
+		struct old_nodes old = {NULL, NULL, NULL};
+		size_t len = 0;
+		char *path = rep->set->n_stubs ? path_join(state_dir, NODES_FILE) : NULL;
+
+		if (path && file_read(path, (size_t)256 << 20, &old.data, &len) == 0 && len > 3) {
+			old.p = old.data + 1; /* past '[' */
+			old.end = old.data + len;
+			nf.old = &old;
+		}
+		free(path);
 
 		r = state_file_write(state_dir, NODES_FILE, fill_nodes, &nf);
+		free(old.data);
 		ready = nf.ready;
 		if (r < 0)
 			return r;

@@ -125,6 +125,12 @@ equiv() {
 		not_ok "$name: result equals a full pass from scratch"
 		diff "$W/snap.cold" "$W/snap.delta" | sed 's/^/    | /' | head -20
 	fi
+	if cmp -s "$out/state/nodes.json" "$W/delta/state/nodes.json"; then
+		ok "$name: per-node status (state/nodes.json) equals a full pass's"
+	else
+		not_ok "$name: per-node status (state/nodes.json) equals a full pass's"
+		diff <(tr '}' '\n' <"$out/state/nodes.json") <(tr '}' '\n' <"$W/delta/state/nodes.json") | sed 's/^/    | /' | head -10
+	fi
 	mv "$out/images" "$W/delta/images"
 	rm -rf "$out"
 	mv "$W/delta" "$out"
