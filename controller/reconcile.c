@@ -110,7 +110,8 @@ static int open_engine(struct pass *p)
 	memset(&roots, 0, sizeof(roots));
 	root_paths(p, roots.path);
 	roots.state_dir = p->cfg->state_dir;
-	roots.read_only = p->o->mode != PASS_MODE_APPLY; /* plan changes nothing */
+	/* Nothing is made before the revision has rendered (engine_make_roots()). */
+	roots.read_only = true;
 	roots.copy_mode = p->cfg->roots_copy_mode;
 	roots.defer_inventory = p->delta; /* delta_scope() loads what the pass needs */
 	r = engine_open(&roots, &p->engine);
@@ -118,7 +119,7 @@ static int open_engine(struct pass *p)
 		return r;
 	if (p->state_fd < 0)
 		p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->state_fd < 0 && errno == ENOENT && roots.read_only)
+	if (p->state_fd < 0 && errno == ENOENT)
 		return 0; /* nothing recorded yet */
 	return p->state_fd < 0 ? -errno : 0;
 }
@@ -404,6 +405,15 @@ static int pass_plan_apply(struct pass *p)
 	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0, pending;
 	int r;
 
+	r = p->o->mode == PASS_MODE_APPLY ? engine_make_roots(p->engine) : 0;
+	if (r == 0 && p->o->mode == PASS_MODE_APPLY && p->state_fd < 0) {
+		p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = p->state_fd < 0 ? -errno : 0;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot make the output directories");
+		return EXIT_FAILED;
+	}
 	r = engine_plan(p->engine, &p->desired, flags, &p->plan);
 	if (r == 0 && p->delta)
 		delta_count(p);

@@ -97,6 +97,20 @@ out:
 	return 0;
 }
 
+int engine_make_roots(struct engine *e)
+{
+	int i, r = 0;
+
+	for (i = 0; r == 0 && i < ROOT_COUNT; i++)
+		if (e->root_path[i] && e->root_fd[i] < 0)
+			r = open_root(e->root_path[i], false, &e->root_fd[i]);
+	if (r == 0 && e->state_fd < 0)
+		r = mkdir_p(e->state_dir, 0700);
+	if (r == 0 && e->state_fd < 0)
+		r = open_root(e->state_dir, false, &e->state_fd);
+	return r;
+}
+
 void engine_free(struct engine *e)
 {
 	int i;

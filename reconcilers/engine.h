@@ -82,6 +82,11 @@ struct engine;
 /* Open the roots (creating missing ones) and load the inventory. */
 int engine_open(const struct engine_roots *roots, struct engine **ret);
 void engine_free(struct engine *e);
+/*
+ * Make the roots an engine opened read_only found missing (an apply opens
+ * them so only once the revision has rendered: a rejected one makes nothing).
+ */
+int engine_make_roots(struct engine *e);
 
 /* Number of inventory entries (top level). */
 size_t engine_inventory_size(const struct engine *e);

@@ -11,6 +11,12 @@ expect_rc 2 "plan on an empty output says changes are pending" b plan
 contains "$W/last.out" "+ tftp       1234abcd/" "plan lists the new boot tree of pi4-a"
 check "plan changes nothing: no output directory made" \
 	test ! -e "$out/tftp" -a ! -e "$out/nfs" -a ! -e "$out/state" -a ! -e "$out/dnsmasq" -a ! -e "$out/exports"
+# A revision that cannot be rendered (a secret file missing) makes nothing.
+mv "$W/secrets/wifi-passphrase" "$W/secrets/away"
+expect_rc 1 "apply of a revision whose render fails is refused" b apply
+check "a refused apply makes no output directory" \
+	test ! -e "$out/tftp" -a ! -e "$out/nfs" -a ! -e "$out/dnsmasq" -a ! -e "$out/exports"
+mv "$W/secrets/away" "$W/secrets/wifi-passphrase"
 expect_rc 0 "first apply succeeds" b apply
 check "boot dir is a symlink to a generation" test -L "$out/tftp/1234abcd"
 check "boot dir holds the firmware (prefix kept)" test -f "$out/tftp/1234abcd/start4.elf"
