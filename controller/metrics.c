@@ -90,6 +90,8 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now)
 
 	pthread_mutex_lock(&m->lock);
 	m->passes++;
+	if ((unsigned)res->kind < PASS_KIND_COUNT)
+		m->kinds[res->kind]++;
 	histogram_observe(&m->duration, res->duration_s);
 	histogram_observe(&m->fetch, res->fetch_s);
 	if (reason >= 0)
@@ -165,11 +167,20 @@ static int add_counter(struct buf *out, const char *name, const char *help, uint
 
 static int add_passes(struct buf *out, const struct metrics *m)
 {
+	static const char *const kind_names[PASS_KIND_COUNT] = {"full", "delta", "sealed"};
 	const char *name = "bramble_reconcile_failures_total";
+	const char *kinds = "bramble_reconcile_pass_kinds_total";
 	size_t i;
 	int r;
 
 	r = add_counter(out, "bramble_reconcile_passes_total", "Reconcile passes run.", m->passes);
+	if (r == 0)
+		r = add_header(out, kinds, "counter",
+			       "Reconcile passes by how they worked: every manifest (full), the "
+			       "changed files of Nodes (delta), or nothing changed (sealed).");
+	for (i = 0; r == 0 && i < PASS_KIND_COUNT; i++)
+		r = buf_printf(out, "%s{kind=\"%s\"} %llu\n", kinds, kind_names[i],
+			       (unsigned long long)m->kinds[i]);
 	if (r == 0)
 		r = add_header(out, name, "counter",
 			       "Passes that did not apply their revision, by reason.");

@@ -29,6 +29,7 @@ struct histogram {
 struct metrics {
 	pthread_mutex_t lock;
 	uint64_t passes;
+	uint64_t kinds[PASS_KIND_COUNT]; /* passes by enum pass_kind */
 	uint64_t failures[METRICS_N_REASONS];
 	struct histogram duration, fetch;
 	double last_success; /* Unix time; 0 before the first success */

@@ -914,6 +914,7 @@ static void pass_result_fill(struct pass *p, int code)
 		r->nodes_total = p->set->n_nodes;
 		r->nodes_ready = p->plan ? nodes_ready(p->plan, p->set) : 0;
 	}
+	r->kind = p->is_sealed ? PASS_KIND_SEALED : p->delta ? PASS_KIND_DELTA : PASS_KIND_FULL;
 	if (p->is_sealed) {
 		r->n_unchanged = p->sealed.unchanged;
 		r->nodes_total = p->sealed.nodes_total;

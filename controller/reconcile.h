@@ -33,6 +33,14 @@ enum exit_code {
 };
 
 /* What a pass did, for the daemon's log line and metrics. */
+/* How a pass did its work (seal.h). */
+enum pass_kind {
+	PASS_KIND_FULL,	  /* every manifest loaded, every path observed */
+	PASS_KIND_DELTA,  /* the changed files of Nodes only */
+	PASS_KIND_SEALED, /* nothing changed: the seal held */
+	PASS_KIND_COUNT,
+};
+
 struct pass_result {
 	int outcome;	    /* enum pass_outcome (status.h); -1 before the end */
 	char revision[256]; /* the revision attempted ("" if unreadable) */
@@ -41,6 +49,7 @@ struct pass_result {
 	size_t n_create, n_update, n_delete, n_unchanged, n_drift, n_failed;
 	size_t nodes_total, nodes_ready;
 	bool changed; /* something on disk changed */
+	enum pass_kind kind;
 };
 
 /* Run one pass; returns an enum exit_code.  res (may be NULL) gets the figures. */

@@ -500,7 +500,8 @@ static int json_write(const char *state_dir, const char *name, json_t *doc, size
 
 static int status_write(const char *state_dir, json_t *st)
 {
-	return json_write(state_dir, STATUS_FILE, st, JSON_INDENT(2) | JSON_SORT_KEYS);
+	return json_write(state_dir, STATUS_FILE, st,
+			  JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
 }
 
 int status_record(const char *state_dir, const struct pass_report *rep)
@@ -609,7 +610,7 @@ int status_print(const char *state_dir, bool json, FILE *out)
 	if (!json_is_array(nodes))
 		json_decref(nodes);
 	if (json)
-		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS);
+		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
 	else
 		print_human(st, out);
 	if (json)

@@ -90,13 +90,14 @@ else
 fi
 check "/metrics has the Prometheus text content type" \
 	sh -c "curl -sI -g '$(url /metrics)' | grep -qi '^Content-Type: text/plain; version=0.0.4'"
-for m in bramble_reconcile_passes_total bramble_reconcile_failures_total \
+for m in bramble_reconcile_passes_total bramble_reconcile_pass_kinds_total bramble_reconcile_failures_total \
 	bramble_reconcile_duration_seconds bramble_fetch_duration_seconds \
 	bramble_last_success_timestamp_seconds bramble_applied_revision_info bramble_nodes \
 	bramble_drift_repairs_total bramble_resources_changed_total; do
 	contains "$W/metrics" "# TYPE $m " "/metrics has $m"
 done
 check "one pass counted" eq "$(passes)" 1
+check "the first pass is counted as a full one" eq "$(metric 'bramble_reconcile_pass_kinds_total{kind="full"}')" 1
 contains "$W/metrics" "bramble_applied_revision_info{revision=\"$rev\"} 1" "the applied revision is an info metric"
 contains "$W/metrics" 'bramble_nodes{state="ready"} 3' "nodes by state"
 contains "$W/metrics" 'bramble_reconcile_duration_seconds_bucket{le="+Inf"} 1' "the pass is in the duration histogram"

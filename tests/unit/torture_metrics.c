@@ -145,6 +145,7 @@ static void test_passes(void **state)
 	r.nodes_ready = 9;
 	metrics_pass(&m, &r, 1700000000.5);
 	pass_fill(&r, PASS_INVALID, "main@sha1:bad", 0.004);
+	r.kind = PASS_KIND_DELTA;
 	metrics_pass(&m, &r, 1700000100.0);
 	pass_fill(&r, PASS_FETCH_FAILED, "", 45);
 	metrics_pass(&m, &r, 1700000200.0);
@@ -156,6 +157,9 @@ static void test_passes(void **state)
 	s = format(&m);
 	check_exposition(s);
 	has_line(s, "bramble_reconcile_passes_total 4");
+	has_line(s, "bramble_reconcile_pass_kinds_total{kind=\"full\"} 3");
+	has_line(s, "bramble_reconcile_pass_kinds_total{kind=\"delta\"} 1");
+	has_line(s, "bramble_reconcile_pass_kinds_total{kind=\"sealed\"} 0");
 	has_line(s, "bramble_reconcile_failures_total{reason=\"invalid\"} 1");
 	has_line(s, "bramble_reconcile_failures_total{reason=\"fetch_failed\"} 1");
 	has_line(s, "bramble_reconcile_failures_total{reason=\"apply_failed\"} 1");
