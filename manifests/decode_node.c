@@ -203,12 +203,19 @@ static bool cmdline_ok(struct dctx *c, const struct ynode *item, const char *s)
 {
 	bool spaced = !*s || has_space(s);
 	bool managed = has_prefix(s, "root=") || has_prefix(s, "nfsroot=");
+	bool ip = has_prefix(s, "ip=");
 	char q[QUOTE_MAX];
 
-	if (!spaced && !managed)
+	if (!spaced && !managed && !ip)
 		return true;
 	str_quote(s, q, sizeof(q));
-	if (spaced)
+	if (ip && !spaced)
+		dc_error(c, item,
+			 "kernel argument %s is set by bramble (ip=dhcp: the kernel would take "
+			 "the last ip=, and lose the NFS root if it is not the DHCP one); expected "
+			 "spec.ip for a fixed address",
+			 q);
+	else if (spaced)
 		dc_error(c, item,
 			 "invalid kernel argument %s; expected one argument without "
 			 "white space per item",
