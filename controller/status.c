@@ -567,9 +567,15 @@ static const char *jstr(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
+static long long jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
 static void print_human(json_t *st, FILE *out)
 {
 	json_t *conds = json_object_get(st, "conditions"), *c, *n, *e;
+	json_t *lp = json_object_get(st, "lastPass");
 	size_t i;
 
 	fprintf(out, "applied:   %s%s%s\n",
@@ -578,6 +584,13 @@ static void print_human(json_t *st, FILE *out)
 		*jstr(st, "lastAppliedTime") ? " at " : "", jstr(st, "lastAppliedTime"));
 	fprintf(out, "attempted: %s at %s\n", jstr(st, "lastAttemptedRevision"),
 		jstr(st, "lastAttemptTime"));
+	if (json_is_object(lp) && *jstr(lp, "pass"))
+		fprintf(out,
+			"last pass: %s, %lld created, %lld updated, %lld deleted, %lld unchanged, "
+			"%.3f s\n",
+			jstr(lp, "pass"), jint(lp, "created"), jint(lp, "updated"),
+			jint(lp, "deleted"), jint(lp, "unchanged"),
+			json_real_value(json_object_get(lp, "durationSeconds")));
 	json_array_foreach(conds, i, c)
 		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"),
 			jstr(c, "reason"), *jstr(c, "message") ? ": " : "", jstr(c, "message"));

@@ -189,6 +189,8 @@ ready = [c for c in s["conditions"] if c["type"] == "Ready"]
 sys.exit(not (s["nodeCounts"]["total"] == 6 and ready and ready[0]["status"] == "True"))' "$W/status.json"
 contains "$W/status.json" '"total": 6' "s16 status: \"total\": 6"
 check "s16 status: state/status.json lastPass.pass is delta" test "$(last_pass)" = delta
+"$BRAMBLE" status --root "$out" >"$W/status.txt"
+contains "$W/status.txt" "last pass: delta, 0 created, 1 updated, 0 deleted" "s16 status: bramble status names the delta pass"
 
 # 2. Right after a delta pass: the next pass is not a full one.
 expect_rc 0 "s2 again: immediate apply" b apply -v
