@@ -139,6 +139,20 @@ C4=$(push_commit "fixed")
 run 0 "the following good commit is applied" apply
 check "applied revision is the fixed commit" test "$(st lastAppliedRevision)" = "main@sha1:$C4"
 
+# A settled state is sealed; a commit that changes only a file of Nodes is a delta pass.
+sleep 1.1
+run 0 "a settling apply" apply
+run 0 "the next apply is sealed" apply -v
+contains "$W/last.err" "sealed pass:" "a settled pass over the same commit is sealed"
+sed -i 's/ip: 10.99.0.44/ip: 10.99.0.54/' "$W/work/nodes/pi5.yaml"
+C4b=$(push_commit "pi5-a moves to .54")
+run 0 "a commit that changes one node file is applied" apply -v
+contains "$W/last.err" "delta pass:" "a commit of node files only is a delta pass"
+contains "$W/out/exports/bramble.exports" "10.99.0.54(" "the node's export follows its new address"
+sed -i 's/ip: 10.99.0.54/ip: 10.99.0.44/' "$W/work/nodes/pi5.yaml"
+C4=$(push_commit "pi5-a back to .44")
+run 0 "and back" apply
+
 # force-push: history rewritten under the same branch
 sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/work/profiles.yaml"
 git -C "$W/work" commit -qa --amend -m "fixed, rewritten"
