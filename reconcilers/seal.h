@@ -30,7 +30,9 @@
  * other applying pass removes the seal.  A delta pass seals what it has just
  * written once the clock has moved past its last write (one clock tick: a
  * later change then carries a later time); a path changed after that, or on
- * a file system with whole-second times, leaves the pass unsealed.
+ * a file system with whole-second times, leaves the pass unsealed.  Both
+ * rules take the output roots to be stamped by this machine's clock (a local
+ * file system; a network one must keep its clock within them).
  *
  * A delta pass works at the level of a node's document: a node whose
  * document's bytes are those recorded renders as before and stays outside
