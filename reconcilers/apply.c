@@ -126,6 +126,7 @@ static void store_sig(struct plan_item *it, const struct stat *st)
 	it->sig_ino = s.ino;
 	it->sig_size = s.size;
 	it->sig_mtime_ns = s.mtime_ns;
+	it->sig_ctime_ns = s.ctime_ns;
 }
 
 /* Write content to a new file name in dfd (which must not exist). */
@@ -251,7 +252,7 @@ static int create_once(struct engine *e, int dfd, const char *name, struct plan_
 			return -errno;
 		/* A tree records its generation directory, once it has settled. */
 		if (res->type == RES_TREE) {
-			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
+			it->sig_ino = it->sig_size = it->sig_mtime_ns = it->sig_ctime_ns = 0;
 			return 0;
 		}
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -641,7 +642,7 @@ static void rename_all(struct batch *b)
 		struct plan_item *it = pd->item;
 
 		if (pd->path[0] == '\0' || (it->res->type == RES_TREE && it->in_place)) {
-			it->sig_ino = it->sig_size = it->sig_mtime_ns = 0;
+			it->sig_ino = it->sig_size = it->sig_mtime_ns = it->sig_ctime_ns = 0;
 			if (children_applied(it))
 				it->applied = true;
 			else if (!it->error)

@@ -19,11 +19,14 @@ void sig_from_stat(struct stat_sig *sig, const struct stat *st)
 	sig->ino = (uint64_t)st->st_ino;
 	sig->size = (int64_t)st->st_size;
 	sig->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	sig->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b)
 {
-	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+	/* ctime too: an edit in place that restores the mtime still changes it. */
+	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
 }
 
 /* Open a root, made when missing; read_only: a missing one stays missing (fd -1). */

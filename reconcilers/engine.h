@@ -49,6 +49,7 @@ struct plan_item {
 	uint64_t sig_ino;
 	int64_t sig_size;
 	int64_t sig_mtime_ns;
+	int64_t sig_ctime_ns;
 	bool sig_fresh; /* the signature differs from the inventory's */
 	bool in_place;	/* RES_TREE: repair children inside the current generation */
 };

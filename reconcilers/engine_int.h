@@ -19,6 +19,7 @@ struct stat_sig {
 	uint64_t ino;
 	int64_t size;
 	int64_t mtime_ns;
+	int64_t ctime_ns; /* -1: not recorded (an inventory from before it was) */
 };
 
 struct inv_entry {

@@ -3,7 +3,7 @@
  * shards (inventory.d/00 .. ff), a node's entries all in one shard, so that a
  * change to one node rewrites one small file.  Lines are tab-separated:
  *
- *	type root mode path hash ino size mtime_ns act_delete flags node gendir
+ *	type root mode path hash ino size mtime_ns act_delete flags node gendir ctime_ns
  *
  * and the children of a tree follow it on lines whose type starts with '>'.
  */
@@ -89,18 +89,22 @@ static char *dup_field(const char *s)
 	return strcmp(s, "-") == 0 ? NULL : strdup(s);
 }
 
-/* Parse one line's 12 fields into e.  Returns -EINVAL on a malformed line. */
+/*
+ * Parse one line's 13 fields into e (12 in an inventory written before the
+ * ctime was recorded).  Returns -EINVAL on a malformed line.
+ */
 static int parse_line(char *line, struct inv_entry *e)
 {
-	char *f[12];
+	char *f[13];
 	const char *tc;
 	size_t i = 0;
 	char *save = NULL, *tok;
 
-	for (tok = strtok_r(line, "\t", &save); tok && i < 12; tok = strtok_r(NULL, "\t", &save))
+	for (tok = strtok_r(line, "\t", &save); tok && i < 13; tok = strtok_r(NULL, "\t", &save))
 		f[i++] = tok;
-	if (i != 12)
+	if (i != 12 && i != 13)
 		return -EINVAL;
+	e->sig.ctime_ns = i == 13 ? strtoll(f[12], NULL, 10) : -1;
 	tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
 	if (!tc || !*tc)
 		return -EINVAL;
@@ -217,11 +221,12 @@ static int emit(struct buf *b, bool child, enum res_type type, enum root_id root
 		const char *path, const char *hash, const struct stat_sig *sig, unsigned act,
 		unsigned flags, const char *node, const char *gendir)
 {
-	return buf_printf(
-		b, "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%s\t%s\n",
-		child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
-		*hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
-		node ? node : "-", gendir ? gendir : "-");
+	return buf_printf(b,
+			  "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64
+			  "\t%u\t%u\t%s\t%s\t%" PRId64 "\n",
+			  child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
+			  *hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
+			  node ? node : "-", gendir ? gendir : "-", sig->ctime_ns);
 }
 
 static void item_sig(const struct plan_item *it, struct stat_sig *sig)
@@ -229,6 +234,7 @@ static void item_sig(const struct plan_item *it, struct stat_sig *sig)
 	sig->ino = it->sig_ino;
 	sig->size = it->sig_size;
 	sig->mtime_ns = it->sig_mtime_ns;
+	sig->ctime_ns = it->sig_ctime_ns;
 }
 
 static int emit_entry(struct buf *b, const struct inv_entry *e, bool child)

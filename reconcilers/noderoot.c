@@ -227,9 +227,10 @@ static void root_sig(struct plan_item *it, const struct stat *st)
 	it->sig_ino = (uint64_t)st->st_ino;
 	it->sig_size = 0;
 	it->sig_mtime_ns = 0;
+	it->sig_ctime_ns = 0;
 	it->sig_fresh = !it->inv || it->inv->type != RES_ROOT || it->inv->sig.ino != it->sig_ino ||
 			it->inv->sig.size != 0 || it->inv->sig.mtime_ns != 0 ||
-			strcmp(it->inv->hash, it->digest) != 0;
+			it->inv->sig.ctime_ns != 0 || strcmp(it->inv->hash, it->digest) != 0;
 }
 
 static void set_op(struct plan_item *it, enum plan_op op, const char *reason)

@@ -44,6 +44,7 @@ static void item_sig_store(struct plan_item *it, const struct stat *st)
 	it->sig_ino = s.ino;
 	it->sig_size = s.size;
 	it->sig_mtime_ns = s.mtime_ns;
+	it->sig_ctime_ns = s.ctime_ns;
 	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
 }
 
@@ -57,11 +58,12 @@ static void dir_sig_store(const struct observe *o, struct plan_item *it, const s
 	struct stat_sig s;
 
 	sig_from_stat(&s, st);
-	if (s.mtime_ns >= o->racy_after_ns)
+	if (s.mtime_ns >= o->racy_after_ns || s.ctime_ns >= o->racy_after_ns)
 		s.mtime_ns = 0;
 	it->sig_ino = s.ino;
 	it->sig_size = s.size;
 	it->sig_mtime_ns = s.mtime_ns;
+	it->sig_ctime_ns = s.ctime_ns;
 	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
 }
 

@@ -51,6 +51,19 @@ lacks "$out/tftp/1234abcd/config.txt" "hacked=1" "edited config.txt restored"
 check "deleted exports file restored" test -f "$out/exports/bramble.exports"
 expect_rc 0 "plan after repair: nothing to change" b plan
 
+# The quietest drift: same size, same inode, the mtime put back; only the ctime
+# tells.  plan -v is always a full pass (never the sealed one).
+f=$out/tftp/2345bcde/cmdline.txt
+mt=$(stat -c %y "$f")
+off=$(grep -bo rootwait "$f" | head -1 | cut -d: -f1)
+printf 'X' | dd of="$f" bs=1 seek=$((off + 7)) conv=notrunc status=none
+touch -d "$mt" "$f"
+check "the edit kept the size and the mtime" test "$(stat -c %y "$f")" = "$mt"
+expect_rc 2 "a full plan sees an edit in place with the mtime put back" b plan -v
+contains "$W/last.out" "cmdline.txt  (content differs (edited outside bramble))" "the plan names the file"
+expect_rc 0 "apply repairs it" b apply
+contains "$f" "rootwait" "the edit in place is repaired"
+
 # A change in the repository switches the boot tree to a new generation.
 old_gen=$(readlink "$out/tftp/1234abcd")
 sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
