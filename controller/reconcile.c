@@ -667,8 +667,10 @@ static int load_delta(struct pass *p)
 {
 	struct manifest_file *load = calloc(p->rev.n_files + 1, sizeof(*load));
 	struct node_stub *stubs = calloc(p->seal.n_nodes + 1, sizeof(*stubs));
+	const char *last = NULL;
 	struct diags dd;
 	size_t i, n = 0, n_stubs = 0, k;
+	bool keep = false;
 	int r;
 
 	memset(&dd, 0, sizeof(dd));
@@ -686,14 +688,20 @@ static int load_delta(struct pass *p)
 		if (!now || !was || was->other || strcmp(was->digest, now->digest) != 0)
 			load[n++] = *f;
 	}
-	/* The nodes of the files not loaded (same_documents() finds more). */
+	/* The nodes of the files not loaded (same_documents() finds more).  A
+	 * file's nodes mostly follow each other: its answer is kept. */
 	for (i = 0; i < p->seal.n_nodes; i++) {
-		const struct seal_file *now =
-			seal_file_find(p->files, p->n_files, p->seal.nodes[i].file);
-		const struct seal_file *was =
-			seal_file_find(p->seal.files, p->seal.n_files, p->seal.nodes[i].file);
+		const char *file = p->seal.nodes[i].file;
 
-		if (now && was && !was->other && strcmp(now->digest, was->digest) == 0)
+		if (file != last) {
+			const struct seal_file *now = seal_file_find(p->files, p->n_files, file);
+			const struct seal_file *was =
+				seal_file_find(p->seal.files, p->seal.n_files, file);
+
+			last = file;
+			keep = now && was && !was->other && strcmp(now->digest, was->digest) == 0;
+		}
+		if (keep)
 			stubs[n_stubs++] = p->seal.nodes[i];
 	}
 	r = manifests_load_delta(load, n, stubs, n_stubs, &dd, &p->set);

@@ -129,11 +129,11 @@ static int64_t now_ns(clockid_t clock)
  * change with the coarse clock (or finer), so once that clock has moved past
  * the moment the pass's writes ended, any later change carries a later time
  * than any the pass recorded: wait for that (one clock tick, a few ms) and
- * vouch for what is older.  Returns that moment (ns since the epoch).
+ * vouch for what is older.  done: that moment (ns since the epoch); returns
+ * it, or a moment that vouches for nothing recent.
  */
-static int64_t settled_after(void)
+static int64_t settled_after(int64_t done)
 {
-	int64_t done = now_ns(CLOCK_REALTIME);
 	struct timespec tick = {0, 500000};
 	int i;
 
@@ -475,7 +475,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
 	s.fd = e->root_fd;
-	s.racy_after_ns = in->prev ? settled_after() : now_ns(CLOCK_REALTIME) - RACY_NS;
+	/* A delta pass: what it wrote ended now; the clock must pass it (below). */
+	s.racy_after_ns = in->prev ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
 	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
 	 * one has no "end" line. */
 	s.out_fd = openat(e->state_fd, SEAL_TMP,
@@ -488,6 +489,9 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = seal_files(&s, in);
 	if (r == 0 && !s.why)
 		r = seal_nodes(&s, p, in);
+	/* Writing the above took longer than a clock tick, mostly: no wait. */
+	if (r == 0 && in->prev)
+		s.racy_after_ns = settled_after(s.racy_after_ns);
 	if (r == 0 && !s.why && in->prev)
 		r = seal_carry(&s, in);
 	for (i = 0; r == 0 && !s.why && i < p->n_items; i++) {
