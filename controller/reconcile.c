@@ -258,9 +258,8 @@ static size_t nodes_ready(const struct plan *pl, const struct manifest_set *set)
 	return ready;
 }
 
-static void print_summary(struct pass *p, const char *verb)
+static void print_summary(struct pass *p, const struct plan *pl, const char *verb)
 {
-	const struct plan *pl = p->plan;
 	size_t n_deleted, n_attic;
 	char acts[128];
 
@@ -372,12 +371,12 @@ static int do_apply(struct pass *p)
 	}
 	if (acts) {
 		seal_remove(p->state_fd);
-		print_summary(p, "applied");
+		print_summary(p, p->plan, "applied");
 		log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
 	seal_pass(p);
-	print_summary(p, "applied");
+	print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, true, p->o->out);
 	return EXIT_OK;
 }
@@ -577,6 +576,7 @@ static bool pass_sealed(struct pass *p)
 {
 	const char *path[ROOT_COUNT];
 	struct pass_report rep;
+	struct plan none;
 	bool same;
 
 	if (pass_key(p) < 0 || split_paths(p) < 0)
@@ -606,9 +606,11 @@ static bool pass_sealed(struct pass *p)
 	p->is_sealed = true;
 	log_debug("sealed pass: the inputs and every recorded path are as the last pass left "
 		  "them");
+	/* Reported as a full pass would: a plan with nothing but unchanged items. */
+	memset(&none, 0, sizeof(none));
+	none.n_unchanged = p->sealed.unchanged;
 	if (p->o->mode == PASS_MODE_PLAN) {
-		fprintf(p->o->out, "plan: 0 to create, 0 to update, 0 to delete, %zu unchanged\n",
-			p->sealed.unchanged);
+		plan_print(NULL, &none, p->o->out, false);
 		return true;
 	}
 	memset(&rep, 0, sizeof(rep));
@@ -620,8 +622,7 @@ static bool pass_sealed(struct pass *p)
 	p->res->outcome = PASS_APPLIED;
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
-	fprintf(p->o->out, "applied %s: 0 created, 0 updated, 0 deleted, %zu unchanged\n",
-		p->rev.revision, p->sealed.unchanged);
+	print_summary(p, &none, "applied");
 	return true;
 }
 

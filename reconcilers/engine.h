@@ -126,7 +126,10 @@ unsigned engine_shard(const char *node, const char *path);
 /* Whether the plan changes anything on disk. */
 bool plan_has_changes(const struct plan *p);
 
-/* Print the plan as a readable diff (plan_print.c); verbose adds unchanged items. */
+/*
+ * Print the plan as a readable diff (plan_print.c); verbose adds unchanged
+ * items.  e may be NULL for a plan without items (the summary alone).
+ */
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose);
 
 /*
