@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "download.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -514,9 +515,12 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts)
 		metrics_release(&d.metrics);
 		return EXIT_FAILED;
 	}
+	/* SIGTERM stops an image download in progress, not only the loop. */
+	download_cancel_on(&sig_stop);
 	code = daemon_open(&d);
 	if (code == EXIT_OK)
 		daemon_loop(&d);
 	daemon_close(&d);
+	download_cancel_on(NULL);
 	return code;
 }

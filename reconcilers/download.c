@@ -395,6 +395,19 @@ static void progress_show(struct dl *d, int64_t now)
 	d->last_out = now;
 }
 
+static const atomic_int *cancel_flag;
+
+void download_cancel_on(const atomic_int *flag)
+{
+	cancel_flag = flag;
+}
+
+static bool cancelled(void)
+{
+	return cancel_flag && atomic_load(cancel_flag);
+}
+
+/* libcurl calls this at least once a second, also while no byte comes. */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -405,7 +418,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
+	if (cancelled())
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
+	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
 		progress_show(d, now);
 	return 0;
 }
@@ -606,11 +621,10 @@ static int dl_setup(struct dl *d)
 	rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, d);
 	rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
-	if (!o->quiet) {
-		rc |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-		rc |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
-		rc |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	}
+	/* Also when quiet: the callback is where a cancel is noticed. */
+	rc |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	rc |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
+	rc |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	return rc == CURLE_OK ? 0 : -ENOMEM;
 }
 
@@ -732,12 +746,17 @@ static enum dl_outcome dl_attempt(struct dl *d)
 	return rc == CURLE_OK ? ok_outcome(d) : curl_outcome(d, rc);
 }
 
+/* Sleep ms, in steps short enough to notice a cancel. */
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (ms && !cancelled()) {
+		unsigned step = ms < 100 ? ms : 100;
+		struct timespec ts = {0, (long)step * 1000000L};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= step;
+	}
 }
 
 /* The message for a failed download, and the errno it returns. */
@@ -773,6 +792,13 @@ static int dl_run(struct dl *d, struct buf *err)
 		attempts++;
 		if (res == DL_DONE)
 			return 0;
+		if (cancelled()) {
+			buf_printf(err,
+				   "download of \"%s\" stopped (bramble is stopping); what "
+				   "came is kept, to resume from",
+				   d->safe_url);
+			return -ECANCELED;
+		}
 		if (res == DL_RESTART && restarts++ < DL_MAX_RESTARTS) {
 			r = dl_reset(d);
 			if (r < 0)

@@ -257,6 +257,32 @@ expect_rc 0 "the next apply succeeds" b apply
 check "it resumed with Range: bytes=$HAVE-, answered with 206" \
 	wait_for 5 grep -q "\"range\":\"bytes=$HAVE-\",\"status\":206" "$W/py.log"
 check "the resumed image is in the store" test -d "$S/sha256/$SLOW_SHA/root/etc"
+
+# --- SIGTERM stops the daemon's download at once ----------------------------
+# An image the store does not have (other bytes), from a server that sends the
+# headers and then nothing for a minute; the daemon must stop within 3 s.
+cp "$WWW/disk-slow.img.xz" "$WWW/disk-stop.img.xz" && printf 'x' >>"$WWW/disk-stop.img.xz"
+set_image "$PY/disk-stop.img.xz" "$(sha "$WWW/disk-stop.img.xz")"
+echo '{"/disk-stop.img.xz": {"stall_s": 60}}' > "$W/faults.json"
+: > "$W/py.log"
+"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --listen 127.0.0.1:0 \
+	--interval 1h --set images.timeout=120s >"$W/stop.log" 2>&1 &
+BPID=$!
+T_PIDS+=("$BPID")
+check "the daemon's download is under way" wait_for 20 grep -q 'downloading' "$W/stop.log"
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$BPID"
+for _ in $(seq 60); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
+wait "$BPID" 2>/dev/null
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+forget_pid "$BPID"
+echo "# SIGTERM to exit during a stalled download: $ms ms (exit $rc)"
+check "SIGTERM stops the daemon during a download within 3 s ($ms ms)" test "$ms" -lt 3000
+check "the daemon exits 0 on SIGTERM" test "$rc" = 0
+contains "$W/stop.log" "stopped (bramble is stopping)" "the log says the download was stopped"
+echo '{}' > "$W/faults.json"
 set_image "$LT/disk.img.xz" "$SHA_XZ"
 expect_rc 0 "back to the good image" b apply
 GOOD=$(tftp_snapshot)

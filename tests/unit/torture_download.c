@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,7 +58,9 @@ static const char faults_base[] =
 	"\"/t16/redir\": {\"redirect\": \"/t16/f.bin\"},\n"
 	"\"/t16/ftp\": {\"redirect\": \"ftp://127.0.0.1:9/x\", \"status\": 301},\n"
 	"\"/t9/nolen.bin\": {\"no_length\": true},\n"
-	"\"/t18/f.bin\": {\"stall_s\": 0.7}";
+	"\"/t18/f.bin\": {\"stall_s\": 0.7},\n"
+	"\"/t19/f.bin\": {\"stall_s\": 20},\n"
+	"\"/t19/busy.bin\": {\"fail_first\": -1, \"status\": 503}";
 
 static char *tpath(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -339,8 +342,8 @@ static void link_www(const char *src, const char *path)
 
 static int setup(void **state)
 {
-	static const char *const cases[] = {"t2",  "t3",  "t5",	 "t6",	"t7",  "t9",
-					    "t13", "t15", "t16", "t17", "t18", "t10"};
+	static const char *const cases[] = {"t2",  "t3",  "t5",	 "t6",	"t7",  "t9", "t13",
+					    "t15", "t16", "t17", "t18", "t10", "t19"};
 	char *p;
 	size_t i;
 
@@ -379,6 +382,7 @@ static int setup(void **state)
 		link_www("small.bin", rel);
 	}
 	link_www("small.bin", "t9/nolen.bin");
+	link_www("small.bin", "t19/busy.bin");
 	write_faults(NULL);
 	if (harness_run("command -v python3 >/dev/null && command -v lighttpd >/dev/null") != 0) {
 		print_message("python3 or lighttpd missing: the server cases are skipped\n");
@@ -812,6 +816,69 @@ static void test_max_bytes(void **state)
 	close(fd);
 }
 
+static atomic_int stop_flag;
+
+static void *stop_later(void *arg)
+{
+	struct timespec ts = {0, 300 * 1000000L};
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	atomic_store(&stop_flag, 1);
+	return NULL;
+}
+
+/* Download with stop_flag raised 300 ms in; returns how long it took. */
+static double download_stopped(int fd, const struct download_opts *o, int want)
+{
+	char out[SHA256_HEX_LEN + 1];
+	struct buf err = BUF_INIT;
+	pthread_t t;
+	double start = now_s();
+	int r;
+
+	atomic_store(&stop_flag, 0);
+	download_cancel_on(&stop_flag);
+	assert_int_equal(pthread_create(&t, NULL, stop_later, NULL), 0);
+	r = download_file(fd, "img.bin", o, out, &err);
+	pthread_join(t, NULL);
+	download_cancel_on(NULL);
+	print_message("stopped after %.2f s: %s\n", now_s() - start, buf_str(&err));
+	assert_int_equal(r, want);
+	assert_non_null(strstr(buf_str(&err), "stopped"));
+	buf_release(&err);
+	return now_s() - start;
+}
+
+/*
+ * 19: the daemon's SIGTERM stops a download at once (a stalled server with a
+ * 30 s timeout; a server answering 503 between long backoffs), quiet or not.
+ */
+static void test_cancel(void **state)
+{
+	struct download_opts o;
+	char *url;
+	int fd;
+
+	(void)state;
+	NEED_SERVERS();
+	fd = out_dir("t19");
+	url = py_url("/t19/f.bin");
+	o = opts(url, small_sha);
+	o.timeout_s = 30;
+	assert_true(download_stopped(fd, &o, -ECANCELED) < 2);
+	assert_absent(fd, "img.bin");
+	free(url);
+	url = py_url("/t19/busy.bin");
+	o = opts(url, small_sha);
+	o.retries = 5;
+	o.backoff_ms = 5000;
+	assert_true(download_stopped(fd, &o, -ECANCELED) < 2);
+	assert_absent(fd, "img.bin");
+	free(url);
+	close(fd);
+}
+
 /* 10: a server that stalls longer than timeout_s. */
 static void test_stall_timeout(void **state)
 {
@@ -1197,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_max_bytes),
 		cmocka_unit_test(test_stall_timeout),
+		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_https),
 		cmocka_unit_test(test_file_url),
 		cmocka_unit_test(test_credentials),
