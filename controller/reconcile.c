@@ -11,42 +11,13 @@
 #include "actions.h"
 #include "image_step.h"
 #include "log.h"
-#include "reconciler.h"
-#include "source.h"
+#include "pass.h"
 #include "status.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
 
-struct pass {
-	const struct bramble_config *cfg;
-	struct pass_result *res;
-	const struct pass_opts *o;
-	struct source_rev rev;
-	struct diags d;
-	struct manifest_set *set;
-	struct engine *engine;
-	struct render_ctx ctx;
-	struct export_ids ids;
-	struct resource_set desired;
-	struct plan *plan;
-	struct seal_deps deps;
-	char key[SHA256_HEX_LEN + 1];  /* of every input: the seal's */
-	char base[SHA256_HEX_LEN + 1]; /* of every input but the manifests */
-	int state_fd;
-	bool is_sealed; /* done by the fast path: sealed holds its figures */
-	struct seal_counts sealed;
-	struct seal seal;	 /* the last pass's, when it holds */
-	bool delta;		 /* the seal allows a delta pass (seal.h) */
-	struct seal_file *files; /* the revision's manifest files, by name */
-	size_t n_files;
-	const char **scope; /* a delta pass: the nodes outside it (the stubs), by name */
-	size_t n_scope;
-	struct timespec start;
-	char *dhcp_dir, *dhcp_name, *exports_dir, *exports_name, *ganesha_name;
-};
-
-static double elapsed(const struct timespec *start)
+double pass_elapsed(const struct timespec *start)
 {
 	struct timespec now;
 
@@ -66,7 +37,7 @@ static int split_path(const char *path, char **ret_dir, char **ret_name)
 	return *ret_dir && *ret_name ? 0 : -ENOMEM;
 }
 
-static int split_paths(struct pass *p)
+int pass_split_paths(struct pass *p)
 {
 	const struct bramble_config *c = p->cfg;
 	int r;
@@ -89,7 +60,7 @@ static int split_paths(struct pass *p)
 	return r;
 }
 
-static void root_paths(const struct pass *p, const char *path[ROOT_COUNT])
+void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT])
 {
 	path[ROOT_TFTP] = p->cfg->tftp_root;
 	path[ROOT_NFS] = p->cfg->nfs_root;
@@ -104,16 +75,16 @@ static int open_engine(struct pass *p)
 	struct engine_roots roots;
 	int r;
 
-	r = split_paths(p);
+	r = pass_split_paths(p);
 	if (r < 0)
 		return r;
 	memset(&roots, 0, sizeof(roots));
-	root_paths(p, roots.path);
+	pass_root_paths(p, roots.path);
 	roots.state_dir = p->cfg->state_dir;
 	/* Nothing is made before the revision has rendered (engine_make_roots()). */
 	roots.read_only = true;
 	roots.copy_mode = p->cfg->roots_copy_mode;
-	roots.defer_inventory = p->delta; /* delta_scope() loads what the pass needs */
+	roots.defer_inventory = p->delta; /* pass_delta_scope() loads what the pass needs */
 	r = engine_open(&roots, &p->engine);
 	if (r < 0)
 		return r;
@@ -140,7 +111,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	rep.revision = p->rev.revision;
 	rep.errors = &p->d;
 	rep.message = message;
-	rep.duration_s = elapsed(&p->start);
+	rep.duration_s = pass_elapsed(&p->start);
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
 }
@@ -232,7 +203,7 @@ static int str_cmp(const void *a, const void *b)
  * Count the nodes whose every resource (and every shared one) is in place:
  * one walk over the plan collects the nodes with a problem.
  */
-static size_t nodes_ready(const struct plan *pl, const struct manifest_set *set)
+size_t pass_nodes_ready(const struct plan *pl, const struct manifest_set *set)
 {
 	const char **bad = calloc(pl->n_items + 1, sizeof(*bad));
 	size_t i, n_bad = 0, ready = 0;
@@ -258,7 +229,7 @@ static size_t nodes_ready(const struct plan *pl, const struct manifest_set *set)
 	return ready;
 }
 
-static void print_summary(struct pass *p, const struct plan *pl, const char *verb)
+void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb)
 {
 	size_t n_deleted, n_attic;
 	char acts[128];
@@ -274,54 +245,6 @@ static void print_summary(struct pass *p, const struct plan *pl, const char *ver
 	if (*acts)
 		fprintf(p->o->out, "; %s", acts);
 	fputc('\n', p->o->out);
-}
-
-/*
- * Whether each manifest file holds anything but Nodes, as the load found
- * (both lists are sorted by name; a delta pass did not load its unchanged
- * files of Nodes).
- */
-static void files_mark_other(struct pass *p)
-{
-	const struct strlist *f = &p->set->files;
-	size_t i, k = 0;
-
-	for (i = 0; i < p->n_files; i++) {
-		while (k < f->n && strcmp(f->v[k], p->files[i].name) < 0)
-			k++;
-		p->files[i].other =
-			k < f->n && strcmp(f->v[k], p->files[i].name) == 0 && p->set->file_other[k];
-	}
-}
-
-/*
- * After a full pass that changed nothing, or a delta pass that applied
- * everything: let the next one be a sealed (or delta) one.
- */
-static void seal_pass(struct pass *p)
-{
-	struct seal_input in;
-	struct seal_counts counts;
-	int r;
-
-	counts.unchanged = p->plan->n_unchanged + p->plan->n_create + p->plan->n_update;
-	counts.nodes_total = p->set->n_nodes;
-	counts.nodes_ready = nodes_ready(p->plan, p->set);
-	files_mark_other(p);
-	memset(&in, 0, sizeof(in));
-	in.key = p->key;
-	in.base = p->base;
-	in.files = p->files;
-	in.n_files = p->n_files;
-	in.set = p->set;
-	in.counts = &counts;
-	in.prev = p->delta ? &p->seal : NULL;
-	r = seal_write(p->engine, p->plan, &p->deps, &in);
-	if (r < 0)
-		log_errno(r, "cannot write the seal (the next pass is a full one)");
-	else if (r > 0)
-		log_debug("sealed: the next pass checks %zu inputs before doing any work",
-			  counts.unchanged);
 }
 
 static int do_apply(struct pass *p)
@@ -360,7 +283,7 @@ static int do_apply(struct pass *p)
 	rep.delta = p->delta;
 	rep.errors = &p->d;
 	rep.message = r < 0 ? strerror(-r) : acts ? msg : NULL;
-	rep.duration_s = elapsed(&p->start);
+	rep.duration_s = pass_elapsed(&p->start);
 	if (status_record(p->cfg->state_dir, &rep) < 0)
 		log_warnx("cannot record the status in %s", p->cfg->state_dir);
 	if (r < 0 || failed) {
@@ -371,32 +294,14 @@ static int do_apply(struct pass *p)
 	}
 	if (acts) {
 		seal_remove(p->state_fd);
-		print_summary(p, p->plan, "applied");
+		pass_print_summary(p, p->plan, "applied");
 		log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
-	seal_pass(p);
-	print_summary(p, p->plan, "applied");
+	pass_seal(p);
+	pass_print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, true, p->o->out);
 	return EXIT_OK;
-}
-
-/*
- * A delta pass's plan holds the paths of the nodes outside it only where
- * they share an inventory shard with the pass: count them all as unchanged,
- * as a full pass would, from the seal's record of each node.
- */
-static void delta_count(struct pass *p)
-{
-	size_t i, outside = 0, planned = 0;
-
-	for (i = 0; i < p->set->n_nodes; i++)
-		if (p->set->nodes[i]->stub)
-			outside += p->set->nodes[i]->stub_resources;
-	for (i = 0; i < p->plan->n_items; i++)
-		planned += !p->plan->items[i].res && p->plan->items[i].op == PLAN_UNCHANGED;
-	if (outside > planned)
-		p->plan->n_unchanged += outside - planned;
 }
 
 static int pass_plan_apply(struct pass *p)
@@ -415,7 +320,7 @@ static int pass_plan_apply(struct pass *p)
 	}
 	r = engine_plan(p->engine, &p->desired, flags, &p->plan);
 	if (r == 0 && p->delta)
-		delta_count(p);
+		pass_delta_count(p);
 	if (r == -ECANCELED) {
 		report_invalid(p, PASS_REFUSED,
 			       "refusing to apply: the repository has no nodes, and applying it "
@@ -440,312 +345,6 @@ static int pass_plan_apply(struct pass *p)
 	}
 	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return plan_has_changes(p->plan) || pending ? EXIT_CHANGES : EXIT_OK;
-}
-
-/*
- * The keys of a pass: base over everything the render reads but the
- * manifests and the files in deps; key over base and the manifests.
- */
-static int pass_key(struct pass *p)
-{
-	struct sha256_ctx c;
-	char flags[8];
-	int r;
-
-	snprintf(flags, sizeof(flags), "%d%d", p->o->adopt, p->cfg->allow_empty);
-	r = sha256_init(&c);
-	if (r == 0)
-		r = sha256_update(&c, "bramble " BRAMBLE_VERSION,
-				  sizeof("bramble " BRAMBLE_VERSION));
-	if (r == 0)
-		r = sha256_update(&c, flags, strlen(flags) + 1);
-	if (r == 0)
-		r = config_digest(p->cfg, &c);
-	if (r == 0)
-		r = sha256_final_hex(&c, p->base);
-	else
-		sha256_release(&c);
-	if (r == 0)
-		r = sha256_init(&c);
-	if (r < 0)
-		return r;
-	r = sha256_update(&c, p->base, strlen(p->base) + 1);
-	if (r == 0)
-		r = sha256_update(&c, p->rev.revision, strlen(p->rev.revision) + 1);
-	if (r == 0)
-		r = sha256_update(&c, p->rev.digest, strlen(p->rev.digest) + 1);
-	if (r < 0) {
-		sha256_release(&c);
-		return r;
-	}
-	return sha256_final_hex(&c, p->key);
-}
-
-static int file_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct seal_file *)a)->name, ((const struct seal_file *)b)->name);
-}
-
-/* The revision's files with their digests (the seal records them). */
-static int files_digest(struct pass *p)
-{
-	size_t i;
-	int r = 0;
-
-	if (p->files || !p->rev.n_files)
-		return 0;
-	p->files = calloc(p->rev.n_files, sizeof(*p->files));
-	if (!p->files)
-		return -ENOMEM;
-	for (i = 0; r == 0 && i < p->rev.n_files; i++) {
-		const struct manifest_file *f = &p->rev.files[i];
-
-		p->files[i].name = strdup(f->name);
-		r = p->files[i].name ? 0 : -ENOMEM;
-		if (r == 0)
-			r = sha256_hex(f->data ? f->data : "", f->data ? f->len : 0,
-				       p->files[i].digest);
-		p->n_files++;
-	}
-	qsort(p->files, p->n_files, sizeof(*p->files), file_cmp);
-	return r;
-}
-
-static void files_release(struct pass *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->n_files; i++)
-		free((char *)(uintptr_t)p->files[i].name);
-	free(p->files);
-}
-
-/* Whether a file is as the seal recorded it. */
-static bool file_unchanged(const struct pass *p, const struct seal_file *f)
-{
-	const struct seal_file *was = seal_file_find(p->seal.files, p->seal.n_files, f->name);
-
-	return was && strcmp(was->digest, f->digest) == 0;
-}
-
-/*
- * Whether this pass can be a delta of the sealed one: the same inputs but
- * for files of Nodes only, within the limits of a whole load, and not so
- * many that loading everything costs the same.
- */
-static bool delta_possible(struct pass *p)
-{
-	size_t i, changed = 0, total = 0;
-	const char *why = NULL;
-
-	if (strcmp(p->seal.base, p->base) != 0)
-		why = "the configuration or the program changed";
-	else if (files_digest(p) < 0 || p->n_files > MANIFEST_MAX_FILES)
-		why = "the manifest files cannot be compared";
-	for (i = 0; !why && i < p->rev.n_files; i++) {
-		if (!p->rev.files[i].data || p->rev.files[i].len > MANIFEST_MAX_FILE_SIZE)
-			why = "a manifest file is over the size limit";
-		total += p->rev.files[i].len;
-	}
-	if (!why && total > MANIFEST_MAX_TOTAL_SIZE)
-		why = "the manifests are over the size limit";
-	for (i = 0; !why && i < p->n_files; i++)
-		changed += !file_unchanged(p, &p->files[i]);
-	for (i = 0; !why && i < p->seal.n_files; i++) {
-		const struct seal_file *f = &p->seal.files[i];
-		const struct seal_file *now = seal_file_find(p->files, p->n_files, f->name);
-
-		if (f->other && (!now || strcmp(now->digest, f->digest) != 0))
-			why = "a file with a Cluster, Image or Profile changed";
-		changed += !now;
-	}
-	if (!why && changed * 2 > p->n_files)
-		why = "most manifest files changed";
-	if (why)
-		log_debug("a full pass: %s", why);
-	return !why;
-}
-
-/*
- * The steady-state fast path (seal.h): when the inputs are those of the last
- * sealed pass and every sealed path is as it was, report that pass again.
- * When only files of Nodes changed, note that a delta pass can follow.
- * Returns whether the pass is done (otherwise a full or delta one follows).
- */
-static bool pass_sealed(struct pass *p)
-{
-	const char *path[ROOT_COUNT];
-	struct pass_report rep;
-	struct plan none;
-	bool same;
-
-	if (pass_key(p) < 0 || split_paths(p) < 0)
-		return false;
-	if (p->o->verbose && p->o->mode == PASS_MODE_PLAN) /* it lists every unchanged item */
-		return false;
-	p->state_fd = open(p->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->state_fd < 0)
-		return false;
-	if (actions_pending_load(p->state_fd)) /* a reload to retry: a full pass does it */
-		return false;
-	if (seal_read(p->state_fd, &p->seal) <= 0)
-		return false;
-	same = strcmp(p->seal.key, p->key) == 0;
-	if (!same && !delta_possible(p))
-		return false;
-	root_paths(p, path);
-	if (!seal_holds(&p->seal, path)) {
-		log_debug("a full pass: a path is not as the last pass left it");
-		return false;
-	}
-	if (!same) {
-		p->delta = true;
-		return false;
-	}
-	p->sealed = p->seal.counts;
-	p->is_sealed = true;
-	log_debug("sealed pass: the inputs and every recorded path are as the last pass left "
-		  "them");
-	/* Reported as a full pass would: a plan with nothing but unchanged items. */
-	memset(&none, 0, sizeof(none));
-	none.n_unchanged = p->sealed.unchanged;
-	if (p->o->mode == PASS_MODE_PLAN) {
-		plan_print(NULL, &none, p->o->out, false);
-		return true;
-	}
-	memset(&rep, 0, sizeof(rep));
-	rep.outcome = PASS_APPLIED;
-	rep.revision = p->rev.revision;
-	rep.errors = &p->d;
-	rep.sealed = &p->sealed;
-	rep.duration_s = elapsed(&p->start);
-	p->res->outcome = PASS_APPLIED;
-	if (status_record(p->cfg->state_dir, &rep) < 0)
-		log_warnx("cannot record the status in %s", p->cfg->state_dir);
-	print_summary(p, &none, "applied");
-	return true;
-}
-
-static int stub_cmp(const void *key, const void *elem)
-{
-	return strcmp(key, ((const struct node_stub *)elem)->name);
-}
-
-/*
- * A node of a changed file whose document is byte for byte the one the seal
- * recorded renders as it did (the Cluster, Images and Profiles did not
- * change): it joins the nodes outside the pass.
- */
-static void same_documents(struct pass *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->set->n_nodes; i++) {
-		struct node *n = p->set->nodes[i];
-		const struct node_stub *was;
-
-		if (n->stub || !*n->doc_digest)
-			continue;
-		was = bsearch(n->name, p->seal.nodes, p->seal.n_nodes, sizeof(*p->seal.nodes),
-			      stub_cmp);
-		if (!was || !was->doc_digest || strcmp(was->doc_digest, n->doc_digest) != 0)
-			continue;
-		n->stub = true;
-		n->stub_owners = was->owners; /* the seal outlives the set */
-		n->stub_resources = was->n_resources;
-		n->stub_first_boot = was->first_boot;
-		p->set->n_stubs++;
-	}
-}
-
-/*
- * A delta pass (seal.h): load the changed files and those of everything but
- * Nodes; the nodes of the other files come from the seal.  Returns 0 (p->set
- * loaded), 1 (a full load must follow: an error to report in full, a changed
- * file that now holds more than Nodes, a record that does not fit), or -errno.
- */
-static int load_delta(struct pass *p)
-{
-	struct manifest_file *load = calloc(p->rev.n_files + 1, sizeof(*load));
-	struct node_stub *stubs = calloc(p->seal.n_nodes + 1, sizeof(*stubs));
-	const char *last = NULL;
-	struct diags dd;
-	size_t i, n = 0, n_stubs = 0, k;
-	bool keep = false;
-	int r;
-
-	memset(&dd, 0, sizeof(dd));
-	dd.max = 1;
-	if (!load || !stubs) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < p->rev.n_files; i++) {
-		const struct manifest_file *f = &p->rev.files[i];
-		const struct seal_file *now = seal_file_find(p->files, p->n_files, f->name);
-		const struct seal_file *was =
-			seal_file_find(p->seal.files, p->seal.n_files, f->name);
-
-		if (!now || !was || was->other || strcmp(was->digest, now->digest) != 0)
-			load[n++] = *f;
-	}
-	/* The nodes of the files not loaded (same_documents() finds more).  A
-	 * file's nodes mostly follow each other: its answer is kept. */
-	for (i = 0; i < p->seal.n_nodes; i++) {
-		const char *file = p->seal.nodes[i].file;
-
-		if (file != last) {
-			const struct seal_file *now = seal_file_find(p->files, p->n_files, file);
-			const struct seal_file *was =
-				seal_file_find(p->seal.files, p->seal.n_files, file);
-
-			last = file;
-			keep = now && was && !was->other && strcmp(now->digest, was->digest) == 0;
-		}
-		if (keep)
-			stubs[n_stubs++] = p->seal.nodes[i];
-	}
-	r = manifests_load_delta(load, n, stubs, n_stubs, &dd, &p->set);
-	if (r == -EINVAL || r == -ESTALE) {
-		log_debug("a full pass: %s%s",
-			  r == -ESTALE ? "the seal's record of a node does not fit"
-				       : "the changed files have errors, reported in full: ",
-			  r == -EINVAL && dd.n ? dd.v[0].msg : "");
-		r = 1;
-		goto out;
-	}
-	/* A changed file that holds more than Nodes now: its Profiles may change the others. */
-	for (k = 0; r == 0 && k < p->set->files.n; k++) {
-		const struct seal_file *was =
-			seal_file_find(p->seal.files, p->seal.n_files, p->set->files.v[k]);
-
-		if (p->set->file_other[k] && !(was && was->other)) {
-			log_debug("a full pass: %s now holds more than Nodes", p->set->files.v[k]);
-			r = 1;
-		}
-	}
-	if (r == 0)
-		same_documents(p);
-	if (r == 0) {
-		p->scope = calloc(p->set->n_stubs + 1, sizeof(*p->scope));
-		r = p->scope ? 0 : -ENOMEM;
-	}
-	for (k = 0; r == 0 && k < p->set->n_nodes; k++)
-		if (p->set->nodes[k]->stub)
-			p->scope[p->n_scope++] = p->set->nodes[k]->name;
-	if (r == 0)
-		log_debug("delta pass: %zu of %zu manifest files loaded; %zu of %zu nodes in this "
-			  "pass",
-			  n, p->rev.n_files, p->set->n_nodes - p->n_scope, p->set->n_nodes);
-out:
-	if (r != 0) {
-		manifest_set_free(p->set);
-		p->set = NULL;
-	}
-	diags_release(&dd);
-	free(load);
-	free(stubs);
-	return r;
 }
 
 /*
@@ -779,50 +378,6 @@ static int pass_images(struct pass *p)
 	return EXIT_CHANGES;
 }
 
-/*
- * A delta pass plans only its nodes and the shared files: mark the others
- * out of scope, and load the inventory shards the plan can touch.
- */
-static int delta_scope(struct pass *p)
-{
-	bool *shards = calloc(ENGINE_SHARDS, sizeof(*shards));
-	size_t i, len;
-	int r;
-
-	if (!shards)
-		return -ENOMEM;
-	for (i = 0; i < p->desired.n; i++)
-		shards[engine_shard(p->desired.v[i].node, p->desired.v[i].path)] = true;
-	for (i = 0; i < p->set->n_nodes; i++)
-		if (!p->set->nodes[i]->stub)
-			shards[engine_shard(p->set->nodes[i]->name, NULL)] = true;
-	/* The nodes of the changed files as they were: those gone are deleted. */
-	for (i = 0; i < p->seal.n_nodes; i++) {
-		const struct seal_file *now =
-			seal_file_find(p->files, p->n_files, p->seal.nodes[i].file);
-		const struct node *n = manifest_set_node(p->set, p->seal.nodes[i].name);
-
-		if ((!now || !file_unchanged(p, now)) && !(n && n->stub))
-			shards[engine_shard(p->seal.nodes[i].name, NULL)] = true;
-	}
-	/* Every shared path the last pass had ("<kind> * <root> ... <path>"). */
-	for (i = 0; i < p->seal.n_entries; i++) {
-		const char *e = p->seal.entries[i], *path = e;
-		int k;
-
-		if (strncmp(e + 1, " * ", 3) != 0)
-			continue;
-		for (k = 0; k < 8 && path; k++)
-			path = strchr(path + 1, ' ');
-		len = path ? strlen(path + 1) : 0;
-		if (len)
-			shards[engine_shard(NULL, path + 1)] = true;
-	}
-	r = engine_scope(p->engine, p->scope, p->n_scope, shards);
-	free(shards);
-	return r;
-}
-
 static int pass_run(struct pass *p)
 {
 	struct timespec fetch_start;
@@ -830,18 +385,18 @@ static int pass_run(struct pass *p)
 
 	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
-	p->res->fetch_s = elapsed(&fetch_start);
+	p->res->fetch_s = pass_elapsed(&fetch_start);
 	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && pass_sealed(p))
 		return EXIT_OK;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
 		seal_release(&p->seal);
 	if (r == 0 && p->delta) {
-		r = load_delta(p);
+		r = pass_load_delta(p);
 		p->delta = r == 0;
 		r = r > 0 ? 0 : r;
 	}
 	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE)
-		r = files_digest(p);
+		r = pass_files_digest(p);
 	if (r == 0 && !p->set)
 		r = manifests_load_files(p->rev.files, p->rev.n_files, &p->d, &p->set);
 	/* The set owns copies of what it needs: the files' text can go now. */
@@ -887,7 +442,7 @@ static int pass_run(struct pass *p)
 
 	r = render(p);
 	if (r == 0 && p->delta)
-		r = delta_scope(p);
+		r = pass_delta_scope(p);
 	if (r == -EINVAL) {
 		report_invalid(p, PASS_INVALID,
 			       "the rendered state is not valid: nothing applied; the last applied "
@@ -908,7 +463,7 @@ static void pass_result_fill(struct pass *p, int code)
 
 	if (p->rev.revision)
 		snprintf(r->revision, sizeof(r->revision), "%s", p->rev.revision);
-	r->duration_s = elapsed(&p->start);
+	r->duration_s = pass_elapsed(&p->start);
 	if (r->outcome < 0)
 		r->outcome = code == EXIT_OK ? PASS_APPLIED : PASS_INVALID;
 	if (p->plan) {
@@ -921,7 +476,7 @@ static void pass_result_fill(struct pass *p, int code)
 	}
 	if (p->set) {
 		r->nodes_total = p->set->n_nodes;
-		r->nodes_ready = p->plan ? nodes_ready(p->plan, p->set) : 0;
+		r->nodes_ready = p->plan ? pass_nodes_ready(p->plan, p->set) : 0;
 	}
 	r->kind = p->is_sealed ? PASS_KIND_SEALED : p->delta ? PASS_KIND_DELTA : PASS_KIND_FULL;
 	if (p->is_sealed) {
@@ -995,7 +550,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 		close(p.state_fd);
 	manifest_set_free(p.set);
 	seal_release(&p.seal); /* after the set: its stubs point into the seal */
-	files_release(&p);
+	pass_files_release(&p);
 	source_rev_release(&p.rev);
 	diags_release(&p.d);
 	free(p.dhcp_dir);

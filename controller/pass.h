@@ -1,0 +1,71 @@
+/*
+ * pass: one reconcile pass's state, shared by reconcile.c (the pass) and
+ * pass_seal.c (the sealed and delta passes, seal.h).  Not an interface of
+ * the controller: reconcile.h is.
+ */
+#ifndef BRAMBLE_PASS_H
+#define BRAMBLE_PASS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "reconcile.h"
+#include "reconciler.h"
+#include "source.h"
+#include "../common/hash.h"
+
+struct pass {
+	const struct bramble_config *cfg;
+	struct pass_result *res;
+	const struct pass_opts *o;
+	struct source_rev rev;
+	struct diags d;
+	struct manifest_set *set;
+	struct engine *engine;
+	struct render_ctx ctx;
+	struct export_ids ids;
+	struct resource_set desired;
+	struct plan *plan;
+	struct seal_deps deps;
+	char key[SHA256_HEX_LEN + 1];  /* of every input: the seal's */
+	char base[SHA256_HEX_LEN + 1]; /* of every input but the manifests */
+	int state_fd;
+	bool is_sealed; /* done by the fast path: sealed holds its figures */
+	struct seal_counts sealed;
+	struct seal seal;	 /* the last pass's, when it holds */
+	bool delta;		 /* the seal allows a delta pass (seal.h) */
+	struct seal_file *files; /* the revision's manifest files, by name */
+	size_t n_files;
+	const char **scope; /* a delta pass: the nodes outside it (the stubs), by name */
+	size_t n_scope;
+	struct timespec start;
+	char *dhcp_dir, *dhcp_name, *exports_dir, *exports_name, *ganesha_name;
+};
+
+/* reconcile.c */
+double pass_elapsed(const struct timespec *start);
+int pass_split_paths(struct pass *p);
+void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT]);
+/* The nodes whose every resource (and every shared one) is in place. */
+size_t pass_nodes_ready(const struct plan *pl, const struct manifest_set *set);
+/* "applied REV: N created, N updated, ..." */
+void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb);
+
+/* pass_seal.c */
+/* The sealed fast path; notes in p->delta that a delta pass can follow. */
+bool pass_sealed(struct pass *p);
+/* A delta pass's load: 0 (p->set), 1 (a full load must follow), or -errno. */
+int pass_load_delta(struct pass *p);
+/* A delta pass: the nodes outside it and the inventory shards it needs. */
+int pass_delta_scope(struct pass *p);
+/* A delta plan's unchanged count, as a full pass would have it. */
+void pass_delta_count(struct pass *p);
+/* The revision's manifest files and their digests (p->files). */
+int pass_files_digest(struct pass *p);
+void pass_files_release(struct pass *p);
+/* Seal a pass that left everything in place. */
+void pass_seal(struct pass *p);
+
+#endif
