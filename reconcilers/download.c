@@ -402,7 +402,7 @@ void download_cancel_on(const atomic_int *flag)
 	cancel_flag = flag;
 }
 
-static bool cancelled(void)
+bool download_cancelled(void)
 {
 	return cancel_flag && atomic_load(cancel_flag);
 }
@@ -418,7 +418,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (cancelled())
+	if (download_cancelled())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
 		progress_show(d, now);
@@ -749,7 +749,7 @@ static enum dl_outcome dl_attempt(struct dl *d)
 /* Sleep ms, in steps short enough to notice a cancel. */
 static void sleep_ms(unsigned ms)
 {
-	while (ms && !cancelled()) {
+	while (ms && !download_cancelled()) {
 		unsigned step = ms < 100 ? ms : 100;
 		struct timespec ts = {0, (long)step * 1000000L};
 
@@ -792,7 +792,7 @@ static int dl_run(struct dl *d, struct buf *err)
 		attempts++;
 		if (res == DL_DONE)
 			return 0;
-		if (cancelled()) {
+		if (download_cancelled()) {
 			buf_printf(err,
 				   "download of \"%s\" stopped (bramble is stopping); what "
 				   "came is kept, to resume from",

@@ -52,5 +52,7 @@ int download_file(int dir_fd, const char *name, const struct download_opts *o, c
  * -ECANCELED and keeps what it has, to resume from next time.  NULL: none.
  */
 void download_cancel_on(const atomic_int *flag);
+/* Whether that flag is up: bramble is stopping (an image's extraction checks it too). */
+bool download_cancelled(void);
 
 #endif

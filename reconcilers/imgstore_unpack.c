@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "download.h"
 #include "imgstore_int.h"
 
 #define READ_BLOCK   ((size_t)1 << 20)
@@ -195,6 +196,10 @@ int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off)
 {
 	int r;
 
+	if (download_cancelled()) { /* the daemon's SIGTERM: the next start begins again */
+		buf_adds(u->err, "the image's extraction stopped (bramble is stopping)");
+		return -ECANCELED;
+	}
 	if (off > u->max || len > u->max - off) {
 		buf_printf(u->err,
 			   "the decompressed image is larger than the limit (%llu MiB; "

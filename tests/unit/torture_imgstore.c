@@ -24,6 +24,7 @@
 #include "harness.h"
 
 #include "buf.h"
+#include "download.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "imgstore.h"
@@ -300,6 +301,38 @@ static void image_init(struct image *img, struct buf *url, const char *file, cha
 	img->sha256 = sha;
 }
 
+/*
+ * bramble stopping (the daemon's SIGTERM) stops an extraction: nothing is
+ * published, nothing is recorded as a failed image, and the next call does
+ * the whole work.
+ */
+static void test_ensure_cancelled(void **state)
+{
+	struct buf url = BUF_INIT, err = BUF_INIT;
+	static atomic_int stop = 1;
+	struct image img;
+	struct store s;
+	char digest[SHA256_HEX_LEN + 1];
+
+	(void)state;
+	SKIP_WITHOUT_TOOLS();
+	store_open(&s, "store-stop");
+	image_init(&img, &url, "disk.img.xz", disk_sha);
+	download_cancel_on(&stop);
+	assert_int_equal(imgstore_ensure(s.fd, &img, NULL, digest, &err), -ECANCELED);
+	download_cancel_on(NULL);
+	assert_non_null(strstr(buf_str(&err), "stopped"));
+	assert_int_equal(imgstore_has(s.fd, disk_sha), 0);
+	assert_int_equal(count_in(&s, "failed"), 0);
+	buf_truncate(&err, 0);
+	assert_int_equal(imgstore_ensure(s.fd, &img, NULL, digest, &err), 0);
+	assert_int_equal(imgstore_has(s.fd, disk_sha), 1);
+	assert_int_equal(count_in(&s, "staging"), 0);
+	close(s.fd);
+	buf_release(&url);
+	buf_release(&err);
+}
+
 static void test_ensure_file_url(void **state)
 {
 	struct buf url = BUF_INIT, err = BUF_INIT;
@@ -560,7 +593,7 @@ int main(void)
 		cmocka_unit_test(test_find_parts),	cmocka_unit_test(test_ensure_file_url),
 		cmocka_unit_test(test_ensure_failures), cmocka_unit_test(test_clean_staging),
 		cmocka_unit_test(test_list_remove),	cmocka_unit_test(test_hostile_fat),
-		cmocka_unit_test(test_notes),
+		cmocka_unit_test(test_notes),		cmocka_unit_test(test_ensure_cancelled),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
