@@ -168,6 +168,18 @@ static bool file_unchanged(const struct pass *p, const struct seal_file *f)
 }
 
 /*
+ * Whether a delta pass leaves the file unread: it is as the seal recorded
+ * it and holds nothing but Nodes (whose records stand in for it).
+ */
+static bool file_skipped(const struct pass *p, const char *name)
+{
+	const struct seal_file *now = seal_file_find(p->files, p->n_files, name);
+	const struct seal_file *was = seal_file_find(p->seal.files, p->seal.n_files, name);
+
+	return now && was && !was->other && strcmp(now->digest, was->digest) == 0;
+}
+
+/*
  * Whether this pass can be a delta of the sealed one: the same inputs but
  * for files of Nodes only, within the limits of a whole load, and not so
  * many that loading everything costs the same.
@@ -319,27 +331,17 @@ int pass_load_delta(struct pass *p)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < p->rev.n_files; i++) {
-		const struct manifest_file *f = &p->rev.files[i];
-		const struct seal_file *now = seal_file_find(p->files, p->n_files, f->name);
-		const struct seal_file *was =
-			seal_file_find(p->seal.files, p->seal.n_files, f->name);
-
-		if (!now || !was || was->other || strcmp(was->digest, now->digest) != 0)
-			load[n++] = *f;
-	}
+	for (i = 0; i < p->rev.n_files; i++)
+		if (!file_skipped(p, p->rev.files[i].name))
+			load[n++] = p->rev.files[i];
 	/* The nodes of the files not loaded (same_documents() finds more).  A
 	 * file's nodes mostly follow each other: its answer is kept. */
 	for (i = 0; i < p->seal.n_nodes; i++) {
 		const char *file = p->seal.nodes[i].file;
 
 		if (file != last) {
-			const struct seal_file *now = seal_file_find(p->files, p->n_files, file);
-			const struct seal_file *was =
-				seal_file_find(p->seal.files, p->seal.n_files, file);
-
 			last = file;
-			keep = now && was && !was->other && strcmp(now->digest, was->digest) == 0;
+			keep = file_skipped(p, file);
 		}
 		if (keep)
 			stubs[n_stubs++] = p->seal.nodes[i];
@@ -394,7 +396,7 @@ out:
 int pass_delta_scope(struct pass *p)
 {
 	bool *shards = calloc(ENGINE_SHARDS, sizeof(*shards));
-	size_t i, len;
+	size_t i;
 	int r;
 
 	if (!shards)
@@ -406,26 +408,15 @@ int pass_delta_scope(struct pass *p)
 			shards[engine_shard(p->set->nodes[i]->name, NULL)] = true;
 	/* The nodes of the changed files as they were: those gone are deleted. */
 	for (i = 0; i < p->seal.n_nodes; i++) {
-		const struct seal_file *now =
-			seal_file_find(p->files, p->n_files, p->seal.nodes[i].file);
 		const struct node *n = manifest_set_node(p->set, p->seal.nodes[i].name);
 
-		if ((!now || !file_unchanged(p, now)) && !(n && n->stub))
+		if (!file_skipped(p, p->seal.nodes[i].file) && !(n && n->stub))
 			shards[engine_shard(p->seal.nodes[i].name, NULL)] = true;
 	}
-	/* Every shared path the last pass had ("<kind> * <root> ... <path>"). */
-	for (i = 0; i < p->seal.n_entries; i++) {
-		const char *e = p->seal.entries[i], *path = e;
-		int k;
-
-		if (strncmp(e + 1, " * ", 3) != 0)
-			continue;
-		for (k = 0; k < 8 && path; k++)
-			path = strchr(path + 1, ' ');
-		len = path ? strlen(path + 1) : 0;
-		if (len)
-			shards[engine_shard(NULL, path + 1)] = true;
-	}
+	/* Every shared path the last pass had. */
+	for (i = 0; i < p->seal.n_entries; i++)
+		if (seal_entry_owned_by(&p->seal.entries[i], "*"))
+			shards[engine_shard(NULL, p->seal.entries[i].path)] = true;
 	r = engine_scope(p->engine, p->scope, p->n_scope, shards);
 	free(shards);
 	return r;

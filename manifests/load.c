@@ -643,36 +643,6 @@ static int add_stubs(struct loader *l, const struct node_stub *stubs, size_t n)
 	return loader_index(l);
 }
 
-/* A delta load: any name or key used twice, and a full load will say where. */
-static int quick_unique(struct loader *l)
-{
-	struct object **v = l->of_kind[KIND_NODE];
-	size_t n = l->n_of_kind[KIND_NODE], cap = 16, i, h;
-	const struct object **slot;
-	bool dup = false;
-	int r;
-
-	while (cap < 2 * n + 2)
-		cap *= 2;
-	slot = calloc(cap, sizeof(*slot));
-	if (!slot)
-		return -ENOMEM;
-	for (i = 0; i < n && !dup; i++) {
-		if (!v[i]->name)
-			continue;
-		for (h = fnv1a64(v[i]->name, strlen(v[i]->name)) & (cap - 1); slot[h] && !dup;
-		     h = (h + 1) & (cap - 1))
-			dup = strcmp(slot[h]->name, v[i]->name) == 0;
-		slot[h] = v[i];
-	}
-	free(slot);
-	r = dup ? 0 : validate_nodes_quick(l, &dup);
-	if (r == 0 && dup)
-		r = diags_add(l->d, NULL, "two nodes share a name or a unique key") < 0 ? -ENOMEM
-											: 0;
-	return r;
-}
-
 /* Every phase after parsing; problems go to the diags, the result is 0 or -ENOMEM. */
 static int load_phases(struct loader *l, const struct node_stub *stubs, size_t n_stubs)
 {
@@ -697,8 +667,8 @@ static int load_phases(struct loader *l, const struct node_stub *stubs, size_t n
 		r = validate_names(l, KIND_PROFILE);
 	if (r == 0 && !n_stubs)
 		r = validate_names(l, KIND_NODE);
-	if (r == 0 && n_stubs)
-		r = quick_unique(l);
+	if (r == 0 && n_stubs) /* a full load, which says where, follows any error */
+		r = validate_nodes_quick(l);
 	if (r == 0)
 		r = validate_nodes(l);
 	return r;

@@ -84,8 +84,8 @@ bool is_node_document(const struct ynode *root);
 int validate_cluster_count(struct loader *l);
 int validate_names(struct loader *l, enum kind kind);
 int validate_nodes(struct loader *l);
-/* Whether two nodes share a unique key (a delta load: stubs); 0 or -ENOMEM. */
-int validate_nodes_quick(struct loader *l, bool *ret_dup);
+/* A delta load (stubs): any name or unique key used twice is an error; 0 or -ENOMEM. */
+int validate_nodes_quick(struct loader *l);
 
 /* Kind names as written in manifests. */
 extern const char *const kind_names[KIND_COUNT];

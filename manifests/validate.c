@@ -115,6 +115,7 @@ struct unique_key {
 	const char *what;
 	bool (*has)(const struct node_rec *r);
 	int (*cmp)(const struct node_rec *a, const struct node_rec *b);
+	uint64_t (*hash)(const struct node_rec *r); /* equal by cmp: equal hash */
 	const struct pos *(*pos)(const struct node_rec *r);
 	void (*show)(const struct node_rec *r, char *out, size_t n);
 };
@@ -199,12 +200,101 @@ static void hostname_show(const struct node_rec *r, char *out, size_t n)
 	str_quote(r->node->hostname, out, n);
 }
 
+static uint64_t serial_hash(const struct node_rec *r)
+{
+	return fnv1a64(r->node->serial, strlen(r->node->serial));
+}
+
+static uint64_t mac_hash(const struct node_rec *r)
+{
+	return fnv1a64(r->node->mac, sizeof(r->node->mac));
+}
+
+static uint64_t ip_hash(const struct node_rec *r)
+{
+	return fnv1a64(&r->node->ip, sizeof(r->node->ip));
+}
+
+static uint64_t hostname_hash(const struct node_rec *r) /* without case, as compared */
+{
+	const char *h = r->node->hostname;
+	char lower[256];
+	size_t i;
+
+	for (i = 0; h[i] && i + 1 < sizeof(lower); i++)
+		lower[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] | 0x20 : h[i]);
+	return fnv1a64(lower, i);
+}
+
 static struct unique_key unique_keys[] = {
-	{"serial", has_serial, serial_cmp, serial_pos, serial_show},
-	{"MAC address", has_mac, mac_cmp, mac_pos, mac_show},
-	{"IP address", has_ip, ip_cmp, ip_pos, ip_show},
-	{"hostname", has_hostname, hostname_cmp, hostname_pos, hostname_show},
+	{"serial", has_serial, serial_cmp, serial_hash, serial_pos, serial_show},
+	{"MAC address", has_mac, mac_cmp, mac_hash, mac_pos, mac_show},
+	{"IP address", has_ip, ip_cmp, ip_hash, ip_pos, ip_show},
+	{"hostname", has_hostname, hostname_cmp, hostname_hash, hostname_pos, hostname_show},
 };
+
+/* Node names are unique too (validate_names() reports them in a full load). */
+static bool has_name(const struct node_rec *r)
+{
+	return r->node->name != NULL;
+}
+
+static int name_cmp(const struct node_rec *a, const struct node_rec *b)
+{
+	return strcmp(a->node->name, b->node->name);
+}
+
+static uint64_t name_hash(const struct node_rec *r)
+{
+	return fnv1a64(r->node->name, strlen(r->node->name));
+}
+
+static struct unique_key name_key = {"name", has_name, name_cmp, name_hash, NULL, NULL};
+
+/* Whether a key of k is used twice: a hash table, not a sort. */
+static bool quick_dup(struct loader *l, const struct unique_key *k, struct node_rec **slot,
+		      size_t cap)
+{
+	size_t i, h;
+
+	memset(slot, 0, cap * sizeof(*slot));
+	for (i = 0; i < l->n_recs; i++) {
+		struct node_rec *r = &l->recs[i];
+
+		if (!r->node || !k->has(r))
+			continue;
+		for (h = k->hash(r) & (cap - 1); slot[h]; h = (h + 1) & (cap - 1))
+			if (k->cmp(slot[h], r) == 0)
+				return true;
+		slot[h] = r;
+	}
+	return false;
+}
+
+/*
+ * A delta load (stubs): whether any name or unique key of nodes is used
+ * twice.  The answer is all a delta pass needs: with any duplicate, a full
+ * load reports them all with their places.
+ */
+int validate_nodes_quick(struct loader *l)
+{
+	size_t cap = 16, k;
+	struct node_rec **slot;
+	bool dup;
+
+	while (cap < 2 * l->n_recs + 2)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	dup = quick_dup(l, &name_key, slot, cap);
+	for (k = 0; !dup && k < sizeof(unique_keys) / sizeof(unique_keys[0]); k++)
+		dup = quick_dup(l, &unique_keys[k], slot, cap);
+	free(slot);
+	if (dup && diags_add(l->d, NULL, "two nodes share a name or a unique key") < 0)
+		return -ENOMEM;
+	return 0;
+}
 
 static int rec_cmp(const void *a, const void *b, void *arg)
 {
@@ -300,63 +390,6 @@ static int check_node_cluster(struct loader *l, const struct node_rec *rec)
 			   "mac is required when tftp.prefix is mac; expected "
 			   "spec.mac");
 	return r;
-}
-
-/* One unique key's value of a record, hashed (hostnames without case). */
-static uint64_t key_hash(size_t k, const struct node_rec *r)
-{
-	const struct node *n = r->node;
-	char lower[256];
-	size_t i;
-
-	switch (k) {
-	case 0:
-		return fnv1a64(n->serial, strlen(n->serial));
-	case 1:
-		return fnv1a64(n->mac, sizeof(n->mac));
-	case 2:
-		return fnv1a64(&n->ip, sizeof(n->ip));
-	default:
-		for (i = 0; n->hostname[i] && i + 1 < sizeof(lower); i++)
-			lower[i] =
-				(char)(n->hostname[i] |
-				       (n->hostname[i] >= 'A' && n->hostname[i] <= 'Z' ? 0x20 : 0));
-		return fnv1a64(lower, i);
-	}
-}
-
-/*
- * A delta load (stubs): whether any unique key of nodes is used twice, with
- * a hash table per key instead of a sort.  The answer is all a delta pass
- * needs: with any duplicate, a full load reports them all with their places.
- */
-int validate_nodes_quick(struct loader *l, bool *ret_dup)
-{
-	size_t cap = 16, k, i;
-	struct node_rec **slot;
-
-	while (cap < 2 * l->n_recs + 2)
-		cap *= 2;
-	slot = calloc(cap, sizeof(*slot));
-	if (!slot)
-		return -ENOMEM;
-	*ret_dup = false;
-	for (k = 0; k < sizeof(unique_keys) / sizeof(unique_keys[0]) && !*ret_dup; k++) {
-		memset(slot, 0, cap * sizeof(*slot));
-		for (i = 0; i < l->n_recs && !*ret_dup; i++) {
-			struct node_rec *r = &l->recs[i];
-			size_t h;
-
-			if (!r->node || !unique_keys[k].has(r))
-				continue;
-			for (h = key_hash(k, r) & (cap - 1); slot[h]; h = (h + 1) & (cap - 1))
-				if (unique_keys[k].cmp(slot[h], r) == 0)
-					*ret_dup = true;
-			slot[h] = r;
-		}
-	}
-	free(slot);
-	return 0;
 }
 
 int validate_nodes(struct loader *l)

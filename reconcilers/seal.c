@@ -412,13 +412,9 @@ static int seal_nodes(struct sealer *s, const struct plan *p, const struct seal_
 	return r;
 }
 
-/* An entry's owner: the second field. */
-static const char *entry_owner(const char *line, size_t *len)
+bool seal_entry_owned_by(const struct seal_entry *e, const char *name)
 {
-	const char *o = line + 2;
-
-	*len = strcspn(o, " ");
-	return o;
+	return strlen(name) == e->owner_len && strncmp(e->owner, name, e->owner_len) == 0;
 }
 
 /*
@@ -427,37 +423,32 @@ static const char *entry_owner(const char *line, size_t *len)
  */
 static int seal_carry(struct sealer *s, const struct seal_input *in)
 {
-	char name[256] = "", last[256] = "";
-	size_t i, len;
+	const char *last = NULL; /* a node's entries follow each other: look it up once */
+	size_t i, last_len = 0;
+	char name[256];
 	int r = 0, k = -1;
 
 	for (i = 0; r == 0 && !s->why && i < in->prev->n_entries; i++) {
-		const char *line = in->prev->entries[i], *o = entry_owner(line, &len);
+		const struct seal_entry *e = &in->prev->entries[i];
 
-		if (len >= sizeof(name))
-			continue;
-		memcpy(name, o, len);
-		name[len] = '\0';
-		if (strcmp(name, LINK_DIR) == 0) {
-			uint64_t root;
-			char *p = (char *)(uintptr_t)(o + len + 1), *end;
-
-			root = strtoull(p, &end, 10);
-			for (k = 0; k < 6 && end; k++) /* ino size mtime ctime mode */
-				end = strchr(end + 1, ' ');
-			if (root < ROOT_COUNT && end)
-				r = seal_link_dir(s, (unsigned)root, end + 1);
+		if (seal_entry_owned_by(e, LINK_DIR)) {
+			if (e->root < ROOT_COUNT)
+				r = seal_link_dir(s, e->root, e->path);
 			continue;
 		}
-		/* A node's entries follow each other: look it up once. */
-		if (strcmp(name, last) != 0) {
+		if (e->owner_len >= sizeof(name))
+			continue;
+		if (!last || last_len != e->owner_len || strncmp(last, e->owner, last_len) != 0) {
+			memcpy(name, e->owner, e->owner_len);
+			name[e->owner_len] = '\0';
 			k = node_index(in->set, name);
-			memcpy(last, name, len + 1);
+			last = e->owner;
+			last_len = e->owner_len;
 		}
 		if (k < 0 || !in->set->nodes[k]->stub)
 			continue;
 		s->n++;
-		r = sealer_words(s, &line, 1);
+		r = sealer_words(s, &e->line, 1);
 	}
 	return r;
 }
@@ -625,6 +616,29 @@ static bool read_node_line(struct seal *s, char *p)
 	return s->n_nodes == 0 || strcmp(s->nodes[s->n_nodes - 1].name, n->name) < 0;
 }
 
+/* "<kind> <owner> <root> <ino> <size> <mtime> <ctime> <mode> <path>"; false when malformed. */
+static bool read_entry(struct seal_entry *e, char *line)
+{
+	char *p = line + 2;
+	uint64_t root;
+
+	e->line = line;
+	e->kind = line[0];
+	e->owner = p;
+	e->owner_len = strcspn(p, " ");
+	if ((e->kind != 'S' && e->kind != 'D') || line[1] != ' ' || !e->owner_len ||
+	    !p[e->owner_len])
+		return false;
+	p += e->owner_len + 1;
+	if (!field(&p, 10, &root) || !field(&p, 10, &e->ino) || !field(&p, 10, &e->size) ||
+	    !field(&p, 10, &e->mtime_ns) || !field(&p, 10, &e->ctime_ns) ||
+	    !field(&p, 8, &e->mode) || !*p || root > SEAL_ABSPATH)
+		return false;
+	e->root = (unsigned)root;
+	e->path = p;
+	return true;
+}
+
 /* Split the file into its parts; false when it is not a whole seal of this version. */
 static bool seal_parse(struct seal *s, size_t len)
 {
@@ -659,8 +673,8 @@ static bool seal_parse(struct seal *s, size_t len)
 			if (s->n_entries || !read_node_line(s, line + 2))
 				return false;
 			s->n_nodes++;
-		} else {
-			s->entries[s->n_entries++] = line;
+		} else if (!read_entry(&s->entries[s->n_entries++], line)) {
+			return false;
 		}
 	}
 	return want_end == s->n_entries && next == end;
@@ -696,32 +710,22 @@ int seal_read(int state_fd, struct seal *s)
 
 /* ------------------------------------------------------------------ check */
 
-static bool line_holds(const char *entry, const int *fd)
+static bool entry_holds(const struct seal_entry *e, const int *fd)
 {
-	uint64_t root, ino, size, mt, ct, mode;
-	char kind = entry[0], line[8192], *p;
 	struct stat st;
 	int dfd;
 
-	if (strlen(entry) >= sizeof(line))
+	if (e->root < SEAL_ABSPATH && fd[e->root] < 0)
 		return false;
-	strcpy(line, entry);
-	p = line + 2;
-	if ((kind != 'S' && kind != 'D') || line[1] != ' ' || !word(&p) || !field(&p, 10, &root) ||
-	    !field(&p, 10, &ino) || !field(&p, 10, &size) || !field(&p, 10, &mt) ||
-	    !field(&p, 10, &ct) || !field(&p, 8, &mode) || !*p || root > SEAL_ABSPATH)
+	dfd = e->root == SEAL_ABSPATH ? AT_FDCWD : fd[e->root];
+	if (fstatat(dfd, e->path, &st, e->root == SEAL_ABSPATH ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
 		return false;
-	if (root < SEAL_ABSPATH && fd[root] < 0)
+	if ((uint64_t)st.st_ino != e->ino || (uint64_t)st.st_mode != e->mode)
 		return false;
-	dfd = root == SEAL_ABSPATH ? AT_FDCWD : fd[root];
-	if (fstatat(dfd, p, &st, root == SEAL_ABSPATH ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
-		return false;
-	if ((uint64_t)st.st_ino != ino || (uint64_t)st.st_mode != mode)
-		return false;
-	if (kind == 'D')
+	if (e->kind == 'D')
 		return true;
-	return (uint64_t)st.st_size == size && (uint64_t)ts_ns(&st.st_mtim) == mt &&
-	       (uint64_t)ts_ns(&st.st_ctim) == ct;
+	return (uint64_t)st.st_size == e->size && (uint64_t)ts_ns(&st.st_mtim) == e->mtime_ns &&
+	       (uint64_t)ts_ns(&st.st_ctim) == e->ctime_ns;
 }
 
 bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
@@ -733,9 +737,9 @@ bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
 	for (i = 0; i < ROOT_COUNT; i++)
 		fd[i] = root_path[i] ? open(root_path[i], O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	for (i = 0; holds && i < s->n_entries; i++) {
-		holds = line_holds(s->entries[i], fd);
+		holds = entry_holds(&s->entries[i], fd);
 		if (!holds)
-			log_debug("seal broken at: %s", s->entries[i]);
+			log_debug("seal broken at: %s", s->entries[i].line);
 	}
 	for (i = 0; i < ROOT_COUNT; i++)
 		if (fd[i] >= 0)

@@ -75,6 +75,17 @@ struct seal_file {
 	bool other; /* holds a document that is not a Node */
 };
 
+/* A recorded path (an entry of the seal). */
+struct seal_entry {
+	const char *line;  /* the whole line, as written */
+	const char *owner; /* its node, "*" (shared) or "/" (links); owner_len bytes */
+	size_t owner_len;
+	unsigned root; /* enum root_id, or SEAL_ABSPATH */
+	char kind;     /* 'S' or 'D' (seal.c) */
+	uint64_t ino, size, mtime_ns, ctime_ns, mode;
+	const char *path; /* the end of line */
+};
+
 /* A seal as read (seal_read): its lines are split in place in data. */
 struct seal {
 	char *data;
@@ -85,7 +96,7 @@ struct seal {
 	size_t n_files;
 	struct node_stub *nodes; /* sorted by name */
 	size_t n_nodes;
-	char **entries; /* "<kind> <owner> ..." lines */
+	struct seal_entry *entries;
 	size_t n_entries;
 };
 
@@ -113,6 +124,9 @@ void seal_release(struct seal *s);
  * directory of each root, NULL when unused).
  */
 bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT]);
+
+/* Whether an entry's owner is name. */
+bool seal_entry_owned_by(const struct seal_entry *e, const char *name);
 
 /* The recorded file named name, or NULL. */
 const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, const char *name);
