@@ -56,16 +56,6 @@ static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
 	o->note = note_log;
 }
 
-static bool image_used(const struct manifest_set *set, const struct image *img)
-{
-	size_t i;
-
-	for (i = 0; i < set->n_nodes; i++)
-		if (set->nodes[i]->image == img)
-			return true;
-	return false;
-}
-
 /* plan: say that the image comes first, and which nodes wait for it. */
 static void print_pending(const struct manifest_set *set, const struct image *img, FILE *out)
 {
@@ -110,7 +100,7 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		char digest[SHA256_HEX_LEN + 1];
 		struct buf err = BUF_INIT;
 
-		if (!img->url || !image_used(set, img))
+		if (!img->url || !manifest_set_uses_image(set, img))
 			continue;
 		if (store_fd < 0 && (r = store_open(cfg, fetch, &store_fd)) < 0) {
 			if (r == -ENOENT && !fetch) {
@@ -144,20 +134,6 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 	return r < 0 ? r : bad ? -EINVAL : 0;
 }
 
-static const char *human(uint64_t bytes, char out[32])
-{
-	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	unsigned u = 0;
-
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, 32, u == 0 || v >= 10 ? "%.0f %s" : "%.1f %s", v, units[u]);
-	return out;
-}
-
 static void print_unused(size_t n, uint64_t bytes, FILE *out)
 {
 	char h[32];
@@ -165,7 +141,7 @@ static void print_unused(size_t n, uint64_t bytes, FILE *out)
 	if (n)
 		fprintf(out,
 			"%zu unused image%s in the store (%s): `bramble images prune` removes %s\n",
-			n, n == 1 ? "" : "s", human(bytes, h), n == 1 ? "it" : "them");
+			n, n == 1 ? "" : "s", imgstore_human(bytes, h), n == 1 ? "it" : "them");
 }
 
 /* Write <store>/in-use (the digests the applied set references) when it changed. */
@@ -245,7 +221,7 @@ static void print_entry(const struct imgstore_entry *e, bool known, FILE *out)
 	char h[32];
 	size_t i;
 
-	fprintf(out, "%-64s  %9s  ", e->digest, human(e->bytes, h));
+	fprintf(out, "%-64s  %9s  ", e->digest, imgstore_human(e->bytes, h));
 	for (i = 0; i < e->n_refs; i++)
 		fprintf(out, "%s%s (%s:%u)", i ? ", " : "", e->refs[i]->name,
 			e->refs[i]->pos.file ? e->refs[i]->pos.file : "?", e->refs[i]->pos.line);
@@ -277,7 +253,7 @@ static int list_print(const struct imgstore_list *l, bool known, FILE *out)
 			unused_bytes += l->v[i].bytes;
 		}
 	}
-	fprintf(out, "\n%zu image%s, %s", l->n, l->n == 1 ? "" : "s", human(bytes, h));
+	fprintf(out, "\n%zu image%s, %s", l->n, l->n == 1 ? "" : "s", imgstore_human(bytes, h));
 	fputs(known ? "\n"
 		    : " (the manifests could not be read: which Images use them is not known)\n",
 	      out);
@@ -302,7 +278,7 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 			failed++;
 		} else {
 			fprintf(out, "removed sha256/%s (%s)\n", l->v[i].digest,
-				human(l->v[i].bytes, h));
+				imgstore_human(l->v[i].bytes, h));
 			n++;
 			bytes += l->v[i].bytes;
 		}
@@ -311,7 +287,7 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 	(void)imgstore_clean_staging(store_fd);
 	if (n)
 		fprintf(out, "removed %zu unused image%s (%s)\n", n, n == 1 ? "" : "s",
-			human(bytes, h));
+			imgstore_human(bytes, h));
 	else if (!failed)
 		fprintf(out, "no unused images in the store\n");
 	return failed ? EXIT_FAILED : EXIT_OK;

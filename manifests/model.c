@@ -52,6 +52,16 @@ const struct image *manifest_set_image(const struct manifest_set *set, const cha
 	return NULL;
 }
 
+bool manifest_set_uses_image(const struct manifest_set *set, const struct image *img)
+{
+	size_t i;
+
+	for (i = 0; i < set->n_nodes; i++)
+		if (set->nodes[i]->image == img)
+			return true;
+	return false;
+}
+
 bool first_boot_is_set(const struct first_boot *fb)
 {
 	return fb->hostname || fb->n_users || fb->ssh != TRI_UNSET || fb->wifi.ssid ||

@@ -266,6 +266,8 @@ void manifest_set_free(struct manifest_set *set);
 /* Lookups in a valid set (binary search by name); NULL when absent. */
 const struct node *manifest_set_node(const struct manifest_set *set, const char *name);
 const struct image *manifest_set_image(const struct manifest_set *set, const char *name);
+/* True when some node of the set boots img (an image no node uses is not fetched). */
+bool manifest_set_uses_image(const struct manifest_set *set, const struct image *img);
 
 /* Whether a node asks for anything at first boot. */
 bool first_boot_is_set(const struct first_boot *fb);

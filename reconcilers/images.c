@@ -212,16 +212,6 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	return r;
 }
 
-static bool image_used(const struct manifest_set *set, const struct image *img)
-{
-	size_t i;
-
-	for (i = 0; i < set->n_nodes; i++)
-		if (set->nodes[i]->image == img)
-			return true;
-	return false;
-}
-
 int image_trees_load(struct render_ctx *ctx, struct diags *d)
 {
 	const struct manifest_set *set = ctx->set;
@@ -236,7 +226,7 @@ int image_trees_load(struct render_ctx *ctx, struct diags *d)
 		const struct image *img = set->images[i];
 
 		/* An Image no node uses is not needed in the store. */
-		if (!image_used(set, img))
+		if (!manifest_set_uses_image(set, img))
 			continue;
 		r = tree_load(ctx, img, &ctx->trees[i]);
 		if (r == -ENOMEM)

@@ -27,6 +27,7 @@
 
 #include "fsutil.h"
 #include "imgfs_ext4.h"
+#include "imgfs_part.h"
 
 #define DEPTH_HARD_MAX	  1024u
 #define NAME_BYTES_MAX	  255u
@@ -137,25 +138,6 @@ static int x_fail_ext2(struct ext4x *x, errcode_t e, const char *what)
 	return x_fail(x, ext2_errno(e), "%s: %s", what, error_message(e));
 }
 
-/* Read exactly len bytes at off of fd; -ENODATA when the file ends first. */
-static int pread_full(int fd, void *dst, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)dst + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The bounded I/O manager.  libext2fs opens it by name; the name carries
  * the image fd, the partition offset and its size, so there is no global
@@ -260,7 +242,7 @@ static errcode_t bio_read_blk64(io_channel ch, unsigned long long block, int cou
 		b->past_end = 1;
 		return EXT2_ET_SHORT_READ;
 	}
-	r = pread_full(b->fd, data, (size_t)len, b->offset + off);
+	r = imgfs_pread(b->fd, data, (size_t)len, b->offset + off);
 	if (r == -ENODATA) {
 		b->truncated = 1;
 		return EXT2_ET_SHORT_READ;
@@ -394,7 +376,7 @@ static int sb_check(struct ext4x *x)
 
 	if (x->size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE)
 		return x_fail(x, -EINVAL, "partition is too small for a superblock");
-	r = pread_full(x->img_fd, &sb, sizeof(sb), x->offset + SUPERBLOCK_OFFSET);
+	r = imgfs_pread(x->img_fd, &sb, sizeof(sb), x->offset + SUPERBLOCK_OFFSET);
 	if (r == -ENODATA)
 		return x_fail(x, -EINVAL, "image is truncated before the superblock");
 	if (r < 0)
@@ -667,7 +649,7 @@ static int copy_slow(struct ext4x *x, int fd, uint64_t src, uint64_t dst, uint64
 	}
 	while (len > 0) {
 		size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-		int r = pread_full(x->img_fd, x->copy_buf, n, src);
+		int r = imgfs_pread(x->img_fd, x->copy_buf, n, src);
 
 		if (r == -ENODATA)
 			return x_fail(x, -EINVAL, "image is truncated");

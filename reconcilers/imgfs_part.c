@@ -50,7 +50,8 @@ static int fail(struct buf *err, const char *msg, unsigned number)
 	return -EINVAL;
 }
 
-static int read_at(int fd, void *dst, size_t len, uint64_t off, struct buf *err)
+/* Read exactly len bytes at off of fd; -ENODATA when the file ends first. */
+int imgfs_pread(int fd, void *dst, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -62,10 +63,17 @@ static int read_at(int fd, void *dst, size_t len, uint64_t off, struct buf *err)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return fail(err, "image is truncated", 0);
+			return -ENODATA;
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+static int read_at(int fd, void *dst, size_t len, uint64_t off, struct buf *err)
+{
+	int r = imgfs_pread(fd, dst, len, off);
+
+	return r == -ENODATA ? fail(err, "image is truncated", 0) : r;
 }
 
 /* Add one partition after checking it against the image and the others. */

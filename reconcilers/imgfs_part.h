@@ -14,6 +14,7 @@
 #ifndef BRAMBLE_IMGFS_PART_H
 #define BRAMBLE_IMGFS_PART_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -47,6 +48,12 @@ struct imgfs_table {
  * err, which may be NULL), or another negative errno for I/O errors.
  */
 int imgfs_part_read(int fd, uint64_t image_size, struct imgfs_table *ret, struct buf *err);
+
+/*
+ * Read exactly len bytes at off of fd, retrying short reads and EINTR.
+ * Returns 0, -ENODATA when the file ends first, or a negative errno.
+ */
+int imgfs_pread(int fd, void *dst, size_t len, uint64_t off);
 
 /* True when the MBR type byte or GPT type GUID names a FAT file system. */
 int imgfs_part_is_fat(const struct imgfs_part *p);

@@ -144,4 +144,7 @@ int imgstore_unpack(int in_fd, int out_fd, const struct imgstore_opts *o, uint64
 int imgstore_find_parts(int fd, uint64_t size, struct imgfs_part *ret_boot,
 			struct imgfs_part *ret_root, struct buf *err);
 
+/* A size for people: "812 KiB", "1.2 GiB". */
+const char *imgstore_human(uint64_t bytes, char out[32]);
+
 #endif

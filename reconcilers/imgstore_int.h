@@ -60,9 +60,6 @@ int unpack_xz(struct unpack *u);
 void imgstore_note(void (*note)(void *, const char *), void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* A size for people: "812 KiB", "1.2 GiB". */
-const char *imgstore_human(uint64_t bytes, char out[32]);
-
 /* Seconds since start (CLOCK_MONOTONIC). */
 double imgstore_elapsed(const struct timespec *start);
 
