@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "webhook.h"
 #include "../common/buf.h"
@@ -319,6 +320,7 @@ static enum trigger take_event(struct daemon *d)
 	if (atomic_load(&sig_stop))
 		return TRIGGER_STOP;
 	if (atomic_exchange(&sig_hup, 0)) {
+		sd_notify_send("RELOADING=1");
 		keys_load(d, true);
 		return TRIGGER_SIGHUP;
 	}
@@ -387,6 +389,8 @@ static void log_pass(enum trigger t, const struct pass_result *res, long retry_m
 		log_info("%s", buf_str(&b));
 	else
 		log_warnx("%s", buf_str(&b));
+	/* systemctl status shows the last pass; READY=1 ends a reload's RELOADING=1. */
+	sd_notify_sendf("READY=1\nSTATUS=last pass %s", buf_str(&b) + strlen("pass "));
 	buf_release(&b);
 }
 
@@ -417,6 +421,7 @@ static void daemon_loop(struct daemon *d)
 
 	while (t != TRIGGER_STOP)
 		t = wait_event(d, run_pass(d, t));
+	sd_notify_send("STOPPING=1");
 	log_info("received %s: no pass is running, exiting",
 		 atomic_load(&sig_stop) == SIGINT ? "SIGINT" : "SIGTERM");
 }
@@ -447,6 +452,8 @@ static int start_http(struct daemon *d)
 	}
 	log_info("listening on %s (port %u): /healthz /readyz /metrics /status /hooks/git", listen,
 		 http_port(d->http));
+	/* Ready once the endpoints answer; /readyz says whether a revision is applied. */
+	sd_notify_sendf("READY=1\nSTATUS=listening on %s, first pass running", listen);
 	return EXIT_OK;
 }
 

@@ -1,0 +1,61 @@
+#include "sdnotify.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Fill addr from $NOTIFY_SOCKET; 0 when it is unset, -EINVAL when unusable. */
+static int notify_addr(struct sockaddr_un *addr, socklen_t *ret_len)
+{
+	const char *e = getenv("NOTIFY_SOCKET");
+	size_t n;
+
+	if (e == NULL || e[0] == '\0')
+		return 0;
+	n = strlen(e);
+	if ((e[0] != '/' && e[0] != '@') || n >= sizeof(addr->sun_path))
+		return -EINVAL;
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	memcpy(addr->sun_path, e, n);
+	if (e[0] == '@')
+		addr->sun_path[0] = '\0';
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (e[0] == '/'));
+	return 1;
+}
+
+int sd_notify_send(const char *state)
+{
+	struct sockaddr_un addr;
+	socklen_t len = 0;
+	ssize_t sent;
+	int fd, r;
+
+	r = notify_addr(&addr, &len);
+	if (r <= 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, len);
+	r = sent < 0 ? -errno : 1;
+	close(fd);
+	return r;
+}
+
+int sd_notify_sendf(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return sd_notify_send(msg);
+}
