@@ -44,7 +44,9 @@ struct rec {
 struct macinfo {
 	uint8_t mac[6];
 	char model[4];
-	uint32_t rec; /* NO_REC until a serial is tied to it */
+	bool has_serial0;
+	uint8_t serial0; /* option 97: the serial's first byte */
+	uint32_t rec;	 /* NO_REC until a serial is tied to it */
 };
 
 struct xid_entry {
@@ -394,6 +396,8 @@ static int apply_opt97(struct bootwatch *bw, const struct boot_event *ev)
 		mi = &bw->macs[x->mac - 1];
 		if (memcmp(mi->mac + 2, ev->mac4, 4) != 0)
 			return 0; /* not this client's GUID */
+		mi->serial0 = ev->serial0;
+		mi->has_serial0 = true;
 		snprintf(mi->model, sizeof(mi->model), "%s",
 			 strcmp(ev->fourcc, "RPi5") == 0   ? "pi5"
 			 : strcmp(ev->fourcc, "RPi4") == 0 ? "pi4"
@@ -534,6 +538,37 @@ static void rec_tftp(struct rec *rc, const struct boot_event *ev, const char *na
 	touch(rc, ev->time);
 }
 
+/*
+ * Proxy mode: dnsmasq never learns a Pi's address, so nothing ties a serial
+ * directory to the MAC of the DHCP exchange before it, but option 97 gave
+ * the serial's first byte.  Among the last DHCP exchanges of MACs with no
+ * serial yet, the one whose byte matches is the Pi, when it is the only one.
+ */
+static void link_by_serial0(struct bootwatch *bw, struct rec *rc)
+{
+	uint32_t s, found = NO_REC;
+	size_t i;
+
+	if (rc->has_mac || !serial_value(rc->serial, 8, &s))
+		return;
+	for (i = 0; i < XID_RING && i < bw->xid_next; i++) {
+		const struct xid_entry *x = &bw->xids[i];
+		const struct macinfo *mi;
+
+		if (!x->mac)
+			continue;
+		mi = &bw->macs[x->mac - 1];
+		if (mi->rec != NO_REC || !mi->has_serial0 || mi->serial0 != s >> 24 ||
+		    x->mac - 1 == found)
+			continue;
+		if (found != NO_REC)
+			return; /* two candidates: no guess */
+		found = x->mac - 1;
+	}
+	if (found != NO_REC)
+		link_mac(bw, rc, &bw->macs[found]);
+}
+
 static int apply_tftp(struct bootwatch *bw, const struct boot_event *ev)
 {
 	char dir[24], name[NAME_MAX_B];
@@ -550,6 +585,7 @@ static int apply_tftp(struct bootwatch *bw, const struct boot_event *ev)
 		return 0;
 	}
 	rec_tftp(rc, ev, name);
+	link_by_serial0(bw, rc);
 	if (!ev->has_addr)
 		return 0;
 	rc->addr = ev->addr;

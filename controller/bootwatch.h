@@ -76,6 +76,7 @@ struct boot_event {
 	size_t path_len;
 	char fourcc[5];	 /* OPT97: "RPi4", "RPi5" */
 	uint8_t mac4[4]; /* OPT97: the low MAC bytes it carries */
+	uint8_t serial0; /* OPT97: the first byte of the serial (all dnsmasq prints of it) */
 	int code;	 /* CLIENT_ERROR: the TFTP error code */
 };
 

@@ -201,10 +201,13 @@ static int parse_packet(struct cur *c, struct boot_event *ev)
 	return 0;
 }
 
-/* "sent size: 17 option: 97 client-machine-id  00:52:50:69:34:00:c0:31:14:32:00:00:01:12..." */
+/*
+ * "sent size: 17 option: 97 client-machine-id  00:52:50:69:34:00:c0:31:14:32:00:00:01:12..."
+ * dnsmasq prints 14 of the 17 bytes (option_string() in src/dhcp-common.c).
+ */
 static int parse_opt97(struct cur *c, struct boot_event *ev)
 {
-	uint8_t b[13];
+	uint8_t b[14];
 	size_t i;
 
 	if (!cur_lit(c, "sent size: 17 option: 97 client-machine-id  "))
@@ -216,7 +219,7 @@ static int parse_opt97(struct cur *c, struct boot_event *ev)
 			return -EINVAL;
 		hi = hex_value(c->p[0]);
 		lo = hex_value(c->p[1]);
-		if (hi < 0 || lo < 0 || c->p[2] != ':')
+		if (hi < 0 || lo < 0 || c->p[2] != (i + 1 < sizeof(b) ? ':' : '.'))
 			return -EINVAL;
 		b[i] = (uint8_t)(hi << 4 | lo);
 		c->p += 3;
@@ -226,6 +229,7 @@ static int parse_opt97(struct cur *c, struct boot_event *ev)
 	memcpy(ev->fourcc, b + 1, 4);
 	ev->fourcc[4] = 0;
 	memcpy(ev->mac4, b + 9, 4);
+	ev->serial0 = b[13];
 	ev->kind = BOOT_EV_OPT97;
 	return 0;
 }

@@ -119,6 +119,7 @@ static void test_parse_dhcp(void **state)
 	assert_int_equal(ev.kind, BOOT_EV_OPT97);
 	assert_string_equal(ev.fourcc, "RPi5");
 	assert_int_equal(ev.mac4[3], 9);
+	assert_int_equal(ev.serial0, 0x9f);
 
 	parse("Dec  5 07:56:09 dnsmasq-dhcp[23396]: 1419803777 sent size:  4 option: 54 "
 	      "server-identifier  10.99.0.1",
@@ -201,9 +202,11 @@ static void check_capture(const char *name, const char *dhcp_type)
 
 	u = node_of(doc, "9ffefdef");
 	assert_true(json_is_false(json_object_get(u, "known")));
+	/* option 97 gave "RPi5" and the serial's first byte 9f for dc:a6:32:00:00:09 */
+	assert_string_equal(str(u, "mac"), "dc:a6:32:00:00:09");
 	assert_string_equal(str(json_object_get(u, "lastError"), "kind"), "not found");
 	assert_string_equal(str(json_object_get(u, "lastError"), "file"), "start.elf");
-	assert_string_equal(str(u, "model"), "pi4"); /* start4.elf was asked first */
+	assert_string_equal(str(u, "model"), "pi5"); /* option 97 outranks the files */
 
 	bootwatch_counts(bw, &c);
 	assert_int_equal(c.unknown, 1);
