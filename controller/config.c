@@ -50,6 +50,7 @@ static const struct config_key keys[] = {
 	STR("dhcp", "configFile", dhcp_conf_file),
 	STR("dhcp", "hostsDir", dhcp_hosts_dir),
 	STR("dhcp", "leaseFile", dhcp_lease_file),
+	STR("dhcp", "logFile", dhcp_log_file),
 	STR("dhcp", "reloadCommand", dhcp_reload_cmd),
 	STR("dhcp", "restartCommand", dhcp_restart_cmd),
 	STR("dhcp", "testCommand", dhcp_test_cmd),
@@ -101,6 +102,7 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->dhcp_conf_file, "/etc/dnsmasq.d/bramble.conf");
 	r |= config_set(&c->dhcp_hosts_dir, "/etc/bramble/dnsmasq-hosts.d");
 	r |= config_set(&c->dhcp_test_cmd, "dnsmasq");
+	r |= config_set(&c->dhcp_log_file, "/var/log/bramble-dnsmasq.log");
 	r |= config_set(&c->exports_file, "/etc/exports.d/bramble.exports");
 	r |= config_set(&c->ganesha_file, "/etc/exports.d/bramble-ganesha.conf");
 	r |= config_set(&c->listen, "127.0.0.1:9420");
@@ -134,6 +136,7 @@ int config_set_root(struct bramble_config *c, const char *dir)
 	r |= set_under(&c->dhcp_conf_file, dir, "dnsmasq/bramble.conf");
 	r |= set_under(&c->dhcp_hosts_dir, dir, "dnsmasq/hosts.d");
 	r |= set_under(&c->dhcp_lease_file, dir, "dnsmasq/leases");
+	r |= set_under(&c->dhcp_log_file, dir, "dnsmasq/dnsmasq.log");
 	r |= set_under(&c->exports_file, dir, "exports/bramble.exports");
 	r |= set_under(&c->ganesha_file, dir, "exports/ganesha-bramble.conf");
 	return r ? -ENOMEM : 0;
@@ -524,7 +527,8 @@ int config_absolutize(struct bramble_config *c)
 {
 	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,
 			   &c->image_store,	&c->dhcp_conf_file, &c->dhcp_hosts_dir,
-			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file};
+			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file,
+			   &c->dhcp_log_file};
 	size_t i;
 	int r = 0;
 

@@ -34,6 +34,7 @@ struct bramble_config {
 	char *dhcp_conf_file;
 	char *dhcp_hosts_dir;
 	char *dhcp_lease_file;
+	char *dhcp_log_file;	/* dnsmasq log-facility, followed by the daemon; NULL: none */
 	char *dhcp_reload_cmd;	/* run when a host was removed (SIGHUP) */
 	char *dhcp_restart_cmd; /* run when the main config changed */
 	char *dhcp_test_cmd;	/* dnsmasq binary for --test, "" to skip */

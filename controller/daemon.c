@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bootwatch_follow.h"
 #include "download.h"
 #include "http.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 #include "../common/fsutil.h"
 
 #define BACKOFF_FIRST_MS 1000L
+#define BOOT_POLL_MS	 500L /* how often dnsmasq's log is read between passes */
 #define STATUS_FILE	 "status.json"
 #define STATUS_MAX_SIZE	 ((size_t)64 << 20)
 
@@ -53,6 +55,7 @@ struct daemon {
 	bool signals_set;
 	unsigned failures; /* consecutive failed passes */
 	uint32_t rng;
+	struct boot_follow *boot; /* NULL: boot observation is off */
 };
 
 /* Set by the signal handler, read by the loop (lock-free atomics are safe in a handler). */
@@ -329,6 +332,23 @@ static enum trigger take_event(struct daemon *d)
 	return TRIGGER_NONE;
 }
 
+/*
+ * Read what dnsmasq logged since the last look, save the table now and then
+ * (boot.json, for `bramble status` and a restart) and publish the counts.
+ */
+static void boot_tick(struct daemon *d)
+{
+	struct bootwatch_counts c;
+
+	if (!d->boot)
+		return;
+	if (boot_follow_poll(d->boot, time(NULL))) {
+		bootwatch_counts(boot_follow_table(d->boot), &c);
+		metrics_boot(&d->metrics, &c);
+		(void)boot_follow_save(d->boot, false);
+	}
+}
+
 static enum trigger wait_event(struct daemon *d, long delay_ms)
 {
 	long long end = mono_ms() + delay_ms, left;
@@ -342,11 +362,14 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 		left = end - mono_ms();
 		if (left <= 0)
 			return d->failures ? TRIGGER_RETRY : TRIGGER_TIMER;
+		if (d->boot && left > BOOT_POLL_MS)
+			left = BOOT_POLL_MS;
 		pfd.fd = wake_fd[0];
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) > 0)
 			wake_drain();
+		boot_tick(d);
 	}
 }
 
@@ -412,6 +435,14 @@ static long run_pass(struct daemon *d, enum trigger t)
 	metrics_pass(&d->metrics, &res, now_unix());
 	if (res.outcome == PASS_APPLIED)
 		atomic_store(&d->ready, true);
+	if (d->boot) { /* the nodes may have changed: known and unknown serials with them */
+		struct bootwatch_counts c;
+
+		boot_follow_refresh_known(d->boot);
+		bootwatch_counts(boot_follow_table(d->boot), &c);
+		metrics_boot(&d->metrics, &c);
+		(void)boot_follow_save(d->boot, true);
+	}
 	return delay;
 }
 
@@ -457,6 +488,21 @@ static int start_http(struct daemon *d)
 	return EXIT_OK;
 }
 
+static void boot_open(struct daemon *d)
+{
+	struct bootwatch_counts c;
+	int r = boot_follow_open(d->cfg, &d->boot);
+
+	if (r == -ENOENT) {
+		log_info("boot observation off: no dhcp.logFile");
+	} else if (r < 0) {
+		log_errno(r, "boot observation off: cannot start it");
+	} else {
+		bootwatch_counts(boot_follow_table(d->boot), &c);
+		metrics_boot(&d->metrics, &c);
+	}
+}
+
 static int daemon_open(struct daemon *d)
 {
 	int r;
@@ -480,6 +526,7 @@ static int daemon_open(struct daemon *d)
 	if (keys_load(d, false) < 0)
 		return EXIT_FAILED;
 	seed_from_status(d);
+	boot_open(d);
 	return start_http(d);
 }
 
@@ -488,6 +535,8 @@ static void daemon_close(struct daemon *d)
 	size_t i;
 
 	http_stop(d->http);
+	boot_follow_close(d->boot);
+	d->boot = NULL;
 	if (d->signals_set)
 		signals_reset();
 	for (i = 0; i < 2; i++) {

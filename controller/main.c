@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "discover.h"
 #include "image_step.h"
 #include "gc.h"
 #include "log.h"
@@ -29,6 +30,7 @@ static int cmd_plan(int argc, char **argv);
 static int cmd_apply(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
+static int cmd_discover(int argc, char **argv);
 static int cmd_images(int argc, char **argv);
 static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -40,6 +42,8 @@ static const struct cmd commands[] = {
 	{"apply", cmd_apply, "make the outputs match the repository"},
 	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints"},
 	{"status", cmd_status, "show the recorded status (--json for the document)"},
+	{"discover", cmd_discover,
+	 "print Node manifests for the Pis seen booting that no manifest names"},
 	{"images", cmd_images, "list the image store; 'images prune' removes unused images"},
 	{"gc", cmd_gc,
 	 "remove attic roots past roots.atticRetention and unused images (--dry-run)"},
@@ -356,6 +360,18 @@ static int cmd_images(int argc, char **argv)
 		code = image_step_command(&c.cfg, prune, stdout);
 	config_release(&c.cfg);
 	free(args);
+	return code;
+}
+
+static int cmd_discover(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "discover", argc, argv);
+	if (code < 0)
+		code = discover_command(&c.cfg, stdout);
+	config_release(&c.cfg);
 	return code;
 }
 

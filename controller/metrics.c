@@ -250,6 +250,47 @@ static int add_hooks(struct buf *out, const struct metrics *m)
 	return r;
 }
 
+void metrics_boot(struct metrics *m, const struct bootwatch_counts *c)
+{
+	size_t i;
+
+	pthread_mutex_lock(&m->lock);
+	m->have_boot = true;
+	m->boot_events = c->events;
+	m->boot_unknown = c->unknown;
+	for (i = 0; i < BOOT_STAGE_COUNT; i++)
+		m->boot_stage[i] = c->by_stage[i];
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int add_boot(struct buf *out, const struct metrics *m)
+{
+	const char *stages = "bramble_boot_nodes";
+	size_t i;
+	int r;
+
+	if (!m->have_boot)
+		return 0;
+	r = add_counter(out, "bramble_boot_events_total",
+			"DHCP and TFTP events of Pis read from dnsmasq's log.", m->boot_events);
+	if (r == 0)
+		r = add_header(
+			out, stages, "gauge",
+			"Nodes of the manifests seen booting, by how far their last boot got.");
+	for (i = 1; r == 0 && i < BOOT_STAGE_COUNT; i++)
+		r = buf_printf(out, "%s{stage=\"%s\"} %llu\n", stages,
+			       boot_stage_name((enum boot_stage)i),
+			       (unsigned long long)m->boot_stage[i]);
+	if (r == 0)
+		r = add_header(
+			out, "bramble_unknown_pis", "gauge",
+			"Pis seen booting whose serial no manifest names (bramble discover).");
+	if (r == 0)
+		r = buf_printf(out, "bramble_unknown_pis %llu\n",
+			       (unsigned long long)m->boot_unknown);
+	return r;
+}
+
 int metrics_format(struct metrics *m, struct buf *out)
 {
 	int r;
@@ -260,6 +301,8 @@ int metrics_format(struct metrics *m, struct buf *out)
 		r = add_state(out, m);
 	if (r == 0)
 		r = add_hooks(out, m);
+	if (r == 0)
+		r = add_boot(out, m);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }

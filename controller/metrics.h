@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bootwatch.h"
 #include "reconcile.h"
 #include "../common/buf.h"
 
@@ -39,6 +40,10 @@ struct metrics {
 	uint64_t drift_repairs;
 	uint64_t created, updated, deleted;
 	uint64_t hooks_accepted, hooks_rejected;
+	/* boot observation; have_boot: it is on */
+	bool have_boot;
+	uint64_t boot_events, boot_unknown;
+	uint64_t boot_stage[BOOT_STAGE_COUNT];
 };
 
 int metrics_init(struct metrics *m);
@@ -57,6 +62,12 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now);
 
 /* Count one request to the webhook. */
 void metrics_hook(struct metrics *m, bool accepted);
+
+/*
+ * The boot observation's figures: events seen, nodes by the stage of their
+ * last boot, unknown Pis.  No label names a node: the cardinality is fixed.
+ */
+void metrics_boot(struct metrics *m, const struct bootwatch_counts *c);
 
 /* Append the whole exposition to out. */
 int metrics_format(struct metrics *m, struct buf *out);

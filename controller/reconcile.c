@@ -182,6 +182,7 @@ static int render(struct pass *p)
 	p->ctx.exports_name = p->exports_name;
 	p->ctx.ganesha_name = p->ganesha_name;
 	p->ctx.dhcp_lease_file = p->cfg->dhcp_lease_file;
+	p->ctx.dhcp_log_file = p->cfg->dhcp_log_file;
 	p->ctx.export_ids = &p->ids;
 	p->ctx.deps = &p->deps;
 	r = export_ids_load(p->state_fd, &p->ids);

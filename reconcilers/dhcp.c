@@ -65,6 +65,26 @@ static int render_full_options(struct render_ctx *ctx, struct buf *b)
 	return r;
 }
 
+/*
+ * Boot observation (controller/bootwatch.h): every DHCP exchange with its
+ * options, and every TFTP transfer and refusal, go to a file the daemon
+ * follows.  A file rather than a dhcp-script: the script is not run for
+ * proxy-mode DHCP nor for a file that was not found.
+ */
+static int render_log(struct render_ctx *ctx, struct buf *b)
+{
+	const char *f = ctx->dhcp_log_file;
+
+	if (!f)
+		return 0;
+	if (strpbrk(f, "\n\r"))
+		return -EINVAL;
+	/* External mode: another server does DHCP; TFTP is still logged. */
+	return buf_printf(b, "%slog-facility=%s\n",
+			  ctx->set->cluster->dhcp_mode == DHCP_MODE_EXTERNAL ? "" : "log-dhcp\n",
+			  f);
+}
+
 static int render_conf(struct render_ctx *ctx, struct buf *b)
 {
 	const struct cluster *c = ctx->set->cluster;
@@ -85,6 +105,8 @@ static int render_conf(struct render_ctx *ctx, struct buf *b)
 		r = buf_adds(b, "pxe-service=0,\"Raspberry Pi Boot\"\n");
 	if (r == 0)
 		r = buf_printf(b, "enable-tftp\ntftp-root=%s\n", ctx->root_path[ROOT_TFTP]);
+	if (r == 0)
+		r = render_log(ctx, b);
 	return r;
 }
 

@@ -53,6 +53,7 @@ struct render_ctx {
 	const char *exports_name;    /* kernel exports file in ROOT_EXPORTS */
 	const char *ganesha_name;    /* ganesha EXPORT blocks in ROOT_EXPORTS */
 	const char *dhcp_lease_file; /* NULL: dnsmasq's default */
+	const char *dhcp_log_file;   /* log-dhcp + log-facility for boot observation; NULL: none */
 	struct image_tree *trees;    /* one per set->images[i] */
 	size_t n_trees;
 	struct export_ids *export_ids;
