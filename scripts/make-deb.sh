@@ -30,6 +30,8 @@ for u in bramble.service bramble-apply.service bramble-apply.timer bramble-dnsma
 	install -m 0644 "deploy/systemd/$u" "$root/lib/systemd/system/$u"
 done
 install -m 0644 deploy/bramble.yaml "$root/etc/bramble/bramble.yaml"
+install -d "$root/etc/logrotate.d"
+install -m 0644 deploy/debian/logrotate "$root/etc/logrotate.d/bramble-dnsmasq"
 install -m 0644 deploy/completion/bramble.bash "$root/usr/share/bash-completion/completions/bramble"
 for m in docs/man/*.[0-9]; do
 	s=${m##*.}
@@ -52,7 +54,7 @@ install -d "$root/DEBIAN"
 for s in postinst prerm postrm; do
 	install -m 0755 "deploy/debian/$s" "$root/DEBIAN/$s"
 done
-echo /etc/bramble/bramble.yaml >"$root/DEBIAN/conffiles"
+printf '/etc/bramble/bramble.yaml\n/etc/logrotate.d/bramble-dnsmasq\n' >"$root/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: bramble
