@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static const char *const trigger_names[] = {"start", "timer", "retry", "SIGHUP",
 
 struct daemon {
 	const struct bramble_config *cfg;
+	struct bramble_config *owned; /* cfg when a SIGHUP made it, else NULL */
+	const struct daemon_reload *reload;
+	const char *state_dir; /* the HTTP thread's: fixed for the daemon's life */
 	struct pass_opts opts;
 	struct metrics metrics;
 	pthread_mutex_t keys_lock; /* the HTTP thread reads keys, SIGHUP replaces them */
@@ -239,7 +243,7 @@ static int op_status(void *ctx, struct buf *out)
 	f = open_memstream(&data, &len);
 	if (!f)
 		return -errno;
-	r = status_print(d->cfg->state_dir, true, f);
+	r = status_print(d->state_dir, true, f);
 	if (fclose(f) != 0 && r == 0)
 		r = -EIO;
 	if (r == 0)
@@ -317,6 +321,92 @@ static double now_unix(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Log each error of a configuration that was refused, then "not reloading". */
+static void log_refused(const struct diags *dg)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f) {
+		diags_print(dg, f);
+		fclose(f);
+	}
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		log_warnx("%s", line);
+	free(text);
+	log_warnx("the configuration has errors: not reloading; the running one stays");
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/*
+ * Keys the daemon took at start (its listen socket, the state directory that
+ * holds its lock and status, the dnsmasq log it follows and the TFTP root it
+ * reads that log against) keep their values until a restart; say so.
+ */
+static int keep_start_keys(const struct bramble_config *old, struct bramble_config *nc)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"http.listen", offsetof(struct bramble_config, listen)},
+		{"paths.stateDir", offsetof(struct bramble_config, state_dir)},
+		{"paths.tftpRoot", offsetof(struct bramble_config, tftp_root)},
+		{"dhcp.logFile", offsetof(struct bramble_config, dhcp_log_file)},
+	};
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *was = *(char *const *)(const void *)((const char *)old + keys[i].off);
+		char **now = (char **)(void *)((char *)nc + keys[i].off);
+
+		if (str_same(was, *now))
+			continue;
+		log_warnx("%s changed from \"%s\" to \"%s\": restart bramble to use it",
+			  keys[i].key, was ? was : "", *now ? *now : "");
+		r = config_set(now, was);
+	}
+	return r;
+}
+
+/* SIGHUP: read the configuration again; keep the running one when it has errors. */
+static void config_reload(struct daemon *d)
+{
+	struct diags dg = DIAGS_INIT;
+	struct bramble_config *nc;
+	int r;
+
+	if (d->reload == NULL)
+		return;
+	nc = calloc(1, sizeof(*nc));
+	r = nc ? d->reload->load(d->reload->arg, nc, &dg) : -ENOMEM;
+	if (r == 0)
+		r = keep_start_keys(d->cfg, nc);
+	if (r < 0) {
+		if (dg.n == 0)
+			diags_add(&dg, NULL, "cannot make the configuration: %s", strerror(-r));
+		log_refused(&dg);
+		if (nc)
+			config_release(nc);
+		free(nc);
+	} else {
+		if (d->owned) {
+			config_release(d->owned);
+			free(d->owned);
+		}
+		d->cfg = d->owned = nc;
+		log_info("configuration reloaded");
+	}
+	diags_release(&dg);
+}
+
 /* What woke the loop, if anything; SIGHUP also reloads the webhook keys. */
 static enum trigger take_event(struct daemon *d)
 {
@@ -324,6 +414,7 @@ static enum trigger take_event(struct daemon *d)
 		return TRIGGER_STOP;
 	if (atomic_exchange(&sig_hup, 0)) {
 		sd_notify_send("RELOADING=1");
+		config_reload(d);
 		keys_load(d, true);
 		return TRIGGER_SIGHUP;
 	}
@@ -549,15 +640,22 @@ static void daemon_close(struct daemon *d)
 	webhook_keys_release(&d->keys);
 	pthread_mutex_destroy(&d->keys_lock);
 	metrics_release(&d->metrics);
+	if (d->owned) {
+		config_release(d->owned);
+		free(d->owned);
+	}
 }
 
-int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts)
+int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
+	       const struct daemon_reload *reload)
 {
 	struct daemon d;
 	int code;
 
 	memset(&d, 0, sizeof(d));
 	d.cfg = cfg;
+	d.reload = reload;
+	d.state_dir = cfg->state_dir;
 	d.opts = *opts;
 	d.opts.mode = PASS_MODE_APPLY;
 	d.opts.out = NULL;

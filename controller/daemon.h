@@ -14,11 +14,26 @@
 #include "reconcile.h"
 
 /*
+ * How the daemon reads its configuration again on SIGHUP: load() makes a
+ * new configuration in *ret (it calls config_init() itself) from the same
+ * file and flags as at start, adding every error to d.
+ */
+struct daemon_reload {
+	int (*load)(void *arg, struct bramble_config *ret, struct diags *d);
+	void *arg;
+};
+
+/*
  * Run until SIGTERM or SIGINT.  opts gives the flags of the passes (adopt,
- * verbose); their mode and output are the daemon's.  Returns an enum
- * exit_code: 0 after a clean stop, EXIT_USAGE for a bad listen address,
+ * verbose); their mode and output are the daemon's.  On SIGHUP the
+ * configuration is read again through reload (NULL: never): one with errors
+ * is reported and the running one stays, as bgpd does; a change of a key
+ * that needs a restart (http.listen, paths.stateDir, paths.tftpRoot,
+ * dhcp.logFile) is reported and that key keeps its old value.  Returns an
+ * enum exit_code: 0 after a clean stop, EXIT_USAGE for a bad listen address,
  * EXIT_FAILED when the daemon cannot start.
  */
-int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts);
+int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
+	       const struct daemon_reload *reload);
 
 #endif

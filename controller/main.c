@@ -112,14 +112,6 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-struct cli {
-	struct bramble_config cfg;
-	struct pass_opts pass;
-	bool json;
-	bool help;
-	bool dry_run;
-};
-
 static void usage_of(const char *cmd, FILE *f)
 {
 	size_t i;
@@ -137,8 +129,21 @@ struct late_flag {
 	const char *value;
 };
 
+struct cli {
+	struct bramble_config cfg;
+	struct pass_opts pass;
+	bool json;
+	bool help;
+	bool dry_run;
+	/* How cfg was made, kept so that the daemon can make it again on SIGHUP. */
+	const char *config_path; /* NULL: no file */
+	bool allow_empty;
+	struct late_flag late[64];
+	size_t n_late;
+};
+
 /* --interval: the same check as source.interval in the file. */
-static int set_interval(struct cli *c, const char *v, struct diags *d)
+static int set_interval(struct bramble_config *cfg, const char *v, struct diags *d)
 {
 	struct buf a = BUF_INIT;
 	size_t before = d->n;
@@ -146,14 +151,15 @@ static int set_interval(struct cli *c, const char *v, struct diags *d)
 
 	r = buf_printf(&a, "source.interval=%s", v);
 	if (r == 0)
-		r = config_set_key(&c->cfg, buf_str(&a), d);
+		r = config_set_key(cfg, buf_str(&a), d);
 	if (r == 0 && d->n > before)
 		r = -EINVAL;
 	buf_release(&a);
 	return r;
 }
 
-static int apply_late(struct cli *c, const struct late_flag *late, size_t n, struct diags *d)
+static int apply_late(struct bramble_config *cfg, const struct late_flag *late, size_t n,
+		      struct diags *d)
 {
 	size_t i;
 	int r = 0;
@@ -163,53 +169,82 @@ static int apply_late(struct cli *c, const struct late_flag *late, size_t n, str
 
 		switch (late[i].opt) {
 		case 's':
-			r = config_set(&c->cfg.source, v);
+			r = config_set(&cfg->source, v);
 			break;
 		case OPT_PATH:
-			r = config_set(&c->cfg.source_path, v);
+			r = config_set(&cfg->source_path, v);
 			break;
 		case 'r':
-			r = config_set_root(&c->cfg, v);
+			r = config_set_root(cfg, v);
 			break;
 		case OPT_TFTP:
-			r = config_set(&c->cfg.tftp_root, v);
+			r = config_set(&cfg->tftp_root, v);
 			break;
 		case OPT_NFS:
-			r = config_set(&c->cfg.nfs_root, v);
+			r = config_set(&cfg->nfs_root, v);
 			break;
 		case OPT_STATE:
-			r = config_set(&c->cfg.state_dir, v);
+			r = config_set(&cfg->state_dir, v);
 			break;
 		case OPT_IMAGES:
-			r = config_set(&c->cfg.image_store, v);
+			r = config_set(&cfg->image_store, v);
 			break;
 		case OPT_SET:
-			r = config_set_key(&c->cfg, v, d);
+			r = config_set_key(cfg, v, d);
 			break;
 		case OPT_LISTEN:
-			r = config_set(&c->cfg.listen, v);
+			r = config_set(&cfg->listen, v);
 			break;
 		case OPT_INTERVAL:
-			r = set_interval(c, v, d);
+			r = set_interval(cfg, v, d);
 			break;
 		}
 	}
 	return r;
 }
 
+/*
+ * Make cfg from the defaults, the configuration file and the flags, in that
+ * order.  Every error is added to d (a file that cannot be read too).  cfg
+ * must be config_init()ed.
+ */
+static int config_build(const struct cli *c, struct bramble_config *cfg, struct diags *d)
+{
+	int r;
+
+	r = c->config_path ? config_load(cfg, c->config_path, d) : 0;
+	if (r < 0 && r != -EINVAL)
+		diags_add(d, NULL, "cannot read the configuration \"%s\": %s", c->config_path,
+			  strerror(-r));
+	if (r == 0)
+		r = apply_late(cfg, c->late, c->n_late, d);
+	if (r == 0 && c->allow_empty)
+		cfg->allow_empty = true;
+	if (r == 0)
+		r = config_absolutize(cfg);
+	return r;
+}
+
+/* The daemon's SIGHUP: the configuration made anew, as at start. */
+static int config_rebuild(void *arg, struct bramble_config *ret, struct diags *d)
+{
+	const struct cli *c = arg;
+	int r;
+
+	r = config_init(ret);
+	return r < 0 ? r : config_build(c, ret, d);
+}
+
 static int parse(struct cli *c, int argc, char **argv)
 {
-	struct late_flag late[64];
 	struct diags d = DIAGS_INIT;
-	const char *config = NULL;
-	size_t n_late = 0;
 	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:s:r:vqh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config = optarg;
+			c->config_path = optarg;
 			break;
 		case 'v':
 			c->pass.verbose = true;
@@ -222,7 +257,7 @@ static int parse(struct cli *c, int argc, char **argv)
 			c->help = true;
 			break;
 		case OPT_ALLOW_EMPTY:
-			c->cfg.allow_empty = true;
+			c->allow_empty = true;
 			break;
 		case OPT_ADOPT:
 			c->pass.adopt = true;
@@ -236,26 +271,20 @@ static int parse(struct cli *c, int argc, char **argv)
 		case '?':
 			return -EINVAL;
 		default:
-			if (n_late == sizeof(late) / sizeof(late[0]))
+			if (c->n_late == sizeof(c->late) / sizeof(c->late[0]))
 				return -E2BIG;
-			late[n_late].opt = opt;
-			late[n_late++].value = optarg;
+			c->late[c->n_late].opt = opt;
+			c->late[c->n_late++].value = optarg;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "bramble: unexpected argument \"%s\"\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!config && access(CONFIG_DEFAULT_PATH, R_OK) == 0)
-		config = CONFIG_DEFAULT_PATH;
-	r = config ? config_load(&c->cfg, config, &d) : 0;
-	if (r == -EINVAL || (r == 0 && (r = apply_late(c, late, n_late, &d)) == -EINVAL)) {
-		diags_print(&d, stderr);
-	} else if (r < 0 && config) {
-		fprintf(stderr, "bramble: cannot read \"%s\": %s\n", config, strerror(-r));
-	}
-	if (r == 0)
-		r = config_absolutize(&c->cfg);
+	if (!c->config_path && access(CONFIG_DEFAULT_PATH, R_OK) == 0)
+		c->config_path = CONFIG_DEFAULT_PATH;
+	r = config_build(c, &c->cfg, &d);
+	diags_print(&d, stderr);
 	diags_release(&d);
 	return r;
 }
@@ -313,8 +342,11 @@ static int cmd_run(int argc, char **argv)
 	int code;
 
 	code = setup(&c, "run", argc, argv);
-	if (code < 0)
-		code = daemon_run(&c.cfg, &c.pass);
+	if (code < 0) {
+		struct daemon_reload reload = {config_rebuild, &c};
+
+		code = daemon_run(&c.cfg, &c.pass, &reload);
+	}
 	config_release(&c.cfg);
 	return code;
 }

@@ -56,4 +56,49 @@ check "STOPPING=1 on SIGTERM" wait_for 5 grep -q "STOPPING=1" "$W/notify.log"
 check "journald lines carry a syslog priority" grep -q '^<6>bramble: info: ' "$W/daemon.log"
 lacks "$W/daemon.log" "Z bramble:" "and no timestamp of their own"
 stop_pid "$LPID"
+
+# systemctl reload = SIGHUP: bramble.yaml is read again, as bgpd does.
+mkdir -p "$W/repo2" && cp -r "$W/repo/." "$W/repo2/"
+sed -i 's/name: pi4-a$/name: pi4-renamed/' "$W/repo2/nodes/pi4.yaml"
+conf() {
+	cat >"$W/bramble.yaml" <<CONF
+source:
+  url: $1
+  interval: 1h
+paths:
+  tftpRoot: $W/out/tftp
+  nfsRoot: $W/out/nfs
+  stateDir: $W/out/state
+  imageStore: $W/out/images
+dhcp:
+  configFile: $W/out/dnsmasq/bramble.conf
+  hostsDir: $W/out/dnsmasq/hosts.d
+  testCommand: ""
+nfs:
+  exportsFile: $W/out/exports/bramble.exports
+  ganeshaFile: $W/out/exports/ganesha-bramble.conf
+http:
+  listen: $2
+CONF
+}
+conf "$W/repo" 127.0.0.1:0
+"$BRAMBLE" run -c "$W/bramble.yaml" 2>"$W/reload.log" &
+DPID=$!
+T_PIDS+=("$DPID")
+check "the daemon starts from its configuration file" wait_for 30 grep -q "pass (start): applied" "$W/reload.log"
+printf 'bogus: 1\n' >>"$W/bramble.yaml"
+kill -HUP "$DPID"
+check "a configuration with errors is refused on SIGHUP" wait_for 10 grep -q "not reloading" "$W/reload.log"
+contains "$W/reload.log" "bramble.yaml:$(wc -l <"$W/bramble.yaml"):1: unknown key \"bogus\"" \
+	"with the error's file:line:col"
+check "and the pass runs on with the running configuration" \
+	wait_for 10 grep -q "pass (SIGHUP): applied dir:$W/repo@" "$W/reload.log"
+conf "$W/repo2" 127.0.0.1:9
+kill -HUP "$DPID"
+check "a good configuration is taken on SIGHUP" wait_for 10 grep -q "configuration reloaded" "$W/reload.log"
+check "the next pass reads the new source" wait_for 10 grep -q "pass (SIGHUP): applied dir:$W/repo2@" "$W/reload.log"
+contains "$W/reload.log" 'http.listen changed from "127.0.0.1:0" to "127.0.0.1:9": restart bramble to use it' \
+	"a key that needs a restart says so"
+check "the daemon is still running" kill -0 "$DPID"
+stop_pid "$DPID"
 done_testing
