@@ -8,9 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
+
+/*
+ * How every file named by configuration or manifests is opened: O_NONBLOCK so
+ * that a FIFO or a device cannot block the open (the type is then checked on
+ * the fd, before any read), never a controlling terminal, never inherited.
+ */
+#define FILE_READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
 /* Open or create one directory component beneath dirfd. */
 static int component_open(int dirfd, const char *name, bool create, mode_t mode)
@@ -149,7 +158,7 @@ int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_
 	r = parent_open_beneath(dirfd, path, false, &pfd, &name);
 	if (r < 0)
 		return r;
-	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(pfd, name, FILE_READ_FLAGS | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -166,12 +175,75 @@ int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, FILE_READ_FLAGS);
 	if (fd < 0)
 		return -errno;
 	r = fd_read_all(fd, max, ret_data, ret_len);
 	close(fd);
 	return r;
+}
+
+/* openat2(RESOLVE_BENEATH): every symlink on the way is followed, none out of dirfd. */
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = FILE_READ_FLAGS;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_data,
+		      size_t *ret_len)
+{
+	size_t n = strlen(dir);
+	int dfd = -1, fd = -1, r;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	/* An absolute path must name dir itself first; the rest is resolved beneath it. */
+	if (path[0] == '/') {
+		if (strncmp(path, dir, n) != 0 || (path[n] != '/' && n > 1))
+			return -EXDEV;
+		path += n;
+		while (*path == '/')
+			path++;
+	}
+	if (!*path)
+		return -EISDIR;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = open_beneath(dfd, path);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	r = fd_read_all(fd, max, ret_data, ret_len);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return r;
+}
+
+const char *file_read_strerror(int r)
+{
+	switch (r) {
+	case -EINVAL:
+		return "not a regular file";
+	case -EFBIG:
+		return "too large";
+	case -ELOOP:
+		return "a symbolic link";
+	case -EXDEV:
+		return "outside the directory";
+	default:
+		return strerror(-r);
+	}
 }
 
 int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,

@@ -484,6 +484,10 @@ int config_load(struct bramble_config *c, const char *path, struct diags *d)
 	int r;
 
 	r = file_read(path, CONFIG_MAX_SIZE, &data, &len);
+	if (r == -EINVAL || r == -EFBIG) {
+		r = diags_add(d, NULL, "cannot read \"%s\": %s", path, file_read_strerror(r));
+		return r < 0 ? r : -EINVAL;
+	}
 	if (r < 0)
 		return r;
 	memset(&cr, 0, sizeof(cr));

@@ -128,10 +128,11 @@ static int key_load(const char *path, const char *what, char **ret, size_t *ret_
 	if (!path)
 		return 0;
 	r = webhook_key_read(path, ret, ret_len, &loose);
-	if (r == -EINVAL)
+	if (r == -ENODATA)
 		log_warnx("the webhook %s file \"%s\" is empty", what, path);
 	else if (r < 0)
-		log_errno(r, "cannot read the webhook %s file \"%s\"", what, path);
+		log_warnx("cannot read the webhook %s file \"%s\": %s", what, path,
+			  file_read_strerror(r));
 	else if (loose)
 		log_warnx("the webhook %s file \"%s\" is open to group or others; make it "
 			  "mode 0400 or 0600",

@@ -36,7 +36,7 @@ int webhook_key_read(const char *path, char **ret_key, size_t *ret_len, bool *re
 		goto out;
 	len = trim_newline(data, len);
 	if (len == 0 || memchr(data, '\0', len)) {
-		r = -EINVAL;
+		r = -ENODATA;
 		goto out;
 	}
 	data[len] = '\0';

@@ -35,7 +35,7 @@ enum webhook_verdict {
 /*
  * Read a secret or token from a file (a mounted Kubernetes Secret, a file
  * only root reads).  One trailing "\n" or "\r\n" is dropped; an empty key is
- * -EINVAL (an empty HMAC key is no secret), a file past WEBHOOK_MAX_KEY is
+ * -ENODATA (an empty HMAC key is no secret), a file past WEBHOOK_MAX_KEY is
  * -EFBIG.  ret_loose says whether group or others may read or write the file,
  * for the caller to warn about.  The key is handed to the caller on success.
  */

@@ -132,6 +132,7 @@ static bool hash_valid(const char *s)
  */
 static int secret_value(struct fb *f, const struct secret *s, const char *what, char **ret)
 {
+	char why[96];
 	size_t len = 0;
 	char *v = NULL;
 	int r;
@@ -146,10 +147,11 @@ static int secret_value(struct fb *f, const struct secret *s, const char *what, 
 	r = file_read(s->file, SECRET_MAX, &v, &len);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0)
-		return diag(f, s, what,
-			    r == -EFBIG ? "the secret file is too large:"
-					: "cannot read the secret file");
+	if (r < 0) {
+		snprintf(why, sizeof(why),
+			 "cannot read the secret file (%s):", file_read_strerror(r));
+		return diag(f, s, what, why);
+	}
 	if (f->ctx->deps && seal_deps_add(f->ctx->deps, SEAL_ABSPATH, s->file) < 0) {
 		free(v);
 		return -ENOMEM;

@@ -253,7 +253,7 @@ static void expect_key(const char *data, const char *want)
 
 static void test_key_files(void **state)
 {
-	char *key = NULL, *big = NULL;
+	char *key = NULL, *big = NULL, fifo[96];
 	size_t len = 0;
 	bool loose = false;
 
@@ -263,10 +263,10 @@ static void test_key_files(void **state)
 	expect_key("secret", "secret");
 	expect_key("two\n\n", "two\n");
 	expect_key(" spaced ", " spaced ");
-	assert_int_equal(read_key("", 0, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("\n", 1, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("\r\n", 2, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("a\0b", 3, 0600, &key, &len, &loose), -EINVAL);
+	assert_int_equal(read_key("", 0, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("\n", 1, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("\r\n", 2, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("a\0b", 3, 0600, &key, &len, &loose), -ENODATA);
 	assert_null(key);
 	assert_int_equal(read_key("open\n", 5, 0644, &key, &len, &loose), 0);
 	assert_true(loose);
@@ -287,6 +287,13 @@ static void test_key_files(void **state)
 	free(big);
 	assert_int_equal(webhook_key_read("/nonexistent/key", &key, &len, &loose), -ENOENT);
 	assert_int_equal(webhook_key_read(tmpdir, &key, &len, &loose), -EINVAL);
+	/* A FIFO is refused at once: the old reader blocked in open() (alarm). */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(5);
+	assert_int_equal(webhook_key_read(fifo, &key, &len, &loose), -EINVAL);
+	alarm(0);
+	unlink(fifo);
 }
 
 static int setup(void **state)
