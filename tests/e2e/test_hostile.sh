@@ -62,4 +62,35 @@ contains "$W/last.err" 'not a regular file' "it says why"
 expect_rc 64 "a FIFO configuration file is refused" timeout 10 "$BRAMBLE" validate --config "$W/hook-fifo"
 contains "$W/last.err" 'not a regular file' "it says why"
 
+# --- A slowloris from one client does not starve the probes ---------------
+# 100 connections from 127.0.0.2 trickling headers or a webhook body; the
+# probes come from 127.0.0.1.  (Before: 64 connections in all filled the
+# server and /healthz went unanswered for the whole attack.)
+check "a daemon starts" start_daemon "$W/d2.log" --source "$W/repo" --root "$W/out"
+check "its first pass applies" wait_for 20 grep -q 'pass (start): applied' "$W/d2.log"
+python3 "$SRC/tests/e2e/slowloris.py" "$PORT" 100 4 127.0.0.2 >"$W/loris.out" 2>&1 &
+LORIS=$!
+T_PIDS+=("$LORIS")
+check "the attack is under way" wait_for 10 grep -q ready "$W/loris.out"
+probe_ms() { # probe_ms PATH: how long a probe took in ms, or 99999 when it failed
+	local t0 t1
+	t0=$(now_ms)
+	curl -sf -m 3 "http://127.0.0.1:$PORT$1" -o /dev/null || { echo 99999; return; }
+	t1=$(now_ms)
+	echo $((t1 - t0))
+}
+for i in 1 2 3; do
+	ms=$(probe_ms /healthz)
+	check "/healthz answers during the attack, try $i (${ms} ms)" lt "$ms" 1000
+	ms=$(probe_ms /readyz)
+	check "/readyz answers during the attack, try $i (${ms} ms)" lt "$ms" 1000
+	sleep 0.5
+done
+wait "$LORIS"
+forget_pid "$LORIS"
+held=$(sed -n 's/^held //p' "$W/loris.out")
+check "one client holds at most 16 connections (held ${held:-?})" lt "${held:-999}" 17
+stop_daemon
+check "the daemon stops on SIGTERM (rc $RC)" [ "$RC" -eq 0 ]
+
 done_testing
