@@ -47,6 +47,7 @@ static const struct config_key keys[] = {
 	STR("paths", "nfsRoot", nfs_root),
 	STR("paths", "stateDir", state_dir),
 	STR("paths", "imageStore", image_store),
+	STR("paths", "secretsDir", secrets_dir),
 	STR("dhcp", "configFile", dhcp_conf_file),
 	STR("dhcp", "hostsDir", dhcp_hosts_dir),
 	STR("dhcp", "leaseFile", dhcp_lease_file),
@@ -98,6 +99,7 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->nfs_root, "/srv/bramble/nfs");
 	r |= config_set(&c->state_dir, "/var/lib/bramble");
 	r |= config_set(&c->image_store, "/var/lib/bramble/images");
+	r |= config_set(&c->secrets_dir, "/etc/bramble/secrets");
 	r |= config_set(&c->dhcp_conf_file, "/etc/dnsmasq.d/bramble.conf");
 	r |= config_set(&c->dhcp_hosts_dir, "/etc/bramble/dnsmasq-hosts.d");
 	r |= config_set(&c->dhcp_test_cmd, "dnsmasq");
@@ -528,7 +530,8 @@ int config_absolutize(struct bramble_config *c)
 {
 	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,
 			   &c->image_store,	&c->dhcp_conf_file, &c->dhcp_hosts_dir,
-			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file};
+			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file,
+			   &c->secrets_dir};
 	size_t i;
 	int r = 0;
 

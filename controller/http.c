@@ -238,6 +238,11 @@ static enum MHD_Result hook_finish(struct http_server *s, struct MHD_Connection 
 	peer_name(c, peer, sizeof(peer));
 	h.signature = header(c, "X-Hub-Signature-256");
 	h.token = header(c, "X-Gitlab-Token");
+	h.delivery = header(c, "X-GitHub-Delivery");
+	if (!h.delivery)
+		h.delivery = header(c, "X-Gitea-Delivery");
+	if (!h.delivery)
+		h.delivery = header(c, "X-Gitlab-Event-UUID");
 	h.peer = peer;
 	h.body = rq->body.data;
 	h.len = rq->body.len;
@@ -249,6 +254,8 @@ static enum MHD_Result hook_finish(struct http_server *s, struct MHD_Connection 
 		return reply_text(c, MHD_HTTP_ACCEPTED, "pass queued\n", NULL);
 	if (r == -EACCES)
 		return reply_text(c, MHD_HTTP_UNAUTHORIZED, "signature or token refused\n", NULL);
+	if (r == -EALREADY)
+		return reply_text(c, MHD_HTTP_OK, "delivery already seen: no pass\n", NULL);
 	return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
 }
 
