@@ -8,9 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
+
+/*
+ * How every file named by configuration or manifests is opened: O_NONBLOCK so
+ * that a FIFO or a device cannot block the open (the type is then checked on
+ * the fd, before any read), never a controlling terminal, never inherited.
+ */
+#define FILE_READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
 /* Open or create one directory component beneath dirfd. */
 static int component_open(int dirfd, const char *name, bool create, mode_t mode)
@@ -149,7 +158,7 @@ int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_
 	r = parent_open_beneath(dirfd, path, false, &pfd, &name);
 	if (r < 0)
 		return r;
-	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(pfd, name, FILE_READ_FLAGS | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -166,12 +175,75 @@ int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, FILE_READ_FLAGS);
 	if (fd < 0)
 		return -errno;
 	r = fd_read_all(fd, max, ret_data, ret_len);
 	close(fd);
 	return r;
+}
+
+/* openat2(RESOLVE_BENEATH): every symlink on the way is followed, none out of dirfd. */
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = FILE_READ_FLAGS;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_data,
+		      size_t *ret_len)
+{
+	size_t n = strlen(dir);
+	int dfd = -1, fd = -1, r;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	/* An absolute path must name dir itself first; the rest is resolved beneath it. */
+	if (path[0] == '/') {
+		if (strncmp(path, dir, n) != 0 || (path[n] != '/' && n > 1))
+			return -EXDEV;
+		path += n;
+		while (*path == '/')
+			path++;
+	}
+	if (!*path)
+		return -EISDIR;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = open_beneath(dfd, path);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	r = fd_read_all(fd, max, ret_data, ret_len);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return r;
+}
+
+const char *file_read_strerror(int r)
+{
+	switch (r) {
+	case -EINVAL:
+		return "not a regular file";
+	case -EFBIG:
+		return "too large";
+	case -ELOOP:
+		return "a symbolic link";
+	case -EXDEV:
+		return "outside the directory";
+	default:
+		return strerror(-r);
+	}
 }
 
 int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
@@ -240,49 +312,173 @@ out:
 	return r;
 }
 
-static int rm_dir_contents(int dfd)
+/*
+ * Removing a tree: one level per directory on the way down, each with its
+ * name, identity and, for the RM_OPEN_MAX deepest ones, its open stream.  A
+ * tree of any depth (a node can make a 3,000-deep chain in its own root)
+ * costs at most RM_OPEN_MAX + 1 descriptors: a level whose stream was closed
+ * is reopened through ".." from its child, checked to be the same directory,
+ * and read again from its start (what was removed is gone from it).  The
+ * first error stops the removal, so a level is never read again forever.
+ */
+#define RM_OPEN_MAX 16
+
+struct rm_level {
+	DIR *d; /* NULL: closed to bound the descriptors; reopen through ".." */
+	dev_t dev;
+	ino_t ino;
+	char *name; /* in the parent level (or in the caller's dirfd) */
+};
+
+struct rm_walk {
+	struct rm_level *v;
+	size_t n, cap;
+	size_t lo; /* v[lo..n-1] have their stream open */
+};
+
+/* Open name in dirfd as a directory stream, never following a symlink. */
+static int rm_opendir(int dirfd, const char *name, DIR **ret_d, struct stat *ret_st)
 {
-	DIR *d;
-	struct dirent *e;
-	int r = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	if (fd < 0)
 		return -errno;
-	}
-	while ((e = readdir(d)) != NULL) {
-		int q;
+	if (fstat(fd, ret_st) < 0 || !(*ret_d = fdopendir(fd))) {
+		int r = -errno;
 
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		q = rm_rf_at(dirfd(d), e->d_name);
-		if (q < 0 && r == 0)
-			r = q;
+		close(fd);
+		return r;
 	}
-	closedir(d);
+	return 0;
+}
+
+static int rm_push(struct rm_walk *w, int dirfd, const char *name)
+{
+	struct rm_level *l;
+	struct stat st;
+	DIR *d = NULL;
+	int r;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct rm_level *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	r = rm_opendir(dirfd, name, &d, &st);
+	if (r < 0)
+		return r;
+	l = &w->v[w->n];
+	l->name = strdup(name);
+	if (!l->name) {
+		closedir(d);
+		return -ENOMEM;
+	}
+	l->d = d;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	w->n++;
+	if (w->n - w->lo > RM_OPEN_MAX) {
+		closedir(w->v[w->lo].d);
+		w->v[w->lo++].d = NULL;
+	}
+	return 0;
+}
+
+/* Reopen the closed parent of the deepest level through "..", if it is still the same. */
+static int rm_reopen_parent(struct rm_walk *w)
+{
+	struct rm_level *child = &w->v[w->n - 1], *parent = &w->v[w->n - 2];
+	struct stat st;
+	DIR *d = NULL;
+	int r;
+
+	r = rm_opendir(dirfd(child->d), "..", &d, &st);
+	if (r < 0)
+		return r;
+	if (st.st_dev != parent->dev || st.st_ino != parent->ino) {
+		closedir(d);
+		return -ESTALE; /* the tree was moved while being removed */
+	}
+	parent->d = d;
+	w->lo = w->n - 2;
+	return 0;
+}
+
+/* The deepest level is empty: remove it from its parent and forget it. */
+static int rm_pop(struct rm_walk *w, int top_dirfd)
+{
+	struct rm_level *l = &w->v[w->n - 1];
+	int pfd, r = 0;
+
+	if (w->n > 1 && !w->v[w->n - 2].d)
+		r = rm_reopen_parent(w);
+	closedir(l->d);
+	l->d = NULL;
+	pfd = w->n > 1 ? dirfd(w->v[w->n - 2].d) : top_dirfd;
+	if (r == 0 && unlinkat(pfd, l->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -errno;
+	free(l->name);
+	w->n--;
+	if (w->lo > w->n)
+		w->lo = w->n;
+	return r;
+}
+
+/* One entry of the deepest level: unlink it, or descend into it. */
+static int rm_entry(struct rm_walk *w, const char *name)
+{
+	int fd = dirfd(w->v[w->n - 1].d), r, q;
+
+	if (unlinkat(fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	r = -errno;
+	q = rm_push(w, fd, name);
+	return q == -ENOTDIR ? r : q; /* EPERM on a file that is not a directory */
+}
+
+static int rm_tree(int dirfd, const char *name)
+{
+	struct rm_walk w = {NULL, 0, 0, 0};
+	struct dirent *e;
+	int r;
+
+	r = rm_push(&w, dirfd, name);
+	while (r == 0 && w.n > 0) {
+		errno = 0;
+		e = readdir(w.v[w.n - 1].d);
+		if (!e && errno)
+			r = -errno;
+		else if (!e)
+			r = rm_pop(&w, dirfd);
+		else if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			r = rm_entry(&w, e->d_name);
+	}
+	while (w.n > 0) {
+		struct rm_level *l = &w.v[--w.n];
+
+		if (l->d)
+			closedir(l->d);
+		free(l->name);
+	}
+	free(w.v);
 	return r;
 }
 
 int rm_rf_at(int dirfd, const char *name)
 {
-	int fd, r;
-
 	if (unlinkat(dirfd, name, 0) == 0)
 		return 0;
 	if (errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = rm_dir_contents(fd);
-	if (r < 0)
-		return r;
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
+	return rm_tree(dirfd, name);
 }
 
 char *path_join(const char *a, const char *b)

@@ -26,10 +26,31 @@ int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int 
 int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
 			const char **ret_name);
 
-/* Read a whole regular file beneath dirfd, at most max bytes (-EFBIG past it). */
+/*
+ * The readers of untrusted files.  Each opens with O_NONBLOCK | O_NOCTTY |
+ * O_CLOEXEC and checks the type on the opened fd before reading, so a FIFO,
+ * a socket or a device is refused at once (-EINVAL) instead of blocking; a file
+ * past max bytes is -EFBIG, also when it grows while being read.
+ */
+
+/* Read a whole regular file beneath dirfd; no symlink is followed (-ELOOP). */
 int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
-/* Read a whole regular file by absolute or cwd-relative path. */
+/*
+ * Read a whole regular file by absolute or cwd-relative path.  Symlinks are
+ * followed: for files the operator names in the controller configuration
+ * (Kubernetes mounts Secrets and ConfigMaps as symlinks into "..data").
+ */
 int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/*
+ * Read a whole regular file at path (absolute, then it must start with dir,
+ * or relative to dir) that resolves beneath the directory dir: symlinks that
+ * stay inside dir are followed, one leading out of it is -EXDEV, as is an
+ * absolute path elsewhere.
+ */
+int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_data,
+		      size_t *ret_len);
+/* A reason for an error of the readers above, for a message. */
+const char *file_read_strerror(int r);
 
 int write_all(int fd, const void *data, size_t len);
 

@@ -47,6 +47,7 @@ static const struct config_key keys[] = {
 	STR("paths", "nfsRoot", nfs_root),
 	STR("paths", "stateDir", state_dir),
 	STR("paths", "imageStore", image_store),
+	STR("paths", "secretsDir", secrets_dir),
 	STR("dhcp", "configFile", dhcp_conf_file),
 	STR("dhcp", "hostsDir", dhcp_hosts_dir),
 	STR("dhcp", "leaseFile", dhcp_lease_file),
@@ -99,6 +100,7 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->nfs_root, "/srv/bramble/nfs");
 	r |= config_set(&c->state_dir, "/var/lib/bramble");
 	r |= config_set(&c->image_store, "/var/lib/bramble/images");
+	r |= config_set(&c->secrets_dir, "/etc/bramble/secrets");
 	r |= config_set(&c->dhcp_conf_file, "/etc/dnsmasq.d/bramble.conf");
 	r |= config_set(&c->dhcp_hosts_dir, "/etc/bramble/dnsmasq-hosts.d");
 	r |= config_set(&c->dhcp_test_cmd, "dnsmasq");
@@ -487,6 +489,10 @@ int config_load(struct bramble_config *c, const char *path, struct diags *d)
 	int r;
 
 	r = file_read(path, CONFIG_MAX_SIZE, &data, &len);
+	if (r == -EINVAL || r == -EFBIG) {
+		r = diags_add(d, NULL, "cannot read \"%s\": %s", path, file_read_strerror(r));
+		return r < 0 ? r : -EINVAL;
+	}
 	if (r < 0)
 		return r;
 	memset(&cr, 0, sizeof(cr));
@@ -528,7 +534,7 @@ int config_absolutize(struct bramble_config *c)
 	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,
 			   &c->image_store,	&c->dhcp_conf_file, &c->dhcp_hosts_dir,
 			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file,
-			   &c->dhcp_log_file};
+			   &c->dhcp_log_file,	&c->secrets_dir};
 	size_t i;
 	int r = 0;
 

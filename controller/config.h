@@ -31,6 +31,8 @@ struct bramble_config {
 	char *nfs_root;
 	char *state_dir;
 	char *image_store;
+	/* inputs: the only directory manifests' {file: ...} secrets may name (NULL: none) */
+	char *secrets_dir;
 	char *dhcp_conf_file;
 	char *dhcp_hosts_dir;
 	char *dhcp_lease_file;

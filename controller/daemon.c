@@ -18,6 +18,7 @@
 
 #include "bootwatch_follow.h"
 #include "download.h"
+#include "ratelimit.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,6 +54,9 @@ struct daemon {
 	struct metrics metrics;
 	pthread_mutex_t keys_lock; /* the HTTP thread reads keys, SIGHUP replaces them */
 	struct webhook_keys keys;
+	/* The HTTP thread's alone: replays refused, refusals logged sparingly. */
+	struct webhook_seen seen;
+	struct ratelimit refused_log;
 	atomic_bool ready;	  /* a revision has been applied */
 	atomic_bool hook_pending; /* a verified webhook asked for a pass */
 	struct http_server *http;
@@ -136,10 +140,11 @@ static int key_load(const char *path, const char *what, char **ret, size_t *ret_
 	if (!path)
 		return 0;
 	r = webhook_key_read(path, ret, ret_len, &loose);
-	if (r == -EINVAL)
+	if (r == -ENODATA)
 		log_warnx("the webhook %s file \"%s\" is empty", what, path);
 	else if (r < 0)
-		log_errno(r, "cannot read the webhook %s file \"%s\"", what, path);
+		log_warnx("cannot read the webhook %s file \"%s\": %s", what, path,
+			  file_read_strerror(r));
 	else if (loose)
 		log_warnx("the webhook %s file \"%s\" is open to group or others; make it "
 			  "mode 0400 or 0600",
@@ -252,6 +257,27 @@ static int op_status(void *ctx, struct buf *out)
 	return r;
 }
 
+/*
+ * A refused webhook's log line: at most HOOK_LOG_BURST per HOOK_LOG_WINDOW_MS
+ * (anyone who reaches the port can send them), then a count of the rest.
+ */
+static long long mono_ms(void);
+
+#define HOOK_LOG_BURST	   5
+#define HOOK_LOG_WINDOW_MS 5000
+
+static void hook_log_refused(struct daemon *d, const char *peer, const char *why)
+{
+	uint64_t left_out = 0;
+	bool log_it = ratelimit_take(&d->refused_log, mono_ms(), &left_out);
+
+	if (left_out)
+		log_warnx("webhook: … and %llu more refused in the last %d s",
+			  (unsigned long long)left_out, HOOK_LOG_WINDOW_MS / 1000);
+	if (log_it)
+		log_warnx("webhook from %s refused: %s", peer, why);
+}
+
 static int op_hook(void *ctx, const struct http_hook *h)
 {
 	struct daemon *d = ctx;
@@ -262,8 +288,12 @@ static int op_hook(void *ctx, const struct http_hook *h)
 	pthread_mutex_unlock(&d->keys_lock);
 	metrics_hook(&d->metrics, v == WEBHOOK_ACCEPTED);
 	if (v != WEBHOOK_ACCEPTED) {
-		log_warnx("webhook from %s refused: %s", h->peer, webhook_verdict_name(v));
+		hook_log_refused(d, h->peer, webhook_verdict_name(v));
 		return -EACCES;
+	}
+	if (webhook_seen(&d->seen, h->delivery, h->signature, mono_ms() / 1000)) {
+		hook_log_refused(d, h->peer, "a delivery already seen (replay)");
+		return -EALREADY;
 	}
 	log_info("webhook from %s accepted: a pass starts", h->peer);
 	atomic_store(&d->hook_pending, true);
@@ -661,6 +691,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	d.opts.out = NULL;
 	atomic_init(&d.ready, false);
 	atomic_init(&d.hook_pending, false);
+	d.refused_log = (struct ratelimit)RATELIMIT_INIT(HOOK_LOG_BURST, HOOK_LOG_WINDOW_MS);
 	atomic_store(&sig_stop, 0);
 	atomic_store(&sig_hup, 0);
 	if (metrics_init(&d.metrics) < 0)

@@ -59,11 +59,16 @@ static int attic_collect(int nfs_fd, const struct bramble_config *cfg, bool dry_
 		}
 		fprintf(out, "  %s  %s  (%s old)\n", dry_run ? "expired" : "removed", e->name, age);
 	}
-	fprintf(out, "attic: %zu entr%s, %zu past the retention of %ud%s\n", l.n,
-		l.n == 1 ? "y" : "ies", expired, cfg->roots_attic_retention_s / 86400,
-		!expired  ? ""
-		: dry_run ? " (--dry-run: nothing removed)"
-			  : ": removed");
+	fprintf(out, "attic: %zu entr%s, %zu past the retention of %ud", l.n,
+		l.n == 1 ? "y" : "ies", expired, cfg->roots_attic_retention_s / 86400);
+	/* Says only what was done: a failed removal is not counted as removed. */
+	if (expired && dry_run)
+		fprintf(out, " (--dry-run: nothing removed)");
+	else if (expired)
+		fprintf(out, ": %zu removed", expired - failed);
+	if (expired && failed)
+		fprintf(out, ", %zu could not be removed", failed);
+	fprintf(out, "\n");
 	attic_list_release(&l);
 	return (int)failed;
 }

@@ -98,7 +98,7 @@ static int check_hostkey(struct git_mirror *m, const git_cert_hostkey *hk, const
 	r = file_read(m->cfg->source_known_hosts, KNOWN_HOSTS_MAX, &text, &len);
 	if (r < 0) {
 		buf_printf(&m->why, "cannot read source.knownHostsFile \"%s\": %s",
-			   m->cfg->source_known_hosts, strerror(-r));
+			   m->cfg->source_known_hosts, file_read_strerror(r));
 		return GIT_ECERTIFICATE;
 	}
 	known_hosts_key_type((const unsigned char *)hk->hostkey, hk->hostkey_len, type,

@@ -63,7 +63,7 @@ static int read_token(struct git_mirror *m)
 	r = file_read(file, TOKEN_MAX, &m->token, &len);
 	if (r < 0) {
 		r = diags_add(&m->d, NULL, "cannot read source.tokenFile \"%s\": %s", file,
-			      strerror(-r));
+			      file_read_strerror(r));
 		return r < 0 ? r : -EIO;
 	}
 	while (len > 0 && strchr("\r\n\t ", m->token[len - 1]))
@@ -159,7 +159,7 @@ static int mirror_tls(struct git_mirror *m)
 	r = file_read(file, CA_MAX, &ca, &ca_len);
 	if (r < 0) {
 		r = diags_add(&m->d, NULL, "cannot read source.caFile \"%s\": %s", file,
-			      strerror(-r));
+			      file_read_strerror(r));
 		r = r < 0 ? r : -EIO;
 		goto out;
 	}

@@ -21,6 +21,7 @@
 
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "download.h"
 #include "git_mirror.h"
 #include "git_url.h"
 #include "git_wire.h"
@@ -79,6 +80,8 @@ static int lock_wait(int fd, const struct timespec *deadline)
 			return -errno;
 		if (ms_left(deadline) <= 0)
 			return -EWOULDBLOCK;
+		if (download_cancelled())
+			return -ECANCELED;
 		sleep_ms(GIT_POLL_MS);
 	}
 }
@@ -139,10 +142,13 @@ static int stream_collect(struct fetch_job *f, int fd)
 		ms = ms_left(&f->deadline);
 		if (ms <= 0)
 			return -ETIMEDOUT;
+		if (download_cancelled())
+			return -ECANCELED;
 		p.fd = fd;
 		p.events = POLLIN;
 		p.revents = 0;
-		r = poll(&p, 1, (int)(ms > 60000 ? 60000 : ms));
+		/* a SIGTERM interrupts the poll; the short wait covers one just before it */
+		r = poll(&p, 1, (int)(ms > 250 ? 250 : ms));
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (r <= 0)
@@ -191,6 +197,8 @@ static int spawn_failed(const struct fetch_job *f, int r, struct diags *d)
 					"fetching from %s timed out after %u s; expected an answer "
 					"within source.timeout",
 					url, f->timeout_s);
+	} else if (r == -ECANCELED) {
+		r = source_diag(d, -EIO, "the git fetch was stopped (SIGTERM)");
 	} else if (r == -E2BIG) {
 		r = source_diag(d, -EINVAL, "the repository holds more than %zu bytes of manifests",
 				GIT_STREAM_MAX);

@@ -9,12 +9,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "log.h"
 #include "webhook.h"
 
-#define HTTP_MAX_CONNECTIONS 64
+/*
+ * Limits against slow or many clients (slowloris): one client (address) holds
+ * at most HTTP_MAX_PER_CLIENT connections, so it cannot fill the
+ * HTTP_MAX_CONNECTIONS the one server thread multiplexes (epoll), and a probe
+ * from any other address is still answered; a connection idle for
+ * HTTP_TIMEOUT_S is closed, and a webhook body must be in within
+ * HTTP_BODY_S of its headers, however slowly it trickles.
+ */
+#define HTTP_MAX_CONNECTIONS 512
+#define HTTP_MAX_PER_CLIENT  16
+#define HTTP_FD_RESERVE	     256 /* descriptors kept for the passes */
 #define HTTP_TIMEOUT_S	     10
+#define HTTP_BODY_S	     30
 #define HTTP_MAX_DOC	     ((size_t)256 << 20)
 #define HTTP_MAX_DRAIN	     (4 * WEBHOOK_MAX_BODY) /* past this, hang up instead of 413 */
 #define TYPE_TEXT	     "text/plain; charset=utf-8"
@@ -51,7 +64,16 @@ struct request {
 	bool answered; /* the response is queued: drop what still comes */
 	bool too_big;  /* the body passed WEBHOOK_MAX_BODY: drop the rest, then 413 */
 	size_t dropped;
+	time_t deadline; /* CLOCK_MONOTONIC seconds: the body must be in by then */
 };
+
+static time_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 /* Marks a request that was answered at once, so that later calls only drop its body. */
 static char answered_mark;
@@ -168,6 +190,7 @@ static enum MHD_Result hook_begin(struct MHD_Connection *c, void **req_cls)
 	if (!rq)
 		return MHD_NO;
 	buf_set_max(&rq->body, WEBHOOK_MAX_BODY);
+	rq->deadline = mono_s() + HTTP_BODY_S;
 	*req_cls = rq;
 	return MHD_YES;
 }
@@ -215,6 +238,11 @@ static enum MHD_Result hook_finish(struct http_server *s, struct MHD_Connection 
 	peer_name(c, peer, sizeof(peer));
 	h.signature = header(c, "X-Hub-Signature-256");
 	h.token = header(c, "X-Gitlab-Token");
+	h.delivery = header(c, "X-GitHub-Delivery");
+	if (!h.delivery)
+		h.delivery = header(c, "X-Gitea-Delivery");
+	if (!h.delivery)
+		h.delivery = header(c, "X-Gitlab-Event-UUID");
 	h.peer = peer;
 	h.body = rq->body.data;
 	h.len = rq->body.len;
@@ -226,6 +254,8 @@ static enum MHD_Result hook_finish(struct http_server *s, struct MHD_Connection 
 		return reply_text(c, MHD_HTTP_ACCEPTED, "pass queued\n", NULL);
 	if (r == -EACCES)
 		return reply_text(c, MHD_HTTP_UNAUTHORIZED, "signature or token refused\n", NULL);
+	if (r == -EALREADY)
+		return reply_text(c, MHD_HTTP_OK, "delivery already seen: no pass\n", NULL);
 	return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
 }
 
@@ -240,6 +270,8 @@ static enum MHD_Result hook_upload(struct request *rq, const char *data, size_t 
 	int r = 0;
 
 	*size = 0;
+	if (mono_s() > rq->deadline)
+		return MHD_NO; /* a body trickled too slowly: hang up */
 	if (!rq->too_big)
 		r = buf_add(&rq->body, data, n);
 	if (r == -E2BIG) {
@@ -349,6 +381,31 @@ int http_listen_parse(const char *listen, struct sockaddr_storage *ret_addr)
 	return 0;
 }
 
+/*
+ * How many connections to accept: HTTP_MAX_CONNECTIONS, with the soft limit
+ * of open files raised (up to the hard one) so that a full server still
+ * leaves HTTP_FD_RESERVE descriptors to the passes; fewer if it cannot be.
+ */
+static unsigned connection_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = HTTP_MAX_CONNECTIONS + HTTP_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur =
+			rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return 64;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return HTTP_MAX_CONNECTIONS;
+	if (rl.rlim_cur < HTTP_FD_RESERVE + 2 * HTTP_MAX_PER_CLIENT)
+		return 2 * HTTP_MAX_PER_CLIENT;
+	return (unsigned)(rl.rlim_cur - HTTP_FD_RESERVE);
+}
+
 int http_start(const char *listen, const struct http_ops *ops, struct http_server **ret)
 {
 	struct sockaddr_storage ss;
@@ -373,7 +430,8 @@ int http_start(const char *listen, const struct http_ops *ops, struct http_serve
 	s->mhd =
 		MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 				 on_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+				 MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_CLIENT,
 				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!s->mhd) {

@@ -19,6 +19,7 @@
 struct http_hook {
 	const char *signature; /* X-Hub-Signature-256, or NULL */
 	const char *token;     /* X-Gitlab-Token, or NULL */
+	const char *delivery;  /* X-GitHub-Delivery, X-Gitea-Delivery, X-Gitlab-Event-UUID */
 	const char *peer;      /* the client's address, for log lines */
 	const void *body;
 	size_t len;
@@ -32,7 +33,7 @@ struct http_ops {
 	int (*metrics)(void *ctx, struct buf *out);
 	/* The status document (/status); -ENOENT when none is recorded yet. */
 	int (*status)(void *ctx, struct buf *out);
-	/* Check and act on a webhook: 0 accepted, -EACCES refused. */
+	/* Check and act on a webhook: 0 accepted, -EACCES refused, -EALREADY a replay. */
 	int (*hook)(void *ctx, const struct http_hook *h);
 };
 

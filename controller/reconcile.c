@@ -185,6 +185,7 @@ static int render(struct pass *p)
 	p->ctx.dhcp_log_file = p->cfg->dhcp_log_file;
 	p->ctx.export_ids = &p->ids;
 	p->ctx.deps = &p->deps;
+	p->ctx.secrets_dir = p->cfg->secrets_dir;
 	r = export_ids_load(p->state_fd, &p->ids);
 	if (r == 0)
 		r = image_trees_load(&p->ctx, &p->d);

@@ -36,7 +36,7 @@ int webhook_key_read(const char *path, char **ret_key, size_t *ret_len, bool *re
 		goto out;
 	len = trim_newline(data, len);
 	if (len == 0 || memchr(data, '\0', len)) {
-		r = -EINVAL;
+		r = -ENODATA;
 		goto out;
 	}
 	data[len] = '\0';
@@ -116,6 +116,42 @@ static enum webhook_verdict check_token(const struct webhook_keys *k, const char
 	    want_len != got_len)
 		return WEBHOOK_BAD_TOKEN;
 	return CRYPTO_memcmp(want, got, want_len) == 0 ? WEBHOOK_ACCEPTED : WEBHOOK_BAD_TOKEN;
+}
+
+/* Whether the digest of "kind:value" is among the recent ones; remember it. */
+static bool seen_one(struct webhook_seen *s, char kind, const char *value, int64_t now_s)
+{
+	unsigned char md[32];
+	unsigned md_len = 0;
+	bool found = false;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t i;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, &kind, 1) || !EVP_DigestUpdate(ctx, value, strlen(value)) ||
+	    !EVP_DigestFinal_ex(ctx, md, &md_len) || md_len != sizeof(md)) {
+		EVP_MD_CTX_free(ctx);
+		return false; /* cannot tell: let it through, as before this check */
+	}
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < s->n && !found; i++)
+		found = now_s - s->at[i] < WEBHOOK_SEEN_WINDOW_S &&
+			memcmp(s->digest[i], md, sizeof(md)) == 0;
+	memcpy(s->digest[s->next], md, sizeof(md));
+	s->at[s->next] = now_s;
+	s->next = (s->next + 1) % WEBHOOK_SEEN_MAX;
+	if (s->n < WEBHOOK_SEEN_MAX)
+		s->n++;
+	return found;
+}
+
+bool webhook_seen(struct webhook_seen *s, const char *delivery, const char *signature,
+		  int64_t now_s)
+{
+	bool by_id = delivery && *delivery && seen_one(s, 'd', delivery, now_s);
+	bool by_sig = signature && *signature && seen_one(s, 's', signature, now_s);
+
+	return by_id || by_sig;
 }
 
 enum webhook_verdict webhook_verify(const struct webhook_keys *k, const char *signature,

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define WEBHOOK_MAX_BODY ((size_t)1 << 20) /* a larger push notification gets 413 */
 #define WEBHOOK_MAX_KEY	 4096		   /* the largest secret or token file */
@@ -22,6 +23,29 @@ struct webhook_keys {
 	char *token; /* GitLab token; NULL when not configured */
 	size_t token_len;
 };
+
+/*
+ * Deliveries seen lately, to refuse a replay: a verified request whose
+ * delivery id (X-GitHub-Delivery, X-Gitea-Delivery, X-Gitlab-Event-UUID) or
+ * signature (the HMAC of its body) was seen within WEBHOOK_SEEN_WINDOW_S
+ * starts no pass.  The last WEBHOOK_SEEN_MAX are remembered, as digests.
+ */
+#define WEBHOOK_SEEN_MAX      1024
+#define WEBHOOK_SEEN_WINDOW_S 600
+
+struct webhook_seen {
+	unsigned char digest[WEBHOOK_SEEN_MAX][32];
+	int64_t at[WEBHOOK_SEEN_MAX];
+	size_t next, n;
+};
+
+/*
+ * Whether the delivery (its id and its signature, either may be NULL) was
+ * seen within the window before now_s (monotonic seconds); either way it is
+ * remembered from now on.
+ */
+bool webhook_seen(struct webhook_seen *s, const char *delivery, const char *signature,
+		  int64_t now_s);
 
 enum webhook_verdict {
 	WEBHOOK_ACCEPTED,
@@ -35,7 +59,7 @@ enum webhook_verdict {
 /*
  * Read a secret or token from a file (a mounted Kubernetes Secret, a file
  * only root reads).  One trailing "\n" or "\r\n" is dropped; an empty key is
- * -EINVAL (an empty HMAC key is no secret), a file past WEBHOOK_MAX_KEY is
+ * -ENODATA (an empty HMAC key is no secret), a file past WEBHOOK_MAX_KEY is
  * -EFBIG.  ret_loose says whether group or others may read or write the file,
  * for the caller to warn about.  The key is handed to the caller on success.
  */

@@ -2,10 +2,59 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/buf.h"
+
+/* Length of the valid UTF-8 sequence at p that is not a C1 control, else 0. */
+static size_t utf8_printable(const unsigned char *p)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < 0xa0 || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
+	    (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
+		return 0;
+	return n;
+}
+
+char *diag_file_escape(const char *name)
+{
+	struct buf b = BUF_INIT;
+	const unsigned char *p = (const unsigned char *)name;
+	size_t n;
+	int r = buf_adds(&b, "");
+
+	while (*p && r == 0) {
+		n = *p >= 0x80 ? utf8_printable(p) : (*p >= 0x20 && *p != 0x7f && *p != '\\');
+		if (n) {
+			r = buf_add(&b, p, n);
+			p += n;
+		} else {
+			r = buf_printf(&b, "\\x%02x", *p++);
+		}
+	}
+	if (r < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
 
 int diags_add(struct diags *d, const struct pos *pos, const char *fmt, ...)
 {
@@ -45,7 +94,7 @@ int diags_vadd(struct diags *d, const struct pos *pos, const char *fmt, va_list 
 	dg = &d->v[d->n];
 	memset(dg, 0, sizeof(*dg));
 	if (pos && pos->file) {
-		dg->file = strdup(pos->file);
+		dg->file = diag_file_escape(pos->file);
 		if (!dg->file) {
 			buf_release(&b);
 			return -ENOMEM;

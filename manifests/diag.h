@@ -39,6 +39,15 @@ struct diags {
 		NULL, 0, 0, 0, 0 \
 	}
 
+/*
+ * A file name as it may be shown (a new string; NULL on ENOMEM): control
+ * bytes, DEL, C1 controls, bytes that are not UTF-8 and backslashes become
+ * \xNN, as in values, so that a name holding a newline or a terminal escape
+ * cannot forge a line (such as "configuration OK") or drive the terminal.
+ * Every diag's file is stored this way.
+ */
+char *diag_file_escape(const char *name);
+
 /* Add a diagnostic at pos (NULL: no position).  Returns 0 or -ENOMEM. */
 int diags_add(struct diags *d, const struct pos *pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

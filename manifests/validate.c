@@ -12,7 +12,10 @@
 /* "file:line:col" of p, for "also used at ..." */
 static void pos_format(const struct pos *p, char *out, size_t n)
 {
-	snprintf(out, n, "%s:%u:%u", p->file ? p->file : "?", p->line, p->col);
+	char *file = p->file ? diag_file_escape(p->file) : NULL;
+
+	snprintf(out, n, "%s:%u:%u", file ? file : "?", p->line, p->col);
+	free(file);
 }
 
 static int report(struct loader *l, const struct pos *p, const char *fmt, ...)

@@ -30,8 +30,9 @@ struct builder {
 	struct ytree *t;
 	struct diags *d;
 	const char *file;
-	const char *data;
+	const char *data; /* after a byte order mark */
 	size_t len;
+	size_t skip; /* bytes of the byte order mark: document offsets are the file's */
 	struct frame frames[MANIFEST_MAX_DEPTH];
 	size_t n_frames;
 	struct ynode **kids;
@@ -348,8 +349,8 @@ static void on_document_start(struct builder *b, const yaml_event_t *ev)
 	b->doc = (uint32_t)t->n_docs;
 	t->docs[t->n_docs].file = b->file;
 	t->docs[t->n_docs].root = NULL;
-	t->docs[t->n_docs].start = ev->start_mark.index;
-	t->docs[t->n_docs].end = ev->end_mark.index;
+	t->docs[t->n_docs].start = ev->start_mark.index + b->skip;
+	t->docs[t->n_docs].end = ev->end_mark.index + b->skip;
 	t->n_docs++;
 	b->gen++; /* anchors are local to a document */
 	b->n_anchors = 0;
@@ -361,7 +362,7 @@ static void on_document_end(struct builder *b, const yaml_event_t *ev)
 	struct ytree *t = b->t;
 	int fate;
 
-	t->docs[b->doc].end = ev->end_mark.index;
+	t->docs[b->doc].end = ev->end_mark.index + b->skip;
 	if (!b->hook)
 		return;
 	fate = b->hook->done(b->hook->ctx, t, t->docs[b->doc].root);
@@ -679,6 +680,12 @@ int ytree_parse(struct ytree *t, const char *file, const char *data, size_t len,
 	int r;
 
 	memset(&b, 0, sizeof(b));
+	/* A UTF-8 byte order mark (some Windows editors write one) is not content. */
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		b.skip = 3;
+		data += 3;
+		len -= 3;
+	}
 	b.t = t;
 	b.d = d;
 	b.file = file;

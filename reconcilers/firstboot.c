@@ -103,6 +103,19 @@ static int diag(struct fb *f, const struct secret *s, const char *what, const ch
 	return r < 0 ? r : -EINVAL;
 }
 
+/* A secret file that is not where secrets may be: says which directory that is. */
+static int diag_place(struct fb *f, const struct secret *s, const char *what, const char *why)
+{
+	const char *dir = f->ctx->secrets_dir;
+	int r = diags_add(f->d, &s->pos,
+			  "%s of node \"%s\": secret file \"%s\" refused: %s; expected a file "
+			  "in %s%s%s (paths.secretsDir), with no symlink leading out of it",
+			  what, f->n->name, s->file, why, dir ? "\"" : "",
+			  dir ? dir : "the secrets directory", dir ? "\"" : "");
+
+	return r < 0 ? r : -EINVAL;
+}
+
 static bool passphrase_valid(const char *s)
 {
 	size_t i, n = strlen(s);
@@ -132,6 +145,7 @@ static bool hash_valid(const char *s)
  */
 static int secret_value(struct fb *f, const struct secret *s, const char *what, char **ret)
 {
+	char why[96];
 	size_t len = 0;
 	char *v = NULL;
 	int r;
@@ -143,13 +157,18 @@ static int secret_value(struct fb *f, const struct secret *s, const char *what, 
 	}
 	if (!s->file)
 		return 0;
-	r = file_read(s->file, SECRET_MAX, &v, &len);
+	if (!f->ctx->secrets_dir)
+		return diag_place(f, s, what, "no secrets directory is configured");
+	r = file_read_beneath(f->ctx->secrets_dir, s->file, SECRET_MAX, &v, &len);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0)
-		return diag(f, s, what,
-			    r == -EFBIG ? "the secret file is too large:"
-					: "cannot read the secret file");
+	if (r == -EXDEV)
+		return diag_place(f, s, what, "the file is not in the secrets directory");
+	if (r < 0) {
+		snprintf(why, sizeof(why),
+			 "cannot read the secret file (%s):", file_read_strerror(r));
+		return diag(f, s, what, why);
+	}
 	if (f->ctx->deps && seal_deps_add(f->ctx->deps, SEAL_ABSPATH, s->file) < 0) {
 		free(v);
 		return -ENOMEM;

@@ -163,13 +163,17 @@ int imgstore_record_write(int store_fd, const char *url, const struct stat *st, 
 
 	r = record_name(url, name);
 	if (r == 0)
-		r = dir_open_beneath(store_fd, URLS_DIR, true, 0755, &dfd);
+		r = dir_open_beneath(store_fd, URLS_DIR, true, 0700, &dfd);
+	/* A record tells the digest, size and inode of a local file, also of one the
+	 * image was refused for: for root only (a store made before keeps 0755 no more). */
+	if (r == 0 && fchmod(dfd, 0700) < 0)
+		r = -errno;
 	if (r == 0)
 		r = buf_printf(&text, "%s %llu %lld %llu\n%s\n", digest,
 			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
 			       (unsigned long long)st->st_ino, url);
 	if (r == 0)
-		r = file_write_atomic_at(dfd, name, text.data, text.len, 0644, false);
+		r = file_write_atomic_at(dfd, name, text.data, text.len, 0600, false);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);

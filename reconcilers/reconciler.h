@@ -57,6 +57,8 @@ struct render_ctx {
 	struct image_tree *trees;    /* one per set->images[i] */
 	size_t n_trees;
 	struct export_ids *export_ids;
+	/* The directory every {file: ...} secret must resolve beneath (NULL: none may). */
+	const char *secrets_dir;
 	/* Files read besides the manifests (seal.h), or NULL: add with seal_deps_add(). */
 	struct seal_deps *deps;
 };

@@ -18,19 +18,20 @@ if [ ! -d "$repo/.git" ]; then
 	# pi5-a's Wi-Fi passphrase is a secret file on the controller host: a demo one.
 	mkdir -p "$out/secrets"
 	(umask 077 && printf 'demo-passphrase\n' >"$out/secrets/wifi-passphrase")
-	sed -i "s|/run/secrets/bramble/wifi-passphrase|$out/secrets/wifi-passphrase|" "$repo/nodes/pi5.yaml"
+	sed -i "s|/etc/bramble/secrets/wifi-passphrase|$out/secrets/wifi-passphrase|" "$repo/nodes/pi5.yaml"
 	git -C "$repo" init -q -b main
 	git -C "$repo" add -A
 	git -C "$repo" -c user.name=bramble -c user.email=bramble@localhost commit -qm "example cluster"
 fi
 B=./build/controller/bramble
+S="paths.secretsDir=$out/secrets" # where {file: ...} secrets may be
 set -x
 $B validate --source "$repo"
-$B plan --source "$repo" --root "$out" || [ $? -eq 2 ]
-$B apply --source "$repo" --root "$out"
+$B plan --source "$repo" --root "$out" --set "$S" || [ $? -eq 2 ]
+$B apply --source "$repo" --root "$out" --set "$S"
 $B status --root "$out"
 { set +x; } 2>/dev/null
 echo
 echo "demo: the netboot tree is in $out (tftp/, nfs/, dnsmasq/, exports/), from the git"
-echo "repository $repo (edit, commit, and apply again; or: $B run --source $repo --root $out); try:"
+echo "repository $repo (edit, commit, and apply again; or: $B run --source $repo --root $out --set $S); try:"
 echo "  ls -l $out/tftp; cat $out/tftp/1234abcd/cmdline.txt; cat $out/dnsmasq/bramble.conf"

@@ -46,12 +46,14 @@ done_testing() {
 }
 # A copy of the example manifests and a demo image, in $W/repo and $W/out.
 # example_secrets DIR: the examples keep pi5-a's Wi-Fi passphrase in a file on
-# the controller host (/run/secrets/bramble/...): make it in $W/secrets and
-# point the copy of the examples in DIR at it.
+# the controller host (/etc/bramble/secrets/...): make it in $W/secrets and
+# point the copy of the examples in DIR at it.  Secret files must be in the
+# secrets directory: run bramble with --set "$SECRETS" (b does).
+SECRETS="paths.secretsDir=$W/secrets"
 example_secrets() {
 	mkdir -p "$W/secrets"
 	(umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi-passphrase")
-	sed -i "s|/run/secrets/bramble/wifi-passphrase|$W/secrets/wifi-passphrase|" "$1/nodes/pi5.yaml"
+	sed -i "s|/etc/bramble/secrets/wifi-passphrase|$W/secrets/wifi-passphrase|" "$1/nodes/pi5.yaml"
 }
 setup_example() {
 	mkdir -p "$W/out/images"
@@ -59,7 +61,7 @@ setup_example() {
 	example_secrets "$W/repo"
 	sh "$SRC/scripts/make-demo-image.sh" "$W/out/images/demo-os" >/dev/null
 }
-b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand=; }
+b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS"; }
 # Snapshot of an output tree: every path with type, mode, size and content
 # digest; bramble's own records (state/) are left out.
 snapshot() {

@@ -124,7 +124,7 @@ check "other nodes still served" test -f "$out/tftp/1234abcd/config.txt"
 mkdir -p "$W/empty"
 cp "$W/repo"/*.yaml "$W/empty/"   # everything but nodes/
 before=$(snapshot "$out")
-expect_rc 1 "apply of a repository with no nodes is refused" "$BRAMBLE" apply --source "$W/empty" --root "$out" --set dhcp.testCommand=
+expect_rc 1 "apply of a repository with no nodes is refused" "$BRAMBLE" apply --source "$W/empty" --root "$out" --set dhcp.testCommand= --set "$SECRETS"
 contains "$W/last.err" "refusing to apply" "the refusal says why"
 check "refused apply changed nothing" test "$before" = "$(snapshot "$out")"
 

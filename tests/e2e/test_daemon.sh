@@ -16,7 +16,7 @@ chmod 600 "$W/secret" "$W/token"
 # start_daemon LOG ARGS...: run bramble in the background; sets PID and PORT.
 start_daemon() {
 	local log=$1; shift
-	"$BRAMBLE" run --set dhcp.testCommand= --listen "${LISTEN:-127.0.0.1:0}" --interval 1h \
+	"$BRAMBLE" run --set dhcp.testCommand= --set "$SECRETS" --listen "${LISTEN:-127.0.0.1:0}" --interval 1h \
 		"$@" >"$log" 2>&1 &
 	PID=$!
 	T_PIDS+=("$PID")
@@ -181,10 +181,10 @@ check "the retry applied it" wait_for 2 grep -q "pass (retry): applied" "$W/a.lo
 
 # Start-up errors, while A holds its port.
 expect_rc 64 "a bad listen address is a usage error" \
-	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen nonsense --set dhcp.testCommand=
+	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen nonsense --set dhcp.testCommand= --set "$SECRETS"
 contains "$W/last.err" 'bad listen address "nonsense"' "it says which address"
 expect_rc 1 "a port in use fails the start" \
-	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen "127.0.0.1:$PORT" --set dhcp.testCommand=
+	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen "127.0.0.1:$PORT" --set dhcp.testCommand= --set "$SECRETS"
 expect_rc 1 "an unreadable secret file fails the start" \
 	"$BRAMBLE" run --source "$W/repo" --root "$W/x" --listen 127.0.0.1:0 --set webhook.secretFile="$W/none"
 contains "$W/last.err" "cannot read the webhook secret file" "it names the secret file"
@@ -236,7 +236,7 @@ contains "$W/c.log" "pass (start): applied" "the interrupted pass completed"
 check "status after the stop: Reconciling=False, Ready=True" \
 	eq "$(status_field 'c["Reconciling"]["status"] + c["Ready"]["status"]')" FalseTrue
 expect_rc 0 "the state is consistent: plan finds nothing to change" \
-	"$BRAMBLE" plan --source "$W/repo" --root "$W/out2" --set dhcp.testCommand=
+	"$BRAMBLE" plan --source "$W/repo" --root "$W/out2" --set dhcp.testCommand= --set "$SECRETS"
 check "the next start continues" start_daemon "$W/d.log" --source "$W/repo" --root "$W/out2"
 check "its first pass changes nothing" wait_for 5 \
 	grep -q 'pass (start): applied .*: 0 created, 0 updated, 0 deleted' "$W/d.log"

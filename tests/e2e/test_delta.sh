@@ -409,7 +409,7 @@ equiv "s20 image+node"
 ready "s21 config+node"
 sed -i 's/gpu_mem: 20/gpu_mem: 28/' "$repo/nodes/pi4-c.yaml"
 expect_rc 0 "s21 config+node: apply with another setting" \
-	"$BRAMBLE" apply -v --source "$repo" --root "$out" --set dhcp.testCommand=true
+	"$BRAMBLE" apply -v --source "$repo" --root "$out" --set dhcp.testCommand=true --set "$SECRETS"
 check "s21 config+node: a full pass (was $(kind_of "$W/last.err"))" test "$(kind_of "$W/last.err")" = full
 contains "$W/last.out" ": 0 created, 1 updated, 0 deleted, " "s21 config+node: the node changed"
 expect_rc 0 "s21 config+node: back to the first setting" b apply -v

@@ -54,7 +54,7 @@ head_commit() { git -C "$W/git/src.git" rev-parse main; }
 R=$W/out U=$GITD
 b() {
 	"$BRAMBLE" "$1" --source "$U" --root "$R" --image-store "$W/out/images" \
-		--set dhcp.testCommand= --set source.ref=main "${@:2}"
+		--set dhcp.testCommand= --set "$SECRETS" --set source.ref=main "${@:2}"
 }
 # run RC DESCRIPTION ARGS...: expect_rc on b, keeping the output for the secret check
 run() {

@@ -8,7 +8,8 @@ for case in "$SRC"/tests/golden/cases/*/; do
 	rm -rf "$W/out" "$W/case"
 	sh "$SRC/scripts/make-demo-image.sh" "$W/out/images/demo-os" >/dev/null
 	sh "$SRC/tests/golden/secrets.sh" "$case" "$W/case"
-	"$BRAMBLE" apply --source "$W/case" --root "$W/out" --set dhcp.testCommand= -q >/dev/null 2>"$W/err"
+	"$BRAMBLE" apply --source "$W/case" --root "$W/out" --set dhcp.testCommand= \
+		--set paths.secretsDir="$W/case.secrets" -q >/dev/null 2>"$W/err"
 	python3 "$SRC/tests/golden/dump-tree.py" "$W/out" >"$W/$name.txt"
 	if diff -u "$SRC/tests/golden/expected/$name.txt" "$W/$name.txt" >"$W/diff"; then
 		ok "golden $name"

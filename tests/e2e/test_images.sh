@@ -113,7 +113,7 @@ PY=http://127.0.0.1:$(cat "$W/py.port")
 cp -r "$SRC/manifests/examples" "$W/repo"
 mkdir -p "$W/secrets"
 (umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi-passphrase")
-sed -i "s|/run/secrets/bramble/wifi-passphrase|$W/secrets/wifi-passphrase|" "$W/repo/nodes/pi5.yaml"
+sed -i "s|/etc/bramble/secrets/wifi-passphrase|$W/secrets/wifi-passphrase|" "$W/repo/nodes/pi5.yaml"
 # set_image URL [SHA256]: the example's demo-os Image becomes a url Image.
 set_image() {
 	python3 - "$W/repo/images.yaml" "$1" "${2:-}" <<'EOF'
@@ -126,7 +126,7 @@ assert n == 1
 open(path, "w").write(text)
 EOF
 }
-b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand=; }
+b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS"; }
 S=$W/out/images
 count() { find "$1" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 tftp_snapshot() { (cd "$W/out/tftp" && find . -printf '%p %y %i %l\n' | sort); }
@@ -241,7 +241,7 @@ SLOW_SHA=$(sha "$WWW/disk-slow.img.xz")
 set_image "$PY/disk-slow.img.xz" "$SLOW_SHA"
 echo '{"/disk-slow.img.xz": {"truncate_after": 300000, "truncate_always": true}}' > "$W/faults.json"
 : > "$W/py.log"
-"$BRAMBLE" apply --source "$W/repo" --root "$W/out" --set dhcp.testCommand= \
+"$BRAMBLE" apply --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
 	--set images.retries=50 >"$W/kill.out" 2>&1 &
 BPID=$!
 T_PIDS+=("$BPID")
@@ -265,7 +265,7 @@ cp "$WWW/disk-slow.img.xz" "$WWW/disk-stop.img.xz" && printf 'x' >>"$WWW/disk-st
 set_image "$PY/disk-stop.img.xz" "$(sha "$WWW/disk-stop.img.xz")"
 echo '{"/disk-stop.img.xz": {"stall_s": 60}}' > "$W/faults.json"
 : > "$W/py.log"
-"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --listen 127.0.0.1:0 \
+"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" --listen 127.0.0.1:0 \
 	--interval 1h --set images.timeout=120s >"$W/stop.log" 2>&1 &
 BPID=$!
 T_PIDS+=("$BPID")

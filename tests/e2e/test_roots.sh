@@ -12,7 +12,7 @@ need_root
 setup_example
 out=$W/out
 img=$out/images/demo-os/root
-b2() { "$BRAMBLE" "$@" --source "$W/repo" --root "$out" --set dhcp.testCommand=; }
+b2() { "$BRAMBLE" "$@" --source "$W/repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS"; }
 
 # --- An image root with everything a real one has ----------------------------
 mkdir -p "$img/usr/bin" "$img/usr/lib" "$img/srv" "$img/tmp" "$img/etc/ssh" \
@@ -273,7 +273,7 @@ reflink_test() {
 	mount -o loop "$W/xfs.img" "$x" || return 2
 	mkdir -p "$x/out/images" && cp -a "$out/images/demo-os" "$x/out/images/"
 	head -c 32M /dev/urandom >"$x/out/images/demo-os/root/usr/lib/big"
-	"$BRAMBLE" apply --source "$W/repo" --root "$x/out" --set dhcp.testCommand= \
+	"$BRAMBLE" apply --source "$W/repo" --root "$x/out" --set dhcp.testCommand= --set "$SECRETS" \
 		--set roots.copyMode=reflink -q >"$W/xfs.out" 2>&1 || { cat "$W/xfs.out"; umount "$x"; return 1; }
 	local rc=0
 	cmp -s "$x/out/images/demo-os/root/usr/lib/big" "$x/out/nfs/1234abcd/usr/lib/big" || rc=1
@@ -285,7 +285,7 @@ reflink_test() {
 }
 if command -v mkfs.xfs >/dev/null && command -v unshare >/dev/null; then
 	export -f reflink_test
-	export W out BRAMBLE
+	export W out BRAMBLE SECRETS
 	unshare -m bash -c 'mount --make-rprivate / && reflink_test'
 	case $? in
 	0) ok "reflinked roots on XFS: same content, shared extents, capability and setuid kept" ;;

@@ -99,7 +99,7 @@ contains "$out/tftp/1234abcd/config.txt" "enable_uart=0" "repository change appl
 sealed "after repository"
 
 expect_rc 2 "seal: another setting is another key (full pass)" \
-	"$BRAMBLE" plan --source "$W/repo" --root "$out" --set dhcp.testCommand= --set nfs.exportsFile="$out/exports/other.exports"
+	"$BRAMBLE" plan --source "$W/repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" --set nfs.exportsFile="$out/exports/other.exports"
 contains "$W/last.out" "other.exports" "the changed setting shows in the plan"
 
 # A broken repository is still rejected, never reported as sealed.

@@ -10,7 +10,8 @@ for case in tests/golden/cases/*/; do
 	w=$(mktemp -d)
 	sh scripts/make-demo-image.sh "$w/out/images/demo-os" >/dev/null
 	sh tests/golden/secrets.sh "$case" "$w/case"
-	"$BRAMBLE" apply --source "$w/case" --root "$w/out" --set dhcp.testCommand= -q >/dev/null
+	"$BRAMBLE" apply --source "$w/case" --root "$w/out" --set dhcp.testCommand= \
+		--set paths.secretsDir="$w/case.secrets" -q >/dev/null
 	python3 tests/golden/dump-tree.py "$w/out" >"tests/golden/expected/$name.txt"
 	rm -rf "$w"
 	echo "refreshed tests/golden/expected/$name.txt"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +130,123 @@ static void test_file_read_limits(void **state)
 	close(root);
 }
 
+/* A FIFO (or any non-regular file) is refused at once, never read from. */
+static void test_file_read_fifo(void **state)
+{
+	char p[128], *data = NULL;
+	size_t len = 0;
+	int root;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	alarm(5); /* the old reader blocked in open() forever */
+	assert_int_equal(file_read(p, 1 << 20, &data, &len), -EINVAL);
+	root = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(file_read_at(root, "fifo", 1 << 20, &data, &len), -EINVAL);
+	assert_int_equal(file_read_beneath(tmpdir, p, 1 << 20, &data, &len), -EINVAL);
+	assert_int_equal(file_read(tmpdir, 1 << 20, &data, &len), -EINVAL);
+	assert_int_equal(file_read("/dev/zero", 1 << 20, &data, &len), -EINVAL);
+	alarm(0);
+	assert_string_equal(file_read_strerror(-EINVAL), "not a regular file");
+	close(root);
+}
+
+/* file_read_beneath follows symlinks inside its directory, none out of it. */
+static void test_file_read_beneath(void **state)
+{
+	char dir[128], p[192], *data = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/secrets", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/..data", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/..data/psk", dir);
+	f = fopen(p, "w");
+	fputs("hunter22", f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/psk", dir); /* the Kubernetes Secret volume layout */
+	assert_int_equal(symlink("..data/psk", p), 0);
+	assert_int_equal(file_read_beneath(dir, p, 100, &data, &len), 0);
+	assert_string_equal(data, "hunter22");
+	free(data);
+	assert_int_equal(file_read_beneath(dir, "psk", 100, &data, &len), 0);
+	free(data);
+	snprintf(p, sizeof(p), "%s/out", dir);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_int_equal(file_read_beneath(dir, p, 1 << 20, &data, &len), -EXDEV);
+	snprintf(p, sizeof(p), "%s/up", dir);
+	assert_int_equal(symlink("../f", p), 0);
+	assert_int_equal(file_read_beneath(dir, p, 1 << 20, &data, &len), -EXDEV);
+	assert_int_equal(file_read_beneath(dir, "../f", 1 << 20, &data, &len), -EXDEV);
+	assert_int_equal(file_read_beneath(dir, "/etc/passwd", 1 << 20, &data, &len), -EXDEV);
+	snprintf(p, sizeof(p), "%s2/psk", dir); /* a sibling whose name starts the same */
+	assert_int_equal(file_read_beneath(dir, p, 1 << 20, &data, &len), -EXDEV);
+	assert_int_equal(file_read_beneath(dir, "missing", 1 << 20, &data, &len), -ENOENT);
+}
+
+/* Make a chain of depth directories "d" under fd, a file at every 100th level. */
+static void make_chain(int fd, int depth)
+{
+	int i, next;
+
+	fd = dup(fd);
+	for (i = 0; i < depth; i++) {
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		if (i % 100 == 0) {
+			int f = openat(fd, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+			assert_true(f >= 0);
+			close(f);
+			assert_int_equal(mkdirat(fd, "side", 0755), 0);
+		}
+		next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	assert_int_equal(symlinkat("/etc", fd, "link"), 0);
+	close(fd);
+}
+
+/*
+ * A 3,000-deep tree goes with 32 descriptors allowed (before: "Too many open
+ * files" at the 30th level, and the tree stayed).
+ */
+static void test_rm_rf_deep(void **state)
+{
+	struct rlimit old, low;
+	struct stat st;
+	int root, r;
+
+	(void)state;
+	root = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(root >= 0);
+	assert_int_equal(mkdirat(root, "top", 0755), 0);
+	{
+		int top = openat(root, "top", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		make_chain(top, 3000);
+		close(top);
+	}
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 32;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	r = rm_rf_at(root, "top");
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(fstatat(root, "top", &st, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(errno, ENOENT);
+	/* /etc, named by a symlink inside, is untouched. */
+	assert_int_equal(stat("/etc/hostname", &st) == 0 || errno == ENOENT, 1);
+	assert_int_equal(stat("/etc", &st), 0);
+	close(root);
+}
+
 static void test_path_join(void **state)
 {
 	char *p;
@@ -149,6 +267,9 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test_setup_teardown(test_dir_open_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_read_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_read_beneath, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
 		cmocka_unit_test(test_path_join),
 	};
 

@@ -376,6 +376,26 @@ static void test_ensure_file_url(void **state)
 	buf_release(&err);
 }
 
+/* A url record (digest, size, inode of a local file) is for root only. */
+static void test_record_private(void **state)
+{
+	struct stat st, rec;
+	struct store s;
+	char p[192];
+
+	(void)state;
+	store_open(&s, "store-rec");
+	assert_int_equal(mkdirat(s.fd, "urls", 0755), 0); /* as an older bramble made it */
+	assert_int_equal(stat("/etc/hostname", &st), 0);
+	assert_int_equal(imgstore_record_write(s.fd, "file:///etc/hostname", &st, disk_sha), 0);
+	snprintf(p, sizeof(p), "%s/urls", s.path);
+	assert_int_equal(stat(p, &rec), 0);
+	assert_int_equal(rec.st_mode & 07777, 0700);
+	assert_int_equal(count_in(&s, "urls"), 1);
+	assert_int_equal(harness_run("test -z \"$(find %s/urls -type f -perm /077)\"", s.path), 0);
+	close(s.fd);
+}
+
 /* A failed ensure leaves nothing under sha256/ or staging/. */
 static void expect_fail(const char *file, char *sha, int want, const char *msg)
 {
@@ -589,11 +609,12 @@ static void test_list_remove(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unpack_formats),	cmocka_unit_test(test_unpack_broken),
-		cmocka_unit_test(test_find_parts),	cmocka_unit_test(test_ensure_file_url),
-		cmocka_unit_test(test_ensure_failures), cmocka_unit_test(test_clean_staging),
-		cmocka_unit_test(test_list_remove),	cmocka_unit_test(test_hostile_fat),
-		cmocka_unit_test(test_notes),		cmocka_unit_test(test_ensure_cancelled),
+		cmocka_unit_test(test_unpack_formats),	 cmocka_unit_test(test_unpack_broken),
+		cmocka_unit_test(test_find_parts),	 cmocka_unit_test(test_ensure_file_url),
+		cmocka_unit_test(test_record_private),	 cmocka_unit_test(test_ensure_failures),
+		cmocka_unit_test(test_clean_staging),	 cmocka_unit_test(test_list_remove),
+		cmocka_unit_test(test_hostile_fat),	 cmocka_unit_test(test_notes),
+		cmocka_unit_test(test_ensure_cancelled),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -197,7 +197,7 @@ static void test_examples(void **state)
 	assert_string_equal(c->config_txt.lines.v[2], "[pi5]");
 	assert_null(c->first_boot.wifi.passphrase.value);
 	assert_string_equal(c->first_boot.wifi.passphrase.file,
-			    "/run/secrets/bramble/wifi-passphrase");
+			    "/etc/bramble/secrets/wifi-passphrase");
 	assert_string_equal(manifest_set_image(set, "demo-os")->path, "demo-os");
 	assert_null(manifest_set_node(set, "nope"));
 	manifest_set_free(set);
@@ -1154,6 +1154,59 @@ static void test_duplicates(void **state)
 	free(doc);
 }
 
+/*
+ * A UTF-8 byte order mark starts a file like nothing, and columns on the first
+ * line do not count it (before: "did not find expected <document start>").
+ */
+static void test_bom(void **state)
+{
+	static const char bad[] = "\xef\xbb\xbf{apiVersion: bramble/v1alpha1, kind: Node, "
+				  "metadata: {name: n1}, spec: {serial: 0000000a, bogus: 1}}\n";
+	static const char good[] = "\xef\xbb\xbf{apiVersion: bramble/v1alpha1, kind: Node, "
+				   "metadata: {name: n1}, spec: {serial: 0000000a}}\n";
+	struct mem m = {0};
+	char *cl = NULL;
+
+	(void)state;
+	assert_int_equal(asprintf(&cl, "\xef\xbb\xbf%s", cluster_yaml) > 0, 1);
+	mem_add(&m, "cluster.yaml", cl);
+	mem_add(&m, "n.yaml", bad);
+	mem_load(&m);
+	diags_dump(&m.d);
+	expect_diag(&m, "n.yaml", 1, 91, "unknown key \"bogus\"");
+	assert_int_equal(m.d.n, 1);
+	mem_release(&m);
+	mem_add(&m, "cluster.yaml", cl);
+	mem_add(&m, "n.yaml", good);
+	mem_load(&m);
+	diags_dump(&m.d);
+	assert_int_equal(m.r, 0);
+	assert_non_null(manifest_set_node(m.set, "n1"));
+	mem_release(&m);
+	free(cl);
+}
+
+/* File names are shown escaped: a newline or an escape in a name forges nothing. */
+static void test_file_name_escaped(void **state)
+{
+	struct mem m = {0};
+	char *s;
+
+	(void)state;
+	mem_add(&m, "cluster.yaml", cluster_yaml);
+	mem_add(&m, "x\nconfiguration OK\x1b[2J\\\xc2\x9b\xff\xc3\xa9.yaml", "kind: [\n");
+	mem_load(&m);
+	diags_dump(&m.d);
+	assert_int_not_equal(m.r, 0);
+	assert_true(m.d.n >= 1);
+	assert_string_equal(m.d.v[m.d.n - 1].file,
+			    "x\\x0aconfiguration OK\\x1b[2J\\x5c\\xc2\\x9b\\xff\xc3\xa9.yaml");
+	mem_release(&m);
+	s = diag_file_escape("plain/name.yaml");
+	assert_string_equal(s, "plain/name.yaml");
+	free(s);
+}
+
 static void test_cluster_rules(void **state)
 {
 	struct mem m = {0};
@@ -1525,6 +1578,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_key_message),
 		cmocka_unit_test(test_node_rules),
 		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_bom),
+		cmocka_unit_test(test_file_name_escaped),
 		cmocka_unit_test(test_cluster_rules),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_empty_documents),

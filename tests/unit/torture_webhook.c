@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "ratelimit.h"
 #include "webhook.h"
 
 /* The example in GitHub's "Validating webhook deliveries". */
@@ -253,7 +254,7 @@ static void expect_key(const char *data, const char *want)
 
 static void test_key_files(void **state)
 {
-	char *key = NULL, *big = NULL;
+	char *key = NULL, *big = NULL, fifo[96];
 	size_t len = 0;
 	bool loose = false;
 
@@ -263,10 +264,10 @@ static void test_key_files(void **state)
 	expect_key("secret", "secret");
 	expect_key("two\n\n", "two\n");
 	expect_key(" spaced ", " spaced ");
-	assert_int_equal(read_key("", 0, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("\n", 1, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("\r\n", 2, 0600, &key, &len, &loose), -EINVAL);
-	assert_int_equal(read_key("a\0b", 3, 0600, &key, &len, &loose), -EINVAL);
+	assert_int_equal(read_key("", 0, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("\n", 1, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("\r\n", 2, 0600, &key, &len, &loose), -ENODATA);
+	assert_int_equal(read_key("a\0b", 3, 0600, &key, &len, &loose), -ENODATA);
 	assert_null(key);
 	assert_int_equal(read_key("open\n", 5, 0644, &key, &len, &loose), 0);
 	assert_true(loose);
@@ -287,6 +288,58 @@ static void test_key_files(void **state)
 	free(big);
 	assert_int_equal(webhook_key_read("/nonexistent/key", &key, &len, &loose), -ENOENT);
 	assert_int_equal(webhook_key_read(tmpdir, &key, &len, &loose), -EINVAL);
+	/* A FIFO is refused at once: the old reader blocked in open() (alarm). */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(5);
+	assert_int_equal(webhook_key_read(fifo, &key, &len, &loose), -EINVAL);
+	alarm(0);
+	unlink(fifo);
+}
+
+/* A delivery id or a signature seen within the window is a replay. */
+static void test_replays(void **state)
+{
+	static struct webhook_seen s; /* 40 KiB: not on the stack */
+	char id[32];
+	int i;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_false(webhook_seen(&s, "guid-1", "sha256=aa", 100));
+	assert_true(webhook_seen(&s, "guid-1", "sha256=bb", 101)); /* same id */
+	assert_true(webhook_seen(&s, "guid-2", "sha256=aa", 102)); /* same body */
+	assert_false(webhook_seen(&s, "guid-3", "sha256=cc", 103));
+	assert_false(webhook_seen(&s, NULL, NULL, 104));
+	assert_false(webhook_seen(&s, NULL, NULL, 104));
+	/* Past the window, the same delivery is new again. */
+	assert_false(webhook_seen(&s, "guid-3", "sha256=cc", 103 + WEBHOOK_SEEN_WINDOW_S));
+	/* The oldest are forgotten past WEBHOOK_SEEN_MAX. */
+	for (i = 0; i < WEBHOOK_SEEN_MAX; i++) {
+		snprintf(id, sizeof(id), "flood-%d", i);
+		assert_false(webhook_seen(&s, id, NULL, 200));
+	}
+	assert_false(webhook_seen(&s, "guid-1", NULL, 201));
+}
+
+/* 58,701 refusals in 5 s: 5 lines, then one count. */
+static void test_ratelimit(void **state)
+{
+	struct ratelimit rl = RATELIMIT_INIT(5, 5000);
+	uint64_t left = 0;
+	unsigned logged = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 58701; i++) {
+		logged += ratelimit_take(&rl, 1000 + i / 20, &left);
+		assert_int_equal(left, 0);
+	}
+	assert_int_equal(logged, 5);
+	assert_true(ratelimit_take(&rl, 1000 + 5000, &left));
+	assert_int_equal(left, 58696);
+	assert_true(ratelimit_take(&rl, 1000 + 5001, &left));
+	assert_int_equal(left, 0);
 }
 
 static int setup(void **state)
@@ -318,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_both_and_disabled),
 		cmocka_unit_test(test_key_files),
+		cmocka_unit_test(test_replays),
+		cmocka_unit_test(test_ratelimit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
