@@ -42,7 +42,7 @@ T_PIDS+=("$LPID")
 wait_for 5 grep -q listening "$W/notify.log"
 touch "$W/daemon.log"
 NOTIFY_SOCKET=$W/notify JOURNAL_STREAM=$(stat -c '%d:%i' "$W/daemon.log") \
-	"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= \
+	"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
 	--listen 127.0.0.1:0 --interval 1h 2>"$W/daemon.log" &
 DPID=$!
 T_PIDS+=("$DPID")
@@ -70,6 +70,7 @@ paths:
   nfsRoot: $W/out/nfs
   stateDir: $W/out/state
   imageStore: $W/out/images
+  secretsDir: $W/secrets
 dhcp:
   configFile: $W/out/dnsmasq/bramble.conf
   hostsDir: $W/out/dnsmasq/hosts.d
