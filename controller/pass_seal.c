@@ -271,8 +271,11 @@ bool pass_sealed(struct pass *p)
 	rep.sealed = &p->sealed;
 	rep.duration_s = pass_elapsed(&p->start);
 	p->res->outcome = PASS_APPLIED;
-	if (status_record(p->cfg->state_dir, &rep) < 0)
-		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	if (pass_report_record(p, &rep) < 0) {
+		p->is_sealed = false; /* a full pass tries again, and fails loudly */
+		p->res->outcome = -1;
+		return false;
+	}
 	pass_print_summary(p, &none, "applied");
 	return true;
 }

@@ -318,6 +318,10 @@ int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *na
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0 && rec.ino == (uint64_t)st.st_ino) {
+		/* Made by bramble, but not recorded as settled: a pass died or
+		 * failed before every file of bramble's in it was in place. */
+		it->unsettled = !it->inv || it->inv->type != RES_ROOT ||
+				it->inv->sig.ino != (uint64_t)st.st_ino;
 		if (!want.shared) {
 			r = judge_private(it, &rec, &want);
 			root_sig(it, &st); /* against the digest of what the root was made from */
@@ -450,18 +454,19 @@ struct root_job {
 };
 
 /* Remove what passes that died left in the staging directory (not ours, not alive). */
-static void staging_clean_dead(int sfd)
+static int staging_clean_dead(int sfd)
 {
 	struct dirent *de;
-	int fd = dup(sfd);
+	int fd = dup(sfd), r = 0;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	if (!d) {
+		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		return;
+		return r;
 	}
-	while ((de = readdir(d)) != NULL) {
+	while (r == 0 && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.'), *p;
 		long pid = 0;
 
@@ -473,9 +478,31 @@ static void staging_clean_dead(int sfd)
 		pid = strncmp(de->d_name, "old.", 4) == 0 ? strtol(de->d_name + 4, NULL, 10)
 							  : strtol(p + 1, NULL, 10);
 		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-			rm_rf_at(dirfd(d), de->d_name);
+			r = rm_rf_at(dirfd(d), de->d_name);
 	}
 	closedir(d);
+	return r;
+}
+
+int root_recover(struct engine *e)
+{
+	int sfd, r;
+
+	if (e->root_fd[ROOT_NFS] < 0)
+		return 0;
+	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, false, 0, &sfd);
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0) {
+		r = staging_clean_dead(sfd);
+		close(sfd);
+	}
+	if (r == 0 && unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+	    errno != ENOTEMPTY && errno != EEXIST)
+		r = -errno;
+	if (r < 0)
+		engine_set_failure(e, "clean the staging directory", ROOT_NFS, NODEROOT_STAGING);
+	return r;
 }
 
 /* Copy one root into staging and note what is in its place now. */
@@ -570,7 +597,9 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
 	if (r < 0)
 		goto out;
-	staging_clean_dead(sfd);
+	r = staging_clean_dead(sfd);
+	if (r < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		const char *name = NULL;
 		int pfd;

@@ -43,7 +43,8 @@ asan=$(ldd "$BRAMBLE" 2>/dev/null | awk '/libasan/ {print $3}')
 
 FAULTENV=()
 b() {
-	"${FAULTENV[@]}" "$BRAMBLE" apply --source "$1" --root "$OUT" --set dhcp.testCommand= \
+	"${FAULTENV[@]}" "$BRAMBLE" apply --config "$W/bramble.yaml" --source "$1" --root "$OUT" \
+		--set dhcp.testCommand= \
 		--set roots.copyMode=copy \
 		--set dhcp.reloadCommand="$RELOAD dhcp-reload $OUT $LOG" \
 		--set dhcp.restartCommand="$RELOAD dhcp-restart $OUT $LOG" \
@@ -175,6 +176,8 @@ point() {
 	fi
 	return 0
 }
+# A configuration of its own: not /etc/bramble/bramble.yaml, if there is one.
+printf '# the fault sweep: every setting is a flag\n' >"$W/bramble.yaml"
 mkdir -p "$W/secrets" && (umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi")
 sh "$SRC/scripts/make-demo-image.sh" "$W/image" >/dev/null
 failed=0
