@@ -343,6 +343,10 @@ static int do_apply(struct pass *p)
 	/* Run for what was applied, even when something failed: a reload with
 	 * nothing new to read is harmless, a missed one is not. */
 	acts = actions_run(p->cfg, (unsigned)intent & ~ACTIONS_PASS_OPEN);
+	/* What `images prune` keeps, recorded while the intent still says the
+	 * pass is open (its temp is the next pass's to clean up). */
+	if (r == 0 && !failed && image_step_unused(p->cfg, p->set, true, NULL) < 0)
+		r = -EIO;
 	if (r < 0 || failed)
 		acts |= ACTIONS_PASS_OPEN; /* the next pass recovers what this one left */
 	q = actions_pending_save(p->state_fd, acts);
@@ -387,7 +391,7 @@ static int do_apply(struct pass *p)
 	}
 	pass_seal(p);
 	pass_print_summary(p, p->plan, "applied");
-	image_step_unused(p->cfg, p->set, true, p->o->out);
+	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return EXIT_OK;
 }
 
@@ -612,6 +616,30 @@ static int pass_lock(const struct bramble_config *cfg)
 			}
 	}
 	return fd;
+}
+
+int reconcile_retry_reloads(const struct bramble_config *cfg)
+{
+	unsigned pending, left;
+	int lock_fd, state_fd, r;
+
+	lock_fd = pass_lock(cfg);
+	if (lock_fd < 0)
+		return lock_fd;
+	state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = state_fd < 0 ? -errno : 0;
+	pending = r == 0 ? actions_pending_load(state_fd) : 0;
+	if (pending & ~ACTIONS_PASS_OPEN) {
+		log_info("running the reloads a pass left to do");
+		left = actions_run(cfg, pending & ~ACTIONS_PASS_OPEN);
+		r = actions_pending_save(state_fd, left | (pending & ACTIONS_PASS_OPEN));
+		if (r == 0 && left)
+			r = -EIO;
+	}
+	if (state_fd >= 0)
+		close(state_fd);
+	close(lock_fd);
+	return r;
 }
 
 int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,

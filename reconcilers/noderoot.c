@@ -592,6 +592,8 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 
 	if (!v)
 		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		v[i].it = items[i]; /* a failure before its turn is its failure too */
 	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);

@@ -30,11 +30,17 @@
  *  4. Deletes: a path already gone is a delete done; a tree's link removed
  *     before its generation leaves that generation: removed here.
  *  5. The inventory, shard by shard (temps, one syncfs, renames): an old
- *     shard only means the next plan observes more.
+ *     shard only means the next plan observes more; its temps, the root
+ *     records' and the state files' of a dead writer are removed here.
+ *  6. The reloads (from the intent, whatever failed), the images in use,
+ *     then the intent cleared, the status and the seal.  A crash before the
+ *     intent is cleared repeats the reloads and this recovery; after, the
+ *     next pass is a full one (no seal yet) that writes the status again.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,6 +128,63 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 	return r;
 }
 
+/*
+ * Whether name is a temp this pass may remove from dir: a writer's
+ * ".<name>.<pid>.tmp" (file_write_atomic_at()) of a process that is gone,
+ * or, with any_tmp, any "*.tmp" (the inventory's and the root records'
+ * fixed temps: only a pass holding the lock writes them).
+ */
+static bool stale_temp(const char *name, bool any_tmp)
+{
+	size_t len = strlen(name);
+	const char *end, *p;
+	long pid;
+
+	if (len < 5 || strcmp(name + len - 4, ".tmp") != 0)
+		return false;
+	if (any_tmp)
+		return true;
+	end = name + len - 4;
+	for (p = end; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
+		;
+	if (name[0] != '.' || p == end || p == name || p[-1] != '.')
+		return false;
+	pid = strtol(p, NULL, 10);
+	return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove the stale temps (stale_temp()) of the directory path beneath dfd. */
+static int remove_temps(struct engine *e, int dfd, int root, const char *path, bool any_tmp)
+{
+	struct dirent *de;
+	struct stat st;
+	int fd, r = 0;
+	DIR *d;
+
+	if (dfd < 0)
+		return 0;
+	r = dir_open_beneath(dfd, path, false, 0, &fd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (!stale_temp(de->d_name, any_tmp) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			engine_set_failure(e, "remove the stale temp", root, de->d_name);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
 int engine_recover(struct engine *e, const struct plan *p)
 {
 	int r;
@@ -130,6 +193,14 @@ int engine_recover(struct engine *e, const struct plan *p)
 	r = remove_orphan_generations(e, p);
 	if (r == 0)
 		r = root_recover(e);
+	if (r == 0)
+		r = remove_temps(e, e->state_fd, -1, ".", false);
+	if (r == 0)
+		r = remove_temps(e, e->state_fd, -1, INVENTORY_DIR, true);
+	if (r == 0)
+		r = remove_temps(e, e->state_fd, -1, NODEROOT_RECORD_DIR, true);
+	if (r == 0)
+		r = remove_temps(e, e->root_fd[ROOT_IMAGES], ROOT_IMAGES, ".", false);
 	if (r == 0 && e->root_fd[ROOT_TFTP] >= 0 && fsync(e->root_fd[ROOT_TFTP]) < 0) {
 		r = -errno;
 		engine_set_failure(e, "fsync", ROOT_TFTP, "");

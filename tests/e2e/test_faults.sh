@@ -1,0 +1,31 @@
+#!/bin/bash
+# The quick form of the crash and fault sweep (tests/fault/sweep.sh): apply
+# passes killed, or failed with EIO, ENOSPC or EROFS, at a sample of their
+# mutating file-system calls, each followed by a clean re-apply that must
+# give exactly a clean pass's tree, leave no temp, staging or orphan
+# generation, and have told the NFS server and dnsmasq of the final files;
+# and a faulted pass must never exit 0.  The full sweep (every N, every
+# scenario and errno) and its figures: docs/faults.md.
+. "$(dirname "$0")/lib.sh"
+: "${FAULTINJECT:=${BRAMBLE_BINARY_DIR:-$SRC/build}/tests/libfaultinject.so}"
+if [ ! -e "$FAULTINJECT" ]; then
+	echo "$T_NAME: skipped (no fault-injection shim at $FAULTINJECT)"
+	exit 77
+fi
+export BRAMBLE FAULTINJECT BRAMBLE_SOURCE_DIR
+sweep() { # sweep DESCRIPTION VAR=VALUE... -- SCENARIO...
+	local d=$1 out=$W/sweep.$RANDOM
+	shift
+	env "$@" bash "$SRC/tests/fault/sweep.sh" "${SCENARIOS[@]}" >"$out" 2>&1
+	local rc=$?
+	sed 's/^/    /' "$out"
+	if [ "$rc" -eq 0 ] && grep -q '^total: [1-9]' "$out"; then ok "$d"; else not_ok "$d"; fi
+}
+# Strides are primes, so that each run lands on other kinds of call.
+SCENARIOS=(cold remove)
+sweep "cold and remove passes, killed at every 23rd call" MODES=kill STRIDE=23 START=3
+SCENARIOS=(reimage shared)
+sweep "re-image and shared roots, EIO at every 29th call" MODES=fail:EIO STRIDE=29 START=5
+SCENARIOS=(change)
+sweep "a change, ENOSPC and EROFS at every 31st call" "MODES=fail:ENOSPC fail:EROFS" STRIDE=31 START=2
+done_testing
