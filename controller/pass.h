@@ -70,6 +70,6 @@ void pass_delta_count(struct pass *p);
 int pass_files_digest(struct pass *p);
 void pass_files_release(struct pass *p);
 /* Seal a pass that left everything in place. */
-void pass_seal(struct pass *p);
+int pass_seal(struct pass *p);
 
 #endif

@@ -377,22 +377,27 @@ static int do_apply(struct pass *p)
 	rep.duration_s = pass_elapsed(&p->start);
 	q = pass_report_record(p, &rep);
 	if (r < 0 || failed) {
-		seal_remove(p->state_fd);
-		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision,
-			  failed);
+		if (seal_remove(p->state_fd) < 0)
+			log_warn("cannot remove %s/seal", p->cfg->state_dir);
+		if (failed)
+			log_errno(r ? r : -EIO, "apply of %s: %zu resources failed",
+				  p->rev.revision, failed);
+		else
+			log_errno(r, "apply of %s failed", p->rev.revision);
 		return EXIT_FAILED;
 	}
 	if (acts || q < 0) {
-		seal_remove(p->state_fd);
+		if (seal_remove(p->state_fd) < 0)
+			log_warn("cannot remove %s/seal", p->cfg->state_dir);
 		pass_print_summary(p, p->plan, "applied");
 		if (acts)
 			log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
-	pass_seal(p);
+	q = pass_seal(p);
 	pass_print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, false, p->o->out);
-	return EXIT_OK;
+	return q < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 static int pass_plan_apply(struct pass *p)

@@ -512,7 +512,7 @@ static void make_roots(struct batch *b, struct plan *p)
 {
 	struct plan_item **v;
 	size_t i, n = 0;
-	int *errs;
+	int *errs, r;
 
 	for (i = 0; i < p->n_items; i++)
 		n += wants_root(b, &p->items[i]);
@@ -529,8 +529,10 @@ static void make_roots(struct batch *b, struct plan *p)
 		else
 			fail(b, &p->items[i], -ENOMEM, "make the node root");
 	}
-	if (n)
-		root_apply_batch(b->e, v, n, errs);
+	/* A failure of the batch as a whole (its staging) fails the apply too. */
+	r = n ? root_apply_batch(b->e, v, n, errs) : 0;
+	if (r < 0 && !b->first_error)
+		b->first_error = r;
 	for (i = 0; i < n; i++) {
 		v[i]->applied = errs[i] == 0;
 		if (errs[i] < 0)

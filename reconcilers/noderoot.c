@@ -34,6 +34,7 @@ struct root_desc {
 	char identity[256];
 	char node[128];
 	uint64_t ino, prev_ino;
+	unsigned prev_generation; /* of the root prev-ino names (an interrupted re-image) */
 };
 
 size_t noderoot_prefix(const char *path)
@@ -94,6 +95,7 @@ static void desc_parse(const char *text, struct root_desc *d)
 	text_get(text, "node", d->node, sizeof(d->node));
 	d->ino = text_num(text, "ino");
 	d->prev_ino = text_num(text, "prev-ino");
+	d->prev_generation = (unsigned)text_num(text, "prev-generation");
 }
 
 /* The record's name in <state>/roots: the root's path with '/' as '.'. */
@@ -129,7 +131,8 @@ static int record_read(struct engine *e, const char *path, struct root_desc *ret
  * Write the record as a temp in the records directory dfd (not synced: the
  * caller syncs a whole batch once), to be renamed by record_commit().
  */
-static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino)
+static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino,
+			unsigned prev_gen)
 {
 	char name[300], tmp[320], stamp[32];
 	struct buf b = BUF_INIT;
@@ -143,9 +146,9 @@ static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint6
 		return -EINVAL;
 	r = buf_printf(&b,
 		       "# bramble: what the node root %s was made from\npath %s\nnode %s\n%s"
-		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\ncreated %s\n",
+		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\nprev-generation %u\ncreated %s\n",
 		       it->res->path, it->res->path, it->res->node ? it->res->node : "-",
-		       it->res->data, ino, prev_ino, stamp);
+		       it->res->data, ino, prev_ino, prev_gen, stamp);
 	if (r < 0)
 		return r;
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -177,7 +180,7 @@ static int record_write(struct engine *e, const struct plan_item *it, uint64_t i
 	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &dfd);
 	if (r < 0)
 		return r;
-	r = record_stage(dfd, it, ino, prev_ino);
+	r = record_stage(dfd, it, ino, prev_ino, 0);
 	if (r == 0 && syncfs(dfd) < 0)
 		r = -errno;
 	if (r == 0)
@@ -524,6 +527,10 @@ static int job_stage(struct engine *e, int sfd, struct root_job *j)
 	    (j->rec.ino == (uint64_t)cur.st_ino || j->rec.prev_ino == (uint64_t)cur.st_ino)) {
 		j->has_old = true;
 		j->cur_ino = (uint64_t)cur.st_ino;
+		/* A re-image started again: the record describes the copy that was
+		 * never placed; the root in place is of the generation before. */
+		if (j->rec.ino != (uint64_t)cur.st_ino)
+			j->rec.generation = j->rec.prev_generation;
 	}
 	close(pfd);
 	return r;
@@ -625,7 +632,8 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
 			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
-					      v[i].has_old ? v[i].cur_ino : 0);
+					      v[i].has_old ? v[i].cur_ino : 0,
+					      v[i].has_old ? v[i].rec.generation : 0);
 	if (r == 0 && staged && syncfs(rfd) < 0)
 		r = -errno;
 	for (i = 0; r == 0 && i < n; i++)
@@ -647,7 +655,12 @@ out:
 		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
 	}
 	if (sfd >= 0) {
-		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+		/* Not empty: another pass's copy, or one that could not be removed. */
+		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+		    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
+			r = -errno;
+			engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
+		}
 		close(sfd);
 	}
 	if (rfd >= 0)
