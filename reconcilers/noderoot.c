@@ -191,17 +191,21 @@ static int record_write(struct engine *e, const struct plan_item *it, uint64_t i
 	return r;
 }
 
-static void record_remove(struct engine *e, const char *path)
+static int record_remove(struct engine *e, const char *path)
 {
 	char name[300];
-	int dfd;
+	int dfd, r;
 
 	record_name(path, name, sizeof(name));
-	if (dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, false, 0, &dfd) < 0)
-		return;
-	unlinkat(dfd, name, 0);
-	fsync(dfd);
+	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, false, 0, &dfd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
 	close(dfd);
+	return r;
 }
 
 static int dir_is_empty(int dfd, const char *name)
@@ -700,12 +704,14 @@ int root_remove(struct engine *e, const struct inv_entry *inv)
 		snprintf(stage, sizeof(stage), "old.%d.%s", (int)getpid(), name);
 		r = renameat(pfd, name, sfd, stage) < 0 ? -errno : rm_rf_at(sfd, stage);
 		close(sfd);
-		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+		    errno != ENOTEMPTY && errno != EEXIST && r == 0)
+			r = -errno;
 	} else {
 		r = attic_move(pfd, name, name, rec.generation, NULL);
 	}
 	if (r == 0)
-		record_remove(e, inv->path);
+		r = record_remove(e, inv->path);
 out:
 	close(pfd);
 	return r;

@@ -10,7 +10,9 @@
 #
 # Scenarios: cold change remove shared reimage (default: all).
 # MODES="kill fail:EIO fail:ENOSPC fail:EROFS" (default), STRIDE=k tries every
-# k-th N only, START=n starts at the n-th, KEEP_WORK=1 keeps the work directory.
+# k-th N only, START=n starts at the n-th, KEEP_WORK=1 keeps the work directory,
+# VERBOSE=1 (or 2) prints each failed point (and its output).  MODES=random:
+# RANDOM_KILLS (30) passes SIGKILLed at a random time instead (STRIDE=1).
 # Each point is classified (a point may have several):
 #   conflict  the re-apply refused a path ("conflict", "File exists")
 #   reapply   the re-apply failed for another reason
@@ -104,7 +106,10 @@ setup() { # setup SCENARIO: $W/repoA-S (the base), $W/repo-S (the pass), the cle
 	esac
 	base "$s" || return 1
 	# The clean pass: what every interrupted one must end up as.
+	local t0=$(date +%s%N)
 	b "$r" >"$W/clean-$s.out" 2>&1 || { cat "$W/clean-$s.out" >&2; return 1; }
+	CLEAN_MS[$s]=$((($(date +%s%N) - t0) / 1000000))
+	[ "${CLEAN_MS[$s]}" -lt 1000 ] || CLEAN_MS[$s]=999
 	snap "$OUT" >"$W/expect-$s"
 }
 
@@ -151,12 +156,17 @@ point() {
 	base "$s" || { echo "$s: base failed"; return 2; }
 	[ "$mode" = kill ] || err=${mode#fail:}
 	rm -f "$W/fi.log"
-	FAULTENV=(env LD_PRELOAD="$PRELOAD" BRAMBLE_FAULT_PATH="$OUT" BRAMBLE_FAULT_N="$n"
-		BRAMBLE_FAULT_MODE="${mode%%:*}" BRAMBLE_FAULT_ERRNO="$err"
-		BRAMBLE_FAULT_LOG="$W/fi.log" ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0")
-	b "$W/repo-$s" >"$W/faulted.out" 2>&1
-	rc=$?
-	FAULTENV=()
+	if [ "$mode" = random ]; then
+		random_kill "$s" "$n" || return 2
+	else
+		FAULTENV=(env LD_PRELOAD="$PRELOAD" BRAMBLE_FAULT_PATH="$OUT" BRAMBLE_FAULT_N="$n"
+			BRAMBLE_FAULT_MODE="${mode%%:*}" BRAMBLE_FAULT_ERRNO="$err"
+			BRAMBLE_FAULT_LOG="$W/fi.log"
+			ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0")
+		b "$W/repo-$s" >"$W/faulted.out" 2>&1
+		rc=$?
+		FAULTENV=()
+	fi
 	grep -q '^hit ' "$W/fi.log" 2>/dev/null || return 2
 	[ "$mode" = kill ] || [ "$rc" -ne 0 ] || fails+=" exit0"
 	b "$W/repo-$s" >"$W/reapply.out" 2>&1 ||
@@ -176,6 +186,22 @@ point() {
 	fi
 	return 0
 }
+# random_kill SCENARIO N: the N-th of RANDOM_KILLS passes, SIGKILLed after a
+# random time within the clean pass's duration (no shim: any instruction);
+# "hit" when it was still running.  Fails after RANDOM_KILLS passes.
+random_kill() {
+	local pid ms
+	[ "$2" -le "${RANDOM_KILLS:-30}" ] || return 1
+	ms=$((RANDOM % (CLEAN_MS[$1] + 1)))
+	b "$W/repo-$1" >"$W/faulted.out" 2>&1 &
+	pid=$!
+	sleep "$(printf '0.%03d' "$ms")"
+	kill -KILL "$pid" 2>/dev/null && echo "hit $2 SIGKILL after $ms ms" >"$W/fi.log"
+	wait "$pid"
+	rc=$?
+	return 0
+}
+declare -A CLEAN_MS
 # A configuration of its own: not /etc/bramble/bramble.yaml, if there is one.
 printf '# the fault sweep: every setting is a flag\n' >"$W/bramble.yaml"
 mkdir -p "$W/secrets" && (umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi")
