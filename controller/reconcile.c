@@ -314,6 +314,13 @@ static void pass_report_failures(struct pass *p, int r)
 		log_errno(r, "cannot %s", engine_failure(p->engine));
 }
 
+/*
+ * The order matters (reconcilers/recover.c, steps 0 and 6): the intent, the
+ * recovery of a pass that did not finish, the apply, the reloads (whatever
+ * failed), the images in use, the intent cleared or kept, the status, the
+ * seal last: a crash anywhere leaves the intent, or a state the next full
+ * pass (there is no seal yet) records again.
+ */
 static int do_apply(struct pass *p)
 {
 	struct pass_report rep;

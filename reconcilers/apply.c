@@ -11,7 +11,11 @@
  *  5. record the inventory.
  *
  * A crash before 3 leaves only temps (ignored and replaced next time); a
- * crash during 3 leaves each path either old or new.
+ * crash during 3 leaves each path either old or new.  What no plan sees
+ * (generations no link points to, staging, a dead writer's temps) is removed
+ * by the next pass, which the controller's intent record tells that a pass
+ * did not finish: the whole argument, step by step, is in recover.c.  A root
+ * made here whose own files failed is recorded unsettled (unsettle_roots()).
  */
 #include <errno.h>
 #include <fcntl.h>
