@@ -128,17 +128,24 @@ unsigned actions_pending_load(int state_fd)
 		return 0;
 	buf[n] = '\0';
 	return (unsigned)strtoul(buf, NULL, 10) &
-	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD);
+	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD | ACTIONS_PASS_OPEN);
 }
 
-int actions_pending_save(int state_fd, unsigned failed)
+int actions_pending_save(int state_fd, unsigned pending)
 {
 	char buf[32];
-	int n;
+	int n, r;
 
-	if (!failed)
-		return unlinkat(state_fd, ACTIONS_PENDING_FILE, 0) < 0 && errno != ENOENT ? -errno
-											  : 0;
-	n = snprintf(buf, sizeof(buf), "%u\n", failed);
-	return file_write_atomic_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600, true);
+	if (!pending) {
+		if (unlinkat(state_fd, ACTIONS_PENDING_FILE, 0) < 0)
+			return errno == ENOENT ? 0 : -errno;
+	} else {
+		n = snprintf(buf, sizeof(buf), "%u\n", pending);
+		r = file_write_atomic_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600,
+					 true);
+		if (r < 0)
+			return r;
+	}
+	/* The intent must be on disk before the change it follows: the rename too. */
+	return fsync(state_fd) < 0 ? -errno : 0;
 }

@@ -703,6 +703,10 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	/* SIGTERM stops an image download in progress, not only the loop. */
 	download_cancel_on(&sig_stop);
 	code = daemon_open(&d);
+	/* Reloads a killed pass left: before anything else, source or not. */
+	if (code == EXIT_OK && reconcile_retry_reloads(cfg) < 0)
+		log_warnx(
+			"a reload left by an earlier pass failed again; the next pass retries it");
 	if (code == EXIT_OK)
 		daemon_loop(&d);
 	daemon_close(&d);

@@ -138,47 +138,52 @@ static void print_unused(size_t n, uint64_t bytes, FILE *out)
 {
 	char h[32];
 
-	if (n)
+	if (n && out)
 		fprintf(out,
 			"%zu unused image%s in the store (%s): `bramble images prune` removes %s\n",
 			n, n == 1 ? "" : "s", imgstore_human(bytes, h), n == 1 ? "it" : "them");
 }
 
 /* Write <store>/in-use (the digests the applied set references) when it changed. */
-static void in_use_write(int store_fd, const struct imgstore_list *l)
+static int in_use_write(int store_fd, const struct imgstore_list *l)
 {
 	struct buf b = BUF_INIT;
 	char *old = NULL;
 	size_t i, len = 0;
-	int r;
+	int r = 0;
 
-	for (i = 0; i < l->n; i++)
-		if (l->v[i].n_refs && buf_printf(&b, "%s\n", l->v[i].digest) < 0)
-			goto out;
+	for (i = 0; r == 0 && i < l->n; i++)
+		if (l->v[i].n_refs)
+			r = buf_printf(&b, "%s\n", l->v[i].digest);
+	if (r < 0)
+		goto out;
 	if (file_read_at(store_fd, IN_USE_FILE, IN_USE_MAX, &old, &len) == 0 && len == b.len &&
 	    memcmp(old, buf_str(&b), len) == 0)
 		goto out;
 	r = file_write_atomic_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, false);
-	if (r < 0)
-		log_errno(r, "cannot record the images in use in %s", IN_USE_FILE);
 out:
 	free(old);
 	buf_release(&b);
+	return r;
 }
 
-void image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set,
-		       bool record, FILE *out)
+int image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set, bool record,
+		      FILE *out)
 {
 	struct imgstore_list l;
 	uint64_t bytes = 0;
 	size_t i, n = 0;
-	int fd = -1;
+	int fd = -1, r;
 
 	if (store_open(cfg, false, &fd) < 0)
-		return;
-	if (imgstore_list(fd, set, &l) == 0) {
+		return 0;
+	r = imgstore_list(fd, set, &l);
+	if (r == 0) {
 		if (record)
-			in_use_write(fd, &l);
+			r = in_use_write(fd, &l);
+		if (r < 0)
+			log_errno(r, "cannot record the images in use in %s/%s", cfg->image_store,
+				  IN_USE_FILE);
 		for (i = 0; i < l.n; i++)
 			if (!l.v[i].n_refs) {
 				n++;
@@ -188,6 +193,7 @@ void image_step_unused(const struct bramble_config *cfg, const struct manifest_s
 		imgstore_list_release(&l);
 	}
 	close(fd);
+	return record ? r : 0;
 }
 
 void image_step_status(const struct bramble_config *cfg, FILE *out)

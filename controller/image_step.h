@@ -27,10 +27,11 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 /*
  * After a pass: print "N unused images in the store (...)" on out when some
  * entries are used by no Image of set; with record (an applied pass),
- * remember which are used, for `bramble status`.
+ * remember which are used, for `bramble status`.  Returns 0, or the error
+ * of that record (logged).  out may be NULL: record only.
  */
-void image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set,
-		       bool record, FILE *out);
+int image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set, bool record,
+		      FILE *out);
 
 /* For `bramble status`: the unused line, as of the last applied pass. */
 void image_step_status(const struct bramble_config *cfg, FILE *out);

@@ -16,6 +16,8 @@
 #include "source.h"
 #include "../common/hash.h"
 
+struct pass_report;
+
 struct pass {
 	const struct bramble_config *cfg;
 	struct pass_result *res;
@@ -52,6 +54,8 @@ void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT]);
 size_t pass_nodes_ready(const struct plan *pl, const struct manifest_set *set);
 /* "applied REV: N created, N updated, ..." */
 void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb);
+/* Record the pass's status; on failure say so, and leave no stale status behind. */
+int pass_report_record(struct pass *p, const struct pass_report *rep);
 
 /* pass_seal.c */
 /* The sealed fast path; notes in p->delta that a delta pass can follow. */
@@ -66,6 +70,6 @@ void pass_delta_count(struct pass *p);
 int pass_files_digest(struct pass *p);
 void pass_files_release(struct pass *p);
 /* Seal a pass that left everything in place. */
-void pass_seal(struct pass *p);
+int pass_seal(struct pass *p);
 
 #endif

@@ -37,7 +37,7 @@ static void files_mark_other(struct pass *p)
  * After a full pass that changed nothing, or a delta pass that applied
  * everything: let the next one be a sealed (or delta) one.
  */
-void pass_seal(struct pass *p)
+int pass_seal(struct pass *p)
 {
 	struct seal_input in;
 	struct seal_counts counts;
@@ -57,10 +57,11 @@ void pass_seal(struct pass *p)
 	in.prev = p->delta ? &p->seal : NULL;
 	r = seal_write(p->engine, p->plan, &p->deps, &in);
 	if (r < 0)
-		log_errno(r, "cannot write the seal (the next pass is a full one)");
+		log_errno(r, "cannot write the seal %s/seal", p->cfg->state_dir);
 	else if (r > 0)
 		log_debug("sealed: the next pass checks %zu inputs before doing any work",
 			  counts.unchanged);
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -271,8 +272,11 @@ bool pass_sealed(struct pass *p)
 	rep.sealed = &p->sealed;
 	rep.duration_s = pass_elapsed(&p->start);
 	p->res->outcome = PASS_APPLIED;
-	if (status_record(p->cfg->state_dir, &rep) < 0)
-		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	if (pass_report_record(p, &rep) < 0) {
+		p->is_sealed = false; /* a full pass tries again, and fails loudly */
+		p->res->outcome = -1;
+		return false;
+	}
 	pass_print_summary(p, &none, "applied");
 	return true;
 }

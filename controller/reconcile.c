@@ -95,6 +95,22 @@ static int open_engine(struct pass *p)
 	return p->state_fd < 0 ? -errno : 0;
 }
 
+/*
+ * Record the pass in status.json (and nodes.json); when that fails, no
+ * stale Ready=True may stay behind: the old status goes, loudly.
+ */
+int pass_report_record(struct pass *p, const struct pass_report *rep)
+{
+	int r = status_record(p->cfg->state_dir, rep);
+
+	if (r == 0)
+		return 0;
+	log_errno(r, "cannot record the status in %s (status.json, nodes.json)", p->cfg->state_dir);
+	if (status_forget(p->cfg->state_dir) < 0)
+		log_warnx("cannot remove the stale %s/status.json either", p->cfg->state_dir);
+	return r;
+}
+
 static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *message)
 {
 	struct pass_report rep;
@@ -112,8 +128,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	rep.errors = &p->d;
 	rep.message = message;
 	rep.duration_s = pass_elapsed(&p->start);
-	if (status_record(p->cfg->state_dir, &rep) < 0)
-		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	pass_report_record(p, &rep);
 }
 
 /* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
@@ -249,6 +264,65 @@ void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb)
 	fputc('\n', p->o->out);
 }
 
+/*
+ * Record the reloads this pass will need, and that it is under way, before
+ * any change they follow becomes visible (DESIGN.md, reconcile step 6): a
+ * pass killed after a rename leaves the intent, which the next pass (or the
+ * daemon's first) runs, and the mark that makes that pass recover what this
+ * one left (engine_recover()).  Returns the intent, or -1 when it cannot be
+ * recorded: nothing is applied then.
+ */
+static long intent_record(struct pass *p, unsigned pending)
+{
+	unsigned intent = pending | p->plan->actions | ACTIONS_PASS_OPEN;
+	int r;
+
+	if (intent == pending)
+		return (long)intent;
+	r = actions_pending_save(p->state_fd, intent);
+	if (r < 0) {
+		log_errno(r, "cannot record the pass's intent in %s/%s: nothing applied",
+			  p->cfg->state_dir, ACTIONS_PENDING_FILE);
+		return -1;
+	}
+	return (long)intent;
+}
+
+/*
+ * Say what failed: each item with its operation and path, at most a screen
+ * of them, and what failed as a whole (an fsync, the inventory).
+ */
+static void pass_report_failures(struct pass *p, int r)
+{
+	const size_t max = 20;
+	size_t i, n = 0;
+
+	for (i = 0; i < p->plan->n_items; i++) {
+		const struct plan_item *it = &p->plan->items[i];
+		const char *path = NULL;
+		enum root_id root;
+
+		if (!it->error)
+			continue;
+		plan_item_where(it, &root, &path);
+		if (n++ < max)
+			log_errno(it->error, "cannot %s %s/%s",
+				  it->error_op ? it->error_op : "apply",
+				  engine_root_path(p->engine, root), path);
+	}
+	if (n > max)
+		log_warnx("... and %zu more failures", n - max);
+	if (r < 0 && *engine_failure(p->engine))
+		log_errno(r, "cannot %s", engine_failure(p->engine));
+}
+
+/*
+ * The order matters (reconcilers/recover.c, steps 0 and 6): the intent, the
+ * recovery of a pass that did not finish, the apply, the reloads (whatever
+ * failed), the images in use, the intent cleared or kept, the status, the
+ * seal last: a crash anywhere leaves the intent, or a state the next full
+ * pass (there is no seal yet) records again.
+ */
 static int do_apply(struct pass *p)
 {
 	struct pass_report rep;
@@ -256,18 +330,42 @@ static int do_apply(struct pass *p)
 	unsigned pending, acts;
 	size_t failed = 0;
 	unsigned flags = p->o->adopt ? ENGINE_ADOPT : 0;
-	int r;
+	long intent;
+	int r, q;
 
 	if (plan_has_changes(p->plan))
 		plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
-	r = engine_apply(p->engine, p->plan, flags, &failed);
-	if (r == 0)
-		r = export_ids_save(p->state_fd, &p->ids);
-	/* Reloads that failed before are retried with this pass's own. */
+	/* Reloads that failed or were cut short before are retried with this pass's own. */
 	pending = actions_pending_load(p->state_fd);
-	acts = r == 0 ? actions_run(p->cfg, p->plan->actions | pending) : pending;
-	if (actions_pending_save(p->state_fd, acts) < 0)
-		log_warnx("cannot record the reloads still to do in %s", p->cfg->state_dir);
+	intent = intent_record(p, pending);
+	if (intent < 0)
+		return EXIT_FAILED;
+	r = (unsigned)intent & ACTIONS_PASS_OPEN ? engine_recover(p->engine, p->plan) : 0;
+	if (r == 0)
+		r = engine_apply(p->engine, p->plan, flags, &failed);
+	pass_report_failures(p, r);
+	q = export_ids_save(p->state_fd, &p->ids);
+	if (q < 0)
+		log_errno(q, "cannot write %s/export-ids", p->cfg->state_dir);
+	if (r == 0)
+		r = q;
+	/* Run for what was applied, even when something failed: a reload with
+	 * nothing new to read is harmless, a missed one is not. */
+	acts = actions_run(p->cfg, (unsigned)intent & ~ACTIONS_PASS_OPEN);
+	/* What `images prune` keeps, recorded while the intent still says the
+	 * pass is open (its temp is the next pass's to clean up). */
+	if (r == 0 && !failed && image_step_unused(p->cfg, p->set, true, NULL) < 0)
+		r = -EIO;
+	if (r < 0 || failed)
+		acts |= ACTIONS_PASS_OPEN; /* the next pass recovers what this one left */
+	q = actions_pending_save(p->state_fd, acts);
+	if (q < 0) {
+		log_errno(q, "cannot record the reloads still to do in %s/%s", p->cfg->state_dir,
+			  ACTIONS_PENDING_FILE);
+		if (r == 0)
+			r = q;
+	}
+	acts &= ~ACTIONS_PASS_OPEN;
 	if (acts) {
 		actions_describe(acts, what, sizeof(what));
 		snprintf(msg, sizeof(msg),
@@ -286,24 +384,29 @@ static int do_apply(struct pass *p)
 	rep.errors = &p->d;
 	rep.message = r < 0 ? strerror(-r) : acts ? msg : NULL;
 	rep.duration_s = pass_elapsed(&p->start);
-	if (status_record(p->cfg->state_dir, &rep) < 0)
-		log_warnx("cannot record the status in %s", p->cfg->state_dir);
+	q = pass_report_record(p, &rep);
 	if (r < 0 || failed) {
-		seal_remove(p->state_fd);
-		log_errno(r ? r : -EIO, "apply of %s: %zu resources failed", p->rev.revision,
-			  failed);
+		if (seal_remove(p->state_fd) < 0)
+			log_warn("cannot remove %s/seal", p->cfg->state_dir);
+		if (failed)
+			log_errno(r ? r : -EIO, "apply of %s: %zu resources failed",
+				  p->rev.revision, failed);
+		else
+			log_errno(r, "apply of %s failed", p->rev.revision);
 		return EXIT_FAILED;
 	}
-	if (acts) {
-		seal_remove(p->state_fd);
+	if (acts || q < 0) {
+		if (seal_remove(p->state_fd) < 0)
+			log_warn("cannot remove %s/seal", p->cfg->state_dir);
 		pass_print_summary(p, p->plan, "applied");
-		log_warnx("%s", msg);
+		if (acts)
+			log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
-	pass_seal(p);
+	q = pass_seal(p);
 	pass_print_summary(p, p->plan, "applied");
-	image_step_unused(p->cfg, p->set, true, p->o->out);
-	return EXIT_OK;
+	image_step_unused(p->cfg, p->set, false, p->o->out);
+	return q < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 static int pass_plan_apply(struct pass *p)
@@ -337,7 +440,7 @@ static int pass_plan_apply(struct pass *p)
 	if (p->o->mode == PASS_MODE_APPLY)
 		return do_apply(p);
 	plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
-	pending = actions_pending_load(p->state_fd);
+	pending = actions_pending_load(p->state_fd) & ~ACTIONS_PASS_OPEN;
 	if (p->plan->actions | pending) {
 		char acts[128];
 
@@ -492,30 +595,65 @@ static void pass_result_fill(struct pass *p, int code)
  * One applying pass at a time per state directory: `bramble apply` run by
  * hand while the daemon applies waits for it (two passes interleaving their
  * writes, renames and inventory would each see the other's half-done work).
- * Returns the lock's fd (closed to release), or -1 when it cannot be taken
- * (the pass then runs unlocked, as before: a missing state directory is
- * created by the engine later).
+ * Returns the lock's fd (closed to release), or a negative errno: a lock
+ * that cannot be made is an error, never a pass run unlocked.
  */
 static int pass_lock(const struct bramble_config *cfg)
 {
 	char *path;
-	int fd;
+	int fd, r;
 
-	if (mkdir_p(cfg->state_dir, 0755) < 0)
-		return -1;
+	r = mkdir_p(cfg->state_dir, 0755);
+	if (r < 0) {
+		log_errno(r, "cannot make the state directory %s", cfg->state_dir);
+		return r;
+	}
 	path = path_join(cfg->state_dir, "lock");
 	if (!path)
-		return -1;
+		return -ENOMEM;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		log_errno(r, "cannot open the lock %s", path);
+		free(path);
+		return r;
+	}
 	free(path);
-	if (fd < 0)
-		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		log_info("another pass is applying to %s: waiting for it", cfg->state_dir);
-		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
-			;
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				r = -errno;
+				log_errno(r, "cannot lock %s/lock", cfg->state_dir);
+				close(fd);
+				return r;
+			}
 	}
 	return fd;
+}
+
+int reconcile_retry_reloads(const struct bramble_config *cfg)
+{
+	unsigned pending, left;
+	int lock_fd, state_fd, r;
+
+	lock_fd = pass_lock(cfg);
+	if (lock_fd < 0)
+		return lock_fd;
+	state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = state_fd < 0 ? -errno : 0;
+	pending = r == 0 ? actions_pending_load(state_fd) : 0;
+	if (pending & ~ACTIONS_PASS_OPEN) {
+		log_info("running the reloads a pass left to do");
+		left = actions_run(cfg, pending & ~ACTIONS_PASS_OPEN);
+		r = actions_pending_save(state_fd, left | (pending & ACTIONS_PASS_OPEN));
+		if (r == 0 && left)
+			r = -EIO;
+	}
+	if (state_fd >= 0)
+		close(state_fd);
+	close(lock_fd);
+	return r;
 }
 
 int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
@@ -537,7 +675,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	if (o->mode == PASS_MODE_APPLY)
 		lock_fd = pass_lock(cfg);
-	code = pass_run(&p);
+	code = o->mode != PASS_MODE_APPLY || lock_fd >= 0 ? pass_run(&p) : EXIT_FAILED;
 	pass_result_fill(&p, code);
 	if (lock_fd >= 0)
 		close(lock_fd);

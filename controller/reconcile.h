@@ -52,6 +52,14 @@ struct pass_result {
 	enum pass_kind kind;
 };
 
+/*
+ * Run the reloads the state directory says are still to do (a pass that was
+ * killed, or a reload command that failed), under the pass lock: the
+ * daemon does it at start, before its first pass can read the source.
+ * Returns 0, or a negative errno (a reload failed again: it stays recorded).
+ */
+int reconcile_retry_reloads(const struct bramble_config *cfg);
+
 /* Run one pass; returns an enum exit_code.  res (may be NULL) gets the figures. */
 int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 		   struct pass_result *res);

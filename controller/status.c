@@ -351,7 +351,11 @@ static void counter_add(json_t *st, const char *key, size_t n)
 	json_object_set_new(st, key, json_integer(v + (json_int_t)n));
 }
 
-/* Write a file into the state directory atomically (mode 0644), as fill produces it. */
+/*
+ * Write a file into the state directory atomically (mode 0644), as fill
+ * produces it: a temp, then a rename; every error (a close too) is one, and
+ * the temp goes on failure.
+ */
 static int state_file_write(const char *state_dir, const char *name,
 			    int (*fill)(int fd, const void *arg), const void *arg)
 {
@@ -371,12 +375,28 @@ static int state_file_write(const char *state_dir, const char *name,
 	r = fill(fd, arg);
 	if (r == 0 && fchmod(fd, 0644) < 0)
 		r = -errno;
-	close(fd);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
 	if (r == 0 && rename(buf_str(&t), buf_str(&p)) < 0)
 		r = -errno;
+	if (r < 0)
+		unlink(buf_str(&t));
 out:
 	buf_release(&p);
 	buf_release(&t);
+	return r;
+}
+
+int status_forget(const char *state_dir)
+{
+	char *path = path_join(state_dir, STATUS_FILE);
+	int r = 0;
+
+	if (!path)
+		return -ENOMEM;
+	if (unlink(path) < 0 && errno != ENOENT)
+		r = -errno;
+	free(path);
 	return r;
 }
 

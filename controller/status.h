@@ -40,6 +40,11 @@ struct pass_report {
 /* Merge this pass into state_dir/status.json (written atomically, mode 0644). */
 int status_record(const char *state_dir, const struct pass_report *rep);
 /*
+ * Remove status.json: when a pass cannot record its status, the last one's
+ * (Ready=True, say) must not stay behind as if it were this pass's.
+ */
+int status_forget(const char *state_dir);
+/*
  * Mark a pass as started (condition Reconciling=True, reason Progressing, the
  * trigger in its message) so that /status shows it while it runs;
  * status_record sets it back to False at the end of the pass.

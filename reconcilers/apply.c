@@ -11,7 +11,11 @@
  *  5. record the inventory.
  *
  * A crash before 3 leaves only temps (ignored and replaced next time); a
- * crash during 3 leaves each path either old or new.
+ * crash during 3 leaves each path either old or new.  What no plan sees
+ * (generations no link points to, staging, a dead writer's temps) is removed
+ * by the next pass, which the controller's intent record tells that a pass
+ * did not finish: the whole argument, step by step, is in recover.c.  A root
+ * made here whose own files failed is recorded unsettled (unsettle_roots()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,9 +51,10 @@ struct batch {
 	int first_error;
 };
 
-static void fail(struct batch *b, struct plan_item *it, int r)
+static void fail(struct batch *b, struct plan_item *it, int r, const char *op)
 {
 	it->error = r;
+	it->error_op = op;
 	b->failed++;
 	if (!b->first_error)
 		b->first_error = r;
@@ -142,7 +147,9 @@ static int write_new(int dfd, const char *name, const struct resource *res, stru
 	r = write_all(fd, res->data, res->len);
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
-	close(fd);
+	/* A close can report a lost write (NFS, a full disk): it is an error. */
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
 	if (r == 0)
 		store_sig(it, &st);
 	return r;
@@ -170,7 +177,8 @@ static int copy_file(int sfd, int dfd, const char *name, const struct stat *src)
 		r = -errno;
 	if (r == 0 && futimens(fd, ts) < 0)
 		r = -errno;
-	close(fd);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
 	return r;
 }
 
@@ -404,21 +412,12 @@ static bool wants_apply(const struct plan_item *it, unsigned flags)
 	return it->op == PLAN_CONFLICT && (flags & ENGINE_ADOPT);
 }
 
-/*
- * The node roots (RES_ROOT) of a plan, in plan order, which is path order,
- * so that the files bramble manages inside a root find it by bsearch.
- */
-struct root_index {
-	struct plan_item **v;
-	size_t n, cap;
-};
-
 static const char *item_path(const struct plan_item *it)
 {
 	return it->res ? it->res->path : it->inv->path;
 }
 
-static int root_index_add(struct root_index *ri, struct plan_item *it)
+int root_index_add(struct root_index *ri, struct plan_item *it)
 {
 	if (ri->n == ri->cap) {
 		size_t cap = ri->cap ? ri->cap * 2 : 64;
@@ -433,8 +432,7 @@ static int root_index_add(struct root_index *ri, struct plan_item *it)
 	return 0;
 }
 
-/* The root item that path (in ROOT_NFS) lies inside, or NULL. */
-static struct plan_item *root_index_find(const struct root_index *ri, const char *path)
+struct plan_item *root_index_find(const struct root_index *ri, const char *path)
 {
 	size_t len = noderoot_prefix(path), lo = 0, hi = ri->n;
 
@@ -501,7 +499,7 @@ static bool follow_root(struct batch *b, struct plan *p, const struct root_index
 	if (root->op == PLAN_UNCHANGED || root->applied)
 		return true;
 	if (wants_apply(it, b->flags))
-		fail(b, it, -ENOENT);
+		fail(b, it, -ENOENT, "write (its node root is not in place)");
 	return false;
 }
 
@@ -518,7 +516,7 @@ static void make_roots(struct batch *b, struct plan *p)
 {
 	struct plan_item **v;
 	size_t i, n = 0;
-	int *errs;
+	int *errs, r;
 
 	for (i = 0; i < p->n_items; i++)
 		n += wants_root(b, &p->items[i]);
@@ -533,14 +531,16 @@ static void make_roots(struct batch *b, struct plan *p)
 		if (v && errs)
 			v[n++] = &p->items[i];
 		else
-			fail(b, &p->items[i], -ENOMEM);
+			fail(b, &p->items[i], -ENOMEM, "make the node root");
 	}
-	if (n)
-		root_apply_batch(b->e, v, n, errs);
+	/* A failure of the batch as a whole (its staging) fails the apply too. */
+	r = n ? root_apply_batch(b->e, v, n, errs) : 0;
+	if (r < 0 && !b->first_error)
+		b->first_error = r;
 	for (i = 0; i < n; i++) {
 		v[i]->applied = errs[i] == 0;
 		if (errs[i] < 0)
-			fail(b, v[i], errs[i]);
+			fail(b, v[i], errs[i], "make the node root");
 	}
 	free(v);
 	free(errs);
@@ -557,14 +557,16 @@ static void stage_all(struct batch *b, struct plan *p)
 		struct plan_item *it = &p->items[i];
 
 		if (it->res && is_root_item(it) && root_index_add(&ri, it) < 0) {
-			fail(b, it, -ENOMEM);
+			fail(b, it, -ENOMEM, "index the node root");
 			continue;
 		}
 		if (it->res && !follow_root(b, p, &ri, it))
 			continue;
 		if (!wants_apply(it, b->flags)) {
 			if (it->op == PLAN_CONFLICT)
-				fail(b, it, -EEXIST);
+				fail(b, it, -EEXIST,
+				     "replace (it was not created by bramble; --adopt replaces "
+				     "it)");
 			continue;
 		}
 		if (it->res->type == RES_ROOT) {
@@ -575,7 +577,7 @@ static void stage_all(struct batch *b, struct plan *p)
 			r = stage_at(b, it->res->root, NULL, it->res->path, it, false);
 		}
 		if (r < 0)
-			fail(b, it, r);
+			fail(b, it, r, "write");
 	}
 	free(ri.v);
 }
@@ -592,15 +594,19 @@ static int sync_roots(struct batch *b)
 
 		if (!b->root_used[i] || b->e->root_fd[i] < 0)
 			continue;
-		if (fstat(b->e->root_fd[i], &st) < 0)
+		if (fstat(b->e->root_fd[i], &st) < 0) {
+			engine_set_failure(b->e, "stat", i, "");
 			return -errno;
+		}
 		for (k = 0; k < n_seen && seen[k] != st.st_dev; k++)
 			;
 		if (k < n_seen)
 			continue;
 		seen[n_seen++] = st.st_dev;
-		if (syncfs(b->e->root_fd[i]) < 0)
+		if (syncfs(b->e->root_fd[i]) < 0) {
+			engine_set_failure(b->e, "syncfs", i, "");
 			return -errno;
+		}
 	}
 	return 0;
 }
@@ -646,12 +652,12 @@ static void rename_all(struct batch *b)
 			if (children_applied(it))
 				it->applied = true;
 			else if (!it->error)
-				fail(b, it, -EIO);
+				fail(b, it, -EIO, "repair the boot tree in place");
 			continue;
 		}
 		r = rename_one(b, pd);
 		if (r < 0) {
-			fail(b, it, r);
+			fail(b, it, r, "rename the temp into place");
 			continue;
 		}
 		it->applied = true;
@@ -670,8 +676,10 @@ static int fsync_dirs(struct batch *b)
 
 		if (dir_open_beneath(b->e->root_fd[root], colon + 1, false, 0, &fd) < 0)
 			continue;
-		if (fsync(fd) < 0 && r == 0)
+		if (fsync(fd) < 0 && r == 0) {
 			r = -errno;
+			engine_set_failure(b->e, "fsync", root, colon + 1);
+		}
 		close(fd);
 	}
 	return r;
@@ -714,10 +722,15 @@ static int delete_entry(struct batch *b, struct inv_entry *inv)
 	 * (the name is bramble's own; only a file or a link is removed). */
 	if (inv->type != RES_DIR && tmp_name(name, tmp, sizeof(tmp)) == 0 &&
 	    fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
-		unlinkat(dfd, tmp, 0);
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && unlinkat(dfd, tmp, 0) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		/* A link removed by a pass that died before its generation was. */
+		return inv->type == RES_TREE ? remove_gendir(b, inv->root, inv->gendir) : 0;
+	}
 	if (inv->type == RES_DIR) {
 		if (!S_ISDIR(st.st_mode))
 			return 0;
@@ -775,7 +788,7 @@ static void delete_all(struct batch *b, struct plan *p)
 		if (it->op == PLAN_DELETE && it->inv->type == RES_ROOT) {
 			r = root_remove(b->e, it->inv);
 			if (r < 0)
-				fail(b, it, r);
+				fail(b, it, r, "move the node root to the attic");
 			else
 				it->applied = true;
 			continue;
@@ -783,7 +796,7 @@ static void delete_all(struct batch *b, struct plan *p)
 		if (it->op == PLAN_DELETE) {
 			r = delete_entry(b, it->inv);
 			if (r < 0)
-				fail(b, it, r);
+				fail(b, it, r, "remove");
 			else
 				it->applied = true;
 			continue;
@@ -793,7 +806,7 @@ static void delete_all(struct batch *b, struct plan *p)
 		    it->inv && it->inv->gendir && strcmp(it->inv->gendir, it->gendir) != 0) {
 			r = remove_gendir(b, it->res->root, it->inv->gendir);
 			if (r < 0)
-				fail(b, it, r);
+				fail(b, it, r, "remove the old generation of");
 		}
 	}
 	free(ri.v);
@@ -808,6 +821,54 @@ static void dirs_reset(struct batch *b)
 	b->n_dirs = 0;
 }
 
+/*
+ * A root made in this apply is recorded settled only once every file of
+ * bramble's inside it is in place: otherwise it is recorded with no inode,
+ * so that the next pass knows the files it finds there at bramble's paths
+ * (the image's copies) for its own to replace, not for the node's
+ * (root_observe(): unsettled).
+ */
+static int unsettle_roots(struct plan *p)
+{
+	struct root_index ri = {NULL, 0, 0};
+	struct plan_item *root;
+	size_t i;
+	int r;
+
+	r = replaced_roots(p, &ri);
+	for (i = 0; r == 0 && ri.n && i < p->n_items; i++) {
+		struct plan_item *it = &p->items[i];
+
+		if (!it->res || !it->error || it->res->root != ROOT_NFS ||
+		    it->res->type == RES_ROOT)
+			continue;
+		root = root_index_find(&ri, it->res->path);
+		if (root && root->res && root->applied)
+			root->sig_ino = 0;
+	}
+	free(ri.v);
+	return r;
+}
+
+void engine_set_failure(struct engine *e, const char *op, int root, const char *path)
+{
+	const char *base = root >= 0 ? e->root_path[root] : e->state_dir;
+
+	snprintf(e->failure, sizeof(e->failure), "%s %s%s%s", op, base ? base : "",
+		 path[0] ? "/" : "", path);
+}
+
+const char *engine_failure(const struct engine *e)
+{
+	return e->failure;
+}
+
+void plan_item_where(const struct plan_item *it, enum root_id *ret_root, const char **ret_path)
+{
+	*ret_root = it->res ? it->res->root : it->inv->root;
+	*ret_path = item_path(it);
+}
+
 int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed)
 {
 	mode_t old_umask;
@@ -817,6 +878,7 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 
 	if (ret_failed)
 		*ret_failed = 0;
+	e->failure[0] = '\0';
 	r = inventory_covers(&e->inv, p); /* before anything is touched */
 	if (r < 0)
 		return r;
@@ -837,8 +899,13 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 		r = fsync_dirs(&b);
 	}
 	umask(old_umask);
-	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty))
+	if (r == 0)
+		r = unsettle_roots(p);
+	if (r == 0 && (plan_has_changes(p) || p->inventory_dirty)) {
 		r = inventory_save(e->state_fd, &e->inv, p);
+		if (r < 0)
+			engine_set_failure(e, "write the inventory", -1, INVENTORY_DIR);
+	}
 	for (i = 0; i < b.n; i++)
 		free(b.v[i].path);
 	free(b.v);

@@ -40,8 +40,9 @@ struct plan_item {
 	struct inv_entry *inv;	    /* recorded (NULL when new) */
 	struct plan_item *children; /* RES_TREE: per-child detail */
 	size_t n_children;
-	bool applied; /* set by engine_apply on success */
-	int error;    /* set by engine_apply on failure (negative errno) */
+	bool applied;	      /* set by engine_apply on success */
+	int error;	      /* set by engine_apply on failure (negative errno) */
+	const char *error_op; /* and what it was doing: "rename the temp into place" */
 	/* Engine-private: digest of the desired content, tree generation dir,
 	 * and the stat signature to record once in place. */
 	char digest[65];
@@ -52,6 +53,7 @@ struct plan_item {
 	int64_t sig_ctime_ns;
 	bool sig_fresh; /* the signature differs from the inventory's */
 	bool in_place;	/* RES_TREE: repair children inside the current generation */
+	bool unsettled; /* RES_ROOT: made by bramble, its own files in it not all recorded */
 };
 
 struct plan {
@@ -106,6 +108,21 @@ int engine_plan(struct engine *e, struct resource_set *desired, unsigned flags, 
  * or the first error; *ret_failed counts failed items.
  */
 int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed);
+
+/*
+ * Remove what a pass that was killed or failed left behind, before applying
+ * p: tree generation directories no link points to and p does not want, and
+ * dead passes' staging (recover.c).  Run when the state directory says the
+ * last pass did not finish (actions.h, ACTIONS_PASS_OPEN).
+ */
+int engine_recover(struct engine *e, const struct plan *p);
+/*
+ * What made engine_apply() fail as a whole, when it was not one item (a
+ * syncfs, an fsync, the inventory): "fsync /srv/bramble/tftp", or "".
+ */
+const char *engine_failure(const struct engine *e);
+/* The root and path of a plan item (desired, or recorded for a delete). */
+void plan_item_where(const struct plan_item *it, enum root_id *ret_root, const char **ret_path);
 
 void plan_free(struct plan *p);
 /*

@@ -13,6 +13,7 @@
 
 #define INVENTORY_SHARDS ENGINE_SHARDS
 #define TMP_SUFFIX	 ".bramble-tmp"
+#define INVENTORY_DIR	 "inventory.d"
 
 /* What bramble saw of a file right after writing it. */
 struct stat_sig {
@@ -63,7 +64,24 @@ struct engine {
 	/* Nodes outside this pass's scope (engine_scope), sorted by name. */
 	const char *const *out_of_scope;
 	size_t n_out_of_scope;
+	/* What failed when an apply failed as a whole (engine_failure()). */
+	char failure[512];
 };
+
+/*
+ * The node roots (RES_ROOT in ROOT_NFS) of a plan, in plan order, which is
+ * path order, so that the files bramble manages inside a root find it by
+ * bsearch (apply.c).
+ */
+struct root_index {
+	struct plan_item **v;
+	size_t n, cap;
+};
+int root_index_add(struct root_index *ri, struct plan_item *it);
+/* The root item that path (in ROOT_NFS) lies inside, or NULL. */
+struct plan_item *root_index_find(const struct root_index *ri, const char *path);
+/* Note what failed as a whole: op and the path (root, then path beneath it). */
+void engine_set_failure(struct engine *e, const char *op, int root, const char *path);
 
 /* Load every shard, or only those marked in shards (inv->partial). */
 int inventory_load(int state_fd, const bool *shards, struct inventory *inv);
@@ -99,6 +117,8 @@ void sig_from_stat(struct stat_sig *sig, const struct stat *st);
 int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *name);
 int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *errs);
 int root_remove(struct engine *e, const struct inv_entry *inv);
+/* Remove what dead passes left in nfs/.staging, and the directory when empty. */
+int root_recover(struct engine *e);
 const char *root_delete_reason(const struct inv_entry *inv);
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b);
 

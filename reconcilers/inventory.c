@@ -20,7 +20,6 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define INVENTORY_DIR	"inventory.d"
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
 #define SHARD_MAX_SIZE	((size_t)256 << 20)
 
@@ -320,7 +319,8 @@ static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, b->data ? b->data : "", b->len);
-	close(fd);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
 	return r;
 }
 

@@ -34,6 +34,7 @@ struct root_desc {
 	char identity[256];
 	char node[128];
 	uint64_t ino, prev_ino;
+	unsigned prev_generation; /* of the root prev-ino names (an interrupted re-image) */
 };
 
 size_t noderoot_prefix(const char *path)
@@ -94,6 +95,7 @@ static void desc_parse(const char *text, struct root_desc *d)
 	text_get(text, "node", d->node, sizeof(d->node));
 	d->ino = text_num(text, "ino");
 	d->prev_ino = text_num(text, "prev-ino");
+	d->prev_generation = (unsigned)text_num(text, "prev-generation");
 }
 
 /* The record's name in <state>/roots: the root's path with '/' as '.'. */
@@ -129,7 +131,8 @@ static int record_read(struct engine *e, const char *path, struct root_desc *ret
  * Write the record as a temp in the records directory dfd (not synced: the
  * caller syncs a whole batch once), to be renamed by record_commit().
  */
-static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino)
+static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino,
+			unsigned prev_gen)
 {
 	char name[300], tmp[320], stamp[32];
 	struct buf b = BUF_INIT;
@@ -143,9 +146,9 @@ static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint6
 		return -EINVAL;
 	r = buf_printf(&b,
 		       "# bramble: what the node root %s was made from\npath %s\nnode %s\n%s"
-		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\ncreated %s\n",
+		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\nprev-generation %u\ncreated %s\n",
 		       it->res->path, it->res->path, it->res->node ? it->res->node : "-",
-		       it->res->data, ino, prev_ino, stamp);
+		       it->res->data, ino, prev_ino, prev_gen, stamp);
 	if (r < 0)
 		return r;
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -177,7 +180,7 @@ static int record_write(struct engine *e, const struct plan_item *it, uint64_t i
 	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &dfd);
 	if (r < 0)
 		return r;
-	r = record_stage(dfd, it, ino, prev_ino);
+	r = record_stage(dfd, it, ino, prev_ino, 0);
 	if (r == 0 && syncfs(dfd) < 0)
 		r = -errno;
 	if (r == 0)
@@ -188,17 +191,21 @@ static int record_write(struct engine *e, const struct plan_item *it, uint64_t i
 	return r;
 }
 
-static void record_remove(struct engine *e, const char *path)
+static int record_remove(struct engine *e, const char *path)
 {
 	char name[300];
-	int dfd;
+	int dfd, r;
 
 	record_name(path, name, sizeof(name));
-	if (dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, false, 0, &dfd) < 0)
-		return;
-	unlinkat(dfd, name, 0);
-	fsync(dfd);
+	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, false, 0, &dfd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
 	close(dfd);
+	return r;
 }
 
 static int dir_is_empty(int dfd, const char *name)
@@ -318,6 +325,10 @@ int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *na
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0 && rec.ino == (uint64_t)st.st_ino) {
+		/* Made by bramble, but not recorded as settled: a pass died or
+		 * failed before every file of bramble's in it was in place. */
+		it->unsettled = !it->inv || it->inv->type != RES_ROOT ||
+				it->inv->sig.ino != (uint64_t)st.st_ino;
 		if (!want.shared) {
 			r = judge_private(it, &rec, &want);
 			root_sig(it, &st); /* against the digest of what the root was made from */
@@ -450,18 +461,19 @@ struct root_job {
 };
 
 /* Remove what passes that died left in the staging directory (not ours, not alive). */
-static void staging_clean_dead(int sfd)
+static int staging_clean_dead(int sfd)
 {
 	struct dirent *de;
-	int fd = dup(sfd);
+	int fd = dup(sfd), r = 0;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	if (!d) {
+		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		return;
+		return r;
 	}
-	while ((de = readdir(d)) != NULL) {
+	while (r == 0 && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.'), *p;
 		long pid = 0;
 
@@ -473,9 +485,31 @@ static void staging_clean_dead(int sfd)
 		pid = strncmp(de->d_name, "old.", 4) == 0 ? strtol(de->d_name + 4, NULL, 10)
 							  : strtol(p + 1, NULL, 10);
 		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-			rm_rf_at(dirfd(d), de->d_name);
+			r = rm_rf_at(dirfd(d), de->d_name);
 	}
 	closedir(d);
+	return r;
+}
+
+int root_recover(struct engine *e)
+{
+	int sfd, r;
+
+	if (e->root_fd[ROOT_NFS] < 0)
+		return 0;
+	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, false, 0, &sfd);
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0) {
+		r = staging_clean_dead(sfd);
+		close(sfd);
+	}
+	if (r == 0 && unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+	    errno != ENOTEMPTY && errno != EEXIST)
+		r = -errno;
+	if (r < 0)
+		engine_set_failure(e, "clean the staging directory", ROOT_NFS, NODEROOT_STAGING);
+	return r;
 }
 
 /* Copy one root into staging and note what is in its place now. */
@@ -497,6 +531,10 @@ static int job_stage(struct engine *e, int sfd, struct root_job *j)
 	    (j->rec.ino == (uint64_t)cur.st_ino || j->rec.prev_ino == (uint64_t)cur.st_ino)) {
 		j->has_old = true;
 		j->cur_ino = (uint64_t)cur.st_ino;
+		/* A re-image started again: the record describes the copy that was
+		 * never placed; the root in place is of the generation before. */
+		if (j->rec.ino != (uint64_t)cur.st_ino)
+			j->rec.generation = j->rec.prev_generation;
 	}
 	close(pfd);
 	return r;
@@ -565,12 +603,16 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 
 	if (!v)
 		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		v[i].it = items[i]; /* a failure before its turn is its failure too */
 	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
 	if (r < 0)
 		goto out;
-	staging_clean_dead(sfd);
+	r = staging_clean_dead(sfd);
+	if (r < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		const char *name = NULL;
 		int pfd;
@@ -594,7 +636,8 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
 			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
-					      v[i].has_old ? v[i].cur_ino : 0);
+					      v[i].has_old ? v[i].cur_ino : 0,
+					      v[i].has_old ? v[i].rec.generation : 0);
 	if (r == 0 && staged && syncfs(rfd) < 0)
 		r = -errno;
 	for (i = 0; r == 0 && i < n; i++)
@@ -616,7 +659,12 @@ out:
 		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
 	}
 	if (sfd >= 0) {
-		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+		/* Not empty: another pass's copy, or one that could not be removed. */
+		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+		    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
+			r = -errno;
+			engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
+		}
 		close(sfd);
 	}
 	if (rfd >= 0)
@@ -656,12 +704,14 @@ int root_remove(struct engine *e, const struct inv_entry *inv)
 		snprintf(stage, sizeof(stage), "old.%d.%s", (int)getpid(), name);
 		r = renameat(pfd, name, sfd, stage) < 0 ? -errno : rm_rf_at(sfd, stage);
 		close(sfd);
-		unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR);
+		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+		    errno != ENOTEMPTY && errno != EEXIST && r == 0)
+			r = -errno;
 	} else {
 		r = attic_move(pfd, name, name, rec.generation, NULL);
 	}
 	if (r == 0)
-		record_remove(e, inv->path);
+		r = record_remove(e, inv->path);
 out:
 	close(pfd);
 	return r;

@@ -677,8 +677,30 @@ static bool would_empty(const struct resource_set *d, const struct inventory *in
 	return had;
 }
 
+/*
+ * A file at one of bramble's paths inside a root bramble made but did not
+ * record as settled (a pass died or failed between the root's rename and
+ * the files'): the image's copy, bramble's to replace, not the node's.
+ */
+static void settle_root_file(struct root_index *ri, struct plan_item *it)
+{
+	struct plan_item *root;
+
+	if (it->res->type == RES_ROOT && it->res->root == ROOT_NFS) {
+		if (root_index_add(ri, it) < 0)
+			ri->n = 0; /* out of memory: the conflicts stay conflicts */
+		return;
+	}
+	if (it->op != PLAN_CONFLICT || it->res->root != ROOT_NFS || it->res->type == RES_DIR)
+		return;
+	root = root_index_find(ri, it->res->path);
+	if (root && root->unsettled)
+		item_set(it, PLAN_UPDATE, "left by an interrupted pass in a root bramble made");
+}
+
 static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, struct observe *o)
 {
+	struct root_index ri = {NULL, 0, 0};
 	size_t i = 0, j = 0;
 	int r = 0;
 
@@ -692,6 +714,8 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 			if (!res_path_is_safe(it->res->path))
 				return -EINVAL;
 			r = observe_item(o, it);
+			if (r == 0)
+				settle_root_file(&ri, it);
 		} else {
 			it->inv = &e->inv.v[j++];
 			if (out_of_scope(e, it->inv))
@@ -708,6 +732,7 @@ static int plan_fill(struct engine *e, struct resource_set *d, struct plan *p, s
 		if (r == 0)
 			plan_count(p, it);
 	}
+	free(ri.v);
 	return r;
 }
 

@@ -77,10 +77,9 @@ void seal_deps_release(struct seal_deps *d)
 	d->n = d->cap = 0;
 }
 
-void seal_remove(int state_fd)
+int seal_remove(int state_fd)
 {
-	if (unlinkat(state_fd, SEAL_FILE, 0) < 0 && errno != ENOENT)
-		log_debug("cannot remove the seal: %s", strerror(errno));
+	return unlinkat(state_fd, SEAL_FILE, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 static int64_t ts_ns(const struct timespec *t)
@@ -460,9 +459,9 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	size_t i;
 	int r = 0;
 
-	seal_remove(e->state_fd);
-	if (p->n_conflict || p->n_keep || (!in->prev && plan_has_changes(p)))
-		return 0;
+	r = seal_remove(e->state_fd); /* a stale seal must never outlive its pass */
+	if (r < 0 || p->n_conflict || p->n_keep || (!in->prev && plan_has_changes(p)))
+		return r;
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
 	s.fd = e->root_fd;

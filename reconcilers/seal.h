@@ -141,7 +141,7 @@ const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, cons
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
 	       const struct seal_input *in);
 
-/* Remove the seal (a pass that changes things, or fails). */
-void seal_remove(int state_fd);
+/* Remove the seal (a pass that changes things, or fails): 0 or a negative errno. */
+int seal_remove(int state_fd);
 
 #endif

@@ -381,6 +381,75 @@ static void test_tree_switch(void **state)
 	free(gen2);
 }
 
+/*
+ * A pass that died left generation directories no link points to (one it
+ * was building, one whose link it had switched away from): the next pass
+ * removes them before it applies, and leaves a directory that only looks
+ * like one (no tree of that name) alone.
+ */
+static void test_orphan_generations_recovered(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	char link[256], *gen;
+	size_t failed = 0;
+
+	apply_set(f, 0, true, 0, 0);
+	snprintf(link, sizeof(link), "%s/1234abcd", f->path[ROOT_TFTP]);
+	gen = realpath(link, NULL);
+	assert_non_null(gen);
+	assert_int_equal(mkdir_p(f->path[ROOT_TFTP], 0755), 0);
+	snprintf(link, sizeof(link), "%s/.1234abcd.0123456789abcdef", f->path[ROOT_TFTP]);
+	assert_int_equal(mkdir(link, 0755), 0);
+	put(link, "config.txt", "v=0\n");
+	snprintf(link, sizeof(link), "%s/.other.0123456789abcdef", f->path[ROOT_TFTP]);
+	assert_int_equal(mkdir(link, 0755), 0);
+	desired(&s, 1, true);
+	p = plan_of(f, &e, &s, 0);
+	assert_int_equal(engine_recover(e, p), 0);
+	assert_false(exists(f->path[ROOT_TFTP], ".1234abcd.0123456789abcdef"));
+	assert_true(exists(f->path[ROOT_TFTP], ".other.0123456789abcdef"));
+	assert_true(exists("/", gen + 1)); /* the one in use stays until the switch */
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	assert_false(exists("/", gen + 1));
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+	free(gen);
+}
+
+/* A failure names what failed: the item, its operation; the pass as a whole, its path. */
+static void test_failure_named(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	size_t i, failed = 0, named = 0;
+	char d[256];
+
+	apply_set(f, 0, false, 0, 0);
+	/* A directory where node b's hosts file is to go: its rename fails. */
+	snprintf(d, sizeof(d), "%s/b", f->path[ROOT_DHCP_HOSTS]);
+	assert_int_equal(mkdir(d, 0755), 0);
+	put(d, "keep", "x");
+	desired(&s, 0, true);
+	p = plan_of(f, &e, &s, ENGINE_ADOPT);
+	assert_true(engine_apply(e, p, ENGINE_ADOPT, &failed) < 0);
+	assert_true(failed >= 1);
+	for (i = 0; i < p->n_items; i++)
+		if (p->items[i].error) {
+			assert_non_null(p->items[i].error_op);
+			named++;
+		}
+	assert_int_equal(named, failed);
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+}
+
 static void test_prune_keeps_foreign_and_node_data(void **state)
 {
 	struct fixture *f = *state;
@@ -570,6 +639,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_orphan_generations_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_foreign_and_node_data, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_adopt, setup, teardown),

@@ -325,6 +325,31 @@ static void test_root_lifecycle(void **state)
 	close(fd);
 }
 
+/*
+ * A pass that died after renaming a root into place but before bramble's
+ * files in it (and before the inventory): the image's copies at bramble's
+ * paths are bramble's to replace, not a conflict.
+ */
+static void test_root_unsettled_healed(void **state)
+{
+	struct fixture *f = *state;
+	char p[300], *s;
+	struct plan *pl;
+	int fd;
+
+	assert_int_equal(pass(f, 0, true, NULL), 0);
+	snprintf(p, sizeof(p), "%s/1234abcd/etc/hostname", f->path[ROOT_NFS]);
+	put(p, "image\n", 0644); /* the image's copy, as the root was made */
+	fd = open_dir(f->state);
+	assert_int_equal(rm_rf_at(fd, "inventory.d"), 0);
+	close(fd);
+	assert_int_equal(pass(f, 0, true, &pl), 0);
+	assert_int_equal(pl->n_conflict, 0);
+	s = get(p);
+	assert_string_equal(s, "a\n");
+	free(s);
+}
+
 static void test_root_failed_copy(void **state)
 {
 	struct fixture *f = *state;
@@ -369,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_attic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_unsettled_healed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_failed_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_foreign_refused, setup, teardown),
 	};

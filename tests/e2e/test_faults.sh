@@ -1,0 +1,73 @@
+#!/bin/bash
+# The quick form of the crash and fault sweep (tests/fault/sweep.sh): apply
+# passes killed, or failed with EIO, ENOSPC or EROFS, at a sample of their
+# mutating file-system calls, each followed by a clean re-apply that must
+# give exactly a clean pass's tree, leave no temp, staging or orphan
+# generation, and have told the NFS server and dnsmasq of the final files;
+# and a faulted pass must never exit 0.  The full sweep (every N, every
+# scenario and errno) and its figures: docs/faults.md.
+. "$(dirname "$0")/lib.sh"
+: "${FAULTINJECT:=${BRAMBLE_BINARY_DIR:-$SRC/build}/tests/libfaultinject.so}"
+if [ ! -e "$FAULTINJECT" ]; then
+	echo "$T_NAME: skipped (no fault-injection shim at $FAULTINJECT)"
+	exit 77
+fi
+export BRAMBLE FAULTINJECT BRAMBLE_SOURCE_DIR
+sweep() { # sweep DESCRIPTION VAR=VALUE... -- SCENARIO...
+	local d=$1 out=$W/sweep.$RANDOM
+	shift
+	env "$@" bash "$SRC/tests/fault/sweep.sh" "${SCENARIOS[@]}" >"$out" 2>&1
+	local rc=$?
+	sed 's/^/    /' "$out"
+	if [ "$rc" -eq 0 ] && grep -q '^total: [1-9]' "$out"; then ok "$d"; else not_ok "$d"; fi
+}
+# One mode per scenario, a prime stride, so that each run lands on other
+# kinds of call; about 30 points in all.
+SCENARIOS=(cold)
+sweep "a cold pass with private roots, killed at every 61st call" MODES=kill STRIDE=61 START=5
+SCENARIOS=(remove)
+sweep "nodes removed, EIO at every 19th call" MODES=fail:EIO STRIDE=19 START=3
+SCENARIOS=(reimage)
+sweep "a re-image, killed at every 29th call" MODES=kill STRIDE=29 START=7
+SCENARIOS=(shared)
+sweep "shared roots, ENOSPC at every 41st call" MODES=fail:ENOSPC STRIDE=41 START=11
+SCENARIOS=(change)
+sweep "a change, EROFS at every 31st call" MODES=fail:EROFS STRIDE=31 START=2
+
+# --- Reload intents, directly ------------------------------------------------
+setup_example
+printf '# test_faults\n' >"$W/bramble.yaml"
+rl() { # rl ARGS...: bramble with reload commands that log to $W/reloads
+	"$BRAMBLE" "$@" --config "$W/bramble.yaml" --root "$W/out" --set dhcp.testCommand= \
+		--set nfs.reloadCommand="echo nfs >>$W/reloads" \
+		--set dhcp.restartCommand="echo dhcp-restart >>$W/reloads" \
+		--set dhcp.reloadCommand="echo dhcp-reload >>$W/reloads"
+}
+expect_rc 0 "a cold apply" rl apply --source "$W/repo"
+contains "$W/reloads" nfs "it reloads the exports"
+# A conflict alone: the pass fails, but the reload of what it applied runs.
+rm "$W/out/tftp/2345bcde" && echo foreign >"$W/out/tftp/2345bcde"
+sed -i 's/ip: 10.99.0.43/ip: 10.99.0.53/' "$W/repo/nodes/pi4.yaml"
+: >"$W/reloads"
+expect_rc 1 "a pass with a conflict fails" rl apply --source "$W/repo"
+contains "$W/reloads" nfs "and still reloads the exports it changed"
+rm "$W/out/tftp/2345bcde"
+# A failure names the operation and the path.
+rm "$W/out/exports/bramble.exports" && mkdir "$W/out/exports/bramble.exports"
+echo hand-made >"$W/out/exports/bramble.exports/x"
+sed -i 's/ip: 10.99.0.53/ip: 10.99.0.63/' "$W/repo/nodes/pi4.yaml"
+expect_rc 1 "a pass that cannot write the exports fails" rl apply --source "$W/repo"
+contains "$W/last.err" "cannot rename the temp into place $W/out/exports/bramble.exports" \
+	"the failure names the operation and the path"
+rm -rf "$W/out/exports/bramble.exports"
+# The intent of a pass killed before its reloads: the daemon runs it at start,
+# before (and whether or not) it can read the source.
+printf '4\n' >"$W/out/state/pending-actions"
+: >"$W/reloads"
+rl run --source "$W/nowhere" --listen 127.0.0.1:0 --interval 1h >"$W/d.log" 2>&1 &
+dpid=$!
+T_PIDS+=("$dpid")
+check "the daemon runs a reload a killed pass left, at start" wait_for 20 grep -q nfs "$W/reloads"
+stop_pid "$dpid"
+check "and records it done" test ! -e "$W/out/state/pending-actions"
+done_testing
