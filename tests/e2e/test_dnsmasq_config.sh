@@ -57,7 +57,7 @@ line "$conf" "dhcp-hostsdir=$out/dnsmasq/hosts.d" "full: reservations from OUT/d
 line "$conf" "dhcp-leasefile=$out/dnsmasq/leases" "full: lease file under OUT"
 # pi-d is a Pi 3: the menu text is padded for the Pi 3B's ROM (reconcilers/dhcp.c)
 line "$conf" 'pxe-service=0,"Raspberry Pi Boot   "' "full: PXE menu for the Pi bootloader (padded: a Pi 3)"
-line "$conf" "tftp-max=50" "full: TFTP transfers for a boot storm (dnsmasq's default as the floor)"
+line "$conf" "tftp-max=64" "full: TFTP transfers for a boot storm (4 a node, for at least 16 nodes)"
 check "full: a reservation per node with a mac" test -f "$out/dnsmasq/hosts.d/1234abcd" -a -f "$out/dnsmasq/hosts.d/2345bcde"
 check "full: reservation is mac,ip,hostname" test "$(cat "$out/dnsmasq/hosts.d/1234abcd")" = "dc:a6:32:00:00:01,10.99.0.42,pi-a"
 check "full: no reservation for the node without a mac" test ! -e "$out/dnsmasq/hosts.d/4567def0"

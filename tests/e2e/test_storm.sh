@@ -24,7 +24,8 @@ mkdir -p "$STORM_OUT/images"
 check "image: firmware and kernels of realistic sizes" storm_image "$STORM_OUT/images/storm-os"
 storm_repo "$N"
 expect_rc 0 "apply: $N nodes" storm_apply
-contains "$STORM_OUT/dnsmasq/bramble.conf" "tftp-max=$((4 * N))" "dnsmasq: tftp-max sized for $N nodes"
+p2=16; while [ $p2 -lt "$N" ]; do p2=$((p2 * 2)); done
+contains "$STORM_OUT/dnsmasq/bramble.conf" "tftp-max=$((4 * p2))" "dnsmasq: tftp-max sized for $N nodes (4 each, for $p2)"
 contains "$STORM_OUT/dnsmasq/bramble.conf" 'pxe-service=0,"Raspberry Pi Boot   "' "dnsmasq: PXE menu padded for the Pi 3s"
 check "dnsmasq: starts with the rendered configuration" storm_dns_start
 

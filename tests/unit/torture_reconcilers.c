@@ -263,21 +263,26 @@ static void test_dhcp_storm_sizing(void **state)
 	struct node **ptrs = calloc(1100, sizeof(*ptrs));
 	const struct resource *r;
 
-	/* A few nodes: dnsmasq's own default of 50 transfers stays the floor. */
+	/* A few nodes: sized for 16, above dnsmasq's own default of 50 transfers. */
 	r = render_dhcp_n(w, 3, copies, ptrs);
-	assert_non_null(strstr(r->data, "\ntftp-max=50\n"));
+	assert_non_null(strstr(r->data, "\ntftp-max=64\n"));
 	assert_null(strstr(r->data, "dhcp-lease-max"));
-	/* 100 nodes at once: 4 transfers each (issue 9: 80 Pis wedged the default 50). */
+	/* 100 nodes at once: 4 transfers each (issue 9: 80 Pis wedged the default 50),
+	 * for the next power of two, so that one more node is no dnsmasq restart. */
 	r = render_dhcp_n(w, 100, copies, ptrs);
-	assert_non_null(strstr(r->data, "TFTP transfers for 100 nodes booting at once\n"));
-	assert_non_null(strstr(r->data, "\ntftp-max=400\n"));
+	assert_non_null(strstr(r->data, "TFTP transfers for up to 128 nodes booting at once\n"));
+	assert_non_null(strstr(r->data, "\ntftp-max=512\n"));
+	r = render_dhcp_n(w, 128, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=512\n"));
+	r = render_dhcp_n(w, 129, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=1024\n"));
 	/* Full mode: leases for every node and the pool past dnsmasq's 1000. */
 	w->cluster.dhcp_mode = DHCP_MODE_FULL;
 	w->cluster.range_start = (char *)(uintptr_t) "10.99.0.100";
 	w->cluster.range_end = (char *)(uintptr_t) "10.99.0.199";
 	r = render_dhcp_n(w, 1000, copies, ptrs);
-	assert_non_null(strstr(r->data, "\ntftp-max=4000\n"));
-	assert_non_null(strstr(r->data, "\ndhcp-lease-max=1100\n"));
+	assert_non_null(strstr(r->data, "\ntftp-max=4096\n"));
+	assert_non_null(strstr(r->data, "\ndhcp-lease-max=2048\n"));
 	r = render_dhcp_n(w, 900, copies, ptrs);
 	assert_null(strstr(r->data, "dhcp-lease-max"));
 	w->set.nodes = w->node_ptrs;
