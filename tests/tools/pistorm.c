@@ -90,6 +90,7 @@ struct pi {
 
 static struct opts opt = {1.0, 30.0, 300.0, 3, 1468, false, false};
 static int epfd = -1;
+static struct pi *pis; /* every Pi; an epoll event names one by index and fd */
 
 static double now(void)
 {
@@ -151,7 +152,9 @@ static void pi_file_path(const struct pi *p, char *out, size_t size, bool *optio
 
 static int watch(int fd, struct pi *p)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	ev.data.u64 = (uint64_t)(p - pis) << 32 | (uint32_t)fd;
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -534,12 +537,10 @@ static void tftp_readable(struct pi *p, double t)
 	uint8_t b[PKT_MAX];
 	ssize_t n;
 
-	while (p->tftp_fd >= 0 &&
-	       (n = recvfrom(p->tftp_fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl)) >= 0) {
-		if (n >= 4 && from.sin_addr.s_addr == p->tftp_server.s_addr && p->phase == PH_TFTP)
-			tftp_packet(p, b, (size_t)n, ntohs(from.sin_port), t);
-		fl = sizeof(from);
-	}
+	/* One packet an event (epoll is level-triggered): no extra read to see EAGAIN. */
+	n = recvfrom(p->tftp_fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+	if (n >= 4 && from.sin_addr.s_addr == p->tftp_server.s_addr && p->phase == PH_TFTP)
+		tftp_packet(p, b, (size_t)n, ntohs(from.sin_port), t);
 }
 
 /* --- timers and the loop ---------------------------------------------------- */
@@ -619,10 +620,13 @@ static int run(struct pi *v, size_t n, double t0)
 			return -errno;
 		t = now();
 		for (k = 0; k < m; k++) {
-			struct pi *p = ev[k].data.ptr;
+			struct pi *p = &v[ev[k].data.u64 >> 32];
+			int fd = (int)(uint32_t)ev[k].data.u64;
 
-			dhcp_readable(p, t);
-			tftp_readable(p, t);
+			if (fd == p->dhcp_fd)
+				dhcp_readable(p, t);
+			else if (fd == p->tftp_fd)
+				tftp_readable(p, t);
 		}
 		if (t - last_scan >= 0.02) {
 			for (i = 0; i < n; i++)
@@ -798,6 +802,7 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	r = load_pis(argv[a], &v, &n);
+	pis = v;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r < 0 || epfd < 0) {
 		fprintf(stderr, "pistorm: cannot load %s: %s\n", argv[a],

@@ -112,16 +112,22 @@ storm_net() {
 	ip -n "$STORM_NS_C" -batch "$W/macvlans.batch"
 }
 
-# storm_apply: bramble apply of the repository (with the real dnsmasq --test)
+# storm_apply: bramble apply of the repository (with the real dnsmasq --test);
+# its output in $W/apply.out
 storm_apply() {
-	"$BRAMBLE" apply --source "$STORM_REPO" --root "$STORM_OUT" -q "$@"
+	"$BRAMBLE" apply --source "$STORM_REPO" --root "$STORM_OUT" "$@" >"$W/apply.out" 2>&1
 }
+
+# The Pis' timeouts run on the wall clock, so the simulation must keep up in
+# real time: dnsmasq and pistorm run at a higher priority than whatever else
+# shares the machine (a dedicated netboot server is not a busy build box).
+STORM_NICE=${STORM_NICE:--10}
 
 # storm_dns_start [CONF]: bramble's dnsmasq in the server namespace, with the
 # open-file limit of deploy/systemd/bramble-dnsmasq.service
 storm_dns_start() {
 	local conf=${1:-$STORM_OUT/dnsmasq/bramble.conf} n=50
-	(ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ip netns exec "$STORM_NS_S" dnsmasq -k --conf-file="$conf" \
+	(ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec nice -n "$STORM_NICE" ip netns exec "$STORM_NS_S" dnsmasq -k --conf-file="$conf" \
 		--pid-file="$W/dnsmasq.run.pid" --log-facility="$W/dnsmasq.log") &
 	STORM_DNS_PID=$!
 	T_PIDS+=("$STORM_DNS_PID")
@@ -136,7 +142,7 @@ storm_dns_stop() { [ -z "$STORM_DNS_PID" ] || stop_pid "$STORM_DNS_PID"; STORM_D
 # report in OUT; its exit status
 storm_boot() {
 	local pis=$1 out=$2; shift 2
-	ip netns exec "$STORM_NS_C" "$PISTORM" "$@" "$pis" >"$out" 2>&1
+	ip netns exec "$STORM_NS_C" nice -n "$STORM_NICE" "$PISTORM" "$@" "$pis" >"$out" 2>&1
 }
 # storm_field OUT KEY: a value of pistorm's summary line (booted, last_boot, ...)
 storm_field() { sed -n "s/^pistorm: .*[ ]$2=\([^ ]*\).*/\1/p" "$1" | sed 's/s$//'; }
