@@ -97,7 +97,8 @@ static int render_full_options(struct render_ctx *ctx, struct buf *b)
  * the first, and each orphan keeps its slot until check_tftp_listeners()
  * gives up on it after 7 retransmissions (about 38 s).  At 80 Pi 4s fetching
  * an 8 MiB kernel no Pi booted (issue 9).  So: a budget of transfers per
- * node (one live, the rest for such orphans), and never below the default.
+ * node (one live, the rest for such orphans), for the node count rounded up
+ * (storm_nodes()), never below the default.
  * (Measured: docs/storm.md, tests/e2e/test_storm.sh.)
  *
  * Descriptors.  A transfer holds its socket and its open file;
