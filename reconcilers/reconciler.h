@@ -91,7 +91,8 @@ int render_all(struct render_ctx *ctx, struct resource_set *out, struct diags *d
 
 /* The NFS path of a node's root as clients mount it (absolute, on the server). */
 int node_root_path(const struct render_ctx *ctx, const struct node *n, char **ret);
-/* The TFTP directory name of a node: its serial, or its MAC as dc-a6-32-... */
+/* The TFTP directory name of a node: its serial, or its MAC as dc-a6-32-...
+ * in mac prefix mode (never for a Pi 3, which always asks for its serial). */
 void node_tftp_dir(const struct manifest_set *set, const struct node *n, char out[18]);
 
 int export_ids_load(int state_fd, struct export_ids *ids);

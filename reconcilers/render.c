@@ -57,9 +57,15 @@ int node_root_path(const struct render_ctx *ctx, const struct node *n, char **re
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * A Pi 3 is always served under its serial: its boot ROM and bootcode.bin
+ * have no TFTP_PREFIX setting and ask for <serial>/start.elf whatever the
+ * cluster's prefix mode (raspberrypi/documentation boot-net.adoc).
+ */
 void node_tftp_dir(const struct manifest_set *set, const struct node *n, char out[18])
 {
-	if (set->cluster->tftp_prefix == TFTP_PREFIX_MAC && n->has_mac) {
+	if (set->cluster->tftp_prefix == TFTP_PREFIX_MAC && n->has_mac &&
+	    n->model != PI_MODEL_PI3) {
 		snprintf(out, 18, "%02x-%02x-%02x-%02x-%02x-%02x", n->mac[0], n->mac[1], n->mac[2],
 			 n->mac[3], n->mac[4], n->mac[5]);
 		return;

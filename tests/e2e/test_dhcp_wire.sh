@@ -13,6 +13,8 @@
 #      change dhcp.restartCommand; each shown to matter on the wire.
 #   4. proxy mode next to a "router" dnsmasq: the proxy reply carries the PXE
 #      menu and names the netboot server; TFTP still works.
+#   5. external mode: a router set up from the plan's instructions boots a
+#      simulated Pi 3 (siaddr = next-server) and a Pi 4 (option 66).
 # Topology (all inside namespaces this test creates, 10.99.0.0/24): a switch
 # namespace with a bridge, and three hosts on it: server S (10.99.0.1, pbw-s,
 # bramble's dnsmasq), client C (pbw-c, the "Pi"), router R (10.99.0.254).
@@ -326,6 +328,76 @@ else
 fi
 dns_stop
 stop_pid "$ROUTER_PID"
+
+#############################################################################
+# 5. external mode: the router, set up from the plan's instructions, boots a
+# Pi 3 and a Pi 4 (pistorm: DHCP, then the TFTP file sequence).  A Pi 3's ROM
+# fetches from siaddr (next-server), not from option 66: without the
+# instruction's dhcp-boot line the router names itself and the Pi 3 fails.
+PISTORM=${BRAMBLE_BINARY_DIR:-$SRC/build}/tests/tools/pistorm
+cp "$FIX/clusters/external.yaml" "$repo/cluster.yaml"
+cp "$FIX/extra-nodes/pi-d.yaml" "$repo/nodes/" # a Pi 3, serial 4567def0
+"$BRAMBLE" plan --source "$repo" --root "$out" >"$W/ext.plan" 2>&1
+contains "$W/ext.plan" "next-server (siaddr) to 10.99.0.1" "external: the plan tells the router next-server = the netboot server"
+contains "$W/ext.plan" 'pxe-service=0,"Raspberry Pi Boot   "' "external: ... and the PXE menu padded for the Pi 3"
+# the dnsmasq lines of the instructions, one a line
+sed -n 's/.*(dnsmasq: \(.*\); ISC dhcpd.*/\1/p' "$W/ext.plan" |
+	sed 's/, \([a-z-]*=\)/\n\1/g; s/ and \([a-z-]*=\)/\n\1/g' >"$W/router.lines"
+check "external: three dnsmasq lines for the router" test "$(wc -l <"$W/router.lines")" -eq 3
+expect_rc 0 "external: apply" ba
+ext_router_start() { # the router with the instructions' lines (minus those matching $1)
+	{
+		printf 'port=0\ninterface=pbw-r\nbind-interfaces\nno-ping\n'
+		printf 'dhcp-range=10.99.0.200,10.99.0.220,255.255.255.0,1h\ndhcp-leasefile=%s\n' "$W/router2.leases"
+		printf 'dhcp-option=option:router,10.99.0.254\n'
+		printf 'dhcp-host=b8:27:eb:00:00:0d,10.99.0.46\ndhcp-host=dc:a6:32:00:00:11,10.99.0.47\n'
+		grep -v -e "${1:-^\$}" "$W/router.lines"
+	} >"$W/router2.conf"
+	ip netns exec "$NS_R" dnsmasq -k --conf-file="$W/router2.conf" --pid-file="$W/router2.pid" \
+		--log-facility=- >>"$W/router2.log" 2>&1 &
+	ROUTER_PID=$!
+	T_PIDS+=("$ROUTER_PID")
+	wait_for 5 listening "$NS_R" 67
+}
+ext_tftp_start() { # bramble's dnsmasq in external mode: TFTP only
+	ip netns exec "$NS_S" dnsmasq -k --conf-file="$out/dnsmasq/bramble.conf" --pid-file="$W/dnsmasq.run.pid" \
+		--log-facility=- >>"$W/dnsmasq.log" 2>&1 &
+	DNS_PID=$!
+	T_PIDS+=("$DNS_PID")
+	wait_for 5 listening "$NS_S" 69
+}
+if [ ! -x "$PISTORM" ]; then
+	echo "# external: skipped the boots ($PISTORM not built)"
+else
+	check "external: bramble's dnsmasq serves TFTP" ext_tftp_start
+	check "external: the router starts with the instructions' lines" ext_router_start
+	probe ext4 dc:a6:32:00:00:11 1234abcd --first --timeout 2 --tries 2
+	jcheck "external: a Pi 4 probe sees \"Raspberry Pi Boot\" in the router's option 43" ext4 \
+		'r["rpi_boot_in_opt43"] and r["opt66"] == "10.99.0.1" and r["siaddr"] == "10.99.0.1"'
+	ip -n "$NS_C" addr flush dev pbw-c
+	for k in all.arp_ignore=1 all.arp_announce=2 all.rp_filter=0 default.rp_filter=0; do
+		ip netns exec "$NS_C" sysctl -qw "net.ipv4.conf.$k"
+	done
+	ip -n "$NS_C" -batch - <<-EOF
+		link add link pbw-c name m3 address b8:27:eb:00:00:0d type macvlan mode bridge
+		addr add 10.99.0.46/24 dev m3
+		link set m3 up
+		link add link pbw-c name m4 address dc:a6:32:00:00:11 type macvlan mode bridge
+		addr add 10.99.0.47/24 dev m4
+		link set m4 up
+	EOF
+	printf 'pi3 4567def0 b8:27:eb:00:00:0d 10.99.0.46 m3\npi4 1234abcd dc:a6:32:00:00:11 10.99.0.47 m4\n' >"$W/ext.pis"
+	ext_boot() { ip netns exec "$NS_C" "$PISTORM" --boots 1 --file-timeout 3 --deadline 30 "$@" >"$W/ext.out" 2>&1; }
+	if ext_boot "$W/ext.pis"; then ok "external: a Pi 3 and a Pi 4 boot through the router"; else
+		not_ok "external: a Pi 3 and a Pi 4 boot through the router"; sed 's/^/    | /' "$W/ext.out"; fi
+	stop_pid "$ROUTER_PID"
+	check "external: the router without next-server (dhcp-boot) starts" ext_router_start '^dhcp-boot='
+	ext_boot "$W/ext.pis"
+	contains "$W/ext.out" "pi 4567def0 pi3 FAILED" "external: ... without next-server the Pi 3 cannot boot (siaddr = the router)"
+	contains "$W/ext.out" "pi 1234abcd pi4 ok" "external: ... while the Pi 4 still does (option 66)"
+	stop_pid "$ROUTER_PID"
+	dns_stop
+fi
 if [ "$T_FAIL" -ne 0 ]; then
 	echo "# dnsmasq log (tail):"; tail -25 "$W/dnsmasq.log" | sed 's/^/    | /'
 fi

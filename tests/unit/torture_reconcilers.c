@@ -230,6 +230,65 @@ static void test_pi3_bootcode_and_mac_prefix(void **state)
 	assert_string_equal(r->data, "os/boot/bootcode.bin");
 	assert_non_null(find(&w->out, ROOT_TFTP, "dc-a6-32-00-00-64"));
 	assert_null(find(&w->out, ROOT_TFTP, "1234abcd"));
+	/* A Pi 3 has no TFTP_PREFIX: it asks for <serial>/start.elf in mac mode too. */
+	assert_non_null(find(&w->out, ROOT_TFTP, "2345bcde"));
+	assert_null(find(&w->out, ROOT_TFTP, "dc-a6-32-00-00-65"));
+	/* Its ROM (3B) needs the padded PXE menu text; the others match a substring. */
+	r = find(&w->out, ROOT_DHCP_CONF, "bramble.conf");
+	assert_non_null(strstr(r->data, "pxe-service=0,\"Raspberry Pi Boot   \"\n"));
+}
+
+/* dhcp's resources alone, for a set of n copies of node a (no MAC: no hosts files). */
+static const struct resource *render_dhcp_n(struct world *w, size_t n, struct node *copies,
+					    struct node **ptrs)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		copies[i] = w->nodes[0];
+		copies[i].has_mac = false;
+		ptrs[i] = &copies[i];
+	}
+	w->set.nodes = ptrs;
+	w->set.n_nodes = n;
+	resource_set_release(&w->out);
+	assert_int_equal(reconciler_dhcp.desired(&w->ctx, &w->out, &w->d), 0);
+	return find(&w->out, ROOT_DHCP_CONF, "bramble.conf");
+}
+
+static void test_dhcp_storm_sizing(void **state)
+{
+	struct world *w = *state;
+	struct node *copies = calloc(1100, sizeof(*copies));
+	struct node **ptrs = calloc(1100, sizeof(*ptrs));
+	const struct resource *r;
+
+	/* A few nodes: sized for 16, above dnsmasq's own default of 50 transfers. */
+	r = render_dhcp_n(w, 3, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=64\n"));
+	assert_null(strstr(r->data, "dhcp-lease-max"));
+	/* 100 nodes at once: 4 transfers each (issue 9: 80 Pis wedged the default 50),
+	 * for the next power of two, so that one more node is no dnsmasq restart. */
+	r = render_dhcp_n(w, 100, copies, ptrs);
+	assert_non_null(strstr(r->data, "TFTP transfers for up to 128 nodes booting at once\n"));
+	assert_non_null(strstr(r->data, "\ntftp-max=512\n"));
+	r = render_dhcp_n(w, 128, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=512\n"));
+	r = render_dhcp_n(w, 129, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=1024\n"));
+	/* Full mode: leases for every node and the pool past dnsmasq's 1000. */
+	w->cluster.dhcp_mode = DHCP_MODE_FULL;
+	w->cluster.range_start = (char *)(uintptr_t) "10.99.0.100";
+	w->cluster.range_end = (char *)(uintptr_t) "10.99.0.199";
+	r = render_dhcp_n(w, 1000, copies, ptrs);
+	assert_non_null(strstr(r->data, "\ntftp-max=4096\n"));
+	assert_non_null(strstr(r->data, "\ndhcp-lease-max=2048\n"));
+	r = render_dhcp_n(w, 900, copies, ptrs);
+	assert_null(strstr(r->data, "dhcp-lease-max"));
+	w->set.nodes = w->node_ptrs;
+	w->set.n_nodes = 3;
+	free(copies);
+	free(ptrs);
 }
 
 static void test_dhcp_modes(void **state)
@@ -269,6 +328,12 @@ static void test_dhcp_modes(void **state)
 	assert_null(strstr(r->data, "pxe-service"));
 	assert_non_null(strstr(r->data, "enable-tftp\n"));
 	assert_non_null(strstr(r->note, "option 66"));
+	/* A Pi 3 takes the TFTP server from siaddr: the router must set next-server. */
+	assert_non_null(strstr(r->note, "next-server (siaddr) to 10.99.0.1"));
+	assert_non_null(strstr(r->note, "dhcp-boot=bootcode.bin,,10.99.0.1"));
+	/* Option 43 in hex for other servers, exactly what dnsmasq sends. */
+	assert_non_null(strstr(r->note, "(hex 06:01:03:0a:04:00:50:58:45:09:14:00:00:11:52:61:73:"
+					"70:62:65:72:72:79:20:50:69:20:42:6f:6f:74:ff)"));
 }
 
 static void test_kernel_exports(void **state)
@@ -357,6 +422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_txt_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pi3_bootcode_and_mac_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dhcp_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dhcp_storm_sizing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_exports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ganesha_ids_stable, setup, teardown),
