@@ -29,7 +29,7 @@ ip -n "$NS_C" addr add 10.99.0.77/24 dev "$IF_C"
 
 setup_example
 sed -i "s/interface: eth0/interface: $IF_S/" "$repo/cluster.yaml"
-b() { "$BRAMBLE" "$@" --source "$repo" --root "$out" --set dhcp.testCommand=; }
+b() { "$BRAMBLE" "$@" --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS"; }
 expect_rc 0 "apply renders the dnsmasq configuration" b apply -q
 contains "$out/dnsmasq/bramble.conf" "log-facility=$out/dnsmasq/dnsmasq.log" \
 	"the configuration logs to the file the daemon follows"
@@ -48,7 +48,7 @@ check "dnsmasq starts with bramble's configuration" dns_start
 BR_PID= PORT=
 daemon_start() {
 	: >"$W/run.log"
-	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= \
+	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" \
 		--listen 127.0.0.1:0 --interval 1h >>"$W/run.log" 2>&1 &
 	BR_PID=$!
 	T_PIDS+=("$BR_PID")

@@ -38,7 +38,7 @@ sweep "a change, EROFS at every 31st call" MODES=fail:EROFS STRIDE=31 START=2
 setup_example
 printf '# test_faults\n' >"$W/bramble.yaml"
 rl() { # rl ARGS...: bramble with reload commands that log to $W/reloads
-	"$BRAMBLE" "$@" --config "$W/bramble.yaml" --root "$W/out" --set dhcp.testCommand= \
+	"$BRAMBLE" "$@" --config "$W/bramble.yaml" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
 		--set nfs.reloadCommand="echo nfs >>$W/reloads" \
 		--set dhcp.restartCommand="echo dhcp-restart >>$W/reloads" \
 		--set dhcp.reloadCommand="echo dhcp-reload >>$W/reloads"

@@ -46,7 +46,7 @@ asan=$(ldd "$BRAMBLE" 2>/dev/null | awk '/libasan/ {print $3}')
 FAULTENV=()
 b() {
 	"${FAULTENV[@]}" "$BRAMBLE" apply --config "$W/bramble.yaml" --source "$1" --root "$OUT" \
-		--set dhcp.testCommand= \
+		--set dhcp.testCommand= --set paths.secretsDir="$W/secrets" \
 		--set roots.copyMode=copy \
 		--set dhcp.reloadCommand="$RELOAD dhcp-reload $OUT $LOG" \
 		--set dhcp.restartCommand="$RELOAD dhcp-restart $OUT $LOG" \
@@ -67,7 +67,7 @@ snap() {
 mkrepo() { # mkrepo DIR: the example cluster, with its secrets in $W/secrets
 	rm -rf "$1"
 	cp -r "$SRC/manifests/examples" "$1"
-	sed -i "s|/run/secrets/bramble/wifi-passphrase|$W/secrets/wifi|" "$1/nodes/pi5.yaml"
+	sed -i "s|/etc/bramble/secrets/wifi-passphrase|$W/secrets/wifi|" "$1/nodes/pi5.yaml"
 	sed -i 's/mode: proxy/mode: full/' "$1/cluster.yaml"
 }
 fresh_out() {
