@@ -325,11 +325,13 @@ static void test_json_round_trip(void **state)
 	a = json_dumps(doc, JSON_SORT_KEYS);
 	b = json_dumps(doc2, JSON_SORT_KEYS);
 	assert_string_equal(a, b);
-	assert_int_equal(bootwatch_from_json(again, json_object()), -EINVAL);
+	json_decref(doc2);
+	doc2 = json_object();
+	assert_int_equal(bootwatch_from_json(again, doc2), -EINVAL); /* no version: not ours */
+	json_decref(doc2);
 	free(a);
 	free(b);
 	json_decref(doc);
-	json_decref(doc2);
 	bootwatch_free(bw);
 	bootwatch_free(again);
 	free(data);
