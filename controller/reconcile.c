@@ -248,6 +248,33 @@ void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb)
 	fputc('\n', p->o->out);
 }
 
+static int node_name_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct node *const *)elem)->name);
+}
+
+/* The engine's hook: a node's boot tree waits while the node boots (pass_opts.defer). */
+static bool defer_tree(void *ctx, const struct plan_item *it)
+{
+	struct pass *p = ctx;
+	struct node *const *n;
+
+	if (!it->res->node || !it->res->owner || strcmp(it->res->owner, "tftp") != 0)
+		return false;
+	n = bsearch(it->res->node, p->set->nodes, p->set->n_nodes, sizeof(*p->set->nodes),
+		    node_name_cmp);
+	return n && p->o->defer(p->o->defer_ctx, (*n)->serial, (*n)->name);
+}
+
+static size_t count_deferred(const struct plan *pl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < pl->n_items; i++)
+		n += pl->items[i].deferred;
+	return n;
+}
+
 static int do_apply(struct pass *p)
 {
 	struct pass_report rep;
@@ -259,7 +286,10 @@ static int do_apply(struct pass *p)
 
 	if (plan_has_changes(p->plan))
 		plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
+	if (p->o->defer)
+		engine_set_defer(p->engine, defer_tree, p);
 	r = engine_apply(p->engine, p->plan, flags, &failed);
+	p->res->n_deferred = count_deferred(p->plan);
 	if (r == 0)
 		r = export_ids_save(p->state_fd, &p->ids);
 	/* Reloads that failed before are retried with this pass's own. */
@@ -299,7 +329,10 @@ static int do_apply(struct pass *p)
 		log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
-	pass_seal(p);
+	if (p->res->n_deferred) /* not settled: the next pass must plan those nodes again */
+		seal_remove(p->state_fd);
+	else
+		pass_seal(p);
 	pass_print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, true, p->o->out);
 	return EXIT_OK;

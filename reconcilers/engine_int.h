@@ -63,6 +63,8 @@ struct engine {
 	/* Nodes outside this pass's scope (engine_scope), sorted by name. */
 	const char *const *out_of_scope;
 	size_t n_out_of_scope;
+	engine_defer_fn defer; /* engine_set_defer() */
+	void *defer_ctx;
 };
 
 /* Load every shard, or only those marked in shards (inv->partial). */
