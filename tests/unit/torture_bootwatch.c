@@ -285,6 +285,31 @@ static void test_attribution(void **state)
 	bootwatch_free(bw);
 }
 
+/* Made-up serials from anyone on the LAN: at most 1024 unknown ones are kept. */
+static void test_unknown_flood(void **state)
+{
+	struct bootwatch *bw = watch_known();
+	struct bootwatch_counts c;
+	char line[160];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		int n = snprintf(line, sizeof(line),
+				 "Dec  5 07:56:09 dnsmasq-tftp[1]: file " ROOT
+				 "/%08x/start4.elf not found for 10.99.%u.%u\n",
+				 0xa0000000 + i, i >> 8, i & 255);
+
+		assert_int_equal(bootwatch_feed(bw, line, (size_t)n, NOW), n);
+	}
+	feed(bw,
+	     "Dec  5 07:56:10 dnsmasq-tftp[1]: sent " ROOT "/1234abcd/config.txt to 10.99.0.42\n");
+	bootwatch_counts(bw, &c);
+	assert_int_equal(c.unknown, 1024);
+	assert_int_equal(c.by_stage[BOOT_STAGE_CONFIG], 1); /* a node is still recorded */
+	bootwatch_free(bw);
+}
+
 /* A boot that read config.txt but not its kernel is mid-boot, for a while. */
 static void test_mid_boot(void **state)
 {
@@ -404,11 +429,12 @@ static void test_ten_thousand(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_tftp),	cmocka_unit_test(test_parse_dhcp),
-		cmocka_unit_test(test_parse_garbage),	cmocka_unit_test(test_capture_proxy),
-		cmocka_unit_test(test_capture_full),	cmocka_unit_test(test_partial_lines),
-		cmocka_unit_test(test_attribution),	cmocka_unit_test(test_mid_boot),
-		cmocka_unit_test(test_json_round_trip), cmocka_unit_test(test_ten_thousand),
+		cmocka_unit_test(test_parse_tftp),    cmocka_unit_test(test_parse_dhcp),
+		cmocka_unit_test(test_parse_garbage), cmocka_unit_test(test_capture_proxy),
+		cmocka_unit_test(test_capture_full),  cmocka_unit_test(test_partial_lines),
+		cmocka_unit_test(test_attribution),   cmocka_unit_test(test_mid_boot),
+		cmocka_unit_test(test_unknown_flood), cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_ten_thousand),
 	};
 
 	setenv("TZ", "UTC", 1);
