@@ -19,7 +19,9 @@
 #define FILES_MAX   256	  /* names of the files of one boot, space-separated */
 #define NAME_MAX_B  64	  /* one file name kept (longer ones are cut) */
 #define BOOT_GAP    120	  /* seconds of silence that end a boot */
-#define RECS_MAX    65536 /* serials kept: a flood of made-up ones stops here */
+#define RECS_MAX    65536 /* serials kept */
+/* Serials no manifest names: any host on the LAN can ask for made-up ones. */
+#define UNKNOWN_MAX 1024
 #define MACS_MAX    65536 /* MACs kept */
 #define XID_RING    64	  /* recent DHCP transactions, for the option lines after them */
 #define NO_REC	    UINT32_MAX
@@ -65,6 +67,7 @@ struct bootwatch {
 	struct xid_entry xids[XID_RING];
 	size_t xid_next;
 	uint64_t events, unattributed;
+	size_t n_unknown; /* records of serials not in known_serial */
 	bool dirty;
 };
 
@@ -195,6 +198,13 @@ int bootwatch_set_tftp_root(struct bootwatch *bw, const char *root)
 	return 0;
 }
 
+static bool is_known(const struct bootwatch *bw, const char *serial)
+{
+	uint32_t s, v;
+
+	return serial_value(serial, 8, &s) && u64map_get(&bw->known_serial, s, &v);
+}
+
 int bootwatch_set_known(struct bootwatch *bw, const struct boot_known *nodes, size_t n)
 {
 	size_t i;
@@ -214,26 +224,24 @@ int bootwatch_set_known(struct bootwatch *bw, const struct boot_known *nodes, si
 		if (r == 0 && nodes[i].has_ip)
 			r = u64map_put(&bw->known_ip, nodes[i].ip, s);
 	}
+	bw->n_unknown = 0;
+	for (i = 0; i < bw->n_recs; i++)
+		bw->n_unknown += !is_known(bw, bw->recs[i].serial);
 	bw->dirty = true;
 	return r;
-}
-
-static bool is_known(const struct bootwatch *bw, const char *serial)
-{
-	uint32_t s, v;
-
-	return serial_value(serial, 8, &s) && u64map_get(&bw->known_serial, s, &v);
 }
 
 /* The record of a serial, made when missing (NULL past RECS_MAX or on ENOMEM). */
 static struct rec *rec_get(struct bootwatch *bw, uint32_t serial, time_t t)
 {
 	uint32_t idx;
+	bool known;
 	struct rec *rc;
 
 	if (u64map_get(&bw->by_serial, serial, &idx))
 		return &bw->recs[idx];
-	if (bw->n_recs >= RECS_MAX)
+	known = u64map_get(&bw->known_serial, serial, &idx);
+	if (bw->n_recs >= RECS_MAX || (!known && bw->n_unknown >= UNKNOWN_MAX))
 		return NULL;
 	if (bw->n_recs == bw->cap_recs) {
 		size_t cap = bw->cap_recs ? bw->cap_recs * 2 : 16;
@@ -247,6 +255,7 @@ static struct rec *rec_get(struct bootwatch *bw, uint32_t serial, time_t t)
 	if (u64map_put(&bw->by_serial, serial, (uint32_t)bw->n_recs) < 0)
 		return NULL;
 	rc = &bw->recs[bw->n_recs++];
+	bw->n_unknown += !known;
 	memset(rc, 0, sizeof(*rc));
 	snprintf(rc->serial, sizeof(rc->serial), "%08x", serial);
 	rc->first_seen = rc->last_seen = t;

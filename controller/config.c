@@ -71,6 +71,7 @@ static const struct config_key keys[] = {
 	STR("roots", "copyMode", roots_copy_mode),
 	{"roots", "atticRetention", KEY_DURATION,
 	 offsetof(struct bramble_config, roots_attic_retention_s)},
+	{"boot", "deferMax", KEY_DURATION, offsetof(struct bramble_config, boot_defer_max_s)},
 };
 #undef STR
 
@@ -110,6 +111,7 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->listen, "127.0.0.1:9420");
 	r |= config_set(&c->roots_copy_mode, "auto");
 	c->roots_attic_retention_s = 30 * 86400;
+	c->boot_defer_max_s = 60;
 	c->images_retries = 3;
 	c->images_timeout_s = 60;
 	c->images_max_size = (uint64_t)64 << 30;

@@ -57,6 +57,8 @@ struct bramble_config {
 	/* roots (node root file systems) */
 	char *roots_copy_mode;		  /* auto, reflink or copy (noderoot.h) */
 	unsigned roots_attic_retention_s; /* bramble gc removes attic entries older than this */
+	/* boot observation: how long a booting node's switch may wait (boot.deferMax) */
+	unsigned boot_defer_max_s;
 };
 
 /* Defaults for a system install. */

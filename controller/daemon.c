@@ -30,6 +30,10 @@
 
 #define BACKOFF_FIRST_MS 1000L
 #define BOOT_POLL_MS	 500L /* how often dnsmasq's log is read between passes */
+/* TFTP activity this recent is a boot in progress (a Pi 4 waits 30 s for a file). */
+#define BOOT_WINDOW_S	 30
+#define BOOT_RECHECK_MS	 2000L /* the next pass, when a switch waits for a boot */
+#define DEFERRALS_MAX	 4096
 #define STATUS_FILE	 "status.json"
 #define STATUS_MAX_SIZE	 ((size_t)64 << 20)
 
@@ -64,6 +68,12 @@ struct daemon {
 	unsigned failures; /* consecutive failed passes */
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
+	struct deferral {
+		char serial[9];
+		time_t since;
+		bool asked; /* in the current pass */
+	} * deferrals;	    /* nodes whose switch waits for their boot to end */
+	size_t n_deferrals;
 };
 
 /* Set by the signal handler, read by the loop (lock-free atomics are safe in a handler). */
@@ -470,6 +480,75 @@ static void boot_tick(struct daemon *d)
 	}
 }
 
+static struct deferral *deferral_find(struct daemon *d, const char *serial)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_deferrals; i++)
+		if (strcmp(d->deferrals[i].serial, serial) == 0)
+			return &d->deferrals[i];
+	return NULL;
+}
+
+static void deferral_drop(struct daemon *d, struct deferral *df)
+{
+	*df = d->deferrals[--d->n_deferrals];
+}
+
+/*
+ * The engine asks before switching a node's boot tree: a node that has read
+ * a boot file in the last 30 s and not yet its kernel keeps its generation,
+ * so that its boot reads one revision; for at most boot.deferMax, then the
+ * switch happens anyway (logged).  The next pass comes in 2 s.
+ */
+static bool op_defer(void *ctx, const char *serial, const char *name)
+{
+	struct daemon *d = ctx;
+	struct deferral *df = deferral_find(d, serial);
+	time_t now = time(NULL);
+
+	if (!d->boot ||
+	    !bootwatch_mid_boot(boot_follow_table(d->boot), serial, now, BOOT_WINDOW_S)) {
+		if (df) {
+			log_info("node %s (%s): its boot is over, switching to the new revision",
+				 name, serial);
+			deferral_drop(d, df);
+		}
+		return false;
+	}
+	if (!df) {
+		if (d->n_deferrals == DEFERRALS_MAX)
+			return false;
+		df = &d->deferrals[d->n_deferrals++];
+		snprintf(df->serial, sizeof(df->serial), "%s", serial);
+		df->since = now;
+		log_info("node %s (%s) is booting: its switch to the new revision waits until the "
+			 "boot is over (at most %us)",
+			 name, serial, d->cfg->boot_defer_max_s);
+	}
+	df->asked = true;
+	if (now - df->since < (time_t)d->cfg->boot_defer_max_s)
+		return true;
+	log_warnx("node %s (%s) is still booting after %us: switching to the new revision anyway",
+		  name, serial, d->cfg->boot_defer_max_s);
+	deferral_drop(d, df);
+	return false;
+}
+
+/* Forget the waits of nodes the last pass did not ask about (nothing to switch any more). */
+static void deferrals_settle(struct daemon *d)
+{
+	size_t i = 0;
+
+	while (i < d->n_deferrals) {
+		if (!d->deferrals[i].asked) {
+			deferral_drop(d, &d->deferrals[i]);
+			continue;
+		}
+		d->deferrals[i++].asked = false;
+	}
+}
+
 static enum trigger wait_event(struct daemon *d, long delay_ms)
 {
 	long long end = mono_ms() + delay_ms, left;
@@ -548,9 +627,13 @@ static long run_pass(struct daemon *d, enum trigger t)
 	r = status_mark_reconciling(d->cfg->state_dir, trigger_names[t]);
 	if (r < 0)
 		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
+	boot_tick(d); /* the latest boots, for the switches the pass defers */
 	reconcile_pass(d->cfg, &d->opts, &res);
+	deferrals_settle(d);
 	d->failures = res.outcome == PASS_APPLIED ? 0 : d->failures + 1;
 	delay = next_delay_ms(d);
+	if (res.n_deferred && delay > BOOT_RECHECK_MS)
+		delay = BOOT_RECHECK_MS;
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
 	metrics_pass(&d->metrics, &res, now_unix());
@@ -621,6 +704,11 @@ static void boot_open(struct daemon *d)
 	} else {
 		bootwatch_counts(boot_follow_table(d->boot), &c);
 		metrics_boot(&d->metrics, &c);
+		if (d->cfg->boot_defer_max_s) {
+			d->deferrals = calloc(DEFERRALS_MAX, sizeof(*d->deferrals));
+			d->opts.defer = d->deferrals ? op_defer : NULL;
+			d->opts.defer_ctx = d;
+		}
 	}
 }
 
@@ -658,6 +746,7 @@ static void daemon_close(struct daemon *d)
 	http_stop(d->http);
 	boot_follow_close(d->boot);
 	d->boot = NULL;
+	free(d->deferrals);
 	if (d->signals_set)
 		signals_reset();
 	for (i = 0; i < 2; i++) {

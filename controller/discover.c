@@ -169,8 +169,13 @@ static void print_one(const struct manifest_set *set, const char *serial, const 
 	if (*mac && !owner)
 		fprintf(out, "  mac: \"%s\"\n", mac);
 	if (ip) {
+		bool lease_needs_mac =
+			set->cluster->dhcp_mode == DHCP_MODE_FULL && (!*mac || owner);
+
 		ipv4_format(ip, ips);
-		fprintf(out, "  ip: %s\n", ips);
+		/* Full mode: an address is a static lease, which needs the MAC. */
+		fprintf(out, "  %sip: %s%s\n", lease_needs_mac ? "# " : "", ips,
+			lease_needs_mac ? "  # full DHCP mode: give the mac too" : "");
 	}
 	if (*model)
 		fprintf(out, "  model: %s\n", model);

@@ -316,6 +316,33 @@ static void pass_report_failures(struct pass *p, int r)
 		log_errno(r, "cannot %s", engine_failure(p->engine));
 }
 
+static int node_name_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct node *const *)elem)->name);
+}
+
+/* The engine's hook: a node's boot tree waits while the node boots (pass_opts.defer). */
+static bool defer_tree(void *ctx, const struct plan_item *it)
+{
+	struct pass *p = ctx;
+	struct node *const *n;
+
+	if (!it->res->node || !it->res->owner || strcmp(it->res->owner, "tftp") != 0)
+		return false;
+	n = bsearch(it->res->node, p->set->nodes, p->set->n_nodes, sizeof(*p->set->nodes),
+		    node_name_cmp);
+	return n && p->o->defer(p->o->defer_ctx, (*n)->serial, (*n)->name);
+}
+
+static size_t count_deferred(const struct plan *pl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < pl->n_items; i++)
+		n += pl->items[i].deferred;
+	return n;
+}
+
 /*
  * The order matters (reconcilers/recover.c, steps 0 and 6): the intent, the
  * recovery of a pass that did not finish, the apply, the reloads (whatever
@@ -335,6 +362,8 @@ static int do_apply(struct pass *p)
 
 	if (plan_has_changes(p->plan))
 		plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
+	if (p->o->defer)
+		engine_set_defer(p->engine, defer_tree, p);
 	/* Reloads that failed or were cut short before are retried with this pass's own. */
 	pending = actions_pending_load(p->state_fd);
 	intent = intent_record(p, pending);
@@ -343,6 +372,7 @@ static int do_apply(struct pass *p)
 	r = (unsigned)intent & ACTIONS_PASS_OPEN ? engine_recover(p->engine, p->plan) : 0;
 	if (r == 0)
 		r = engine_apply(p->engine, p->plan, flags, &failed);
+	p->res->n_deferred = count_deferred(p->plan);
 	pass_report_failures(p, r);
 	q = export_ids_save(p->state_fd, &p->ids);
 	if (q < 0)
@@ -403,7 +433,10 @@ static int do_apply(struct pass *p)
 			log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
-	q = pass_seal(p);
+	if (p->res->n_deferred) /* not settled: the next pass must plan those nodes again */
+		q = seal_remove(p->state_fd);
+	else
+		q = pass_seal(p);
 	pass_print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return q < 0 ? EXIT_FAILED : EXIT_OK;

@@ -22,6 +22,13 @@ struct pass_opts {
 	bool verbose;
 	bool adopt;
 	FILE *out; /* the plan and summaries (stdout) */
+	/*
+	 * The daemon's boot observation: true defers the switch of this node's
+	 * boot tree to a new generation (it is in the middle of a boot); the
+	 * pass is then not sealed and res->n_deferred counts it.  NULL: never.
+	 */
+	bool (*defer)(void *ctx, const char *serial, const char *name);
+	void *defer_ctx;
 };
 
 /* Exit codes of the commands (documented in README.md). */
@@ -48,7 +55,8 @@ struct pass_result {
 	double fetch_s;	    /* reading the source (a git fetch) */
 	size_t n_create, n_update, n_delete, n_unchanged, n_drift, n_failed;
 	size_t nodes_total, nodes_ready;
-	bool changed; /* something on disk changed */
+	bool changed;	   /* something on disk changed */
+	size_t n_deferred; /* boot trees whose switch waits for a boot to end (pass_opts.defer) */
 	enum pass_kind kind;
 };
 

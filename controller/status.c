@@ -115,6 +115,8 @@ static const char *item_problem(const struct plan_item *it)
 		return NULL;
 	if (it->op == PLAN_CONFLICT)
 		return "conflict: a file not created by bramble is in the way";
+	if (it->deferred)
+		return "the switch to the new revision waits: the node is booting";
 	return it->error ? strerror(-it->error) : "not applied";
 }
 

@@ -546,6 +546,19 @@ static void make_roots(struct batch *b, struct plan *p)
 	free(errs);
 }
 
+/*
+ * A switch of an existing generation that the caller defers (a node in the
+ * middle of a boot): nothing is staged, so nothing is renamed or deleted and
+ * the inventory keeps the old generation, as for an item not applied.
+ */
+static bool tree_deferred(struct batch *b, struct plan_item *it)
+{
+	if (it->res->type != RES_TREE || it->op != PLAN_UPDATE || it->in_place || !b->e->defer)
+		return false;
+	it->deferred = b->e->defer(b->e->defer_ctx, it);
+	return it->deferred;
+}
+
 static void stage_all(struct batch *b, struct plan *p)
 {
 	struct root_index ri = {NULL, 0, 0};
@@ -571,6 +584,8 @@ static void stage_all(struct batch *b, struct plan *p)
 		}
 		if (it->res->type == RES_ROOT) {
 			continue; /* made by make_roots(): the files inside follow */
+		} else if (tree_deferred(b, it)) {
+			continue;
 		} else if (it->res->type == RES_TREE) {
 			r = stage_tree(b, it);
 		} else {

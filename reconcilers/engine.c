@@ -274,3 +274,9 @@ int tree_gendir_name(const char *path, const char *digest, char **ret)
 	*ret = buf_detach(&b, NULL);
 	return *ret ? 0 : -ENOMEM;
 }
+
+void engine_set_defer(struct engine *e, engine_defer_fn fn, void *ctx)
+{
+	e->defer = fn;
+	e->defer_ctx = ctx;
+}

@@ -54,6 +54,7 @@ struct plan_item {
 	bool sig_fresh; /* the signature differs from the inventory's */
 	bool in_place;	/* RES_TREE: repair children inside the current generation */
 	bool unsettled; /* RES_ROOT: made by bramble, its own files in it not all recorded */
+	bool deferred;	/* RES_TREE: the switch was deferred (engine_set_defer); not applied */
 };
 
 struct plan {
@@ -90,6 +91,15 @@ void engine_free(struct engine *e);
  * them so only once the revision has rendered: a rejected one makes nothing).
  */
 int engine_make_roots(struct engine *e);
+
+/*
+ * A hook asked before a node's boot tree switches from one generation to
+ * another: when it answers true, the switch is deferred (the item is left as
+ * it was, not applied, not failed: it->deferred), so that a Pi in the middle
+ * of a boot keeps reading one generation.  The caller plans it again later.
+ */
+typedef bool (*engine_defer_fn)(void *ctx, const struct plan_item *it);
+void engine_set_defer(struct engine *e, engine_defer_fn fn, void *ctx);
 
 /* Number of inventory entries (top level). */
 size_t engine_inventory_size(const struct engine *e);

@@ -66,6 +66,8 @@ struct engine {
 	size_t n_out_of_scope;
 	/* What failed when an apply failed as a whole (engine_failure()). */
 	char failure[512];
+	engine_defer_fn defer; /* engine_set_defer() */
+	void *defer_ctx;
 };
 
 /*

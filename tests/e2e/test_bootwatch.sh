@@ -10,62 +10,10 @@
 # file, SIGUSR2 to dnsmasq) and a daemon restart that keeps the observations
 # without counting a line twice.
 . "$(dirname "$0")/lib.sh"
-skip() { echo "$T_NAME: skipped ($1)"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
-for tool in dnsmasq busybox python3 ip curl; do
-	command -v "$tool" >/dev/null || skip "no $tool"
-done
-PROBE=$SRC/tests/e2e/pi_dhcp_probe.py
-out=$W/out
-repo=$W/repo
-chmod 755 "$W" # dnsmasq drops root: it must reach OUT/tftp through $W
-NS_S=bobserve$$-s NS_C=bobserve$$-c IF_S=bobs$$s IF_C=bobs$$c
-KNOWN_MAC=dc:a6:32:00:00:01 UNKNOWN_MAC=dc:a6:32:00:00:99
-netns_add "$NS_S" && netns_add "$NS_C" || skip "cannot create network namespaces"
-veth_pair "$NS_S" "$IF_S" "$NS_C" "$IF_C" || skip "cannot create a veth pair"
-ip -n "$NS_S" addr add 10.99.0.1/24 dev "$IF_S"
-ip -n "$NS_C" addr add 10.99.0.42/24 dev "$IF_C"
-ip -n "$NS_C" addr add 10.99.0.77/24 dev "$IF_C"
-
-setup_example
-sed -i "s/interface: eth0/interface: $IF_S/" "$repo/cluster.yaml"
-b() { "$BRAMBLE" "$@" --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS"; }
-expect_rc 0 "apply renders the dnsmasq configuration" b apply -q
-contains "$out/dnsmasq/bramble.conf" "log-facility=$out/dnsmasq/dnsmasq.log" \
-	"the configuration logs to the file the daemon follows"
+. "$(dirname "$0")/bootwatch_env.sh"
+bootwatch_up
 contains "$out/dnsmasq/bramble.conf" "log-dhcp" "... with the DHCP details (option 97)"
 
-DNS_PID=
-dns_start() {
-	ip netns exec "$NS_S" dnsmasq -k --conf-file="$out/dnsmasq/bramble.conf" \
-		--pid-file="$W/dnsmasq.run.pid" >>"$W/dnsmasq.stderr" 2>&1 &
-	DNS_PID=$!
-	T_PIDS+=("$DNS_PID")
-	wait_for 5 grep -q 'TFTP root is' "$out/dnsmasq/dnsmasq.log"
-}
-check "dnsmasq starts with bramble's configuration" dns_start
-
-BR_PID= PORT=
-daemon_start() {
-	: >"$W/run.log"
-	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" \
-		--listen 127.0.0.1:0 --interval 1h >>"$W/run.log" 2>&1 &
-	BR_PID=$!
-	T_PIDS+=("$BR_PID")
-	wait_for 10 grep -q 'listening on' "$W/run.log" || return 1
-	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$W/run.log" | head -1)
-	wait_for 10 grep -q 'pass (start)' "$W/run.log"
-}
-check "bramble run starts" daemon_start
-url() { echo "http://127.0.0.1:$PORT$1"; }
-
-# A Pi: DHCP as the bootloader does it (proxy reply), then TFTP from ADDR.
-pi_dhcp() { ip netns exec "$NS_C" python3 "$PROBE" --iface "$IF_C" --mac "$1" --serial "$2" \
-	--timeout 2 --tries 2 --first >/dev/null; }
-pi_get() { # ADDR FILE
-	ip -n "$NS_C" route replace 10.99.0.1/32 dev "$IF_C" src "$1"
-	ip netns exec "$NS_C" busybox tftp -b 1468 -g -r "$2" -l "$W/fetched" 10.99.0.1 2>/dev/null
-}
 check "the known Pi gets the proxy PXE reply" pi_dhcp "$KNOWN_MAC" 1234abcd
 for f in config.txt start4.elf fixup4.dat config.txt bcm2711-rpi-4-b.dtb cmdline.txt kernel8.img; do
 	pi_get 10.99.0.42 "1234abcd/$f" || not_ok "the known Pi fetches 1234abcd/$f"
@@ -75,11 +23,8 @@ if pi_get 10.99.0.77 9ffefdef/start4.elf; then not_ok "the unknown Pi is refused
 	ok "the unknown Pi is refused 9ffefdef/start4.elf"; fi
 
 # /status: the same document as bramble status --json (boot.json is written within 2 s)
-jq_py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
-status_has() { curl -sf "$(url /status)" >"$W/status.json" && jq_py "$W/status.json" "$1"; }
-KNOWN='[n for n in d["nodes"] if n["serial"]=="1234abcd"][0].get("boot",{})'
 check "/status: the known node's boot got to its kernel" \
-	wait_for 10 status_has "$KNOWN.get('stage')=='kernel'"
+	within 10 status_has "$KNOWN.get('stage')=='kernel'"
 check "/status: ... with its MAC, model, address and last DHCP (the proxy PXE reply)" \
 	status_has "$KNOWN['mac']=='$KNOWN_MAC' and $KNOWN['model']=='pi4' and $KNOWN['address']=='10.99.0.42' and $KNOWN['lastDhcp']['type']=='PXE'"
 check "/status: ... and the files served, in order" \
@@ -112,8 +57,8 @@ cp "$W/discovered.yaml" "$repo/nodes/discovered.yaml"
 expect_rc 0 "the discovered manifest validates" b validate
 kill -HUP "$BR_PID"
 check "after a pass, the Pi is a node and no longer unknown" \
-	wait_for 15 status_has "any(n['serial']=='9ffefdef' and n.get('boot',{}).get('lastError',{}).get('file')=='start4.elf' for n in d['nodes']) and d['unknownPis']==[]"
-check "/metrics: no unknown Pi left" wait_for 5 sh -c "curl -sf '$(url /metrics)' | grep -qx 'bramble_unknown_pis 0'"
+	within 15 status_has "any(n['serial']=='9ffefdef' and n.get('boot',{}).get('lastError',{}).get('file')=='start4.elf' for n in d['nodes']) and d['unknownPis']==[]"
+check "/metrics: no unknown Pi left" within 5 sh -c "curl -sf '$(url /metrics)' | grep -qx 'bramble_unknown_pis 0'"
 
 # Log rotation as logrotate does it: move, create (owned by dnsmasq's user), SIGUSR2
 owner=$(stat -c %U "$out/dnsmasq/dnsmasq.log")
@@ -124,7 +69,7 @@ check "rotation: the known Pi boots again" pi_dhcp "$KNOWN_MAC" 1234abcd
 pi_get 10.99.0.42 1234abcd/config.txt
 check "rotation: dnsmasq writes the new file" wait_for 5 grep -q 'sent .*1234abcd/config.txt' "$out/dnsmasq/dnsmasq.log"
 check "rotation: the daemon follows it (a second boot, at config.txt)" \
-	wait_for 10 status_has "$KNOWN.get('boots')==2 and $KNOWN.get('stage')=='config'"
+	within 10 status_has "$KNOWN.get('boots')==2 and $KNOWN.get('stage')=='config'"
 grep -q 'was rotated' "$W/run.log" && ok "rotation: the daemon says so" || not_ok "rotation: the daemon says so"
 
 # Restart: the observations survive, and no line is read twice
@@ -134,7 +79,7 @@ events_before=$(python3 -c "import json; print(json.load(open('$out/state/boot.j
 check "restart: the daemon starts again" daemon_start
 check "restart: the observations are still there" status_has "$KNOWN.get('boots')==2"
 pi_get 10.99.0.42 1234abcd/start4.elf
-check "restart: a new request is seen" wait_for 10 status_has "$KNOWN.get('stage')=='firmware'"
+check "restart: a new request is seen" within 10 status_has "$KNOWN.get('stage')=='firmware'"
 events_after=$(python3 -c "import json; print(json.load(open('$out/state/boot.json'))['events'])")
 check "restart: only the new line was counted ($events_before -> $events_after)" \
 	test "$events_after" -eq $((events_before + 1))

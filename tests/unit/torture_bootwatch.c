@@ -14,10 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bootwatch.h"
+#include "bootwatch_follow.h"
+#include "config.h"
+#include "harness.h"
 #include "../common/fsutil.h"
 
 #define ROOT "/srv/bramble/tftp"
@@ -285,6 +289,31 @@ static void test_attribution(void **state)
 	bootwatch_free(bw);
 }
 
+/* Made-up serials from anyone on the LAN: at most 1024 unknown ones are kept. */
+static void test_unknown_flood(void **state)
+{
+	struct bootwatch *bw = watch_known();
+	struct bootwatch_counts c;
+	char line[160];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		int n = snprintf(line, sizeof(line),
+				 "Dec  5 07:56:09 dnsmasq-tftp[1]: file " ROOT
+				 "/%08x/start4.elf not found for 10.99.%u.%u\n",
+				 0xa0000000 + i, i >> 8, i & 255);
+
+		assert_int_equal(bootwatch_feed(bw, line, (size_t)n, NOW), n);
+	}
+	feed(bw,
+	     "Dec  5 07:56:10 dnsmasq-tftp[1]: sent " ROOT "/1234abcd/config.txt to 10.99.0.42\n");
+	bootwatch_counts(bw, &c);
+	assert_int_equal(c.unknown, 1024);
+	assert_int_equal(c.by_stage[BOOT_STAGE_CONFIG], 1); /* a node is still recorded */
+	bootwatch_free(bw);
+}
+
 /* A boot that read config.txt but not its kernel is mid-boot, for a while. */
 static void test_mid_boot(void **state)
 {
@@ -325,11 +354,13 @@ static void test_json_round_trip(void **state)
 	a = json_dumps(doc, JSON_SORT_KEYS);
 	b = json_dumps(doc2, JSON_SORT_KEYS);
 	assert_string_equal(a, b);
-	assert_int_equal(bootwatch_from_json(again, json_object()), -EINVAL);
+	json_decref(doc2);
+	doc2 = json_object();
+	assert_int_equal(bootwatch_from_json(again, doc2), -EINVAL); /* no version: not ours */
+	json_decref(doc2);
 	free(a);
 	free(b);
 	json_decref(doc);
-	json_decref(doc2);
 	bootwatch_free(bw);
 	bootwatch_free(again);
 	free(data);
@@ -399,6 +430,78 @@ static void test_ten_thousand(void **state)
 	free(serials);
 }
 
+static void append(const char *path, const char *text, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static unsigned events_of(struct boot_follow *f)
+{
+	struct bootwatch_counts c;
+
+	bootwatch_counts(boot_follow_table(f), &c);
+	return (unsigned)c.events;
+}
+
+/*
+ * The follower: only new bytes are read; a truncated log (copytruncate) is
+ * read again from its start; a rotated one (moved, a new file) is finished,
+ * then the new one read; a reopened follower goes on from the saved offset.
+ */
+static void test_follow(void **state)
+{
+	char dir[] = "/tmp/torture_bootwatch.XXXXXX", log[300], moved[300];
+	const char *l1 = "Dec  5 07:56:09 dnsmasq-tftp[1]: sent " ROOT "/1234abcd/config.txt to "
+			 "10.99.0.42\n";
+	struct bramble_config cfg;
+	struct boot_follow *f = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(log, sizeof(log), "%s/dnsmasq.log", dir);
+	snprintf(moved, sizeof(moved), "%s/dnsmasq.log.1", dir);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg.state_dir, dir), 0);
+	assert_int_equal(config_set(&cfg.tftp_root, ROOT), 0);
+	assert_int_equal(config_set(&cfg.dhcp_log_file, log), 0);
+	assert_int_equal(boot_follow_open(&cfg, &f), 0);
+	assert_false(boot_follow_poll(f, NOW)); /* no log yet */
+	append(log, l1, "w");
+	append(log, "Dec  5 07:56:09 dnsmasq-tftp[1]: sent " ROOT "/1234abcd/start", "a");
+	assert_true(boot_follow_poll(f, NOW));
+	assert_int_equal(events_of(f), 1);
+	append(log, "4.elf to 10.99.0.42\n", "a"); /* the rest of the line */
+	boot_follow_poll(f, NOW);
+	assert_int_equal(events_of(f), 2);
+	boot_follow_poll(f, NOW);
+	assert_int_equal(events_of(f), 2);     /* nothing new: nothing read twice */
+	assert_int_equal(truncate(log, 0), 0); /* copytruncate */
+	append(log, l1, "a");
+	boot_follow_poll(f, NOW);
+	assert_int_equal(events_of(f), 3);
+	append(log, l1, "a");
+	assert_int_equal(rename(log, moved), 0); /* rotation: the old file got one more line */
+	append(log, l1, "w");
+	boot_follow_poll(f, NOW);
+	assert_int_equal(events_of(f), 5);
+	assert_int_equal(boot_follow_save(f, true), 0);
+	boot_follow_close(f);
+	f = NULL;
+	/* a restart: from the saved position, on the same file */
+	assert_int_equal(boot_follow_open(&cfg, &f), 0);
+	assert_int_equal(events_of(f), 5);
+	append(log, l1, "a");
+	boot_follow_poll(f, NOW);
+	assert_int_equal(events_of(f), 6);
+	boot_follow_close(f);
+	config_release(&cfg);
+	assert_int_equal(harness_run("rm -rf '%s'", dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_parse_garbage),	cmocka_unit_test(test_capture_proxy),
 		cmocka_unit_test(test_capture_full),	cmocka_unit_test(test_partial_lines),
 		cmocka_unit_test(test_attribution),	cmocka_unit_test(test_mid_boot),
+		cmocka_unit_test(test_unknown_flood),	cmocka_unit_test(test_follow),
 		cmocka_unit_test(test_json_round_trip), cmocka_unit_test(test_ten_thousand),
 	};
 

@@ -450,6 +450,63 @@ static void test_failure_named(void **state)
 	resource_set_release(&s);
 }
 
+static bool defer_all(void *ctx, const struct plan_item *it)
+{
+	(*(int *)ctx)++;
+	return it->res->node && strcmp(it->res->node, "a") == 0;
+}
+
+/*
+ * engine_set_defer(): a deferred switch leaves the old generation in place
+ * and recorded (not applied, not failed), and the next plan switches it.
+ */
+static void test_tree_switch_deferred(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	char link[256], *gen1, *gen2, *txt;
+	struct plan *p;
+	size_t failed = 9, i, deferred = 0;
+	int asked = 0;
+
+	apply_set(f, 0, true, 0, 0);
+	snprintf(link, sizeof(link), "%s/1234abcd", f->path[ROOT_TFTP]);
+	gen1 = realpath(link, NULL);
+	desired(&s, 1, true);
+	p = plan_of(f, &e, &s, 0);
+	engine_set_defer(e, defer_all, &asked);
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	assert_int_equal(failed, 0);
+	assert_int_equal(asked, 1); /* asked once: for the tree that changed */
+	for (i = 0; i < p->n_items; i++) {
+		deferred += p->items[i].deferred;
+		if (p->items[i].deferred)
+			assert_false(p->items[i].applied);
+	}
+	assert_int_equal(deferred, 1);
+	plan_free(p);
+	engine_free(e);
+	gen2 = realpath(link, NULL);
+	assert_string_equal(gen1, gen2);
+	txt = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(txt, "v=1\n");
+	free(txt);
+	free(gen2);
+	/* the next pass plans the switch again, and without the hook makes it */
+	p = plan_of(f, &e, &s, 0);
+	assert_true(plan_has_changes(p));
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	plan_free(p);
+	engine_free(e);
+	txt = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(txt, "v=2\n");
+	assert_false(exists("/", gen1 + 1));
+	free(txt);
+	free(gen1);
+	resource_set_release(&s);
+}
+
 static void test_prune_keeps_foreign_and_node_data(void **state)
 {
 	struct fixture *f = *state;
@@ -638,6 +695,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inventory_without_ctime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_switch_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_generations_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_named, setup, teardown),

@@ -119,6 +119,42 @@ static void test_fresh(void **state)
 	metrics_release(&m);
 }
 
+/*
+ * Boot observation: absent until the daemon follows a log, then a fixed set
+ * of series (one per stage, no node label) however many nodes there are.
+ */
+static void test_boot(void **state)
+{
+	struct bootwatch_counts c;
+	struct metrics m;
+	char *s;
+
+	(void)state;
+	assert_int_equal(metrics_init(&m), 0);
+	s = format(&m);
+	lacks_text(s, "bramble_boot_");
+	lacks_text(s, "bramble_unknown_pis");
+	free(s);
+	memset(&c, 0, sizeof(c));
+	c.events = 12345;
+	c.by_stage[BOOT_STAGE_KERNEL] = 9998;
+	c.by_stage[BOOT_STAGE_CONFIG] = 2;
+	c.unknown = 3;
+	metrics_boot(&m, &c);
+	s = format(&m);
+	check_exposition(s);
+	has_line(s, "# TYPE bramble_boot_events_total counter");
+	has_line(s, "bramble_boot_events_total 12345");
+	has_line(s, "# TYPE bramble_boot_nodes gauge");
+	has_line(s, "bramble_boot_nodes{stage=\"kernel\"} 9998");
+	has_line(s, "bramble_boot_nodes{stage=\"config\"} 2");
+	has_line(s, "bramble_boot_nodes{stage=\"dhcp\"} 0");
+	lacks_text(s, "stage=\"none\"");
+	has_line(s, "bramble_unknown_pis 3");
+	free(s);
+	metrics_release(&m);
+}
+
 static void pass_fill(struct pass_result *r, int outcome, const char *rev, double dur)
 {
 	memset(r, 0, sizeof(*r));
@@ -284,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_seed_and_escaping),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_boot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
