@@ -18,6 +18,9 @@
  *   fails the boot, which is tried again from DHCP a bounded number of
  *   times, as the bootloader does.
  *
+ * Full and external DHCP modes (an offer that carries the Pi's address and
+ * the menu); proxy DHCP is not simulated.
+ *
  * Packets from a port other than the transfer's (an orphan transfer the
  * server started for a retransmitted RRQ) are ignored, as a ROM that only
  * follows its first answer would; they are counted as "stray".
@@ -71,7 +74,7 @@ struct pi {
 	int dhcp_fd, tftp_fd;
 	uint32_t xid;
 	struct in_addr server_id, tftp_server;
-	double phase_end, next_tx, started, done_at;
+	double phase_end, next_tx, done_at;
 	int attempts;
 	/* the current file */
 	const char *files[MAX_FILES];
