@@ -36,7 +36,7 @@ check "dnsmasq: starts with the rendered configuration" storm_dns_start "$conf"
 
 # --- every Pi powers on at once
 storm_pis "$N" "$W/pis.txt"
-storm_boot "$W/pis.txt" "$W/storm.out" --deadline 50
+storm_boot "$W/pis.txt" "$W/storm.out" --deadline 45
 rc=$?
 grep '^pistorm:' "$W/storm.out" | sed 's/^/# /'
 f() { storm_field "$W/storm.out" "$1"; }
