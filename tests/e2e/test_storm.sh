@@ -8,7 +8,8 @@
 #   - tftp.prefix mac: a Pi 3 is still served under its serial (its ROM has
 #     no TFTP_PREFIX), the Pi 4 and Pi 5 under their MACs; all three boot.
 # Before tftp-max was rendered, dnsmasq's default of 50 transfers wedged:
-# 0 of 100 booted (docs/storm.md; `bash tests/bench/bench_storm.sh --baseline`).
+# 0 of 100 booted (docs/storm.md; `STORM_BASELINE=1 bash tests/e2e/test_storm.sh`
+# runs dnsmasq without the line and fails).
 # Namespaces: bstorm<pid>-s and -c, 10.99.0.0/24 inside them only.
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/tools/storm.sh"
@@ -27,31 +28,52 @@ expect_rc 0 "apply: $N nodes" storm_apply
 p2=16; while [ $p2 -lt "$N" ]; do p2=$((p2 * 2)); done
 contains "$STORM_OUT/dnsmasq/bramble.conf" "tftp-max=$((4 * p2))" "dnsmasq: tftp-max sized for $N nodes (4 each, for $p2)"
 contains "$STORM_OUT/dnsmasq/bramble.conf" 'pxe-service=0,"Raspberry Pi Boot   "' "dnsmasq: PXE menu padded for the Pi 3s"
-check "dnsmasq: starts with the rendered configuration" storm_dns_start
+# STORM_BASELINE=1: dnsmasq without the tftp-max line (its default of 50, what
+# bramble rendered before): the storm must fail
+conf=$STORM_OUT/dnsmasq/bramble.conf
+if [ -n "${STORM_BASELINE:-}" ]; then grep -v '^tftp-max=' "$conf" >"$W/baseline.conf"; conf=$W/baseline.conf; fi
+check "dnsmasq: starts with the rendered configuration" storm_dns_start "$conf"
 
 # --- every Pi powers on at once
 storm_pis "$N" "$W/pis.txt"
-storm_boot "$W/pis.txt" "$W/storm.out" --deadline 80
+storm_boot "$W/pis.txt" "$W/storm.out" --deadline 45
 rc=$?
 grep '^pistorm:' "$W/storm.out" | sed 's/^/# /'
-check "storm: pistorm exits 0 (every Pi booted)" test "$rc" -eq 0
-check "storm: $N of $N booted" test "$(storm_field "$W/storm.out" booted)" = "$N"
-# A storm is bandwidth-bound: on a loaded machine a Pi may hit its 30 s file
-# limit and boot again from DHCP, as the bootloader does.  That is reported,
-# not failed: what must hold is that every Pi boots (docs/storm.md).
-echo "# storm: file errors $(storm_field "$W/storm.out" file_errors), boots retried $(storm_field "$W/storm.out" boot_retries)"
-for m in pi3 pi4 pi5; do
-	check "storm: every $m booted ($(grep -c " $m ok " "$W/storm.out") lines)" \
-		test "$(grep -c " $m ok " "$W/storm.out")" -eq "$(grep -c "^$m " "$W/pis.txt")"
-done
-# every byte of the sequence: a Pi 4 reads config.txt twice, firmware, dtb, cmdline, kernel
-pi4=$(awk '$1 == "pi4" { print $2; exit }' "$W/pis.txt")
-want=$(cd "$STORM_OUT/tftp/$pi4" && stat -L -c %s config.txt config.txt start4.elf fixup4.dat \
-	bcm2711-rpi-4-b.dtb cmdline.txt kernel8.img | awk '{ s += $1 } END { print s }')
-check "storm: a Pi 4 read its whole sequence ($want bytes)" grep -q "^pi $pi4 pi4 ok .* bytes=$want " "$W/storm.out"
-if [ "$T_FAIL" -ne 0 ]; then
-	grep -v ' ok ' "$W/storm.out" | head -20 | sed 's/^/    | /'
-	tail -20 "$W/dnsmasq.log" | sed 's/^/    | /'
+f() { storm_field "$W/storm.out" "$1"; }
+# The simulation must keep up in real time: a Pi gives a file 30 s, and with
+# N Pis sharing the server every kernel (up to 9 MiB) gets 1/N of it.  When
+# Pis fail only by that time limit, dnsmasq answered every request in time
+# (no retransmits, no orphan transfers) and the machine moved the files too
+# slowly for N Pis at once, the run says nothing about bramble: a skip, with
+# the figure.  A wedged dnsmasq (the 50-transfer default) is a failure: its
+# Pis retransmit thousands of requests (docs/storm.md).
+rate=$(awk -v b="$(f moved)" -v w="$(f wall)" 'BEGIN { printf "%.1f", (w > 0 ? b / w / 1e6 : 0) }')
+need=$(awk -v n="$N" 'BEGIN { printf "%.1f", n * 9437184 / 30 / 1e6 }')
+SKIP=
+if [ "$(f booted)" != "$N" ] && [ "$(f file_errors)" = "$(f file_timeouts)" ] &&
+	[ $(($(f retransmits) + $(f stray))) -le $((N / 10)) ] && awk -v r="$rate" -v n="$need" 'BEGIN { exit !(r < n) }'; then
+	SKIP="this machine moved the Pis' files at $rate MB/s, and $N Pis at once need about $need MB/s to finish every kernel within the bootloader's 30 s; dnsmasq answered in time ($(f retransmits) retransmits, $(f stray) orphans): too loaded to simulate the storm in real time"
+	echo "# storm: $(f booted) of $N booted: $SKIP"
+else
+	check "storm: pistorm exits 0 (every Pi booted)" test "$rc" -eq 0
+	check "storm: $N of $N booted" test "$(f booted)" = "$N"
+	# A storm is bandwidth-bound: on a loaded machine a Pi may hit its 30 s file
+	# limit and boot again from DHCP, as the bootloader does.  That is reported,
+	# not failed: what must hold is that every Pi boots (docs/storm.md).
+	echo "# storm: $rate MB/s; file errors $(f file_errors), boots retried $(f boot_retries)"
+	for m in pi3 pi4 pi5; do
+		check "storm: every $m booted ($(grep -c " $m ok " "$W/storm.out") lines)" \
+			test "$(grep -c " $m ok " "$W/storm.out")" -eq "$(grep -c "^$m " "$W/pis.txt")"
+	done
+	# every byte of the sequence: a Pi 4 reads config.txt twice, firmware, dtb, cmdline, kernel
+	pi4=$(awk '$1 == "pi4" { print $2; exit }' "$W/pis.txt")
+	want=$(cd "$STORM_OUT/tftp/$pi4" && stat -L -c %s config.txt config.txt start4.elf fixup4.dat \
+		bcm2711-rpi-4-b.dtb cmdline.txt kernel8.img | awk '{ s += $1 } END { print s }')
+	check "storm: a Pi 4 read its whole sequence ($want bytes)" grep -q "^pi $pi4 pi4 ok .* bytes=$want " "$W/storm.out"
+	if [ "$T_FAIL" -ne 0 ]; then
+		grep -v ' ok ' "$W/storm.out" | head -20 | sed 's/^/    | /'
+		tail -20 "$W/dnsmasq.log" | sed 's/^/    | /'
+	fi
 fi
 storm_dns_stop
 
@@ -70,4 +92,8 @@ rc=$?
 sed 's/^/# /' "$W/mac.out"
 check "mac prefix: a Pi 3, a Pi 4 and a Pi 5 all boot" test "$rc" -eq 0
 storm_dns_stop
+if [ -n "$SKIP" ] && [ "$T_FAIL" -eq 0 ]; then
+	echo "$T_NAME: $T_PASS passed, 0 failed; the storm skipped ($SKIP)"
+	exit 77
+fi
 done_testing

@@ -18,6 +18,9 @@
  *   fails the boot, which is tried again from DHCP a bounded number of
  *   times, as the bootloader does.
  *
+ * Full and external DHCP modes (an offer that carries the Pi's address and
+ * the menu); proxy DHCP is not simulated.
+ *
  * Packets from a port other than the transfer's (an orphan transfer the
  * server started for a retransmitted RRQ) are ignored, as a ROM that only
  * follows its first answer would; they are counted as "stray".
@@ -71,7 +74,7 @@ struct pi {
 	int dhcp_fd, tftp_fd;
 	uint32_t xid;
 	struct in_addr server_id, tftp_server;
-	double phase_end, next_tx, started, done_at;
+	double phase_end, next_tx, done_at;
 	int attempts;
 	/* the current file */
 	const char *files[MAX_FILES];
@@ -83,7 +86,8 @@ struct pi {
 	uint8_t last[PKT_MAX];
 	size_t last_len;
 	/* counters */
-	unsigned retransmits, dhcp_retransmits, stray, file_errors, bad_offers;
+	unsigned retransmits, dhcp_retransmits, stray, file_errors, file_timeouts, bad_offers;
+	uint64_t moved; /* every data byte received, of complete files or not */
 	uint64_t total_bytes;
 	char error[160];
 };
@@ -522,6 +526,7 @@ static void tftp_packet(struct pi *p, const uint8_t *b, size_t n, uint16_t port,
 	} else if (op == 3 && blk == (uint16_t)(p->block + 1)) {
 		p->block = blk;
 		p->bytes += n - 4;
+		p->moved += n - 4;
 		tftp_ack(p, blk);
 		if (n - 4 < p->blksize)
 			tftp_file_done(p, t);
@@ -578,7 +583,8 @@ static void pi_timer(struct pi *p, double t)
 		if (p->phase == PH_TFTP) {
 			pi_file_path(p, path, sizeof(path), &optional);
 			p->file_errors++;
-			pi_fail(p, t, "%s: no answer for the file's time limit", path);
+			p->file_timeouts++;
+			pi_fail(p, t, "%s: not complete within the file's time limit", path);
 		} else {
 			pi_fail(p, t, "%s", "DHCP: no usable offer or ACK");
 		}
@@ -715,9 +721,9 @@ static const char *model_name(enum model m)
 
 static int report(const struct pi *v, size_t n, double t0, double t_end)
 {
-	unsigned ok = 0, retx = 0, dretx = 0, stray = 0, ferr = 0, retries = 0, bad = 0;
+	unsigned ok = 0, retx = 0, dretx = 0, stray = 0, ferr = 0, fto = 0, retries = 0, bad = 0;
 	double last = 0, sum = 0;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, moved = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -739,15 +745,15 @@ static int report(const struct pi *v, size_t n, double t0, double t_end)
 			last = p->done_at - t0 > last ? p->done_at - t0 : last;
 		}
 		retx += p->retransmits, dretx += p->dhcp_retransmits, stray += p->stray;
-		ferr += p->file_errors, retries += (unsigned)(p->attempts - 1),
-			bad += p->bad_offers;
-		bytes += p->total_bytes;
+		ferr += p->file_errors, fto += p->file_timeouts, bad += p->bad_offers;
+		retries += (unsigned)(p->attempts - 1);
+		bytes += p->total_bytes, moved += p->moved;
 	}
 	printf("pistorm: pis=%zu booted=%u failed=%zu last_boot=%.2fs mean_boot=%.2fs "
-	       "retransmits=%u dhcp_retransmits=%u stray=%u file_errors=%u boot_retries=%u "
-	       "bad_offers=%u bytes=%llu wall=%.2fs\n",
-	       n, ok, n - ok, last, ok ? sum / ok : 0.0, retx, dretx, stray, ferr, retries, bad,
-	       (unsigned long long)bytes, t_end - t0);
+	       "retransmits=%u dhcp_retransmits=%u stray=%u file_errors=%u file_timeouts=%u "
+	       "boot_retries=%u bad_offers=%u bytes=%llu moved=%llu wall=%.2fs\n",
+	       n, ok, n - ok, last, ok ? sum / ok : 0.0, retx, dretx, stray, ferr, fto, retries,
+	       bad, (unsigned long long)bytes, (unsigned long long)moved, t_end - t0);
 	return ok == n ? 0 : 1;
 }
 
