@@ -18,7 +18,8 @@
 #      sudo's policy, the time zone, the keymap, the Wi-Fi connection and
 #      country, the SSH host keys (the node's own, not the image's) and the
 #      service's journal.
-# Slow (about 3 minutes; the first run on a machine also builds the image):
+# Slow (4 to 5.5 minutes on a busy 2-core machine; the first run there also
+# builds the image, about 13 minutes):
 # CTest label "slow".  BRAMBLE_SKIP_BOOT_TEST=1 skips it (see node_boot_lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/node_boot_lib.sh"
