@@ -133,7 +133,6 @@ expect_rc 0 "bramble applies the cluster from git (image fetched, extracted, roo
 echo "    (apply took $(($(date +%s) - t)) s)"
 sed 's/^/    | /' "$W/last.err" | grep -E 'decompressed|extracted' || true
 ra=$out/nfs/1234abcd
-rb=$out/nfs/2345bcde
 check "node-a's root is made" test -x "$ra/usr/local/sbin/bramble-firstboot"
 check "node-a's kernel and initramfs are served from its boot directory" \
 	test -s "$out/tftp/1234abcd/kernel8.img" -a -s "$out/tftp/1234abcd/initramfs8"
