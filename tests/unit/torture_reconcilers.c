@@ -16,7 +16,9 @@
 
 #include <cmocka.h>
 
+#include "firstboot.h"
 #include "fsutil.h"
+#include "harness.h"
 #include "reconciler.h"
 
 struct world {
@@ -415,6 +417,74 @@ static void test_missing_image(void **state)
 	assert_non_null(strstr(w->d.v[0].msg, "no directory \"nope/boot\""));
 }
 
+static bool log_has(const struct world *w, const char *name, const char *text)
+{
+	char p[256], *v = NULL;
+	size_t len = 0;
+	bool has;
+
+	snprintf(p, sizeof(p), "%s/%s", w->dir, name);
+	assert_int_equal(file_read(p, 1 << 16, &v, &len), 0);
+	has = strstr(v, text) != NULL;
+	free(v);
+	return has;
+}
+
+/*
+ * The first-boot script run twice against a root (a stub ssh-keygen): the
+ * second run, a reboot with nothing changed, says so and changes no file of
+ * the root, not even a time stamp.  The keymap is changed without sed -i,
+ * which on an NFS root logs an error (stub sed) for a step that worked.
+ */
+static void test_firstboot_rerun(void **state)
+{
+	static const char run[] = "cd %s && BRAMBLE_FIRSTBOOT_ROOT=%s/fbroot PATH=%s/stubs:$PATH "
+				  "sh fb.sh >run%d.log 2>&1 && cd fbroot && find . -printf "
+				  "'%%p %%i %%m %%s %%T@ %%C@ %%l\\n' | sort >../list%d";
+	struct world *w = *state;
+	struct stat st;
+	char p[256];
+	int i;
+
+	snprintf(p, sizeof(p), "%s/fbroot/etc/bramble", w->dir);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/fbroot/usr/share/zoneinfo/Europe", w->dir);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/stubs", w->dir);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	put(w->dir, "fbroot/etc/bramble/firstboot.conf", "timezone Europe/Paris\nkeymap de\n");
+	put(w->dir, "fbroot/usr/share/zoneinfo/Europe/Paris", "TZif\n");
+	snprintf(p, sizeof(p), "%s/fbroot/etc/default", w->dir);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	put(w->dir, "fbroot/etc/default/keyboard", "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"us\"\n");
+	/* sed -i on an NFS root: the ACL copy fails (EIO); sed says so, exits 0. */
+	put(w->dir, "stubs/sed",
+	    "#!/bin/sh\nfor a; do [ \"$a\" != -i ] || echo \"sed: preserving permissions for "
+	    "'x': Input/output error\" >&2; done\nexec /bin/sed \"$@\"\n");
+	snprintf(p, sizeof(p), "%s/stubs/sed", w->dir);
+	assert_int_equal(chmod(p, 0755), 0);
+	put(w->dir, "fb.sh", firstboot_script);
+	put(w->dir, "stubs/ssh-keygen",
+	    "#!/bin/sh\nmkdir -p \"$3/etc/ssh\" && echo key "
+	    ">\"$3/etc/ssh/ssh_host_ed25519_key\"\n");
+	snprintf(p, sizeof(p), "%s/stubs/ssh-keygen", w->dir);
+	assert_int_equal(chmod(p, 0755), 0);
+	for (i = 1; i <= 2; i++)
+		assert_int_equal(harness_run(run, w->dir, w->dir, w->dir, i, i), 0);
+	assert_true(log_has(w, "run1.log", "new SSH host keys for this node"));
+	assert_true(log_has(w, "run1.log", "settings applied"));
+	assert_true(log_has(w, "run2.log",
+			    "settings unchanged since they were applied: nothing to do"));
+	assert_false(log_has(w, "run2.log", "settings applied"));
+	assert_int_equal(harness_run("cmp -s %s/list1 %s/list2", w->dir, w->dir), 0);
+	assert_false(log_has(w, "run1.log", "rror"));
+	assert_true(log_has(w, "fbroot/etc/default/keyboard",
+			    "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"de\"\n"));
+	snprintf(p, sizeof(p), "%s/fbroot/etc/default/keyboard", w->dir);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ganesha_ids_stable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_firstboot_rerun, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
