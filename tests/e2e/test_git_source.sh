@@ -21,7 +21,7 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${BRAMBLE_GIT_NETNS:-}" ] && unshare -n true 2>
 fi
 . "$(dirname "$0")/lib.sh"
 [ -z "${BRAMBLE_GIT_NETNS:-}" ] || ip link set lo up
-command -v git >/dev/null || { echo "$T_NAME: skipped (no git)"; echo "$T_NAME: 0 passed, 0 failed"; exit 0; }
+command -v git >/dev/null || skip_test "no git"
 
 export HOME=$W/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@example.com
