@@ -130,6 +130,29 @@ lacks "$W/last.out" "removed  2345bcde" "it does not list it as removed"
 contains "$W/last.out" "0 removed, 1 could not be removed" "the summary says so"
 contains "$W/last.err" "cannot remove" "the error says which"
 
+# --- A 1 GiB blob: the fetch process's memory is bounded ---------------------
+# (before: the fetch grew to 1 GB resident inflating it, then the size limit
+# refused it; now its address space is limited to 1 GiB and it fails at once)
+if grep -q '^BRAMBLE_SANITIZE:BOOL=ON' "${BRAMBLE_BINARY_DIR:-/nonexistent}/CMakeCache.txt" 2>/dev/null; then
+	echo "# big-blob fetch skipped: an ASan build has no address-space limit"
+else
+	git init -q --bare "$W/big.git"
+	blob=$(head -c 1100000000 /dev/zero | git --git-dir="$W/big.git" hash-object -w --stdin)
+	cl=$(git --git-dir="$W/big.git" hash-object -w "$SRC/manifests/examples/cluster.yaml")
+	tree=$(printf '100644 blob %s\tbig.yaml\n100644 blob %s\tcluster.yaml\n' "$blob" "$cl" |
+		git --git-dir="$W/big.git" mktree)
+	commit=$(git --git-dir="$W/big.git" -c user.name=t -c user.email=t@t commit-tree "$tree" -m big)
+	git --git-dir="$W/big.git" update-ref refs/heads/main "$commit"
+	python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' \
+		"$W/big.err" "$BRAMBLE" validate --source "file://$W/big.git" --state-dir "$W/big-state" >"$W/big.out"
+	read -r rc rss <"$W/big.out"
+	check "a repository with a 1 GiB blob is refused (rc $rc)" [ "$rc" -eq 1 ]
+	contains "$W/big.err" "the fetch passed its memory limit of 1024 MiB" "the fetch says why"
+	check "the largest process stayed under 256 MiB resident (${rss} MiB)" [ "$rss" -lt 256 ]
+fi
+
 # --- A slowloris from one client does not starve the probes ---------------
 # 100 connections from 127.0.0.2 trickling headers or a webhook body; the
 # probes come from 127.0.0.1.  (Before: 64 connections in all filled the
