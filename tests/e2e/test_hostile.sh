@@ -52,6 +52,26 @@ check "within a second (${STOP_MS} ms)" lt "$STOP_MS" 1000
 rm "$W/secrets/wifi-passphrase"
 mv "$W/secrets/real" "$W/secrets/wifi-passphrase"
 
+# SIGTERM during a git fetch that hangs (a server that accepts and never
+# answers): the daemon stops at once, not at source.timeout (before: 60 s).
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+conns = []
+while True:
+    conns.append(s.accept()[0])' "$W/mute.port" &
+MUTE=$!
+T_PIDS+=("$MUTE")
+check "a mute git server listens" wait_for 10 test -s "$W/mute.port"
+check "a daemon fetching from it starts" start_daemon "$W/d0.log" \
+	--source "git://127.0.0.1:$(cat "$W/mute.port")/src.git" --root "$W/mute-out" --set source.timeout=60s
+sleep 1
+check "its first pass is still fetching" sh -c "! grep -q 'pass (start)' '$W/d0.log'"
+stop_daemon
+check "SIGTERM during the fetch: exit 0 (rc $RC)" [ "$RC" -eq 0 ]
+check "within a second (${STOP_MS} ms)" lt "$STOP_MS" 1000
+stop_pid "$MUTE"
+
 # A FIFO webhook secret: a start-up error, at once.
 mkfifo "$W/hook-fifo"
 expect_rc 1 "a FIFO webhook secret is refused at start" timeout 10 \
