@@ -252,6 +252,8 @@ static int parse(struct cli *c, int argc, char **argv)
 	}
 	if (r == 0)
 		r = config_absolutize(&c->cfg);
+	if (r == 0 && (r = config_check_files(&c->cfg, &d)) == -EINVAL)
+		diags_print(&d, stderr);
 	diags_release(&d);
 	return r;
 }

@@ -74,10 +74,17 @@ stop_pid "$MUTE"
 
 # A FIFO webhook secret: a start-up error, at once.
 mkfifo "$W/hook-fifo"
-expect_rc 1 "a FIFO webhook secret is refused at start" timeout 10 \
+expect_rc 64 "a FIFO webhook secret is refused at start" timeout 10 \
 	"$BRAMBLE" run --source "$W/repo" --root "$W/out" --listen 127.0.0.1:0 \
 	--set dhcp.testCommand= --set "$SECRETS" --set webhook.secretFile="$W/hook-fifo"
 contains "$W/last.err" 'not a regular file' "it says why"
+# Files that libraries read (the SSH key, the image CA bundle): refused before
+# anything starts (before: libssh2 or libcurl would block on them).
+for key in source.sshKeyFile images.caFile source.knownHostsFile; do
+	expect_rc 64 "a FIFO as $key is refused at once" timeout 10 "$BRAMBLE" plan \
+		--source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$key=$W/hook-fifo"
+	contains "$W/last.err" "$key \"$W/hook-fifo\" is not a regular file" "it names $key"
+done
 # A FIFO configuration file: a usage error, at once.
 expect_rc 64 "a FIFO configuration file is refused" timeout 10 "$BRAMBLE" validate --config "$W/hook-fifo"
 contains "$W/last.err" 'not a regular file' "it says why"
