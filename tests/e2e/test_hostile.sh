@@ -164,7 +164,7 @@ if grep -q '^BRAMBLE_SANITIZE:BOOL=ON' "${BRAMBLE_BINARY_DIR:-/nonexistent}/CMak
 	echo "# big-blob fetch skipped: an ASan build has no address-space limit"
 else
 	git init -q --bare "$W/big.git"
-	blob=$(head -c 1100000000 /dev/zero | git --git-dir="$W/big.git" hash-object -w --stdin)
+	blob=$(head -c 1073741824 /dev/zero | git --git-dir="$W/big.git" -c core.loosecompression=1 hash-object -w --stdin)
 	cl=$(git --git-dir="$W/big.git" hash-object -w "$SRC/manifests/examples/cluster.yaml")
 	tree=$(printf '100644 blob %s\tbig.yaml\n100644 blob %s\tcluster.yaml\n' "$blob" "$cl" |
 		git --git-dir="$W/big.git" mktree)
@@ -190,12 +190,11 @@ python3 "$SRC/tests/e2e/slowloris.py" "$PORT" 100 4 127.0.0.2 >"$W/loris.out" 2>
 LORIS=$!
 T_PIDS+=("$LORIS")
 check "the attack is under way" wait_for 10 grep -q ready "$W/loris.out"
-probe_ms() { # probe_ms PATH: how long a probe took in ms, or 99999 when it failed
-	local t0 t1
-	t0=$(now_ms)
-	curl -sf -m 3 "http://127.0.0.1:$PORT$1" -o /dev/null || { echo 99999; return; }
-	t1=$(now_ms)
-	echo $((t1 - t0))
+probe_ms() { # probe_ms PATH: how long a probe took in ms (curl's own count: connect to
+	# the end of the answer, not curl's start-up), or 99999 when it failed
+	local t
+	t=$(curl -sf -m 3 -w '%{time_total}' "http://127.0.0.1:$PORT$1" -o /dev/null) || { echo 99999; return; }
+	awk -v t="$t" 'BEGIN { printf "%d\n", t * 1000 }'
 }
 for i in 1 2 3; do
 	ms=$(probe_ms /healthz)
