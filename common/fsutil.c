@@ -230,6 +230,21 @@ out:
 	return r;
 }
 
+int file_check_regular(const char *path)
+{
+	struct stat st;
+	int fd = open(path, FILE_READ_FLAGS), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	close(fd);
+	return r;
+}
+
 const char *file_read_strerror(int r)
 {
 	switch (r) {

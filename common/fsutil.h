@@ -49,6 +49,12 @@ int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
  */
 int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_data,
 		      size_t *ret_len);
+/*
+ * Whether path (symlinks followed) is a regular file, opened as the readers
+ * open: 0, -EINVAL when it is not, or the open's error.  For files read by a
+ * library (libssh2, libcurl) rather than by bramble.
+ */
+int file_check_regular(const char *path);
 /* A reason for an error of the readers above, for a message. */
 const char *file_read_strerror(int r);
 

@@ -531,6 +531,36 @@ static int absolutize(char **field)
 	return 0;
 }
 
+int config_check_files(const struct bramble_config *c, struct diags *d)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} files[] = {
+		{"source.tokenFile", offsetof(struct bramble_config, source_token_file)},
+		{"source.sshKeyFile", offsetof(struct bramble_config, source_ssh_key_file)},
+		{"source.knownHostsFile", offsetof(struct bramble_config, source_known_hosts)},
+		{"source.caFile", offsetof(struct bramble_config, source_ca_file)},
+		{"webhook.secretFile", offsetof(struct bramble_config, webhook_secret_file)},
+		{"webhook.tokenFile", offsetof(struct bramble_config, webhook_token_file)},
+		{"images.caFile", offsetof(struct bramble_config, images_ca_file)},
+	};
+	size_t i;
+	int r = 0, q;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *path =
+			*(char *const *)(const void *)((const char *)c + files[i].offset);
+
+		if (!path || file_check_regular(path) != -EINVAL)
+			continue; /* a missing file is reported by its reader */
+		q = diags_add(d, NULL, "%s \"%s\" is not a regular file; expected a file",
+			      files[i].key, path);
+		r = q < 0 ? q : -EINVAL;
+	}
+	return r;
+}
+
 int config_absolutize(struct bramble_config *c)
 {
 	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,

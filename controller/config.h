@@ -74,6 +74,12 @@ int config_load(struct bramble_config *c, const char *path, struct diags *d);
 int config_set_key(struct bramble_config *c, const char *assignment, struct diags *d);
 /* Make every path absolute (relative to the working directory). */
 int config_absolutize(struct bramble_config *c);
+/*
+ * The files the configuration names that libraries read (the SSH key, CA
+ * bundles) or the daemon reads again later must be regular files: a FIFO
+ * there would block a fetch or a download.  -EINVAL with a diag per file.
+ */
+int config_check_files(const struct bramble_config *c, struct diags *d);
 /* Replace one string setting; NULL or "" clears it. */
 int config_set(char **field, const char *value);
 /* Feed every setting into ctx (the seal's key: a pass with other settings is a full one). */

@@ -267,15 +267,15 @@ static int op_status(void *ctx, struct buf *out)
 	return r;
 }
 
-/*
- * A refused webhook's log line: at most HOOK_LOG_BURST per HOOK_LOG_WINDOW_MS
- * (anyone who reaches the port can send them), then a count of the rest.
- */
 static long long mono_ms(void);
 
 #define HOOK_LOG_BURST	   5
 #define HOOK_LOG_WINDOW_MS 5000
 
+/*
+ * A refused webhook's log line: at most HOOK_LOG_BURST per HOOK_LOG_WINDOW_MS
+ * (anyone who reaches the port can send them), then a count of the rest.
+ */
 static void hook_log_refused(struct daemon *d, const char *peer, const char *why)
 {
 	uint64_t left_out = 0;

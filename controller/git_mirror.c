@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../common/fsutil.h"
@@ -17,8 +18,22 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
-#define MIRROR_LEAK_CHECK 1
+#define MIRROR_LEAK_CHECK  1
+#define MIRROR_NO_AS_LIMIT 1 /* ASan reserves terabytes of shadow address space */
 #endif
+
+/*
+ * The fetch process's memory: its address space is limited, so that a
+ * hostile repository (a 1 GB blob, which libgit2 inflates whole while it
+ * indexes the pack) makes the fetch fail with "out of memory" instead of
+ * growing the controller's memory by the blob's size; and pack files are
+ * mapped through small windows.  The limit leaves room for the largest
+ * revision bramble accepts (MANIFEST_MAX_TOTAL_SIZE, held twice while its
+ * records grow) and libgit2's own needs.
+ */
+#define FETCH_AS_MAX	    ((rlim_t)1 << 30)
+#define FETCH_MWINDOW_SIZE  ((size_t)32 << 20)
+#define FETCH_MWINDOW_LIMIT ((size_t)128 << 20)
 
 #define TOKEN_MAX	 ((size_t)64 << 10)
 #define CA_MAX		 ((size_t)16 << 20)
@@ -234,6 +249,13 @@ static int fetch_failed(struct git_mirror *m, int code)
 			      "the TLS certificate of %s is not trusted (%s); expected one from a "
 			      "trusted CA (source.caFile adds a CA bundle)",
 			      u, buf_str(&msg));
+	else if (git_error_last() && git_error_last()->klass == GIT_ERROR_NOMEMORY)
+		r = diags_add(
+			&m->d, NULL,
+			"cannot fetch from %s: the fetch passed its memory limit of %llu MiB "
+			"(an object in the repository is too large?); expected a repository of "
+			"manifests",
+			u, (unsigned long long)(FETCH_AS_MAX >> 20));
 	else
 		r = diags_add(&m->d, NULL, "cannot fetch from %s: %s", u, buf_str(&msg));
 out:
@@ -379,6 +401,24 @@ static void mirror_leak_check(pid_t parent, const char *url)
 #endif
 }
 
+/* See FETCH_AS_MAX: best effort (a failure leaves the fetch unlimited, as before). */
+static void memory_limit(void)
+{
+	struct rlimit rl;
+
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, FETCH_MWINDOW_SIZE);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, FETCH_MWINDOW_LIMIT);
+#ifndef MIRROR_NO_AS_LIMIT
+	if (getrlimit(RLIMIT_AS, &rl) == 0 &&
+	    (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > FETCH_AS_MAX)) {
+		rl.rlim_cur = FETCH_AS_MAX;
+		(void)setrlimit(RLIMIT_AS, &rl);
+	}
+#else
+	(void)rl;
+#endif
+}
+
 void git_mirror_main(const struct bramble_config *cfg, int fd, pid_t parent)
 {
 	struct git_mirror m;
@@ -394,6 +434,7 @@ void git_mirror_main(const struct bramble_config *cfg, int fd, pid_t parent)
 		_exit(1);
 	alarm((cfg->timeout_s ? cfg->timeout_s : GIT_DEFAULT_TIMEOUT_S) +
 	      10); /* if all else fails */
+	memory_limit();
 	r = mirror_init(&m, cfg);
 	if (r == 0)
 		r = mirror_run(&m, &out);

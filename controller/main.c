@@ -222,6 +222,8 @@ static int config_build(const struct cli *c, struct bramble_config *cfg, struct 
 		cfg->allow_empty = true;
 	if (r == 0)
 		r = config_absolutize(cfg);
+	if (r == 0)
+		r = config_check_files(cfg, d);
 	return r;
 }
 

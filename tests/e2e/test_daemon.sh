@@ -59,18 +59,24 @@ passes_over() { [ "$(passes)" -gt "$1" ]; }
 cond_is() { [ "$(status_field "c[\"$1\"][\"status\"]")" = "$2" ]; }
 readyz_ok() { curl -sfg "$(url /readyz)" >/dev/null; }
 
+# gate_cmd NAME: a "dnsmasq restart" that waits until the test opens the gate
+# (touch $W/gate.NAME), so that a pass is seen running however slow the
+# machine is, instead of guessing how long a sleep lasts (ctest -j).
+gate_cmd() { echo "while [ ! -e '$W/gate.$1' ]; do sleep 0.05; done"; }
+
 # --- Daemon A: endpoints, webhook, SIGHUP, a broken revision ---------------
-# The first pass restarts "dnsmasq" with a command that takes a second, so
+# The first pass restarts "dnsmasq" with a command that waits for the gate, so
 # readyz can be seen answering 503 before any revision is applied.
 check "daemon starts and listens on loopback" start_daemon "$W/a.log" \
 	--source "$W/repo" --root "$out" --set webhook.secretFile="$W/secret" \
-	--set webhook.tokenFile="$W/token" --set dhcp.restartCommand='sleep 1'
+	--set webhook.tokenFile="$W/token" --set dhcp.restartCommand="$(gate_cmd a)"
 check "/healthz answers 200" eq "$(http_code "$(url /healthz)")" 200
 check "/healthz says ok" eq "$(cat "$W/body")" ok
 check "/readyz answers 503 before the first pass is done" eq "$(http_code "$(url /readyz)")" 503
-check "status shows Reconciling=True during the pass" cond_is Reconciling True
+check "status shows Reconciling=True during the pass" wait_for 20 cond_is Reconciling True
 check "no pass is counted before the first one ends" metric_is bramble_reconcile_passes_total 0
-check "/readyz answers 200 once the first pass applied" wait_for 10 readyz_ok
+touch "$W/gate.a"
+check "/readyz answers 200 once the first pass applied" wait_for 20 readyz_ok
 contains "$W/a.log" "pass (start): applied dir:$W/repo@sha256:" "a log line for the pass with its revision"
 contains "$W/a.log" "created, 0 updated, 0 deleted, 0 unchanged, 0 drift repaired, 0 failed; 3/3 nodes ready" "the log line says what changed"
 check "the log line gives the duration" grep -Eq 'pass \(start\): .* [0-9]+\.[0-9]{3} s \(fetch' "$W/a.log"
@@ -130,25 +136,25 @@ lacks "$W/a.log" "refs/heads/main" "request bodies never reach the log"
 sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
 t0=$(date +%s%N)
 check "a good signature gets 202" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$good")" 202
-check "the change is applied within 2 s" wait_for 2 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
+check "the change is applied within 5 s" wait_for 5 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
 echo "# webhook to applied: $((($(date +%s%N) - t0) / 1000000)) ms"
-check "the webhook pass is counted" wait_for 2 metric_is bramble_reconcile_passes_total 2
+check "the webhook pass is counted" wait_for 5 metric_is bramble_reconcile_passes_total 2
 contains "$W/a.log" "pass (webhook): applied" "the pass says the webhook started it"
 
 # The GitLab token.
 sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/repo/profiles.yaml"
 check "a matching GitLab token gets 202" eq "$(hook "$W/push.json" -H 'X-Gitlab-Token: gitlab-token-1')" 202
-check "the token's change is applied within 2 s" wait_for 2 grep -q enable_uart=1 "$out/tftp/1234abcd/config.txt"
+check "the token's change is applied within 5 s" wait_for 5 grep -q enable_uart=1 "$out/tftp/1234abcd/config.txt"
 
 # SIGHUP: a pass, and the webhook keys read again.
 n=$(passes)
 printf 'hmac-secret-2\n' >"$W/secret"
 kill -HUP "$PID"
-check "SIGHUP starts a pass" wait_for 2 passes_over "$n"
+check "SIGHUP starts a pass" wait_for 5 passes_over "$n"
 contains "$W/a.log" "pass (SIGHUP): applied" "the pass says SIGHUP started it"
 check "after SIGHUP the old secret is refused" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$good")" 401
 check "after SIGHUP the new secret is accepted" eq "$(hook "$W/push.json" -H "X-Hub-Signature-256: sha256=$bad")" 202
-check "and its pass runs" wait_for 2 passes_over $((n + 1))
+check "and its pass runs" wait_for 5 passes_over $((n + 1))
 
 # A broken revision: nothing applied, the last good state keeps serving.
 served=$(cat "$out/tftp/1234abcd/config.txt")
@@ -163,7 +169,7 @@ spec:
 EOF
 sed -i 's/enable_uart: 1/enable_uart: 0/' "$W/repo/profiles.yaml"
 kill -HUP "$PID"
-check "the broken revision fails its pass" wait_for 3 \
+check "the broken revision fails its pass" wait_for 8 \
 	metric_is 'bramble_reconcile_failures_total{reason="invalid"}' 1
 check "/readyz stays 200: the last good revision serves" eq "$(http_code "$(url /readyz)")" 200
 check "the served files are unchanged" eq "$(cat "$out/tftp/1234abcd/config.txt")" "$served"
@@ -175,9 +181,9 @@ check "status: lastAppliedRevision is still the good one" \
 contains "$W/a.log" "pass (SIGHUP): invalid" "the log line says the revision is invalid"
 contains "$W/a.log" "next attempt in" "the log line says when the next attempt is"
 rm "$W/repo/broken.yaml"
-check "the fixed revision is applied on the next retry" wait_for 6 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
-check "status: Stalled=False again" wait_for 2 cond_is Stalled False
-check "the retry applied it" wait_for 2 grep -q "pass (retry): applied" "$W/a.log"
+check "the fixed revision is applied on the next retry" wait_for 10 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
+check "status: Stalled=False again" wait_for 5 cond_is Stalled False
+check "the retry applied it" wait_for 5 grep -q "pass (retry): applied" "$W/a.log"
 
 # Start-up errors, while A holds its port.
 expect_rc 64 "a bad listen address is a usage error" \
@@ -212,8 +218,8 @@ check "a disabled webhook answers 401" eq "$(hook "$W/push.json" -H "X-Hub-Signa
 sleep 4
 metrics >"$W/metrics.b"
 n=$(awk '$1 == "bramble_reconcile_passes_total" { print $2 }' "$W/metrics.b")
-check "failed passes back off: 2 to 5 passes in the first 4 s, not hundreds ($n)" \
-	test "$n" -ge 2 -a "$n" -le 5
+check "failed passes back off: 1 to 5 passes in the first 4 s, not hundreds ($n)" \
+	test "$n" -ge 1 -a "$n" -le 5
 contains "$W/metrics.b" "bramble_reconcile_failures_total{reason=\"invalid\"} $n" "every one of them failed"
 contains "$W/b.log" "pass (retry): invalid" "the retries are logged"
 stop_daemon INT
@@ -225,13 +231,15 @@ HOST=127.0.0.1
 mkdir -p "$W/out2/images"
 cp -a "$out/images/demo-os" "$W/out2/images/"
 check "daemon C starts" start_daemon "$W/c.log" --source "$W/repo" --root "$W/out2" \
-	--set dhcp.restartCommand='sleep 2'
+	--set dhcp.restartCommand="$(gate_cmd c)"
 STATUS_DIR=$W/out2
-check "C's first pass is running" wait_for 2 cond_is Reconciling True
-sleep 0.3
+check "C's first pass is running" wait_for 20 cond_is Reconciling True
+kill -TERM "$PID"
+sleep 1
+check "SIGTERM during a pass: the daemon waits for the pass to finish" kill -0 "$PID"
+touch "$W/gate.c"
 stop_daemon TERM
 check "SIGTERM during a pass: exit 0" eq "$RC" 0
-check "it waited for the pass to finish (${STOP_MS} ms)" test "$STOP_MS" -ge 1000
 contains "$W/c.log" "pass (start): applied" "the interrupted pass completed"
 check "status after the stop: Reconciling=False, Ready=True" \
 	eq "$(status_field 'c["Reconciling"]["status"] + c["Ready"]["status"]')" FalseTrue

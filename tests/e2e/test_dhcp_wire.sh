@@ -21,7 +21,7 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 for tool in dnsmasq busybox python3 ip ss; do
-	command -v "$tool" >/dev/null || { echo "$T_NAME: skipped (no $tool)"; echo "$T_NAME: 0 passed, 0 failed"; exit 0; }
+	command -v "$tool" >/dev/null || skip_test "no $tool"
 done
 FIX=$SRC/tests/e2e/fixtures
 PROBE=$SRC/tests/e2e/pi_dhcp_probe.py

@@ -8,7 +8,7 @@
 # No network traffic: only files and `dnsmasq --test`.
 . "$(dirname "$0")/lib.sh"
 FIX=$SRC/tests/e2e/fixtures
-command -v dnsmasq >/dev/null || { echo "$T_NAME: skipped (no dnsmasq; apt-get install dnsmasq-base)"; exit 0; }
+command -v dnsmasq >/dev/null || skip_test "no dnsmasq; apt-get install dnsmasq-base"
 
 out=$W/out
 conf=$out/dnsmasq/bramble.conf

@@ -21,7 +21,7 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${BRAMBLE_GIT_NETNS:-}" ] && unshare -n true 2>
 fi
 . "$(dirname "$0")/lib.sh"
 [ -z "${BRAMBLE_GIT_NETNS:-}" ] || ip link set lo up
-command -v git >/dev/null || { echo "$T_NAME: skipped (no git)"; echo "$T_NAME: 0 passed, 0 failed"; exit 0; }
+command -v git >/dev/null || skip_test "no git"
 
 export HOME=$W/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@example.com
@@ -198,12 +198,14 @@ check "the rebuilt cache passes git fsck" git --git-dir="$cache" fsck --no-progr
 check "still main@sha1:<commit> after the rebuilds" test "$(st lastAppliedRevision)" = "main@sha1:$C7"
 
 # another bramble holding the cache: wait for it within the timeout, else fail
-flock "$W/out/state/git-cache.lock" sleep 3 &
+# (the holder keeps the lock until the test opens a gate: no race on a loaded machine)
+flock "$W/out/state/git-cache.lock" sh -c "while [ ! -e '$W/lock-gate' ]; do sleep 0.05; done" &
 lock_pid=$!
-wait_for 2 sh -c "! flock -n '$W/out/state/git-cache.lock' true"
+wait_for 10 sh -c "! flock -n '$W/out/state/git-cache.lock' true"
 run 1 "a cache locked by another process past the timeout fails" apply --set source.timeout=1s
 contains "$W/last.err" "locked by another bramble process" "the error says the cache is in use"
 t0=$(date +%s%N)
+(sleep 1.5 && touch "$W/lock-gate") &
 run 0 "a cache locked by another process: the fetch waits for it" apply --set source.timeout=10s
 check "the fetch waited for the lock" elapsed_ok "$t0" 1 9
 wait "$lock_pid"

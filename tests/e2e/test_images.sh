@@ -20,9 +20,11 @@ COMPARE="python3 $SRC/tests/unit/compare_trees.py"
 # --- the image ---------------------------------------------------------------
 BT=$W/img/boot RT=$W/img/root
 mkdir -p "$BT/overlays" "$RT"
-for f in bootcode.bin start.elf fixup.dat start4.elf fixup4.dat bcm2711-rpi-4-b.dtb \
-	bcm2712-rpi-5-b.dtb; do
-	head -c $((RANDOM % 50000 + 1000)) /dev/urandom > "$BT/$f"
+# Fixed sizes (the content is random): start4.elf spans well over the five
+# clusters the FAT-loop case below needs, whatever the cluster size.
+for f in bootcode.bin:31000 start.elf:42000 fixup.dat:3100 start4.elf:48000 fixup4.dat:5300 \
+	bcm2711-rpi-4-b.dtb:52000 bcm2712-rpi-5-b.dtb:77000; do
+	head -c "${f#*:}" /dev/urandom > "$BT/${f%%:*}"
 done
 head -c 3000000 /dev/urandom > "$BT/kernel8.img"
 cp "$BT/kernel8.img" "$BT/kernel_2712.img"
@@ -298,7 +300,7 @@ contains "$W/fail.err" "image \"demo-os\": partition 2: extends past the end of 
 # The FAT of the boot partition made to loop: start4.elf's fifth cluster
 # points back to its first.
 cp "$WWW/disk.img" "$WWW/loop.img"
-python3 - "$WWW/loop.img" "$P1" <<'EOF'
+python3 - "$WWW/loop.img" "$P1" <<'EOF' || not_ok "the FAT-loop image is made (start4.elf has 5 clusters)"
 import struct, sys
 path, p1 = sys.argv[1], int(sys.argv[2])
 with open(path, "r+b") as f:
@@ -320,6 +322,11 @@ with open(path, "r+b") as f:
             break
     else:
         sys.exit("START4.ELF not in the root directory")
+    c, n = first, 0
+    while 2 <= c < 0x0FFFFFF8:
+        c, n = fat_next(c), n + 1
+    if n < 5:
+        sys.exit("START4.ELF has %d clusters: too few to make its fifth loop" % n)
     for k in range(nfats):
         f.seek(fat + k * fatsz * bps + 4 * (first + 4)); f.write(struct.pack("<I", first))
 EOF

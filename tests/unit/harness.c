@@ -6,6 +6,17 @@
 
 #include "buf.h"
 
+unsigned harness_skipped;
+
+int harness_exit(int failed)
+{
+	if (failed)
+		return failed;
+	if (harness_skipped)
+		fprintf(stderr, "%u test(s) skipped\n", harness_skipped);
+	return harness_skipped ? 77 : 0;
+}
+
 int harness_run(const char *fmt, ...)
 {
 	struct buf cmd = BUF_INIT;

@@ -14,4 +14,19 @@ int harness_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int harness_script(const char *dir, const char *script, const char *extra);
 
+/*
+ * Skips are skips, never passes: HARNESS_SKIP(reason) marks the running test
+ * skipped (cmocka skip()) and counts it, and main() returns
+ * harness_exit(failed), which is 77 when nothing failed but something was
+ * skipped, so that CTest (SKIP_RETURN_CODE 77) and scripts/test.sh see it.
+ */
+extern unsigned harness_skipped;
+#define HARNESS_SKIP(reason)                              \
+	do {                                              \
+		print_message("skipped: %s\n", (reason)); \
+		harness_skipped++;                        \
+		skip();                                   \
+	} while (0)
+int harness_exit(int failed);
+
 #endif

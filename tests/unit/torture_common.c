@@ -147,6 +147,9 @@ static void test_file_read_fifo(void **state)
 	assert_int_equal(file_read_beneath(tmpdir, p, 1 << 20, &data, &len), -EINVAL);
 	assert_int_equal(file_read(tmpdir, 1 << 20, &data, &len), -EINVAL);
 	assert_int_equal(file_read("/dev/zero", 1 << 20, &data, &len), -EINVAL);
+	assert_int_equal(file_check_regular(p), -EINVAL);
+	assert_int_equal(file_check_regular("/dev/zero"), -EINVAL);
+	assert_int_equal(file_check_regular("/etc/passwd"), 0);
 	alarm(0);
 	assert_string_equal(file_read_strerror(-EINVAL), "not a regular file");
 	close(root);

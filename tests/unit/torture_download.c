@@ -408,12 +408,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_SERVERS()                                                           \
-	do {                                                                     \
-		if (!servers) {                                                  \
-			print_message("skipped: python3 or lighttpd missing\n"); \
-			skip();                                                  \
-		}                                                                \
+#define NEED_SERVERS()                                               \
+	do {                                                         \
+		if (!servers)                                        \
+			HARNESS_SKIP("python3 or lighttpd missing"); \
 	} while (0)
 
 /* A fresh, empty output directory tmp/out/<name>, opened. */
@@ -1216,11 +1214,9 @@ static void test_progress_bar(void **state)
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
 	    (slave = ptsname(master)) == NULL) {
-		print_message("skipped: no pseudo-terminal\n");
 		if (master >= 0)
 			close(master);
-		skip();
-		return;
+		HARNESS_SKIP("no pseudo-terminal");
 	}
 	sfd = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	assert_true(sfd >= 0);
@@ -1275,5 +1271,5 @@ int main(void)
 		cmocka_unit_test(test_progress_bar),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return harness_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

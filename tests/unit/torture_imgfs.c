@@ -87,12 +87,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define SKIP_WITHOUT_TOOLS()                                                            \
-	do {                                                                            \
-		if (tools_missing) {                                                    \
-			print_message("skipped: sfdisk, mkfs.vfat or mcopy missing\n"); \
-			return;                                                         \
-		}                                                                       \
+#define SKIP_WITHOUT_TOOLS()                                                \
+	do {                                                                \
+		if (tools_missing)                                          \
+			HARNESS_SKIP("sfdisk, mkfs.vfat or mcopy missing"); \
 	} while (0)
 
 static const struct imgfs_fat_limits big_limits = {1ull << 30, 0, 0};
@@ -475,5 +473,5 @@ int main(void)
 		cmocka_unit_test(test_limits),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return harness_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -169,13 +169,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define SKIP_WITHOUT_TOOLS()                                                            \
-	do {                                                                            \
-		if (tools_missing) {                                                    \
-			print_message("skipped: sfdisk, mkfs.ext4, debugfs or python3 " \
-				      "missing\n");                                     \
-			return;                                                         \
-		}                                                                       \
+#define SKIP_WITHOUT_TOOLS()                                                           \
+	do {                                                                           \
+		if (tools_missing)                                                     \
+			HARNESS_SKIP("sfdisk, mkfs.ext4, debugfs or python3 missing"); \
 	} while (0)
 
 static const struct imgfs_ext4_limits big_limits = {1ull << 30, 0, 0};
@@ -602,10 +599,8 @@ static void test_unprivileged(void **state)
 
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
-	if (geteuid() != 0) {
-		print_message("skipped: needs root to become nobody\n");
-		return;
-	}
+	if (geteuid() != 0)
+		HARNESS_SKIP("needs root to become nobody");
 	assert_int_equal(chmod(tmpdir, 0755), 0);
 	assert_int_equal(
 		harness_run("rm -rf %s/nobody && mkdir %s/nobody && chown 65534:65534 %s/nobody",
@@ -779,5 +774,5 @@ int main(void)
 		cmocka_unit_test(test_bad_block_map),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return harness_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

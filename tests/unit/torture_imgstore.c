@@ -133,12 +133,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define SKIP_WITHOUT_TOOLS()                                             \
-	do {                                                             \
-		if (tools_missing) {                                     \
-			print_message("skipped: image tools missing\n"); \
-			return;                                          \
-		}                                                        \
+#define SKIP_WITHOUT_TOOLS()                                 \
+	do {                                                 \
+		if (tools_missing)                           \
+			HARNESS_SKIP("image tools missing"); \
 	} while (0)
 
 static int open_in_tmp(const char *name, int flags)
@@ -617,5 +615,5 @@ int main(void)
 		cmocka_unit_test(test_ensure_cancelled),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return harness_exit(cmocka_run_group_tests(tests, setup, teardown));
 }
