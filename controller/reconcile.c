@@ -338,7 +338,7 @@ static int do_apply(struct pass *p)
 	intent = intent_record(p, pending);
 	if (intent < 0)
 		return EXIT_FAILED;
-	r = (unsigned)intent & ACTIONS_PASS_OPEN ? engine_recover(p->engine, p->plan) : 0;
+	r = engine_recover(p->engine, p->plan, pending & ACTIONS_PASS_OPEN);
 	if (r == 0)
 		r = engine_apply(p->engine, p->plan, flags, &failed);
 	pass_report_failures(p, r);
