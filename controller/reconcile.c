@@ -275,6 +275,10 @@ static long intent_record(struct pass *p, unsigned pending)
 	unsigned intent = pending | p->plan->actions | ACTIONS_PASS_OPEN;
 	int r;
 
+	/* A pass that writes nothing (but the reloads left to do) needs none:
+	 * a steady-state full pass stays free of extra syncs. */
+	if (!plan_has_changes(p->plan) && !p->plan->inventory_dirty)
+		return (long)pending;
 	if (intent == pending)
 		return (long)intent;
 	r = actions_pending_save(p->state_fd, intent);
