@@ -160,6 +160,7 @@ point() {
 	rm -f "$W/fi.log"
 	if [ "$mode" = random ]; then
 		random_kill "$s" "$n" || return 2
+		grep -q '^hit ' "$W/fi.log" 2>/dev/null || return 3 # done before the kill
 	else
 		FAULTENV=(env LD_PRELOAD="$PRELOAD" BRAMBLE_FAULT_PATH="$OUT" BRAMBLE_FAULT_N="$n"
 			BRAMBLE_FAULT_MODE="${mode%%:*}" BRAMBLE_FAULT_ERRNO="$err"
@@ -190,7 +191,8 @@ point() {
 }
 # random_kill SCENARIO N: the N-th of RANDOM_KILLS passes, SIGKILLed after a
 # random time within the clean pass's duration (no shim: any instruction);
-# "hit" when it was still running.  Fails after RANDOM_KILLS passes.
+# "hit" when it was still running (a pass done before is not a point).
+# Fails after RANDOM_KILLS passes.
 # With DAEMON set, `bramble run` (its first pass) is killed instead, within
 # the clean pass's duration and the daemon's start.
 random_kill() {
@@ -224,8 +226,11 @@ for s in $scenarios; do
 		n=$START points=0
 		while :; do
 			point "$s" "$mode" "$n"
-			[ $? -eq 2 ] && break
-			points=$((points + 1))
+			case $? in
+			2) break ;;
+			3) ;; # a random kill that came after the pass: not a point
+			*) points=$((points + 1)) ;;
+			esac
 			n=$((n + STRIDE))
 		done
 		line="$s $mode: $points points (last N $((n - STRIDE)))"
