@@ -277,6 +277,10 @@ static long intent_record(struct pass *p, unsigned pending)
 	unsigned intent = pending | p->plan->actions | ACTIONS_PASS_OPEN;
 	int r;
 
+	/* A pass that writes nothing (but the reloads left to do) needs none:
+	 * a steady-state full pass stays free of extra syncs. */
+	if (!plan_has_changes(p->plan) && !p->plan->inventory_dirty)
+		return (long)pending;
 	if (intent == pending)
 		return (long)intent;
 	r = actions_pending_save(p->state_fd, intent);
@@ -369,7 +373,7 @@ static int do_apply(struct pass *p)
 	intent = intent_record(p, pending);
 	if (intent < 0)
 		return EXIT_FAILED;
-	r = (unsigned)intent & ACTIONS_PASS_OPEN ? engine_recover(p->engine, p->plan) : 0;
+	r = engine_recover(p->engine, p->plan, pending & ACTIONS_PASS_OPEN);
 	if (r == 0)
 		r = engine_apply(p->engine, p->plan, flags, &failed);
 	p->res->n_deferred = count_deferred(p->plan);

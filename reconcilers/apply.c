@@ -850,15 +850,18 @@ static int unsettle_roots(struct plan *p)
 	size_t i;
 	int r;
 
-	r = replaced_roots(p, &ri);
+	for (i = 0, r = 0; r == 0 && i < p->n_items; i++)
+		if (p->items[i].res && is_root_item(&p->items[i]))
+			r = root_index_add(&ri, &p->items[i]);
 	for (i = 0; r == 0 && ri.n && i < p->n_items; i++) {
 		struct plan_item *it = &p->items[i];
 
 		if (!it->res || !it->error || it->res->root != ROOT_NFS ||
 		    it->res->type == RES_ROOT)
 			continue;
+		/* Made now, or found unsettled and still not settled. */
 		root = root_index_find(&ri, it->res->path);
-		if (root && root->res && root->applied)
+		if (root && (root->unsettled || (root->applied && root_replaced(root))))
 			root->sig_ino = 0;
 	}
 	free(ri.v);

@@ -121,11 +121,13 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 
 /*
  * Remove what a pass that was killed or failed left behind, before applying
- * p: tree generation directories no link points to and p does not want, and
- * dead passes' staging (recover.c).  Run when the state directory says the
- * last pass did not finish (actions.h, ACTIONS_PASS_OPEN).
+ * p (recover.c): a dead writer's temps in the state directory and the image
+ * store; and, when the state directory says the last pass did not finish
+ * (unfinished: actions.h, ACTIONS_PASS_OPEN), tree generation directories no
+ * link points to and p does not want, dead passes' staging, and the
+ * inventory's and root records' temps.
  */
-int engine_recover(struct engine *e, const struct plan *p);
+int engine_recover(struct engine *e, const struct plan *p, bool unfinished);
 /*
  * What made engine_apply() fail as a whole, when it was not one item (a
  * syncfs, an fsync, the inventory): "fsync /srv/bramble/tftp", or "".

@@ -185,22 +185,25 @@ static int remove_temps(struct engine *e, int dfd, int root, const char *path, b
 	return r;
 }
 
-int engine_recover(struct engine *e, const struct plan *p)
+int engine_recover(struct engine *e, const struct plan *p, bool unfinished)
 {
 	int r;
 
 	e->failure[0] = '\0';
+	/* A dead writer's temps: cheap (two small directories), and left even by
+	 * a pass killed while it recorded its intent. */
+	r = remove_temps(e, e->state_fd, -1, ".", false);
+	if (r == 0)
+		r = remove_temps(e, e->root_fd[ROOT_IMAGES], ROOT_IMAGES, ".", false);
+	if (r < 0 || !unfinished)
+		return r;
 	r = remove_orphan_generations(e, p);
 	if (r == 0)
 		r = root_recover(e);
 	if (r == 0)
-		r = remove_temps(e, e->state_fd, -1, ".", false);
-	if (r == 0)
 		r = remove_temps(e, e->state_fd, -1, INVENTORY_DIR, true);
 	if (r == 0)
 		r = remove_temps(e, e->state_fd, -1, NODEROOT_RECORD_DIR, true);
-	if (r == 0)
-		r = remove_temps(e, e->root_fd[ROOT_IMAGES], ROOT_IMAGES, ".", false);
 	if (r == 0 && e->root_fd[ROOT_TFTP] >= 0 && fsync(e->root_fd[ROOT_TFTP]) < 0) {
 		r = -errno;
 		engine_set_failure(e, "fsync", ROOT_TFTP, "");

@@ -38,7 +38,7 @@ sweep "a change, EROFS at every 31st call" MODES=fail:EROFS STRIDE=31 START=2
 setup_example
 printf '# test_faults\n' >"$W/bramble.yaml"
 rl() { # rl ARGS...: bramble with reload commands that log to $W/reloads
-	"$BRAMBLE" "$@" --config "$W/bramble.yaml" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
+	${EXEC:-} "$BRAMBLE" "$@" --config "$W/bramble.yaml" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
 		--set nfs.reloadCommand="echo nfs >>$W/reloads" \
 		--set dhcp.restartCommand="echo dhcp-restart >>$W/reloads" \
 		--set dhcp.reloadCommand="echo dhcp-reload >>$W/reloads"
@@ -64,7 +64,8 @@ rm -rf "$W/out/exports/bramble.exports"
 # before (and whether or not) it can read the source.
 printf '4\n' >"$W/out/state/pending-actions"
 : >"$W/reloads"
-rl run --source "$W/nowhere" --listen 127.0.0.1:0 --interval 1h >"$W/d.log" 2>&1 &
+# exec: $! is the daemon itself, which stop_pid stops (not a subshell around it).
+EXEC=exec rl run --source "$W/nowhere" --listen 127.0.0.1:0 --interval 1h >"$W/d.log" 2>&1 &
 dpid=$!
 T_PIDS+=("$dpid")
 check "the daemon runs a reload a killed pass left, at start" wait_for 20 grep -q nfs "$W/reloads"

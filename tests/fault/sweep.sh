@@ -12,7 +12,8 @@
 # MODES="kill fail:EIO fail:ENOSPC fail:EROFS" (default), STRIDE=k tries every
 # k-th N only, START=n starts at the n-th, KEEP_WORK=1 keeps the work directory,
 # VERBOSE=1 (or 2) prints each failed point (and its output).  MODES=random:
-# RANDOM_KILLS (30) passes SIGKILLed at a random time instead (STRIDE=1).
+# RANDOM_KILLS (30) passes SIGKILLed at a random time instead (STRIDE=1);
+# with DAEMON=1, the daemon (`bramble run`) is killed during its first pass.
 # Each point is classified (a point may have several):
 #   conflict  the re-apply refused a path ("conflict", "File exists")
 #   reapply   the re-apply failed for another reason
@@ -44,8 +45,9 @@ asan=$(ldd "$BRAMBLE" 2>/dev/null | awk '/libasan/ {print $3}')
 [ -z "$asan" ] || PRELOAD="$asan:$FAULTINJECT"
 
 FAULTENV=()
+CMD=(apply)
 b() {
-	"${FAULTENV[@]}" "$BRAMBLE" apply --config "$W/bramble.yaml" --source "$1" --root "$OUT" \
+	${EXEC:-} "${FAULTENV[@]}" "$BRAMBLE" "${CMD[@]}" --config "$W/bramble.yaml" --source "$1" --root "$OUT" \
 		--set dhcp.testCommand= --set paths.secretsDir="$W/secrets" \
 		--set roots.copyMode=copy \
 		--set dhcp.reloadCommand="$RELOAD dhcp-reload $OUT $LOG" \
@@ -158,6 +160,7 @@ point() {
 	rm -f "$W/fi.log"
 	if [ "$mode" = random ]; then
 		random_kill "$s" "$n" || return 2
+		grep -q '^hit ' "$W/fi.log" 2>/dev/null || return 3 # done before the kill
 	else
 		FAULTENV=(env LD_PRELOAD="$PRELOAD" BRAMBLE_FAULT_PATH="$OUT" BRAMBLE_FAULT_N="$n"
 			BRAMBLE_FAULT_MODE="${mode%%:*}" BRAMBLE_FAULT_ERRNO="$err"
@@ -188,14 +191,21 @@ point() {
 }
 # random_kill SCENARIO N: the N-th of RANDOM_KILLS passes, SIGKILLed after a
 # random time within the clean pass's duration (no shim: any instruction);
-# "hit" when it was still running.  Fails after RANDOM_KILLS passes.
+# "hit" when it was still running (a pass done before is not a point).
+# Fails after RANDOM_KILLS passes.
+# With DAEMON set, `bramble run` (its first pass) is killed instead, within
+# the clean pass's duration and the daemon's start.
 random_kill() {
-	local pid ms
+	local pid ms=${CLEAN_MS[$1]}
 	[ "$2" -le "${RANDOM_KILLS:-30}" ] || return 1
-	ms=$((RANDOM % (CLEAN_MS[$1] + 1)))
-	b "$W/repo-$1" >"$W/faulted.out" 2>&1 &
+	[ -z "${DAEMON:-}" ] || ms=$((ms + 300))
+	ms=$((RANDOM % (ms + 1)))
+	[ -z "${DAEMON:-}" ] || CMD=(run --listen 127.0.0.1:0 --interval 1h)
+	# exec: $! is bramble itself, not a subshell around it.
+	EXEC=exec b "$W/repo-$1" >"$W/faulted.out" 2>&1 &
 	pid=$!
-	sleep "$(printf '0.%03d' "$ms")"
+	CMD=(apply)
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	kill -KILL "$pid" 2>/dev/null && echo "hit $2 SIGKILL after $ms ms" >"$W/fi.log"
 	wait "$pid"
 	rc=$?
@@ -216,8 +226,11 @@ for s in $scenarios; do
 		n=$START points=0
 		while :; do
 			point "$s" "$mode" "$n"
-			[ $? -eq 2 ] && break
-			points=$((points + 1))
+			case $? in
+			2) break ;;
+			3) ;; # a random kill that came after the pass: not a point
+			*) points=$((points + 1)) ;;
+			esac
 			n=$((n + STRIDE))
 		done
 		line="$s $mode: $points points (last N $((n - STRIDE)))"

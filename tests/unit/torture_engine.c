@@ -408,7 +408,7 @@ static void test_orphan_generations_recovered(void **state)
 	assert_int_equal(mkdir(link, 0755), 0);
 	desired(&s, 1, true);
 	p = plan_of(f, &e, &s, 0);
-	assert_int_equal(engine_recover(e, p), 0);
+	assert_int_equal(engine_recover(e, p, true), 0);
 	assert_false(exists(f->path[ROOT_TFTP], ".1234abcd.0123456789abcdef"));
 	assert_true(exists(f->path[ROOT_TFTP], ".other.0123456789abcdef"));
 	assert_true(exists("/", gen + 1)); /* the one in use stays until the switch */

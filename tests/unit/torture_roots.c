@@ -350,6 +350,35 @@ static void test_root_unsettled_healed(void **state)
 	free(s);
 }
 
+/* An unsettled root whose file fails again stays unsettled: a later pass still heals it. */
+static void test_root_unsettled_twice(void **state)
+{
+	struct fixture *f = *state;
+	char p[300], q[320], *s;
+	struct plan *pl;
+	int fd;
+
+	assert_int_equal(pass(f, 0, true, NULL), 0);
+	fd = open_dir(f->state);
+	assert_int_equal(rm_rf_at(fd, "inventory.d"), 0);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/1234abcd/etc/hostname", f->path[ROOT_NFS]);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0755), 0); /* the rename over it fails */
+	snprintf(q, sizeof(q), "%s/x", p);
+	put(q, "x\n", 0644);
+	assert_true(pass(f, 0, true, NULL) < 0);
+	fd = open_dir(f->path[ROOT_NFS]);
+	assert_int_equal(rm_rf_at(fd, "1234abcd/etc/hostname"), 0);
+	close(fd);
+	put(p, "image\n", 0644);
+	assert_int_equal(pass(f, 0, true, &pl), 0);
+	assert_int_equal(pl->n_conflict, 0);
+	s = get(p);
+	assert_string_equal(s, "a\n");
+	free(s);
+}
+
 static void test_root_failed_copy(void **state)
 {
 	struct fixture *f = *state;
@@ -395,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_unsettled_healed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_unsettled_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_failed_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_foreign_refused, setup, teardown),
 	};
