@@ -446,27 +446,10 @@ static bool tftp_split(const struct bootwatch *bw, const struct boot_event *ev, 
 	return true;
 }
 
-/* "dc:a6:32:01:36:c2" with sep between the bytes. */
-static bool parse_mac_dir_sep(const char *s, char sep, uint8_t mac[6])
-{
-	size_t i;
-
-	if (strlen(s) != 17)
-		return false;
-	for (i = 0; i < 6; i++) {
-		int hi = hex_value(s[3 * i]), lo = hex_value(s[3 * i + 1]);
-
-		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != sep))
-			return false;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
 /* "dc-a6-32-01-36-c2": the directory of TFTP_PREFIX=2 (MAC prefix mode). */
 static bool parse_mac_dir(const char *s, uint8_t mac[6])
 {
-	return parse_mac_dir_sep(s, '-', mac);
+	return boot_mac_parse(s, strlen(s), '-', mac);
 }
 
 /* The record a TFTP request belongs to: by its directory, else by its address. */
@@ -827,7 +810,7 @@ static int rec_load(struct bootwatch *bw, struct rec *rc, const json_t *o)
 	}
 	if (rc->has_addr && u64map_put(&bw->by_addr_rec, rc->addr, (uint32_t)(rc - bw->recs)) < 0)
 		return -ENOMEM;
-	if (mac && strlen(mac) == 17 && parse_mac_dir_sep(mac, ':', m)) {
+	if (mac && boot_mac_parse(mac, strlen(mac), ':', m)) {
 		mi = mac_get(bw, m);
 		if (!mi)
 			return -ENOMEM;

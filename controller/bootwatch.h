@@ -53,6 +53,9 @@ const char *boot_stage_name(enum boot_stage s);
 /* The stage a file belongs to (its name relative to the node directory), or NONE. */
 enum boot_stage boot_stage_of_file(const char *name);
 
+/* "dc:a6:32:00:00:01" (sep ':', or '-' as in a MAC TFTP prefix): 6 bytes; false when not one. */
+bool boot_mac_parse(const char *s, size_t len, char sep, uint8_t mac[6]);
+
 enum boot_event_kind {
 	BOOT_EV_NONE,		   /* a line of no interest */
 	BOOT_EV_DHCP,		   /* DHCPDISCOVER, DHCPOFFER, DHCPREQUEST, DHCPACK, PXE, ... */

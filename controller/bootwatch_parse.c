@@ -74,8 +74,7 @@ static bool parse_ipv4(const char *s, size_t len, uint32_t *ret)
 	return c.p == c.end;
 }
 
-/* "dc:a6:32:00:00:01" (or '-' separated): 6 bytes. */
-static bool parse_mac(const char *s, size_t len, char sep, uint8_t mac[6])
+bool boot_mac_parse(const char *s, size_t len, char sep, uint8_t mac[6])
 {
 	size_t i;
 
@@ -194,7 +193,7 @@ static int parse_packet(struct cur *c, struct boot_event *ev)
 		n = cur_word(c, &w);
 	}
 	/* A MAC of another hardware type ("01:...", longer) is not a Pi. */
-	if (!parse_mac(w, n, ':', ev->mac))
+	if (!boot_mac_parse(w, n, ':', ev->mac))
 		return 0;
 	ev->has_mac = true;
 	ev->kind = BOOT_EV_DHCP;

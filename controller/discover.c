@@ -232,24 +232,6 @@ int discover_print(const struct manifest_set *set, const json_t *boot, FILE *out
 	return 0;
 }
 
-static int load_set(const struct bramble_config *cfg, struct manifest_set **ret)
-{
-	struct source_rev rev;
-	struct diags d = DIAGS_INIT;
-	int r;
-
-	r = source_read(cfg, &rev, &d);
-	if (r == 0)
-		r = manifests_load_files(rev.files, rev.n_files, &d, ret);
-	if (r < 0) {
-		diags_sort(&d);
-		diags_print(&d, stderr);
-	}
-	source_rev_release(&rev);
-	diags_release(&d);
-	return r;
-}
-
 int discover_command(const struct bramble_config *cfg, FILE *out)
 {
 	struct manifest_set *set = NULL;
@@ -272,7 +254,7 @@ int discover_command(const struct bramble_config *cfg, FILE *out)
 		log_warnx("cannot read %s", path);
 		goto out;
 	}
-	if (load_set(cfg, &set) < 0)
+	if (source_load_set(cfg, &set) < 0)
 		goto out;
 	r = discover_print(set, boot, out);
 	code = r < 0 ? EXIT_FAILED : EXIT_OK;

@@ -299,32 +299,13 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 	return failed ? EXIT_FAILED : EXIT_OK;
 }
 
-/* The manifests, to say which Images use each entry; NULL when unreadable. */
-static int load_set(const struct bramble_config *cfg, struct manifest_set **ret)
-{
-	struct source_rev rev;
-	struct diags d = DIAGS_INIT;
-	int r;
-
-	r = source_read(cfg, &rev, &d);
-	if (r == 0)
-		r = manifests_load_files(rev.files, rev.n_files, &d, ret);
-	if (r < 0) {
-		diags_sort(&d);
-		diags_print(&d, stderr);
-	}
-	source_rev_release(&rev);
-	diags_release(&d);
-	return r;
-}
-
 int image_step_command(const struct bramble_config *cfg, bool do_prune, FILE *out)
 {
 	struct manifest_set *set = NULL;
 	struct imgstore_list l;
 	int fd = -1, r, code;
 
-	r = load_set(cfg, &set);
+	r = source_load_set(cfg, &set);
 	if (r < 0 && do_prune) {
 		log_warnx(
 			"not pruning: the manifests cannot be read, so which images are in use is "

@@ -1,6 +1,7 @@
 #include "source.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,4 +111,22 @@ void source_rev_release(struct source_rev *rev)
 	manifest_files_free(rev->files, rev->n_files);
 	free(rev->revision);
 	memset(rev, 0, sizeof(*rev));
+}
+
+int source_load_set(const struct bramble_config *cfg, struct manifest_set **ret)
+{
+	struct source_rev rev;
+	struct diags d = DIAGS_INIT;
+	int r;
+
+	r = source_read(cfg, &rev, &d);
+	if (r == 0)
+		r = manifests_load_files(rev.files, rev.n_files, &d, ret);
+	if (r < 0) {
+		diags_sort(&d);
+		diags_print(&d, stderr);
+	}
+	source_rev_release(&rev);
+	diags_release(&d);
+	return r;
 }

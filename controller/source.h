@@ -31,4 +31,10 @@ bool source_is_git(const char *source);
 int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d);
 void source_rev_release(struct source_rev *rev);
 
+/*
+ * Read and load the manifests of the configured source, for the commands
+ * that only look at them (discover, images): the errors go to stderr.
+ */
+int source_load_set(const struct bramble_config *cfg, struct manifest_set **ret);
+
 #endif
