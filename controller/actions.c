@@ -25,7 +25,10 @@ void actions_describe(unsigned actions, char *out, size_t size)
 		used += (size_t)snprintf(out + used, size - used, "restart dnsmasq");
 	else if (actions & ACTION_DHCP_RELOAD)
 		used += (size_t)snprintf(out + used, size - used, "reload dnsmasq hosts (SIGHUP)");
-	if (used < size && (actions & ACTION_NFS_RELOAD))
+	if (used < size && (actions & ACTION_NFS_RESTART))
+		snprintf(out + used, size - used, "%sre-export a replaced root (NFS restart)",
+			 used ? ", " : "");
+	else if (used < size && (actions & ACTION_NFS_RELOAD))
 		snprintf(out + used, size - used, "%sreload NFS exports", used ? ", " : "");
 }
 
@@ -109,8 +112,14 @@ unsigned actions_run(const struct bramble_config *cfg, unsigned actions)
 	else if (!(actions & ACTION_DHCP_RESTART) && (actions & ACTION_DHCP_RELOAD) &&
 		 run_one("reload dnsmasq hosts", cfg->dhcp_reload_cmd) < 0)
 		failed |= ACTION_DHCP_RELOAD;
-	if ((actions & ACTION_NFS_RELOAD) && run_one("reload NFS exports", cfg->nfs_reload_cmd) < 0)
-		failed |= ACTION_NFS_RELOAD;
+	/* A restart re-reads the exports too; without a restart command, the reload. */
+	if ((actions & ACTION_NFS_RESTART) && cfg->nfs_restart_cmd && *cfg->nfs_restart_cmd) {
+		if (run_one("restart the NFS server", cfg->nfs_restart_cmd) < 0)
+			failed |= actions & (ACTION_NFS_RESTART | ACTION_NFS_RELOAD);
+	} else if ((actions & (ACTION_NFS_RELOAD | ACTION_NFS_RESTART)) &&
+		   run_one("reload NFS exports", cfg->nfs_reload_cmd) < 0) {
+		failed |= actions & (ACTION_NFS_RELOAD | ACTION_NFS_RESTART);
+	}
 	return failed;
 }
 
@@ -128,7 +137,8 @@ unsigned actions_pending_load(int state_fd)
 		return 0;
 	buf[n] = '\0';
 	return (unsigned)strtoul(buf, NULL, 10) &
-	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD | ACTIONS_PASS_OPEN);
+	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD | ACTION_NFS_RESTART |
+		ACTIONS_PASS_OPEN);
 }
 
 int actions_pending_save(int state_fd, unsigned pending)

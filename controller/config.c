@@ -58,6 +58,7 @@ static const struct config_key keys[] = {
 	STR("nfs", "exportsFile", exports_file),
 	STR("nfs", "ganeshaFile", ganesha_file),
 	STR("nfs", "reloadCommand", nfs_reload_cmd),
+	STR("nfs", "restartCommand", nfs_restart_cmd),
 	STR("http", "listen", listen),
 	STR("webhook", "secretFile", webhook_secret_file),
 	STR("webhook", "tokenFile", webhook_token_file),

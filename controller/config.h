@@ -43,6 +43,7 @@ struct bramble_config {
 	char *exports_file;
 	char *ganesha_file;
 	char *nfs_reload_cmd;
+	char *nfs_restart_cmd; /* run when a root was replaced (re-image); NULL: the reload */
 	/* daemon */
 	char *listen;
 	char *webhook_secret_file; /* HMAC-SHA256 key (X-Hub-Signature-256) */

@@ -46,6 +46,12 @@ enum action {
 	ACTION_DHCP_RELOAD = 1 << 0,  /* SIGHUP dnsmasq: re-read hosts dir */
 	ACTION_DHCP_RESTART = 1 << 1, /* main dnsmasq config changed */
 	ACTION_NFS_RELOAD = 1 << 2,   /* exportfs -ra / ganesha SIGHUP */
+	/*
+	 * A root replaced under an unchanged export (a re-image): nfs-ganesha
+	 * keeps the old directory's handle across a SIGHUP, so its export must
+	 * be made anew: nfs.restartCommand, else the reload.
+	 */
+	ACTION_NFS_RESTART = 1 << 3,
 };
 
 enum res_flags {

@@ -133,8 +133,11 @@ static int add_root(struct rootfs *rf, const char *path, const struct node *n,
 	buf_release(&desc);
 	if (r == 0 && !res)
 		r = -ENOMEM;
-	if (r == 0)
+	if (r == 0) {
 		res->node = n ? n->name : NULL;
+		/* A new root where the export already points (re-image): not a create. */
+		res->act_update = ACTION_NFS_RESTART;
+	}
 	return r;
 }
 

@@ -191,6 +191,36 @@ client_ip 10.99.0.42
 check "ganesha reload: pi-a still served after the reload" nfs_ok 4 1234abcd
 check "ganesha reload: ganesha logged the reread" grep -q "Reread exports complete" "$W/ganesha.log"
 
+# Re-image (root.generation bump): the export line does not change, but the
+# directory behind it is a new one.  ganesha keeps the old directory's handle
+# across a SIGHUP, so bramble asks for nfs.restartCommand; the test plays the
+# service manager that restarts ganesha.
+ganesha_start() {
+	nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" -N NIV_EVENT \
+		>>"$W/ganesha.out" 2>&1 </dev/null &
+	GAN=$!
+	T_PIDS=("$GAN" "${T_PIDS[@]}")
+}
+NFS_RELOAD="echo nfs >>$ACT; kill -HUP $GAN"
+printf '  root: {generation: 2}\n' >>"$repo/nodes/pi-a.yaml"
+expect_rc 0 "ganesha re-image: apply with pi-a's root.generation bumped" \
+	ba --set nfs.restartCommand="echo nfs-restart >>$ACT"
+acts_is "ganesha re-image: bramble asks for the NFS restart (the export line is unchanged)" "nfs-restart"
+check "ganesha re-image: the old root (with what pi-a wrote) is in the attic" \
+	sh -c "ls '$out'/nfs/.attic/*/hello4.txt"
+check "ganesha re-image: the new root has none of it" test ! -e "$out/nfs/1234abcd/hello4.txt"
+client_ip 10.99.0.42
+nfs_ok 4 1234abcd
+check "ganesha re-image: before the restart ganesha still serves the replaced root" grep -q hello4.txt "$W/nfs-ls.out"
+stop_pid "$GAN"
+ganesha_start
+check "ganesha re-image: after the restart pi-a's export is served" wait_for 10 nfs_ok 4 1234abcd
+lacks "$W/nfs-ls.out" hello4.txt "ganesha re-image: ... and it is the new root"
+check "ganesha re-image: ... over v3 too" nfs_ok 3 1234abcd
+lacks "$W/nfs-ls.out" hello4.txt "ganesha re-image: ... the new root over v3"
+expect_rc 0 "ganesha re-image: apply again" ba --set nfs.restartCommand="echo nfs-restart >>$ACT"
+acts_is "ganesha re-image: nothing to restart when nothing was replaced" ""
+
 stop_pid "$GAN" # before rpcbind, or unregistering takes seconds
 stop_pid "$RPCB"
 if [ "$T_FAIL" -ne 0 ]; then echo "# ganesha log (tail):"; grep -v -e dbus -e krb5 "$W/ganesha.log" | tail -20 | sed 's/^/    | /'; fi
