@@ -30,14 +30,16 @@ check "/status: ... with its MAC, model, address and last DHCP (the proxy PXE re
 check "/status: ... and the files served, in order" \
 	status_has "$KNOWN['files']==['config.txt','start4.elf','fixup4.dat','bcm2711-rpi-4-b.dtb','cmdline.txt','kernel8.img']"
 UNK='[u for u in d["unknownPis"] if u["serial"]=="9ffefdef"]'
-check "/status: the unknown Pi is listed with its MAC (option 97), model and refused file" \
+check "/status: the unknown Pi is listed with its MAC (option 97), model and refused file" within 10 \
 	status_has "len($UNK)==1 and $UNK[0]['mac']=='$UNKNOWN_MAC' and $UNK[0]['model']=='pi4' and $UNK[0]['lastError']=={'kind':'not found','file':'start4.elf','time':$UNK[0]['lastError']['time']}"
 check "/status: no other node was seen" status_has "all('boot' not in n for n in d['nodes'] if n['serial']!='1234abcd')"
 
 b status >"$W/status.txt"
 check "bramble status: the node's row has last seen and stage" \
 	grep -Eq '^pi4-a +1234abcd +10\.99\.0\.42 +pi4 +yes +20[0-9-]+T[0-9:]+Z +kernel' "$W/status.txt"
-check "bramble status: the unknown Pi's row" grep -Eq "^9ffefdef +$UNKNOWN_MAC +pi4 +10\.99\.0\.77 .*start4\.elf not found" "$W/status.txt"
+status_row() { b status >"$W/status.txt" && grep -Eq "$1" "$W/status.txt"; }
+check "bramble status: the unknown Pi's row" \
+	within 10 status_row "^9ffefdef +$UNKNOWN_MAC +pi4 +10\.99\.0\.77 .*start4\.elf not found"
 
 curl -sf "$(url /metrics)" >"$W/metrics.txt"
 contains "$W/metrics.txt" 'bramble_unknown_pis 1' "/metrics: one unknown Pi"
@@ -45,6 +47,8 @@ contains "$W/metrics.txt" 'bramble_boot_nodes{stage="kernel"} 1' "/metrics: one 
 check "/metrics: boot events counted" grep -Eq '^bramble_boot_events_total [1-9][0-9]*$' "$W/metrics.txt"
 check "/metrics: no label names a node" sh -c "! grep -E '^bramble_(boot|unknown)' '$W/metrics.txt' | grep -q -e 1234abcd -e 9ffefdef"
 
+# bramble discover reads the saved observations (state/boot.json, written within 2 s)
+check "the unknown Pi is saved" within 10 grep -q 9ffefdef "$out/state/boot.json"
 # bramble discover: a Node manifest with a free address; committed, it makes the Pi a node
 expect_rc 0 "bramble discover" b discover
 cp "$W/last.out" "$W/discovered.yaml"
