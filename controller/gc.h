@@ -1,7 +1,7 @@
 /*
  * gc: `bramble gc`, the only way anything leaves the attic.  A reconcile
  * never deletes a node's data: it moves a retired root into <nfs>/.attic
- * (reconcilers/noderoot.h); gc removes the attic entries older than
+ * (reconcilers/engine/noderoot.h); gc removes the attic entries older than
  * roots.atticRetention, staging directories left by a pass that died, and
  * then prunes the images no Image uses from the image store.
  */

@@ -348,7 +348,7 @@ static size_t count_deferred(const struct plan *pl)
 }
 
 /*
- * The order matters (reconcilers/recover.c, steps 0 and 6): the intent, the
+ * The order matters (reconcilers/engine/recover.c, steps 0 and 6): the intent, the
  * recovery of a pass that did not finish, the apply, the reloads (whatever
  * failed), the images in use, the intent cleared or kept, the status, the
  * seal last: a crash anywhere leaves the intent, or a state the next full

@@ -13,7 +13,7 @@
 #include <arpa/inet.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
+#include "buf.h"
 
 static void ip_str(uint32_t ip, char out[16])
 {

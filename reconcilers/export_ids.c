@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 #define EXPORT_IDS_FILE "nfs-export-ids"
 #define EXPORT_ID_MAX	65535

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/fsutil.h"
-#include "../common/hash.h"
+#include "buf.h"
+#include "fsutil.h"
+#include "hash.h"
 
 #define SECRET_MAX ((size_t)4096)
 

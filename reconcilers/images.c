@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
-#include "../common/hash.h"
+#include "buf.h"
+#include "fsutil.h"
+#include "hash.h"
 #include "imgstore.h"
 
 #define IMAGE_MAX_BOOT_FILES 20000

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
+#include "buf.h"
 
 struct export
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
+#include "buf.h"
 
 const struct reconciler *const reconcilers[] = {
 	&reconciler_tftp,

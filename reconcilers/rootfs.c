@@ -26,7 +26,7 @@
 
 #include "firstboot.h"
 #include "reconciler.h"
-#include "../common/buf.h"
+#include "buf.h"
 
 #define OVERLAYROOT_HOOK "usr/share/initramfs-tools/scripts/init-bottom/overlayroot"
 

@@ -36,8 +36,8 @@
 #include "engine_int.h"
 #include "reconciler.h"
 #include "log.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 #define SEAL_MAGIC    "# bramble seal 2\n"
 #define SEAL_TMP      "seal.tmp"

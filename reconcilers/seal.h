@@ -47,7 +47,7 @@
 
 #include "engine.h"
 #include "model.h"
-#include "../common/hash.h"
+#include "hash.h"
 
 #define SEAL_FILE    "seal"
 #define SEAL_ABSPATH ROOT_COUNT /* a dependency given by absolute path */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "reconciler.h"
-#include "../common/buf.h"
+#include "buf.h"
 
 /* Kernel arguments bramble decides for a netbooted root. */
 static bool arg_is_managed(const char *a, size_t n)

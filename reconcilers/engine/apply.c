@@ -29,8 +29,8 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 struct pending {
 	enum root_id root;

@@ -8,7 +8,7 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
-#include "../common/fsutil.h"
+#include "fsutil.h"
 
 #define DIFF_MAX_LINES 2000
 #define DIFF_MAX_BYTES ((size_t)256 << 10)

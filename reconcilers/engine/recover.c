@@ -48,7 +48,7 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
-#include "../common/fsutil.h"
+#include "fsutil.h"
 
 /* "name" of ".name.<16 hex>" into out; false when entry is not so made. */
 static bool gendir_base(const char *entry, char *out, size_t size)

@@ -20,8 +20,8 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 #define RECORD_MAX ((size_t)64 << 10)
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "engine.h"
-#include "../common/hash.h"
+#include "hash.h"
 
 #define INVENTORY_SHARDS ENGINE_SHARDS
 #define TMP_SUFFIX	 ".bramble-tmp"

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "noderoot.h"
-#include "../common/fsutil.h"
+#include "fsutil.h"
 
 #define COPY_MAX_DEPTH	 128
 #define XATTR_LIST_MAX_	 ((size_t)64 << 10)

@@ -11,8 +11,8 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 void sig_from_stat(struct stat_sig *sig, const struct stat *st)
 {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "engine_int.h"
-#include "../common/buf.h"
-#include "../common/fsutil.h"
+#include "buf.h"
+#include "fsutil.h"
 
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
 #define SHARD_MAX_SIZE	((size_t)256 << 20)

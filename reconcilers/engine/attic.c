@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "noderoot.h"
-#include "../common/fsutil.h"
+#include "fsutil.h"
 
 #define ATTIC_MAX_ENTRIES 100000
 

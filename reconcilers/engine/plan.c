@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
-#include "../common/fsutil.h"
+#include "fsutil.h"
 
 #define OBSERVE_MAX_READ ((size_t)64 << 20)
 
