@@ -46,12 +46,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pi_wire.h"
+
 enum model { PI3, PI4, PI5 };
 enum phase { PH_DISCOVER, PH_REQUEST, PH_TFTP, PH_WAIT, PH_DONE, PH_FAILED };
 
 #define MAX_FILES 12
 #define PKT_MAX	  1600
-#define PXE_MENU  "Raspberry Pi Boot"
 
 struct opts {
 	double retransmit;   /* s without an answer before a TFTP packet is sent again */
@@ -114,22 +115,17 @@ static void usage(void)
 
 /* --- the Pis' files ------------------------------------------------------- */
 
-/* The bootloader's file order for the model (NETBOOT.md §2); '?' marks a
- * probe the server may answer with "not found". */
+static enum pi_board board_of(enum model m)
+{
+	return m == PI3 ? PI_BOARD_3 : m == PI4 ? PI_BOARD_4 : PI_BOARD_5;
+}
+
+/* The bootloader's file order for the model (common/pi_wire.c). */
 static void pi_plan_files(struct pi *p)
 {
-	static const char *const pi3[] = {
-		"/bootcode.bin", "?/bootsig.bin", "start.elf",
-		"config.txt",	 "fixup.dat",	  "bcm2710-rpi-3-b-plus.dtb",
-		"cmdline.txt",	 "kernel8.img",	  NULL};
-	static const char *const pi4[] = {
-		"config.txt",	       "start4.elf",  "fixup4.dat",  "config.txt",
-		"bcm2711-rpi-4-b.dtb", "cmdline.txt", "kernel8.img", NULL};
-	static const char *const pi5[] = {"config.txt", "kernel_2712.img", "bcm2712-rpi-5-b.dtb",
-					  "cmdline.txt", NULL};
-	const char *const *v = p->model == PI3 ? pi3 : p->model == PI4 ? pi4 : pi5;
+	const char *const *v = pi_boot_files(board_of(p->model));
 
-	for (p->n_files = 0; v[p->n_files]; p->n_files++)
+	for (p->n_files = 0; v[p->n_files] && p->n_files < MAX_FILES; p->n_files++)
 		p->files[p->n_files] = v[p->n_files];
 	if (p->model != PI3 && opt.mac_prefix)
 		snprintf(p->dir, sizeof(p->dir), "%02x-%02x-%02x-%02x-%02x-%02x", p->mac[0],
@@ -141,15 +137,8 @@ static void pi_plan_files(struct pi *p)
 /* The path to ask for: "/x" at the TFTP root, anything else under the prefix. */
 static void pi_file_path(const struct pi *p, char *out, size_t size, bool *optional)
 {
-	const char *f = p->files[p->file];
-
-	*optional = f[0] == '?';
-	if (*optional)
-		f++;
-	if (f[0] == '/')
-		snprintf(out, size, "%s", f + 1);
-	else
-		snprintf(out, size, "%s/%s", p->dir, f);
+	if (pi_boot_file_path(p->files[p->file], p->dir, out, size, optional) < 0)
+		snprintf(out, size, "%s", "?");
 }
 
 /* --- sockets -------------------------------------------------------------- */
@@ -196,117 +185,19 @@ static void pi_fail(struct pi *p, double t, const char *fmt, ...)
 
 /* --- DHCP ----------------------------------------------------------------- */
 
-static size_t put_opt(uint8_t *b, size_t at, uint8_t code, const void *data, uint8_t len)
-{
-	b[at] = code;
-	b[at + 1] = len;
-	memcpy(b + at + 2, data, len);
-	return at + 2 + len;
-}
-
-/* Option 97: type 0 and 16 bytes.  Pi 4/5: FourCC, board revision, low MAC
- * bytes, serial (DHCP_OPTION97); Pi 3B+: the serial four times. */
-static void client_guid(const struct pi *p, uint8_t out[17])
-{
-	uint32_t serial = (uint32_t)strtoul(p->serial, NULL, 16);
-	uint8_t s[4] = {(uint8_t)(serial >> 24), (uint8_t)(serial >> 16), (uint8_t)(serial >> 8),
-			(uint8_t)serial};
-	int i;
-
-	out[0] = 0;
-	if (p->model == PI3) {
-		for (i = 0; i < 4; i++)
-			memcpy(out + 1 + 4 * i, s, 4);
-		return;
-	}
-	memcpy(out + 1, p->model == PI4 ? "RPi4" : "RPi5", 4);
-	memcpy(out + 5, p->model == PI4 ? "\x00\xc0\x31\x14" : "\x00\xd0\x41\x70", 4);
-	memcpy(out + 9, p->mac + 2, 4);
-	memcpy(out + 13, s, 4);
-}
-
 static void dhcp_send(struct pi *p, uint8_t type)
 {
-	static const uint8_t prl[] = {1,  3,  6,  12,  15,  28,	 43,  51,  54,	58,  59,
-				      60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135};
-	static const char vendor[] = "PXEClient:Arch:00000:UNDI:002001";
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(67)};
-	uint8_t b[548] = {0}, guid[17];
-	uint32_t xid = htonl(p->xid);
-	uint16_t flags = htons(0x8000); /* broadcast the answer */
-	size_t at = 240;
+	struct pi_id id = {.board = board_of(p->model)};
+	uint8_t b[PI_DHCP_PKT_MAX];
+	size_t n;
 
-	b[0] = 1, b[1] = 1, b[2] = 6;
-	memcpy(b + 4, &xid, 4);
-	memcpy(b + 10, &flags, 2);
-	memcpy(b + 28, p->mac, 6);
-	memcpy(b + 236, "\x63\x82\x53\x63", 4);
-	at = put_opt(b, at, 53, &type, 1);
-	if (type == 3) {
-		at = put_opt(b, at, 50, &p->ip, 4);
-		at = put_opt(b, at, 54, &p->server_id, 4);
-	}
-	at = put_opt(b, at, 55, prl, sizeof(prl));
-	at = put_opt(b, at, 60, vendor, sizeof(vendor) - 1);
-	at = put_opt(b, at, 93, "\x00\x00", 2);
-	at = put_opt(b, at, 94, "\x01\x02\x01", 3);
-	client_guid(p, guid);
-	at = put_opt(b, at, 97, guid, 17);
-	b[at++] = 255;
+	memcpy(id.mac, p->mac, 6);
+	id.serial = (uint32_t)strtoul(p->serial, NULL, 16);
+	n = pi_dhcp_build(b, &id, p->xid, type, type == 3 ? &p->ip : NULL,
+			  type == 3 ? &p->server_id : NULL);
 	to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
-	sendto(p->dhcp_fd, b, at < 300 ? 300 : at, 0, (struct sockaddr *)&to, sizeof(to));
-}
-
-/* Find option code in a DHCP packet's options; its length in *len. */
-static const uint8_t *dhcp_opt(const uint8_t *b, size_t n, uint8_t code, uint8_t *len)
-{
-	size_t i = 240;
-
-	while (i + 1 < n && b[i] != 255) {
-		if (b[i] == 0) {
-			i++;
-			continue;
-		}
-		if (i + 2 + b[i + 1] > n)
-			break;
-		if (b[i] == code) {
-			*len = b[i + 1];
-			return b + i + 2;
-		}
-		i += 2 + b[i + 1];
-	}
-	return NULL;
-}
-
-/*
- * Whether option 43 carries the menu a Pi looks for: sub-option 9 (boot
- * menu) with an item whose text holds "Raspberry Pi Boot".  A Pi 3B's ROM
- * gets the length wrong and compares 20 bytes, so it needs the text padded
- * with three spaces (raspberrypi/documentation boot-net.adoc).
- */
-static bool menu_ok(const struct pi *p, const uint8_t *o, uint8_t n)
-{
-	size_t i = 0, j;
-
-	while (i + 1 < n && o[i] != 255) {
-		if (o[i] == 0) {
-			i++;
-			continue;
-		}
-		for (j = 0; o[i] == 9 && j + 3 <= o[i + 1] && i + 2 + o[i + 1] <= n;) {
-			const uint8_t *item = o + i + 2 + j;
-			uint8_t len = item[2];
-
-			if (j + 3 + len > o[i + 1])
-				break;
-			if (len >= sizeof(PXE_MENU) - 1 && memmem(item + 3, len, PXE_MENU, 17) &&
-			    (p->model != PI3 || (len == 20 && memcmp(item + 20, "   ", 3) == 0)))
-				return true;
-			j += 3 + (size_t)len;
-		}
-		i += 2 + (size_t)o[i + 1];
-	}
-	return false;
+	sendto(p->dhcp_fd, b, n, 0, (struct sockaddr *)&to, sizeof(to));
 }
 
 static void tftp_start_file(struct pi *p, double t);
@@ -319,22 +210,22 @@ static void dhcp_answer(struct pi *p, const uint8_t *b, size_t n, double t)
 	uint8_t len = 0;
 	char ip[16];
 
-	type = dhcp_opt(b, n, 53, &len);
+	type = dhcp_find_opt(b, n, 53, &len);
 	if (!type || len != 1)
 		return;
 	memcpy(&yi, b + 16, 4);
 	memcpy(&si, b + 20, 4);
 	if (p->phase == PH_DISCOVER && *type == 2) {
-		o = dhcp_opt(b, n, 43, &len);
-		if (!o || !menu_ok(p, o, len) || yi.s_addr != p->ip.s_addr) {
+		o = dhcp_find_opt(b, n, 43, &len);
+		if (!o || !pi_menu_ok(board_of(p->model), o, len) || yi.s_addr != p->ip.s_addr) {
 			p->bad_offers++; /* the bootloader waits for another offer */
 			return;
 		}
-		o = dhcp_opt(b, n, 54, &len);
+		o = dhcp_find_opt(b, n, 54, &len);
 		if (o && len == 4)
 			memcpy(&p->server_id, o, 4);
 		p->tftp_server = p->model == PI3 ? si : p->server_id;
-		o = p->model == PI3 ? NULL : dhcp_opt(b, n, 66, &len);
+		o = p->model == PI3 ? NULL : dhcp_find_opt(b, n, 66, &len);
 		if (o && len < sizeof(ip)) {
 			memcpy(ip, o, len);
 			ip[len] = 0;
