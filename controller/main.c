@@ -12,6 +12,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "discover.h"
+#include "doctor.h"
 #include "image_step.h"
 #include "gc.h"
 #include "log.h"
@@ -32,6 +33,7 @@ static int cmd_run(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_discover(int argc, char **argv);
 static int cmd_images(int argc, char **argv);
+static int cmd_doctor(int argc, char **argv);
 static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -44,6 +46,8 @@ static const struct cmd commands[] = {
 	{"status", cmd_status, "show the recorded status (--json for the document)"},
 	{"discover", cmd_discover,
 	 "print Node manifests for the Pis seen booting that no manifest names"},
+	{"doctor", cmd_doctor,
+	 "check the netboot server as a Pi needs it; exit 0 only when a Pi would boot"},
 	{"images", cmd_images, "list the image store; 'images prune' removes unused images"},
 	{"gc", cmd_gc,
 	 "remove attic roots past roots.atticRetention and unused images (--dry-run)"},
@@ -67,6 +71,10 @@ static const char common_usage[] =
 	"  -q, --quiet           only errors\n"
 	"      --json            (status) print the JSON document\n"
 	"      --dry-run         (gc) list what would be removed, remove nothing\n"
+	"      --probe-dhcp IFACE\n"
+	"                        (doctor) send a Pi's DHCPDISCOVER on IFACE, list every answer\n"
+	"      --as-pi SERIAL --interface IFACE\n"
+	"                        (doctor) boot as that node's bootloader on IFACE (DHCP, TFTP)\n"
 	"      --listen ADDR:PORT\n"
 	"                        (run) HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"
 	"      --interval DURATION\n"
@@ -88,6 +96,9 @@ enum {
 	OPT_LISTEN,
 	OPT_INTERVAL,
 	OPT_DRY_RUN,
+	OPT_PROBE_DHCP,
+	OPT_AS_PI,
+	OPT_INTERFACE,
 };
 
 static const struct option long_opts[] = {
@@ -106,6 +117,9 @@ static const struct option long_opts[] = {
 	{"listen", required_argument, NULL, OPT_LISTEN},
 	{"interval", required_argument, NULL, OPT_INTERVAL},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"probe-dhcp", required_argument, NULL, OPT_PROBE_DHCP},
+	{"as-pi", required_argument, NULL, OPT_AS_PI},
+	{"interface", required_argument, NULL, OPT_INTERFACE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -135,6 +149,7 @@ struct cli {
 	bool json;
 	bool help;
 	bool dry_run;
+	struct doctor_opts doctor;
 	/* How cfg was made, kept so that the daemon can make it again on SIGHUP. */
 	const char *config_path; /* NULL: no file */
 	bool allow_empty;
@@ -269,6 +284,15 @@ static int parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_DRY_RUN:
 			c->dry_run = true;
+			break;
+		case OPT_PROBE_DHCP:
+			c->doctor.probe_iface = optarg;
+			break;
+		case OPT_AS_PI:
+			c->doctor.as_pi = optarg;
+			break;
+		case OPT_INTERFACE:
+			c->doctor.iface = optarg;
 			break;
 		case '?':
 			return -EINVAL;
@@ -405,6 +429,21 @@ static int cmd_discover(int argc, char **argv)
 	code = setup(&c, "discover", argc, argv);
 	if (code < 0)
 		code = discover_command(&c.cfg, stdout);
+	config_release(&c.cfg);
+	return code;
+}
+
+static int cmd_doctor(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "doctor", argc, argv);
+	if (code < 0) {
+		c.doctor.json = c.json;
+		c.doctor.wait_ms = 2000;
+		code = doctor_command(&c.cfg, &c.doctor, stdout);
+	}
 	config_release(&c.cfg);
 	return code;
 }
