@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "netaddr.h"
 #include "../common/buf.h"
@@ -91,51 +93,130 @@ static bool rendered(const struct doctor_exports *e, const char *path)
 	return false;
 }
 
-/* Keep the server's paths for the cmdline.txt check. */
-static int keep_served(struct doctor *d, const struct rpc_export *v, size_t n)
+/* Add the paths of one export list to d->served (each once). */
+static int add_served(struct doctor *d, const struct rpc_export *v, size_t n)
 {
+	char **nv;
 	size_t i;
 
-	d->served = calloc(n + 1, sizeof(*d->served));
-	if (!d->served)
-		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		d->served[i] = strdup(v[i].path);
-		if (!d->served[i])
+		if (served(d, v[i].path))
+			continue;
+		nv = realloc(d->served, (d->n_served + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		d->served = nv;
+		nv[d->n_served] = strdup(v[i].path);
+		if (!nv[d->n_served])
 			return -ENOMEM;
 		d->n_served++;
 	}
-	d->served_known = true;
 	return 0;
 }
 
-/* The server's export list against the rendered one. */
-static void check_list(struct doctor *d, const struct doctor_exports *e, const struct rpc_export *v,
-		       size_t n)
+/*
+ * The export list, asked from this host's address and from every node
+ * address this host has: some servers (nfs-ganesha) list only what the
+ * asking address may mount.
+ */
+static int collect_served(struct doctor *d, struct rpc_target *t)
 {
+	struct rpc_export *v = NULL;
+	size_t i, n = 0;
+	int r;
+
+	t->source.s_addr = htonl(INADDR_ANY);
+	r = rpc_mount_exports(t, &v, &n);
+	if (r == 0)
+		r = add_served(d, v, n);
+	rpc_exports_free(v, n);
+	for (i = 0; r == 0 && i < d->set->n_nodes; i++) {
+		t->source = doctor_node_source(d->set->nodes[i]);
+		if (t->source.s_addr == htonl(INADDR_ANY))
+			continue;
+		v = NULL, n = 0;
+		r = rpc_mount_exports(t, &v, &n);
+		if (r == 0)
+			r = add_served(d, v, n);
+		rpc_exports_free(v, n);
+	}
+	t->source.s_addr = htonl(INADDR_ANY);
+	d->served_known = r == 0;
+	return r;
+}
+
+/*
+ * Whether the export list was asked from the client's address: a network
+ * (the server's own address is in it) or an address of this host.
+ */
+static bool asked_from(const char *client)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	bool yes;
+	int fd;
+
+	if (strchr(client, '/'))
+		return true;
+	if (inet_pton(AF_INET, client, &sa.sin_addr) != 1)
+		return false;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	yes = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return yes;
+}
+
+/* "A, B, C (N in all)": what the server does export, for a message. */
+static void list_served(const struct doctor *d, struct buf *b)
+{
+	size_t i;
+
+	if (!d->n_served)
+		(void)buf_adds(b, "nothing");
+	for (i = 0; i < d->n_served && i < 3; i++)
+		(void)buf_printf(b, "%s%s", i ? ", " : "", d->served[i]);
+	if (d->n_served > 3)
+		(void)buf_printf(b, " (%zu in all)", d->n_served);
+}
+
+/* The server's export list against the rendered one. */
+static void check_list(struct doctor *d, const struct doctor_exports *e)
+{
+	struct buf have = BUF_INIT;
 	size_t i, missing = 0, extra = 0;
 
+	list_served(d, &have);
 	for (i = 0; i < e->n; i++)
-		if (!served(d, e->path[i])) {
+		if (!served(d, e->path[i]) && !asked_from(e->client[i])) {
+			doctor_report(
+				d, DOCTOR_WARN, "exports",
+				"run doctor where the NFS server sees a node's address, or check "
+				"the server's own export list",
+				"%s (for %s) is not in the export list shown to this host; the "
+				"server may list it only to %s (nfs-ganesha does so)",
+				e->path[i], e->client[i], e->client[i]);
+		} else if (!served(d, e->path[i])) {
 			missing++;
 			doctor_report(d, DOCTOR_FAIL, "exports",
 				      "reload the NFS server (nfs.reloadCommand: exportfs -ra, or "
 				      "SIGHUP to ganesha) so that it reads bramble's exports",
-				      "the NFS server does not export %s (for %s)", e->path[i],
-				      e->client[i]);
+				      "the NFS server does not export %s (for %s); it exports %s",
+				      e->path[i], e->client[i], buf_str(&have));
 		}
-	for (i = 0; i < n; i++)
-		if (!rendered(e, v[i].path)) {
+	for (i = 0; i < d->n_served; i++)
+		if (!rendered(e, d->served[i])) {
 			extra++;
 			doctor_report(
 				d, DOCTOR_WARN, "exports",
 				"remove it if bramble's manifests no longer name it",
 				"the NFS server also exports %s, which bramble did not render",
-				v[i].path);
+				d->served[i]);
 		}
 	if (!missing && !extra)
 		doctor_report(d, DOCTOR_OK, "exports", NULL,
 			      "the NFS server exports exactly bramble's %zu exports", e->n);
+	buf_release(&have);
 }
 
 /* A MNT call from the node's address: the server's own access decision. */
@@ -188,8 +269,6 @@ void doctor_check_nfs(struct doctor *d)
 {
 	struct rpc_target t = {.server = d->server, .timeout_ms = NFS_TIMEOUT_MS};
 	struct doctor_exports e = {NULL, NULL, 0};
-	struct rpc_export *v = NULL;
-	size_t n = 0;
 	int r;
 
 	if (doctor_exports_load(d, &e) < 0) {
@@ -206,17 +285,14 @@ void doctor_check_nfs(struct doctor *d)
 	check_rpcbind(d, &t.port);
 	if (!t.port)
 		goto out;
-	r = rpc_mount_exports(&t, &v, &n);
-	if (r == 0)
-		r = keep_served(d, v, n);
+	r = collect_served(d, &t);
 	if (r < 0) {
 		doctor_report(d, DOCTOR_FAIL, "exports", "check the NFS server's log",
 			      "the MOUNT protocol's export list: %s", rpc_error(r));
 		goto out;
 	}
-	check_list(d, &e, v, n);
+	check_list(d, &e);
 	check_mounts(d, &e, t.port);
 out:
-	rpc_exports_free(v, n);
 	doctor_exports_release(&e);
 }
