@@ -252,6 +252,24 @@ static int config_rebuild(void *arg, struct bramble_config *ret, struct diags *d
 	return r < 0 ? r : config_build(c, ret, d);
 }
 
+/* The options of bramble doctor; false: opt is another one. */
+static bool parse_doctor_opt(struct cli *c, int opt)
+{
+	switch (opt) {
+	case OPT_PROBE_DHCP:
+		c->doctor.probe_iface = optarg;
+		return true;
+	case OPT_AS_PI:
+		c->doctor.as_pi = optarg;
+		return true;
+	case OPT_INTERFACE:
+		c->doctor.iface = optarg;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int parse(struct cli *c, int argc, char **argv)
 {
 	struct diags d = DIAGS_INIT;
@@ -259,6 +277,8 @@ static int parse(struct cli *c, int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:s:r:vqh", long_opts, NULL)) != -1) {
+		if (parse_doctor_opt(c, opt))
+			continue;
 		switch (opt) {
 		case 'c':
 			c->config_path = optarg;
@@ -284,15 +304,6 @@ static int parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_DRY_RUN:
 			c->dry_run = true;
-			break;
-		case OPT_PROBE_DHCP:
-			c->doctor.probe_iface = optarg;
-			break;
-		case OPT_AS_PI:
-			c->doctor.as_pi = optarg;
-			break;
-		case OPT_INTERFACE:
-			c->doctor.iface = optarg;
 			break;
 		case '?':
 			return -EINVAL;
