@@ -262,7 +262,8 @@ int rpc_pmap_getport(const struct rpc_target *t, uint32_t prog, uint32_t vers, u
 
 	r = put_u32s(&args, mapping, 4);
 	if (r == 0)
-		r = rpc_call(t, 111, RPC_PROG_PORTMAP, 2, 3, &args, &reply, &at);
+		r = rpc_call(t, t->port ? t->port : 111, RPC_PROG_PORTMAP, 2, 3, &args, &reply,
+			     &at);
 	x = (struct xdr){(const uint8_t *)reply.data, reply.len, at};
 	if (r == 0)
 		r = get_u32(&x, &port);

@@ -34,7 +34,7 @@ struct rpc_export {
 
 /*
  * PMAPPROC_GETPORT for (prog, vers) over TCP, asked at t->server port 111
- * (t->port is ignored).  *ret_port is 0 when the program is not registered.
+ * (or t->port when it is not 0).  *ret_port is 0 when the program is not registered.
  * Returns 0, -ECONNREFUSED (nothing listens), -ETIMEDOUT, -EADDRNOTAVAIL
  * (t->source is not an address of this host), -EPROTO or another -errno.
  */

@@ -222,7 +222,7 @@ int tftp_get_file(struct tftp_get *g, const char *path, struct buf *data)
 	g->error_code = 0;
 	g->blksize_used = g->blksize ? g->blksize : 1468;
 	x.peer.sin_family = AF_INET;
-	x.peer.sin_port = htons(69);
+	x.peer.sin_port = htons(g->port ? g->port : 69);
 	x.peer.sin_addr = g->server;
 	r = pkt ? open_socket(g, &x.fd) : -ENOMEM;
 	if (r == 0)

@@ -9,11 +9,13 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
 struct tftp_get {
-	struct in_addr server; /* asked on port 69 */
+	struct in_addr server; /* asked on port 69, or port */
+	uint16_t port;	       /* 0: 69 */
 	struct in_addr source; /* INADDR_ANY: the kernel chooses */
 	const char *ifname;    /* NULL: any interface */
 	unsigned blksize;      /* 0: 1468, as the bootloader asks */
