@@ -65,6 +65,20 @@ static struct in_addr tftp_server(const struct pi_id *pi, const struct dhcp_answ
 	return a->opt66.s_addr ? a->opt66 : a->server;
 }
 
+static void report_offers(struct doctor *d, const struct dhcp_answer *menu,
+			  const struct dhcp_answer *addr)
+{
+	char m[INET_ADDRSTRLEN], yi[INET_ADDRSTRLEN] = "(none offered)", by[INET_ADDRSTRLEN] = "-";
+
+	inet_ntop(AF_INET, &menu->server, m, sizeof(m));
+	if (addr) {
+		inet_ntop(AF_INET, &addr->yiaddr, yi, sizeof(yi));
+		inet_ntop(AF_INET, &addr->server, by, sizeof(by));
+	}
+	doctor_report(d, DOCTOR_OK, "as-pi dhcp", NULL,
+		      "DISCOVER: PXE menu from %s; address %s from %s", m, yi, by);
+}
+
 /* DISCOVER, the offers, and for a Pi 4/5 with an address offer REQUEST/ACK. */
 static int dhcp_steps(struct doctor *d, const struct pi_id *pi, const char *iface,
 		      struct in_addr *ret_tftp)
@@ -89,10 +103,7 @@ static int dhcp_steps(struct doctor *d, const struct pi_id *pi, const char *ifac
 			      iface, n);
 		return -ENOENT;
 	}
-	doctor_report(d, DOCTOR_OK, "as-pi dhcp", NULL,
-		      "DISCOVER: PXE menu from %s; address %s from %s", inet_ntoa(menu->server),
-		      addr ? inet_ntoa(addr->yiaddr) : "(none offered)",
-		      addr ? inet_ntoa(addr->server) : "-");
+	report_offers(d, menu, addr);
 	*ret_tftp = tftp_server(pi, menu);
 	if (pi->board == PI_BOARD_3 || !addr)
 		return 0;

@@ -12,7 +12,7 @@
 #   PXE proxy; a boot file unreadable by nobody; a boot file edited by hand
 #   (drift); cmdline.txt's nfsroot= pointing elsewhere; an export missing in
 #   the NFS server; dnsmasq running another configuration; dnsmasq stopped;
-#   rpcbind stopped.
+#   rpcbind stopped.  Last, --as-pi in full DHCP mode (DHCPREQUEST/ACK).
 . "$(dirname "$0")/lib.sh"
 need_root
 for tool in dnsmasq ganesha.nfsd rpcbind nsenter unshare python3 ip ss; do
@@ -194,6 +194,22 @@ stop_pid "$RPCB"
 expect_rc 1 "rpcbind stopped: doctor exits 1" doc
 has FAIL rpcbind "connection refused"
 lacks "$W/last.out" "FAIL  dnsmasq" "rpcbind stopped: the other checks still pass"
+
+# --as-pi in full DHCP mode: the offer carries the node's reserved address, so
+# the Pi 4 sends a DHCPREQUEST and waits for the ACK before its TFTP requests
+sed -e 's/pbw-s/bfdr-s/' -e 's/backend: kernel/backend: ganesha/' \
+	"$SRC/tests/e2e/fixtures/netboot/cluster.yaml" >"$repo/cluster.yaml"
+expect_rc 0 "apply (full DHCP)" ba
+dns_stop
+check "dnsmasq starts with the full-mode configuration" dns_start "$out/dnsmasq/bramble.conf"
+expect_rc 0 "--as-pi pi-b in full mode boots" \
+	ip netns exec "$NS_C" "$BRAMBLE" doctor --source "$repo" --root "$out" --as-pi 2345bcde --interface bfdr-c
+has ok "as-pi dhcp" "address 10.99.0.43 from 10.99.0.1"
+has ok "as-pi dhcp" "REQUEST 10.99.0.43: ACK"
+has ok "as-pi tftp" "2345bcde/kernel8.img"
+expect_rc 1 "--as-pi with an unknown serial exits 1" \
+	ip netns exec "$NS_C" "$BRAMBLE" doctor --source "$repo" --root "$out" --as-pi 0badc0de --interface bfdr-c
+has FAIL as-pi "no node has the serial"
 
 stop_pid "$GAN"
 if [ "$T_FAIL" -ne 0 ]; then echo "# ganesha log (tail):"; grep -v -e dbus -e krb5 "$W/ganesha.log" | tail -20 | sed 's/^/    | /'; fi
