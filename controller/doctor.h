@@ -76,11 +76,17 @@ void doctor_exports_release(struct doctor_exports *e);
 void doctor_report(struct doctor *d, enum doctor_level level, const char *check, const char *fix,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* dnsmasq runs bramble's configuration here and owns its ports; sets dnsmasq_pid, dns_uid. */
 void doctor_check_dnsmasq(struct doctor *d);
+/* Each node's boot files: in the tree, readable by dns_uid, served over TFTP, identical. */
 void doctor_check_files(struct doctor *d);
+/* rpcbind, the export list against bramble's, MNT from each node's address; sets served. */
 void doctor_check_nfs(struct doctor *d);
+/* Each node's cmdline.txt: nfsroot= names this server and a served export. */
 void doctor_check_cmdlines(struct doctor *d);
+/* A Pi's DHCPDISCOVER on iface: every answer; another PXE server fails. */
 void doctor_check_dhcp(struct doctor *d, const char *iface);
+/* The node's bootloader played on iface, each step a report. */
 void doctor_as_pi(struct doctor *d, const char *serial, const char *iface);
 
 /* The node's TFTP prefix directory (its serial, or its MAC in the mac mode). */

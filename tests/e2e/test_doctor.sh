@@ -172,6 +172,17 @@ cp "$gconf" "$W/served.conf"
 kill -HUP "$GAN"
 check "ganesha reloads with every export" wait_for 10 mountd_up
 
+# bramble's file read through --conf-dir (as Debian's dnsmasq service does with
+# /etc/dnsmasq.d) is bramble's configuration too
+dns_stop
+ip netns exec "$NS_S" dnsmasq -k --conf-file=/dev/null --conf-dir="$out/dnsmasq/,*.conf" \
+	--pid-file="$W/dnsmasq.run.pid" --log-facility=- >>"$W/dnsmasq.log" 2>&1 &
+DNS_PID=$!
+T_PIDS+=("$DNS_PID")
+check "dnsmasq starts with --conf-dir" wait_for 5 listening 69
+expect_rc 0 "--conf-dir: doctor exits 0" doc
+has ok dnsmasq "runs $out/dnsmasq/bramble.conf"
+
 # dnsmasq running another configuration (another TFTP root)
 dns_stop
 mkdir -p "$W/other-tftp/1234abcd"
