@@ -296,7 +296,7 @@ static int get_groups(struct xdr *x, struct rpc_export *e)
 	char **g;
 	int r;
 
-	while ((r = get_u32(x, &more)) == 0 && more) {
+	for (r = get_u32(x, &more); r == 0 && more; r = get_u32(x, &more)) {
 		if (e->n_groups >= RPC_LIST_MAX)
 			return -EPROTO;
 		g = realloc(e->groups, (e->n_groups + 1) * sizeof(*g));
@@ -317,7 +317,7 @@ static int get_exports(struct xdr *x, struct rpc_export **v, size_t *n)
 	uint32_t more;
 	int r;
 
-	while ((r = get_u32(x, &more)) == 0 && more) {
+	for (r = get_u32(x, &more); r == 0 && more; r = get_u32(x, &more)) {
 		if (*n >= RPC_LIST_MAX)
 			return -EPROTO;
 		nv = realloc(*v, (*n + 1) * sizeof(**v));

@@ -14,9 +14,9 @@
 /* The value of nfsroot= in a kernel command line, into out; false when absent. */
 static bool nfsroot_of(const char *cmdline, char *out, size_t size)
 {
-	const char *p = cmdline;
+	const char *p;
 
-	while ((p = strstr(p, "nfsroot="))) {
+	for (p = strstr(cmdline, "nfsroot="); p; p = strstr(p, "nfsroot=")) {
 		if (p == cmdline || p[-1] == ' ' || p[-1] == '\t') {
 			size_t len = strcspn(p + 8, " \t\n");
 

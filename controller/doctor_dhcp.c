@@ -104,7 +104,7 @@ int doctor_dhcp_exchange(const char *iface, const struct pi_id *pi, uint8_t type
 	int fd = -1, r;
 
 	r = dhcp_socket(iface, &fd);
-	while (r == 0 && (t = now_ms()) < end) {
+	for (t = now_ms(); r == 0 && t < end; t = now_ms()) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);

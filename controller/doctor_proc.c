@@ -71,7 +71,7 @@ void proc_find(const char *name, struct proc_list *ret)
 	dir = opendir("/proc");
 	if (!dir)
 		return;
-	while ((e = readdir(dir))) {
+	for (e = readdir(dir); e; e = readdir(dir)) {
 		if (pid_of(e->d_name, &pid) < 0)
 			continue;
 		proc_comm(pid, comm, sizeof(comm));
@@ -213,7 +213,7 @@ static bool holds(pid_t pid, const unsigned long *v, size_t n)
 	if (!dir)
 		return false;
 	fd = dirfd(dir);
-	while (!found && (e = readdir(dir))) {
+	for (e = readdir(dir); e && !found; e = readdir(dir)) {
 		ssize_t k = readlinkat(fd, e->d_name, link, sizeof(link) - 1);
 
 		if (k <= 0)
@@ -241,7 +241,7 @@ int proc_udp_owner(uint16_t port, pid_t *ret_pid)
 	if (!n)
 		return -ENOENT;
 	dir = opendir("/proc");
-	while (dir && !owner && (e = readdir(dir)))
+	for (e = dir ? readdir(dir) : NULL; e && !owner; e = readdir(dir))
 		if (pid_of(e->d_name, &pid) == 0 && holds(pid, v, n))
 			owner = pid;
 	if (dir)
