@@ -197,9 +197,11 @@ void config_release(struct bramble_config *c)
 #define RETENTION_MAX	(3650 * 86400UL)
 #define IS_RETENTION(k) ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
 #define IS_COPY_MODE(k) ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
+/* boot.deferMax: 0 turns the deferred switch off */
+#define ZERO_OK(k)	((k)->offset == offsetof(struct bramble_config, boot_defer_max_s))
 
-/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s. */
-static int parse_duration(const char *s, unsigned long max_s, unsigned *ret)
+/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s; 0 only when zero_ok. */
+static int parse_duration(const char *s, unsigned long max_s, bool zero_ok, unsigned *ret)
 {
 	unsigned long v, mul = 1;
 	char *end = NULL;
@@ -218,7 +220,7 @@ static int parse_duration(const char *s, unsigned long max_s, unsigned *ret)
 		return -EINVAL;
 	if (*end && end[1])
 		return -EINVAL;
-	if (v == 0 || v > max_s / mul)
+	if ((v == 0 && !zero_ok) || v > max_s / mul)
 		return -ERANGE;
 	*ret = (unsigned)(v * mul);
 	return 0;
@@ -306,11 +308,13 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 				k->key);
 		return config_set(field, v);
 	case KEY_DURATION:
-		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, field) == 0)
+		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, ZERO_OK(k),
+				   field) == 0)
 			return 0;
-		return diags_add(
-			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s", v,
-			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)");
+		return diags_add(d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s%s",
+				 v, k->key,
+				 IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)",
+				 ZERO_OK(k) ? ", or 0 (off)" : "");
 	case KEY_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
 			*(bool *)field = v[0] == 't';

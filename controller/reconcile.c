@@ -415,6 +415,7 @@ static int do_apply(struct pass *p)
 	rep.set = p->set;
 	rep.plan = p->plan;
 	rep.delta = p->delta;
+	rep.n_deferred = p->res->n_deferred;
 	rep.errors = &p->d;
 	rep.message = r < 0 ? strerror(-r) : acts ? msg : NULL;
 	rep.duration_s = pass_elapsed(&p->start);
