@@ -311,10 +311,10 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, ZERO_OK(k),
 				   field) == 0)
 			return 0;
-		return diags_add(d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s%s",
-				 v, k->key,
-				 IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)",
-				 ZERO_OK(k) ? ", or 0 (off)" : "");
+		return diags_add(
+			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s%s", v,
+			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)",
+			ZERO_OK(k) ? ", or 0 (off)" : "");
 	case KEY_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
 			*(bool *)field = v[0] == 't';
