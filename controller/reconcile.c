@@ -386,6 +386,7 @@ static int do_apply(struct pass *p)
 	/* Run for what was applied, even when something failed: a reload with
 	 * nothing new to read is harmless, a missed one is not. */
 	acts = actions_run(p->cfg, (unsigned)intent & ~ACTIONS_PASS_OPEN);
+	p->res->reloads_failed = acts;
 	/* What `images prune` keeps, recorded while the intent still says the
 	 * pass is open (its temp is the next pass's to clean up). */
 	if (r == 0 && !failed && image_step_unused(p->cfg, p->set, true, NULL) < 0)

@@ -57,6 +57,7 @@ struct pass_result {
 	size_t nodes_total, nodes_ready;
 	bool changed;	   /* something on disk changed */
 	size_t n_deferred; /* boot trees whose switch waits for a boot to end (pass_opts.defer) */
+	unsigned reloads_failed; /* enum action bits whose command failed in this pass */
 	enum pass_kind kind;
 };
 
