@@ -49,6 +49,7 @@ enum boot_stage {
 	BOOT_STAGE_COUNT,
 };
 
+/* The stage as status shows it: "none", "dhcp", ..., "kernel". */
 const char *boot_stage_name(enum boot_stage s);
 /* The stage a file belongs to (its name relative to the node directory), or NONE. */
 enum boot_stage boot_stage_of_file(const char *name);
@@ -109,6 +110,7 @@ struct bootwatch_counts {
 	size_t nodes_seen;		   /* known nodes seen at all */
 };
 
+/* An empty table of boots; bootwatch_free() frees it (NULL is fine). */
 int bootwatch_new(struct bootwatch **ret);
 void bootwatch_free(struct bootwatch *bw);
 
@@ -138,8 +140,10 @@ int bootwatch_apply(struct bootwatch *bw, const struct boot_event *ev);
 
 /* Whether anything changed since the last bootwatch_clear_dirty(). */
 bool bootwatch_dirty(const struct bootwatch *bw);
+/* Note that the current table was saved. */
 void bootwatch_clear_dirty(struct bootwatch *bw);
 
+/* The totals of the table, for metrics and status. */
 void bootwatch_counts(const struct bootwatch *bw, struct bootwatch_counts *ret);
 
 /*

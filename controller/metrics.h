@@ -52,6 +52,7 @@ struct metrics {
 	uint64_t boot_stage[BOOT_STAGE_COUNT];
 };
 
+/* Zero the counters and set up the lock; metrics_release() destroys the lock. */
 int metrics_init(struct metrics *m);
 void metrics_release(struct metrics *m);
 
