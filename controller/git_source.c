@@ -27,6 +27,7 @@
 
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/heartbeat.h"
 #include "download.h"
 #include "git_mirror.h"
 #include "git_url.h"
@@ -94,6 +95,7 @@ static int lock_wait(int fd, const struct timespec *deadline)
 			return -EWOULDBLOCK;
 		if (download_cancelled())
 			return -ECANCELED;
+		heartbeat();
 		sleep_ms(GIT_POLL_MS);
 	}
 }
@@ -156,6 +158,7 @@ static int stream_collect(struct fetch_job *f, int fd)
 			return -ETIMEDOUT;
 		if (download_cancelled())
 			return -ECANCELED;
+		heartbeat();
 		p.fd = fd;
 		p.events = POLLIN;
 		p.revents = 0;

@@ -36,6 +36,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
+#include "heartbeat.h"
 
 #define DL_DEFAULT_MAX	   ((uint64_t)64 << 30)
 #define DL_DEFAULT_TIMEOUT 60u
@@ -441,6 +442,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)ulnow;
 	if (download_cancelled())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
+	heartbeat();	  /* curl calls this about once a second, bytes or not */
 	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
 		progress_show(d, now);
 	return 0;
