@@ -39,10 +39,15 @@ struct buf {
 void buf_set_max(struct buf *b, size_t max);
 /* Make room for extra more bytes. */
 int buf_grow(struct buf *b, size_t extra);
+/* Append len bytes of data. */
 int buf_add(struct buf *b, const void *data, size_t len);
+/* Append a string, without its NUL. */
 int buf_adds(struct buf *b, const char *s);
+/* Append one byte. */
 int buf_addch(struct buf *b, char c);
+/* Append formatted text (-E2BIG past the maximum: the content is kept as it was). */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with a va_list. */
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Truncate to len bytes (len <= b->len). */
 void buf_truncate(struct buf *b, size_t len);

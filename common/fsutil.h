@@ -58,6 +58,7 @@ int file_check_regular(const char *path);
 /* A reason for an error of the readers above, for a message. */
 const char *file_read_strerror(int r);
 
+/* Write all of data to fd, across short writes and EINTR; 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 
 /*

@@ -14,14 +14,18 @@ struct sha256_ctx {
 	void *md; /* EVP_MD_CTX */
 };
 
+/* Start a SHA-256 digest (OpenSSL EVP); 0 or -ENOMEM. */
 int sha256_init(struct sha256_ctx *c);
+/* Feed len bytes of data into the digest. */
 int sha256_update(struct sha256_ctx *c, const void *data, size_t len);
 /* Write 64 lowercase hex digits and a NUL to out; releases the context. */
 int sha256_final_hex(struct sha256_ctx *c, char out[SHA256_HEX_LEN + 1]);
+/* Free a context that was not finished (after an error); a released one is fine. */
 void sha256_release(struct sha256_ctx *c);
 /* One-shot digest of data as hex. */
 int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
 
+/* FNV-1a, 64 bits: a fast, non-cryptographic hash for hash tables and shards. */
 uint64_t fnv1a64(const void *data, size_t len);
 
 /* The value of one hex digit (either case), or -1. */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "resource.h"
 #include "../common/fsutil.h"
+#include "../common/heartbeat.h"
 
 #define ACTION_TIMEOUT_S 60
 
@@ -50,6 +51,7 @@ static int wait_child(pid_t pid, unsigned timeout_s)
 			waitpid(pid, &status, 0);
 			return -ETIMEDOUT;
 		}
+		heartbeat(); /* a reload command may take up to timeout_s */
 		nanosleep(&step, NULL);
 		waited_ms += 20;
 	}

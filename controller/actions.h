@@ -24,6 +24,7 @@ unsigned actions_run(const struct bramble_config *cfg, unsigned actions);
  */
 #define ACTIONS_PENDING_FILE "pending-actions"
 #define ACTIONS_PASS_OPEN    (1u << 8)
+/* The actions recorded in state_fd/pending-actions (0: none, or unreadable). */
 unsigned actions_pending_load(int state_fd);
 /* Record the actions still to do (0: none), durably. */
 int actions_pending_save(int state_fd, unsigned pending);

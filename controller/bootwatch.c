@@ -41,6 +41,7 @@ struct rec {
 	char files[FILES_MAX];
 	char err_kind[24];
 	char err_file[NAME_MAX_B];
+	unsigned neigh_boot; /* the boot the neighbour lookup was last asked for */
 };
 
 struct macinfo {
@@ -69,6 +70,8 @@ struct bootwatch {
 	uint64_t events, unattributed;
 	size_t n_unknown; /* records of serials not in known_serial */
 	bool dirty;
+	bootwatch_neigh_fn neigh;
+	void *neigh_ctx;
 };
 
 static const char *const stage_names[BOOT_STAGE_COUNT] = {
@@ -561,6 +564,33 @@ static void link_by_serial0(struct bootwatch *bw, struct rec *rc)
 		link_mac(bw, rc, &bw->macs[found]);
 }
 
+/*
+ * Any mode: the server's ARP table ties the address a TFTP request came from
+ * to the MAC that sent it (bootwatch_set_neigh), certain where the option 97
+ * guess above needs a single candidate.  Asked once a boot of a record with
+ * no MAC, so that a flood of requests costs one lookup a made-up serial.
+ */
+static void link_by_neigh(struct bootwatch *bw, struct rec *rc, const struct boot_event *ev)
+{
+	uint8_t mac[6];
+	struct macinfo *mi;
+
+	if (rc->has_mac || !ev->has_addr || !bw->neigh || rc->neigh_boot == rc->boots)
+		return;
+	rc->neigh_boot = rc->boots;
+	if (!bw->neigh(bw->neigh_ctx, ev->pid, ev->addr, mac))
+		return;
+	mi = mac_get(bw, mac);
+	if (mi && mi->rec == NO_REC)
+		link_mac(bw, rc, mi);
+}
+
+void bootwatch_set_neigh(struct bootwatch *bw, bootwatch_neigh_fn fn, void *ctx)
+{
+	bw->neigh = fn;
+	bw->neigh_ctx = ctx;
+}
+
 static int apply_tftp(struct bootwatch *bw, const struct boot_event *ev)
 {
 	char dir[24], name[NAME_MAX_B];
@@ -577,6 +607,7 @@ static int apply_tftp(struct bootwatch *bw, const struct boot_event *ev)
 		return 0;
 	}
 	rec_tftp(rc, ev, name);
+	link_by_neigh(bw, rc, ev);
 	link_by_serial0(bw, rc);
 	if (!ev->has_addr)
 		return 0;

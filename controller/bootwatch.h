@@ -49,6 +49,7 @@ enum boot_stage {
 	BOOT_STAGE_COUNT,
 };
 
+/* The stage as status shows it: "none", "dhcp", ..., "kernel". */
 const char *boot_stage_name(enum boot_stage s);
 /* The stage a file belongs to (its name relative to the node directory), or NONE. */
 enum boot_stage boot_stage_of_file(const char *name);
@@ -81,6 +82,7 @@ struct boot_event {
 	uint8_t mac4[4]; /* OPT97: the low MAC bytes it carries */
 	uint8_t serial0; /* OPT97: the first byte of the serial (all dnsmasq prints of it) */
 	int code;	 /* CLIENT_ERROR: the TFTP error code */
+	uint32_t pid;	 /* the dnsmasq process that logged the line (0: none) */
 };
 
 /*
@@ -108,9 +110,20 @@ struct bootwatch_counts {
 	size_t nodes_seen;		   /* known nodes seen at all */
 };
 
+/* An empty table of boots; bootwatch_free() frees it (NULL is fine). */
 int bootwatch_new(struct bootwatch **ret);
 void bootwatch_free(struct bootwatch *bw);
 
+/*
+ * The neighbour lookup: the MAC the server's ARP table gives for an IPv4
+ * address (host byte order), as seen by the dnsmasq process pid (0: unknown),
+ * or false.  In proxy mode dnsmasq never learns a Pi's address, so this is
+ * what ties the serial directory an unknown Pi asks for to the MAC of its
+ * DHCP exchange; the table asks it at most once a boot of a record with no
+ * MAC yet.  The table stays pure: the caller does the I/O.
+ */
+typedef bool (*bootwatch_neigh_fn)(void *ctx, uint32_t pid, uint32_t addr, uint8_t ret_mac[6]);
+void bootwatch_set_neigh(struct bootwatch *bw, bootwatch_neigh_fn fn, void *ctx);
 /* The TFTP root dnsmasq serves: logged paths are relative to it. */
 int bootwatch_set_tftp_root(struct bootwatch *bw, const char *root);
 /* Replace the index of the manifests' nodes (serial, MAC, address). */
@@ -127,8 +140,10 @@ int bootwatch_apply(struct bootwatch *bw, const struct boot_event *ev);
 
 /* Whether anything changed since the last bootwatch_clear_dirty(). */
 bool bootwatch_dirty(const struct bootwatch *bw);
+/* Note that the current table was saved. */
 void bootwatch_clear_dirty(struct bootwatch *bw);
 
+/* The totals of the table, for metrics and status. */
 void bootwatch_counts(const struct bootwatch *bw, struct bootwatch_counts *ret);
 
 /*

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "neigh.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -115,6 +116,13 @@ void boot_follow_refresh_known(struct boot_follow *f)
 	free(data);
 }
 
+/* The table's neighbour lookup (bootwatch_set_neigh): the ARP table dnsmasq's kernel keeps. */
+static bool arp_lookup(void *ctx, uint32_t pid, uint32_t addr, uint8_t ret_mac[6])
+{
+	(void)ctx;
+	return neigh_lookup(pid, addr, ret_mac);
+}
+
 int boot_follow_open(const struct bramble_config *cfg, struct boot_follow **ret)
 {
 	struct boot_follow *f = NULL;
@@ -132,6 +140,8 @@ int boot_follow_open(const struct bramble_config *cfg, struct boot_follow **ret)
 	r = f->path && f->state_dir ? bootwatch_new(&f->bw) : -ENOMEM;
 	if (r == 0)
 		r = bootwatch_set_tftp_root(f->bw, cfg->tftp_root);
+	if (r == 0)
+		bootwatch_set_neigh(f->bw, arp_lookup, NULL);
 	if (r == 0) {
 		f->state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (f->state_fd < 0)

@@ -19,7 +19,9 @@ struct u64map {
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val);
 /* The value of key, or false. */
 bool u64map_get(const struct u64map *m, uint64_t key, uint32_t *ret);
+/* Remove every key, keeping the memory. */
 void u64map_clear(struct u64map *m);
+/* Free the memory; m is empty and usable again. */
 void u64map_release(struct u64map *m);
 
 #endif

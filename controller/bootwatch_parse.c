@@ -143,11 +143,13 @@ static bool parse_stamp(struct cur *c, time_t now, time_t *ret)
 	return true;
 }
 
-/* "dnsmasq-dhcp[123]: " → 'd', "dnsmasq-tftp[..]: " → 't', "dnsmasq[..]: " → 'm'. */
-static char parse_tag(struct cur *c)
+/*
+ * "dnsmasq-dhcp[123]: " → 'd', "dnsmasq-tftp[..]: " → 't', "dnsmasq[..]: " → 'm';
+ * the process id goes to *pid.
+ */
+static char parse_tag(struct cur *c, uint32_t *pid)
 {
 	char which;
-	uint32_t pid;
 
 	if (!cur_lit(c, "dnsmasq"))
 		return 0;
@@ -157,7 +159,7 @@ static char parse_tag(struct cur *c)
 		which = 't';
 	else
 		which = 'm';
-	if (!cur_lit(c, "[") || !cur_u32(c, &pid) || !cur_lit(c, "]: "))
+	if (!cur_lit(c, "[") || !cur_u32(c, pid) || !cur_lit(c, "]: "))
 		return 0;
 	return which;
 }
@@ -317,7 +319,7 @@ int boot_line_parse(const char *line, size_t len, time_t now, struct boot_event 
 	/* log-facility=-, or a file of a dnsmasq run in the foreground, may have no stamp */
 	if (!parse_stamp(&c, now, &ret->time))
 		ret->time = now;
-	which = parse_tag(&c);
+	which = parse_tag(&c, &ret->pid);
 	if (which == 'd')
 		r = parse_dhcp(&c, ret);
 	else if (which == 't')

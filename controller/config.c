@@ -1,7 +1,7 @@
 /*
  * config: defaults, --root, and the bramble.yaml reader.  The file is a map
  * of sections (source, paths, dhcp, nfs, http) holding scalars; it is read
- * with libyaml events against one table of known keys.
+ * through the manifests' YAML tree against one table of known keys.
  */
 #include "config.h"
 
@@ -11,13 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "noderoot.h"
+#include "yaml_tree.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
-#define CONFIG_MAX_SIZE ((size_t)1 << 20)
+#define CONFIG_MAX_SIZE	     ((size_t)1 << 20)
+#define CONFIG_MAX_DOCUMENTS 16 /* one is used; a second is an error */
 
 enum key_type { KEY_STR, KEY_DURATION, KEY_BOOL, KEY_UINT, KEY_SIZE };
 
@@ -197,9 +198,11 @@ void config_release(struct bramble_config *c)
 #define RETENTION_MAX	(3650 * 86400UL)
 #define IS_RETENTION(k) ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
 #define IS_COPY_MODE(k) ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
+/* boot.deferMax: 0 turns the deferred switch off */
+#define ZERO_OK(k)	((k)->offset == offsetof(struct bramble_config, boot_defer_max_s))
 
-/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s. */
-static int parse_duration(const char *s, unsigned long max_s, unsigned *ret)
+/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s; 0 only when zero_ok. */
+static int parse_duration(const char *s, unsigned long max_s, bool zero_ok, unsigned *ret)
 {
 	unsigned long v, mul = 1;
 	char *end = NULL;
@@ -218,7 +221,7 @@ static int parse_duration(const char *s, unsigned long max_s, unsigned *ret)
 		return -EINVAL;
 	if (*end && end[1])
 		return -EINVAL;
-	if (v == 0 || v > max_s / mul)
+	if ((v == 0 && !zero_ok) || v > max_s / mul)
 		return -ERANGE;
 	*ret = (unsigned)(v * mul);
 	return 0;
@@ -306,11 +309,13 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 				k->key);
 		return config_set(field, v);
 	case KEY_DURATION:
-		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, field) == 0)
+		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, ZERO_OK(k),
+				   field) == 0)
 			return 0;
 		return diags_add(
-			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s", v,
-			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)");
+			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s%s", v,
+			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)",
+			ZERO_OK(k) ? ", or 0 (off)" : "");
 	case KEY_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
 			*(bool *)field = v[0] == 't';
@@ -373,120 +378,66 @@ int config_set_key(struct bramble_config *c, const char *assignment, struct diag
 	return r;
 }
 
-struct config_reader {
-	yaml_parser_t parser;
-	const char *file;
-	struct diags *d;
-	struct bramble_config *c;
-};
-
-static void mark_pos(const struct config_reader *cr, const yaml_mark_t *m, struct pos *p)
+/* Read a map of settings (a section, or the top level when section is NULL). */
+static int read_map(struct bramble_config *c, const struct ytree *t, const char *section,
+		    const struct ynode *m, struct diags *d)
 {
-	p->file = cr->file;
-	p->line = (unsigned)m->line + 1;
-	p->col = (unsigned)m->column + 1;
-}
-
-static int next(struct config_reader *cr, yaml_event_t *ev)
-{
-	struct pos p;
-
-	if (yaml_parser_parse(&cr->parser, ev))
-		return 0;
-	mark_pos(cr, &cr->parser.problem_mark, &p);
-	diags_add(cr->d, &p, "%s", cr->parser.problem ? cr->parser.problem : "bad YAML");
-	return -EINVAL;
-}
-
-static int read_value(struct config_reader *cr, const char *section, const char *key,
-		      const yaml_event_t *v, const struct pos *pos);
-
-/* Read a mapping of scalars (a section, or the top level when section is NULL). */
-static int read_map(struct config_reader *cr, const char *section)
-{
-	yaml_event_t k, v;
+	const struct config_key *k = NULL;
+	const struct ynode *key, *v;
 	struct pos pos;
-	int r;
+	size_t i;
+	int r = 0;
 
-	for (;;) {
-		r = next(cr, &k);
-		if (r < 0)
-			return r;
-		if (k.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&k);
-			return 0;
+	for (i = 0; r == 0 && i < m->n; i++) {
+		key = ymap_key(m, i);
+		v = ymap_value(m, i);
+		pos = ynode_pos(t, key);
+		if (!section && v->kind == YNODE_MAP && is_section(key->u.str)) {
+			r = read_map(c, t, key->u.str, v, d);
+			continue;
 		}
-		mark_pos(cr, &k.start_mark, &pos);
-		if (k.type != YAML_SCALAR_EVENT) {
-			yaml_event_delete(&k);
-			diags_add(cr->d, &pos, "expected a key");
-			return -EINVAL;
-		}
-		r = next(cr, &v);
-		if (r < 0) {
-			yaml_event_delete(&k);
-			return r;
-		}
-		r = read_value(cr, section, (const char *)k.data.scalar.value, &v, &pos);
-		yaml_event_delete(&k);
-		yaml_event_delete(&v);
-		if (r < 0)
-			return r;
+		k = find_key(section, key->u.str);
+		if (!k)
+			r = diags_add(
+				d, &pos,
+				"unknown key \"%s%s%s\"; see deploy/bramble.yaml for the keys",
+				section ? section : "", section ? "." : "", key->u.str);
+		else if (v->kind != YNODE_SCALAR)
+			r = diags_add(d, &pos, "expected a scalar value for \"%s\"", key->u.str);
+		else
+			r = store(c, k, v->u.str, &pos, d);
 	}
+	return r;
 }
 
-static int read_value(struct config_reader *cr, const char *section, const char *key,
-		      const yaml_event_t *v, const struct pos *pos)
+/* The file's one document: a map of settings, or nothing at all. */
+static int read_document(struct bramble_config *c, const struct ytree *t, struct diags *d)
 {
-	const struct config_key *k;
+	const struct ynode *root = t->n_docs > 0 ? t->docs[0].root : NULL;
+	struct pos pos;
 
-	if (!section && v->type == YAML_MAPPING_START_EVENT && is_section(key))
-		return read_map(cr, key);
-	k = find_key(section, key);
-	if (!k) {
-		diags_add(cr->d, pos,
-			  "unknown key \"%s%s%s\"; see deploy/bramble.yaml for the keys",
-			  section ? section : "", section ? "." : "", key);
-		return v->type == YAML_SCALAR_EVENT ? 0 : -EINVAL;
+	if (t->n_docs > 1 && t->docs[1].root) {
+		pos = ynode_pos(t, t->docs[1].root);
+		return diags_add(d, &pos, "a second document; expected one mapping of settings");
 	}
-	if (v->type != YAML_SCALAR_EVENT) {
-		diags_add(cr->d, pos, "expected a scalar value for \"%s\"", key);
-		return -EINVAL;
+	if (!root || (root->kind == YNODE_SCALAR && root->u.str[0] == '\0'))
+		return 0;
+	if (root->kind != YNODE_MAP) {
+		pos = ynode_pos(t, root);
+		return diags_add(d, &pos, "expected a mapping of settings");
 	}
-	return store(cr->c, k, (const char *)v->data.scalar.value, pos, cr->d) < 0 ? -ENOMEM : 0;
+	return read_map(c, t, NULL, root, d);
 }
 
-static int read_document(struct config_reader *cr)
-{
-	yaml_event_t ev;
-	int r, i;
-
-	/* stream start, document start, then the top-level mapping */
-	for (i = 0; i < 3; i++) {
-		r = next(cr, &ev);
-		if (r < 0)
-			return r;
-		if (ev.type == YAML_STREAM_END_EVENT || ev.type == YAML_SCALAR_EVENT ||
-		    ev.type == YAML_SEQUENCE_START_EVENT) {
-			bool empty = ev.type == YAML_STREAM_END_EVENT ||
-				     (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0);
-			struct pos p;
-
-			mark_pos(cr, &ev.start_mark, &p);
-			yaml_event_delete(&ev);
-			if (empty)
-				return 0;
-			diags_add(cr->d, &p, "expected a mapping of settings");
-			return -EINVAL;
-		}
-		yaml_event_delete(&ev);
-	}
-	return read_map(cr, NULL);
-}
-
+/*
+ * The file goes through the manifests' YAML tree (yaml_tree.h): the same
+ * positions, limits (depth, size, aliases), byte order mark and escaping of
+ * the file name in messages as a manifest.
+ */
 int config_load(struct bramble_config *c, const char *path, struct diags *d)
 {
-	struct config_reader cr;
+	struct arena values = ARENA_INIT;
+	struct ytree t;
 	char *data = NULL;
 	size_t len = 0, before = d->n;
 	int r;
@@ -498,20 +449,17 @@ int config_load(struct bramble_config *c, const char *path, struct diags *d)
 	}
 	if (r < 0)
 		return r;
-	memset(&cr, 0, sizeof(cr));
-	cr.file = path;
-	cr.d = d;
-	cr.c = c;
-	if (!yaml_parser_initialize(&cr.parser)) {
-		free(data);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&cr.parser, (const unsigned char *)data, len);
-	r = read_document(&cr);
-	yaml_parser_delete(&cr.parser);
+	ytree_init(&t, &values, CONFIG_MAX_DOCUMENTS);
+	r = ytree_parse(&t, path, data, len, d, NULL);
+	if (r == 0)
+		r = read_document(c, &t, d);
+	ytree_release(&t);
+	arena_release(&values);
 	free(data);
 	if (r < 0 && r != -EINVAL)
 		return r;
+	/* the tree's maps are sorted by key: put the messages back in file order */
+	diags_sort(d);
 	return d->n > before ? -EINVAL : 0;
 }
 

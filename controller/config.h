@@ -1,7 +1,8 @@
 /*
- * config: the controller's own configuration (bramble.yaml), every key
- * overridable by a flag.  See deploy/bramble.yaml for the annotated example
- * and README.md for the reference.
+ * config: the controller's own configuration (bramble.yaml, read through the
+ * manifests' YAML tree), every key overridable by --set section.key=value
+ * (and the common ones by their own flags).  See deploy/bramble.yaml for the
+ * annotated example, docs/man/bramble.yaml.5 and README.md for the reference.
  */
 #ifndef BRAMBLE_CONFIG_H
 #define BRAMBLE_CONFIG_H
@@ -16,7 +17,7 @@
 
 struct bramble_config {
 	/* source */
-	char *source;		   /* a manifests directory (git URLs: next version) */
+	char *source;		   /* a git URL or repository, or a manifests directory */
 	char *source_ref;	   /* branch, tag or commit */
 	char *source_path;	   /* path inside the repository */
 	char *source_username;	   /* HTTPS user */
@@ -85,6 +86,7 @@ int config_check_files(const struct bramble_config *c, struct diags *d);
 int config_set(char **field, const char *value);
 /* Feed every setting into ctx (the seal's key: a pass with other settings is a full one). */
 int config_digest(const struct bramble_config *c, struct sha256_ctx *ctx);
+/* Free every string setting; c is all zero after. */
 void config_release(struct bramble_config *c);
 
 #endif

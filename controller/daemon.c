@@ -27,6 +27,7 @@
 #include "webhook.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/heartbeat.h"
 
 #define BACKOFF_FIRST_MS 1000L
 #define BOOT_POLL_MS	 500L /* how often dnsmasq's log is read between passes */
@@ -268,6 +269,65 @@ static int op_status(void *ctx, struct buf *out)
 }
 
 static long long mono_ms(void);
+
+/*
+ * systemd's watchdog (WatchdogSec=): WATCHDOG=1 every half of $WATCHDOG_USEC,
+ * sent by the loop while it waits and, during a pass, by the long steps'
+ * heartbeats (heartbeat.h), so that a pass that downloads or copies for an
+ * hour keeps it fed while one that hangs does not.  0: no watchdog.
+ */
+static long long watchdog_every_ms;
+static atomic_llong watchdog_last_ms;
+
+/* Send WATCHDOG=1 if it is due; return the ms until it is due again (LONG_MAX: never). */
+static long watchdog_tick(void)
+{
+	long long now, last, left;
+
+	if (watchdog_every_ms == 0)
+		return LONG_MAX;
+	now = mono_ms();
+	last = atomic_load(&watchdog_last_ms);
+	left = last + watchdog_every_ms - now;
+	if (left > 0)
+		return (long)left;
+	/* Heartbeats may come from two threads at once: one of them sends. */
+	if (atomic_compare_exchange_strong(&watchdog_last_ms, &last, now))
+		sd_notify_send("WATCHDOG=1");
+	return (long)watchdog_every_ms;
+}
+
+static void watchdog_beat(void)
+{
+	(void)watchdog_tick();
+}
+
+/* Read $WATCHDOG_USEC (and $WATCHDOG_PID); feed the watchdog from heartbeats. */
+static void watchdog_open(void)
+{
+	uint64_t usec = 0;
+	int r = sd_watchdog_usec(&usec);
+
+	watchdog_every_ms = 0;
+	if (r < 0)
+		log_warnx("WATCHDOG_USEC or WATCHDOG_PID is malformed: no WATCHDOG=1 is sent");
+	if (r <= 0)
+		return;
+	watchdog_every_ms = (long long)(usec / 2000);
+	if (watchdog_every_ms == 0)
+		watchdog_every_ms = 1;
+	atomic_store(&watchdog_last_ms, mono_ms());
+	sd_notify_send("WATCHDOG=1");
+	heartbeat_set(watchdog_beat);
+	log_info("systemd watchdog: %.3f s; WATCHDOG=1 every %.3f s", (double)usec / 1e6,
+		 (double)watchdog_every_ms / 1000);
+}
+
+static void watchdog_close(void)
+{
+	heartbeat_set(NULL);
+	watchdog_every_ms = 0;
+}
 
 #define HOOK_LOG_BURST	   5
 #define HOOK_LOG_WINDOW_MS 5000
@@ -554,8 +614,10 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 	long long end = mono_ms() + delay_ms, left;
 	struct pollfd pfd;
 	enum trigger t;
+	long due;
 
 	for (;;) {
+		due = watchdog_tick();
 		t = take_event(d);
 		if (t != TRIGGER_NONE)
 			return t;
@@ -564,6 +626,8 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 			return d->failures ? TRIGGER_RETRY : TRIGGER_TIMER;
 		if (d->boot && left > BOOT_POLL_MS)
 			left = BOOT_POLL_MS;
+		if (left > due)
+			left = due;
 		pfd.fd = wake_fd[0];
 		pfd.events = POLLIN;
 		pfd.revents = 0;
@@ -791,6 +855,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	}
 	/* SIGTERM stops an image download in progress, not only the loop. */
 	download_cancel_on(&sig_stop);
+	watchdog_open();
 	code = daemon_open(&d);
 	/* Reloads a killed pass left: before anything else, source or not. */
 	if (code == EXIT_OK && reconcile_retry_reloads(cfg) < 0)
@@ -799,6 +864,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	if (code == EXIT_OK)
 		daemon_loop(&d);
 	daemon_close(&d);
+	watchdog_close();
 	download_cancel_on(NULL);
 	return code;
 }

@@ -36,6 +36,7 @@
 #define FETCH_MWINDOW_LIMIT ((size_t)128 << 20)
 
 #define TOKEN_MAX	 ((size_t)64 << 10)
+#define SETTINGS_MAX	 ((size_t)1 << 20)
 #define CA_MAX		 ((size_t)16 << 20)
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
@@ -90,7 +91,6 @@ static int mirror_init(struct git_mirror *m, const struct bramble_config *cfg)
 {
 	int r;
 
-	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->state_fd = -1;
 	m->ref = cfg->source_ref && *cfg->source_ref ? cfg->source_ref : "main";
@@ -371,32 +371,16 @@ const char *__lsan_default_suppressions(void)
 
 /*
  * Under AddressSanitizer, look for leaks before _exit (which skips the
- * usual check), unless the parent has other threads (their stacks are not
- * in the child, and what only they point at would look leaked), or the URL
- * is ssh (libgit2 1.5.1's ssh transport leaks its known_hosts list, in
- * frames without symbols that no suppression can name).
+ * usual check), unless the URL is ssh (libgit2 1.5.1's ssh transport leaks
+ * its known_hosts list, in frames without symbols that no suppression can
+ * name).
  */
-static void mirror_leak_check(pid_t parent, const char *url)
+static void mirror_leak_check(const char *url)
 {
 #ifdef MIRROR_LEAK_CHECK
-	char path[64];
-	struct dirent *e = NULL;
-	DIR *d = NULL;
-	int n = 0;
-
-	if (git_url_is_ssh(url))
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)parent);
-	d = opendir(path);
-	if (!d)
-		return;
-	for (e = readdir(d); e; e = readdir(d))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	if (n == 1)
+	if (!git_url_is_ssh(url))
 		__lsan_do_leak_check();
 #else
-	(void)parent;
 	(void)url;
 #endif
 }
@@ -419,29 +403,77 @@ static void memory_limit(void)
 #endif
 }
 
-void git_mirror_main(const struct bramble_config *cfg, int fd, pid_t parent)
+/* The whole of fd, at most max bytes. */
+static int fd_read_all(int fd, size_t max, struct buf *out)
 {
+	char chunk[4096];
+	ssize_t n;
+	int r = 0;
+
+	buf_set_max(out, max);
+	do {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0)
+			r = buf_add(out, chunk, (size_t)n);
+	} while (r == 0 && n != 0);
+	return r;
+}
+
+/* The settings on stdin (git_source.c), each checked as a --set would be. */
+static int settings_read(struct bramble_config *cfg, struct diags *d)
+{
+	struct buf in = BUF_INIT;
+	struct git_wire_rec rec;
+	size_t off = 0;
+	int r;
+
+	r = fd_read_all(STDIN_FILENO, SETTINGS_MAX, &in);
+	while (r == 0) {
+		r = git_wire_next(in.data, in.len, &off, &rec);
+		if (r == 0 && rec.type != GIT_WIRE_SETTING)
+			r = -EBADMSG;
+		if (r == 0)
+			r = config_set_key(cfg, rec.text, d);
+	}
+	if (r == -ENOENT)
+		r = 0;
+	else if (r != -ENOMEM && r != -EINVAL)
+		r = diags_add(d, NULL, "the git fetch process cannot read its settings: %s",
+			      strerror(-r)) < 0
+			    ? -ENOMEM
+			    : -EIO;
+	if (in.data) /* the URL may hold a password */
+		explicit_bzero(in.data, in.len);
+	buf_release(&in);
+	return r;
+}
+
+void git_mirror_main(void)
+{
+	struct bramble_config cfg;
 	struct git_mirror m;
 	struct buf out = BUF_INIT;
+	sigset_t none;
 	int r, status = 1;
 
-	/* a SIGTERM to the whole group (systemd) lets the fetch finish, as the parent does */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
-	alarm((cfg->timeout_s ? cfg->timeout_s : GIT_DEFAULT_TIMEOUT_S) +
-	      10); /* if all else fails */
+	/* the exec kept the ignored signals (git_source.c); nothing stays blocked */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&m, 0, sizeof(m));
+	r = settings_read(&cfg, &m.d);
+	alarm((cfg.timeout_s ? cfg.timeout_s : GIT_DEFAULT_TIMEOUT_S) + 10); /* if all else fails */
 	memory_limit();
-	r = mirror_init(&m, cfg);
+	if (r == 0)
+		r = mirror_init(&m, &cfg);
 	if (r == 0)
 		r = mirror_run(&m, &out);
 	r = mirror_finish(&m, r, &out);
 	mirror_release(&m);
-	mirror_leak_check(parent, cfg->source);
-	if (r == 0 && write_all(fd, out.data, out.len) == 0)
+	mirror_leak_check(cfg.source);
+	if (r == 0 && write_all(STDOUT_FILENO, out.data, out.len) == 0)
 		status = 0;
 	_exit(status);
 }

@@ -3,7 +3,9 @@
  *
  * libgit2 1.5 has no timeout for a fetch, and a server that accepts the
  * connection and never answers would block a pass for ever.  So git_source.c
- * forks, and this child does all the libgit2 work: it keeps the cache (a bare
+ * starts `bramble __fetch` (a fork, then an exec of bramble's own binary, so
+ * that libgit2 and OpenSSL start in a process of one thread), and this
+ * process does all the libgit2 work: it keeps the cache (a bare
  * repository at <state>/git-cache, remote "origin") up to date, rebuilding it
  * when it is broken or was left locked, fetches with force and prune (so a
  * force-push is followed and a deleted branch or tag is gone), resolves the
@@ -46,12 +48,12 @@ struct git_mirror {
 };
 
 /*
- * In the child: fetch, write the records to fd, exit.  Never returns.  The
- * child dies with its parent (PR_SET_PDEATHSIG), so it never outlives the
- * lock the parent holds.
+ * `bramble __fetch`: read the settings (GIT_WIRE_SETTING records) on stdin,
+ * fetch, write the records to stdout, exit.  Never returns.  Started by
+ * git_source.c only, with the parent-death signal set, so it never outlives
+ * the lock the parent holds.
  */
-__attribute__((noreturn)) void git_mirror_main(const struct bramble_config *cfg, int fd,
-					       pid_t parent);
+__attribute__((noreturn)) void git_mirror_main(void);
 
 /*
  * A libgit2 call on the cache failed.  A cache that was there before the

@@ -1,9 +1,12 @@
 /*
- * git_source: the parent side.  It takes <state>/git-cache.lock, forks the
- * fetch process (git_mirror.h), reads its records until the deadline and
- * kills it past that, then builds the source_rev from the records.  libgit2
- * is only ever called in the child, so a hung fetch costs a kill, and the
- * daemon's own state never depends on libgit2's.
+ * git_source: the parent side.  It takes <state>/git-cache.lock, starts the
+ * fetch process (`bramble __fetch`, git_mirror.h), hands it the settings it
+ * needs on its stdin, reads its records until the deadline and kills it past
+ * that, then builds the source_rev from the records.  libgit2 is only ever
+ * called in that process, which is a fresh exec of bramble's own binary: no
+ * thread, lock or OpenSSL state of this (perhaps threaded) process goes with
+ * it, a hung fetch costs a kill, and the daemon's own state never depends on
+ * libgit2's.
  */
 #include "git_source.h"
 
@@ -12,22 +15,32 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/heartbeat.h"
 #include "download.h"
 #include "git_mirror.h"
 #include "git_url.h"
 #include "git_wire.h"
 
-#define GIT_STREAM_MAX (MANIFEST_MAX_TOTAL_SIZE + ((size_t)64 << 20))
-#define GIT_POLL_MS    50
+#define GIT_STREAM_MAX	(MANIFEST_MAX_TOTAL_SIZE + ((size_t)64 << 20))
+#define GIT_POLL_MS	50
+#define GIT_EXEC_FAILED 127 /* the exit status of a child that could not exec */
+
+extern char **environ;
+
+/* bramble's own binary, opened once: the fetch process is a fresh exec of it. */
+static int exe_fd = -1;
 
 /* One fetch: the child's output and how it ended. */
 struct fetch_job {
@@ -82,6 +95,7 @@ static int lock_wait(int fd, const struct timespec *deadline)
 			return -EWOULDBLOCK;
 		if (download_cancelled())
 			return -ECANCELED;
+		heartbeat();
 		sleep_ms(GIT_POLL_MS);
 	}
 }
@@ -144,6 +158,7 @@ static int stream_collect(struct fetch_job *f, int fd)
 			return -ETIMEDOUT;
 		if (download_cancelled())
 			return -ECANCELED;
+		heartbeat();
 		p.fd = fd;
 		p.events = POLLIN;
 		p.revents = 0;
@@ -210,30 +225,158 @@ static int spawn_failed(const struct fetch_job *f, int r, struct diags *d)
 	return r;
 }
 
-/* Fork the fetch process and collect what it sends, within the deadline. */
+int git_source_init(void)
+{
+	if (exe_fd >= 0)
+		return 0;
+	exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	return exe_fd < 0 ? -errno : 0;
+}
+
+/* The settings of cfg that the fetch process reads, as GIT_WIRE_SETTING records. */
+static int fetch_settings(const struct fetch_job *f, struct buf *out)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} keys[] = {
+#define KEY(k, field) {k, offsetof(struct bramble_config, field)}
+		KEY("source.url", source),
+		KEY("source.ref", source_ref),
+		KEY("source.path", source_path),
+		KEY("source.username", source_username),
+		KEY("source.tokenFile", source_token_file),
+		KEY("source.sshKeyFile", source_ssh_key_file),
+		KEY("source.knownHostsFile", source_known_hosts),
+		KEY("source.caFile", source_ca_file),
+		KEY("paths.stateDir", state_dir),
+#undef KEY
+	};
+	struct buf a = BUF_INIT;
+	const char *v = NULL;
+	size_t i;
+	int r;
+
+	r = buf_printf(&a, "source.timeout=%us", f->timeout_s);
+	if (r == 0)
+		r = git_wire_add(out, GIT_WIRE_SETTING, buf_str(&a), NULL, 0);
+	for (i = 0; r == 0 && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = *(char *const *)(const void *)((const char *)f->cfg + keys[i].offset);
+		if (!v)
+			continue;
+		buf_truncate(&a, 0);
+		r = buf_printf(&a, "%s=%s", keys[i].key, v);
+		if (r == 0)
+			r = git_wire_add(out, GIT_WIRE_SETTING, buf_str(&a), NULL, 0);
+	}
+	if (a.data) /* the URL may hold a password */
+		explicit_bzero(a.data, a.len);
+	buf_release(&a);
+	return r;
+}
+
+/* Move *fd above stdin, stdout and stderr, so that dup2 onto them cannot clobber it. */
+static int fd_above_stdio(int *fd)
+{
+	int n;
+
+	if (*fd > STDERR_FILENO)
+		return 0;
+	n = fcntl(*fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	if (n < 0)
+		return -errno;
+	close(*fd);
+	*fd = n;
+	return 0;
+}
+
+/*
+ * The fetch process's stdin: a memory file with its settings.  Not argv:
+ * the URL may hold a password, and argv is world-readable in /proc.
+ */
+static int fetch_input(const struct fetch_job *f, int *ret_fd)
+{
+	struct buf b = BUF_INIT;
+	int fd = -1, r;
+
+	r = fetch_settings(f, &b);
+	if (r == 0) {
+		fd = memfd_create("bramble-fetch", MFD_CLOEXEC);
+		r = fd < 0 ? -errno : fd_above_stdio(&fd);
+	}
+	if (r == 0)
+		r = write_all(fd, b.data, b.len);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	buf_release(&b);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	if (r == 0)
+		*ret_fd = fd;
+	return r;
+}
+
+/*
+ * In the forked child: only async-signal-safe calls until the exec.  The
+ * ignored signals stay ignored across it (a SIGTERM to the whole group, from
+ * systemd, lets the fetch finish, as the parent does), and so does the
+ * parent-death signal: the fetch never outlives the lock the parent holds.
+ */
+__attribute__((noreturn)) static void fetch_exec(int in, int out, pid_t parent)
+{
+	static char arg0[] = "bramble", arg1[] = GIT_SOURCE_FETCH_COMMAND;
+	char *argv[] = {arg0, arg1, NULL};
+
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+		_exit(GIT_EXEC_FAILED);
+	fexecve(exe_fd, argv, environ);
+	_exit(GIT_EXEC_FAILED);
+}
+
+/* Start the fetch process and collect what it sends, within the deadline. */
 static int mirror_spawn(struct fetch_job *f, struct diags *d)
 {
 	pid_t parent = getpid(), pid;
-	int fds[2], r;
+	int in = -1, fds[2] = {-1, -1}, r;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
+	r = git_source_init();
+	if (r == 0)
+		r = fetch_input(f, &in);
+	if (r == 0 && pipe2(fds, O_CLOEXEC) < 0)
+		r = -errno;
+	if (r == 0)
+		r = fd_above_stdio(&fds[1]);
+	if (r < 0)
+		goto out;
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return r;
+		goto out;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		git_mirror_main(f->cfg, fds[1], parent);
-	}
+	if (pid == 0)
+		fetch_exec(in, fds[1], parent);
 	close(fds[1]);
+	fds[1] = -1;
 	r = stream_collect(f, fds[0]);
-	close(fds[0]);
 	reap(f, pid, r < 0);
-	return r < 0 ? spawn_failed(f, r, d) : 0;
+	if (r < 0)
+		r = spawn_failed(f, r, d);
+out:
+	if (in >= 0)
+		close(in);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return r;
 }
 
 static int rev_add_file(struct source_rev *rev, size_t *cap, const struct git_wire_rec *rec)
@@ -299,6 +442,8 @@ static int decode_rec(struct source_rev *rev, size_t *cap, const struct git_wire
 		return rev->revision ? 0 : -ENOMEM;
 	case GIT_WIRE_RESULT:
 		return parse_result(rec->text, result);
+	case GIT_WIRE_SETTING:
+		break;
 	}
 	return -EBADMSG;
 }
@@ -311,6 +456,9 @@ static int child_died(const struct fetch_job *f, struct diags *d)
 	if (f->reaped && WIFSIGNALED(f->status))
 		r = diags_add(d, NULL, "the git fetch process was killed by signal %d",
 			      WTERMSIG(f->status));
+	else if (f->reaped && WIFEXITED(f->status) && WEXITSTATUS(f->status) == GIT_EXEC_FAILED)
+		r = diags_add(d, NULL, "cannot run the git fetch process (bramble %s)",
+			      GIT_SOURCE_FETCH_COMMAND);
 	else if (f->reaped && WIFEXITED(f->status))
 		r = diags_add(d, NULL, "the git fetch process failed (exit status %d)",
 			      WEXITSTATUS(f->status));

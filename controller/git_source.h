@@ -11,8 +11,8 @@
  * source.knownHostsFile and an unknown host is an error.
  *
  * libgit2 1.5 has no fetch timeout, so the fetch runs in a child process
- * (git_mirror.h) that is killed at source.timeout; this process never calls
- * libgit2.  The cache is locked with <state>/git-cache.lock during a fetch,
+ * (git_mirror.h), a fresh exec of bramble's own binary as `bramble __fetch`,
+ * that is killed at source.timeout; this process never calls libgit2.  The cache is locked with <state>/git-cache.lock during a fetch,
  * and rebuilt when it is found corrupt or left locked by a killed fetch.
  * A caller that reaps children itself must not reap this one (no SIGCHLD
  * set to SIG_IGN, no waitpid(-1) in a handler).
@@ -21,6 +21,16 @@
 #define BRAMBLE_GIT_SOURCE_H
 
 #include "source.h"
+
+/* The hidden command of the fetch process (not in `bramble help`). */
+#define GIT_SOURCE_FETCH_COMMAND "__fetch"
+
+/*
+ * Open bramble's own binary (/proc/self/exe) for the fetch process to exec.
+ * main() calls it first, before anything could change what the path names;
+ * git_source_read() calls it again when it was not (a no-op once open).
+ */
+int git_source_init(void);
 
 /*
  * Fetch and read.  Problems a user must fix (unreachable remote, refused

@@ -1,6 +1,6 @@
 /*
- * git_wire: the records that the fetch process (git_mirror.h) sends back to
- * bramble over a pipe.  A record is a type byte, a 32-bit little-endian
+ * git_wire: the records between bramble and its fetch process (git_mirror.h):
+ * the settings it reads on its stdin, and what it sends back over a pipe.  A record is a type byte, a 32-bit little-endian
  * payload length, and the payload: a NUL-terminated text, then data bytes.
  * The stream ends with one GIT_WIRE_RESULT record; a stream without one
  * means the process died.
@@ -18,6 +18,7 @@ enum git_wire_type {
 	GIT_WIRE_DIAG = 'D',	 /* text: a message for the user */
 	GIT_WIRE_REVISION = 'V', /* text: "<ref>@sha1:<commit>" */
 	GIT_WIRE_RESULT = 'X',	 /* text: "0" or a negative errno; always last */
+	GIT_WIRE_SETTING = 'S',	 /* to the fetch process; text: "section.key=value" */
 };
 
 struct git_wire_rec {

@@ -44,6 +44,16 @@ static void note_log(void *arg, const char *line)
 	log_info("%s", line);
 }
 
+/* A download's lines: a retry is a warning, progress and the final line are news. */
+static void download_note_log(void *arg, enum download_note kind, const char *line)
+{
+	(void)arg;
+	if (kind == DOWNLOAD_RETRY)
+		log_warnx("%s", line);
+	else
+		log_info("%s", line);
+}
+
 static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -54,6 +64,7 @@ static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
 	o->keep_downloads = cfg->images_keep_downloads;
 	o->quiet = log_get_level() < LOG_LEVEL_INFO;
 	o->note = note_log;
+	o->download_note = download_note_log;
 }
 
 /* plan: say that the image comes first, and which nodes wait for it. */

@@ -15,6 +15,8 @@
 #include "doctor.h"
 #include "image_step.h"
 #include "gc.h"
+#include "git_mirror.h"
+#include "git_source.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
@@ -498,6 +500,10 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* the git fetch process (git_mirror.h): hidden, and before anything else */
+	if (argc == 2 && strcmp(argv[1], GIT_SOURCE_FETCH_COMMAND) == 0)
+		git_mirror_main();
+	(void)git_source_init();
 	log_init(LOG_LEVEL_INFO);
 	if (argc < 2) {
 		cmd_help(argc, argv);

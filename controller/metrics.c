@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "resource.h"
 #include "status.h"
 
 /* Upper bounds of the duration buckets, in seconds (+Inf is implied). */
@@ -16,6 +17,17 @@ static const char *const reasons[METRICS_N_REASONS] = {
 	"apply_failed",
 	"refused",
 	"fetch_failed",
+};
+
+/* By the bit index of enum action (resource.h), the reload commands. */
+_Static_assert(ACTION_DHCP_RELOAD == 1 << 0 && ACTION_DHCP_RESTART == 1 << 1 &&
+		       ACTION_NFS_RELOAD == 1 << 2 && ACTION_NFS_RESTART == 1 << 3,
+	       "reloads[] follows the bits of enum action");
+static const char *const reloads[METRICS_N_RELOADS] = {
+	"dnsmasq_reload",
+	"dnsmasq_restart",
+	"nfs_reload",
+	"nfs_restart",
 };
 
 /* The index in reasons[] of a pass's enum pass_outcome; -1 for success. */
@@ -87,6 +99,7 @@ static void count_changes(struct metrics *m, const struct pass_result *res)
 void metrics_pass(struct metrics *m, const struct pass_result *res, double now)
 {
 	int reason = reason_index(res->outcome);
+	size_t i;
 
 	pthread_mutex_lock(&m->lock);
 	m->passes++;
@@ -98,7 +111,10 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now)
 		m->failures[reason]++;
 	if (res->outcome == PASS_APPLIED || res->outcome == PASS_APPLY_FAILED)
 		count_changes(m, res);
+	for (i = 0; i < METRICS_N_RELOADS; i++)
+		m->reload_failures[i] += (res->reloads_failed >> i) & 1;
 	if (res->outcome == PASS_APPLIED) {
+		m->deferred = res->n_deferred;
 		m->last_success = now;
 		snprintf(m->revision, sizeof(m->revision), "%s", res->revision);
 	}
@@ -250,6 +266,29 @@ static int add_hooks(struct buf *out, const struct metrics *m)
 	return r;
 }
 
+/* The reload commands that failed (each is retried: state/pending-actions). */
+static int add_reloads(struct buf *out, const struct metrics *m)
+{
+	const char *name = "bramble_reload_failures_total";
+	size_t i;
+	int r;
+
+	r = add_header(
+		out, name, "counter",
+		"Reload commands that failed after a pass (retried at the next), by action.");
+	for (i = 0; r == 0 && i < METRICS_N_RELOADS; i++)
+		r = buf_printf(out, "%s{action=\"%s\"} %llu\n", name, reloads[i],
+			       (unsigned long long)m->reload_failures[i]);
+	if (r == 0)
+		r = add_header(out, "bramble_deferred_switches", "gauge",
+			       "Nodes whose switch to the applied revision waits for their boot "
+			       "to end (boot.deferMax).");
+	if (r == 0)
+		r = buf_printf(out, "bramble_deferred_switches %llu\n",
+			       (unsigned long long)m->deferred);
+	return r;
+}
+
 void metrics_boot(struct metrics *m, const struct bootwatch_counts *c)
 {
 	size_t i;
@@ -301,6 +340,8 @@ int metrics_format(struct metrics *m, struct buf *out)
 		r = add_state(out, m);
 	if (r == 0)
 		r = add_hooks(out, m);
+	if (r == 0)
+		r = add_reloads(out, m);
 	if (r == 0)
 		r = add_boot(out, m);
 	pthread_mutex_unlock(&m->lock);

@@ -2,7 +2,10 @@
  * metrics: the daemon's figures in the Prometheus text format (version
  * 0.0.4): passes and failures by reason, pass and fetch durations as
  * histograms, the time of the last success, the applied revision as an info
- * metric, nodes by state, drift repairs, resources changed, webhook requests.
+ * metric, nodes by state, drift repairs, resources changed, webhook requests,
+ * reload commands that failed, switches deferred for a boot, boot observation.
+ * deploy/grafana/bramble.json is the dashboard of these (test_dashboard.sh
+ * checks that it uses only names this exports, and every family).
  *
  * The run loop records, the HTTP thread formats: every function takes the
  * lock, so one struct metrics is shared by both without more care.
@@ -20,6 +23,7 @@
 
 #define METRICS_N_BUCKETS 14
 #define METRICS_N_REASONS 4 /* invalid, apply_failed, refused, fetch_failed */
+#define METRICS_N_RELOADS 4 /* dnsmasq_reload, dnsmasq_restart, nfs_reload, nfs_restart */
 
 struct histogram {
 	uint64_t counts[METRICS_N_BUCKETS]; /* not cumulative: formatting adds them up */
@@ -40,12 +44,15 @@ struct metrics {
 	uint64_t drift_repairs;
 	uint64_t created, updated, deleted;
 	uint64_t hooks_accepted, hooks_rejected;
+	uint64_t reload_failures[METRICS_N_RELOADS]; /* by the action bit's index */
+	uint64_t deferred;			     /* the last applied pass's waiting switches */
 	/* boot observation; have_boot: it is on */
 	bool have_boot;
 	uint64_t boot_events, boot_unknown;
 	uint64_t boot_stage[BOOT_STAGE_COUNT];
 };
 
+/* Zero the counters and set up the lock; metrics_release() destroys the lock. */
 int metrics_init(struct metrics *m);
 void metrics_release(struct metrics *m);
 

@@ -47,8 +47,11 @@ struct pass {
 };
 
 /* reconcile.c */
+/* Seconds since start (CLOCK_MONOTONIC). */
 double pass_elapsed(const struct timespec *start);
+/* Split dhcp.configFile and nfs.exportsFile/ganeshaFile into directory and name (once). */
 int pass_split_paths(struct pass *p);
+/* The directory of each managed root, for the engine. */
 void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT]);
 /* The nodes whose every resource (and every shared one) is in place. */
 size_t pass_nodes_ready(const struct plan *pl, const struct manifest_set *set);
@@ -68,6 +71,7 @@ int pass_delta_scope(struct pass *p);
 void pass_delta_count(struct pass *p);
 /* The revision's manifest files and their digests (p->files). */
 int pass_files_digest(struct pass *p);
+/* Free p->files. */
 void pass_files_release(struct pass *p);
 /* Seal a pass that left everything in place. */
 int pass_seal(struct pass *p);

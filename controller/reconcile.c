@@ -348,20 +348,15 @@ static size_t count_deferred(const struct plan *pl)
 }
 
 /*
- * The order matters (reconcilers/engine/recover.c, steps 0 and 6): the intent, the
- * recovery of a pass that did not finish, the apply, the reloads (whatever
- * failed), the images in use, the intent cleared or kept, the status, the
- * seal last: a crash anywhere leaves the intent, or a state the next full
- * pass (there is no seal yet) records again.
+ * The engine's part of an apply: the intent (*ret_intent; negative: it could
+ * not be recorded, and nothing was done), the recovery of a pass that did
+ * not finish, the apply, the export ids.  *failed counts the resources that
+ * failed.
  */
-static int do_apply(struct pass *p)
+static int apply_changes(struct pass *p, long *ret_intent, size_t *failed)
 {
-	struct pass_report rep;
-	char what[128], msg[256];
-	unsigned pending, acts;
-	size_t failed = 0;
 	unsigned flags = p->o->adopt ? ENGINE_ADOPT : 0;
-	long intent;
+	unsigned pending;
 	int r, q;
 
 	if (plan_has_changes(p->plan))
@@ -370,12 +365,12 @@ static int do_apply(struct pass *p)
 		engine_set_defer(p->engine, defer_tree, p);
 	/* Reloads that failed or were cut short before are retried with this pass's own. */
 	pending = actions_pending_load(p->state_fd);
-	intent = intent_record(p, pending);
-	if (intent < 0)
-		return EXIT_FAILED;
+	*ret_intent = intent_record(p, pending);
+	if (*ret_intent < 0)
+		return -EIO;
 	r = engine_recover(p->engine, p->plan, pending & ACTIONS_PASS_OPEN);
 	if (r == 0)
-		r = engine_apply(p->engine, p->plan, flags, &failed);
+		r = engine_apply(p->engine, p->plan, flags, failed);
 	p->res->n_deferred = count_deferred(p->plan);
 	pass_report_failures(p, r);
 	q = export_ids_save(p->state_fd, &p->ids);
@@ -383,9 +378,23 @@ static int do_apply(struct pass *p)
 		log_errno(q, "cannot write %s/export-ids", p->cfg->state_dir);
 	if (r == 0)
 		r = q;
+	return r;
+}
+
+/*
+ * After the engine (r, failed): the reloads, what `images prune` keeps, and
+ * the reloads still to do recorded.  Returns r, or the first error here;
+ * *ret_acts gets the reloads that failed.
+ */
+static int apply_actions(struct pass *p, long intent, int r, size_t failed, unsigned *ret_acts)
+{
+	unsigned acts;
+	int q;
+
 	/* Run for what was applied, even when something failed: a reload with
 	 * nothing new to read is harmless, a missed one is not. */
 	acts = actions_run(p->cfg, (unsigned)intent & ~ACTIONS_PASS_OPEN);
+	p->res->reloads_failed = acts;
 	/* What `images prune` keeps, recorded while the intent still says the
 	 * pass is open (its temp is the next pass's to clean up). */
 	if (r == 0 && !failed && image_step_unused(p->cfg, p->set, true, NULL) < 0)
@@ -399,26 +408,39 @@ static int do_apply(struct pass *p)
 		if (r == 0)
 			r = q;
 	}
-	acts &= ~ACTIONS_PASS_OPEN;
-	if (acts) {
-		actions_describe(acts, what, sizeof(what));
-		snprintf(msg, sizeof(msg),
-			 "the files are in place, but %s failed; it is tried again at the next "
-			 "pass",
-			 what);
-	}
+	*ret_acts = acts & ~ACTIONS_PASS_OPEN;
+	return r;
+}
+
+/* Record the status of an apply; msg (or NULL) says which reload failed. */
+static int apply_record(struct pass *p, int r, size_t failed, const char *msg)
+{
+	struct pass_report rep;
+
 	memset(&rep, 0, sizeof(rep));
-	rep.outcome = r == 0 && failed == 0 && !acts ? PASS_APPLIED : PASS_APPLY_FAILED;
+	rep.outcome = r == 0 && failed == 0 && !msg ? PASS_APPLIED : PASS_APPLY_FAILED;
 	p->res->outcome = rep.outcome;
 	p->res->n_failed = failed;
 	rep.revision = p->rev.revision;
 	rep.set = p->set;
 	rep.plan = p->plan;
 	rep.delta = p->delta;
+	rep.n_deferred = p->res->n_deferred;
 	rep.errors = &p->d;
-	rep.message = r < 0 ? strerror(-r) : acts ? msg : NULL;
+	rep.message = r < 0 ? strerror(-r) : msg;
 	rep.duration_s = pass_elapsed(&p->start);
-	q = pass_report_record(p, &rep);
+	return pass_report_record(p, &rep);
+}
+
+/*
+ * The end of an apply: sealed when everything is in place and settled, the
+ * seal removed otherwise; the summary; the exit code.  recorded: what
+ * apply_record() returned.
+ */
+static int apply_finish(struct pass *p, int r, size_t failed, const char *msg, int recorded)
+{
+	int q;
+
 	if (r < 0 || failed) {
 		if (seal_remove(p->state_fd) < 0)
 			log_warn("cannot remove %s/seal", p->cfg->state_dir);
@@ -429,11 +451,11 @@ static int do_apply(struct pass *p)
 			log_errno(r, "apply of %s failed", p->rev.revision);
 		return EXIT_FAILED;
 	}
-	if (acts || q < 0) {
+	if (msg || recorded < 0) {
 		if (seal_remove(p->state_fd) < 0)
 			log_warn("cannot remove %s/seal", p->cfg->state_dir);
 		pass_print_summary(p, p->plan, "applied");
-		if (acts)
+		if (msg)
 			log_warnx("%s", msg);
 		return EXIT_FAILED;
 	}
@@ -444,6 +466,36 @@ static int do_apply(struct pass *p)
 	pass_print_summary(p, p->plan, "applied");
 	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return q < 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+/*
+ * The order matters (reconcilers/engine/recover.c, steps 0 and 6): the intent, the
+ * recovery of a pass that did not finish, the apply, the reloads (whatever
+ * failed), the images in use, the intent cleared or kept, the status, the
+ * seal last: a crash anywhere leaves the intent, or a state the next full
+ * pass (there is no seal yet) records again.
+ */
+static int do_apply(struct pass *p)
+{
+	char what[128], msg[256];
+	unsigned acts;
+	size_t failed = 0;
+	long intent;
+	int r, q;
+
+	r = apply_changes(p, &intent, &failed);
+	if (intent < 0)
+		return EXIT_FAILED;
+	r = apply_actions(p, intent, r, failed, &acts);
+	if (acts) {
+		actions_describe(acts, what, sizeof(what));
+		snprintf(msg, sizeof(msg),
+			 "the files are in place, but %s failed; it is tried again at the next "
+			 "pass",
+			 what);
+	}
+	q = apply_record(p, r, failed, acts ? msg : NULL);
+	return apply_finish(p, r, failed, acts ? msg : NULL, q);
 }
 
 static int pass_plan_apply(struct pass *p)

@@ -2,6 +2,9 @@
  * reconcile: one pass over one revision, as DESIGN.md's contract says:
  * read and validate everything, render, observe, plan, apply, post-apply
  * actions, record.  Any validation error: nothing is applied or deleted.
+ * When the seal of the last pass holds, a pass stops after reading the
+ * source; when only files of Nodes changed, it is a delta pass over those
+ * (pass_seal.c, reconcilers/seal.h).
  */
 #ifndef BRAMBLE_RECONCILE_H
 #define BRAMBLE_RECONCILE_H
@@ -39,7 +42,6 @@ enum exit_code {
 	EXIT_USAGE = 64,  /* bad command line or configuration */
 };
 
-/* What a pass did, for the daemon's log line and metrics. */
 /* How a pass did its work (seal.h). */
 enum pass_kind {
 	PASS_KIND_FULL,	  /* every manifest loaded, every path observed */
@@ -48,6 +50,7 @@ enum pass_kind {
 	PASS_KIND_COUNT,
 };
 
+/* What a pass did, for the daemon's log line and metrics. */
 struct pass_result {
 	int outcome;	    /* enum pass_outcome (status.h); -1 before the end */
 	char revision[256]; /* the revision attempted ("" if unreadable) */
@@ -57,6 +60,7 @@ struct pass_result {
 	size_t nodes_total, nodes_ready;
 	bool changed;	   /* something on disk changed */
 	size_t n_deferred; /* boot trees whose switch waits for a boot to end (pass_opts.defer) */
+	unsigned reloads_failed; /* enum action bits whose command failed in this pass */
 	enum pass_kind kind;
 };
 

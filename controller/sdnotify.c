@@ -59,3 +59,38 @@ int sd_notify_sendf(const char *fmt, ...)
 	va_end(ap);
 	return sd_notify_send(msg);
 }
+
+/* A decimal number that is the whole of s, without sign or blanks. */
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end = NULL;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -EINVAL;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+int sd_watchdog_usec(uint64_t *ret_usec)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	uint64_t u = 0, p = 0;
+
+	if (usec == NULL || usec[0] == '\0')
+		return 0;
+	if (parse_u64(usec, &u) < 0 || u == 0)
+		return -EINVAL;
+	if (pid != NULL && pid[0] != '\0') {
+		if (parse_u64(pid, &p) < 0 || p == 0)
+			return -EINVAL;
+		if (p != (uint64_t)getpid())
+			return 0; /* meant for another process (our parent's) */
+	}
+	*ret_usec = u;
+	return 1;
+}

@@ -6,6 +6,8 @@
 #ifndef BRAMBLE_SDNOTIFY_H
 #define BRAMBLE_SDNOTIFY_H
 
+#include <stdint.h>
+
 /*
  * Send state (e.g. "READY=1\nSTATUS=applied 1a2b3c4") to systemd.  Returns 1
  * when it was sent, 0 when bramble does not run under systemd's notify
@@ -16,5 +18,14 @@ int sd_notify_send(const char *state);
 
 /* sd_notify_send() with a printf format; the message is cut at 1 KiB. */
 int sd_notify_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Whether systemd watches this process (WatchdogSec=), as sd_watchdog_enabled(3)
+ * decides: $WATCHDOG_USEC set, and $WATCHDOG_PID unset or this process's pid.
+ * Returns 1 and sets *ret_usec (the timeout, > 0) when it does, 0 when it
+ * does not, -EINVAL when a variable is malformed (then there is no watchdog).
+ * The daemon must then send "WATCHDOG=1" more often than every *ret_usec.
+ */
+int sd_watchdog_usec(uint64_t *ret_usec);
 
 #endif

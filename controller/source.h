@@ -29,6 +29,7 @@ bool source_is_git(const char *source);
 
 /* Read every .yaml and .yml file under the configured source (and source_path). */
 int source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d);
+/* Free what rev holds; rev is empty after. */
 void source_rev_release(struct source_rev *rev);
 
 /*

@@ -443,6 +443,31 @@ static bool same_as_last(json_t *st, const struct pass_report *rep)
 	return false;
 }
 
+/*
+ * Ready after an apply.  A deferred switch (boot.deferMax) keeps Ready true:
+ * the files are in place and the switch follows within the bound, but the
+ * reason and message say which nodes still serve the previous revision.
+ */
+static void set_ready(json_t *st, const struct pass_report *rep, const char *now)
+{
+	char msg[160];
+
+	if (rep->outcome != PASS_APPLIED) {
+		set_condition(st, "Ready", false, "ApplyFailed", rep->message, now);
+		return;
+	}
+	if (!rep->n_deferred) {
+		set_condition(st, "Ready", true, "Applied", "every resource is in place", now);
+		return;
+	}
+	snprintf(msg, sizeof(msg),
+		 "every resource is in place; %zu node%s switch%s to this revision when %s "
+		 "boot is over (at most boot.deferMax)",
+		 rep->n_deferred, rep->n_deferred == 1 ? "" : "s", rep->n_deferred == 1 ? "es" : "",
+		 rep->n_deferred == 1 ? "its" : "their");
+	set_condition(st, "Ready", true, "SwitchDeferred", msg, now);
+}
+
 static int record_applied(json_t *st, const struct pass_report *rep, const char *now,
 			  const char *state_dir)
 {
@@ -485,8 +510,7 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 			  "unchanged", (json_int_t)p->n_unchanged, "kept", (json_int_t)p->n_keep,
 			  "drift", (json_int_t)p->n_drift, "durationSeconds", rep->duration_s));
 	counter_add(st, "driftRepairs", p->n_drift);
-	set_condition(st, "Ready", ok, ok ? "Applied" : "ApplyFailed",
-		      ok ? "every resource is in place" : rep->message, now);
+	set_ready(st, rep, now);
 	set_condition(st, "Stalled", !ok, ok ? "Applied" : "ApplyFailed", ok ? "" : rep->message,
 		      now);
 	return 0;

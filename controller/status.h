@@ -32,6 +32,7 @@ struct pass_report {
 	const struct plan *plan;	  /* NULL unless applied */
 	const struct seal_counts *sealed; /* a sealed pass (no set, no plan): its figures */
 	bool delta;			  /* a delta pass (seal.h): the set has stubs */
+	size_t n_deferred;		  /* boot trees whose switch waits for a boot to end */
 	const char *message;
 	double duration_s;
 	bool nodes_file_present; /* filled by status_record() */

@@ -35,6 +35,7 @@ void *arena_alloc(struct arena *a, size_t size);
 void *arena_calloc(struct arena *a, size_t n, size_t size);
 /* A NUL-terminated copy of the len bytes at s; NULL on ENOMEM. */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
+/* A copy of the string s; NULL on ENOMEM. */
 char *arena_strdup(struct arena *a, const char *s);
 /* The current end of the arena. */
 struct arena_mark arena_mark(const struct arena *a);

@@ -87,8 +87,11 @@ void dc_nomem(struct dctx *c);
 
 /* Type checks and scalar conversions; each reports its own problem. */
 bool dc_expect_map(struct dctx *c, const struct ynode *v);
+/* A string (a scalar that is not null); *ret lives as long as the set. */
 bool dc_string(struct dctx *c, const struct ynode *v, char **ret);
+/* An integer from 0 to max. */
 bool dc_uint(struct dctx *c, const struct ynode *v, unsigned max, unsigned *ret);
+/* true or false. */
 bool dc_bool(struct dctx *c, const struct ynode *v, bool *ret);
 /* v must be one of names[0..n); *ret is its index. */
 bool dc_enum(struct dctx *c, const struct ynode *v, const char *const *names, size_t n, int *ret);
@@ -110,6 +113,7 @@ void dc_map(struct dctx *c, struct ynode *v, const struct field *fields, size_t 
 
 /* Reference lookups; the first of several with the same name. */
 struct image *refs_image(const struct refs *r, const char *name);
+/* The same for a Profile. */
 struct profile_ref *refs_profile(const struct refs *r, const char *name);
 
 /*

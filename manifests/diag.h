@@ -58,6 +58,7 @@ int diags_vadd(struct diags *d, const struct pos *pos, const char *fmt, va_list 
 void diags_sort(struct diags *d);
 /* Print every diagnostic as "file:line:col: message\n". */
 void diags_print(const struct diags *d, FILE *f);
+/* Free every diagnostic; d is empty and usable again. */
 void diags_release(struct diags *d);
 
 #endif

@@ -82,7 +82,9 @@ bool is_node_document(const struct ynode *root);
 
 /* Cross-checks between documents (validate.c); 0 or -ENOMEM. */
 int validate_cluster_count(struct loader *l);
+/* Names of one kind unique across the revision. */
 int validate_names(struct loader *l, enum kind kind);
+/* Serials, MACs, addresses and hostnames unique; references resolved. */
 int validate_nodes(struct loader *l);
 /* A delta load (stubs): any name or unique key used twice is an error; 0 or -ENOMEM. */
 int validate_nodes_quick(struct loader *l);

@@ -231,6 +231,7 @@ int manifests_load_dir(const char *dir, struct diags *d, struct manifest_set **r
  */
 int manifests_read_dir(const char *dir, struct diags *d, struct manifest_file **ret_files,
 		       size_t *ret_n);
+/* Free what manifests_read_dir() returned. */
 void manifest_files_free(struct manifest_file *files, size_t n);
 
 /*
@@ -261,6 +262,7 @@ int manifests_load_delta(const struct manifest_file *files, size_t n_files,
 			 const struct node_stub *stubs, size_t n_stubs, struct diags *d,
 			 struct manifest_set **ret);
 
+/* Free a set and everything it holds; NULL is fine. */
 void manifest_set_free(struct manifest_set *set);
 
 /* Lookups in a valid set (binary search by name); NULL when absent. */
@@ -271,6 +273,7 @@ bool manifest_set_uses_image(const struct manifest_set *set, const struct image 
 
 /* Whether a node asks for anything at first boot. */
 bool first_boot_is_set(const struct first_boot *fb);
+/* The names the manifests spell these values with (model "pi4", ...). */
 const char *pi_model_name(enum pi_model m);
 const char *dhcp_mode_name(enum dhcp_mode m);
 const char *root_mode_name(enum root_mode m);

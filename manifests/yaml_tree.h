@@ -86,6 +86,7 @@ struct ytree_hook {
 
 /* Set up t; values is where scalar values are copied. */
 void ytree_init(struct ytree *t, struct arena *values, size_t max_docs);
+/* Free the trees (the value arena stays with its owner). */
 void ytree_release(struct ytree *t);
 
 /*

@@ -29,6 +29,7 @@
 
 #include "noderoot.h"
 #include "fsutil.h"
+#include "heartbeat.h"
 
 #define COPY_MAX_DEPTH	 128
 #define XATTR_LIST_MAX_	 ((size_t)64 << 10)
@@ -398,6 +399,7 @@ static int copy_entry(struct copier *c, int sdir, int ddir, const char *name)
 	struct stat st;
 	int r;
 
+	heartbeat();
 	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(c, -errno, "cannot stat");
 	if (S_ISDIR(st.st_mode))

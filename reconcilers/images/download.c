@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
-#include "log.h"
+#include "heartbeat.h"
 
 #define DL_DEFAULT_MAX	   ((uint64_t)64 << 30)
 #define DL_DEFAULT_TIMEOUT 60u
@@ -369,7 +370,27 @@ static void fmt_rate(const struct dl *d, int64_t now, char *out, size_t n)
 	fmt_size(secs > 0 ? (uint64_t)((double)d->received / secs) : 0, out, n);
 }
 
-/* One progress report: a redrawn bar on a terminal, else a log line. */
+static void dl_note(const struct dl *d, enum download_note kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Give the caller one line to log, unless quiet (or out of memory: a note is no error). */
+static void dl_note(const struct dl *d, enum download_note kind, const char *fmt, ...)
+{
+	struct buf line = BUF_INIT;
+	va_list ap;
+	int r;
+
+	if (d->o->quiet || !d->o->note)
+		return;
+	va_start(ap, fmt);
+	r = buf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	if (r == 0)
+		d->o->note(d->o->note_arg, kind, buf_str(&line));
+	buf_release(&line);
+}
+
+/* One progress report: a redrawn bar on a terminal, else a note. */
 static void progress_show(struct dl *d, int64_t now)
 {
 	char have[32], total[32] = "?", rate[32], pct[8] = "";
@@ -390,7 +411,8 @@ static void progress_show(struct dl *d, int64_t now)
 		fflush(stderr);
 		d->drawn = true;
 	} else {
-		log_info("downloading %s: %s of %s %s(%s/s)", d->safe_url, have, total, pct, rate);
+		dl_note(d, DOWNLOAD_PROGRESS, "downloading %s: %s of %s %s(%s/s)", d->safe_url,
+			have, total, pct, rate);
 	}
 	d->last_out = now;
 }
@@ -420,6 +442,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)ulnow;
 	if (download_cancelled())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
+	heartbeat();	  /* curl calls this about once a second, bytes or not */
 	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
 		progress_show(d, now);
 	return 0;
@@ -809,9 +832,8 @@ static int dl_run(struct dl *d, struct buf *err)
 			buf_adds(&d->why, "the server keeps answering with the wrong range");
 		if (res != DL_TRANSIENT || attempts > d->o->retries + restarts)
 			return dl_fail(d, err, attempts);
-		if (!d->o->quiet)
-			log_warnx("download of %s: %s; trying again in %u ms", d->safe_url,
-				  buf_str(&d->why), backoff);
+		dl_note(d, DOWNLOAD_RETRY, "download of %s: %s; trying again in %u ms", d->safe_url,
+			buf_str(&d->why), backoff);
 		sleep_ms(backoff);
 		backoff = backoff > DL_MAX_BACKOFF_MS / 2 ? DL_MAX_BACKOFF_MS : backoff * 2;
 	}
@@ -862,12 +884,10 @@ static void dl_report(struct dl *d)
 		progress_show(d, now);
 		fputc('\n', stderr);
 	}
-	if (d->o->quiet)
-		return;
 	fmt_size(d->have, size, sizeof(size));
 	fmt_rate(d, now, rate, sizeof(rate));
-	log_info("downloaded %s: %s in %.1f s (%s/s)", d->safe_url, size,
-		 (double)(now - d->t0) / 1e9, rate);
+	dl_note(d, DOWNLOAD_DONE, "downloaded %s: %s in %.1f s (%s/s)", d->safe_url, size,
+		(double)(now - d->t0) / 1e9, rate);
 }
 
 /*

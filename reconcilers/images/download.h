@@ -13,8 +13,10 @@
  * fails with a message that names both sums.  A partial or failed download
  * is never renamed, so <name> existing means verified content.
  *
- * Progress: a progress bar on stderr when it is a terminal, otherwise a log
- * line about every 10 seconds (log.h).  URLs are logged without userinfo.
+ * Progress: a progress bar on stderr when it is a terminal, otherwise a line
+ * about every 10 seconds given to the caller's note function, with the retries
+ * and the final line (this library does not log; the controller does).  URLs
+ * are shown without userinfo.
  */
 #ifndef BRAMBLE_DOWNLOAD_H
 #define BRAMBLE_DOWNLOAD_H
@@ -25,6 +27,13 @@
 
 #include "buf.h"
 
+/* What a line given to download_opts.note is about. */
+enum download_note {
+	DOWNLOAD_PROGRESS, /* "downloading <url>: 12 MiB of 90 MiB  13% (4 MiB/s)" */
+	DOWNLOAD_RETRY,	   /* "download of <url>: <why>; trying again in 1000 ms" */
+	DOWNLOAD_DONE,	   /* "downloaded <url>: 90 MiB in 21.5 s (4 MiB/s)" */
+};
+
 struct download_opts {
 	const char *url;
 	const char *sha256;  /* 64 lowercase hex; NULL only for file:// (then computed) */
@@ -33,7 +42,10 @@ struct download_opts {
 	unsigned retries;    /* attempts after the first (0: none) */
 	unsigned backoff_ms; /* first retry delay, doubled each time (0: 1000) */
 	const char *ca_file; /* extra CA bundle, or NULL for the system's */
-	bool quiet;	     /* no progress bar or progress log lines */
+	bool quiet;	     /* no progress bar, and no notes */
+	/* Each line above, without secrets, for the caller to log.  NULL: none. */
+	void (*note)(void *arg, enum download_note kind, const char *line);
+	void *note_arg;
 };
 
 /*

@@ -26,6 +26,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "fsutil.h"
+#include "heartbeat.h"
 #include "imgfs_ext4.h"
 #include "imgfs_part.h"
 
@@ -715,6 +716,7 @@ static int run_copy(struct ext4x *x, int fd, const struct run *run, uint64_t siz
 			      (unsigned long long)run->pblk, (unsigned long long)run->len);
 	if (run->lblk > UINT64_MAX / x->bs || run->lblk * x->bs >= size)
 		return 0; /* blocks past the end of the file (preallocated) */
+	heartbeat();
 	off = run->lblk * x->bs;
 	n = run->len * x->bs;
 	if (n > size - off)

@@ -252,6 +252,8 @@ static int fetch_download(struct ensure *e)
 		d.backoff_ms = e->o->backoff_ms;
 		d.ca_file = e->o->ca_file;
 		d.quiet = e->o->quiet;
+		d.note = e->o->download_note;
+		d.note_arg = e->o->note_arg;
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		imgstore_note(e->o->note, e->o->note_arg, "image \"%s\": downloading %s",
 			      e->img->name, e->public_url);

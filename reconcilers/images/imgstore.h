@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "download.h"
 #include "hash.h"
 #include "imgfs_part.h"
 #include "model.h"
@@ -52,6 +53,8 @@ struct imgstore_opts {
 	/* One line per finished step ("decompressed 1024 MiB in 9.1 s"), and a
 	 * progress line about every 10 s during decompression.  NULL: silent. */
 	void (*note)(void *arg, const char *line);
+	/* A download's progress, retries and final line (download.h); NULL: silent. */
+	void (*download_note)(void *arg, enum download_note kind, const char *line);
 	void *note_arg;
 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "download.h"
+#include "heartbeat.h"
 #include "imgstore_int.h"
 
 #define READ_BLOCK   ((size_t)1 << 20)
@@ -200,6 +201,7 @@ int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off)
 		buf_adds(u->err, "the image's extraction stopped (bramble is stopping)");
 		return -ECANCELED;
 	}
+	heartbeat();
 	if (off > u->max || len > u->max - off) {
 		buf_printf(u->err,
 			   "the decompressed image is larger than the limit (%llu MiB; "

@@ -16,6 +16,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
+#include "heartbeat.h"
 #include "imgstore_int.h"
 
 #define URLS_DIR	 "urls"
@@ -105,6 +106,7 @@ int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1])
 			break;
 		}
 		off += (uint64_t)n;
+		heartbeat();
 		r = sha256_update(&c, block, (size_t)n);
 	}
 	free(block);

@@ -15,10 +15,21 @@ chmod 755 "$W" # dnsmasq drops root: it must reach OUT/tftp through $W
 NS_S=bobserve$$-s NS_C=bobserve$$-c IF_S=bobs$$s IF_C=bobs$$c
 KNOWN_MAC=dc:a6:32:00:00:01 UNKNOWN_MAC=dc:a6:32:00:00:99
 netns_add "$NS_S" && netns_add "$NS_C" || skip "cannot create network namespaces"
-veth_pair "$NS_S" "$IF_S" "$NS_C" "$IF_C" || skip "cannot create a veth pair"
+# Each Pi sends from its own MAC, as on separate hosts: the known one from the
+# veth's end, the unknown one from a macvlan; a macvlan answers ARP only for
+# its own address (arp_ignore=1) and asks from it (arp_announce=2).
+veth_pair "$NS_S" "$IF_S" "$NS_C" "$IF_C" "$KNOWN_MAC" || skip "cannot create a veth pair"
+for k in all.arp_ignore=1 all.arp_announce=2 all.rp_filter=0 default.rp_filter=0; do
+	ip netns exec "$NS_C" sysctl -qw "net.ipv4.conf.$k"
+done
+# pi_mac I MAC ADDR: a macvlan (bobs<pid>mI) for a Pi with this MAC and address
+pi_mac() {
+	ip -n "$NS_C" link add link "$IF_C" name "bobs$$m$1" address "$2" type macvlan mode bridge &&
+		ip -n "$NS_C" addr add "$3/24" dev "bobs$$m$1" && ip -n "$NS_C" link set "bobs$$m$1" up
+}
 ip -n "$NS_S" addr add 10.99.0.1/24 dev "$IF_S"
 ip -n "$NS_C" addr add 10.99.0.42/24 dev "$IF_C"
-ip -n "$NS_C" addr add 10.99.0.77/24 dev "$IF_C"
+pi_mac 0 "$UNKNOWN_MAC" 10.99.0.77 || skip "cannot create a macvlan"
 
 setup_example
 sed -i "s/interface: eth0/interface: $IF_S/" "$repo/cluster.yaml"
@@ -57,8 +68,10 @@ within() {
 # A Pi: DHCP as the bootloader does it (proxy reply), then TFTP from ADDR.
 pi_dhcp() { ip netns exec "$NS_C" python3 "$PROBE" --iface "$IF_C" --mac "$1" --serial "$2" \
 	--timeout 2 --tries 2 --first >/dev/null; }
-pi_get() { # ADDR FILE
-	ip -n "$NS_C" route replace 10.99.0.1/32 dev "$IF_C" src "$1"
+pi_get() { # ADDR FILE: from the interface that has ADDR
+	local dev
+	dev=$(ip -n "$NS_C" -o addr show to "$1/32" | awk '{print $2; exit}')
+	ip -n "$NS_C" route replace 10.99.0.1/32 dev "${dev%@*}" src "$1"
 	ip netns exec "$NS_C" busybox tftp -b 1468 -g -r "$2" -l "$W/fetched" 10.99.0.1 2>/dev/null
 }
 # status_has PYTHON-EXPR: /status (as d) satisfies it; KNOWN: node 1234abcd's boot record

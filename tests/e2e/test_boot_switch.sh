@@ -30,6 +30,8 @@ check "straddle: the switch waits while the node boots" \
 check "straddle: the boot tree is still the old generation" test "$(gen)" = "$gen_a"
 check "straddle: /status says why the node is not ready" \
 	status_has "[n for n in d['nodes'] if n['serial']=='1234abcd'][0]['message'].endswith('the switch to the new revision waits: the node is booting')"
+check "straddle: the Ready condition says the switch is deferred" \
+	within 5 status_has "[c for c in d['conditions'] if c['type']=='Ready'][0]['reason']=='SwitchDeferred'"
 fetch_to config.txt "$W/config.b"
 fetch_to cmdline.txt "$W/cmdline.b"
 check "straddle: the rest of the boot reads the old config.txt" cmp -s "$W/config.a" "$W/config.b"
@@ -43,9 +45,10 @@ check "straddle: the node is ready again" within 10 status_has "[n for n in d['n
 
 # ... bounded: a Pi that stops mid-boot holds the switch for boot.deferMax only
 stop_pid "$BR_PID"
-daemon_start() { # the same, with a 3 s bound
+DEFER=3s
+daemon_start() { # the same, with a bound of $DEFER
 	: >"$W/run.log"
-	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" --set boot.deferMax=3s \
+	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" --set boot.deferMax=$DEFER \
 		--listen 127.0.0.1:0 --interval 1h >>"$W/run.log" 2>&1 &
 	BR_PID=$!
 	T_PIDS+=("$BR_PID")
@@ -64,6 +67,19 @@ check "bound: the switch waits" wait_for 10 grep -q 'node pi4-a (1234abcd) is bo
 check "bound: after 3 s it switches anyway, and says so" \
 	wait_for 15 grep -q 'node pi4-a (1234abcd) is still booting after 3s: switching to the new revision anyway' "$W/run.log"
 check "bound: the new generation is in place" sh -c "test \"\$(readlink '$out/tftp/1234abcd')\" != '$gen_c'"
+
+# ... and off: boot.deferMax=0 switches at once, even mid-boot
+stop_pid "$BR_PID"
+DEFER=0
+check "off: the daemon starts with boot.deferMax=0" daemon_start
+pi_dhcp "$KNOWN_MAC" 1234abcd
+fetch_to config.txt "$W/config.e"
+gen_e=$(gen)
+sed -i 's/gpu_mem=32/gpu_mem=64/' "$repo/nodes/pi4.yaml"
+within 10 status_has "$KNOWN.get('stage')=='config'"
+kill -HUP "$BR_PID"
+check "off: the switch does not wait" wait_for 15 sh -c "test \"\$(readlink '$out/tftp/1234abcd')\" != '$gen_e'"
+check "off: nothing was deferred" sh -c "! grep -q 'is booting' '$W/run.log'"
 
 stop_pid "$BR_PID"
 stop_pid "$DNS_PID"

@@ -90,6 +90,20 @@ check "restart: only the new line was counted ($events_before -> $events_after)"
 grep -q 'where the last run stopped' "$W/run.log" && ok "restart: it went on from the saved position" ||
 	not_ok "restart: it went on from the saved position"
 
+# Two unknown Pis whose serials start with the same byte (all that option 97
+# shows of a serial in dnsmasq's log), each with its own MAC: only the
+# server's ARP table ties each one's TFTP request to its MAC.
+pi_mac 1 dc:a6:32:00:00:91 10.99.0.91
+pi_mac 2 dc:a6:32:00:00:92 10.99.0.92
+pi_dhcp dc:a6:32:00:00:91 9f000001 && pi_dhcp dc:a6:32:00:00:92 9f000002
+check "arp: both Pis get the proxy PXE reply" test $? -eq 0
+pi_get 10.99.0.92 9f000002/start4.elf
+pi_get 10.99.0.91 9f000001/start4.elf
+UNK1='[u for u in d["unknownPis"] if u["serial"]=="9f000001"]'
+UNK2='[u for u in d["unknownPis"] if u["serial"]=="9f000002"]'
+check "arp: each unknown Pi is listed with its own MAC (from the ARP table)" \
+	within 10 status_has "len($UNK1)==1 and $UNK1[0].get('mac')=='dc:a6:32:00:00:91' and len($UNK2)==1 and $UNK2[0].get('mac')=='dc:a6:32:00:00:92'"
+
 stop_pid "$BR_PID"
 stop_pid "$DNS_PID"
 if [ "$T_FAIL" -ne 0 ]; then

@@ -139,7 +139,7 @@ assert s['nodeCounts']['ready'] == 2, s['nodeCounts']
 assert any(c['type']=='Ready' for c in s['conditions'])
 "
 # The shipped controller configurations load (every key known, every value valid).
-for cfg in "$SRC/deploy/bramble.yaml" "$SRC/deploy/kubernetes/bramble.yaml"; do
+for cfg in "$SRC/deploy/bramble.yaml" "$SRC/deploy/kubernetes/base/bramble.yaml"; do
 	expect_rc 0 "$(basename "$(dirname "$cfg")")/$(basename "$cfg") loads" "$BRAMBLE" validate --config "$cfg" --source "$W/repo" --path ""
 done
 printf 'paths:\n  tftpRoot: /x\n  colour: blue\n' >"$W/bad.yaml"

@@ -55,6 +55,44 @@ stop_pid "$DPID"
 check "STOPPING=1 on SIGTERM" wait_for 5 grep -q "STOPPING=1" "$W/notify.log"
 check "journald lines carry a syslog priority" grep -q '^<6>bramble: info: ' "$W/daemon.log"
 lacks "$W/daemon.log" "Z bramble:" "and no timestamp of their own"
+lacks "$W/notify.log" "WATCHDOG=1" "no WATCHDOG=1 without \$WATCHDOG_USEC"
+stop_pid "$LPID"
+
+# WatchdogSec=: with $WATCHDOG_USEC (1 s here) and $WATCHDOG_PID naming the
+# daemon, WATCHDOG=1 comes every half of it, from the idle loop and from a
+# long step of a pass (a reload command that takes 3 s).
+watchdog_run() { # LOG WATCHDOG_PID-is-ours
+	rm -rf "$W/notify" "$W/wd"
+	mkdir -p "$W/wd" && cp -a "$W/out/images" "$W/wd/images"
+	python3 "$SRC/tests/e2e/notify_listen.py" "$W/notify" 20 >"$1" &
+	LPID=$!
+	T_PIDS+=("$LPID")
+	wait_for 5 grep -q listening "$1"
+	(
+		if [ "$2" = yes ]; then export WATCHDOG_PID=$BASHPID; else export WATCHDOG_PID=1; fi
+		NOTIFY_SOCKET=$W/notify WATCHDOG_USEC=1000000 exec "$BRAMBLE" run --source "$W/repo" \
+			--root "$W/wd" --set dhcp.testCommand= --set "dhcp.restartCommand=sleep 3" \
+			--set "$SECRETS" --listen 127.0.0.1:0 --interval 1h 2>"$1.err"
+	) &
+	DPID=$!
+	T_PIDS+=("$DPID")
+}
+watchdog_run "$W/wd.log" yes
+check "the watched daemon applies its first pass" wait_for 30 grep -q "STATUS=last pass (start)" "$W/wd.log"
+check "WATCHDOG=1 comes during the pass (the 3 s reload command)" \
+	awk '/STATUS=listening/ { on = 1 } /STATUS=last pass/ { exit !(n >= 4) } on && /^WATCHDOG=1$/ { n++ }' "$W/wd.log"
+sleep 2.5
+check "and while the loop waits: every 0.5 s" \
+	awk '/STATUS=last pass/ { on = 1 } on && /^WATCHDOG=1$/ { n++ } END { exit !(n >= 3) }' "$W/wd.log"
+contains "$W/wd.log.err" "systemd watchdog: 1.000 s; WATCHDOG=1 every 0.500 s" "the daemon says so"
+stop_pid "$DPID"
+stop_pid "$LPID"
+watchdog_run "$W/wd-other.log" no
+check "a daemon whose WATCHDOG_PID is another process's applies" \
+	wait_for 30 grep -q "STATUS=last pass (start)" "$W/wd-other.log"
+sleep 1.5
+lacks "$W/wd-other.log" "WATCHDOG=1" "and sends no WATCHDOG=1"
+stop_pid "$DPID"
 stop_pid "$LPID"
 
 # systemctl reload = SIGHUP: bramble.yaml is read again, as bgpd does.

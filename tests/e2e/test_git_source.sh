@@ -256,9 +256,41 @@ for scheme in git http; do
 	check "$scheme:// hang ends at the timeout (3-6 s)" elapsed_ok "$t0" 3 6
 	contains "$W/last.err" "timed out after 3 s" "$scheme:// hang: the error says it timed out"
 done
+# the fetch process is a fresh exec of bramble's binary (`bramble __fetch`), not a
+# fork of the caller, which may have threads: seen while it hangs
+"$BRAMBLE" apply --source "git://127.0.0.1:$P_HANG/src.git" --root "$R" --set dhcp.testCommand= \
+	--set "$SECRETS" --set source.timeout=5s >"$W/exec.out" 2>&1 &
+APPLY_PID=$!
+T_PIDS+=("$APPLY_PID")
+fetch_child() {
+	local p
+	for p in $(pgrep -P "$APPLY_PID"); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "bramble __fetch " ] && echo "$p" && return 0
+	done
+	return 1
+}
+check "the fetch process runs as 'bramble __fetch'" wait_for 5 fetch_child
+FP=$(fetch_child)
+check "the fetch process is an exec of the bramble binary" test "$(readlink "/proc/$FP/exe")" = "$(readlink -f "$BRAMBLE")"
+check "the fetch process has one thread" test "$(ls "/proc/$FP/task" | wc -l)" = 1
+wait "$APPLY_PID"
+check "the hanging fetch still ends at the timeout" grep -qF "timed out after 5 s" "$W/exec.out"
+cat "$W/exec.out" >>"$ALL"
 check "lastAppliedRevision kept after the hangs" test "$(st lastAppliedRevision)" = "main@sha1:$C7"
 run 0 "apply works again after killed fetches" apply
 check "the branch head is applied" test "$(st lastAppliedRevision)" = "main@sha1:$C8"
+# the daemon, whose HTTP threads are running, fetches through the same process
+"$BRAMBLE" run --source "$U" --root "$W/r-daemon" --image-store "$W/out/images" --set dhcp.testCommand= \
+	--set "$SECRETS" --set source.ref=main --listen 127.0.0.1:0 --interval 1h >"$W/daemon.log" 2>&1 &
+DPID=$!
+T_PIDS+=("$DPID")
+daemon_applied() {
+	[ "$(ls "/proc/$DPID/task" | wc -l)" -gt 1 ] &&
+		[ "$(st lastAppliedRevision "$W/r-daemon")" = "main@sha1:$C8" ]
+}
+check "the daemon, with its threads running, applies the branch head" wait_for 30 daemon_applied
+stop_pid "$DPID"
+cat "$W/daemon.log" >>"$ALL"
 
 # manifests under a subdirectory; hidden entries and symlinks are skipped
 mkdir -p "$W/sub/manifests/.hidden"

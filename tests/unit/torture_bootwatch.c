@@ -22,6 +22,7 @@
 #include "bootwatch_follow.h"
 #include "config.h"
 #include "harness.h"
+#include "neigh.h"
 #include "../common/fsutil.h"
 
 #define ROOT "/srv/bramble/tftp"
@@ -289,6 +290,69 @@ static void test_attribution(void **state)
 	bootwatch_free(bw);
 }
 
+/* A fake ARP table for test_neighbour: two Pis, and how often it was asked. */
+static const char arp_table[] =
+	"IP address       HW type     Flags       HW address            Mask     Device\n"
+	"10.99.0.91       0x1         0x2         dc:a6:32:00:00:91     *        e\n"
+	"10.99.0.92       0x1         0x2         dc:a6:32:00:00:92     *        e\n"
+	"10.99.0.93       0x1         0x0         00:00:00:00:00:00     *        e\n";
+static unsigned neigh_calls;
+
+static bool fake_neigh(void *ctx, uint32_t pid, uint32_t addr, uint8_t ret_mac[6])
+{
+	(void)ctx;
+	neigh_calls++;
+	assert_int_equal(pid, 77);
+	return neigh_find(arp_table, strlen(arp_table), addr, ret_mac);
+}
+
+/*
+ * Proxy mode, two unknown Pis whose serials start with the same byte: option
+ * 97 cannot tell them apart, the ARP table can; it is asked once a boot, and
+ * an incomplete entry ties nothing.
+ */
+static void test_neighbour(void **state)
+{
+	const char *lines =
+		"Dec  5 07:56:06 dnsmasq-dhcp[77]: 1 PXE(eth0) dc:a6:32:00:00:91 proxy\n"
+		"Dec  5 07:56:06 dnsmasq-dhcp[77]: 1 sent size: 17 option: 97 client-machine-id  "
+		"00:52:50:69:34:00:c0:31:14:32:00:00:91:9f...\n"
+		"Dec  5 07:56:06 dnsmasq-dhcp[77]: 2 PXE(eth0) dc:a6:32:00:00:92 proxy\n"
+		"Dec  5 07:56:06 dnsmasq-dhcp[77]: 2 sent size: 17 option: 97 client-machine-id  "
+		"00:52:50:69:34:00:c0:31:14:32:00:00:92:9f...\n"
+		"Dec  5 07:56:07 dnsmasq-tftp[77]: file " ROOT
+		"/9f000002/start4.elf not found for 10.99.0.92\n"
+		"Dec  5 07:56:07 dnsmasq-tftp[77]: file " ROOT
+		"/9f000001/start4.elf not found for 10.99.0.91\n"
+		"Dec  5 07:56:08 dnsmasq-tftp[77]: file " ROOT
+		"/9f000001/start4.elf not found for 10.99.0.91\n"
+		"Dec  5 07:56:08 dnsmasq-tftp[77]: file " ROOT
+		"/9f000003/start4.elf not found for 10.99.0.93\n";
+	struct bootwatch *bw = watch_known();
+	json_t *doc;
+
+	(void)state;
+	feed(bw, lines);
+	doc = bootwatch_to_json(bw);
+	/* without the table: two candidates with serial byte 0x9f, no guess */
+	assert_null(json_object_get(node_of(doc, "9f000001"), "mac"));
+	json_decref(doc);
+	bootwatch_free(bw);
+
+	bw = watch_known();
+	neigh_calls = 0;
+	bootwatch_set_neigh(bw, fake_neigh, NULL);
+	feed(bw, lines);
+	doc = bootwatch_to_json(bw);
+	assert_string_equal(str(node_of(doc, "9f000001"), "mac"), "dc:a6:32:00:00:91");
+	assert_string_equal(str(node_of(doc, "9f000002"), "mac"), "dc:a6:32:00:00:92");
+	assert_string_equal(str(node_of(doc, "9f000001"), "model"), "pi4");
+	assert_null(json_object_get(node_of(doc, "9f000003"), "mac"));
+	assert_int_equal(neigh_calls, 3); /* 9f000001's second request asks nothing */
+	json_decref(doc);
+	bootwatch_free(bw);
+}
+
 /* Made-up serials from anyone on the LAN: at most 1024 unknown ones are kept. */
 static void test_unknown_flood(void **state)
 {
@@ -505,12 +569,13 @@ static void test_follow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_tftp),	cmocka_unit_test(test_parse_dhcp),
-		cmocka_unit_test(test_parse_garbage),	cmocka_unit_test(test_capture_proxy),
-		cmocka_unit_test(test_capture_full),	cmocka_unit_test(test_partial_lines),
-		cmocka_unit_test(test_attribution),	cmocka_unit_test(test_mid_boot),
-		cmocka_unit_test(test_unknown_flood),	cmocka_unit_test(test_follow),
-		cmocka_unit_test(test_json_round_trip), cmocka_unit_test(test_ten_thousand),
+		cmocka_unit_test(test_parse_tftp),    cmocka_unit_test(test_parse_dhcp),
+		cmocka_unit_test(test_parse_garbage), cmocka_unit_test(test_capture_proxy),
+		cmocka_unit_test(test_capture_full),  cmocka_unit_test(test_partial_lines),
+		cmocka_unit_test(test_attribution),   cmocka_unit_test(test_mid_boot),
+		cmocka_unit_test(test_unknown_flood), cmocka_unit_test(test_neighbour),
+		cmocka_unit_test(test_follow),	      cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_ten_thousand),
 	};
 
 	setenv("TZ", "UTC", 1);

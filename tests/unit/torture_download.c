@@ -545,9 +545,16 @@ static bool access_logged(const char *a, const char *b)
 	return found;
 }
 
+/* The lines download.c gives its caller, on stderr as the controller logs them. */
+static void note_stderr(void *arg, enum download_note kind, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "bramble: %s: %s\n", kind == DOWNLOAD_RETRY ? "warning" : "info", line);
+}
+
 static struct download_opts opts(const char *url, const char *sha)
 {
-	struct download_opts o = {.url = url, .sha256 = sha, .quiet = true};
+	struct download_opts o = {.url = url, .sha256 = sha, .quiet = true, .note = note_stderr};
 
 	return o;
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "resource.h"
 #include "status.h"
 
 static char *format(struct metrics *m)
@@ -227,6 +228,38 @@ static void test_passes(void **state)
 	metrics_release(&m);
 }
 
+/* Reload commands that failed count by action; the deferred switches are the last applied pass's. */
+static void test_reloads(void **state)
+{
+	struct metrics m;
+	struct pass_result r;
+	char *s;
+
+	(void)state;
+	assert_int_equal(metrics_init(&m), 0);
+	pass_fill(&r, PASS_APPLY_FAILED, "main@sha1:a", 0.1);
+	r.reloads_failed = ACTION_DHCP_RESTART | ACTION_NFS_RELOAD;
+	metrics_pass(&m, &r, 1700000000.0);
+	pass_fill(&r, PASS_APPLIED, "main@sha1:b", 0.1);
+	r.reloads_failed = ACTION_NFS_RELOAD;
+	r.n_deferred = 2;
+	metrics_pass(&m, &r, 1700000010.0);
+	s = format(&m);
+	check_exposition(s);
+	has_line(s, "bramble_reload_failures_total{action=\"dnsmasq_reload\"} 0");
+	has_line(s, "bramble_reload_failures_total{action=\"dnsmasq_restart\"} 1");
+	has_line(s, "bramble_reload_failures_total{action=\"nfs_reload\"} 2");
+	has_line(s, "bramble_reload_failures_total{action=\"nfs_restart\"} 0");
+	has_line(s, "bramble_deferred_switches 2");
+	free(s);
+	pass_fill(&r, PASS_APPLIED, "main@sha1:c", 0.1);
+	metrics_pass(&m, &r, 1700000020.0);
+	s = format(&m);
+	has_line(s, "bramble_deferred_switches 0");
+	free(s);
+	metrics_release(&m);
+}
+
 static void test_seed_and_escaping(void **state)
 {
 	struct metrics m;
@@ -315,11 +348,9 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh),
-		cmocka_unit_test(test_passes),
-		cmocka_unit_test(test_seed_and_escaping),
-		cmocka_unit_test(test_limit),
-		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_fresh),	cmocka_unit_test(test_passes),
+		cmocka_unit_test(test_reloads), cmocka_unit_test(test_seed_and_escaping),
+		cmocka_unit_test(test_limit),	cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_boot),
 	};
 

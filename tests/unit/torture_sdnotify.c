@@ -2,12 +2,15 @@
  * torture_sdnotify: the systemd notify protocol without libsystemd.  A
  * datagram reaches a socket named by a path and by an abstract name; with
  * $NOTIFY_SOCKET unset nothing is sent; a name that is not a path or an
- * abstract name, or one too long for sun_path, is refused.
+ * abstract name, or one too long for sun_path, is refused.  The watchdog
+ * is on only with $WATCHDOG_USEC, and only for the process $WATCHDOG_PID
+ * names (when it names one); malformed values turn it off with -EINVAL.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,12 +108,53 @@ static void unset_or_bad(void **state)
 	unsetenv("NOTIFY_SOCKET");
 }
 
+static void watchdog_env(void **state)
+{
+	char pid[32];
+	uint64_t usec = 0;
+
+	(void)state;
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	assert_int_equal(sd_watchdog_usec(&usec), 0);
+	setenv("WATCHDOG_USEC", "", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), 0);
+	setenv("WATCHDOG_USEC", "60000000", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), 1);
+	assert_int_equal(usec, 60000000);
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("WATCHDOG_PID", pid, 1);
+	usec = 0;
+	assert_int_equal(sd_watchdog_usec(&usec), 1);
+	assert_int_equal(usec, 60000000);
+	/* Another process's watchdog (a parent that did not unset it): not ours. */
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid() + 1);
+	setenv("WATCHDOG_PID", pid, 1);
+	usec = 7;
+	assert_int_equal(sd_watchdog_usec(&usec), 0);
+	assert_int_equal(usec, 7);
+	setenv("WATCHDOG_PID", "12x", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), -EINVAL);
+	unsetenv("WATCHDOG_PID");
+	setenv("WATCHDOG_USEC", "0", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), -EINVAL);
+	setenv("WATCHDOG_USEC", "-5", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), -EINVAL);
+	setenv("WATCHDOG_USEC", "30s", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), -EINVAL);
+	setenv("WATCHDOG_USEC", "99999999999999999999999", 1);
+	assert_int_equal(sd_watchdog_usec(&usec), -EINVAL);
+	assert_int_equal(usec, 7);
+	unsetenv("WATCHDOG_USEC");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(path_socket),
 		cmocka_unit_test(abstract_socket),
 		cmocka_unit_test(unset_or_bad),
+		cmocka_unit_test(watchdog_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
