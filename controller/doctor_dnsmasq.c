@@ -135,9 +135,14 @@ static void check_port(struct doctor *d, uint16_t port, const char *what)
 			      (int)d->dnsmasq_pid);
 		return;
 	}
-	proc_comm(owner, comm, sizeof(comm));
 	if (port == 69)
 		d->tftp_listening = true; /* someone answers: the TFTP check will say what */
+	if (!owner) { /* another user's process: its descriptors are not readable */
+		doctor_report(d, DOCTOR_WARN, check, "run doctor as root to see who holds it",
+			      "%s: a socket is bound, its process is not visible", what);
+		return;
+	}
+	proc_comm(owner, comm, sizeof(comm));
 	doctor_report(d, DOCTOR_FAIL, check,
 		      "stop the other server and restart dnsmasq with bramble's configuration",
 		      "%s is held by %s (pid %d), not by bramble's dnsmasq", what, comm,
