@@ -21,7 +21,9 @@ struct pass_opts {
 	enum pass_mode mode;
 	bool verbose;
 	bool adopt;
-	FILE *out; /* the plan and summaries (stdout) */
+	bool color; /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
+	bool json;  /* validate, plan: the JSON document instead of the text */
+	FILE *out;  /* the plan and summaries (stdout) */
 	/*
 	 * The daemon's boot observation: true defers the switch of this node's
 	 * boot tree to a new generation (it is in the middle of a boot); the

@@ -171,4 +171,35 @@ check "no-op pass kept every node's status" python3 -c "
 import json; s=json.load(open('$W/last.out')); assert len(s['nodes']) == 2, s['nodes']"
 expect_rc 64 "unknown option is a usage error" "$BRAMBLE" apply --bogus
 expect_rc 0 "version" "$BRAMBLE" version
+
+# The command line keeps its word: an option that means nothing for a command,
+# an extra argument, a missing source and a bad flag value are usage errors
+# (64) that say why, before anything is done.
+expect_rc 64 "an option that means nothing for the command is refused" b validate --dry-run
+contains "$W/last.err" "bramble validate: --dry-run means nothing for validate" "it says why"
+expect_rc 64 "status takes no --adopt" b status --adopt
+contains "$W/last.err" "--adopt means nothing for status" "status says why"
+expect_rc 64 "version takes no argument" "$BRAMBLE" version extra
+contains "$W/last.err" 'unexpected argument "extra"' "version names the extra argument"
+expect_rc 64 "an extra argument to plan is refused" b plan extra
+for cmd in plan validate; do
+	expect_rc 64 "$cmd without a source is a usage error" "$BRAMBLE" "$cmd" --root "$W/nowhere"
+	check "$cmd without a source says so once" test "$(grep -c 'no source' "$W/last.err")" -eq 1
+	lacks "$W/last.err" "nothing applied" "$cmd without a source does not speak of applying"
+done
+expect_rc 64 "-c naming a directory is a usage error" b plan -c "$W"
+contains "$W/last.err" "not a regular file" "it says why"
+expect_rc 64 "-c /dev/null is a usage error" b plan -c /dev/null
+contains "$W/last.err" '"/dev/null": not a regular file' "it says why"
+expect_rc 64 "run --interval 5x is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/r5x" --interval 5x
+contains "$W/last.err" '--interval: bad duration "5x": expected' "it names the flag, not --set"
+expect_rc 64 "run --listen nonsense is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/rlisten" --listen nonsense
+contains "$W/last.err" 'bad listen address "nonsense"' "it says which address"
+lacks "$W/last.err" "reconciling" "it refuses before the start-up lines"
+check "it refuses before making the state directory" test ! -e "$W/rlisten/state"
+"$BRAMBLE" plan --help >"$W/plan-help.out"
+expect_rc 0 "help plan" "$BRAMBLE" help plan
+check "help plan is plan --help" cmp -s "$W/last.out" "$W/plan-help.out"
+lacks "$W/last.out" "--dry-run" "plan's help lists only plan's options"
+expect_rc 64 "help of an unknown command is a usage error" "$BRAMBLE" help nonsense
 done_testing
