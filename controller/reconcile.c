@@ -111,16 +111,28 @@ int pass_report_record(struct pass *p, const struct pass_report *rep)
 	return r;
 }
 
-static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *message)
+/*
+ * Say why a pass stops; an applying pass adds that nothing was applied (a
+ * plan or a validation never applies, and does not say so) and records it.
+ */
+static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *what)
 {
 	struct pass_report rep;
+	struct buf m = BUF_INIT;
+	const char *message;
 
 	diags_sort(&p->d);
 	diags_print(&p->d, stderr);
-	if (message)
-		log_warnx("%s", message);
-	if (p->o->mode != PASS_MODE_APPLY)
+	if (p->o->mode != PASS_MODE_APPLY) {
+		log_warnx("%s", what);
 		return;
+	}
+	if (outcome == PASS_REFUSED) /* says it already */
+		buf_adds(&m, what);
+	else
+		buf_printf(&m, "%s: nothing applied; the last applied state keeps serving", what);
+	message = buf_str(&m);
+	log_warnx("%s", message);
 	p->res->outcome = outcome;
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = outcome;
@@ -129,6 +141,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	rep.message = message;
 	rep.duration_s = pass_elapsed(&p->start);
 	pass_report_record(p, &rep);
+	buf_release(&m);
 }
 
 /* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
@@ -503,8 +516,7 @@ static int pass_images(struct pass *p)
 	r = image_step_run(p->cfg, p->set, fetch, p->o->out, &p->d, &pending);
 	if (r == -EINVAL) {
 		report_invalid(p, PASS_FETCH_FAILED,
-			       "an image could not be brought into the image store: nothing "
-			       "applied; the last applied state keeps serving");
+			       "an image could not be brought into the image store");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
@@ -548,9 +560,7 @@ static int pass_run(struct pass *p)
 	if (r == -EINVAL) {
 		struct buf m = BUF_INIT;
 
-		buf_printf(&m,
-			   "revision %s is not valid (%zu errors): nothing applied; the last "
-			   "applied state keeps serving",
+		buf_printf(&m, "revision %s is not valid (%zu errors)",
 			   p->rev.revision ? p->rev.revision : "(unreadable)", p->d.n);
 		report_invalid(p, PASS_INVALID, buf_str(&m));
 		buf_release(&m);
@@ -560,10 +570,7 @@ static int pass_run(struct pass *p)
 		struct buf m = BUF_INIT;
 
 		/* The source's own words (timeout, refused, unreachable) say more than errno. */
-		buf_printf(&m,
-			   "cannot read the source: %s: nothing applied; the last applied state "
-			   "keeps serving",
-			   p->d.n ? p->d.v[0].msg : strerror(-r));
+		buf_printf(&m, "cannot read the source: %s", p->d.n ? p->d.v[0].msg : strerror(-r));
 		report_invalid(p, PASS_FETCH_FAILED, buf_str(&m));
 		buf_release(&m);
 		return EXIT_FAILED;
@@ -586,9 +593,7 @@ static int pass_run(struct pass *p)
 	if (r == 0 && p->delta)
 		r = pass_delta_scope(p);
 	if (r == -EINVAL) {
-		report_invalid(p, PASS_INVALID,
-			       "the rendered state is not valid: nothing applied; the last applied "
-			       "state keeps serving");
+		report_invalid(p, PASS_INVALID, "the rendered state is not valid");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {

@@ -202,4 +202,20 @@ expect_rc 0 "help plan" "$BRAMBLE" help plan
 check "help plan is plan --help" cmp -s "$W/last.out" "$W/plan-help.out"
 lacks "$W/last.out" "--dry-run" "plan's help lists only plan's options"
 expect_rc 64 "help of an unknown command is a usage error" "$BRAMBLE" help nonsense
+# -q prints only errors; a plan never says "nothing applied".
+sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/repo/profiles.yaml"
+expect_rc 0 "validate -q" b validate -q
+check "validate -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+expect_rc 2 "plan -q still exits 2 on pending changes" b plan -q
+check "plan -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+expect_rc 0 "apply -q" b apply -q
+check "apply -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+printf 'apiVersion: bramble/v1alpha1\nkind: Profile\nmetadata: {name: bad}\nspec: {bogus: 1}\n' >"$W/repo/bad.yaml"
+expect_rc 1 "plan of an invalid revision fails" b plan -q
+contains "$W/last.err" "bad.yaml:4:" "plan -q still prints the errors, with positions"
+expect_rc 1 "plan of an invalid revision fails" b plan
+lacks "$W/last.err" "nothing applied" "a plan never says nothing applied"
+expect_rc 1 "apply of an invalid revision fails" b apply
+contains "$W/last.err" "nothing applied; the last applied state keeps serving" "an apply says nothing was applied"
+rm -f "$W/repo/bad.yaml"
 done_testing
