@@ -55,6 +55,7 @@ struct plan_item {
 	bool in_place;	/* RES_TREE: repair children inside the current generation */
 	bool unsettled; /* RES_ROOT: made by bramble, its own files in it not all recorded */
 	bool deferred;	/* RES_TREE: the switch was deferred (engine_set_defer); not applied */
+	bool with_root; /* in a root the plan makes: made with it (only if the root is made) */
 };
 
 struct plan {

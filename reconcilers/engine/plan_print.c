@@ -159,7 +159,10 @@ static void print_root(const struct plan_item *it, FILE *f)
 	else if (it->op == PLAN_DELETE)
 		fprintf(f, "      the shared copy of the image is removed\n");
 	else if (it->op == PLAN_UPDATE && gen)
-		fprintf(f, "      root of %s \u2192 attic (re-image to generation %u)\n",
+		fprintf(f,
+			"      root of %s \u2192 attic (re-image to generation %u); bramble's "
+			"files "
+			"are made in the new root\n",
 			node ? node : it->res->path, (unsigned)strtoul(gen + 11, NULL, 10));
 	else if (it->op == PLAN_UPDATE)
 		fprintf(f,
@@ -204,6 +207,9 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 
 	/* A root's note (a warning) shows even when the root itself is unchanged. */
 	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res && it->res->note))
+		return;
+	/* bramble's files made with a new root: the root's line says it (-v lists them). */
+	if (it->with_root && !verbose)
 		return;
 	/* '>': a node root moving to the attic, not deleted. */
 	fprintf(f, "%c %-10s %s%s",

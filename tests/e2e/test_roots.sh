@@ -180,8 +180,12 @@ sed -i 's/generation: 0/generation: 1/' "$W/repo/nodes/pi4.yaml"
 expect_rc 2 "plan shows the re-image" b2 plan
 contains "$W/last.out" "~ nfs        1234abcd/  (re-image: root.generation changed)" "plan: the root is re-imaged"
 contains "$W/last.out" "root of pi4-a → attic (re-image to generation 1)" "plan: the old root goes to the attic"
+plan_counts=$(sed -n 's/^plan: \([0-9]*\) to create, \([0-9]*\) to update, \([0-9]*\) to delete, \([0-9]*\) unchanged.*/\1 \2 \3 \4/p' "$W/last.out")
 old_ino=$(stat -c %i "$r")
 expect_rc 0 "apply the re-image" b2 apply
+apply_counts=$(sed -n 's/^applied .*: \([0-9]*\) created, \([0-9]*\) updated, \([0-9]*\) deleted, \([0-9]*\) unchanged.*/\1 \2 \3 \4/p' "$W/last.out")
+check "plan and apply count a re-image the same way ($plan_counts / $apply_counts)" \
+	test -n "$plan_counts" -a "$plan_counts" = "$apply_counts"
 check "a new root" test "$(stat -c %i "$r")" != "$old_ino"
 check "the new root is the image's" test ! -e "$r/home/notes"
 check "the old root is in the attic with the node's data" \
