@@ -217,11 +217,12 @@ check "its record is gone" test ! -e "$out/state/roots/2345bcde"
 # --- gc ----------------------------------------------------------------------
 touch -d '40 days ago' "$out"/nfs/.attic/1234abcd.gen0.*
 expect_rc 0 "gc --dry-run" b2 gc --dry-run
-contains "$W/last.out" "expired  1234abcd.gen0." "dry run lists the expired entry"
-contains "$W/last.out" "kept     2345bcde.gen0." "and keeps the recent one"
+contains "$W/last.out" "would remove  1234abcd.gen0." "dry run lists the expired entry"
+contains "$W/last.out" "(moved to the attic 40 days ago; past the retention of 30 days)" "with its age, for people"
+check "and keeps the recent one, moved just now" grep -Eq "kept +2345bcde.gen0.[0-9TZ]+  \(moved to the attic just now; removed after 30 days\)" "$W/last.out"
 check "dry run removes nothing" sh -c 'ls -d "$1"/nfs/.attic/1234abcd.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc" b2 gc
-contains "$W/last.out" "removed  1234abcd.gen0." "gc removes the expired entry"
+check "gc removes the expired entry" grep -Eq "removed +1234abcd.gen0." "$W/last.out"
 check "it is gone" sh -c '! ls -d "$1"/nfs/.attic/1234abcd.gen0.* 2>/dev/null' _ "$out"
 check "the recent one is kept" sh -c 'ls -d "$1"/nfs/.attic/2345bcde.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc with a retention of 1d keeps it" b2 gc --set roots.atticRetention=1d
