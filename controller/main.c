@@ -56,7 +56,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cmd commands[] = {
 	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid", CO_QUIET},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
-	 CO_PASS},
+	 CO_PASS | CO_COLOR},
 	{"apply", cmd_apply, "make the outputs match the repository", CO_PASS},
 	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints",
 	 CO_PASS | CO_LISTEN | CO_INTERVAL},

@@ -489,7 +489,9 @@ static int pass_plan_apply(struct pass *p)
 	}
 	if (p->o->mode == PASS_MODE_APPLY)
 		return do_apply(p);
-	plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
+	plan_print_flags(p->engine, p->plan, p->o->out,
+			 (p->o->verbose ? PLAN_PRINT_VERBOSE : 0) |
+				 (p->o->color ? PLAN_PRINT_COLOR : 0));
 	pending = actions_pending_load(p->state_fd) & ~ACTIONS_PASS_OPEN;
 	if (p->plan->actions | pending) {
 		char acts[128];

@@ -162,6 +162,13 @@ bool plan_has_changes(const struct plan *p);
  */
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose);
 
+enum plan_print_flags {
+	PLAN_PRINT_VERBOSE = 1u << 0, /* unchanged items, new files' content */
+	PLAN_PRINT_COLOR = 1u << 1,   /* ANSI colours: + green, ~ yellow, - red, ! bold */
+};
+/* plan_print with enum plan_print_flags: the plan on a terminal, in colour. */
+void plan_print_flags(struct engine *e, const struct plan *p, FILE *f, unsigned flags);
+
 /*
  * What a plan deletes, as people count it: the paths deleted, and the node
  * roots moved to the attic (the files inside a root move with it, uncounted).

@@ -218,4 +218,25 @@ lacks "$W/last.err" "nothing applied" "a plan never says nothing applied"
 expect_rc 1 "apply of an invalid revision fails" b apply
 contains "$W/last.err" "nothing applied; the last applied state keeps serving" "an apply says nothing was applied"
 rm -f "$W/repo/bad.yaml"
+
+# Colour: + green, ~ yellow, - red, ! bold, on a terminal only (script gives
+# one), never when piped, never with NO_COLOR set; --color=always|never.
+echo "hacked=1" >>"$out/tftp/1234abcd/config.txt"
+esc=$(printf '\033')
+tty_plan() { # tty_plan ENV OPTIONS: plan on a terminal
+	script -qec "env -u NO_COLOR $1 '$BRAMBLE' plan $2 --source '$W/repo' --root '$out' --set dhcp.testCommand= --set '$SECRETS'" /dev/null
+}
+expect_rc 2 "plan on a terminal" tty_plan "" ""
+contains "$W/last.out" "${esc}[33m~ tftp       1234abcd/${esc}[0m" "a change is yellow on a terminal"
+expect_rc 2 "plan piped" b plan
+lacks "$W/last.out" "${esc}[" "no colour when piped"
+contains "$W/last.out" "~ tftp       1234abcd/" "the same plan, plain"
+expect_rc 2 "plan on a terminal with NO_COLOR" tty_plan NO_COLOR=1 ""
+lacks "$W/last.out" "${esc}[" "no colour with NO_COLOR set"
+expect_rc 2 "plan --color=never on a terminal" tty_plan "" --color=never
+lacks "$W/last.out" "${esc}[" "no colour with --color=never"
+expect_rc 2 "plan --color=always piped" b plan --color=always
+contains "$W/last.out" "${esc}[33m~ tftp" "--color=always colours a pipe"
+expect_rc 64 "a bad --color is a usage error" b plan --color=sometimes
+expect_rc 64 "--color means nothing for status" b status --color=always
 done_testing
