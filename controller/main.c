@@ -54,9 +54,10 @@ static int cmd_help(int argc, char **argv);
 #define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
 
 static const struct cmd commands[] = {
-	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid", CO_QUIET},
+	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
+	 CO_JSON | CO_QUIET},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
-	 CO_PASS | CO_COLOR},
+	 CO_PASS | CO_JSON | CO_COLOR},
 	{"apply", cmd_apply, "make the outputs match the repository", CO_PASS},
 	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints",
 	 CO_PASS | CO_LISTEN | CO_INTERVAL},
@@ -359,6 +360,14 @@ static int parse_one(struct cli *c, int opt)
 {
 	unsigned bit = opt_bit(opt);
 
+	if (bit == CO_JSON && !(c->cmd->opts & bit)) {
+		fprintf(stderr,
+			"bramble %s: --json: %s has no JSON document yet (validate, plan and "
+			"status "
+			"have one)\n",
+			c->cmd->name, c->cmd->name);
+		return -EINVAL;
+	}
 	if (opt != 'h' && ((c->cmd->opts & CO_NONE) || (bit && !(c->cmd->opts & bit)))) {
 		fprintf(stderr, "bramble %s: --%s means nothing for %s\n", c->cmd->name,
 			opt_name(opt), c->cmd->name);
@@ -433,7 +442,9 @@ static int setup_output(struct cli *c)
 	const char *no_color = getenv("NO_COLOR");
 
 	c->pass.out = stdout;
-	if (c->quiet) {
+	c->pass.json = c->json;
+	/* -q, and --json: the document alone on stdout (pass_json.c writes it). */
+	if (c->quiet || c->json) {
 		c->devnull = fopen("/dev/null", "we");
 		if (!c->devnull)
 			return -errno;

@@ -123,6 +123,10 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 
 	diags_sort(&p->d);
 	diags_print(&p->d, stderr);
+	if (p->o->json && p->o->mode == PASS_MODE_VALIDATE)
+		pass_json_validate(p, false);
+	else if (p->o->json)
+		pass_json_plan(p, NULL, 0);
 	if (p->o->mode != PASS_MODE_APPLY) {
 		log_warnx("%s", what);
 		return;
@@ -459,6 +463,25 @@ static int do_apply(struct pass *p)
 	return q < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
+/* The plan for people (the text) or programs (--json), and the reloads apply would run. */
+static void plan_show(struct pass *p, unsigned pending)
+{
+	char acts[128] = "";
+
+	if (p->plan->actions | pending)
+		actions_describe(p->plan->actions | pending, acts, sizeof(acts));
+	if (p->o->json) {
+		pass_json_plan(p, acts[0] ? acts : NULL, 0);
+		return;
+	}
+	plan_print_flags(p->engine, p->plan, p->o->out,
+			 (p->o->verbose ? PLAN_PRINT_VERBOSE : 0) |
+				 (p->o->color ? PLAN_PRINT_COLOR : 0));
+	if (acts[0])
+		fprintf(p->o->out, "after apply: %s%s\n", acts,
+			pending ? " (retrying a reload that failed)" : "");
+}
+
 static int pass_plan_apply(struct pass *p)
 {
 	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0, pending;
@@ -489,17 +512,8 @@ static int pass_plan_apply(struct pass *p)
 	}
 	if (p->o->mode == PASS_MODE_APPLY)
 		return do_apply(p);
-	plan_print_flags(p->engine, p->plan, p->o->out,
-			 (p->o->verbose ? PLAN_PRINT_VERBOSE : 0) |
-				 (p->o->color ? PLAN_PRINT_COLOR : 0));
 	pending = actions_pending_load(p->state_fd) & ~ACTIONS_PASS_OPEN;
-	if (p->plan->actions | pending) {
-		char acts[128];
-
-		actions_describe(p->plan->actions | pending, acts, sizeof(acts));
-		fprintf(p->o->out, "after apply: %s%s\n", acts,
-			pending ? " (retrying a reload that failed)" : "");
-	}
+	plan_show(p, pending);
 	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return plan_has_changes(p->plan) || pending ? EXIT_CHANGES : EXIT_OK;
 }
@@ -527,6 +541,8 @@ static int pass_images(struct pass *p)
 	}
 	if (!pending)
 		return EXIT_OK;
+	if (p->o->json)
+		pass_json_plan(p, NULL, pending);
 	fprintf(p->o->out,
 		"plan: %zu image%s to download first; bramble apply fetches %s, then plans and "
 		"applies the rest\n",
@@ -542,7 +558,8 @@ static int pass_run(struct pass *p)
 	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
 	p->res->fetch_s = pass_elapsed(&fetch_start);
-	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && pass_sealed(p))
+	/* The JSON plan lists every change: never the sealed pass's summary alone. */
+	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && !p->o->json && pass_sealed(p))
 		return EXIT_OK;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
 		seal_release(&p->seal);
@@ -580,6 +597,8 @@ static int pass_run(struct pass *p)
 	if (p->o->mode == PASS_MODE_VALIDATE) {
 		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
 			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
+		if (p->o->json)
+			pass_json_validate(p, true);
 		return EXIT_OK;
 	}
 	r = pass_images(p);

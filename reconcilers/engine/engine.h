@@ -169,6 +169,22 @@ enum plan_print_flags {
 /* plan_print with enum plan_print_flags: the plan on a terminal, in colour. */
 void plan_print_flags(struct engine *e, const struct plan *p, FILE *f, unsigned flags);
 
+/* One change of a plan as a program reads it (the JSON plan). */
+struct plan_change {
+	const char *op;	    /* "create", "update", "delete", "attic", "keep" or "conflict" */
+	const char *output; /* "tftp", "nfs", "dhcp", ... */
+	const char *path;   /* inside the output; a directory's ends with "/" in the text plan */
+	bool dir;
+	const char *reason;
+	const char *node; /* NULL: shared */
+	bool drift;
+};
+/*
+ * Item i of the plan as a change: false for an unchanged item and for a file
+ * that moves to the attic with its root (counted with the root).
+ */
+bool plan_change_at(const struct plan *p, size_t i, struct plan_change *ret);
+
 /*
  * What a plan deletes, as people count it: the paths deleted, and the node
  * roots moved to the attic (the files inside a root move with it, uncounted).

@@ -321,3 +321,20 @@ void plan_print_flags(struct engine *e, const struct plan *p, FILE *f, unsigned 
 		fprintf(f, " (%zu drifted)", p->n_drift);
 	fputc('\n', f);
 }
+
+bool plan_change_at(const struct plan *p, size_t i, struct plan_change *ret)
+{
+	const struct plan_item *it = &p->items[i];
+	enum res_type type = it->res ? it->res->type : it->inv->type;
+
+	if (it->op == PLAN_UNCHANGED || moves_with_root(p, i))
+		return false;
+	ret->op = to_attic(it) ? "attic" : plan_op_name(it->op);
+	ret->output = root_name(it->res ? it->res->root : it->inv->root);
+	ret->path = it->res ? it->res->path : it->inv->path;
+	ret->dir = type == RES_TREE || type == RES_DIR || type == RES_ROOT;
+	ret->reason = it->reason;
+	ret->node = it->res ? it->res->node : it->inv->node;
+	ret->drift = it->drift;
+	return true;
+}

@@ -239,4 +239,32 @@ expect_rc 2 "plan --color=always piped" b plan --color=always
 contains "$W/last.out" "${esc}[33m~ tftp" "--color=always colours a pipe"
 expect_rc 64 "a bad --color is a usage error" b plan --color=sometimes
 expect_rc 64 "--color means nothing for status" b status --color=always
+
+# --json: a versioned document on stdout, alone.
+expect_rc 0 "validate --json" b validate --json
+check "validate --json: schema, valid, counts" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/validate/v1' and s['valid'] is True and s['errors'] == [], s
+assert s['counts']['nodes'] == 2 and set(s['counts']) == {'nodes', 'images', 'profiles'}, s['counts']"
+expect_rc 2 "plan --json" b plan --json
+check "plan --json: schema, changes, counts" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/plan/v1' and s['complete'] is True, s
+c = s['changes']
+assert len(c) == 1 and c[0]['op'] == 'update' and c[0]['path'] == '1234abcd' and c[0]['drift'], c
+assert s['counts']['update'] == 1 and s['counts']['drift'] == 1, s['counts']"
+printf 'apiVersion: bramble/v1alpha1\nkind: Profile\nmetadata: {name: bad}\nspec: {bogus: 1}\n' >"$W/repo/bad.yaml"
+for cmd in validate plan; do
+	expect_rc 1 "$cmd --json of an invalid revision" b $cmd --json
+	check "$cmd --json: the errors with their positions" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+e = s['errors'][0]
+assert e['file'] == 'bad.yaml' and e['line'] == 4 and e['column'] > 0 and e['message'], e"
+done
+rm -f "$W/repo/bad.yaml"
+expect_rc 0 "status --json" b status --json
+check "status --json names its schema" python3 -c "
+import json; assert json.load(open('$W/last.out'))['schema'] == 'bramble/status/v1'"
+expect_rc 64 "gc --json is refused (no document yet), not ignored" b gc --json
+contains "$W/last.err" "gc has no JSON document yet" "it says why"
 done_testing
