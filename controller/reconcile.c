@@ -115,14 +115,54 @@ int pass_report_record(struct pass *p, const struct pass_report *rep)
  * Say why a pass stops; an applying pass adds that nothing was applied (a
  * plan or a validation never applies, and does not say so) and records it.
  */
+/*
+ * Whether these errors are the ones the last failed pass logged (pass_opts.memo):
+ * then they are not printed again, and the daemon's log says how often.
+ */
+static bool errors_repeated(struct pass *p, const char *what)
+{
+	struct error_memo *memo = p->o->memo;
+	struct sha256_ctx c;
+	char digest[SHA256_HEX_LEN + 1];
+	size_t i;
+
+	if (!memo || sha256_init(&c) < 0)
+		return false;
+	sha256_update(&c, what, strlen(what) + 1);
+	for (i = 0; i < p->d.n; i++) {
+		const struct diag *g = &p->d.v[i];
+		char at[64];
+
+		snprintf(at, sizeof(at), ":%u:%u:", g->line, g->col);
+		sha256_update(&c, g->file ? g->file : "", g->file ? strlen(g->file) : 0);
+		sha256_update(&c, at, strlen(at));
+		sha256_update(&c, g->msg, strlen(g->msg) + 1);
+	}
+	if (sha256_final_hex(&c, digest) < 0)
+		return false;
+	if (strcmp(digest, memo->digest) == 0) {
+		memo->times++;
+		return true;
+	}
+	memcpy(memo->digest, digest, sizeof(digest));
+	memo->times = 1;
+	return false;
+}
+
 static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *what)
 {
 	struct pass_report rep;
 	struct buf m = BUF_INIT;
 	const char *message;
+	bool repeated;
 
 	diags_sort(&p->d);
-	diags_print(&p->d, stderr);
+	repeated = errors_repeated(p, what);
+	if (repeated)
+		log_warnx("still failing (%u times) with the same %zu error%s: %s",
+			  p->o->memo->times, p->d.n, p->d.n == 1 ? "" : "s", what);
+	else
+		diags_print(&p->d, stderr);
 	if (p->o->json && p->o->mode == PASS_MODE_VALIDATE)
 		pass_json_validate(p, false);
 	else if (p->o->json)
@@ -136,7 +176,8 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	else
 		buf_printf(&m, "%s: nothing applied; the last applied state keeps serving", what);
 	message = buf_str(&m);
-	log_warnx("%s", message);
+	if (!repeated)
+		log_warnx("%s", message);
 	p->res->outcome = outcome;
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = outcome;

@@ -284,6 +284,8 @@ echo "# SIGTERM to exit during a stalled download: $ms ms (exit $rc)"
 check "SIGTERM stops the daemon during a download within 3 s ($ms ms)" test "$ms" -lt 3000
 check "the daemon exits 0 on SIGTERM" test "$rc" = 0
 contains "$W/stop.log" "stopped (bramble is stopping)" "the log says the download was stopped"
+contains "$W/stop.log" "pass (start): interrupted (bramble is stopping)" "the pass is logged as interrupted"
+lacks "$W/stop.log" "fetch failed" "not as a failed fetch"
 echo '{}' > "$W/faults.json"
 set_image "$LT/disk.img.xz" "$SHA_XZ"
 expect_rc 0 "back to the good image" b apply
