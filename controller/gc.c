@@ -116,6 +116,6 @@ int gc_run(const struct bramble_config *cfg, bool dry_run, FILE *out)
 			"images: not pruned (no source: which images are in use is not known)\n");
 		return failed ? EXIT_FAILED : EXIT_OK;
 	}
-	code = image_step_command(cfg, !dry_run, out);
+	code = image_step_command(cfg, !dry_run, false, out);
 	return failed || code != EXIT_OK ? EXIT_FAILED : EXIT_OK;
 }

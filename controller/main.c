@@ -65,7 +65,7 @@ static const struct cmd commands[] = {
 	{"discover", cmd_discover,
 	 "print Node manifests for the Pis seen booting that no manifest names", 0},
 	{"images", cmd_images, "list the image store; 'images prune' removes unused images",
-	 CO_QUIET},
+	 CO_QUIET | CO_JSON},
 	{"gc", cmd_gc, "remove attic roots past roots.atticRetention and unused images (--dry-run)",
 	 CO_DRY_RUN | CO_QUIET},
 	{"version", cmd_version, "print the version", CO_NONE},
@@ -605,13 +605,14 @@ static int cmd_images(int argc, char **argv)
 			args[n++] = argv[i];
 	}
 	code = setup(&c, "images", n, args);
-	if (code < 0 && c.quiet && !prune) {
-		fprintf(stderr, "bramble images: --quiet means nothing for the listing (only for "
-				"'images prune')\n");
+	if (code < 0 && (prune ? c.json : c.quiet)) {
+		fprintf(stderr, "bramble images: %s\n",
+			prune ? "--json means nothing for 'images prune' (only for the listing)"
+			      : "--quiet means nothing for the listing (only for 'images prune')");
 		code = EXIT_USAGE;
 	}
 	if (code < 0)
-		code = image_step_command(&c.cfg, prune, c.pass.out);
+		code = image_step_command(&c.cfg, prune, c.json, prune ? c.pass.out : stdout);
 	cli_release(&c);
 	free(args);
 	return code;

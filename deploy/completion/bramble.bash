@@ -14,7 +14,7 @@ _bramble()
 	apply) opts="$opts --allow-empty --adopt --quiet" ;;
 	run) opts="$opts --allow-empty --adopt --quiet --listen --interval" ;;
 	status) opts="$opts --json" ;;
-	images) opts="$opts --quiet" ;;
+	images) opts="$opts --quiet --json" ;;
 	gc) opts="$opts --dry-run --quiet" ;;
 	version|help) opts="--help" ;;
 	esac

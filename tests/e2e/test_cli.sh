@@ -267,4 +267,7 @@ check "status --json names its schema" python3 -c "
 import json; assert json.load(open('$W/last.out'))['schema'] == 'bramble/status/v1'"
 expect_rc 64 "gc --json is refused (no document yet), not ignored" b gc --json
 contains "$W/last.err" "gc has no JSON document yet" "it says why"
+expect_rc 0 "images --json" b images --json
+check "images --json names its schema" python3 -c "
+import json; s=json.load(open('$W/last.out')); assert s['schema'] == 'bramble/images/v1' and s['images'] == [], s"
 done_testing
