@@ -478,9 +478,12 @@ static int setup(struct cli *c, const char *name, int argc, char **argv)
 		c->config_path = CONFIG_DEFAULT_PATH;
 	r = config_build(c, &c->cfg, &d);
 	diags_print(&d, stderr);
+	if (r < 0 && d.n == 0)
+		fprintf(stderr, "bramble %s: cannot make the configuration: %s\n", name,
+			strerror(-r));
 	diags_release(&d);
-	if (r < 0)
-		return EXIT_USAGE;
+	if (r < 0) /* a bad configuration is a usage error; no memory is not */
+		return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
 	return setup_output(c) < 0 ? EXIT_FAILED : -1;
 }
 
