@@ -66,7 +66,8 @@ struct daemon {
 	atomic_bool hook_pending; /* a verified webhook asked for a pass */
 	struct http_server *http;
 	bool signals_set;
-	unsigned failures; /* consecutive failed passes */
+	unsigned failures;	/* consecutive failed passes */
+	struct error_memo memo; /* the last failure's errors: logged once while they repeat */
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
 	struct deferral {
@@ -658,8 +659,11 @@ static void log_pass(enum trigger t, const struct pass_result *res, long retry_m
 {
 	struct buf b = BUF_INIT;
 	bool planned = res->outcome == PASS_APPLIED || res->outcome == PASS_APPLY_FAILED;
+	/* A pass that SIGTERM stopped (a download or an extraction) did not fail. */
+	bool stopped = atomic_load(&sig_stop) && res->outcome != PASS_APPLIED;
 
-	buf_printf(&b, "pass (%s): %s %s", trigger_names[t], outcome_name(res->outcome),
+	buf_printf(&b, "pass (%s): %s %s", trigger_names[t],
+		   stopped ? "interrupted (bramble is stopping)" : outcome_name(res->outcome),
 		   res->revision[0] ? res->revision : "(no revision)");
 	if (planned)
 		buf_printf(&b,
@@ -670,7 +674,7 @@ static void log_pass(enum trigger t, const struct pass_result *res, long retry_m
 	else
 		buf_adds(&b, ": nothing applied");
 	buf_printf(&b, "; %.3f s (fetch %.3f s)", res->duration_s, res->fetch_s);
-	if (retry_ms >= 0)
+	if (retry_ms >= 0 && !stopped)
 		buf_printf(&b, "; next attempt in %.1f s", (double)retry_ms / 1000);
 	if (res->outcome == PASS_APPLIED)
 		log_info("%s", buf_str(&b));
@@ -695,6 +699,8 @@ static long run_pass(struct daemon *d, enum trigger t)
 	reconcile_pass(d->cfg, &d->opts, &res);
 	deferrals_settle(d);
 	d->failures = res.outcome == PASS_APPLIED ? 0 : d->failures + 1;
+	if (res.outcome == PASS_APPLIED) /* a failure after a success is logged in full */
+		memset(&d->memo, 0, sizeof(d->memo));
 	delay = next_delay_ms(d);
 	if (res.n_deferred && delay > BOOT_RECHECK_MS)
 		delay = BOOT_RECHECK_MS;
@@ -842,6 +848,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	d.opts = *opts;
 	d.opts.mode = PASS_MODE_APPLY;
 	d.opts.out = NULL;
+	d.opts.memo = &d.memo;
 	atomic_init(&d.ready, false);
 	atomic_init(&d.hook_pending, false);
 	d.refused_log = (struct ratelimit)RATELIMIT_INIT(HOOK_LOG_BURST, HOOK_LOG_WINDOW_MS);

@@ -116,9 +116,10 @@ static void print_summary(struct doctor *d)
 
 	if (d->o->json) {
 		json_t *doc = json_pack(
-			"{s:b, s:o, s:{s:I, s:I, s:I}}", "ok", boots, "checks",
-			json_incref(d->checks), "counts", "ok", (json_int_t)d->n[DOCTOR_OK], "warn",
-			(json_int_t)d->n[DOCTOR_WARN], "fail", (json_int_t)d->n[DOCTOR_FAIL]);
+			"{s:s, s:b, s:o, s:{s:I, s:I, s:I}}", "schema", "bramble/doctor/v1", "ok",
+			boots, "checks", json_incref(d->checks), "counts", "ok",
+			(json_int_t)d->n[DOCTOR_OK], "warn", (json_int_t)d->n[DOCTOR_WARN], "fail",
+			(json_int_t)d->n[DOCTOR_FAIL]);
 
 		if (doc)
 			json_dumpf(doc, d->out, JSON_INDENT(2));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,18 +14,34 @@
 
 #define STAGING_MAX_AGE_S (24 * 3600)
 
-/* "3d 4h", "5h", "12m": how old an entry is, for people. */
-static void age_text(int64_t s, char *out, size_t size)
+/* A span for people: "just now", "5 min", "3 h", "1 day", "40 days". */
+static void span_text(int64_t s, char *out, size_t size)
 {
 	if (s < 0)
 		s = 0;
-	if (s >= 86400)
-		snprintf(out, size, "%lldd %lldh", (long long)(s / 86400),
-			 (long long)(s % 86400 / 3600));
+	if (s >= 2 * 86400)
+		snprintf(out, size, "%lld days", (long long)(s / 86400));
+	else if (s >= 86400)
+		snprintf(out, size, "1 day");
 	else if (s >= 3600)
-		snprintf(out, size, "%lldh", (long long)(s / 3600));
+		snprintf(out, size, "%lld h", (long long)(s / 3600));
+	else if (s >= 60)
+		snprintf(out, size, "%lld min", (long long)(s / 60));
 	else
-		snprintf(out, size, "%lldm", (long long)(s / 60));
+		snprintf(out, size, "just now");
+}
+
+/* "  kept          NAME  (moved to the attic 5 min ago; removed after 30 days)" */
+static void attic_line(FILE *out, const char *verb, const struct attic_entry *e, int64_t age,
+		       int64_t keep)
+{
+	char when[32], span[32];
+
+	span_text(age, when, sizeof(when));
+	span_text(keep, span, sizeof(span));
+	fprintf(out, "  %-12s  %s  (moved to the attic %s%s; %s %s)\n", verb, e->name, when,
+		strcmp(when, "just now") ? " ago" : "",
+		e->expired ? "past the retention of" : "removed after", span);
 }
 
 /* List the attic; remove what is past the retention unless dry_run.  Returns failures. */
@@ -33,7 +50,7 @@ static int attic_collect(int nfs_fd, const struct bramble_config *cfg, bool dry_
 	int64_t now = (int64_t)time(NULL), keep = (int64_t)cfg->roots_attic_retention_s;
 	struct attic_list l;
 	size_t i, expired = 0, failed = 0;
-	char age[32];
+	char span[32];
 	int r;
 
 	r = attic_list(nfs_fd, now, keep, &l);
@@ -44,9 +61,8 @@ static int attic_collect(int nfs_fd, const struct bramble_config *cfg, bool dry_
 	for (i = 0; i < l.n; i++) {
 		const struct attic_entry *e = &l.v[i];
 
-		age_text(now - e->mtime_s, age, sizeof(age));
 		if (!e->expired) {
-			fprintf(out, "  kept     %s  (%s old)\n", e->name, age);
+			attic_line(out, "kept", e, now - e->mtime_s, keep);
 			continue;
 		}
 		expired++;
@@ -57,10 +73,11 @@ static int attic_collect(int nfs_fd, const struct bramble_config *cfg, bool dry_
 			failed++;
 			continue;
 		}
-		fprintf(out, "  %s  %s  (%s old)\n", dry_run ? "expired" : "removed", e->name, age);
+		attic_line(out, dry_run ? "would remove" : "removed", e, now - e->mtime_s, keep);
 	}
-	fprintf(out, "attic: %zu entr%s, %zu past the retention of %ud", l.n,
-		l.n == 1 ? "y" : "ies", expired, cfg->roots_attic_retention_s / 86400);
+	span_text(keep, span, sizeof(span));
+	fprintf(out, "attic: %zu entr%s, %zu past the retention of %s", l.n, l.n == 1 ? "y" : "ies",
+		expired, span);
 	/* Says only what was done: a failed removal is not counted as removed. */
 	if (expired && dry_run)
 		fprintf(out, " (--dry-run: nothing removed)");
@@ -99,6 +116,6 @@ int gc_run(const struct bramble_config *cfg, bool dry_run, FILE *out)
 			"images: not pruned (no source: which images are in use is not known)\n");
 		return failed ? EXIT_FAILED : EXIT_OK;
 	}
-	code = image_step_command(cfg, !dry_run, out);
+	code = image_step_command(cfg, !dry_run, false, out);
 	return failed || code != EXIT_OK ? EXIT_FAILED : EXIT_OK;
 }

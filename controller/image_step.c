@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -279,6 +280,37 @@ static int list_print(const struct imgstore_list *l, bool known, FILE *out)
 	return EXIT_OK;
 }
 
+/*
+ * The listing as a program reads it (README.md, "JSON output"): one entry
+ * per digest with its size, state, url and the Images that use it.
+ */
+static int list_json(const char *store, const struct imgstore_list *l, bool known, FILE *out)
+{
+	json_t *doc, *a = json_array();
+	size_t i, j;
+
+	for (i = 0; a && l && i < l->n; i++) {
+		const struct imgstore_entry *e = &l->v[i];
+		json_t *used = known ? json_array() : json_null();
+
+		for (j = 0; known && used && j < e->n_refs; j++)
+			json_array_append_new(used, json_string(e->refs[j]->name));
+		json_array_append_new(a, json_pack("{s:s,s:I,s:b,s:b,s:s?,s:o}", "digest",
+						   e->digest, "bytes", (json_int_t)e->bytes,
+						   "extracted", e->extracted, "failed", e->failed,
+						   "url", e->url, "usedBy", used));
+	}
+	doc = json_pack("{s:s,s:s,s:b,s:o}", "schema", "bramble/images/v1", "store", store,
+			"usageKnown", known, "images", a);
+	if (!doc || json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+		json_decref(doc);
+		return EXIT_FAILED;
+	}
+	fputc('\n', out);
+	json_decref(doc);
+	return EXIT_OK;
+}
+
 static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 {
 	uint64_t bytes = 0;
@@ -310,7 +342,7 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 	return failed ? EXIT_FAILED : EXIT_OK;
 }
 
-int image_step_command(const struct bramble_config *cfg, bool do_prune, FILE *out)
+int image_step_command(const struct bramble_config *cfg, bool do_prune, bool json, FILE *out)
 {
 	struct manifest_set *set = NULL;
 	struct imgstore_list l;
@@ -325,7 +357,10 @@ int image_step_command(const struct bramble_config *cfg, bool do_prune, FILE *ou
 	}
 	r = store_open(cfg, false, &fd);
 	if (r == -ENOENT) {
-		fprintf(out, "the image store %s does not exist yet\n", cfg->image_store);
+		if (json)
+			list_json(cfg->image_store, NULL, set != NULL, out);
+		else
+			fprintf(out, "the image store %s does not exist yet\n", cfg->image_store);
 		manifest_set_free(set);
 		return EXIT_OK;
 	}
@@ -335,7 +370,9 @@ int image_step_command(const struct bramble_config *cfg, bool do_prune, FILE *ou
 		log_errno(r, "cannot read the image store %s", cfg->image_store);
 		code = EXIT_FAILED;
 	} else {
-		code = do_prune ? prune(fd, &l, out) : list_print(&l, set != NULL, out);
+		code = do_prune ? prune(fd, &l, out)
+		       : json	? list_json(cfg->image_store, &l, set != NULL, out)
+				: list_print(&l, set != NULL, out);
 		imgstore_list_release(&l);
 	}
 	if (fd >= 0)

@@ -36,7 +36,10 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 /* For `bramble status`: the unused line, as of the last applied pass. */
 void image_step_status(const struct bramble_config *cfg, FILE *out);
 
-/* `bramble images` (list) and `bramble images prune`; returns an exit code. */
-int image_step_command(const struct bramble_config *cfg, bool prune, FILE *out);
+/*
+ * `bramble images` (list; json: the bramble/images/v1 document) and `bramble
+ * images prune`; returns an exit code.
+ */
+int image_step_command(const struct bramble_config *cfg, bool prune, bool json, FILE *out);
 
 #endif

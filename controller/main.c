@@ -17,15 +17,31 @@
 #include "gc.h"
 #include "git_mirror.h"
 #include "git_source.h"
+#include "http.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
 #include "../common/buf.h"
 
+/* The options a command takes beyond the common ones (config, source, paths, --set, -v). */
+enum cmd_opt {
+	CO_JSON = 1u << 0,
+	CO_DRY_RUN = 1u << 1,
+	CO_ADOPT = 1u << 2,
+	CO_ALLOW_EMPTY = 1u << 3,
+	CO_LISTEN = 1u << 4,
+	CO_INTERVAL = 1u << 5,
+	CO_QUIET = 1u << 6,
+	CO_COLOR = 1u << 7,
+	CO_NONE = 1u << 8,   /* not even the common ones: version, help */
+	CO_DOCTOR = 1u << 9, /* --probe-dhcp, --as-pi, --interface */
+};
+
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *summary;
+	unsigned opts; /* enum cmd_opt */
 };
 
 static int cmd_validate(int argc, char **argv);
@@ -40,48 +56,73 @@ static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+#define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
+
 static const struct cmd commands[] = {
-	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid"},
-	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error"},
-	{"apply", cmd_apply, "make the outputs match the repository"},
-	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints"},
-	{"status", cmd_status, "show the recorded status (--json for the document)"},
+	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
+	 CO_JSON | CO_QUIET},
+	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
+	 CO_PASS | CO_JSON | CO_COLOR},
+	{"apply", cmd_apply, "make the outputs match the repository", CO_PASS},
+	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints",
+	 CO_PASS | CO_LISTEN | CO_INTERVAL},
+	{"status", cmd_status, "show the recorded status (--json for the document)", CO_JSON},
 	{"discover", cmd_discover,
-	 "print Node manifests for the Pis seen booting that no manifest names"},
+	 "print Node manifests for the Pis seen booting that no manifest names", 0},
 	{"doctor", cmd_doctor,
-	 "check the netboot server as a Pi needs it; exit 0 only when a Pi would boot"},
-	{"images", cmd_images, "list the image store; 'images prune' removes unused images"},
-	{"gc", cmd_gc,
-	 "remove attic roots past roots.atticRetention and unused images (--dry-run)"},
-	{"version", cmd_version, "print the version"},
-	{"help", cmd_help, "show this help"},
+	 "check the netboot server as a Pi needs it; exit 0 only when a Pi would boot",
+	 CO_JSON | CO_DOCTOR},
+	{"images", cmd_images, "list the image store; 'images prune' removes unused images",
+	 CO_QUIET | CO_JSON},
+	{"gc", cmd_gc, "remove attic roots past roots.atticRetention and unused images (--dry-run)",
+	 CO_DRY_RUN | CO_QUIET},
+	{"version", cmd_version, "print the version", CO_NONE},
+	{"help", cmd_help, "show this help, or a command's ('help plan')", CO_NONE},
 };
 
-static const char common_usage[] =
-	"Options of every command:\n"
-	"  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH
-	" if present)\n"
-	"  -s, --source DIR|URL  the manifests: a directory or a git repository (source.url)\n"
-	"      --path SUBDIR     manifests path inside the source (source.path)\n"
-	"  -r, --root DIR        put every output under DIR: DIR/tftp, DIR/nfs, DIR/state,\n"
-	"                        DIR/images, DIR/dnsmasq, DIR/exports\n"
-	"      --tftp-root DIR, --nfs-root DIR, --state-dir DIR, --image-store DIR\n"
-	"      --set KEY=VALUE   any configuration key, e.g. --set dhcp.restartCommand='...'\n"
-	"      --allow-empty     allow a revision with no nodes to remove every node's files\n"
-	"      --adopt           replace files in the way that bramble did not create\n"
-	"  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"
-	"  -q, --quiet           only errors\n"
-	"      --json            (status) print the JSON document\n"
-	"      --dry-run         (gc) list what would be removed, remove nothing\n"
-	"      --probe-dhcp IFACE\n"
-	"                        (doctor) send a Pi's DHCPDISCOVER on IFACE, list every answer\n"
-	"      --as-pi SERIAL --interface IFACE\n"
-	"                        (doctor) boot as that node's bootloader on IFACE (DHCP, TFTP)\n"
-	"      --listen ADDR:PORT\n"
-	"                        (run) HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"
-	"      --interval DURATION\n"
-	"                        (run) time between passes, e.g. 60s or 5m (+/-10%)\n"
-	"  -h, --help            this help\n"
+/* One line of the options' help; shown to the commands that take the option. */
+struct opt_help {
+	unsigned opt; /* enum cmd_opt; 0: every command's */
+	const char *text;
+};
+
+static const struct opt_help opt_helps[] = {
+	{0, "  -c, --config FILE     controller configuration (default " CONFIG_DEFAULT_PATH
+	    " if present)\n"},
+	{0,
+	 "  -s, --source DIR|URL  the manifests: a directory or a git repository (source.url)\n"},
+	{0, "      --path SUBDIR     manifests path inside the source (source.path)\n"},
+	{0, "  -r, --root DIR        put every output under DIR: DIR/tftp, DIR/nfs, DIR/state,\n"
+	    "                        DIR/images, DIR/dnsmasq, DIR/exports\n"},
+	{0, "      --tftp-root DIR, --nfs-root DIR, --state-dir DIR, --image-store DIR\n"},
+	{0,
+	 "      --set KEY=VALUE   any configuration key, e.g. --set dhcp.restartCommand='...'\n"},
+	{CO_ALLOW_EMPTY,
+	 "      --allow-empty     allow a revision with no nodes to remove every node's files\n"},
+	{CO_ADOPT,
+	 "      --adopt           replace files in the way that bramble did not create\n"},
+	{0,
+	 "  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"},
+	{CO_QUIET, "  -q, --quiet           only errors\n"},
+	{CO_JSON, "      --json            print a JSON document (schema bramble/<command>/v1)\n"},
+	{CO_COLOR,
+	 "      --color=WHEN      colour the changes: auto (a terminal without NO_COLOR),\n"
+	 "                        always or never\n"},
+	{CO_DRY_RUN, "      --dry-run         list what would be removed, remove nothing\n"},
+	{CO_LISTEN, "      --listen ADDR:PORT\n"
+		    "                        HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"},
+	{CO_INTERVAL, "      --interval DURATION\n"
+		      "                        time between passes, e.g. 60s or 5m (+/-10%)\n"},
+	{CO_DOCTOR,
+	 "      --probe-dhcp IFACE\n"
+	 "                        send a Pi's DHCPDISCOVER on IFACE, list every answer\n"},
+	{CO_DOCTOR,
+	 "      --as-pi SERIAL --interface IFACE\n"
+	 "                        boot as that node's bootloader on IFACE (DHCP, TFTP)\n"},
+	{0, "  -h, --help            this help\n"},
+};
+
+static const char exit_usage[] =
 	"\nExit codes: 0 success (plan: nothing to change), 1 failure or invalid revision,\n"
 	"2 plan: changes pending, 64 bad usage or configuration.\n";
 
@@ -101,6 +142,7 @@ enum {
 	OPT_PROBE_DHCP,
 	OPT_AS_PI,
 	OPT_INTERFACE,
+	OPT_COLOR,
 };
 
 static const struct option long_opts[] = {
@@ -122,21 +164,59 @@ static const struct option long_opts[] = {
 	{"probe-dhcp", required_argument, NULL, OPT_PROBE_DHCP},
 	{"as-pi", required_argument, NULL, OPT_AS_PI},
 	{"interface", required_argument, NULL, OPT_INTERFACE},
+	{"color", required_argument, NULL, OPT_COLOR},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
-static void usage_of(const char *cmd, FILE *f)
+/* Which enum cmd_opt an option is; 0: one that every command takes. */
+static unsigned opt_bit(int opt)
+{
+	static const int bits[][2] = {
+		{OPT_JSON, CO_JSON},	     {OPT_DRY_RUN, CO_DRY_RUN},
+		{OPT_ADOPT, CO_ADOPT},	     {OPT_ALLOW_EMPTY, CO_ALLOW_EMPTY},
+		{OPT_LISTEN, CO_LISTEN},     {OPT_INTERVAL, CO_INTERVAL},
+		{OPT_COLOR, CO_COLOR},	     {'q', CO_QUIET},
+		{OPT_PROBE_DHCP, CO_DOCTOR}, {OPT_AS_PI, CO_DOCTOR},
+		{OPT_INTERFACE, CO_DOCTOR},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (bits[i][0] == opt)
+			return (unsigned)bits[i][1];
+	return 0;
+}
+
+static const struct cmd *cmd_find(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, cmd) == 0)
-			fprintf(f, "usage: bramble %s [options]\n  %s\n\n", cmd,
-				commands[i].summary);
-	fputs(common_usage, f);
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* "usage: bramble plan [options]", the summary, and the options plan takes. */
+static void usage_of(const struct cmd *cmd, FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: bramble %s%s\n  %s\n\n", cmd->name,
+		cmd->opts & CO_NONE		   ? ""
+		: strcmp(cmd->name, "images") == 0 ? " [prune] [options]"
+						   : " [options]",
+		cmd->summary);
+	if (cmd->opts & CO_NONE)
+		return;
+	fputs("Options:\n", f);
+	for (i = 0; i < sizeof(opt_helps) / sizeof(opt_helps[0]); i++)
+		if (!opt_helps[i].opt || (opt_helps[i].opt & cmd->opts))
+			fputs(opt_helps[i].text, f);
+	fputs(exit_usage, f);
 }
 
 /* Flags that set a path; applied after the config file and --root. */
@@ -145,13 +225,23 @@ struct late_flag {
 	const char *value;
 };
 
+enum color_when {
+	COLOR_AUTO,
+	COLOR_ALWAYS,
+	COLOR_NEVER,
+};
+
 struct cli {
+	const struct cmd *cmd;
 	struct bramble_config cfg;
 	struct pass_opts pass;
 	bool json;
 	bool help;
 	bool dry_run;
 	struct doctor_opts doctor;
+	bool quiet;
+	enum color_when color;
+	FILE *devnull; /* -q: where the command's output goes */
 	/* How cfg was made, kept so that the daemon can make it again on SIGHUP. */
 	const char *config_path; /* NULL: no file */
 	bool allow_empty;
@@ -159,18 +249,23 @@ struct cli {
 	size_t n_late;
 };
 
-/* --interval: the same check as source.interval in the file. */
+/* --interval: the same check as source.interval in the file, said as the flag's. */
 static int set_interval(struct bramble_config *cfg, const char *v, struct diags *d)
 {
+	struct diags scratch = DIAGS_INIT;
 	struct buf a = BUF_INIT;
-	size_t before = d->n;
 	int r;
 
 	r = buf_printf(&a, "source.interval=%s", v);
 	if (r == 0)
-		r = config_set_key(cfg, buf_str(&a), d);
-	if (r == 0 && d->n > before)
+		r = config_set_key(cfg, buf_str(&a), &scratch);
+	if (r == 0 && scratch.n)
 		r = -EINVAL;
+	if (r == -EINVAL)
+		diags_add(d, NULL,
+			  "--interval: bad duration \"%s\": expected e.g. 60s, 5m, 1h (at most 7d)",
+			  v);
+	diags_release(&scratch);
 	buf_release(&a);
 	return r;
 }
@@ -272,78 +367,186 @@ static bool parse_doctor_opt(struct cli *c, int opt)
 	}
 }
 
+/* "--json" for an option's code, for messages. */
+static const char *opt_name(int opt)
+{
+	size_t i;
+
+	for (i = 0; long_opts[i].name; i++)
+		if (long_opts[i].val == opt)
+			return long_opts[i].name;
+	return "?";
+}
+
+/* --color=WHEN */
+static int parse_color(struct cli *c, const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		c->color = COLOR_AUTO;
+	else if (strcmp(v, "always") == 0)
+		c->color = COLOR_ALWAYS;
+	else if (strcmp(v, "never") == 0)
+		c->color = COLOR_NEVER;
+	else {
+		fprintf(stderr,
+			"bramble %s: --color: bad value \"%s\": expected auto, always or never\n",
+			c->cmd->name, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One option into c; an option the command does not take is an error, said on stderr. */
+static int parse_one(struct cli *c, int opt)
+{
+	unsigned bit = opt_bit(opt);
+
+	if (bit == CO_JSON && !(c->cmd->opts & bit)) {
+		fprintf(stderr,
+			"bramble %s: --json: %s has no JSON document yet (validate, plan, "
+			"status, images and doctor have one)\n",
+			c->cmd->name, c->cmd->name);
+		return -EINVAL;
+	}
+	if (opt != 'h' && ((c->cmd->opts & CO_NONE) || (bit && !(c->cmd->opts & bit)))) {
+		fprintf(stderr, "bramble %s: --%s means nothing for %s\n", c->cmd->name,
+			opt_name(opt), c->cmd->name);
+		return -EINVAL;
+	}
+	switch (opt) {
+	case 'c':
+		c->config_path = optarg;
+		return 0;
+	case 'v':
+		c->pass.verbose = true;
+		log_set_level(LOG_LEVEL_DEBUG);
+		return 0;
+	case 'q':
+		c->quiet = true;
+		log_set_level(LOG_LEVEL_ERROR);
+		return 0;
+	case 'h':
+		c->help = true;
+		return 0;
+	case OPT_ALLOW_EMPTY:
+		c->allow_empty = true;
+		return 0;
+	case OPT_ADOPT:
+		c->pass.adopt = true;
+		return 0;
+	case OPT_JSON:
+		c->json = true;
+		return 0;
+	case OPT_DRY_RUN:
+		c->dry_run = true;
+		return 0;
+	case OPT_COLOR:
+		return parse_color(c, optarg);
+	}
+	if (parse_doctor_opt(c, opt))
+		return 0;
+	if (c->n_late == sizeof(c->late) / sizeof(c->late[0]))
+		return -E2BIG;
+	c->late[c->n_late].opt = opt;
+	c->late[c->n_late++].value = optarg;
+	return 0;
+}
+
+/* The command line into c: -EINVAL for bad usage (said on stderr). */
 static int parse(struct cli *c, int argc, char **argv)
 {
-	struct diags d = DIAGS_INIT;
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:s:r:vqh", long_opts, NULL)) != -1) {
-		if (parse_doctor_opt(c, opt))
-			continue;
-		switch (opt) {
-		case 'c':
-			c->config_path = optarg;
-			break;
-		case 'v':
-			c->pass.verbose = true;
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'q':
-			log_set_level(LOG_LEVEL_ERROR);
-			break;
-		case 'h':
-			c->help = true;
-			break;
-		case OPT_ALLOW_EMPTY:
-			c->allow_empty = true;
-			break;
-		case OPT_ADOPT:
-			c->pass.adopt = true;
-			break;
-		case OPT_JSON:
-			c->json = true;
-			break;
-		case OPT_DRY_RUN:
-			c->dry_run = true;
-			break;
-		case '?':
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:s:r:vqh", long_opts, NULL)) != -1) {
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "bramble %s: %s \"%s\"\n", c->cmd->name,
+				opt == ':' ? "missing value for option" : "unknown option",
+				argv[optind - 1]);
 			return -EINVAL;
-		default:
-			if (c->n_late == sizeof(c->late) / sizeof(c->late[0]))
-				return -E2BIG;
-			c->late[c->n_late].opt = opt;
-			c->late[c->n_late++].value = optarg;
 		}
+		r = parse_one(c, opt);
+		if (r < 0)
+			return r;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "bramble: unexpected argument \"%s\"\n", argv[optind]);
+		fprintf(stderr, "bramble %s: unexpected argument \"%s\"\n", c->cmd->name,
+			argv[optind]);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Where the command's output goes: stdout, or nowhere with -q; colour when asked or on a terminal. */
+static int setup_output(struct cli *c)
+{
+	const char *no_color = getenv("NO_COLOR");
+
+	c->pass.out = stdout;
+	c->pass.json = c->json;
+	/* -q, and --json: the document alone on stdout (pass_json.c writes it). */
+	if (c->quiet || c->json) {
+		c->devnull = fopen("/dev/null", "we");
+		if (!c->devnull)
+			return -errno;
+		c->pass.out = c->devnull;
+	}
+	c->pass.color =
+		c->color == COLOR_ALWAYS || (c->color == COLOR_AUTO && !c->quiet &&
+					     isatty(STDOUT_FILENO) && !(no_color && no_color[0]));
+	return 0;
+}
+
+/* Parse the options of a command; returns -1 to go on, or an exit code. */
+static int setup(struct cli *c, const char *name, int argc, char **argv)
+{
+	struct diags d = DIAGS_INIT;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->cmd = cmd_find(name);
+	if (config_init(&c->cfg) < 0)
+		return EXIT_FAILED;
+	if (parse(c, argc, argv) < 0) {
+		fprintf(stderr, "Try 'bramble %s --help'.\n", name);
+		return EXIT_USAGE;
+	}
+	if (c->help) {
+		usage_of(c->cmd, stdout);
+		return EXIT_OK;
 	}
 	if (!c->config_path && access(CONFIG_DEFAULT_PATH, R_OK) == 0)
 		c->config_path = CONFIG_DEFAULT_PATH;
 	r = config_build(c, &c->cfg, &d);
 	diags_print(&d, stderr);
+	if (r < 0 && d.n == 0)
+		fprintf(stderr, "bramble %s: cannot make the configuration: %s\n", name,
+			strerror(-r));
 	diags_release(&d);
-	return r;
+	if (r < 0) /* a bad configuration is a usage error; no memory is not */
+		return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+	return setup_output(c) < 0 ? EXIT_FAILED : -1;
 }
 
-/* Parse the options of a command; returns -1 to go on, or an exit code. */
-static int setup(struct cli *c, const char *cmd, int argc, char **argv)
+/* What setup() made. */
+static void cli_release(struct cli *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->pass.out = stdout;
-	if (config_init(&c->cfg) < 0)
-		return EXIT_FAILED;
-	if (parse(c, argc, argv) < 0) {
-		fprintf(stderr, "Try 'bramble %s --help'.\n", cmd);
-		return EXIT_USAGE;
-	}
-	if (c->help) {
-		usage_of(cmd, stdout);
-		return EXIT_OK;
-	}
-	return -1;
+	config_release(&c->cfg);
+	if (c->devnull)
+		fclose(c->devnull);
+	c->devnull = NULL;
+}
+
+/* validate, plan, apply and run read a source: without one there is nothing to do. */
+static int need_source(const struct cli *c)
+{
+	if (c->cfg.source)
+		return -1;
+	fprintf(stderr,
+		"bramble %s: no source: give --source DIR|URL or source.url in the configuration\n",
+		c->cmd->name);
+	return EXIT_USAGE;
 }
 
 static int run_pass(enum pass_mode mode, const char *cmd, int argc, char **argv)
@@ -352,11 +555,13 @@ static int run_pass(enum pass_mode mode, const char *cmd, int argc, char **argv)
 	int code;
 
 	code = setup(&c, cmd, argc, argv);
+	if (code < 0)
+		code = need_source(&c);
 	if (code < 0) {
 		c.pass.mode = mode;
 		code = reconcile_pass(&c.cfg, &c.pass, NULL);
 	}
-	config_release(&c.cfg);
+	cli_release(&c);
 	return code;
 }
 
@@ -375,18 +580,36 @@ static int cmd_apply(int argc, char **argv)
 	return run_pass(PASS_MODE_APPLY, "apply", argc, argv);
 }
 
+/* The HTTP address is checked before the daemon says a word or makes its state directory. */
+static int check_listen(const struct cli *c)
+{
+	struct sockaddr_storage ss;
+
+	if (c->cfg.listen && http_listen_parse(c->cfg.listen, &ss) == 0)
+		return -1;
+	fprintf(stderr,
+		"bramble run: bad listen address \"%s\" (--listen or http.listen): expected e.g. "
+		"127.0.0.1:9420 or [::1]:9420\n",
+		c->cfg.listen ? c->cfg.listen : "");
+	return EXIT_USAGE;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct cli c;
 	int code;
 
 	code = setup(&c, "run", argc, argv);
+	if (code < 0)
+		code = need_source(&c);
+	if (code < 0)
+		code = check_listen(&c);
 	if (code < 0) {
 		struct daemon_reload reload = {config_rebuild, &c};
 
 		code = daemon_run(&c.cfg, &c.pass, &reload);
 	}
-	config_release(&c.cfg);
+	cli_release(&c);
 	return code;
 }
 
@@ -406,7 +629,7 @@ static int cmd_status(int argc, char **argv)
 		if (r == 0 && !c.json)
 			image_step_status(&c.cfg, stdout);
 	}
-	config_release(&c.cfg);
+	cli_release(&c);
 	return code;
 }
 
@@ -427,9 +650,15 @@ static int cmd_images(int argc, char **argv)
 			args[n++] = argv[i];
 	}
 	code = setup(&c, "images", n, args);
+	if (code < 0 && (prune ? c.json : c.quiet)) {
+		fprintf(stderr, "bramble images: %s\n",
+			prune ? "--json means nothing for 'images prune' (only for the listing)"
+			      : "--quiet means nothing for the listing (only for 'images prune')");
+		code = EXIT_USAGE;
+	}
 	if (code < 0)
-		code = image_step_command(&c.cfg, prune, stdout);
-	config_release(&c.cfg);
+		code = image_step_command(&c.cfg, prune, c.json, prune ? c.pass.out : stdout);
+	cli_release(&c);
 	free(args);
 	return code;
 }
@@ -442,7 +671,7 @@ static int cmd_discover(int argc, char **argv)
 	code = setup(&c, "discover", argc, argv);
 	if (code < 0)
 		code = discover_command(&c.cfg, stdout);
-	config_release(&c.cfg);
+	cli_release(&c);
 	return code;
 }
 
@@ -468,37 +697,66 @@ static int cmd_gc(int argc, char **argv)
 
 	code = setup(&c, "gc", argc, argv);
 	if (code < 0)
-		code = gc_run(&c.cfg, c.dry_run, stdout);
-	config_release(&c.cfg);
+		code = gc_run(&c.cfg, c.dry_run, c.pass.out);
+	cli_release(&c);
 	return code;
+}
+
+/* version and help take no option but --help (help takes the name of a command). */
+static int no_args(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage_of(cmd_find(name), stdout);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "bramble %s: unexpected %s \"%s\"\nTry 'bramble %s --help'.\n", name,
+		argv[1][0] == '-' ? "option" : "argument", argv[1], name);
+	return EXIT_USAGE;
 }
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	int code = no_args("version", argc, argv);
+
+	if (code >= 0)
+		return code;
 	printf("bramble %s\n", BRAMBLE_VERSION);
 	return EXIT_OK;
 }
 
+/* bramble help [CMD]: help CMD is CMD --help. */
 static int cmd_help(int argc, char **argv)
 {
+	const struct cmd *cmd = argc >= 2 ? cmd_find(argv[1]) : NULL;
 	size_t i;
 
-	(void)argc;
-	(void)argv;
+	if (cmd && argc == 2) {
+		usage_of(cmd, stdout);
+		return EXIT_OK;
+	}
+	if (argc >= 2 && !cmd) {
+		fprintf(stderr, "bramble help: unknown command \"%s\"; try 'bramble help'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	if (cmd)
+		return no_args("help", argc - 1, argv + 1);
 	printf("usage: bramble <command> [options]\n\n"
 	       "bramble keeps a netboot server (TFTP tree, config.txt/cmdline.txt, NFS roots and\n"
 	       "exports, dnsmasq) exactly as a repository of manifests says.\n\nCommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
-	printf("\n%s", common_usage);
+	printf("\n'bramble help COMMAND' (or 'bramble COMMAND --help') shows a command's "
+	       "options.\n%s",
+	       exit_usage);
 	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
-	size_t i;
+	const struct cmd *cmd;
 
 	/* the git fetch process (git_mirror.h): hidden, and before anything else */
 	if (argc == 2 && strcmp(argv[1], GIT_SOURCE_FETCH_COMMAND) == 0)
@@ -506,16 +764,16 @@ int main(int argc, char **argv)
 	(void)git_source_init();
 	log_init(LOG_LEVEL_INFO);
 	if (argc < 2) {
-		cmd_help(argc, argv);
+		cmd_help(1, argv);
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(argc, argv);
+		return cmd_help(1, argv);
 	if (strcmp(argv[1], "--version") == 0)
-		return cmd_version(argc, argv);
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+		return cmd_version(argc - 1, argv + 1);
+	cmd = cmd_find(argv[1]);
+	if (cmd)
+		return cmd->fn(argc - 1, argv + 1);
 	fprintf(stderr, "bramble: unknown command \"%s\"; try 'bramble help'\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -60,6 +60,11 @@ void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb)
 /* Record the pass's status; on failure say so, and leave no stale status behind. */
 int pass_report_record(struct pass *p, const struct pass_report *rep);
 
+/* pass_json.c: the --json documents on stdout; 0 or -errno. */
+int pass_json_validate(const struct pass *p, bool valid);
+/* after_apply: the reloads apply would run (NULL: none); images_pending: to download first. */
+int pass_json_plan(const struct pass *p, const char *after_apply, size_t images_pending);
+
 /* pass_seal.c */
 /* The sealed fast path; notes in p->delta that a delta pass can follow. */
 bool pass_sealed(struct pass *p);

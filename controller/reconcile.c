@@ -111,16 +111,73 @@ int pass_report_record(struct pass *p, const struct pass_report *rep)
 	return r;
 }
 
-static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *message)
+/*
+ * Say why a pass stops; an applying pass adds that nothing was applied (a
+ * plan or a validation never applies, and does not say so) and records it.
+ */
+/*
+ * Whether these errors are the ones the last failed pass logged (pass_opts.memo):
+ * then they are not printed again, and the daemon's log says how often.
+ */
+static bool errors_repeated(struct pass *p, const char *what)
+{
+	struct error_memo *memo = p->o->memo;
+	struct sha256_ctx c;
+	char digest[SHA256_HEX_LEN + 1];
+	size_t i;
+
+	if (!memo || sha256_init(&c) < 0)
+		return false;
+	sha256_update(&c, what, strlen(what) + 1);
+	for (i = 0; i < p->d.n; i++) {
+		const struct diag *g = &p->d.v[i];
+		char at[64];
+
+		snprintf(at, sizeof(at), ":%u:%u:", g->line, g->col);
+		sha256_update(&c, g->file ? g->file : "", g->file ? strlen(g->file) : 0);
+		sha256_update(&c, at, strlen(at));
+		sha256_update(&c, g->msg, strlen(g->msg) + 1);
+	}
+	if (sha256_final_hex(&c, digest) < 0)
+		return false;
+	if (strcmp(digest, memo->digest) == 0) {
+		memo->times++;
+		return true;
+	}
+	memcpy(memo->digest, digest, sizeof(digest));
+	memo->times = 1;
+	return false;
+}
+
+static void report_invalid(struct pass *p, enum pass_outcome outcome, const char *what)
 {
 	struct pass_report rep;
+	struct buf m = BUF_INIT;
+	const char *message;
+	bool repeated;
 
 	diags_sort(&p->d);
-	diags_print(&p->d, stderr);
-	if (message)
-		log_warnx("%s", message);
-	if (p->o->mode != PASS_MODE_APPLY)
+	repeated = errors_repeated(p, what);
+	if (repeated)
+		log_warnx("still failing (%u times) with the same %zu error%s: %s",
+			  p->o->memo->times, p->d.n, p->d.n == 1 ? "" : "s", what);
+	else
+		diags_print(&p->d, stderr);
+	if (p->o->json && p->o->mode == PASS_MODE_VALIDATE)
+		pass_json_validate(p, false);
+	else if (p->o->json)
+		pass_json_plan(p, NULL, 0);
+	if (p->o->mode != PASS_MODE_APPLY) {
+		log_warnx("%s", what);
 		return;
+	}
+	if (outcome == PASS_REFUSED) /* says it already */
+		buf_adds(&m, what);
+	else
+		buf_printf(&m, "%s: nothing applied; the last applied state keeps serving", what);
+	message = buf_str(&m);
+	if (!repeated)
+		log_warnx("%s", message);
 	p->res->outcome = outcome;
 	memset(&rep, 0, sizeof(rep));
 	rep.outcome = outcome;
@@ -129,6 +186,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	rep.message = message;
 	rep.duration_s = pass_elapsed(&p->start);
 	pass_report_record(p, &rep);
+	buf_release(&m);
 }
 
 /* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
@@ -498,6 +556,25 @@ static int do_apply(struct pass *p)
 	return apply_finish(p, r, failed, acts ? msg : NULL, q);
 }
 
+/* The plan for people (the text) or programs (--json), and the reloads apply would run. */
+static void plan_show(struct pass *p, unsigned pending)
+{
+	char acts[128] = "";
+
+	if (p->plan->actions | pending)
+		actions_describe(p->plan->actions | pending, acts, sizeof(acts));
+	if (p->o->json) {
+		pass_json_plan(p, acts[0] ? acts : NULL, 0);
+		return;
+	}
+	plan_print_flags(p->engine, p->plan, p->o->out,
+			 (p->o->verbose ? PLAN_PRINT_VERBOSE : 0) |
+				 (p->o->color ? PLAN_PRINT_COLOR : 0));
+	if (acts[0])
+		fprintf(p->o->out, "after apply: %s%s\n", acts,
+			pending ? " (retrying a reload that failed)" : "");
+}
+
 static int pass_plan_apply(struct pass *p)
 {
 	unsigned flags = p->cfg->allow_empty ? ENGINE_ALLOW_EMPTY : 0, pending;
@@ -528,15 +605,8 @@ static int pass_plan_apply(struct pass *p)
 	}
 	if (p->o->mode == PASS_MODE_APPLY)
 		return do_apply(p);
-	plan_print(p->engine, p->plan, p->o->out, p->o->verbose);
 	pending = actions_pending_load(p->state_fd) & ~ACTIONS_PASS_OPEN;
-	if (p->plan->actions | pending) {
-		char acts[128];
-
-		actions_describe(p->plan->actions | pending, acts, sizeof(acts));
-		fprintf(p->o->out, "after apply: %s%s\n", acts,
-			pending ? " (retrying a reload that failed)" : "");
-	}
+	plan_show(p, pending);
 	image_step_unused(p->cfg, p->set, false, p->o->out);
 	return plan_has_changes(p->plan) || pending ? EXIT_CHANGES : EXIT_OK;
 }
@@ -555,8 +625,7 @@ static int pass_images(struct pass *p)
 	r = image_step_run(p->cfg, p->set, fetch, p->o->out, &p->d, &pending);
 	if (r == -EINVAL) {
 		report_invalid(p, PASS_FETCH_FAILED,
-			       "an image could not be brought into the image store: nothing "
-			       "applied; the last applied state keeps serving");
+			       "an image could not be brought into the image store");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
@@ -565,6 +634,8 @@ static int pass_images(struct pass *p)
 	}
 	if (!pending)
 		return EXIT_OK;
+	if (p->o->json)
+		pass_json_plan(p, NULL, pending);
 	fprintf(p->o->out,
 		"plan: %zu image%s to download first; bramble apply fetches %s, then plans and "
 		"applies the rest\n",
@@ -580,7 +651,8 @@ static int pass_run(struct pass *p)
 	clock_gettime(CLOCK_MONOTONIC, &fetch_start);
 	r = source_read(p->cfg, &p->rev, &p->d);
 	p->res->fetch_s = pass_elapsed(&fetch_start);
-	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && pass_sealed(p))
+	/* The JSON plan lists every change: never the sealed pass's summary alone. */
+	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && !p->o->json && pass_sealed(p))
 		return EXIT_OK;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
 		seal_release(&p->seal);
@@ -600,9 +672,7 @@ static int pass_run(struct pass *p)
 	if (r == -EINVAL) {
 		struct buf m = BUF_INIT;
 
-		buf_printf(&m,
-			   "revision %s is not valid (%zu errors): nothing applied; the last "
-			   "applied state keeps serving",
+		buf_printf(&m, "revision %s is not valid (%zu errors)",
 			   p->rev.revision ? p->rev.revision : "(unreadable)", p->d.n);
 		report_invalid(p, PASS_INVALID, buf_str(&m));
 		buf_release(&m);
@@ -612,10 +682,7 @@ static int pass_run(struct pass *p)
 		struct buf m = BUF_INIT;
 
 		/* The source's own words (timeout, refused, unreachable) say more than errno. */
-		buf_printf(&m,
-			   "cannot read the source: %s: nothing applied; the last applied state "
-			   "keeps serving",
-			   p->d.n ? p->d.v[0].msg : strerror(-r));
+		buf_printf(&m, "cannot read the source: %s", p->d.n ? p->d.v[0].msg : strerror(-r));
 		report_invalid(p, PASS_FETCH_FAILED, buf_str(&m));
 		buf_release(&m);
 		return EXIT_FAILED;
@@ -623,6 +690,8 @@ static int pass_run(struct pass *p)
 	if (p->o->mode == PASS_MODE_VALIDATE) {
 		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
 			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
+		if (p->o->json)
+			pass_json_validate(p, true);
 		return EXIT_OK;
 	}
 	r = pass_images(p);
@@ -638,9 +707,7 @@ static int pass_run(struct pass *p)
 	if (r == 0 && p->delta)
 		r = pass_delta_scope(p);
 	if (r == -EINVAL) {
-		report_invalid(p, PASS_INVALID,
-			       "the rendered state is not valid: nothing applied; the last applied "
-			       "state keeps serving");
+		report_invalid(p, PASS_INVALID, "the rendered state is not valid");
 		return EXIT_FAILED;
 	}
 	if (r < 0) {

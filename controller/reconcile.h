@@ -20,11 +20,24 @@ enum pass_mode {
 	PASS_MODE_APPLY,
 };
 
+/*
+ * The daemon's memory of the last failure's errors, so that a revision
+ * retried with the same errors has them logged once, then "still failing (N
+ * times)" until they change.  Zeroed: nothing remembered.
+ */
+struct error_memo {
+	char digest[65]; /* of the message and every error; "" none */
+	unsigned times;	 /* passes that failed with them */
+};
+
 struct pass_opts {
 	enum pass_mode mode;
 	bool verbose;
 	bool adopt;
-	FILE *out; /* the plan and summaries (stdout) */
+	bool color; /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
+	bool json;  /* validate, plan: the JSON document instead of the text */
+	struct error_memo *memo; /* NULL: every failure's errors are printed */
+	FILE *out;		 /* the plan and summaries (stdout) */
 	/*
 	 * The daemon's boot observation: true defers the switch of this node's
 	 * boot tree to a new generation (it is in the middle of a boot); the

@@ -783,6 +783,8 @@ int status_print(const char *state_dir, bool json, FILE *out)
 	if (!json_is_array(nodes))
 		json_decref(nodes);
 	boot_merge(st, state_dir);
+	/* The document's version (README.md, "JSON output"); /status is the same document. */
+	json_object_set_new(st, "schema", json_string("bramble/status/v1"));
 	if (json)
 		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
 	else

@@ -498,6 +498,13 @@ static bool follow_root(struct batch *b, struct plan *p, const struct root_index
 	}
 	if (root->op == PLAN_UNCHANGED || root->applied)
 		return true;
+	if (it->with_root) { /* the plan's "made with the new root": the root was not made */
+		it->op = PLAN_UNCHANGED;
+		it->reason = "";
+		p->n_create--;
+		p->n_unchanged++;
+		return false;
+	}
 	if (wants_apply(it, b->flags))
 		fail(b, it, -ENOENT, "write (its node root is not in place)");
 	return false;

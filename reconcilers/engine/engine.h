@@ -55,6 +55,7 @@ struct plan_item {
 	bool in_place;	/* RES_TREE: repair children inside the current generation */
 	bool unsettled; /* RES_ROOT: made by bramble, its own files in it not all recorded */
 	bool deferred;	/* RES_TREE: the switch was deferred (engine_set_defer); not applied */
+	bool with_root; /* in a root the plan makes: made with it (only if the root is made) */
 };
 
 struct plan {
@@ -160,6 +161,29 @@ bool plan_has_changes(const struct plan *p);
  * items.  e may be NULL for a plan without items (the summary alone).
  */
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose);
+
+enum plan_print_flags {
+	PLAN_PRINT_VERBOSE = 1u << 0, /* unchanged items, new files' content */
+	PLAN_PRINT_COLOR = 1u << 1,   /* ANSI colours: + green, ~ yellow, - red, ! bold */
+};
+/* plan_print with enum plan_print_flags: the plan on a terminal, in colour. */
+void plan_print_flags(struct engine *e, const struct plan *p, FILE *f, unsigned flags);
+
+/* One change of a plan as a program reads it (the JSON plan). */
+struct plan_change {
+	const char *op;	    /* "create", "update", "delete", "attic", "keep" or "conflict" */
+	const char *output; /* "tftp", "nfs", "dhcp", ... */
+	const char *path;   /* inside the output; a directory's ends with "/" in the text plan */
+	bool dir;
+	const char *reason;
+	const char *node; /* NULL: shared */
+	bool drift;
+};
+/*
+ * Item i of the plan as a change: false for an unchanged item and for a file
+ * that moves to the attic with its root (counted with the root).
+ */
+bool plan_change_at(const struct plan *p, size_t i, struct plan_change *ret);
 
 /*
  * What a plan deletes, as people count it: the paths deleted, and the node

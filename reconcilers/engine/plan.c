@@ -681,6 +681,8 @@ static bool would_empty(const struct resource_set *d, const struct inventory *in
  * A file at one of bramble's paths inside a root bramble made but did not
  * record as settled (a pass died or failed between the root's rename and
  * the files'): the image's copy, bramble's to replace, not the node's.
+ * In a root that is to be made (a re-image), bramble's files are made with
+ * it, whatever the old root holds: the plan counts them as apply does.
  */
 static void settle_root_file(struct root_index *ri, struct plan_item *it)
 {
@@ -691,9 +693,17 @@ static void settle_root_file(struct root_index *ri, struct plan_item *it)
 			ri->n = 0; /* out of memory: the conflicts stay conflicts */
 		return;
 	}
-	if (it->op != PLAN_CONFLICT || it->res->root != ROOT_NFS || it->res->type == RES_DIR)
+	if (it->res->root != ROOT_NFS)
 		return;
 	root = root_index_find(ri, it->res->path);
+	if (root && (root->op == PLAN_CREATE || root->op == PLAN_UPDATE) &&
+	    (it->op == PLAN_UNCHANGED || it->op == PLAN_CONFLICT)) {
+		item_set(it, PLAN_CREATE, "made with the new root");
+		it->with_root = true;
+		return;
+	}
+	if (it->op != PLAN_CONFLICT || it->res->type == RES_DIR)
+		return;
 	if (root && root->unsettled)
 		item_set(it, PLAN_UPDATE, "left by an interrupted pass in a root bramble made");
 }

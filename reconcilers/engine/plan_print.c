@@ -159,7 +159,10 @@ static void print_root(const struct plan_item *it, FILE *f)
 	else if (it->op == PLAN_DELETE)
 		fprintf(f, "      the shared copy of the image is removed\n");
 	else if (it->op == PLAN_UPDATE && gen)
-		fprintf(f, "      root of %s \u2192 attic (re-image to generation %u)\n",
+		fprintf(f,
+			"      root of %s \u2192 attic (re-image to generation %u); bramble's "
+			"files "
+			"are made in the new root\n",
 			node ? node : it->res->path, (unsigned)strtoul(gen + 11, NULL, 10));
 	else if (it->op == PLAN_UPDATE)
 		fprintf(f,
@@ -192,29 +195,64 @@ static bool moves_with_root(const struct plan *p, size_t i)
 	return false;
 }
 
-static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bool verbose)
+/* The colour of a change's mark: the way terraform and git colour theirs. */
+static const char *op_color(char mark)
+{
+	switch (mark) {
+	case '+':
+		return "\033[32m";
+	case '~':
+	case '>':
+		return "\033[33m";
+	case '-':
+		return "\033[31m";
+	case '!':
+		return "\033[1m";
+	}
+	return NULL;
+}
+
+/* An item's line: its mark (coloured), output root, path, reason and node. */
+static void print_head(const struct plan_item *it, FILE *f, unsigned flags)
 {
 	const char *path = it->res ? it->res->path : it->inv->path;
 	enum root_id root = it->res ? it->res->root : it->inv->root;
 	const char *node = it->res ? it->res->node : it->inv->node;
 	enum res_type type = it->res ? it->res->type : it->inv->type;
 	bool dir = type == RES_TREE || type == RES_DIR || type == RES_ROOT;
-	bool secret = it->res && (it->res->flags & RES_F_SECRET);
-	size_t i;
+	const char *color;
+	char mark;
 
-	/* A root's note (a warning) shows even when the root itself is unchanged. */
-	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res && it->res->note))
-		return;
 	/* '>': a node root moving to the attic, not deleted. */
-	fprintf(f, "%c %-10s %s%s",
-		type == RES_ROOT && it->op == PLAN_DELETE && !strchr(path, '/') ? '>'
-										: op_mark(it->op),
-		root_name(root), path, dir ? "/" : "");
+	mark = type == RES_ROOT && it->op == PLAN_DELETE && !strchr(path, '/') ? '>'
+									       : op_mark(it->op);
+	color = flags & PLAN_PRINT_COLOR ? op_color(mark) : NULL;
+	fprintf(f, "%s%c %-10s %s%s%s", color ? color : "", mark, root_name(root), path,
+		dir ? "/" : "", color ? "\033[0m" : "");
 	if (it->op != PLAN_UNCHANGED)
 		fprintf(f, "  (%s%s)", it->reason, it->drift ? "; drift" : "");
 	if (node)
 		fprintf(f, "  [node %s]", node);
 	fputc('\n', f);
+}
+
+static void print_item(struct engine *e, const struct plan_item *it, FILE *f, unsigned flags)
+{
+	bool verbose = flags & PLAN_PRINT_VERBOSE;
+	const char *path = it->res ? it->res->path : it->inv->path;
+	enum root_id root = it->res ? it->res->root : it->inv->root;
+	enum res_type type = it->res ? it->res->type : it->inv->type;
+	bool secret = it->res && (it->res->flags & RES_F_SECRET);
+	const char *color;
+	size_t i;
+
+	/* A root's note (a warning) shows even when the root itself is unchanged. */
+	if (it->op == PLAN_UNCHANGED && !verbose && !(type == RES_ROOT && it->res && it->res->note))
+		return;
+	/* bramble's files made with a new root: the root's line says it (-v lists them). */
+	if (it->with_root && !verbose)
+		return;
+	print_head(it, f, flags);
 	if (type == RES_ROOT)
 		print_root(it, f);
 	if (it->res && it->res->note && (it->op != PLAN_UNCHANGED || type == RES_ROOT))
@@ -231,7 +269,9 @@ static void print_item(struct engine *e, const struct plan_item *it, FILE *f, bo
 			break;
 		if (c->op == PLAN_UNCHANGED)
 			continue;
-		fprintf(f, "    %c %s/%s  (%s)\n", op_mark(c->op), path, c->res->path, c->reason);
+		color = flags & PLAN_PRINT_COLOR ? op_color(op_mark(c->op)) : NULL;
+		fprintf(f, "    %s%c %s/%s%s  (%s)\n", color ? color : "", op_mark(c->op), path,
+			c->res->path, color ? "\033[0m" : "", c->reason);
 	}
 	if (it->op == PLAN_UPDATE && !it->in_place && it->inv && it->inv->gendir) {
 		fprintf(f, "      boot tree switches from %s to %s\n", it->inv->gendir, it->gendir);
@@ -258,11 +298,16 @@ void plan_delete_counts(const struct plan *p, size_t *ret_deleted, size_t *ret_a
 
 void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
 {
+	plan_print_flags(e, p, f, verbose ? PLAN_PRINT_VERBOSE : 0);
+}
+
+void plan_print_flags(struct engine *e, const struct plan *p, FILE *f, unsigned flags)
+{
 	size_t i, n_deleted, n_attic;
 
 	for (i = 0; i < p->n_items; i++)
 		if (!moves_with_root(p, i))
-			print_item(e, &p->items[i], f, verbose);
+			print_item(e, &p->items[i], f, flags);
 	plan_delete_counts(p, &n_deleted, &n_attic);
 	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu unchanged", p->n_create,
 		p->n_update, n_deleted, p->n_unchanged);
@@ -275,4 +320,21 @@ void plan_print(struct engine *e, const struct plan *p, FILE *f, bool verbose)
 	if (p->n_drift)
 		fprintf(f, " (%zu drifted)", p->n_drift);
 	fputc('\n', f);
+}
+
+bool plan_change_at(const struct plan *p, size_t i, struct plan_change *ret)
+{
+	const struct plan_item *it = &p->items[i];
+	enum res_type type = it->res ? it->res->type : it->inv->type;
+
+	if (it->op == PLAN_UNCHANGED || moves_with_root(p, i))
+		return false;
+	ret->op = to_attic(it) ? "attic" : plan_op_name(it->op);
+	ret->output = root_name(it->res ? it->res->root : it->inv->root);
+	ret->path = it->res ? it->res->path : it->inv->path;
+	ret->dir = type == RES_TREE || type == RES_DIR || type == RES_ROOT;
+	ret->reason = it->reason;
+	ret->node = it->res ? it->res->node : it->inv->node;
+	ret->drift = it->drift;
+	return true;
 }

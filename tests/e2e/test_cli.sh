@@ -171,4 +171,103 @@ check "no-op pass kept every node's status" python3 -c "
 import json; s=json.load(open('$W/last.out')); assert len(s['nodes']) == 2, s['nodes']"
 expect_rc 64 "unknown option is a usage error" "$BRAMBLE" apply --bogus
 expect_rc 0 "version" "$BRAMBLE" version
+
+# The command line keeps its word: an option that means nothing for a command,
+# an extra argument, a missing source and a bad flag value are usage errors
+# (64) that say why, before anything is done.
+expect_rc 64 "an option that means nothing for the command is refused" b validate --dry-run
+contains "$W/last.err" "bramble validate: --dry-run means nothing for validate" "it says why"
+expect_rc 64 "status takes no --adopt" b status --adopt
+contains "$W/last.err" "--adopt means nothing for status" "status says why"
+expect_rc 64 "version takes no argument" "$BRAMBLE" version extra
+contains "$W/last.err" 'unexpected argument "extra"' "version names the extra argument"
+expect_rc 64 "an extra argument to plan is refused" b plan extra
+for cmd in plan validate; do
+	expect_rc 64 "$cmd without a source is a usage error" "$BRAMBLE" "$cmd" --root "$W/nowhere"
+	check "$cmd without a source says so once" test "$(grep -c 'no source' "$W/last.err")" -eq 1
+	lacks "$W/last.err" "nothing applied" "$cmd without a source does not speak of applying"
+done
+expect_rc 64 "-c naming a directory is a usage error" b plan -c "$W"
+contains "$W/last.err" "not a regular file" "it says why"
+expect_rc 64 "-c /dev/null is a usage error" b plan -c /dev/null
+contains "$W/last.err" '"/dev/null": not a regular file' "it says why"
+expect_rc 64 "run --interval 5x is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/r5x" --interval 5x
+contains "$W/last.err" '--interval: bad duration "5x": expected' "it names the flag, not --set"
+expect_rc 64 "run --listen nonsense is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/rlisten" --listen nonsense
+contains "$W/last.err" 'bad listen address "nonsense"' "it says which address"
+lacks "$W/last.err" "reconciling" "it refuses before the start-up lines"
+check "it refuses before making the state directory" test ! -e "$W/rlisten/state"
+"$BRAMBLE" plan --help >"$W/plan-help.out"
+expect_rc 0 "help plan" "$BRAMBLE" help plan
+check "help plan is plan --help" cmp -s "$W/last.out" "$W/plan-help.out"
+lacks "$W/last.out" "--dry-run" "plan's help lists only plan's options"
+expect_rc 64 "help of an unknown command is a usage error" "$BRAMBLE" help nonsense
+# -q prints only errors; a plan never says "nothing applied".
+sed -i 's/enable_uart: 0/enable_uart: 1/' "$W/repo/profiles.yaml"
+expect_rc 0 "validate -q" b validate -q
+check "validate -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+expect_rc 2 "plan -q still exits 2 on pending changes" b plan -q
+check "plan -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+expect_rc 0 "apply -q" b apply -q
+check "apply -q prints nothing" test ! -s "$W/last.out" -a ! -s "$W/last.err"
+printf 'apiVersion: bramble/v1alpha1\nkind: Profile\nmetadata: {name: bad}\nspec: {bogus: 1}\n' >"$W/repo/bad.yaml"
+expect_rc 1 "plan of an invalid revision fails" b plan -q
+contains "$W/last.err" "bad.yaml:4:" "plan -q still prints the errors, with positions"
+expect_rc 1 "plan of an invalid revision fails" b plan
+lacks "$W/last.err" "nothing applied" "a plan never says nothing applied"
+expect_rc 1 "apply of an invalid revision fails" b apply
+contains "$W/last.err" "nothing applied; the last applied state keeps serving" "an apply says nothing was applied"
+rm -f "$W/repo/bad.yaml"
+
+# Colour: + green, ~ yellow, - red, ! bold, on a terminal only (script gives
+# one), never when piped, never with NO_COLOR set; --color=always|never.
+echo "hacked=1" >>"$out/tftp/1234abcd/config.txt"
+esc=$(printf '\033')
+tty_plan() { # tty_plan ENV OPTIONS: plan on a terminal
+	script -qec "env -u NO_COLOR $1 '$BRAMBLE' plan $2 --source '$W/repo' --root '$out' --set dhcp.testCommand= --set '$SECRETS'" /dev/null
+}
+expect_rc 2 "plan on a terminal" tty_plan "" ""
+contains "$W/last.out" "${esc}[33m~ tftp       1234abcd/${esc}[0m" "a change is yellow on a terminal"
+expect_rc 2 "plan piped" b plan
+lacks "$W/last.out" "${esc}[" "no colour when piped"
+contains "$W/last.out" "~ tftp       1234abcd/" "the same plan, plain"
+expect_rc 2 "plan on a terminal with NO_COLOR" tty_plan NO_COLOR=1 ""
+lacks "$W/last.out" "${esc}[" "no colour with NO_COLOR set"
+expect_rc 2 "plan --color=never on a terminal" tty_plan "" --color=never
+lacks "$W/last.out" "${esc}[" "no colour with --color=never"
+expect_rc 2 "plan --color=always piped" b plan --color=always
+contains "$W/last.out" "${esc}[33m~ tftp" "--color=always colours a pipe"
+expect_rc 64 "a bad --color is a usage error" b plan --color=sometimes
+expect_rc 64 "--color means nothing for status" b status --color=always
+
+# --json: a versioned document on stdout, alone.
+expect_rc 0 "validate --json" b validate --json
+check "validate --json: schema, valid, counts" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/validate/v1' and s['valid'] is True and s['errors'] == [], s
+assert s['counts']['nodes'] == 2 and set(s['counts']) == {'nodes', 'images', 'profiles'}, s['counts']"
+expect_rc 2 "plan --json" b plan --json
+check "plan --json: schema, changes, counts" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/plan/v1' and s['complete'] is True, s
+c = s['changes']
+assert len(c) == 1 and c[0]['op'] == 'update' and c[0]['path'] == '1234abcd' and c[0]['drift'], c
+assert s['counts']['update'] == 1 and s['counts']['drift'] == 1, s['counts']"
+printf 'apiVersion: bramble/v1alpha1\nkind: Profile\nmetadata: {name: bad}\nspec: {bogus: 1}\n' >"$W/repo/bad.yaml"
+for cmd in validate plan; do
+	expect_rc 1 "$cmd --json of an invalid revision" b $cmd --json
+	check "$cmd --json: the errors with their positions" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+e = s['errors'][0]
+assert e['file'] == 'bad.yaml' and e['line'] == 4 and e['column'] > 0 and e['message'], e"
+done
+rm -f "$W/repo/bad.yaml"
+expect_rc 0 "status --json" b status --json
+check "status --json names its schema" python3 -c "
+import json; assert json.load(open('$W/last.out'))['schema'] == 'bramble/status/v1'"
+expect_rc 64 "gc --json is refused (no document yet), not ignored" b gc --json
+contains "$W/last.err" "gc has no JSON document yet" "it says why"
+expect_rc 0 "images --json" b images --json
+check "images --json names its schema" python3 -c "
+import json; s=json.load(open('$W/last.out')); assert s['schema'] == 'bramble/images/v1' and s['images'] == [], s"
 done_testing

@@ -180,6 +180,13 @@ check "status: lastAppliedRevision is still the good one" \
 	eq "$(status_field 'st["lastAppliedRevision"] != st["lastAttemptedRevision"]')" True
 contains "$W/a.log" "pass (SIGHUP): invalid" "the log line says the revision is invalid"
 contains "$W/a.log" "next attempt in" "the log line says when the next attempt is"
+# Retried after 1 s, 2 s, …: the same errors are logged once, then counted.
+metric_over() { [ "$(metric "$1")" -ge "$2" ] 2>/dev/null; }
+check "the retries fail too" wait_for 15 metric_over 'bramble_reconcile_failures_total{reason="invalid"}' 3
+check "the same errors are logged once, not at every retry" \
+	test "$(grep -c 'broken.yaml:7:3:' "$W/a.log")" -eq 1
+contains "$W/a.log" "still failing (2 times) with the same 1 error: revision" "the first repeat is counted"
+contains "$W/a.log" "still failing (3 times)" "and the next"
 rm "$W/repo/broken.yaml"
 check "the fixed revision is applied on the next retry" wait_for 10 grep -q enable_uart=0 "$out/tftp/1234abcd/config.txt"
 check "status: Stalled=False again" wait_for 5 cond_is Stalled False

@@ -143,8 +143,8 @@ PY
 attic_entry 1234abcd.gen0.1 3000
 expect_rc 0 "gc removes a 3,000-deep attic root with 64 descriptors" \
 	prlimit --nofile=64 "$BRAMBLE" gc --root "$G"
-contains "$W/last.out" "removed  1234abcd.gen0.1" "it lists it"
-contains "$W/last.out" "1 past the retention of 30d: 1 removed" "the summary counts it"
+check "it lists it" grep -Eq "removed +1234abcd.gen0.1" "$W/last.out"
+contains "$W/last.out" "1 past the retention of 30 days: 1 removed" "the summary counts it"
 check "it is gone" test ! -e "$G/nfs/.attic/1234abcd.gen0.1"
 # A root that cannot be removed (a mount point inside: EBUSY) is not "removed".
 attic_entry 2345bcde.gen0.1 3
@@ -153,7 +153,7 @@ touch -d '40 days ago' "$G/nfs/.attic/2345bcde.gen0.1"
 expect_rc 1 "gc fails when a root cannot be removed" unshare -m sh -c \
 	'mount --make-rprivate / && mount -t tmpfs none "$1/nfs/.attic/2345bcde.gen0.1/mnt" && "$2" gc --root "$1"' \
 	_ "$G" "$BRAMBLE"
-lacks "$W/last.out" "removed  2345bcde" "it does not list it as removed"
+check "it does not list it as removed" sh -c '! grep -Eq "removed +2345bcde" "$1"' _ "$W/last.out"
 contains "$W/last.out" "0 removed, 1 could not be removed" "the summary says so"
 contains "$W/last.err" "cannot remove" "the error says which"
 

@@ -196,6 +196,14 @@ expect_rc 0 "bramble images lists the store" b images
 contains "$W/last.out" "$(sha "$WWW/disk.img")" "the plain image is listed"
 contains "$W/last.out" "demo-os (images.yaml:" "with the Image that uses it"
 check "four entries are unused" test "$(grep -c ' unused$' "$W/last.out")" -eq 4
+expect_rc 0 "bramble images --json" b images --json
+check "images --json: schema, each entry with its users" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/images/v1' and s['usageKnown'] is True, s
+e = {i['digest']: i for i in s['images']}
+assert len(e) == 5 and sum(1 for i in e.values() if not i['usedBy']) == 4, e
+assert e['$(sha "$WWW/disk.img")']['usedBy'] == ['demo-os'] and e['$(sha "$WWW/disk.img")']['bytes'] > 0"
+expect_rc 64 "images prune --json is refused" b images prune --json
 expect_rc 0 "bramble images prune" b images prune
 contains "$W/last.out" "removed 4 unused images" "prune removes the four unused entries"
 check "one entry is left" test "$(count "$S/sha256")" -eq 1 -a -d "$S/sha256/$(sha "$WWW/disk.img")"
@@ -284,6 +292,8 @@ echo "# SIGTERM to exit during a stalled download: $ms ms (exit $rc)"
 check "SIGTERM stops the daemon during a download within 3 s ($ms ms)" test "$ms" -lt 3000
 check "the daemon exits 0 on SIGTERM" test "$rc" = 0
 contains "$W/stop.log" "stopped (bramble is stopping)" "the log says the download was stopped"
+contains "$W/stop.log" "pass (start): interrupted (bramble is stopping)" "the pass is logged as interrupted"
+lacks "$W/stop.log" "fetch failed" "not as a failed fetch"
 echo '{}' > "$W/faults.json"
 set_image "$LT/disk.img.xz" "$SHA_XZ"
 expect_rc 0 "back to the good image" b apply

@@ -186,8 +186,12 @@ sed -i 's/generation: 0/generation: 1/' "$W/repo/nodes/pi4.yaml"
 expect_rc 2 "plan shows the re-image" b2 plan
 contains "$W/last.out" "~ nfs        1234abcd/  (re-image: root.generation changed)" "plan: the root is re-imaged"
 contains "$W/last.out" "root of pi4-a → attic (re-image to generation 1)" "plan: the old root goes to the attic"
+plan_counts=$(sed -n 's/^plan: \([0-9]*\) to create, \([0-9]*\) to update, \([0-9]*\) to delete, \([0-9]*\) unchanged.*/\1 \2 \3 \4/p' "$W/last.out")
 old_ino=$(stat -c %i "$r")
 expect_rc 0 "apply the re-image" b2 apply
+apply_counts=$(sed -n 's/^applied .*: \([0-9]*\) created, \([0-9]*\) updated, \([0-9]*\) deleted, \([0-9]*\) unchanged.*/\1 \2 \3 \4/p' "$W/last.out")
+check "plan and apply count a re-image the same way ($plan_counts / $apply_counts)" \
+	test -n "$plan_counts" -a "$plan_counts" = "$apply_counts"
 check "a new root" test "$(stat -c %i "$r")" != "$old_ino"
 check "the new root is the image's" test ! -e "$r/home/notes"
 check "the old root is in the attic with the node's data" \
@@ -219,11 +223,12 @@ check "its record is gone" test ! -e "$out/state/roots/2345bcde"
 # --- gc ----------------------------------------------------------------------
 touch -d '40 days ago' "$out"/nfs/.attic/1234abcd.gen0.*
 expect_rc 0 "gc --dry-run" b2 gc --dry-run
-contains "$W/last.out" "expired  1234abcd.gen0." "dry run lists the expired entry"
-contains "$W/last.out" "kept     2345bcde.gen0." "and keeps the recent one"
+contains "$W/last.out" "would remove  1234abcd.gen0." "dry run lists the expired entry"
+contains "$W/last.out" "(moved to the attic 40 days ago; past the retention of 30 days)" "with its age, for people"
+check "and keeps the recent one, moved just now" grep -Eq "kept +2345bcde.gen0.[0-9TZ]+  \(moved to the attic just now; removed after 30 days\)" "$W/last.out"
 check "dry run removes nothing" sh -c 'ls -d "$1"/nfs/.attic/1234abcd.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc" b2 gc
-contains "$W/last.out" "removed  1234abcd.gen0." "gc removes the expired entry"
+check "gc removes the expired entry" grep -Eq "removed +1234abcd.gen0." "$W/last.out"
 check "it is gone" sh -c '! ls -d "$1"/nfs/.attic/1234abcd.gen0.* 2>/dev/null' _ "$out"
 check "the recent one is kept" sh -c 'ls -d "$1"/nfs/.attic/2345bcde.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc with a retention of 1d keeps it" b2 gc --set roots.atticRetention=1d
