@@ -276,6 +276,30 @@ static bool old_object(struct old_nodes *o, const char *name, const char **ret, 
 	return false;
 }
 
+/* Each plan item's problem, on its node's state (ns, by node index) or on global. */
+static void nodes_mark(const struct manifest_set *set, const struct plan *p, struct node_state *ns,
+		       struct node_state *global)
+{
+	size_t i;
+
+	memset(global, 0, sizeof(*global));
+	for (i = 0; i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+		struct node *const *n;
+
+		if (!it->res)
+			continue;
+		if (!it->res->node) {
+			state_mark(global, it->res->owner, item_problem(it), it->res->path);
+			continue;
+		}
+		n = bsearch(it->res->node, set->nodes, set->n_nodes, sizeof(*set->nodes), node_cmp);
+		if (n)
+			state_mark(&ns[n - set->nodes], it->res->owner, item_problem(it),
+				   it->res->path);
+	}
+}
+
 /*
  * Write the per-node status as a JSON array to fd, straight from the plan
  * and a node at a time (no tree of JSON values, no whole document in
@@ -292,22 +316,7 @@ static int nodes_emit(const struct manifest_set *set, const struct plan *p, int 
 
 	if (!ns)
 		return -ENOMEM;
-	memset(&global, 0, sizeof(global));
-	for (i = 0; i < p->n_items; i++) {
-		const struct plan_item *it = &p->items[i];
-		struct node *const *n;
-
-		if (!it->res)
-			continue;
-		if (!it->res->node) {
-			state_mark(&global, it->res->owner, item_problem(it), it->res->path);
-			continue;
-		}
-		n = bsearch(it->res->node, set->nodes, set->n_nodes, sizeof(*set->nodes), node_cmp);
-		if (n)
-			state_mark(&ns[n - set->nodes], it->res->owner, item_problem(it),
-				   it->res->path);
-	}
+	nodes_mark(set, p, ns, &global);
 	r = buf_addch(b, '[');
 	for (i = 0; r == 0 && i < set->n_nodes; i++) {
 		bool ok = false;
