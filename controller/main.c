@@ -239,6 +239,46 @@ static int config_rebuild(void *arg, struct bramble_config *ret, struct diags *d
 	return r < 0 ? r : config_build(c, ret, d);
 }
 
+/* One option of the command line: 0, or -EINVAL / -E2BIG to stop. */
+static int parse_opt(struct cli *c, int opt)
+{
+	switch (opt) {
+	case 'c':
+		c->config_path = optarg;
+		break;
+	case 'v':
+		c->pass.verbose = true;
+		log_set_level(LOG_LEVEL_DEBUG);
+		break;
+	case 'q':
+		log_set_level(LOG_LEVEL_ERROR);
+		break;
+	case 'h':
+		c->help = true;
+		break;
+	case OPT_ALLOW_EMPTY:
+		c->allow_empty = true;
+		break;
+	case OPT_ADOPT:
+		c->pass.adopt = true;
+		break;
+	case OPT_JSON:
+		c->json = true;
+		break;
+	case OPT_DRY_RUN:
+		c->dry_run = true;
+		break;
+	case '?':
+		return -EINVAL;
+	default:
+		if (c->n_late == sizeof(c->late) / sizeof(c->late[0]))
+			return -E2BIG;
+		c->late[c->n_late].opt = opt;
+		c->late[c->n_late++].value = optarg;
+	}
+	return 0;
+}
+
 static int parse(struct cli *c, int argc, char **argv)
 {
 	struct diags d = DIAGS_INIT;
@@ -246,40 +286,9 @@ static int parse(struct cli *c, int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:s:r:vqh", long_opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			c->config_path = optarg;
-			break;
-		case 'v':
-			c->pass.verbose = true;
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'q':
-			log_set_level(LOG_LEVEL_ERROR);
-			break;
-		case 'h':
-			c->help = true;
-			break;
-		case OPT_ALLOW_EMPTY:
-			c->allow_empty = true;
-			break;
-		case OPT_ADOPT:
-			c->pass.adopt = true;
-			break;
-		case OPT_JSON:
-			c->json = true;
-			break;
-		case OPT_DRY_RUN:
-			c->dry_run = true;
-			break;
-		case '?':
-			return -EINVAL;
-		default:
-			if (c->n_late == sizeof(c->late) / sizeof(c->late[0]))
-				return -E2BIG;
-			c->late[c->n_late].opt = opt;
-			c->late[c->n_late++].value = optarg;
-		}
+		r = parse_opt(c, opt);
+		if (r < 0)
+			return r;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "bramble: unexpected argument \"%s\"\n", argv[optind]);
