@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "array.h"
 
 /*
  * How every file named by configuration or manifests is opened: O_NONBLOCK so
@@ -375,13 +376,11 @@ static int rm_push(struct rm_walk *w, int dirfd, const char *name)
 	int r;
 
 	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct rm_level *v = realloc(w->v, cap * sizeof(*v));
+		struct rm_level *v = array_grow(w->v, &w->cap, sizeof(*v), 64);
 
 		if (!v)
 			return -ENOMEM;
 		w->v = v;
-		w->cap = cap;
 	}
 	r = rm_opendir(dirfd, name, &d, &st);
 	if (r < 0)

@@ -8,6 +8,7 @@
 #include "merge.h"
 #include "netaddr.h"
 #include "../common/hash.h"
+#include "../common/array.h"
 
 static int loader_init(struct loader *l, struct diags *d)
 {
@@ -355,13 +356,11 @@ static struct node *node_new(struct loader *l, const struct object *o)
 static struct node_rec *rec_add(struct loader *l)
 {
 	if (l->n_recs == l->cap_recs) {
-		size_t cap = l->cap_recs ? l->cap_recs * 2 : 64;
-		struct node_rec *v = realloc(l->recs, cap * sizeof(*v));
+		struct node_rec *v = array_grow(l->recs, &l->cap_recs, sizeof(*v), 64);
 
 		if (!v)
 			return NULL;
 		l->recs = v;
-		l->cap_recs = cap;
 	}
 	memset(&l->recs[l->n_recs], 0, sizeof(l->recs[0]));
 	return &l->recs[l->n_recs++];
