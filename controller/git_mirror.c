@@ -375,13 +375,13 @@ const char *__lsan_default_suppressions(void)
  * its known_hosts list, in frames without symbols that no suppression can
  * name).
  */
-static void mirror_leak_check(const char *url)
+static void mirror_leak_check(bool ssh)
 {
 #ifdef MIRROR_LEAK_CHECK
-	if (!git_url_is_ssh(url))
+	if (!ssh)
 		__lsan_do_leak_check();
 #else
-	(void)url;
+	(void)ssh;
 #endif
 }
 
@@ -438,6 +438,7 @@ void git_mirror_main(void)
 	struct git_mirror m;
 	struct buf out = BUF_INIT;
 	sigset_t none;
+	bool ssh;
 	int r, status = 1;
 
 	/* the exec kept the ignored signals (git_source.c); nothing stays blocked */
@@ -454,7 +455,9 @@ void git_mirror_main(void)
 		r = mirror_run(&m, &out);
 	r = mirror_finish(&m, r, &out);
 	mirror_release(&m);
-	mirror_leak_check(cfg.source);
+	ssh = cfg.source && git_url_is_ssh(cfg.source);
+	config_release(&cfg);
+	mirror_leak_check(ssh);
 	if (r == 0 && write_all(STDOUT_FILENO, out.data, out.len) == 0)
 		status = 0;
 	_exit(status);
