@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "array.h"
 
 /*
  * How every file named by configuration or manifests is opened: O_NONBLOCK so
@@ -98,11 +99,42 @@ int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
 	return r;
 }
 
-static int fd_read_all(int fd, size_t max, char **ret_data, size_t *ret_len)
+/*
+ * One read into b, which expects a file of expect bytes: 1 when it read
+ * something (or was interrupted), 0 at the end of the file, or a negative
+ * errno (-EFBIG past max).
+ */
+static int read_some(int fd, struct buf *b, size_t expect, size_t max)
+{
+	/* Room for the file as stat saw it, then growth only if it grew. */
+	size_t want = b->len < expect ? expect - b->len : 4096;
+	ssize_t n;
+	int r;
+
+	r = buf_grow(b, want < max - b->len ? want : max - b->len);
+	if (r < 0 && b->len == max) {
+		char c;
+
+		/* At the limit: only fine when the file ends here. */
+		n = read(fd, &c, 1);
+		return n == 0 ? 0 : -EFBIG;
+	}
+	if (r < 0)
+		return r;
+	n = read(fd, b->data + b->len, b->cap - b->len - 1);
+	if (n < 0)
+		return errno == EINTR ? 1 : -errno;
+	if (n == 0)
+		return 0;
+	b->len += (size_t)n;
+	b->data[b->len] = '\0';
+	return 1;
+}
+
+int file_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
 	struct buf b = BUF_INIT;
 	struct stat st;
-	ssize_t n;
 	int r;
 
 	if (fstat(fd, &st) < 0)
@@ -115,33 +147,9 @@ static int fd_read_all(int fd, size_t max, char **ret_data, size_t *ret_len)
 	r = buf_grow(&b, (size_t)st.st_size);
 	if (r < 0)
 		return r;
-	for (;;) {
-		/* Room for the file as stat saw it, then growth only if it grew. */
-		size_t want = b.len < (size_t)st.st_size ? (size_t)st.st_size - b.len : 4096;
-
-		r = buf_grow(&b, want < max - b.len ? want : max - b.len);
-		if (r < 0 && b.len == max) {
-			char c;
-
-			/* At the limit: only fine when the file ends here. */
-			n = read(fd, &c, 1);
-			r = n == 0 ? 0 : -EFBIG;
-			break;
-		}
-		if (r < 0)
-			break;
-		n = read(fd, b.data + b.len, b.cap - b.len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		b.len += (size_t)n;
-		b.data[b.len] = '\0';
-	}
+	do
+		r = read_some(fd, &b, (size_t)st.st_size, max);
+	while (r > 0);
 	if (r < 0) {
 		buf_release(&b);
 		return r;
@@ -150,37 +158,37 @@ static int fd_read_all(int fd, size_t max, char **ret_data, size_t *ret_len)
 	return *ret_data ? 0 : -ENOMEM;
 }
 
+/* file_read_fd, then close fd; fd may be a negative errno from its open, returned. */
+static int fd_read_close(int fd, size_t max, char **ret_data, size_t *ret_len)
+{
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = file_read_fd(fd, max, ret_data, ret_len);
+	close(fd);
+	return r;
+}
+
 int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
 	const char *name = NULL;
-	int pfd = -1, fd = -1, r;
+	int pfd = -1, fd, r;
 
 	r = parent_open_beneath(dirfd, path, false, &pfd, &name);
 	if (r < 0)
 		return r;
 	fd = openat(pfd, name, FILE_READ_FLAGS | O_NOFOLLOW);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = fd_read_all(fd, max, ret_data, ret_len);
-out:
-	if (fd >= 0)
-		close(fd);
+	r = fd_read_close(fd < 0 ? -errno : fd, max, ret_data, ret_len);
 	close(pfd);
 	return r;
 }
 
 int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
-	int fd, r;
+	int fd = open(path, FILE_READ_FLAGS);
 
-	fd = open(path, FILE_READ_FLAGS);
-	if (fd < 0)
-		return -errno;
-	r = fd_read_all(fd, max, ret_data, ret_len);
-	close(fd);
-	return r;
+	return fd_read_close(fd < 0 ? -errno : fd, max, ret_data, ret_len);
 }
 
 /* openat2(RESOLVE_BENEATH): every symlink on the way is followed, none out of dirfd. */
@@ -200,7 +208,7 @@ int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_
 		      size_t *ret_len)
 {
 	size_t n = strlen(dir);
-	int dfd = -1, fd = -1, r;
+	int dfd = -1, fd, r;
 
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
@@ -218,14 +226,7 @@ int file_read_beneath(const char *dir, const char *path, size_t max, char **ret_
 	if (dfd < 0)
 		return -errno;
 	fd = open_beneath(dfd, path);
-	if (fd < 0) {
-		r = fd;
-		goto out;
-	}
-	r = fd_read_all(fd, max, ret_data, ret_len);
-out:
-	if (fd >= 0)
-		close(fd);
+	r = fd_read_close(fd, max, ret_data, ret_len);
 	close(dfd);
 	return r;
 }
@@ -375,13 +376,11 @@ static int rm_push(struct rm_walk *w, int dirfd, const char *name)
 	int r;
 
 	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct rm_level *v = realloc(w->v, cap * sizeof(*v));
+		struct rm_level *v = array_grow(w->v, &w->cap, sizeof(*v), 64);
 
 		if (!v)
 			return -ENOMEM;
 		w->v = v;
-		w->cap = cap;
 	}
 	r = rm_opendir(dirfd, name, &d, &st);
 	if (r < 0)

@@ -41,6 +41,8 @@ int file_read_at(int dirfd, const char *path, size_t max, char **ret_data, size_
  * (Kubernetes mounts Secrets and ConfigMaps as symlinks into "..data").
  */
 int file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* The same for an open regular file (a memfd, say), from its current offset. */
+int file_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
 /*
  * Read a whole regular file at path (absolute, then it must start with dir,
  * or relative to dir) that resolves beneath the directory dir: symlinks that

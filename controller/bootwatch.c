@@ -15,6 +15,7 @@
 
 #include "bootwatch_map.h"
 #include "../common/hash.h"
+#include "../common/array.h"
 
 #define FILES_MAX   256	  /* names of the files of one boot, space-separated */
 #define NAME_MAX_B  64	  /* one file name kept (longer ones are cut) */
@@ -247,13 +248,11 @@ static struct rec *rec_get(struct bootwatch *bw, uint32_t serial, time_t t)
 	if (bw->n_recs >= RECS_MAX || (!known && bw->n_unknown >= UNKNOWN_MAX))
 		return NULL;
 	if (bw->n_recs == bw->cap_recs) {
-		size_t cap = bw->cap_recs ? bw->cap_recs * 2 : 16;
-		struct rec *v = realloc(bw->recs, cap * sizeof(*v));
+		struct rec *v = array_grow(bw->recs, &bw->cap_recs, sizeof(*v), 16);
 
 		if (!v)
 			return NULL;
 		bw->recs = v;
-		bw->cap_recs = cap;
 	}
 	if (u64map_put(&bw->by_serial, serial, (uint32_t)bw->n_recs) < 0)
 		return NULL;
@@ -275,13 +274,11 @@ static struct macinfo *mac_get(struct bootwatch *bw, const uint8_t mac[6])
 	if (bw->n_macs >= MACS_MAX)
 		return NULL;
 	if (bw->n_macs == bw->cap_macs) {
-		size_t cap = bw->cap_macs ? bw->cap_macs * 2 : 16;
-		struct macinfo *v = realloc(bw->macs, cap * sizeof(*v));
+		struct macinfo *v = array_grow(bw->macs, &bw->cap_macs, sizeof(*v), 16);
 
 		if (!v)
 			return NULL;
 		bw->macs = v;
-		bw->cap_macs = cap;
 	}
 	if (u64map_put(&bw->by_mac, mac_key(mac), (uint32_t)bw->n_macs) < 0)
 		return NULL;

@@ -67,22 +67,9 @@ static size_t count_suffix(int parent, const char *dir, const char *suffix, unsi
 	return n;
 }
 
-/* Lock files at the top (config.lock, packed-refs.lock, ...) or under refs/. */
-static bool cache_locked(const struct git_mirror *m)
-{
-	int fd =
-		openat(m->state_fd, GIT_CACHE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	bool locked;
-
-	if (fd < 0)
-		return false;
-	locked = count_suffix(fd, ".", ".lock", 0) > 0 ||
-		 count_suffix(fd, "refs", ".lock", LOCK_SCAN_DEPTH) > 0;
-	close(fd);
-	return locked;
-}
-
-static size_t cache_packs(const struct git_mirror *m)
+/* Entries ending in suffix under <cache>/sub, depth levels down (0: no cache). */
+static size_t cache_count(const struct git_mirror *m, const char *sub, const char *suffix,
+			  unsigned depth)
 {
 	int fd =
 		openat(m->state_fd, GIT_CACHE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -90,9 +77,21 @@ static size_t cache_packs(const struct git_mirror *m)
 
 	if (fd < 0)
 		return 0;
-	n = count_suffix(fd, "objects/pack", ".pack", 0);
+	n = count_suffix(fd, sub, suffix, depth);
 	close(fd);
 	return n;
+}
+
+/* Lock files at the top (config.lock, packed-refs.lock, ...) or under refs/. */
+static bool cache_locked(const struct git_mirror *m)
+{
+	return cache_count(m, ".", ".lock", 0) > 0 ||
+	       cache_count(m, "refs", ".lock", LOCK_SCAN_DEPTH) > 0;
+}
+
+static size_t cache_packs(const struct git_mirror *m)
+{
+	return cache_count(m, "objects/pack", ".pack", 0);
 }
 
 /* The object a ref points at can be read, and so can a commit's tree. */

@@ -375,13 +375,13 @@ const char *__lsan_default_suppressions(void)
  * its known_hosts list, in frames without symbols that no suppression can
  * name).
  */
-static void mirror_leak_check(const char *url)
+static void mirror_leak_check(bool ssh)
 {
 #ifdef MIRROR_LEAK_CHECK
-	if (!git_url_is_ssh(url))
+	if (!ssh)
 		__lsan_do_leak_check();
 #else
-	(void)url;
+	(void)ssh;
 #endif
 }
 
@@ -403,35 +403,17 @@ static void memory_limit(void)
 #endif
 }
 
-/* The whole of fd, at most max bytes. */
-static int fd_read_all(int fd, size_t max, struct buf *out)
-{
-	char chunk[4096];
-	ssize_t n;
-	int r = 0;
-
-	buf_set_max(out, max);
-	do {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			r = buf_add(out, chunk, (size_t)n);
-	} while (r == 0 && n != 0);
-	return r;
-}
-
 /* The settings on stdin (git_source.c), each checked as a --set would be. */
 static int settings_read(struct bramble_config *cfg, struct diags *d)
 {
-	struct buf in = BUF_INIT;
 	struct git_wire_rec rec;
-	size_t off = 0;
+	char *in = NULL;
+	size_t len = 0, off = 0;
 	int r;
 
-	r = fd_read_all(STDIN_FILENO, SETTINGS_MAX, &in);
+	r = file_read_fd(STDIN_FILENO, SETTINGS_MAX, &in, &len);
 	while (r == 0) {
-		r = git_wire_next(in.data, in.len, &off, &rec);
+		r = git_wire_next(in, len, &off, &rec);
 		if (r == 0 && rec.type != GIT_WIRE_SETTING)
 			r = -EBADMSG;
 		if (r == 0)
@@ -444,9 +426,9 @@ static int settings_read(struct bramble_config *cfg, struct diags *d)
 			      strerror(-r)) < 0
 			    ? -ENOMEM
 			    : -EIO;
-	if (in.data) /* the URL may hold a password */
-		explicit_bzero(in.data, in.len);
-	buf_release(&in);
+	if (in) /* the URL may hold a password */
+		explicit_bzero(in, len);
+	free(in);
 	return r;
 }
 
@@ -456,6 +438,7 @@ void git_mirror_main(void)
 	struct git_mirror m;
 	struct buf out = BUF_INIT;
 	sigset_t none;
+	bool ssh;
 	int r, status = 1;
 
 	/* the exec kept the ignored signals (git_source.c); nothing stays blocked */
@@ -472,7 +455,9 @@ void git_mirror_main(void)
 		r = mirror_run(&m, &out);
 	r = mirror_finish(&m, r, &out);
 	mirror_release(&m);
-	mirror_leak_check(cfg.source);
+	ssh = cfg.source && git_url_is_ssh(cfg.source);
+	config_release(&cfg);
+	mirror_leak_check(ssh);
 	if (r == 0 && write_all(STDOUT_FILENO, out.data, out.len) == 0)
 		status = 0;
 	_exit(status);

@@ -219,6 +219,38 @@ static bool delta_possible(struct pass *p)
 }
 
 /*
+ * A sealed pass is reported as a full pass would be: a plan with nothing but
+ * unchanged items, and (apply) the status recorded.  Returns whether that
+ * worked; if not, a full pass follows.
+ */
+static bool sealed_report(struct pass *p)
+{
+	struct pass_report rep;
+	struct plan none;
+
+	memset(&none, 0, sizeof(none));
+	none.n_unchanged = p->sealed.unchanged;
+	if (p->o->mode == PASS_MODE_PLAN) {
+		plan_print(NULL, &none, p->o->out, false);
+		return true;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.outcome = PASS_APPLIED;
+	rep.revision = p->rev.revision;
+	rep.errors = &p->d;
+	rep.sealed = &p->sealed;
+	rep.duration_s = pass_elapsed(&p->start);
+	p->res->outcome = PASS_APPLIED;
+	if (pass_report_record(p, &rep) < 0) {
+		p->is_sealed = false; /* a full pass tries again, and fails loudly */
+		p->res->outcome = -1;
+		return false;
+	}
+	pass_print_summary(p, &none, "applied");
+	return true;
+}
+
+/*
  * The steady-state fast path (seal.h): when the inputs are those of the last
  * sealed pass and every sealed path is as it was, report that pass again.
  * When only files of Nodes changed, note that a delta pass can follow.
@@ -227,8 +259,6 @@ static bool delta_possible(struct pass *p)
 bool pass_sealed(struct pass *p)
 {
 	const char *path[ROOT_COUNT];
-	struct pass_report rep;
-	struct plan none;
 	bool same;
 
 	if (pass_key(p) < 0 || pass_split_paths(p) < 0)
@@ -258,27 +288,7 @@ bool pass_sealed(struct pass *p)
 	p->is_sealed = true;
 	log_debug("sealed pass: the inputs and every recorded path are as the last pass left "
 		  "them");
-	/* Reported as a full pass would: a plan with nothing but unchanged items. */
-	memset(&none, 0, sizeof(none));
-	none.n_unchanged = p->sealed.unchanged;
-	if (p->o->mode == PASS_MODE_PLAN) {
-		plan_print(NULL, &none, p->o->out, false);
-		return true;
-	}
-	memset(&rep, 0, sizeof(rep));
-	rep.outcome = PASS_APPLIED;
-	rep.revision = p->rev.revision;
-	rep.errors = &p->d;
-	rep.sealed = &p->sealed;
-	rep.duration_s = pass_elapsed(&p->start);
-	p->res->outcome = PASS_APPLIED;
-	if (pass_report_record(p, &rep) < 0) {
-		p->is_sealed = false; /* a full pass tries again, and fails loudly */
-		p->res->outcome = -1;
-		return false;
-	}
-	pass_print_summary(p, &none, "applied");
-	return true;
+	return sealed_report(p);
 }
 
 static int stub_cmp(const void *key, const void *elem)
@@ -314,27 +324,16 @@ static void same_documents(struct pass *p)
 }
 
 /*
- * A delta pass (seal.h): load the changed files and those of everything but
- * Nodes; the nodes of the other files come from the seal.  Returns 0 (p->set
- * loaded), 1 (a full load must follow: an error to report in full, a changed
- * file that now holds more than Nodes, a record that does not fit), or -errno.
+ * What a delta load reads: the files that are not skipped (into load; returns
+ * how many), and the seal's nodes of those that are (into stubs, *ret_n_stubs).
  */
-int pass_load_delta(struct pass *p)
+static size_t delta_inputs(const struct pass *p, struct manifest_file *load,
+			   struct node_stub *stubs, size_t *ret_n_stubs)
 {
-	struct manifest_file *load = calloc(p->rev.n_files + 1, sizeof(*load));
-	struct node_stub *stubs = calloc(p->seal.n_nodes + 1, sizeof(*stubs));
 	const char *last = NULL;
-	struct diags dd;
-	size_t i, n = 0, n_stubs = 0, k;
+	size_t i, n = 0, n_stubs = 0;
 	bool keep = false;
-	int r;
 
-	memset(&dd, 0, sizeof(dd));
-	dd.max = 1;
-	if (!load || !stubs) {
-		r = -ENOMEM;
-		goto out;
-	}
 	for (i = 0; i < p->rev.n_files; i++)
 		if (!file_skipped(p, p->rev.files[i].name))
 			load[n++] = p->rev.files[i];
@@ -350,6 +349,62 @@ int pass_load_delta(struct pass *p)
 		if (keep)
 			stubs[n_stubs++] = p->seal.nodes[i];
 	}
+	*ret_n_stubs = n_stubs;
+	return n;
+}
+
+/* 1 when a changed file holds more than Nodes now: its Profiles may change the others. */
+static int delta_file_grew(const struct pass *p)
+{
+	size_t k;
+
+	for (k = 0; k < p->set->files.n; k++) {
+		const struct seal_file *was =
+			seal_file_find(p->seal.files, p->seal.n_files, p->set->files.v[k]);
+
+		if (p->set->file_other[k] && !(was && was->other)) {
+			log_debug("a full pass: %s now holds more than Nodes", p->set->files.v[k]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The names of the nodes outside the pass (p->scope). */
+static int delta_scope_names(struct pass *p)
+{
+	size_t k;
+
+	p->scope = calloc(p->set->n_stubs + 1, sizeof(*p->scope));
+	if (!p->scope)
+		return -ENOMEM;
+	for (k = 0; k < p->set->n_nodes; k++)
+		if (p->set->nodes[k]->stub)
+			p->scope[p->n_scope++] = p->set->nodes[k]->name;
+	return 0;
+}
+
+/*
+ * A delta pass (seal.h): load the changed files and those of everything but
+ * Nodes; the nodes of the other files come from the seal.  Returns 0 (p->set
+ * loaded), 1 (a full load must follow: an error to report in full, a changed
+ * file that now holds more than Nodes, a record that does not fit), or -errno.
+ */
+int pass_load_delta(struct pass *p)
+{
+	struct manifest_file *load = calloc(p->rev.n_files + 1, sizeof(*load));
+	struct node_stub *stubs = calloc(p->seal.n_nodes + 1, sizeof(*stubs));
+	struct diags dd;
+	size_t n = 0, n_stubs = 0;
+	int r;
+
+	memset(&dd, 0, sizeof(dd));
+	dd.max = 1;
+	if (!load || !stubs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = delta_inputs(p, load, stubs, &n_stubs);
 	r = manifests_load_delta(load, n, stubs, n_stubs, &dd, &p->set);
 	if (r == -EINVAL || r == -ESTALE) {
 		log_debug("a full pass: %s%s",
@@ -359,25 +414,11 @@ int pass_load_delta(struct pass *p)
 		r = 1;
 		goto out;
 	}
-	/* A changed file that holds more than Nodes now: its Profiles may change the others. */
-	for (k = 0; r == 0 && k < p->set->files.n; k++) {
-		const struct seal_file *was =
-			seal_file_find(p->seal.files, p->seal.n_files, p->set->files.v[k]);
-
-		if (p->set->file_other[k] && !(was && was->other)) {
-			log_debug("a full pass: %s now holds more than Nodes", p->set->files.v[k]);
-			r = 1;
-		}
-	}
+	r = delta_file_grew(p);
 	if (r == 0)
 		same_documents(p);
-	if (r == 0) {
-		p->scope = calloc(p->set->n_stubs + 1, sizeof(*p->scope));
-		r = p->scope ? 0 : -ENOMEM;
-	}
-	for (k = 0; r == 0 && k < p->set->n_nodes; k++)
-		if (p->set->nodes[k]->stub)
-			p->scope[p->n_scope++] = p->set->nodes[k]->name;
+	if (r == 0)
+		r = delta_scope_names(p);
 	if (r == 0)
 		log_debug("delta pass: %zu of %zu manifest files loaded; %zu of %zu nodes in this "
 			  "pass",

@@ -643,7 +643,12 @@ static int pass_images(struct pass *p)
 	return EXIT_CHANGES;
 }
 
-static int pass_run(struct pass *p)
+/*
+ * Read the revision and load its manifests: nothing more when the seal
+ * holds (returns 1), a delta load when only files of Nodes changed, else a
+ * full one.  The files' text is freed either way.
+ */
+static int pass_load(struct pass *p)
 {
 	struct timespec fetch_start;
 	int r;
@@ -653,7 +658,7 @@ static int pass_run(struct pass *p)
 	p->res->fetch_s = pass_elapsed(&fetch_start);
 	/* The JSON plan lists every change: never the sealed pass's summary alone. */
 	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && !p->o->json && pass_sealed(p))
-		return EXIT_OK;
+		return 1;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
 		seal_release(&p->seal);
 	if (r == 0 && p->delta) {
@@ -669,40 +674,37 @@ static int pass_run(struct pass *p)
 	manifest_files_free(p->rev.files, p->rev.n_files);
 	p->rev.files = NULL;
 	p->rev.n_files = 0;
-	if (r == -EINVAL) {
-		struct buf m = BUF_INIT;
+	return r;
+}
 
+/* Say why the revision could not be loaded (r < 0); returns EXIT_FAILED. */
+static int pass_load_failed(struct pass *p, int r)
+{
+	struct buf m = BUF_INIT;
+
+	if (r == -EINVAL) {
 		buf_printf(&m, "revision %s is not valid (%zu errors)",
 			   p->rev.revision ? p->rev.revision : "(unreadable)", p->d.n);
 		report_invalid(p, PASS_INVALID, buf_str(&m));
-		buf_release(&m);
-		return EXIT_FAILED;
-	}
-	if (r < 0) {
-		struct buf m = BUF_INIT;
-
+	} else {
 		/* The source's own words (timeout, refused, unreachable) say more than errno. */
 		buf_printf(&m, "cannot read the source: %s", p->d.n ? p->d.v[0].msg : strerror(-r));
 		report_invalid(p, PASS_FETCH_FAILED, buf_str(&m));
-		buf_release(&m);
-		return EXIT_FAILED;
 	}
-	if (p->o->mode == PASS_MODE_VALIDATE) {
-		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
-			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
-		if (p->o->json)
-			pass_json_validate(p, true);
-		return EXIT_OK;
-	}
-	r = pass_images(p);
-	if (r != EXIT_OK)
-		return r;
+	buf_release(&m);
+	return EXIT_FAILED;
+}
+
+/* Open the output directories and render the desired state (and a delta's scope). */
+static int pass_render(struct pass *p)
+{
+	int r;
+
 	r = open_engine(p);
 	if (r < 0) {
 		log_errno(r, "cannot open the output directories");
 		return EXIT_FAILED;
 	}
-
 	r = render(p);
 	if (r == 0 && p->delta)
 		r = pass_delta_scope(p);
@@ -714,7 +716,29 @@ static int pass_run(struct pass *p)
 		log_errno(r, "cannot render the desired state");
 		return EXIT_FAILED;
 	}
-	return pass_plan_apply(p);
+	return EXIT_OK;
+}
+
+static int pass_run(struct pass *p)
+{
+	int r;
+
+	r = pass_load(p);
+	if (r > 0)
+		return EXIT_OK;
+	if (r < 0)
+		return pass_load_failed(p, r);
+	if (p->o->mode == PASS_MODE_VALIDATE) {
+		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
+			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
+		if (p->o->json)
+			pass_json_validate(p, true);
+		return EXIT_OK;
+	}
+	r = pass_images(p);
+	if (r == EXIT_OK)
+		r = pass_render(p);
+	return r == EXIT_OK ? pass_plan_apply(p) : r;
 }
 
 /* Fill the caller's figures from the pass. */

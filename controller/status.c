@@ -1,3 +1,7 @@
+/*
+ * status: recording what a pass did (status.json, nodes.json); the
+ * printing for `bramble status` is in status_print.c.
+ */
 #include "status.h"
 
 #include <errno.h>
@@ -11,12 +15,9 @@
 
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "status_int.h"
 
-#define STATUS_FILE	  "status.json"
-#define NODES_FILE	  "nodes.json"
-#define STATUS_MAX_SIZE	  ((size_t)64 << 20)
 #define STATUS_MAX_ERRORS 100
-#define BOOT_FILE	  "boot.json" /* bootwatch_follow.h */
 
 static void now_iso(char out[32])
 {
@@ -27,8 +28,7 @@ static void now_iso(char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* json_load_file opens without O_CLOEXEC; the daemon forks commands meanwhile. */
-static json_t *json_load_path(const char *path)
+json_t *status_json_load(const char *path)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -47,7 +47,7 @@ static json_t *status_load(const char *state_dir)
 	json_t *j = NULL;
 
 	if (path)
-		j = json_load_path(path);
+		j = status_json_load(path);
 	free(path);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
@@ -276,6 +276,30 @@ static bool old_object(struct old_nodes *o, const char *name, const char **ret, 
 	return false;
 }
 
+/* Each plan item's problem, on its node's state (ns, by node index) or on global. */
+static void nodes_mark(const struct manifest_set *set, const struct plan *p, struct node_state *ns,
+		       struct node_state *global)
+{
+	size_t i;
+
+	memset(global, 0, sizeof(*global));
+	for (i = 0; i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+		struct node *const *n;
+
+		if (!it->res)
+			continue;
+		if (!it->res->node) {
+			state_mark(global, it->res->owner, item_problem(it), it->res->path);
+			continue;
+		}
+		n = bsearch(it->res->node, set->nodes, set->n_nodes, sizeof(*set->nodes), node_cmp);
+		if (n)
+			state_mark(&ns[n - set->nodes], it->res->owner, item_problem(it),
+				   it->res->path);
+	}
+}
+
 /*
  * Write the per-node status as a JSON array to fd, straight from the plan
  * and a node at a time (no tree of JSON values, no whole document in
@@ -292,22 +316,7 @@ static int nodes_emit(const struct manifest_set *set, const struct plan *p, int 
 
 	if (!ns)
 		return -ENOMEM;
-	memset(&global, 0, sizeof(global));
-	for (i = 0; i < p->n_items; i++) {
-		const struct plan_item *it = &p->items[i];
-		struct node *const *n;
-
-		if (!it->res)
-			continue;
-		if (!it->res->node) {
-			state_mark(&global, it->res->owner, item_problem(it), it->res->path);
-			continue;
-		}
-		n = bsearch(it->res->node, set->nodes, set->n_nodes, sizeof(*set->nodes), node_cmp);
-		if (n)
-			state_mark(&ns[n - set->nodes], it->res->owner, item_problem(it),
-				   it->res->path);
-	}
+	nodes_mark(set, p, ns, &global);
 	r = buf_addch(b, '[');
 	for (i = 0; r == 0 && i < set->n_nodes; i++) {
 		bool ok = false;
@@ -605,192 +614,4 @@ int status_mark_reconciling(const char *state_dir, const char *trigger)
 	buf_release(&m);
 	json_decref(st);
 	return r;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
-static long long jint(json_t *o, const char *key)
-{
-	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* The Pis that booted with a serial no manifest names. */
-static void print_unknown(json_t *st, FILE *out)
-{
-	json_t *u;
-	size_t i;
-
-	json_array_foreach(json_object_get(st, "unknownPis"), i, u)
-	{
-		json_t *err = json_object_get(u, "lastError");
-
-		if (i == 0)
-			fprintf(out,
-				"\nunknown Pis (no manifest names them; `bramble discover` prints "
-				"manifests for them):\n%-8s %-17s %-5s %-15s %-20s %-20s %s\n",
-				"SERIAL", "MAC", "MODEL", "ADDRESS", "FIRST SEEN", "LAST SEEN",
-				"LAST ERROR");
-		fprintf(out, "%-8s %-17s %-5s %-15s %-20s %-20s %s%s%s\n", jstr(u, "serial"),
-			*jstr(u, "mac") ? jstr(u, "mac") : "-",
-			*jstr(u, "model") ? jstr(u, "model") : "-",
-			*jstr(u, "address") ? jstr(u, "address") : "-", jstr(u, "firstSeen"),
-			jstr(u, "lastSeen"), jstr(err, "file"), json_is_object(err) ? " " : "",
-			jstr(err, "kind"));
-	}
-}
-
-static void print_human(json_t *st, FILE *out)
-{
-	json_t *conds = json_object_get(st, "conditions"), *c, *n, *e;
-	json_t *lp = json_object_get(st, "lastPass");
-	size_t i;
-
-	fprintf(out, "applied:   %s%s%s\n",
-		*jstr(st, "lastAppliedRevision") ? jstr(st, "lastAppliedRevision")
-						 : "(nothing yet)",
-		*jstr(st, "lastAppliedTime") ? " at " : "", jstr(st, "lastAppliedTime"));
-	fprintf(out, "attempted: %s at %s\n", jstr(st, "lastAttemptedRevision"),
-		jstr(st, "lastAttemptTime"));
-	if (json_is_object(lp) && *jstr(lp, "pass"))
-		fprintf(out,
-			"last pass: %s, %lld created, %lld updated, %lld deleted, %lld unchanged, "
-			"%.3f s\n",
-			jstr(lp, "pass"), jint(lp, "created"), jint(lp, "updated"),
-			jint(lp, "deleted"), jint(lp, "unchanged"),
-			json_real_value(json_object_get(lp, "durationSeconds")));
-	json_array_foreach(conds, i, c)
-		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"),
-			jstr(c, "reason"), *jstr(c, "message") ? ": " : "", jstr(c, "message"));
-	fprintf(out, "\n%-20s %-8s %-15s %-5s %-9s %-20s %-10s %s\n", "NODE", "SERIAL", "IP",
-		"MODEL", "READY", "LAST SEEN", "BOOT", "MESSAGE");
-	json_array_foreach(json_object_get(st, "nodes"), i, n)
-	{
-		json_t *boot = json_object_get(n, "boot");
-
-		fprintf(out, "%-20s %-8s %-15s %-5s %-9s %-20s %-10s %s\n", jstr(n, "name"),
-			jstr(n, "serial"), *jstr(n, "ip") ? jstr(n, "ip") : "-", jstr(n, "model"),
-			json_is_true(json_object_get(n, "ready")) ? "yes" : "no",
-			*jstr(boot, "lastSeen") ? jstr(boot, "lastSeen") : "-",
-			*jstr(boot, "stage") ? jstr(boot, "stage") : "-", jstr(n, "message"));
-	}
-	print_unknown(st, out);
-	json_array_foreach(json_object_get(st, "errors"), i, e)
-		fprintf(out, "%s%s\n", i == 0 ? "\nerrors of the last attempt:\n  " : "  ",
-			json_string_value(e));
-}
-
-static int first_seen_cmp(const void *a, const void *b)
-{
-	json_t *const *x = a, *const *y = b;
-	int c = strcmp(jstr(*x, "firstSeen"), jstr(*y, "firstSeen"));
-
-	return c ? c : strcmp(jstr(*x, "serial"), jstr(*y, "serial"));
-}
-
-/* Sort an array of unknown Pis by first seen (ISO times sort as strings), then serial. */
-static void sort_first_seen(json_t *a)
-{
-	size_t n = json_array_size(a), i;
-	json_t **v = calloc(n ? n : 1, sizeof(*v));
-
-	if (!v)
-		return;
-	for (i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(a, i));
-	qsort(v, n, sizeof(*v), first_seen_cmp);
-	json_array_clear(a);
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, v[i]);
-	free(v);
-}
-
-/* An unknown Pi as status shows it: what the requests told of it. */
-static json_t *unknown_json(const char *serial, json_t *rec)
-{
-	static const char *const keys[] = {"mac",	"model",    "address",
-					   "firstSeen", "lastSeen", "lastError"};
-	json_t *u = json_pack("{s:s}", "serial", serial);
-	size_t i;
-
-	for (i = 0; u && i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (json_object_get(rec, keys[i]))
-			json_object_set(u, keys[i], json_object_get(rec, keys[i]));
-	return u;
-}
-
-/*
- * Boot observation (bootwatch.h), from boot.json: each node gets "boot"
- * (last seen, stage, files, last DHCP and error), and the serials that no
- * node of the last pass has are listed as "unknownPis", oldest first seen
- * first.  Known and unknown are decided here, against the nodes shown.
- */
-static void boot_merge(json_t *st, const char *state_dir)
-{
-	char *path = path_join(state_dir, BOOT_FILE);
-	json_t *boot = path ? json_load_path(path) : NULL, *recs, *n, *rec, *unknown, *serials;
-	const char *serial;
-	size_t i;
-
-	free(path);
-	recs = json_object_get(boot, "nodes");
-	if (!json_is_object(recs)) {
-		json_decref(boot);
-		return;
-	}
-	serials = json_object();
-	json_array_foreach(json_object_get(st, "nodes"), i, n)
-	{
-		serial = json_string_value(json_object_get(n, "serial"));
-		rec = serial ? json_object_get(recs, serial) : NULL;
-		if (serial)
-			json_object_set_new(serials, serial, json_true());
-		if (json_is_object(rec)) {
-			json_object_del(rec, "known");
-			json_object_set(n, "boot", rec);
-		}
-	}
-	unknown = json_array();
-	json_object_foreach(recs, serial, rec) if (!json_object_get(serials, serial))
-		json_array_append_new(unknown, unknown_json(serial, rec));
-	sort_first_seen(unknown);
-	json_object_set_new(st, "unknownPis", unknown);
-	json_object_set_new(st, "bootEvents",
-			    json_integer(json_integer_value(json_object_get(boot, "events"))));
-	json_decref(serials);
-	json_decref(boot);
-}
-
-int status_print(const char *state_dir, bool json, FILE *out)
-{
-	char *path = path_join(state_dir, STATUS_FILE);
-	json_t *st, *nodes;
-
-	if (!path)
-		return -ENOMEM;
-	st = json_load_path(path);
-	free(path);
-	if (!st)
-		return -ENOENT;
-	path = path_join(state_dir, NODES_FILE);
-	nodes = path ? json_load_path(path) : NULL;
-	free(path);
-	json_object_set_new(st, "nodes", json_is_array(nodes) ? nodes : json_array());
-	if (!json_is_array(nodes))
-		json_decref(nodes);
-	boot_merge(st, state_dir);
-	/* The document's version (README.md, "JSON output"); /status is the same document. */
-	json_object_set_new(st, "schema", json_string("bramble/status/v1"));
-	if (json)
-		json_dumpf(st, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
-	else
-		print_human(st, out);
-	if (json)
-		fputc('\n', out);
-	json_decref(st);
-	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/buf.h"
+#include "../common/array.h"
 
 /* Length of the valid UTF-8 sequence at p that is not a C1 control, else 0. */
 static size_t utf8_printable(const unsigned char *p)
@@ -79,13 +80,11 @@ int diags_vadd(struct diags *d, const struct pos *pos, const char *fmt, va_list 
 		return 0;
 	}
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct diag *v = realloc(d->v, cap * sizeof(*v));
+		struct diag *v = array_grow(d->v, &d->cap, sizeof(*v), 16);
 
 		if (!v)
 			return -ENOMEM;
 		d->v = v;
-		d->cap = cap;
 	}
 	buf_set_max(&b, 4096);
 	r = buf_vprintf(&b, fmt, ap);

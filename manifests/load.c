@@ -1,3 +1,7 @@
+/*
+ * load: the manifest loader's phases, for a full load and a delta load (the
+ * nodes of unchanged files join as stubs: load_stubs.c).
+ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +12,7 @@
 #include "merge.h"
 #include "netaddr.h"
 #include "../common/hash.h"
+#include "../common/array.h"
 
 static int loader_init(struct loader *l, struct diags *d)
 {
@@ -352,16 +357,14 @@ static struct node *node_new(struct loader *l, const struct object *o)
 	return n;
 }
 
-static struct node_rec *rec_add(struct loader *l)
+struct node_rec *loader_rec_add(struct loader *l)
 {
 	if (l->n_recs == l->cap_recs) {
-		size_t cap = l->cap_recs ? l->cap_recs * 2 : 64;
-		struct node_rec *v = realloc(l->recs, cap * sizeof(*v));
+		struct node_rec *v = array_grow(l->recs, &l->cap_recs, sizeof(*v), 64);
 
 		if (!v)
 			return NULL;
 		l->recs = v;
-		l->cap_recs = cap;
 	}
 	memset(&l->recs[l->n_recs], 0, sizeof(l->recs[0]));
 	return &l->recs[l->n_recs++];
@@ -395,7 +398,7 @@ static int load_node(struct loader *l, const struct object *o)
 	}
 	if (r < 0)
 		return r;
-	rec = rec_add(l);
+	rec = loader_rec_add(l);
 	if (!rec)
 		return -ENOMEM;
 	rec->node = node_new(l, o);
@@ -544,105 +547,6 @@ static int set_build(struct loader *l, struct manifest_set **ret)
 	return 0;
 }
 
-static char *stub_str(struct loader *l, const char *s)
-{
-	return arena_strdup(l->keep, s ? s : "");
-}
-
-static int stub_enum(const char *s, const char *(*name)(unsigned), unsigned n, unsigned *ret)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(s, name(i)) == 0) {
-			*ret = i;
-			return 0;
-		}
-	return -ESTALE;
-}
-
-static const char *model_name(unsigned m)
-{
-	return pi_model_name((enum pi_model)m);
-}
-
-static const char *mode_name(unsigned m)
-{
-	return root_mode_name((enum root_mode)m);
-}
-
-/* Fill a node from its record; -ESTALE when the record does not fit. */
-static int stub_node(struct loader *l, const struct node_stub *st, struct node *n)
-{
-	unsigned model, mode;
-	size_t i;
-
-	if (strlen(st->serial) != 8 || stub_enum(st->model, model_name, 3, &model) < 0 ||
-	    stub_enum(st->root_mode, mode_name, 2, &mode) < 0)
-		return -ESTALE;
-	memcpy(n->serial, st->serial, sizeof(n->serial));
-	n->has_mac = *st->mac != '\0';
-	if (n->has_mac && mac_parse(st->mac, n->mac) < 0)
-		return -ESTALE;
-	if (n->has_mac)
-		mac_format(n->mac, n->mac_str);
-	n->has_ip = *st->ip != '\0';
-	if (n->has_ip && ipv4_parse(st->ip, &n->ip) < 0)
-		return -ESTALE;
-	if (n->has_ip)
-		ipv4_format(n->ip, n->ip_str);
-	n->model = (enum pi_model)model;
-	n->root_mode = (enum root_mode)mode;
-	for (i = 0; i < l->refs.n_images && !n->image; i++)
-		if (strcmp(l->refs.images[i]->name, st->image) == 0)
-			n->image = l->refs.images[i];
-	n->hostname = stub_str(l, st->hostname);
-	n->stub_owners = stub_str(l, st->owners);
-	n->stub = true;
-	n->stub_first_boot = st->first_boot;
-	n->stub_resources = st->n_resources;
-	snprintf(n->doc_digest, sizeof(n->doc_digest), "%s", st->doc_digest ? st->doc_digest : "");
-	n->first_boot.ssh = TRI_UNSET;
-	return n->image && n->hostname && n->stub_owners ? 0 : n->image ? -ENOMEM : -ESTALE;
-}
-
-/* The nodes of the files that did not change, as recorded: objects and records. */
-static int add_stubs(struct loader *l, const struct node_stub *stubs, size_t n)
-{
-	size_t i;
-	int r;
-
-	for (i = 0; i < n; i++) {
-		const struct node_stub *st = &stubs[i];
-		struct object *o = loader_object_add(l);
-		struct node_rec *rec;
-
-		if (!o)
-			return -ENOMEM;
-		o->kind = KIND_NODE;
-		o->name = stub_str(l, st->name);
-		o->pos.file = stub_str(l, st->file);
-		o->pos.line = st->line;
-		o->pos.col = st->col;
-		rec = rec_add(l);
-		if (!rec || !o->name || !o->pos.file)
-			return -ENOMEM;
-		rec->node = arena_calloc(l->keep, 1, sizeof(*rec->node));
-		if (!rec->node)
-			return -ENOMEM;
-		rec->node->name = o->name;
-		rec->node->pos = o->pos;
-		r = stub_node(l, st, rec->node);
-		if (r < 0)
-			return r;
-		rec->name_pos = rec->serial_pos = rec->mac_pos = rec->ip_pos = rec->hostname_pos =
-			o->pos;
-		rec->has_serial = true;
-		l->n_stubs++;
-	}
-	return loader_index(l);
-}
-
 /* Every phase after parsing; problems go to the diags, the result is 0 or -ENOMEM. */
 static int load_phases(struct loader *l, const struct node_stub *stubs, size_t n_stubs)
 {
@@ -660,7 +564,7 @@ static int load_phases(struct loader *l, const struct node_stub *stubs, size_t n
 	if (r == 0)
 		r = load_nodes(l);
 	if (r == 0 && n_stubs)
-		r = add_stubs(l, stubs, n_stubs);
+		r = loader_add_stubs(l, stubs, n_stubs);
 	if (r == 0)
 		r = validate_names(l, KIND_IMAGE);
 	if (r == 0)

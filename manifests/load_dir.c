@@ -11,6 +11,7 @@
 #include "../common/fsutil.h"
 #include "check.h"
 #include "model.h"
+#include "../common/array.h"
 
 #define DIR_MAX_DEPTH 32
 
@@ -50,13 +51,11 @@ static bool is_manifest_name(const char *name)
 static int walk_add(struct walk *w, char *name, char *data, size_t len)
 {
 	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct found *v = realloc(w->files, cap * sizeof(*v));
+		struct found *v = array_grow(w->files, &w->cap, sizeof(*v), 64);
 
 		if (!v)
 			return -ENOMEM;
 		w->files = v;
-		w->cap = cap;
 	}
 	w->files[w->n].name = name;
 	w->files[w->n].data = data;

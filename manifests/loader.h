@@ -74,6 +74,14 @@ struct object *loader_object_add(struct loader *l);
 int loader_object(struct loader *l, struct ynode *root, struct object **ret);
 /* (Re)build of_kind after objects were added. */
 int loader_index(struct loader *l);
+/* A new, zeroed node record (NULL: out of memory). */
+struct node_rec *loader_rec_add(struct loader *l);
+/*
+ * A delta load (load_stubs.c): the nodes of the files that did not change,
+ * as recorded, become objects and records.  -ESTALE when a record does not
+ * fit (its image is gone, a value is malformed): a full load must follow.
+ */
+int loader_add_stubs(struct loader *l, const struct node_stub *stubs, size_t n);
 /*
  * Whether a document is a Node.  Nodes are many: they are decoded one at a
  * time on a second parse, after everything they refer to is known.

@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "loader.h"
+#include "../common/array.h"
 
 const char *const kind_names[KIND_COUNT] = {"Cluster", "Image", "Profile", "Node"};
 
@@ -120,13 +121,11 @@ struct object *loader_object_add(struct loader *l)
 	struct object *o = NULL;
 
 	if (l->n_objs == l->cap_objs) {
-		size_t cap = l->cap_objs ? l->cap_objs * 2 : 64;
-		struct object *v = realloc(l->objs, cap * sizeof(*v));
+		struct object *v = array_grow(l->objs, &l->cap_objs, sizeof(*v), 64);
 
 		if (!v)
 			return NULL;
 		l->objs = v;
-		l->cap_objs = cap;
 	}
 	o = &l->objs[l->n_objs];
 	memset(o, 0, sizeof(*o));

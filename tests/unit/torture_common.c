@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "array.h"
 #include "buf.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -263,10 +265,39 @@ static void test_path_join(void **state)
 	free(p);
 }
 
+/* array_grow: first, then doubling; on overflow NULL, and the array and capacity kept. */
+static void test_array_grow(void **state)
+{
+	size_t cap = 0, i;
+	int *v = NULL, *w;
+
+	(void)state;
+	for (i = 0; i < 100; i++) {
+		if (i == cap) {
+			w = array_grow(v, &cap, sizeof(*v), 4);
+			assert_non_null(w);
+			v = w;
+		}
+		v[i] = (int)i;
+	}
+	assert_int_equal(cap, 128);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(v[i], (int)i);
+	cap = SIZE_MAX / 2 + 1;
+	assert_null(array_grow(v, &cap, sizeof(*v), 4));
+	assert_true(cap == SIZE_MAX / 2 + 1);
+	cap = SIZE_MAX / 4; /* doubled, times sizeof(int): past SIZE_MAX */
+	assert_null(array_grow(v, &cap, sizeof(*v), 4));
+	assert_true(cap == SIZE_MAX / 4);
+	assert_int_equal(v[99], 99);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test_setup_teardown(test_dir_open_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_limits, setup, teardown),

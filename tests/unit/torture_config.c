@@ -137,12 +137,66 @@ static void test_images_keys(void **state)
 	diags_release(&d);
 }
 
+/* Load text; 0 or -EINVAL, with the first message (if any) checked to hold want at line:col. */
+static void load_expect(const char *text, int ret, const char *want, unsigned line, unsigned col)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+
+	write_config(text);
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(config_load(&c, path, &d), ret);
+	if (want) {
+		assert_true(d.n >= 1);
+		print_message("%u:%u: %s\n", d.v[0].line, d.v[0].col, d.v[0].msg);
+		assert_non_null(strstr(d.v[0].msg, want));
+		assert_int_equal(d.v[0].line, line);
+		assert_int_equal(d.v[0].col, col);
+	}
+	unlink(path);
+	config_release(&c);
+	diags_release(&d);
+}
+
+/* The file goes through the manifests' YAML tree: its rules and limits. */
+static void test_yaml_tree(void **state)
+{
+	struct bramble_config c;
+	struct diags d = DIAGS_INIT;
+	char deep[600];
+	size_t i;
+
+	(void)state;
+	/* a byte order mark is not content; an alias is a value like any other */
+	write_config("\xef\xbb\xbfsource:\n  url: &u /repo\n  path: *u\n");
+	assert_int_equal(config_init(&c), 0);
+	assert_int_equal(config_load(&c, path, &d), 0);
+	assert_string_equal(c.source, "/repo");
+	assert_string_equal(c.source_path, "/repo");
+	unlink(path);
+	config_release(&c);
+	diags_release(&d);
+	load_expect("", 0, NULL, 0, 0);
+	load_expect("source:\n  ref: a\n  ref: b\n", -EINVAL, "duplicate key", 3, 3);
+	load_expect("source:\n  url: /a\n---\nsource:\n  url: /b\n", -EINVAL, "second document", 4,
+		    1);
+	load_expect("- a\n", -EINVAL, "expected a mapping of settings", 1, 1);
+	load_expect("source:\n  url: [a\n", -EINVAL, NULL, 0, 0);
+	load_expect("source:\n  url: {a: 1}\n  ref: main\n", -EINVAL, "expected a scalar value", 2,
+		    3);
+	/* nesting past the manifests' depth limit */
+	for (i = 0; i < 200; i++)
+		deep[i] = '[';
+	deep[i] = '\0';
+	load_expect(deep, -EINVAL, "nesting deeper than", 1, 65);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_root),     cmocka_unit_test(test_load),
 		cmocka_unit_test(test_errors_have_positions), cmocka_unit_test(test_set),
-		cmocka_unit_test(test_images_keys),
+		cmocka_unit_test(test_images_keys),	      cmocka_unit_test(test_yaml_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
