@@ -5,8 +5,9 @@
  * engine does the rest (observe, plan, apply) the same way for all of them;
  * each resource carries the post-apply action a change of it needs (see
  * enum action), so reloads happen only when their inputs changed.
- * validate() (optional) checks rendered output with a real tool before
- * anything is applied.
+ * validate() (optional) checks the rendered output with a real tool before
+ * anything is applied; the controller calls it for every reconciler that has
+ * one.
  *
  * A renderer reads nothing but the manifests and the render context, and any
  * other input (a secret file, an image's tree) through the render_read_*
@@ -77,12 +78,26 @@ struct render_ctx {
 	/* Inputs read besides the manifests (seal.h), or NULL: the render_read_*
 	 * functions add to it, nothing else does. */
 	struct seal_deps *deps;
+	/* For validate(): "dnsmasq" for "dnsmasq --test" (NULL: not checked); the
+	 * directory a tool's input and output go to (the state directory); and
+	 * how to run a tool (the controller's run_command()). */
+	const char *dhcp_test_cmd;
+	const char *scratch_dir;
+	int (*run_command)(const char *script, const char *const argv[], unsigned timeout_s);
 };
+
+/* validate() found no tool to check with: the output is not checked. */
+#define RECONCILER_UNCHECKED 1
 
 struct reconciler {
 	const char *name;
 	/* Add the resources this target wants to out; problems go to d (-EINVAL). */
 	int (*desired)(struct render_ctx *ctx, struct resource_set *out, struct diags *d);
+	/* Optional (NULL): check the rendered resources (all of them, sorted)
+	 * with a real tool.  0, RECONCILER_UNCHECKED, -EINVAL (what the tool
+	 * said is in d) or another negative errno. */
+	int (*validate)(struct render_ctx *ctx, const struct resource_set *desired,
+			struct diags *d);
 };
 
 extern const struct reconciler reconciler_tftp;
@@ -118,6 +133,16 @@ int render_walk_image(struct render_ctx *ctx, const char *dir, const struct dir_
 /* The digest of an Image given by url (imgstore_digest), and its file:// source as an input. */
 int render_image_digest(struct render_ctx *ctx, const struct image *img,
 			char ret[SHA256_HEX_LEN + 1]);
+
+/*
+ * Run a tool over one rendered file, for validate(): data is written to
+ * <scratch_dir>/<name>.conf and script runs with $1 tool, $2 that file, $3
+ * <scratch_dir>/<name>.log for its output.  Returns the script's exit status
+ * (127: the tool is not installed) and, when it is neither 0 nor 127, the
+ * log's first 4 KiB in *ret_output (NULL when unreadable); or a negative errno.
+ */
+int render_tool_check(const struct render_ctx *ctx, const char *name, const char *script,
+		      const char *tool, const void *data, size_t len, char **ret_output);
 
 /*
  * Find every image of the set in the store and list its boot tree.  An Image
