@@ -64,7 +64,7 @@ struct export_ids {
 struct render_ctx {
 	const struct manifest_set *set;
 	const char *root_path[ROOT_COUNT]; /* absolute directories */
-	int images_fd;
+	int images_fd; /* the image store, read through render_read_*() only; -1: none yet */
 	const char *dhcp_conf_name;  /* in ROOT_DHCP_CONF, e.g. "bramble.conf" */
 	const char *exports_name;    /* kernel exports file in ROOT_EXPORTS */
 	const char *ganesha_name;    /* ganesha EXPORT blocks in ROOT_EXPORTS */
@@ -171,9 +171,11 @@ void node_tftp_dir(const struct manifest_set *set, const struct node *n, char ou
  * renumbers), saved after a pass when dirty.
  */
 int export_ids_load(int state_fd, struct export_ids *ids);
+/* Write the ids when dirty (atomically), then clear dirty. */
 int export_ids_save(int state_fd, struct export_ids *ids);
 /* The id of key (an export path); a new one (dirty) when it has none; 0: none left, or ENOMEM. */
 unsigned export_id_get(struct export_ids *ids, const char *key);
+/* Free the ids; ids is empty after. */
 void export_ids_release(struct export_ids *ids);
 
 #endif

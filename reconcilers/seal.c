@@ -35,7 +35,6 @@
 
 #include "engine_int.h"
 #include "reconciler.h"
-#include "log.h"
 #include "buf.h"
 #include "fsutil.h"
 
@@ -453,7 +452,7 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 }
 
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
-	       const struct seal_input *in)
+	       const struct seal_input *in, const char **ret_why)
 {
 	struct sealer s;
 	size_t i;
@@ -503,8 +502,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = -errno;
 	if (r < 0 || s.why)
 		unlinkat(e->state_fd, SEAL_TMP, 0);
-	if (s.why)
-		log_debug("not sealing this pass: %s", s.why);
+	if (s.why && ret_why)
+		*ret_why = s.why;
 	for (i = 0; i < s.n_link_dirs; i++)
 		free(s.link_dirs[i]);
 	free(s.link_dirs);
@@ -727,7 +726,8 @@ static bool entry_holds(const struct seal_entry *e, const int *fd)
 	       (uint64_t)ts_ns(&st.st_ctim) == e->ctime_ns;
 }
 
-bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
+bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT],
+		const struct seal_entry **ret_broken)
 {
 	int fd[ROOT_COUNT];
 	bool holds = true;
@@ -737,8 +737,8 @@ bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
 		fd[i] = root_path[i] ? open(root_path[i], O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	for (i = 0; holds && i < s->n_entries; i++) {
 		holds = entry_holds(&s->entries[i], fd);
-		if (!holds)
-			log_debug("seal broken at: %s", s->entries[i].line);
+		if (!holds && ret_broken)
+			*ret_broken = &s->entries[i];
 	}
 	for (i = 0; i < ROOT_COUNT; i++)
 		if (fd[i] >= 0)
