@@ -159,7 +159,7 @@ static int secret_value(struct fb *f, const struct secret *s, const char *what, 
 		return 0;
 	if (!f->ctx->secrets_dir)
 		return diag_place(f, s, what, "no secrets directory is configured");
-	r = render_read_secret(f->ctx, s->file, SECRET_MAX, &v, &len);
+	r = render_read_secret(f->ctx, f->n, s->file, SECRET_MAX, &v, &len);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -EXDEV)

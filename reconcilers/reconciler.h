@@ -115,9 +115,12 @@ extern const size_t n_reconcilers;
  * returns 0 or a negative errno; ret_* are set only on success.
  */
 
-/* Read a {file: ...} secret, which must resolve beneath ctx->secrets_dir (-EXDEV). */
-int render_read_secret(struct render_ctx *ctx, const char *path, size_t max, char **ret_data,
-		       size_t *ret_len);
+/*
+ * Read a {file: ...} secret of node n, which must resolve beneath
+ * ctx->secrets_dir (-EXDEV).  An input of n alone.
+ */
+int render_read_secret(struct render_ctx *ctx, const struct node *n, const char *path, size_t max,
+		       char **ret_data, size_t *ret_len);
 /* Read a regular file beneath the image store (no symlink followed). */
 int render_read_image_file(struct render_ctx *ctx, const char *path, size_t max, char **ret_data,
 			   size_t *ret_len);

@@ -23,11 +23,11 @@
 /* Record an input (beneath root, or absolute with SEAL_ABSPATH) for the seal. */
 static int render_dep(struct render_ctx *ctx, unsigned root, const char *path)
 {
-	return ctx->deps ? seal_deps_add(ctx->deps, root, path) : 0;
+	return ctx->deps ? seal_deps_add(ctx->deps, root, path, NULL) : 0;
 }
 
-int render_read_secret(struct render_ctx *ctx, const char *path, size_t max, char **ret_data,
-		       size_t *ret_len)
+int render_read_secret(struct render_ctx *ctx, const struct node *n, const char *path, size_t max,
+		       char **ret_data, size_t *ret_len)
 {
 	char *abs = NULL, *data = NULL;
 	size_t len = 0;
@@ -40,8 +40,9 @@ int render_read_secret(struct render_ctx *ctx, const char *path, size_t max, cha
 	if (!abs)
 		return -ENOMEM;
 	r = file_read_beneath(ctx->secrets_dir, path, max, &data, &len);
-	if (r == 0)
-		r = render_dep(ctx, SEAL_ABSPATH, abs);
+	/* The node's alone: a delta pass that leaves the node out carries it. */
+	if (r == 0 && ctx->deps)
+		r = seal_deps_add(ctx->deps, SEAL_ABSPATH, abs, n->name);
 	if (r < 0 && data) {
 		explicit_bzero(data, len);
 		free(data);

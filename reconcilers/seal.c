@@ -46,7 +46,7 @@
 #define NO_OWNER      "*"
 #define LINK_DIR      "/"
 
-int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
+int seal_deps_add(struct seal_deps *d, unsigned root, const char *path, const char *node)
 {
 	if (d->n == d->cap) {
 		size_t c = d->cap ? d->cap * 2 : 16;
@@ -59,8 +59,12 @@ int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
 	}
 	d->v[d->n].root = root;
 	d->v[d->n].path = strdup(path);
-	if (!d->v[d->n].path)
+	d->v[d->n].node = node ? strdup(node) : NULL;
+	if (!d->v[d->n].path || (node && !d->v[d->n].node)) {
+		free(d->v[d->n].path);
+		free(d->v[d->n].node);
 		return -ENOMEM;
+	}
 	d->n++;
 	return 0;
 }
@@ -69,8 +73,10 @@ void seal_deps_release(struct seal_deps *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++)
+	for (i = 0; i < d->n; i++) {
 		free(d->v[i].path);
+		free(d->v[i].node);
+	}
 	free(d->v);
 	d->v = NULL;
 	d->n = d->cap = 0;
@@ -491,7 +497,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = seal_item(&s, it);
 	}
 	for (i = 0; r == 0 && !s.why && deps && i < deps->n; i++)
-		r = seal_entry(&s, 'S', NO_OWNER, deps->v[i].root, deps->v[i].path, NULL);
+		r = seal_entry(&s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
+			       deps->v[i].root, deps->v[i].path, NULL);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)

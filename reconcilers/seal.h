@@ -57,6 +57,9 @@ struct seal_deps {
 	struct seal_dep {
 		unsigned root; /* enum root_id, or SEAL_ABSPATH */
 		char *path;
+		/* The node whose input it is alone (a secret file), or NULL (an input
+		 * of every node): a delta pass carries a node's inputs with its paths. */
+		char *node;
 	} * v;
 	size_t n, cap;
 };
@@ -114,10 +117,11 @@ struct seal_input {
 
 /*
  * Record an input of the render (a path beneath root, or absolute with
- * SEAL_ABSPATH): 0 or -ENOMEM.  For the render-time read API (reconciler.h)
- * only: a renderer reads through that API, which calls this.
+ * SEAL_ABSPATH) of node (NULL: of every node): 0 or -ENOMEM.  For the
+ * render-time read API (reconciler.h) only: a renderer reads through that
+ * API, which calls this.
  */
-int seal_deps_add(struct seal_deps *d, unsigned root, const char *path);
+int seal_deps_add(struct seal_deps *d, unsigned root, const char *path, const char *node);
 /* Free the recorded inputs; d is empty (and reusable) after. */
 void seal_deps_release(struct seal_deps *d);
 

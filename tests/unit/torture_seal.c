@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,21 @@ static void test_secret_file(void **state)
 	next_pass(w, PASS_KIND_FULL);
 }
 
+/*
+ * A delta pass does not render the nodes outside it, nor read their secret
+ * files: the seal it writes must still watch them.
+ */
+static void test_secret_after_delta(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	run("sed -i 's/gpu_mem: 16/gpu_mem: 32/' %s", at(w, "repo/nodes/pi4.yaml"));
+	next_pass(w, PASS_KIND_DELTA);
+	run("printf 'another-passphrase\\n' >%s", at(w, "secrets/wifi-passphrase"));
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+}
+
 static void test_image_tree(void **state)
 {
 	struct world *w = *state;
@@ -245,24 +261,28 @@ static void test_read_api(void **state)
 	struct world *w = *state;
 	struct seal_deps deps;
 	struct render_ctx ctx;
+	struct node n;
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0;
 
+	memset(&n, 0, sizeof(n));
+	n.name = (char *)(uintptr_t) "pi";
 	memset(&deps, 0, sizeof(deps));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.deps = &deps;
 	ctx.images_fd = -1;
 	ctx.secrets_dir = at(w, "secrets");
-	assert_int_equal(render_read_secret(&ctx, "wifi-passphrase", 4096, &data, &len), 0);
+	assert_int_equal(render_read_secret(&ctx, &n, "wifi-passphrase", 4096, &data, &len), 0);
 	assert_int_equal(deps.n, 1);
 	assert_int_equal(deps.v[0].root, SEAL_ABSPATH);
 	assert_string_equal(deps.v[0].path, at(w, "secrets/wifi-passphrase"));
+	assert_string_equal(deps.v[0].node, "pi");
 	assert_int_equal(stat(deps.v[0].path, &st), 0);
 	free(data);
 	data = NULL;
 	/* Refused reads record nothing. */
-	assert_int_equal(render_read_secret(&ctx, "/etc/hostname", 4096, &data, &len), -EXDEV);
+	assert_int_equal(render_read_secret(&ctx, &n, "/etc/hostname", 4096, &data, &len), -EXDEV);
 	assert_int_equal(deps.n, 1);
 	ctx.images_fd = open(at(w, "out/images"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(ctx.images_fd >= 0);
@@ -285,6 +305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_after_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
