@@ -335,7 +335,7 @@ static int dhcp_validate(struct render_ctx *ctx, const struct resource_set *desi
 	const struct resource *conf = NULL;
 	char *out = NULL, *file = NULL;
 	size_t i;
-	int r;
+	int r, status;
 
 	for (i = 0; !conf && i < desired->n; i++)
 		if (desired->v[i].root == ROOT_DHCP_CONF)
@@ -343,11 +343,11 @@ static int dhcp_validate(struct render_ctx *ctx, const struct resource_set *desi
 	if (!ctx->dhcp_test_cmd || !conf)
 		return 0;
 	r = render_tool_check(ctx, "dnsmasq-test", script, ctx->dhcp_test_cmd, conf->data,
-			      conf->len, &out);
-	if (r == 127)
-		return RECONCILER_UNCHECKED;
-	if (r <= 0)
+			      conf->len, &status, &out);
+	if (r < 0 || status == 0)
 		return r;
+	if (status == 127)
+		return RECONCILER_UNCHECKED;
 	file = path_join(ctx->root_path[ROOT_DHCP_CONF], ctx->dhcp_conf_name);
 	r = diags_add(d, NULL, "dnsmasq --test rejected the rendered %s: %s",
 		      file ? file : ctx->dhcp_conf_name, out ? out : "(no output)");

@@ -96,7 +96,8 @@ static int tool_input(const struct render_ctx *ctx, const char *name, const void
 }
 
 int render_tool_check(const struct render_ctx *ctx, const char *name, const char *script,
-		      const char *tool, const void *data, size_t len, char **ret_output)
+		      const char *tool, const void *data, size_t len, int *ret_status,
+		      char **ret_output)
 {
 	const char *argv[4] = {tool, NULL, NULL, NULL};
 	struct buf conf = BUF_INIT, log = BUF_INIT;
@@ -112,10 +113,13 @@ int render_tool_check(const struct render_ctx *ctx, const char *name, const char
 	argv[1] = buf_str(&conf);
 	argv[2] = buf_str(&log);
 	r = ctx->run_command(script, argv, 30);
-	if (r > 0 && r != 127 && file_read(buf_str(&log), 4096, &out, &out_len) < 0)
+	if (r < 0)
+		r = -1; /* killed at the timeout, or not started: a failure like any */
+	if (r != 0 && r != 127 && file_read(buf_str(&log), 4096, &out, &out_len) < 0)
 		out = NULL;
-	if (r >= 0)
-		*ret_output = out;
+	*ret_status = r;
+	*ret_output = out;
+	r = 0;
 out:
 	buf_release(&conf);
 	buf_release(&log);
