@@ -155,14 +155,20 @@ static void test_holds(void **state)
 	assert_int_equal(apply(w), PASS_KIND_SEALED);
 }
 
+/* One node (pi4-b) changed, in a file of Nodes only: a delta pass. */
+static void change_one_node(struct world *w)
+{
+	run("sed -i 's/gpu_mem: 16/gpu_mem: 32/' %s", at(w, "repo/nodes/pi4.yaml"));
+	next_pass(w, PASS_KIND_DELTA);
+}
+
 /* A file of Nodes changed: a delta pass; a file with Profiles: a full one. */
 static void test_manifest_files(void **state)
 {
 	struct world *w = *state;
 
 	start(w);
-	run("sed -i 's/gpu_mem: 16/gpu_mem: 32/' %s", at(w, "repo/nodes/pi4.yaml"));
-	next_pass(w, PASS_KIND_DELTA);
+	change_one_node(w);
 	run("printf '# a comment\\n' >>%s", at(w, "repo/profiles.yaml"));
 	assert_int_equal(apply(w), PASS_KIND_FULL);
 }
@@ -185,8 +191,7 @@ static void test_secret_after_delta(void **state)
 	struct world *w = *state;
 
 	start(w);
-	run("sed -i 's/gpu_mem: 16/gpu_mem: 32/' %s", at(w, "repo/nodes/pi4.yaml"));
-	next_pass(w, PASS_KIND_DELTA);
+	change_one_node(w);
 	run("printf 'another-passphrase\\n' >%s", at(w, "secrets/wifi-passphrase"));
 	assert_int_equal(apply(w), PASS_KIND_FULL);
 }
