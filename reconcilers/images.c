@@ -2,7 +2,9 @@
  * images: find each Image of the set in the image store and list its boot
  * tree, so that the tftp reconciler can hard-link the files into every node's
  * boot directory.  An Image with a url is looked for under its sha256
- * ("sha256/<digest>"), where the downloader puts it once verified.
+ * ("sha256/<digest>"), where the downloader puts it once verified.  Not a
+ * reconciler (reconciler.h says why): an input of the renderers, read
+ * through the render-time read API like any other.
  */
 #include <errno.h>
 #include <stdio.h>
