@@ -41,6 +41,7 @@ int pass_seal(struct pass *p)
 {
 	struct seal_input in;
 	struct seal_counts counts;
+	const char *why = NULL;
 	int r;
 
 	counts.unchanged = p->plan->n_unchanged + p->plan->n_create + p->plan->n_update;
@@ -55,7 +56,9 @@ int pass_seal(struct pass *p)
 	in.set = p->set;
 	in.counts = &counts;
 	in.prev = p->delta ? &p->seal : NULL;
-	r = seal_write(p->engine, p->plan, &p->deps, &in);
+	r = seal_write(p->engine, p->plan, &p->deps, &in, &why);
+	if (r == 0 && why)
+		log_debug("not sealing this pass: %s", why);
 	if (r < 0)
 		log_errno(r, "cannot write the seal %s/seal", p->cfg->state_dir);
 	else if (r > 0)
@@ -259,6 +262,7 @@ static bool sealed_report(struct pass *p)
 bool pass_sealed(struct pass *p)
 {
 	const char *path[ROOT_COUNT];
+	const struct seal_entry *broken = NULL;
 	bool same;
 
 	if (pass_key(p) < 0 || pass_split_paths(p) < 0)
@@ -276,8 +280,9 @@ bool pass_sealed(struct pass *p)
 	if (!same && !delta_possible(p))
 		return false;
 	pass_root_paths(p, path);
-	if (!seal_holds(&p->seal, path)) {
-		log_debug("a full pass: a path is not as the last pass left it");
+	if (!seal_holds(&p->seal, path, &broken)) {
+		log_debug("a full pass: a path is not as the last pass left it: %s",
+			  broken ? broken->line : "?");
 		return false;
 	}
 	if (!same) {

@@ -189,52 +189,23 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	buf_release(&m);
 }
 
-/* Check the rendered dnsmasq configuration with "dnsmasq --test" before applying it. */
-static int test_dhcp(struct pass *p)
+/* Check the rendered output with each reconciler's validate(), before applying it. */
+static int validate(struct pass *p)
 {
-	static const char script[] = "command -v \"$1\" >/dev/null 2>&1 || exit 127; exec \"$1\" "
-				     "--test --conf-file=\"$2\" >\"$3\" 2>&1";
-	const char *argv[4] = {p->cfg->dhcp_test_cmd, NULL, NULL, NULL};
-	char *conf = NULL, *log = NULL, *out = NULL;
-	size_t i, len = 0;
-	int r = 0, fd;
+	size_t i;
+	int r = 0;
 
-	for (i = 0; i < p->desired.n; i++)
-		if (p->desired.v[i].root == ROOT_DHCP_CONF)
-			break;
-	if (!p->cfg->dhcp_test_cmd || i == p->desired.n)
-		return 0;
-	conf = path_join(p->cfg->state_dir, "dnsmasq-test.conf");
-	log = path_join(p->cfg->state_dir, "dnsmasq-test.log");
-	if (!conf || !log) {
-		r = -ENOMEM;
-		goto out;
+	for (i = 0; r == 0 && i < n_reconcilers; i++) {
+		if (!reconcilers[i]->validate)
+			continue;
+		r = reconcilers[i]->validate(&p->ctx, &p->desired, &p->d);
+		if (r == RECONCILER_UNCHECKED) {
+			log_debug("%s: the checking tool is not installed: the rendered output is "
+				  "not checked",
+				  reconcilers[i]->name);
+			r = 0;
+		}
 	}
-	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write_all(fd, p->desired.v[i].data, p->desired.v[i].len) < 0) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	close(fd);
-	argv[1] = conf;
-	argv[2] = log;
-	r = run_command(script, argv, 30);
-	if (r == 127) {
-		log_debug("%s not found: the dnsmasq configuration is not checked", argv[0]);
-		r = 0;
-	} else if (r != 0) {
-		if (file_read(log, 4096, &out, &len) < 0)
-			out = NULL;
-		diags_add(&p->d, NULL, "dnsmasq --test rejected the rendered %s: %s",
-			  p->cfg->dhcp_conf_file, out ? out : "(no output)");
-		r = -EINVAL;
-	}
-out:
-	free(out);
-	free(conf);
-	free(log);
 	return r;
 }
 
@@ -259,13 +230,16 @@ static int render(struct pass *p)
 	p->ctx.export_ids = &p->ids;
 	p->ctx.deps = &p->deps;
 	p->ctx.secrets_dir = p->cfg->secrets_dir;
+	p->ctx.dhcp_test_cmd = p->cfg->dhcp_test_cmd;
+	p->ctx.scratch_dir = p->cfg->state_dir;
+	p->ctx.run_command = run_command;
 	r = export_ids_load(p->state_fd, &p->ids);
 	if (r == 0)
 		r = image_trees_load(&p->ctx, &p->d);
 	if (r == 0)
 		r = render_all(&p->ctx, &p->desired, &p->d);
 	if (r == 0)
-		r = test_dhcp(p);
+		r = validate(p);
 	return r;
 }
 

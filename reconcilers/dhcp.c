@@ -14,6 +14,7 @@
 
 #include "reconciler.h"
 #include "buf.h"
+#include "fsutil.h"
 
 static void ip_str(uint32_t ip, char out[16])
 {
@@ -321,7 +322,42 @@ out:
 	return r;
 }
 
+/*
+ * Check the rendered dnsmasq configuration with "dnsmasq --test" before it is
+ * applied: a configuration dnsmasq refuses would stop DHCP for every Pi at
+ * the restart.
+ */
+static int dhcp_validate(struct render_ctx *ctx, const struct resource_set *desired,
+			 struct diags *d)
+{
+	static const char script[] = "command -v \"$1\" >/dev/null 2>&1 || exit 127; exec \"$1\" "
+				     "--test --conf-file=\"$2\" >\"$3\" 2>&1";
+	const struct resource *conf = NULL;
+	char *out = NULL, *file = NULL;
+	size_t i;
+	int r, status;
+
+	for (i = 0; !conf && i < desired->n; i++)
+		if (desired->v[i].root == ROOT_DHCP_CONF)
+			conf = &desired->v[i];
+	if (!ctx->dhcp_test_cmd || !conf)
+		return 0;
+	r = render_tool_check(ctx, "dnsmasq-test", script, ctx->dhcp_test_cmd, conf->data,
+			      conf->len, &status, &out);
+	if (r < 0 || status == 0)
+		return r;
+	if (status == 127)
+		return RECONCILER_UNCHECKED;
+	file = path_join(ctx->root_path[ROOT_DHCP_CONF], ctx->dhcp_conf_name);
+	r = diags_add(d, NULL, "dnsmasq --test rejected the rendered %s: %s",
+		      file ? file : ctx->dhcp_conf_name, out ? out : "(no output)");
+	free(file);
+	free(out);
+	return r < 0 ? r : -EINVAL;
+}
+
 const struct reconciler reconciler_dhcp = {
 	.name = "dhcp",
 	.desired = dhcp_desired,
+	.validate = dhcp_validate,
 };

@@ -159,7 +159,7 @@ static int secret_value(struct fb *f, const struct secret *s, const char *what, 
 		return 0;
 	if (!f->ctx->secrets_dir)
 		return diag_place(f, s, what, "no secrets directory is configured");
-	r = file_read_beneath(f->ctx->secrets_dir, s->file, SECRET_MAX, &v, &len);
+	r = render_read_secret(f->ctx, f->n, s->file, SECRET_MAX, &v, &len);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -EXDEV)
@@ -168,10 +168,6 @@ static int secret_value(struct fb *f, const struct secret *s, const char *what, 
 		snprintf(why, sizeof(why),
 			 "cannot read the secret file (%s):", file_read_strerror(r));
 		return diag(f, s, what, why);
-	}
-	if (f->ctx->deps && seal_deps_add(f->ctx->deps, SEAL_ABSPATH, s->file) < 0) {
-		free(v);
-		return -ENOMEM;
 	}
 	if (len && v[len - 1] == '\n')
 		v[--len] = '\0';

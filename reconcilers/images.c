@@ -2,38 +2,24 @@
  * images: find each Image of the set in the image store and list its boot
  * tree, so that the tftp reconciler can hard-link the files into every node's
  * boot directory.  An Image with a url is looked for under its sha256
- * ("sha256/<digest>"), where the downloader puts it once verified.
+ * ("sha256/<digest>"), where the downloader puts it once verified.  Not a
+ * reconciler (reconciler.h says why): an input of the renderers, read
+ * through the render-time read API like any other.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "reconciler.h"
 #include "buf.h"
 #include "fsutil.h"
 #include "hash.h"
-#include "imgstore.h"
 
 #define IMAGE_MAX_BOOT_FILES 20000
 #define IMAGE_MAX_DEPTH	     8
 #define IMAGE_TEXT_MAX	     ((size_t)1 << 20)
-
-/* A file:// image hashed by bramble: a change of the file must break the seal. */
-static int seal_dep_file_url(struct seal_deps *deps, const char *url)
-{
-	char *path = NULL;
-	int r;
-
-	r = imgstore_file_url_path(url, &path);
-	if (r == 0)
-		r = seal_deps_add(deps, SEAL_ABSPATH, path);
-	free(path);
-	return r == -ENOENT ? 0 : r;
-}
 
 static int file_digest(struct image_file *f, const struct stat *st)
 {
@@ -93,46 +79,21 @@ static int add_file(struct image_tree *t, size_t *cap, const char *rel, const st
 	return 0;
 }
 
-static int walk(struct image_tree *t, size_t *cap, int dfd, const char *prefix, int depth)
+struct tree_walk {
+	struct image_tree *t;
+	size_t cap;
+};
+
+/* The files and directories bramble can serve; hidden ones are not. */
+static int tree_visit(void *arg, const char *rel, const char *name, const struct stat *st)
 {
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
+	struct tree_walk *w = arg;
 
-	if (depth > IMAGE_MAX_DEPTH)
-		return -ELOOP;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		struct buf rel = BUF_INIT;
-		struct stat st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = -errno;
-			break;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-			continue;
-		r = buf_printf(&rel, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name);
-		if (r == 0 && !res_path_is_safe(buf_str(&rel)))
-			r = 0; /* not a name we can serve: skip it */
-		else if (r == 0)
-			r = add_file(t, cap, buf_str(&rel), &st);
-		if (r == 0 && S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			r = sub < 0 ? -errno : walk(t, cap, sub, buf_str(&rel), depth + 1);
-		}
-		buf_release(&rel);
-	}
-	closedir(d);
-	return r;
+	if (name[0] == '.' || (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)))
+		return DIR_WALK_SKIP;
+	if (!res_path_is_safe(rel))
+		return DIR_WALK_SKIP; /* not a name we can serve (nor anything below it) */
+	return add_file(w->t, &w->cap, rel, st);
 }
 
 static int file_cmp(const void *a, const void *b)
@@ -140,7 +101,7 @@ static int file_cmp(const void *a, const void *b)
 	return strcmp(((const struct image_file *)a)->path, ((const struct image_file *)b)->path);
 }
 
-static int read_text(int images_fd, const char *boot_dir, const char *name, char **ret)
+static int read_text(struct render_ctx *ctx, const char *boot_dir, const char *name, char **ret)
 {
 	struct buf p = BUF_INIT;
 	size_t len;
@@ -149,7 +110,7 @@ static int read_text(int images_fd, const char *boot_dir, const char *name, char
 	r = buf_printf(&p, "%s/%s", boot_dir, name);
 	if (r < 0)
 		return r;
-	r = file_read_at(images_fd, buf_str(&p), IMAGE_TEXT_MAX, ret, &len);
+	r = render_read_image_file(ctx, buf_str(&p), IMAGE_TEXT_MAX, ret, &len);
 	buf_release(&p);
 	if (r == -ENOENT) {
 		*ret = strdup("");
@@ -158,25 +119,33 @@ static int read_text(int images_fd, const char *boot_dir, const char *name, char
 	return r;
 }
 
+/* The directory of an image in the store: its path, or sha256/<digest>. */
+static int image_dir(struct render_ctx *ctx, const struct image *img, struct buf *b)
+{
+	char digest[SHA256_HEX_LEN + 1];
+	int r;
+
+	if (img->path)
+		return buf_adds(b, img->path);
+	r = render_image_digest(ctx, img, digest);
+	return r < 0 ? r : buf_printf(b, "sha256/%s", digest);
+}
+
+/*
+ * List an image's boot tree (every file and directory of it is an input of
+ * every node's tree: the read API records them for the seal) and read its
+ * own config.txt and cmdline.txt.
+ */
 static int tree_load(struct render_ctx *ctx, const struct image *img, struct image_tree *t)
 {
 	struct buf b = BUF_INIT;
-	size_t cap = 0, i;
-	int dfd, r;
+	struct tree_walk w = {t, 0};
+	struct dir_walk_visitor v = {tree_visit, &w, IMAGE_MAX_DEPTH};
+	size_t i;
+	int r;
 
 	t->image = img;
-	if (img->path) {
-		r = buf_adds(&b, img->path);
-	} else {
-		char digest[SHA256_HEX_LEN + 1];
-
-		/* The digest of a file:// image without sha256 was recorded by imgstore_ensure. */
-		r = imgstore_digest(ctx->images_fd, img, digest);
-		if (r == 0)
-			r = buf_printf(&b, "sha256/%s", digest);
-		if (r == 0 && !img->sha256 && ctx->deps)
-			r = seal_dep_file_url(ctx->deps, img->url);
-	}
+	r = image_dir(ctx, img, &b);
 	if (r < 0) {
 		buf_release(&b);
 		return r;
@@ -186,29 +155,15 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	buf_release(&b);
 	if (!t->root_dir || !t->boot_dir)
 		return -ENOMEM;
-	/* No image store yet (a plan on fresh outputs): the image is not there. */
-	r = ctx->images_fd < 0 ? -ENOENT
-			       : dir_open_beneath(ctx->images_fd, t->boot_dir, false, 0, &dfd);
-	if (r < 0)
-		return r;
-	r = walk(t, &cap, dfd, "", 0);
+	r = render_walk_image(ctx, t->boot_dir, &v);
 	if (r < 0)
 		return r;
 	qsort(t->files, t->n_files, sizeof(*t->files), file_cmp);
 	for (i = 0; i < t->n_files; i++)
 		t->has_bootcode |= strcmp(t->files[i].path, "bootcode.bin") == 0;
-	/* The boot tree is an input of every node's tree: a file or directory
-	 * of it changed, added or removed breaks the seal. */
-	if (ctx->deps) {
-		r = seal_deps_add(ctx->deps, ROOT_IMAGES, t->boot_dir);
-		for (i = 0; r == 0 && i < t->n_files; i++)
-			r = seal_deps_add(ctx->deps, ROOT_IMAGES, t->files[i].store);
-		if (r < 0)
-			return r;
-	}
-	r = read_text(ctx->images_fd, t->boot_dir, "config.txt", &t->config_txt);
+	r = read_text(ctx, t->boot_dir, "config.txt", &t->config_txt);
 	if (r == 0)
-		r = read_text(ctx->images_fd, t->boot_dir, "cmdline.txt", &t->cmdline_txt);
+		r = read_text(ctx, t->boot_dir, "cmdline.txt", &t->cmdline_txt);
 	return r;
 }
 

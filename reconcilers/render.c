@@ -1,14 +1,17 @@
 /*
  * render: run every reconciler's desired() into one sorted resource set,
- * and the naming rules they share.
+ * the naming rules they share, and the running of a validate() tool.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reconciler.h"
 #include "buf.h"
+#include "fsutil.h"
 
 const struct reconciler *const reconcilers[] = {
 	&reconciler_tftp,
@@ -71,4 +74,54 @@ void node_tftp_dir(const struct manifest_set *set, const struct node *n, char ou
 		return;
 	}
 	memcpy(out, n->serial, 9);
+}
+
+/* Write data to <scratch_dir>/<name>.conf; sets the two paths. */
+static int tool_input(const struct render_ctx *ctx, const char *name, const void *data, size_t len,
+		      struct buf *conf, struct buf *log)
+{
+	int fd, r;
+
+	r = buf_printf(conf, "%s/%s.conf", ctx->scratch_dir, name);
+	if (r == 0)
+		r = buf_printf(log, "%s/%s.log", ctx->scratch_dir, name);
+	if (r < 0)
+		return r;
+	fd = open(buf_str(conf), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	close(fd);
+	return r;
+}
+
+int render_tool_check(const struct render_ctx *ctx, const char *name, const char *script,
+		      const char *tool, const void *data, size_t len, int *ret_status,
+		      char **ret_output)
+{
+	const char *argv[4] = {tool, NULL, NULL, NULL};
+	struct buf conf = BUF_INIT, log = BUF_INIT;
+	char *out = NULL;
+	size_t out_len;
+	int r;
+
+	if (!ctx->scratch_dir || !ctx->run_command)
+		return -EINVAL;
+	r = tool_input(ctx, name, data, len, &conf, &log);
+	if (r < 0)
+		goto out;
+	argv[1] = buf_str(&conf);
+	argv[2] = buf_str(&log);
+	r = ctx->run_command(script, argv, 30);
+	if (r < 0)
+		r = -1; /* killed at the timeout, or not started: a failure like any */
+	if (r != 0 && r != 127 && file_read(buf_str(&log), 4096, &out, &out_len) < 0)
+		out = NULL;
+	*ret_status = r;
+	*ret_output = out;
+	r = 0;
+out:
+	buf_release(&conf);
+	buf_release(&log);
+	return r;
 }

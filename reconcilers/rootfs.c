@@ -73,8 +73,10 @@ static int image_root_check(struct rootfs *rf, const struct image *img, struct i
 		ir->bad = true;
 		return 0;
 	}
-	if (fstatat(rf->ctx->images_fd, t->root_dir, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode)) {
+	r = render_stat_image(rf->ctx, t->root_dir, &st);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || !S_ISDIR(st.st_mode)) {
 		ir->bad = true;
 		r = diags_add(rf->d, &img->pos,
 			      "image \"%s\": no directory \"%s\" in the image store %s; expected "
@@ -88,12 +90,13 @@ static int image_root_check(struct rootfs *rf, const struct image *img, struct i
 		snprintf(ir->identity, sizeof(ir->identity), "%s@%llu.%lld", t->root_dir,
 			 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec);
 	r = buf_printf(&hook, "%s/" OVERLAYROOT_HOOK, t->root_dir);
-	ir->has_overlayroot = r == 0 && faccessat(rf->ctx->images_fd, buf_str(&hook), F_OK,
-						  AT_SYMLINK_NOFOLLOW) == 0;
+	if (r == 0)
+		r = render_probe_image(rf->ctx, buf_str(&hook));
 	buf_release(&hook);
-	if (r == 0 && rf->ctx->deps)
-		r = seal_deps_add(rf->ctx->deps, ROOT_IMAGES, t->root_dir);
-	return r;
+	if (r == -ENOMEM)
+		return r;
+	ir->has_overlayroot = r == 1; /* one that cannot be looked at is not there */
+	return 0;
 }
 
 static int add_text(struct rootfs *rf, const char *root, const char *rel, const struct node *n,

@@ -35,7 +35,6 @@
 
 #include "engine_int.h"
 #include "reconciler.h"
-#include "log.h"
 #include "buf.h"
 #include "fsutil.h"
 
@@ -47,7 +46,7 @@
 #define NO_OWNER      "*"
 #define LINK_DIR      "/"
 
-int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
+int seal_deps_add(struct seal_deps *d, unsigned root, const char *path, const char *node)
 {
 	if (d->n == d->cap) {
 		size_t c = d->cap ? d->cap * 2 : 16;
@@ -60,8 +59,12 @@ int seal_deps_add(struct seal_deps *d, unsigned root, const char *path)
 	}
 	d->v[d->n].root = root;
 	d->v[d->n].path = strdup(path);
-	if (!d->v[d->n].path)
+	d->v[d->n].node = node ? strdup(node) : NULL;
+	if (!d->v[d->n].path || (node && !d->v[d->n].node)) {
+		free(d->v[d->n].path);
+		free(d->v[d->n].node);
 		return -ENOMEM;
+	}
 	d->n++;
 	return 0;
 }
@@ -70,8 +73,10 @@ void seal_deps_release(struct seal_deps *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++)
+	for (i = 0; i < d->n; i++) {
 		free(d->v[i].path);
+		free(d->v[i].node);
+	}
 	free(d->v);
 	d->v = NULL;
 	d->n = d->cap = 0;
@@ -453,7 +458,7 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 }
 
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
-	       const struct seal_input *in)
+	       const struct seal_input *in, const char **ret_why)
 {
 	struct sealer s;
 	size_t i;
@@ -492,7 +497,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = seal_item(&s, it);
 	}
 	for (i = 0; r == 0 && !s.why && deps && i < deps->n; i++)
-		r = seal_entry(&s, 'S', NO_OWNER, deps->v[i].root, deps->v[i].path, NULL);
+		r = seal_entry(&s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
+			       deps->v[i].root, deps->v[i].path, NULL);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)
@@ -503,8 +509,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = -errno;
 	if (r < 0 || s.why)
 		unlinkat(e->state_fd, SEAL_TMP, 0);
-	if (s.why)
-		log_debug("not sealing this pass: %s", s.why);
+	if (s.why && ret_why)
+		*ret_why = s.why;
 	for (i = 0; i < s.n_link_dirs; i++)
 		free(s.link_dirs[i]);
 	free(s.link_dirs);
@@ -727,7 +733,8 @@ static bool entry_holds(const struct seal_entry *e, const int *fd)
 	       (uint64_t)ts_ns(&st.st_ctim) == e->ctime_ns;
 }
 
-bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
+bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT],
+		const struct seal_entry **ret_broken)
 {
 	int fd[ROOT_COUNT];
 	bool holds = true;
@@ -737,8 +744,8 @@ bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT])
 		fd[i] = root_path[i] ? open(root_path[i], O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	for (i = 0; holds && i < s->n_entries; i++) {
 		holds = entry_holds(&s->entries[i], fd);
-		if (!holds)
-			log_debug("seal broken at: %s", s->entries[i].line);
+		if (!holds && ret_broken)
+			*ret_broken = &s->entries[i];
 	}
 	for (i = 0; i < ROOT_COUNT; i++)
 		if (fd[i] >= 0)

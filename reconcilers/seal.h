@@ -57,6 +57,9 @@ struct seal_deps {
 	struct seal_dep {
 		unsigned root; /* enum root_id, or SEAL_ABSPATH */
 		char *path;
+		/* The node whose input it is alone (a secret file), or NULL (an input
+		 * of every node): a delta pass carries a node's inputs with its paths. */
+		char *node;
 	} * v;
 	size_t n, cap;
 };
@@ -112,23 +115,33 @@ struct seal_input {
 	const struct seal *prev;
 };
 
-int seal_deps_add(struct seal_deps *d, unsigned root, const char *path);
+/*
+ * Record an input of the render (a path beneath root, or absolute with
+ * SEAL_ABSPATH) of node (NULL: of every node): 0 or -ENOMEM.  For the
+ * render-time read API (reconciler.h) only: a renderer reads through that
+ * API, which calls this.
+ */
+int seal_deps_add(struct seal_deps *d, unsigned root, const char *path, const char *node);
+/* Free the recorded inputs; d is empty (and reusable) after. */
 void seal_deps_release(struct seal_deps *d);
 
 /* Read the seal in state_fd: 1 (read), 0 (none, or not one this version reads), or -errno. */
 int seal_read(int state_fd, struct seal *s);
+/* Free what seal_read() read; s is zeroed. */
 void seal_release(struct seal *s);
 
 /*
  * Whether every path the seal records is as it was (root_path: the absolute
- * directory of each root, NULL when unused).
+ * directory of each root, NULL when unused).  When not, *ret_broken (if
+ * given) is the first entry found changed, for the caller's log.
  */
-bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT]);
+bool seal_holds(const struct seal *s, const char *const root_path[ROOT_COUNT],
+		const struct seal_entry **ret_broken);
 
-/* Whether an entry's owner is name. */
+/* Whether an entry's owner is name (a node's, "*" shared, "/" directories of links). */
 bool seal_entry_owned_by(const struct seal_entry *e, const char *name);
 
-/* The recorded file named name, or NULL. */
+/* The recorded file named name in v (sorted by name, n of them), or NULL. */
 const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, const char *name);
 
 /*
@@ -136,10 +149,11 @@ const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, cons
  * NULL) is sealed only when it changed nothing; a delta pass when every item
  * was applied.  Returns 1 when written, 0 when the pass cannot be sealed
  * (conflicts, kept items, a path too recently modified to be vouched for;
- * any old seal is then removed), or a negative errno.
+ * any old seal is then removed; *ret_why, if given, then says why, for the
+ * caller's log), or a negative errno.
  */
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
-	       const struct seal_input *in);
+	       const struct seal_input *in, const char **ret_why);
 
 /* Remove the seal (a pass that changes things, or fails): 0 or a negative errno. */
 int seal_remove(int state_fd);

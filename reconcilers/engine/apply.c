@@ -123,17 +123,6 @@ static int tmp_name(const char *name, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static void store_sig(struct plan_item *it, const struct stat *st)
-{
-	struct stat_sig s;
-
-	sig_from_stat(&s, st);
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
-}
-
 /* Write content to a new file name in dfd (which must not exist). */
 static int write_new(int dfd, const char *name, const struct resource *res, struct plan_item *it)
 {
@@ -151,7 +140,7 @@ static int write_new(int dfd, const char *name, const struct resource *res, stru
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0)
-		store_sig(it, &st);
+		item_sig_set(it, &st);
 	return r;
 }
 
@@ -211,7 +200,7 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 		goto out;
 	r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	if (r == 0)
-		store_sig(it, &st);
+		item_sig_set(it, &st);
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -233,7 +222,7 @@ static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	store_sig(it, &st);
+	item_sig_set(it, &st);
 	return 0;
 }
 
@@ -265,7 +254,7 @@ static int create_once(struct engine *e, int dfd, const char *name, struct plan_
 		}
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		store_sig(it, &st);
+		item_sig_set(it, &st);
 		return 0;
 	}
 	return -EINVAL;

@@ -108,6 +108,8 @@ int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool
 int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name);
 
 void sig_from_stat(struct stat_sig *sig, const struct stat *st);
+/* Record st as the signature an item's path has now (plan: as observed; apply: as written). */
+void item_sig_set(struct plan_item *it, const struct stat *st);
 
 /*
  * Node roots (RES_ROOT, noderoot.c).  root_observe() decides the plan item

@@ -36,15 +36,13 @@ static void item_set(struct plan_item *it, enum plan_op op, const char *reason)
 	it->reason = reason;
 }
 
+/* As observed; fresh when it differs from the inventory's record. */
 static void item_sig_store(struct plan_item *it, const struct stat *st)
 {
 	struct stat_sig s;
 
+	item_sig_set(it, st);
 	sig_from_stat(&s, st);
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
 	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
 }
 

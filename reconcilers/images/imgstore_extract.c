@@ -11,7 +11,6 @@
  * again and checked, and the early extraction is kept only when it was of
  * the same partition.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirwalk.h"
 #include "fsutil.h"
 #include "imgfs_ext4.h"
 #include "imgfs_fat.h"
@@ -131,51 +131,31 @@ static int on_progress(void *arg, uint64_t done)
 	return 0;
 }
 
+struct usage {
+	uint64_t *bytes, *files;
+};
+
 /* Bytes on disk of a tree, each inode shared among its links. */
-static int tree_usage(int dfd, unsigned depth, uint64_t *bytes, uint64_t *files)
+static int usage_visit(void *arg, const char *rel, const char *name, const struct stat *st)
 {
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
+	struct usage *u = arg;
 
-	if (depth > USAGE_DEPTH) {
-		close(dfd);
-		return -ELOOP;
-	}
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = -errno;
-			break;
-		}
-		*bytes += (uint64_t)st.st_blocks * 512 / (st.st_nlink ? st.st_nlink : 1);
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			r = sub < 0 ? -errno : tree_usage(sub, depth + 1, bytes, files);
-		} else {
-			*files += 1;
-		}
-	}
-	closedir(d);
-	return r;
+	(void)rel;
+	(void)name;
+	*u->bytes += (uint64_t)st->st_blocks * 512 / (st->st_nlink ? st->st_nlink : 1);
+	if (!S_ISDIR(st->st_mode))
+		*u->files += 1;
+	return 0;
 }
 
 int imgstore_usage(int dir_fd, const char *name, uint64_t *bytes, uint64_t *files)
 {
+	struct usage u = {bytes, files};
+	struct dir_walk_visitor v = {usage_visit, &u, USAGE_DEPTH};
 	int fd, r;
 
 	r = dir_open_beneath(dir_fd, name, false, 0, &fd);
-	return r < 0 ? r : tree_usage(fd, 0, bytes, files);
+	return r < 0 ? r : dir_walk(fd, &v);
 }
 
 static int root_run(struct extract *x, const struct imgfs_part *p, struct extract_result *res,

@@ -293,6 +293,46 @@ static void test_dhcp_storm_sizing(void **state)
 	free(ptrs);
 }
 
+/* A stand-in for the controller's run_command(): exits with fake_status, writing its log. */
+static int fake_status;
+static int fake_run(const char *script, const char *const argv[], unsigned timeout_s)
+{
+	FILE *f = fopen(argv[2], "w");
+
+	(void)script;
+	(void)timeout_s;
+	assert_non_null(f);
+	fputs("bad option at line 1", f);
+	fclose(f);
+	return fake_status;
+}
+
+/* dhcp's validate(): dnsmasq --test's verdict, as the controller calls it. */
+static void test_dhcp_validate(void **state)
+{
+	struct world *w = *state;
+
+	render(w);
+	w->ctx.dhcp_test_cmd = "dnsmasq";
+	w->ctx.scratch_dir = w->dir;
+	w->ctx.run_command = fake_run;
+	w->ctx.root_path[ROOT_DHCP_CONF] = "/etc/dnsmasq.d";
+	fake_status = 0;
+	assert_int_equal(reconciler_dhcp.validate(&w->ctx, &w->out, &w->d), 0);
+	assert_int_equal(w->d.n, 0);
+	fake_status = 127;
+	assert_int_equal(reconciler_dhcp.validate(&w->ctx, &w->out, &w->d), RECONCILER_UNCHECKED);
+	fake_status = -ETIMEDOUT;
+	assert_int_equal(reconciler_dhcp.validate(&w->ctx, &w->out, &w->d), -EINVAL);
+	fake_status = 1;
+	assert_int_equal(reconciler_dhcp.validate(&w->ctx, &w->out, &w->d), -EINVAL);
+	assert_int_equal(w->d.n, 2);
+	assert_string_equal(w->d.v[1].msg, "dnsmasq --test rejected the rendered "
+					   "/etc/dnsmasq.d/bramble.conf: bad option at line 1");
+	w->ctx.dhcp_test_cmd = NULL; /* dhcp.testCommand: "" */
+	assert_int_equal(reconciler_dhcp.validate(&w->ctx, &w->out, &w->d), 0);
+}
+
 static void test_dhcp_modes(void **state)
 {
 	struct world *w = *state;
@@ -500,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_txt_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pi3_bootcode_and_mac_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dhcp_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dhcp_validate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dhcp_storm_sizing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_exports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_root, setup, teardown),

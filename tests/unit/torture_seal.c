@@ -1,0 +1,321 @@
+/*
+ * torture_seal: the fast path (seal.h) through whole passes of the example
+ * repository.  A settled pass seals; the next pass with the same inputs is a
+ * sealed one; each kind of input the seal covers, changed, makes the next
+ * pass a full one (or a delta one for a change of one node's file), never a
+ * sealed one.  And the render-time read API records what it reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "reconcile.h"
+#include "reconciler.h"
+
+struct world {
+	char dir[64];
+	char path[256];
+	struct bramble_config cfg;
+	FILE *devnull;
+};
+
+static const char *at(struct world *w, const char *rel)
+{
+	snprintf(w->path, sizeof(w->path), "%s/%s", w->dir, rel);
+	return w->path;
+}
+
+/* Run a shell command, which must succeed. */
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_int_equal(harness_run("%s", cmd), 0);
+}
+
+static void set_key(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_key(struct world *w, const char *fmt, ...)
+{
+	struct diags d;
+	char kv[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(kv, sizeof(kv), fmt, ap);
+	va_end(ap);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(config_set_key(&w->cfg, kv, &d), 0);
+	diags_release(&d);
+}
+
+/* The configuration the e2e tests' b() makes: --source, --root, no dnsmasq --test. */
+static void world_config(struct world *w)
+{
+	assert_int_equal(config_init(&w->cfg), 0);
+	assert_int_equal(config_set_root(&w->cfg, at(w, "out")), 0);
+	assert_int_equal(config_set(&w->cfg.source, at(w, "repo")), 0);
+	set_key(w, "dhcp.testCommand=");
+	set_key(w, "paths.secretsDir=%s/secrets", w->dir);
+	assert_int_equal(config_absolutize(&w->cfg), 0);
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/bf1s-seal.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	run("cd %s && mkdir -p out/images secrets && cp -r %s/manifests/examples repo "
+	    "&& printf 'example-passphrase\\n' >secrets/wifi-passphrase && "
+	    "sed -i 's|/etc/bramble/secrets/wifi-passphrase|%s/secrets/"
+	    "wifi-passphrase|' repo/nodes/pi5.yaml && "
+	    "sh %s/scripts/make-demo-image.sh out/images/demo-os >/dev/null",
+	    w->dir, BRAMBLE_SOURCE_DIR, w->dir, BRAMBLE_SOURCE_DIR);
+	w->devnull = fopen("/dev/null", "we");
+	assert_non_null(w->devnull);
+	world_config(w);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+
+	config_release(&w->cfg);
+	fclose(w->devnull);
+	harness_run("rm -rf %s", w->dir);
+	free(w);
+	return 0;
+}
+
+/* One apply; returns how it did its work (enum pass_kind). */
+static enum pass_kind apply(struct world *w)
+{
+	struct pass_opts o;
+	struct pass_result res;
+
+	memset(&o, 0, sizeof(o));
+	memset(&res, 0, sizeof(res));
+	o.mode = PASS_MODE_APPLY;
+	o.out = w->devnull;
+	assert_int_equal(reconcile_pass(&w->cfg, &o, &res), EXIT_OK);
+	return res.kind;
+}
+
+/* Past the racy-clean second (seal.h), apply until sealed: the pass after must be sealed. */
+static void settle(struct world *w)
+{
+	struct timespec t = {1, 100000000};
+
+	nanosleep(&t, NULL);
+	apply(w);
+	assert_int_equal(access(at(w, "out/state/seal"), F_OK), 0);
+	assert_int_equal(apply(w), PASS_KIND_SEALED);
+}
+
+/* After a change: the next pass must be of kind want; then settle again. */
+static void next_pass(struct world *w, enum pass_kind want)
+{
+	assert_int_equal(apply(w), want);
+	settle(w);
+}
+
+/* The first pass writes everything; the world then settles into a seal. */
+static void start(struct world *w)
+{
+	apply(w);
+	settle(w);
+}
+
+static void test_holds(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	assert_int_equal(apply(w), PASS_KIND_SEALED);
+	assert_int_equal(apply(w), PASS_KIND_SEALED);
+}
+
+/* One node (pi4-b) changed, in a file of Nodes only: a delta pass. */
+static void change_one_node(struct world *w)
+{
+	run("sed -i 's/gpu_mem: 16/gpu_mem: 32/' %s", at(w, "repo/nodes/pi4.yaml"));
+	next_pass(w, PASS_KIND_DELTA);
+}
+
+/* A file of Nodes changed: a delta pass; a file with Profiles: a full one. */
+static void test_manifest_files(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	change_one_node(w);
+	run("printf '# a comment\\n' >>%s", at(w, "repo/profiles.yaml"));
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+}
+
+static void test_secret_file(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	run("printf 'another-passphrase\\n' >%s", at(w, "secrets/wifi-passphrase"));
+	next_pass(w, PASS_KIND_FULL);
+}
+
+/*
+ * A delta pass does not render the nodes outside it, nor read their secret
+ * files: the seal it writes must still watch them.
+ */
+static void test_secret_after_delta(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	change_one_node(w);
+	run("printf 'another-passphrase\\n' >%s", at(w, "secrets/wifi-passphrase"));
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+}
+
+static void test_image_tree(void **state)
+{
+	struct world *w = *state;
+
+	run("mkdir -p %s/usr/share", at(w, "out/images/demo-os/root"));
+	start(w);
+	/* A file's content (same name, same size). */
+	run("printf 'demo start4.elf (not a real binarz)\\n' >%s",
+	    at(w, "out/images/demo-os/boot/start4.elf"));
+	next_pass(w, PASS_KIND_FULL);
+	/* A file added to the boot tree. */
+	run("printf x >%s", at(w, "out/images/demo-os/boot/overlays/extra.dtbo"));
+	next_pass(w, PASS_KIND_FULL);
+	/* The image's own cmdline.txt. */
+	run("printf ' quiet' >>%s", at(w, "out/images/demo-os/boot/cmdline.txt"));
+	next_pass(w, PASS_KIND_FULL);
+	/* The overlayroot hook appears deep in the image's root (whose own
+	 * directory does not change). */
+	run("mkdir -p %s/usr/share/initramfs-tools/scripts/init-bottom && : "
+	    ">%s/usr/share/initramfs-tools/scripts/init-bottom/overlayroot",
+	    at(w, "out/images/demo-os/root"), w->path);
+	next_pass(w, PASS_KIND_FULL);
+}
+
+/* A controller setting, and an output path, are inputs of every file. */
+static void test_config(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	set_key(w, "dhcp.leaseFile=%s/leases", w->dir);
+	next_pass(w, PASS_KIND_FULL);
+	assert_int_equal(config_set(&w->cfg.tftp_root, at(w, "out/tftp2")), 0);
+	next_pass(w, PASS_KIND_FULL);
+}
+
+/* What the last pass wrote, changed behind bramble's back. */
+static void test_outputs(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	run("printf 'hacked=1\\n' >>%s/out/tftp/1234abcd/config.txt", w->dir);
+	next_pass(w, PASS_KIND_FULL);
+	run("rm %s/out/tftp/1234abcd/start4.elf", w->dir);
+	next_pass(w, PASS_KIND_FULL);
+}
+
+/* A seal of another program version or format is no seal. */
+static void test_version(void **state)
+{
+	struct world *w = *state;
+
+	start(w);
+	/* Another version or configuration: another base (and key). */
+	run("sed -i 's/^base .*/base %064d/; s/^key .*/key %064d/' %s", 0, 0,
+	    at(w, "out/state/seal"));
+	next_pass(w, PASS_KIND_FULL);
+	run("sed -i '1s/.*/# bramble seal 1/' %s", at(w, "out/state/seal"));
+	next_pass(w, PASS_KIND_FULL);
+	run("sed -i '$d' %s", at(w, "out/state/seal")); /* torn */
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+}
+
+/* The read API records what it reads, by a path the seal can stat. */
+static void test_read_api(void **state)
+{
+	struct world *w = *state;
+	struct seal_deps deps;
+	struct render_ctx ctx;
+	struct node n;
+	struct stat st;
+	char *data = NULL;
+	size_t len = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.name = (char *)(uintptr_t) "pi";
+	memset(&deps, 0, sizeof(deps));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.deps = &deps;
+	ctx.images_fd = -1;
+	ctx.secrets_dir = at(w, "secrets");
+	assert_int_equal(render_read_secret(&ctx, &n, "wifi-passphrase", 4096, &data, &len), 0);
+	assert_int_equal(deps.n, 1);
+	assert_int_equal(deps.v[0].root, SEAL_ABSPATH);
+	assert_string_equal(deps.v[0].path, at(w, "secrets/wifi-passphrase"));
+	assert_string_equal(deps.v[0].node, "pi");
+	assert_int_equal(stat(deps.v[0].path, &st), 0);
+	free(data);
+	data = NULL;
+	/* Refused reads record nothing. */
+	assert_int_equal(render_read_secret(&ctx, &n, "/etc/hostname", 4096, &data, &len), -EXDEV);
+	assert_int_equal(deps.n, 1);
+	ctx.images_fd = open(at(w, "out/images"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(ctx.images_fd >= 0);
+	/* An absent path: its nearest directory stands for it. */
+	assert_int_equal(render_probe_image(&ctx, "demo-os/root/etc/nothing/here"), 0);
+	assert_int_equal(deps.n, 2);
+	assert_string_equal(deps.v[1].path, "demo-os/root/etc");
+	assert_int_equal(render_probe_image(&ctx, "nothing"), 0);
+	assert_string_equal(deps.v[2].path, ".");
+	assert_int_equal(render_stat_image(&ctx, "demo-os/boot", &st), 0);
+	assert_string_equal(deps.v[3].path, "demo-os/boot");
+	close(ctx.images_fd);
+	seal_deps_release(&deps);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_read_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_after_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+	};
+
+	return harness_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
