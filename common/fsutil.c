@@ -261,30 +261,6 @@ const char *file_read_strerror(int r)
 	}
 }
 
-int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			 bool sync)
-{
-	char tmp[NAME_MAX + 1];
-	int fd, n, r;
-
-	n = snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, data, len);
-	if (r == 0 && sync && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0)
-		unlinkat(dirfd, tmp, 0);
-	return r;
-}
-
 int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -58,15 +58,8 @@ int file_check_regular(const char *path);
 /* A reason for an error of the readers above, for a message. */
 const char *file_read_strerror(int r);
 
+/* Write all of data to fd (EINTR and short writes retried). */
 int write_all(int fd, const void *data, size_t len);
-
-/*
- * Replace name in dirfd with data, atomically: a temp beside it (".<name>.<pid>.tmp",
- * mode), fsync'ed when sync is true, then renamed over name.  The temp is removed
- * on failure.  No fsync of dirfd: the caller decides what a batch needs.
- */
-int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			 bool sync);
 
 /* mkdir -p of an absolute or relative path (follows symlinks: for config paths). */
 int mkdir_p(const char *path, mode_t mode);

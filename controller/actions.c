@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "log.h"
 #include "resource.h"
 #include "../common/fsutil.h"
@@ -151,8 +152,8 @@ int actions_pending_save(int state_fd, unsigned pending)
 			return errno == ENOENT ? 0 : -errno;
 	} else {
 		n = snprintf(buf, sizeof(buf), "%u\n", pending);
-		r = file_write_atomic_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600,
-					 true);
+		r = atomic_write_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600,
+				    ATOMIC_SYNC_FILE);
 		if (r < 0)
 			return r;
 	}

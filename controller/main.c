@@ -17,6 +17,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
+#include "../common/atomic.h"
 #include "../common/buf.h"
 
 struct cmd {
@@ -449,6 +450,10 @@ int main(int argc, char **argv)
 	size_t i;
 
 	log_init(LOG_LEVEL_INFO);
+	/* A temp of the atomic writer goes with a fatal signal (the daemon's
+	 * own handlers, installed later, finish the pass instead). */
+	if (atomic_install_signal_cleanup() < 0)
+		log_warn("cannot install the signal handlers");
 	if (argc < 2) {
 		cmd_help(argc, argv);
 		return EXIT_USAGE;

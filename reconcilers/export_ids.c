@@ -14,6 +14,7 @@
 
 #include "reconciler.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
 
 #define EXPORT_IDS_FILE "nfs-export-ids"
@@ -107,7 +108,7 @@ int export_ids_save(int state_fd, struct export_ids *ids)
 		r = buf_printf(&b, "%s %u\n", ids->key[i], ids->id[i]);
 	if (r < 0)
 		goto out;
-	r = file_write_atomic_at(state_fd, EXPORT_IDS_FILE, buf_str(&b), b.len, 0600, true);
+	r = atomic_write_at(state_fd, EXPORT_IDS_FILE, buf_str(&b), b.len, 0600, ATOMIC_SYNC_FILE);
 	if (r == 0)
 		ids->dirty = false;
 out:

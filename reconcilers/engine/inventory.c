@@ -18,6 +18,7 @@
 
 #include "engine_int.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
 
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
@@ -309,18 +310,29 @@ static unsigned item_shard(const struct plan_item *it)
 	return shard_of(it->inv->node, it->inv->path);
 }
 
-static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
+/* Write shard s (its lines from the plan) into its temp, left for the commit. */
+static int write_shard(int dfd, unsigned s, const struct plan *p, const unsigned char *shard,
+		       struct buf *b, struct atomic_file *af)
 {
-	char tmp[16];
-	int fd, r;
+	char name[8];
+	size_t i;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, b->data ? b->data : "", b->len);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+	buf_truncate(b, 0);
+	r = buf_adds(b, INVENTORY_MAGIC);
+	for (i = 0; r == 0 && i < p->n_items; i++)
+		if (shard[i] == s)
+			r = emit_after(b, &p->items[i]);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%02x", s);
+	r = atomic_open(af, dfd, name, 0600, ATOMIC_SYNC_NONE);
+	if (r == 0)
+		r = atomic_write(af, buf_str(b), b->len);
+	if (r == 0)
+		r = atomic_close(af);
+	else
+		atomic_abort(af);
 	return r;
 }
 
@@ -341,19 +353,11 @@ int inventory_covers(const struct inventory *inv, const struct plan *p)
 	return 0;
 }
 
-int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p)
+/* Which shards the plan changes; shard[i] is item i's shard. */
+static void dirty_shards(const struct plan *p, unsigned char *shard, bool *dirty)
 {
-	bool dirty[INVENTORY_SHARDS] = {false};
-	unsigned char *shard = NULL;
-	struct buf b = BUF_INIT;
-	char name[8], tmp[16];
-	int dfd = -1, r = 0;
 	size_t i;
-	unsigned s;
 
-	shard = malloc(p->n_items ? p->n_items : 1);
-	if (!shard)
-		return -ENOMEM;
 	for (i = 0; i < p->n_items; i++) {
 		const struct plan_item *it = &p->items[i];
 
@@ -365,50 +369,54 @@ int inventory_save(int state_fd, const struct inventory *inv, const struct plan 
 		if (it->res && it->inv && shard_of(it->inv->node, it->inv->path) != shard[i])
 			dirty[shard[i]] = dirty[shard_of(it->inv->node, it->inv->path)] = true;
 	}
+}
+
+/*
+ * Every dirty shard is written to its temp (no fsync each), then one syncfs,
+ * then the renames and one fsync of inventory.d: a crash leaves each shard
+ * old or new, and the temps, which the next pass removes (recover.c).
+ */
+int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p)
+{
+	bool dirty[INVENTORY_SHARDS] = {false};
+	struct atomic_file *af = NULL;
+	unsigned char *shard = NULL;
+	struct buf b = BUF_INIT;
+	int dfd = -1, r = 0;
+	unsigned s;
+
+	shard = malloc(p->n_items ? p->n_items : 1);
+	af = malloc(INVENTORY_SHARDS * sizeof(*af));
+	for (s = 0; af && s < INVENTORY_SHARDS; s++)
+		af[s] = (struct atomic_file)ATOMIC_FILE_INIT;
+	if (!shard || !af) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dirty_shards(p, shard, dirty);
 	/* A shard not loaded would be written without its other entries. */
 	for (s = 0; inv->partial && s < INVENTORY_SHARDS; s++)
-		if (dirty[s] && !inv->loaded[s]) {
+		if (dirty[s] && !inv->loaded[s])
 			r = -ESTALE;
-			goto out;
-		}
-	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
-	if (r < 0)
-		goto out;
-	for (s = 0; s < INVENTORY_SHARDS; s++) {
-		if (!dirty[s])
-			continue;
-		buf_truncate(&b, 0);
-		r = buf_adds(&b, INVENTORY_MAGIC);
-		for (i = 0; r == 0 && i < p->n_items; i++)
-			if (shard[i] == s)
-				r = emit_after(&b, &p->items[i]);
-		if (r < 0)
-			goto out;
-		snprintf(name, sizeof(name), "%02x", s);
-		r = write_shard_tmp(dfd, name, &b);
-		if (r < 0)
-			goto out;
-	}
-	if (syncfs(dfd) < 0) {
+	if (r == 0)
+		r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	for (s = 0; r == 0 && s < INVENTORY_SHARDS; s++)
+		if (dirty[s])
+			r = write_shard(dfd, s, p, shard, &b, &af[s]);
+	if (r == 0 && syncfs(dfd) < 0)
 		r = -errno;
-		goto out;
-	}
-	for (s = 0; s < INVENTORY_SHARDS; s++) {
-		if (!dirty[s])
-			continue;
-		snprintf(name, sizeof(name), "%02x", s);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-		if (renameat(dfd, tmp, dfd, name) < 0) {
-			r = -errno;
-			goto out;
-		}
-	}
-	if (fsync(dfd) < 0)
+	for (s = 0; r == 0 && s < INVENTORY_SHARDS; s++)
+		if (dirty[s])
+			r = atomic_commit(&af[s]);
+	if (r == 0 && fsync(dfd) < 0)
 		r = -errno;
 out:
+	for (s = 0; af && s < INVENTORY_SHARDS; s++)
+		atomic_abort(&af[s]);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&b);
 	free(shard);
+	free(af);
 	return r;
 }

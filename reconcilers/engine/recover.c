@@ -48,6 +48,7 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
+#include "atomic.h"
 #include "fsutil.h"
 
 /* "name" of ".name.<16 hex>" into out; false when entry is not so made. */
@@ -129,28 +130,18 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 }
 
 /*
- * Whether name is a temp this pass may remove from dir: a writer's
- * ".<name>.<pid>.tmp" (file_write_atomic_at()) of a process that is gone,
- * or, with any_tmp, any "*.tmp" (the inventory's and the root records'
- * fixed temps: only a pass holding the lock writes them).
+ * Whether name is a temp this pass may remove from dir: an atomic writer's
+ * temp of a process that is gone (atomic_temp_is_stale()), or, with any_tmp,
+ * any "*.tmp" (only a pass holding the lock writes the inventory's and the
+ * root records' temps, and it is this one).
  */
 static bool stale_temp(const char *name, bool any_tmp)
 {
 	size_t len = strlen(name);
-	const char *end, *p;
-	long pid;
 
-	if (len < 5 || strcmp(name + len - 4, ".tmp") != 0)
-		return false;
 	if (any_tmp)
-		return true;
-	end = name + len - 4;
-	for (p = end; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
-		;
-	if (name[0] != '.' || p == end || p == name || p[-1] != '.')
-		return false;
-	pid = strtol(p, NULL, 10);
-	return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		return len >= 5 && strcmp(name + len - 4, ".tmp") == 0;
+	return atomic_temp_is_stale(name);
 }
 
 /* Remove the stale temps (stale_temp()) of the directory path beneath dfd. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "imgstore_int.h"
@@ -173,7 +174,7 @@ int imgstore_record_write(int store_fd, const char *url, const struct stat *st, 
 			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
 			       (unsigned long long)st->st_ino, url);
 	if (r == 0)
-		r = file_write_atomic_at(dfd, name, text.data, text.len, 0600, false);
+		r = atomic_write_at(dfd, name, text.data, text.len, 0600, ATOMIC_SYNC_NONE);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);
