@@ -36,8 +36,9 @@ struct state_reader {
 };
 
 /*
- * Read data (len bytes, modified in place, kept by the caller) as the state
- * file named file; hint says what to do when it is bad.
+ * Read data (len bytes and a writable NUL after them, as file_read_at()
+ * gives; modified in place, kept by the caller) as the state file named
+ * file; hint says what to do when it is bad.
  */
 void state_reader_init(struct state_reader *sr, const char *file, const char *hint, char *data,
 		       size_t len, struct buf *err);

@@ -95,7 +95,11 @@ int node_root_path(const struct render_ctx *ctx, const struct node *n, char **re
  * in mac prefix mode (never for a Pi 3, which always asks for its serial). */
 void node_tftp_dir(const struct manifest_set *set, const struct node *n, char out[18]);
 
-int export_ids_load(int state_fd, struct export_ids *ids);
+/*
+ * Load the NFS export ids recorded by earlier passes; a damaged file is
+ * -EBADMSG, with the file, the line and what to do in why.
+ */
+int export_ids_load(int state_fd, struct export_ids *ids, struct buf *why);
 int export_ids_save(int state_fd, struct export_ids *ids);
 unsigned export_id_get(struct export_ids *ids, const char *key);
 void export_ids_release(struct export_ids *ids);

@@ -90,7 +90,7 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	if (r == 0)
 		r = open_root(roots->state_dir, roots->read_only, &e->state_fd);
 	if (r == 0 && e->state_fd >= 0 && !roots->defer_inventory)
-		r = inventory_load(e->state_fd, NULL, &e->inv);
+		r = inventory_load(e->state_fd, NULL, &e->inv, roots->why);
 out:
 	if (r < 0) {
 		engine_free(e);

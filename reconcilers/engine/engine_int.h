@@ -86,7 +86,7 @@ struct plan_item *root_index_find(const struct root_index *ri, const char *path)
 void engine_set_failure(struct engine *e, const char *op, int root, const char *path);
 
 /* Load every shard, or only those marked in shards (inv->partial). */
-int inventory_load(int state_fd, const bool *shards, struct inventory *inv);
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);
 /* A partial inventory: -ESTALE when the plan would record a path in a shard not loaded. */

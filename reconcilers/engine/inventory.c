@@ -20,9 +20,14 @@
 #include "buf.h"
 #include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
 #define SHARD_MAX_SIZE	((size_t)256 << 20)
+/* Without a shard, what it listed is "not bramble's": --adopt takes it over. */
+#define INVENTORY_HINT                                                                         \
+	"the inventory is damaged: move the file away and run `bramble apply --adopt` (files " \
+	"it listed that are no longer wanted then stay)"
 
 static const char type_chars[] = "FHDSTR"; /* indexed by enum res_type */
 
@@ -84,85 +89,134 @@ static int push_entry(struct inv_entry **v, size_t *n, size_t *cap, struct inv_e
 	return 0;
 }
 
-static char *dup_field(const char *s)
+static int dup_field(const char *s, char **ret)
 {
-	return strcmp(s, "-") == 0 ? NULL : strdup(s);
+	*ret = NULL;
+	if (strcmp(s, "-") == 0)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* The type (f[0], '>' for a tree's child), root, mode and hash of a line. */
+static int parse_kind(struct state_reader *sr, char **f, struct inv_entry *e)
+{
+	const char *tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
+	uint64_t root, mode;
+	int r;
+
+	if (!tc || !*tc || f[0][f[0][0] == '>' ? 2 : 1])
+		return state_error(sr, "bad type \"%.40s\": expected one of %s", f[0], type_chars);
+	e->type = (enum res_type)(tc - type_chars);
+	r = state_u64(sr, "root", f[1], 10, ROOT_COUNT - 1, &root);
+	if (r == 0)
+		r = state_u64(sr, "mode", f[2], 8, 07777, &mode);
+	if (r < 0)
+		return r;
+	e->root = (enum root_id)root;
+	e->mode = (mode_t)mode;
+	if (strlen(f[4]) > SHA256_HEX_LEN)
+		return state_error(sr, "bad hash \"%.40s...\": expected a SHA-256 or \"-\"", f[4]);
+	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
+	return 0;
+}
+
+/* The signature (ino size mtime_ns, and ctime_ns when there are 13 fields). */
+static int parse_sig(struct state_reader *sr, char **f, size_t n, struct stat_sig *sig)
+{
+	int r;
+
+	sig->ctime_ns = -1;
+	r = state_u64(sr, "inode", f[5], 10, UINT64_MAX, &sig->ino);
+	if (r == 0)
+		r = state_i64(sr, "size", f[6], -1, INT64_MAX, &sig->size);
+	if (r == 0)
+		r = state_i64(sr, "mtime", f[7], INT64_MIN, INT64_MAX, &sig->mtime_ns);
+	if (r == 0 && n == 13)
+		r = state_i64(sr, "ctime", f[12], INT64_MIN, INT64_MAX, &sig->ctime_ns);
+	return r;
 }
 
 /*
  * Parse one line's 13 fields into e (12 in an inventory written before the
- * ctime was recorded).  Returns -EINVAL on a malformed line.
+ * ctime was recorded); an error names the field (state_error()).
  */
-static int parse_line(char *line, struct inv_entry *e)
+static int parse_line(struct state_reader *sr, char *line, struct inv_entry *e)
 {
 	char *f[13];
-	const char *tc;
-	size_t i = 0;
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(line, "\t", &save); tok && i < 13; tok = strtok_r(NULL, "\t", &save))
-		f[i++] = tok;
-	if (i != 12 && i != 13)
-		return -EINVAL;
-	e->sig.ctime_ns = i == 13 ? strtoll(f[12], NULL, 10) : -1;
-	tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
-	if (!tc || !*tc)
-		return -EINVAL;
-	e->type = (enum res_type)(tc - type_chars);
-	e->root = (enum root_id)strtoul(f[1], NULL, 10);
-	e->mode = (mode_t)strtoul(f[2], NULL, 8);
-	if (e->root >= ROOT_COUNT || strlen(f[4]) > SHA256_HEX_LEN)
-		return -EINVAL;
-	e->path = strdup(f[3]);
-	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
-	e->sig.ino = strtoull(f[5], NULL, 10);
-	e->sig.size = strtoll(f[6], NULL, 10);
-	e->sig.mtime_ns = strtoll(f[7], NULL, 10);
-	e->act_delete = (unsigned)strtoul(f[8], NULL, 10);
-	e->flags = (unsigned)strtoul(f[9], NULL, 10);
-	e->node = dup_field(f[10]);
-	e->gendir = dup_field(f[11]);
-	if (!e->path)
-		return -ENOMEM;
-	return res_path_is_safe(e->path) ? 0 : -EINVAL;
-}
-
-static int load_shard(int dfd, const char *name, struct inventory *inv)
-{
-	char *data = NULL, *line, *save = NULL;
-	struct inv_entry *tree = NULL, *e = NULL;
-	size_t len, tree_cap = 0;
+	uint64_t act, flags;
+	size_t n;
 	int r;
 
-	r = file_read_at(dfd, name, SHARD_MAX_SIZE, &data, &len);
+	r = state_split(sr, line, '\t', 12, 13, f, &n,
+			"12 or 13 tab-separated fields (type root mode path hash ino size mtime "
+			"actions flags node gendir ctime)");
+	if (r == 0)
+		r = parse_kind(sr, f, e);
+	if (r == 0)
+		r = parse_sig(sr, f, n, &e->sig);
+	if (r == 0)
+		r = state_u64(sr, "actions", f[8], 10, UINT8_MAX, &act);
+	if (r == 0)
+		r = state_u64(sr, "flags", f[9], 10, UINT_MAX, &flags);
 	if (r < 0)
 		return r;
-	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	e->act_delete = (unsigned)act;
+	e->flags = (unsigned)flags;
+	if (!res_path_is_safe(f[3]))
+		return state_error(sr,
+				   "bad path \"%.80s\": expected a relative path without "
+				   "\"..\"",
+				   f[3]);
+	e->path = strdup(f[3]);
+	if (!e->path || dup_field(f[10], &e->node) < 0 || dup_field(f[11], &e->gendir) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int parse_shard(struct state_reader *sr, struct inventory *inv)
+{
+	struct inv_entry *tree = NULL, *e = NULL;
+	size_t tree_cap = 0;
+	char *line = NULL;
+	int r;
+
+	while ((r = state_next_line(sr, &line)) > 0) {
 		bool child = line[0] == '>';
 
-		if (line[0] == '#')
-			continue;
-		if (child && !tree) {
-			r = -EINVAL;
-			goto out;
-		}
+		if (child && !tree)
+			return state_error(sr, "a tree's child (\">\") without its tree before it");
 		if (child)
 			r = push_entry(&tree->children, &tree->n_children, &tree_cap, &e);
 		else
 			r = push_entry(&inv->v, &inv->n, &inv->cap, &e);
+		if (r == 0)
+			r = parse_line(sr, line, e);
 		if (r < 0)
-			goto out;
-		r = parse_line(line, e);
-		if (r < 0)
-			goto out;
+			return r;
 		if (!child) {
 			tree = e->type == RES_TREE ? e : NULL;
 			tree_cap = 0;
 		}
 	}
-out:
-	free(data);
 	return r;
+}
+
+static int load_shard(int dfd, const char *name, struct inventory *inv, struct buf *why)
+{
+	struct state_reader sr;
+	char file[32], *data = NULL;
+	size_t len;
+	int r;
+
+	r = file_read_at(dfd, name, SHARD_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	snprintf(file, sizeof(file), INVENTORY_DIR "/%s", name);
+	state_reader_init(&sr, file, INVENTORY_HINT, data, len, why);
+	r = parse_shard(&sr, inv);
+	free(data);
+	return r == -EINVAL ? -EBADMSG : r;
 }
 
 static int hexval(char c)
@@ -170,7 +224,7 @@ static int hexval(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int inventory_load(int state_fd, const bool *shards, struct inventory *inv)
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why)
 {
 	DIR *d = NULL;
 	struct dirent *de;
@@ -193,7 +247,7 @@ int inventory_load(int state_fd, const bool *shards, struct inventory *inv)
 			continue;
 		if (shards && !shards[hexval(de->d_name[0]) * 16 + hexval(de->d_name[1])])
 			continue;
-		r = load_shard(dirfd(d), de->d_name, inv);
+		r = load_shard(dirfd(d), de->d_name, inv, why);
 		if (r < 0)
 			break;
 	}

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "buf.h"
 #include "fsutil.h"
 
 #define OBSERVE_MAX_READ ((size_t)64 << 20)
@@ -649,7 +651,14 @@ int engine_scope(struct engine *e, const char *const *out_of_scope, size_t n,
 	e->n_out_of_scope = n;
 	if (!shards || e->state_fd < 0 || e->inv.n)
 		return 0;
-	return inventory_load(e->state_fd, shards, &e->inv);
+	struct buf why = BUF_INIT;
+	int r;
+
+	r = inventory_load(e->state_fd, shards, &e->inv, &why);
+	if (r == -EBADMSG)
+		snprintf(e->failure, sizeof(e->failure), "%s", buf_str(&why));
+	buf_release(&why);
+	return r;
 }
 
 static int name_cmp(const void *a, const void *b)
