@@ -86,6 +86,12 @@ struct plan_item *root_index_find(const struct root_index *ri, const char *path)
 void engine_set_failure(struct engine *e, const char *op, int root, const char *path);
 
 /* Load every shard, or only those marked in shards (inv->partial). */
+/*
+ * Parse one shard's text (data, len, a writable NUL after it; split in
+ * place) named file into inv, unsorted: -EBADMSG with file:line in why.
+ */
+int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
+		    struct buf *why);
 int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);

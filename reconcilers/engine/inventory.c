@@ -202,9 +202,19 @@ static int parse_shard(struct state_reader *sr, struct inventory *inv)
 	return r;
 }
 
-static int load_shard(int dfd, const char *name, struct inventory *inv, struct buf *why)
+int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
+		    struct buf *why)
 {
 	struct state_reader sr;
+	int r;
+
+	state_reader_init(&sr, file, INVENTORY_HINT, data, len, why);
+	r = parse_shard(&sr, inv);
+	return r == -EINVAL ? -EBADMSG : r;
+}
+
+static int load_shard(int dfd, const char *name, struct inventory *inv, struct buf *why)
+{
 	char file[32], *data = NULL;
 	size_t len;
 	int r;
@@ -213,10 +223,9 @@ static int load_shard(int dfd, const char *name, struct inventory *inv, struct b
 	if (r < 0)
 		return r;
 	snprintf(file, sizeof(file), INVENTORY_DIR "/%s", name);
-	state_reader_init(&sr, file, INVENTORY_HINT, data, len, why);
-	r = parse_shard(&sr, inv);
+	r = inventory_parse(file, data, len, inv, why);
 	free(data);
-	return r == -EINVAL ? -EBADMSG : r;
+	return r;
 }
 
 static int hexval(char c)
