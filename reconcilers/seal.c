@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define SEAL_MAGIC    "# bramble seal 2\n"
 #define SEAL_MAX_SIZE ((size_t)512 << 20)
@@ -661,7 +662,11 @@ static bool seal_parse(struct seal *s, size_t len)
 		    strncmp(line, "counts ", 7) == 0)
 			continue;
 		if (strncmp(line, "end ", 4) == 0) {
-			want_end = strtoul(line + 4, NULL, 10);
+			uint64_t n;
+
+			/* A damaged count matches nothing: no seal, a full pass. */
+			if (parse_u64(line + 4, 10, SIZE_MAX - 1, &n) == 0)
+				want_end = (size_t)n;
 			break;
 		}
 		if (line[0] == 'f' && line[1] == ' ') {

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "buf.h"
 #include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define RECORD_MAX ((size_t)64 << 10)
 
@@ -77,12 +79,14 @@ static void text_get(const char *text, const char *key, char *out, size_t size)
 	}
 }
 
+/* A number of the record; 0 when missing or damaged, which matches no root. */
 static uint64_t text_num(const char *text, const char *key)
 {
+	uint64_t n = 0;
 	char v[32];
 
 	text_get(text, key, v, sizeof(v));
-	return strtoull(v, NULL, 10);
+	return parse_u64(v, 10, UINT64_MAX, &n) == 0 ? n : 0;
 }
 
 static void desc_parse(const char *text, struct root_desc *d)
@@ -468,16 +472,18 @@ static int staging_clean_dead(int sfd)
 	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.'), *p;
-		long pid = 0;
+		char digits[24];
+		uint64_t pid = 0;
 
 		if (de->d_name[0] == '.' || !dot)
 			continue;
 		/* "<record name>.<pid>.<counter>" or "old.<pid>.<name>" */
 		for (p = dot - 1; p > de->d_name && *p != '.'; p--)
 			;
-		pid = strncmp(de->d_name, "old.", 4) == 0 ? strtol(de->d_name + 4, NULL, 10)
-							  : strtol(p + 1, NULL, 10);
-		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		p = strncmp(de->d_name, "old.", 4) == 0 ? de->d_name + 4 : p + 1;
+		snprintf(digits, sizeof(digits), "%.*s", (int)strcspn(p, "."), p);
+		if (parse_u64(digits, 10, INT_MAX, &pid) == 0 && pid > 0 &&
+		    (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 			r = rm_rf_at(dirfd(d), de->d_name);
 	}
 	closedir(d);

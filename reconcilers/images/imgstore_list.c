@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "parse.h"
 #include "imgstore_int.h"
 
 #define INFO_MAX    4096
@@ -49,6 +50,7 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 {
 	struct buf p = BUF_INIT;
 	char *data = NULL, *line, *save = NULL;
+	uint64_t n;
 	size_t len;
 	int r;
 
@@ -67,8 +69,9 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "url ", 4) == 0 && !e->url)
 			e->url = strdup(line + 4);
-		else if (strncmp(line, "bytes ", 6) == 0)
-			e->bytes += strtoull(line + 6, NULL, 10);
+		else if (strncmp(line, "bytes ", 6) == 0 &&
+			 parse_u64(line + 6, 10, UINT64_MAX - e->bytes, &n) == 0)
+			e->bytes += n; /* a damaged line: the size is measured low */
 	}
 	free(data);
 	return 0;
