@@ -75,6 +75,36 @@ fail:
 	return next;
 }
 
+int dir_opendir_take(int fd, DIR **ret)
+{
+	DIR *d = fdopendir(fd);
+	int r;
+
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	rewinddir(d);
+	*ret = d;
+	return 0;
+}
+
+int dir_opendir_beneath(int dirfd, const char *path, bool create, mode_t mode, DIR **ret)
+{
+	int fd, r;
+
+	r = dir_open_beneath(dirfd, path, create, mode, &fd);
+	return r < 0 ? r : dir_opendir_take(fd, ret);
+}
+
+int dir_opendir_dup(int fd, DIR **ret)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return dfd < 0 ? -errno : dir_opendir_take(dfd, ret);
+}
+
 int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
 			const char **ret_name)
 {

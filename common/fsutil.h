@@ -9,6 +9,7 @@
 #ifndef BRAMBLE_FSUTIL_H
 #define BRAMBLE_FSUTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,6 +19,16 @@
  * With create, missing directories are made with mode.
  */
 int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int *ret_fd);
+
+/*
+ * Open the directory at path beneath dirfd (dir_open_beneath()) for
+ * readdir(); closedir() releases it.
+ */
+int dir_opendir_beneath(int dirfd, const char *path, bool create, mode_t mode, DIR **ret);
+/* fdopendir(fd), fd closed on failure: the DIR or nothing owns it. */
+int dir_opendir_take(int fd, DIR **ret);
+/* Read the directory fd (which stays the caller's) from its start, on a duplicate. */
+int dir_opendir_dup(int fd, DIR **ret);
 
 /*
  * Split path into its parent directory (opened beneath dirfd, created when

@@ -133,26 +133,25 @@ static const char *base_name(int base)
 			    : "a decimal number";
 }
 
-int state_u64(struct state_reader *sr, const char *what, const char *s, int base, uint64_t max,
-	      uint64_t *ret)
+/* The message of a number's parse result r, or 0. */
+static int number_result(struct state_reader *sr, int r, const char *what, const char *s,
+			 const char *expected)
 {
-	int r = parse_u64(s, base, max, ret);
-
 	if (r == -ERANGE)
 		return state_error(sr, "bad %s \"%.40s\": out of range", what, s);
 	if (r < 0)
-		return state_error(sr, "bad %s \"%.40s\": expected %s", what, s, base_name(base));
+		return state_error(sr, "bad %s \"%.40s\": expected %s", what, s, expected);
 	return 0;
+}
+
+int state_u64(struct state_reader *sr, const char *what, const char *s, int base, uint64_t max,
+	      uint64_t *ret)
+{
+	return number_result(sr, parse_u64(s, base, max, ret), what, s, base_name(base));
 }
 
 int state_i64(struct state_reader *sr, const char *what, const char *s, int64_t min, int64_t max,
 	      int64_t *ret)
 {
-	int r = parse_i64(s, min, max, ret);
-
-	if (r == -ERANGE)
-		return state_error(sr, "bad %s \"%.40s\": out of range", what, s);
-	if (r < 0)
-		return state_error(sr, "bad %s \"%.40s\": expected a decimal number", what, s);
-	return 0;
+	return number_result(sr, parse_i64(s, min, max, ret), what, s, "a decimal number");
 }

@@ -132,10 +132,7 @@ static void store_sig(struct plan_item *it, const struct stat *st)
 	struct stat_sig s;
 
 	sig_from_stat(&s, st);
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
+	plan_item_sig_set(it, &s);
 }
 
 /* Write content to a new file name in dfd (which must not exist). */

@@ -92,6 +92,8 @@ void engine_set_failure(struct engine *e, const char *op, int root, const char *
  */
 int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
 		    struct buf *why);
+/* Set the item's signature fields (sig_ino, ...) from s. */
+void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s);
 int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);

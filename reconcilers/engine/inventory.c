@@ -237,19 +237,14 @@ int inventory_load(int state_fd, const bool *shards, struct inventory *inv, stru
 {
 	DIR *d = NULL;
 	struct dirent *de;
-	int dfd, r = 0;
+	int r = 0;
 
 	inv->partial = shards != NULL;
 	if (shards)
 		memcpy(inv->loaded, shards, sizeof(inv->loaded));
-	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	r = dir_opendir_beneath(state_fd, INVENTORY_DIR, true, 0700, &d);
 	if (r < 0)
 		return r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != 2 || hexval(de->d_name[0]) < 0 ||
 		    hexval(de->d_name[1]) < 0)

@@ -207,17 +207,12 @@ static int record_remove(struct engine *e, const char *path)
 static int dir_is_empty(int dfd, const char *name)
 {
 	struct dirent *de;
-	int fd, n = 0;
+	int r, n = 0;
 	DIR *d;
 
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	r = dir_opendir_beneath(dfd, name, false, 0, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)) != NULL && n == 0)
 		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
 	closedir(d);
@@ -461,15 +456,12 @@ struct root_job {
 static int staging_clean_dead(int sfd)
 {
 	struct dirent *de;
-	int fd = dup(sfd), r = 0;
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = NULL;
+	int r;
 
-	if (!d) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
+	r = dir_opendir_dup(sfd, &d);
+	if (r < 0)
 		return r;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.'), *p;
 		char digits[24];

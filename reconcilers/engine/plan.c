@@ -38,16 +38,35 @@ static void item_set(struct plan_item *it, enum plan_op op, const char *reason)
 	it->reason = reason;
 }
 
+/* The item's path is not there: to create (drift when bramble had made it). */
+static int item_missing(struct plan_item *it)
+{
+	item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+	it->drift = it->inv != NULL;
+	return 0;
+}
+
+void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
+{
+	it->sig_ino = s->ino;
+	it->sig_size = s->size;
+	it->sig_mtime_ns = s->mtime_ns;
+	it->sig_ctime_ns = s->ctime_ns;
+}
+
+/* Record what was observed; fresh when the inventory's signature differs. */
+static void sig_store(struct plan_item *it, const struct stat_sig *s)
+{
+	plan_item_sig_set(it, s);
+	it->sig_fresh = !it->inv || !sig_equal(s, &it->inv->sig);
+}
+
 static void item_sig_store(struct plan_item *it, const struct stat *st)
 {
 	struct stat_sig s;
 
 	sig_from_stat(&s, st);
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
-	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+	sig_store(it, &s);
 }
 
 /*
@@ -62,11 +81,7 @@ static void dir_sig_store(const struct observe *o, struct plan_item *it, const s
 	sig_from_stat(&s, st);
 	if (s.mtime_ns >= o->racy_after_ns || s.ctime_ns >= o->racy_after_ns)
 		s.mtime_ns = 0;
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
-	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+	sig_store(it, &s);
 }
 
 /* Whether a directory is as recorded: nothing was added, removed or replaced in it. */
@@ -196,14 +211,8 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 	r = source_stat(o, it->res->data, &src);
 	if (r < 0)
 		return r;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
-	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? item_missing(it) : -errno;
 	if (S_ISREG(st.st_mode) && st.st_dev == src.st_dev && st.st_ino == src.st_ino) {
 		item_sig_store(it, &st);
 		item_set(it, PLAN_UNCHANGED, "");
@@ -232,14 +241,8 @@ static int observe_dir(struct plan_item *it, int dfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
-	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? item_missing(it) : -errno;
 	if (!S_ISDIR(st.st_mode)) {
 		item_set(it, PLAN_CONFLICT, "exists and is not a directory");
 		return 0;
@@ -272,10 +275,7 @@ static int observe_symlink(struct plan_item *it, int dfd, const char *name)
 
 	r = read_link(dfd, name, target, sizeof(target));
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -EINVAL) {
 		item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT, "not a symlink");
@@ -531,10 +531,7 @@ static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const 
 			return q;
 	}
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -EINVAL) {
 		item_set(it, PLAN_CONFLICT, "exists, is not a bramble boot tree");
@@ -576,10 +573,7 @@ static int observe_item(struct observe *o, struct plan_item *it)
 	if (r == -ENOENT) {
 		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
 			return -ENOMEM;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -ENOTDIR || r == -ELOOP) {
 		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)

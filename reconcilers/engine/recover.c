@@ -97,20 +97,15 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 	char base[256], target[256];
 	struct dirent *de;
 	struct stat st;
-	int fd, r = 0;
+	int r = 0;
 	ssize_t n;
 	DIR *d;
 
 	if (e->root_fd[ROOT_TFTP] < 0)
 		return 0;
-	fd = openat(e->root_fd[ROOT_TFTP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	r = dir_opendir_dup(e->root_fd[ROOT_TFTP], &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (!gendir_base(de->d_name, base, sizeof(base)) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -149,19 +144,14 @@ static int remove_temps(struct engine *e, int dfd, int root, const char *path, b
 {
 	struct dirent *de;
 	struct stat st;
-	int fd, r = 0;
+	int r = 0;
 	DIR *d;
 
 	if (dfd < 0)
 		return 0;
-	r = dir_open_beneath(dfd, path, false, 0, &fd);
+	r = dir_opendir_beneath(dfd, path, false, 0, &d);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (!stale_temp(de->d_name, any_tmp) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||

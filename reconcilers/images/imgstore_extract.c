@@ -142,11 +142,9 @@ static int tree_usage(int dfd, unsigned depth, uint64_t *bytes, uint64_t *files)
 		close(dfd);
 		return -ELOOP;
 	}
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
+	r = dir_opendir_take(dfd, &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		struct stat st;
 

@@ -138,16 +138,11 @@ static int scan_dir(int store_fd, const char *dir,
 {
 	struct dirent *de;
 	DIR *d;
-	int dfd, r;
+	int r;
 
-	r = dir_open_beneath(store_fd, dir, false, 0, &dfd);
+	r = dir_opendir_beneath(store_fd, dir, false, 0, &d);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL)
 		r = fn(dirfd(d), de->d_name, l, cap);
 	closedir(d);
@@ -228,16 +223,10 @@ void imgstore_list_release(struct imgstore_list *l)
 static void drop_records(int store_fd, const char *digest)
 {
 	struct dirent *de;
-	DIR *d;
-	int dfd;
+	DIR *d = NULL;
 
-	if (dir_open_beneath(store_fd, "urls", false, 0, &dfd) < 0)
+	if (dir_opendir_beneath(store_fd, "urls", false, 0, &d) < 0)
 		return;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		char *data = NULL;
 		size_t len;
