@@ -25,7 +25,7 @@ int parse_u64(const char *s, int base, uint64_t max, uint64_t *ret)
 		d = digit(*s, base);
 		if (d < 0)
 			return -EINVAL;
-		if (v > (max - (uint64_t)d) / (uint64_t)base)
+		if ((uint64_t)d > max || v > (max - (uint64_t)d) / (uint64_t)base)
 			return -ERANGE;
 		v = v * (uint64_t)base + (uint64_t)d;
 	}

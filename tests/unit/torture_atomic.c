@@ -355,6 +355,8 @@ static void test_parse_numbers(void **state)
 	assert_true(u == UINT64_MAX);
 	assert_int_equal(parse_u64("18446744073709551616", 10, UINT64_MAX, &u), -ERANGE);
 	assert_int_equal(parse_u64("256", 10, 255, &u), -ERANGE);
+	assert_int_equal(parse_u64("9", 10, 3, &u), -ERANGE); /* one digit past max */
+	assert_int_equal(parse_u64("0", 10, 0, &u), 0);
 	assert_int_equal(parse_u64("755", 8, 07777, &u), 0);
 	assert_int_equal(u, 0755);
 	assert_int_equal(parse_u64("8", 8, 07777, &u), -EINVAL);
