@@ -9,8 +9,14 @@
  * atomic_is_temp() whether a name is one.
  *
  * How durable a commit is, is the caller's explicit choice (enum atomic_sync):
- * a batch of files synced at once with syncfs(2) (reconcilers/engine/apply.c)
- * costs one flush instead of one per file.
+ * a batch of files synced at once with syncfs(2) (the inventory's shards,
+ * the root records) costs one flush instead of one per file.
+ *
+ * Not through here: the managed files apply.c stages in the output roots
+ * (files, links, hard links, trees), whose temps ".<name>.bramble-tmp" are
+ * named by path alone so that the next pass finds a dead pass's temp without
+ * walking the roots (recover.c); and a download's ".part", which outlives a
+ * failure to be resumed (download.c).
  */
 #ifndef BRAMBLE_ATOMIC_H
 #define BRAMBLE_ATOMIC_H
