@@ -76,6 +76,36 @@ fail:
 	return next;
 }
 
+int dir_opendir_take(int fd, DIR **ret)
+{
+	DIR *d = fdopendir(fd);
+	int r;
+
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	rewinddir(d);
+	*ret = d;
+	return 0;
+}
+
+int dir_opendir_beneath(int dirfd, const char *path, bool create, mode_t mode, DIR **ret)
+{
+	int fd, r;
+
+	r = dir_open_beneath(dirfd, path, create, mode, &fd);
+	return r < 0 ? r : dir_opendir_take(fd, ret);
+}
+
+int dir_opendir_dup(int fd, DIR **ret)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return dfd < 0 ? -errno : dir_opendir_take(dfd, ret);
+}
+
 int parent_open_beneath(int dirfd, const char *path, bool create, int *ret_fd,
 			const char **ret_name)
 {
@@ -260,30 +290,6 @@ const char *file_read_strerror(int r)
 	default:
 		return strerror(-r);
 	}
-}
-
-int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			 bool sync)
-{
-	char tmp[NAME_MAX + 1];
-	int fd, n, r;
-
-	n = snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, data, len);
-	if (r == 0 && sync && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0)
-		unlinkat(dirfd, tmp, 0);
-	return r;
 }
 
 int write_all(int fd, const void *data, size_t len)

@@ -9,6 +9,7 @@
 #ifndef BRAMBLE_FSUTIL_H
 #define BRAMBLE_FSUTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,6 +19,16 @@
  * With create, missing directories are made with mode.
  */
 int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int *ret_fd);
+
+/*
+ * Open the directory at path beneath dirfd (dir_open_beneath()) for
+ * readdir(); closedir() releases it.
+ */
+int dir_opendir_beneath(int dirfd, const char *path, bool create, mode_t mode, DIR **ret);
+/* fdopendir(fd), fd closed on failure: the DIR or nothing owns it. */
+int dir_opendir_take(int fd, DIR **ret);
+/* Read the directory fd (which stays the caller's) from its start, on a duplicate. */
+int dir_opendir_dup(int fd, DIR **ret);
 
 /*
  * Split path into its parent directory (opened beneath dirfd, created when
@@ -62,14 +73,6 @@ const char *file_read_strerror(int r);
 
 /* Write all of data to fd, across short writes and EINTR; 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
-
-/*
- * Replace name in dirfd with data, atomically: a temp beside it (".<name>.<pid>.tmp",
- * mode), fsync'ed when sync is true, then renamed over name.  The temp is removed
- * on failure.  No fsync of dirfd: the caller decides what a batch needs.
- */
-int file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-			 bool sync);
 
 /* mkdir -p of an absolute or relative path (follows symlinks: for config paths). */
 int mkdir_p(const char *path, mode_t mode);

@@ -10,10 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
+#include "parse.h"
 #include "log.h"
 #include "resource.h"
 #include "../common/fsutil.h"
 #include "../common/heartbeat.h"
+
+#define ACTIONS_HINT "assuming every reload owed and the last pass unfinished"
 
 #define ACTION_TIMEOUT_S 60
 
@@ -125,22 +129,42 @@ unsigned actions_run(const struct bramble_config *cfg, unsigned actions)
 	return failed;
 }
 
+#define ACTIONS_ALL                                                                          \
+	(ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD | ACTION_NFS_RESTART | \
+	 ACTIONS_PASS_OPEN)
+
+/*
+ * A damaged record is read as every action owed and a pass unfinished: the
+ * reloads run again and the next pass recovers, which costs a little and
+ * loses nothing (a record read as less could skip a reload or a recovery).
+ */
 unsigned actions_pending_load(int state_fd)
 {
-	char buf[32];
-	ssize_t n;
-	int fd = openat(state_fd, ACTIONS_PENDING_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct state_reader sr;
+	struct buf why = BUF_INIT;
+	char *data = NULL, *line = NULL;
+	uint64_t v = 0;
+	bool damaged;
+	size_t len;
+	int r;
 
-	if (fd < 0)
+	r = file_read_at(state_fd, ACTIONS_PENDING_FILE, 64, &data, &len);
+	if (r == -ENOENT)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return (unsigned)strtoul(buf, NULL, 10) &
-	       (ACTION_DHCP_RELOAD | ACTION_DHCP_RESTART | ACTION_NFS_RELOAD | ACTION_NFS_RESTART |
-		ACTIONS_PASS_OPEN);
+	state_reader_init(&sr, ACTIONS_PENDING_FILE, ACTIONS_HINT, data, len, &why);
+	if (r < 0)
+		buf_printf(&why, "%s: cannot read it: %s; %s", ACTIONS_PENDING_FILE,
+			   file_read_strerror(r), ACTIONS_HINT);
+	else if (state_next_line(&sr, &line) > 0 &&
+		 state_u64(&sr, "actions", line, 10, ACTIONS_ALL, &v) == 0 &&
+		 state_next_line(&sr, &line) > 0)
+		state_error(&sr, "a second line: expected one number");
+	damaged = why.len > 0;
+	if (damaged)
+		log_warnx("%s", buf_str(&why));
+	free(data);
+	buf_release(&why);
+	return damaged ? ACTIONS_ALL : (unsigned)v & ACTIONS_ALL;
 }
 
 int actions_pending_save(int state_fd, unsigned pending)
@@ -153,8 +177,8 @@ int actions_pending_save(int state_fd, unsigned pending)
 			return errno == ENOENT ? 0 : -errno;
 	} else {
 		n = snprintf(buf, sizeof(buf), "%u\n", pending);
-		r = file_write_atomic_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600,
-					 true);
+		r = atomic_write_at(state_fd, ACTIONS_PENDING_FILE, buf, (size_t)n, 0600,
+				    ATOMIC_SYNC_FILE);
 		if (r < 0)
 			return r;
 	}

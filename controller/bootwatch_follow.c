@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "log.h"
 #include "neigh.h"
 #include "../common/buf.h"
@@ -301,7 +302,8 @@ int boot_follow_save(struct boot_follow *f, bool force)
 	json_decref(doc);
 	if (!text)
 		return -ENOMEM;
-	r = file_write_atomic_at(f->state_fd, BOOT_STATE_FILE, text, strlen(text), 0644, false);
+	r = atomic_write_at(f->state_fd, BOOT_STATE_FILE, text, strlen(text), 0644,
+			    ATOMIC_SYNC_NONE);
 	free(text);
 	if (r < 0) {
 		log_errno(r, "cannot write %s/%s", f->state_dir, BOOT_STATE_FILE);

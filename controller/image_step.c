@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "imgstore.h"
+#include "atomic.h"
 #include "log.h"
 #include "reconcile.h"
 #include "source.h"
@@ -172,7 +173,7 @@ static int in_use_write(int store_fd, const struct imgstore_list *l)
 	if (file_read_at(store_fd, IN_USE_FILE, IN_USE_MAX, &old, &len) == 0 && len == b.len &&
 	    memcmp(old, buf_str(&b), len) == 0)
 		goto out;
-	r = file_write_atomic_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, false);
+	r = atomic_write_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, ATOMIC_SYNC_NONE);
 out:
 	free(old);
 	buf_release(&b);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
+#include "../common/atomic.h"
 #include "../common/buf.h"
 
 /* The options a command takes beyond the common ones (config, source, paths, --set, -v). */
@@ -763,6 +764,10 @@ int main(int argc, char **argv)
 		git_mirror_main();
 	(void)git_source_init();
 	log_init(LOG_LEVEL_INFO);
+	/* A temp of the atomic writer goes with a fatal signal (the daemon's
+	 * own handlers, installed later, finish the pass instead). */
+	if (atomic_install_signal_cleanup() < 0)
+		log_warn("cannot install the signal handlers");
 	if (argc < 2) {
 		cmd_help(1, argv);
 		return EXIT_USAGE;

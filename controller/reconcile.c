@@ -73,6 +73,7 @@ void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT])
 static int open_engine(struct pass *p)
 {
 	struct engine_roots roots;
+	struct buf why = BUF_INIT;
 	int r;
 
 	r = pass_split_paths(p);
@@ -85,7 +86,11 @@ static int open_engine(struct pass *p)
 	roots.read_only = true;
 	roots.copy_mode = p->cfg->roots_copy_mode;
 	roots.defer_inventory = p->delta; /* pass_delta_scope() loads what the pass needs */
+	roots.why = &why;
 	r = engine_open(&roots, &p->engine);
+	if (r == -EBADMSG)
+		log_warnx("%s", buf_str(&why));
+	buf_release(&why);
 	if (r < 0)
 		return r;
 	if (p->state_fd < 0)
@@ -211,6 +216,7 @@ static int validate(struct pass *p)
 
 static int render(struct pass *p)
 {
+	struct buf why = BUF_INIT;
 	int r;
 
 	memset(&p->ctx, 0, sizeof(p->ctx));
@@ -233,7 +239,10 @@ static int render(struct pass *p)
 	p->ctx.dhcp_test_cmd = p->cfg->dhcp_test_cmd;
 	p->ctx.scratch_dir = p->cfg->state_dir;
 	p->ctx.run_command = run_command;
-	r = export_ids_load(p->state_fd, &p->ids);
+	r = export_ids_load(p->state_fd, &p->ids, &why);
+	if (r == -EBADMSG)
+		log_warnx("%s", buf_str(&why));
+	buf_release(&why);
 	if (r == 0)
 		r = image_trees_load(&p->ctx, &p->d);
 	if (r == 0)
@@ -675,13 +684,22 @@ static int pass_render(struct pass *p)
 	int r;
 
 	r = open_engine(p);
+	if (r == -EBADMSG)
+		return EXIT_FAILED; /* the damaged state file, logged */
 	if (r < 0) {
 		log_errno(r, "cannot open the output directories");
 		return EXIT_FAILED;
 	}
 	r = render(p);
-	if (r == 0 && p->delta)
+	if (r == -EBADMSG)
+		return EXIT_FAILED; /* a damaged state file, logged */
+	if (r == 0 && p->delta) {
 		r = pass_delta_scope(p);
+		if (r == -EBADMSG) {
+			log_warnx("%s", engine_failure(p->engine));
+			return EXIT_FAILED;
+		}
+	}
 	if (r == -EINVAL) {
 		report_invalid(p, PASS_INVALID, "the rendered state is not valid");
 		return EXIT_FAILED;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/atomic.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "status_int.h"
@@ -364,37 +365,31 @@ static void counter_add(json_t *st, const char *key, size_t n)
 
 /*
  * Write a file into the state directory atomically (mode 0644), as fill
- * produces it: a temp, then a rename; every error (a close too) is one, and
- * the temp goes on failure.
+ * produces it, through the one writer (atomic.h), relative to the state
+ * directory's fd.  The daemon writes status.json before it takes the pass
+ * lock (Reconciling=True), so a hand-run `bramble apply` may write it at the
+ * same time: each process writes its own temp (named after its pid, made
+ * with O_EXCL) and renames it, so the file is always one writer's whole
+ * document, the last rename's.  A status lost that way is a report, not
+ * state: the next pass writes it again.  No fsync, for the same reason.
  */
 static int state_file_write(const char *state_dir, const char *name,
 			    int (*fill)(int fd, const void *arg), const void *arg)
 {
-	struct buf p = BUF_INIT, t = BUF_INIT;
-	int fd = -1, r = 0;
+	struct atomic_file af = ATOMIC_FILE_INIT;
+	int dfd, r;
 
-	if (buf_printf(&p, "%s/%s", state_dir, name) < 0 ||
-	    buf_printf(&t, "%s/%s.tmp", state_dir, name) < 0) {
-		r = -ENOMEM;
-		goto out;
-	}
-	fd = open(buf_str(&t), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = fill(fd, arg);
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(buf_str(&t), buf_str(&p)) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(buf_str(&t));
-out:
-	buf_release(&p);
-	buf_release(&t);
+	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	r = atomic_open(&af, dfd, name, 0644, ATOMIC_SYNC_NONE);
+	if (r == 0)
+		r = fill(af.fd, arg);
+	if (r == 0)
+		r = atomic_commit(&af);
+	else
+		atomic_abort(&af);
+	close(dfd);
 	return r;
 }
 

@@ -14,10 +14,15 @@
 
 #include "reconciler.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define EXPORT_IDS_FILE "nfs-export-ids"
 #define EXPORT_ID_MAX	65535
+#define EXPORT_IDS_HINT                                                                        \
+	"fix or remove the line: a root without an id gets a new one, and the NFS clients of " \
+	"that root must mount it again"
 
 static int ids_push(struct export_ids *ids, const char *key, unsigned id)
 {
@@ -42,10 +47,12 @@ static int ids_push(struct export_ids *ids, const char *key, unsigned id)
 	return 0;
 }
 
-int export_ids_load(int state_fd, struct export_ids *ids)
+int export_ids_load(int state_fd, struct export_ids *ids, struct buf *why)
 {
-	char *data = NULL, *line, *save = NULL;
-	size_t len;
+	struct state_reader sr;
+	char *data = NULL, *line = NULL, *f[2];
+	uint64_t id;
+	size_t len, n;
 	int r;
 
 	if (state_fd < 0) /* no state directory yet (plan on fresh outputs) */
@@ -55,21 +62,21 @@ int export_ids_load(int state_fd, struct export_ids *ids)
 		return 0;
 	if (r < 0)
 		return r;
-	for (line = strtok_r(data, "\n", &save); line && r == 0;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(line, ' ');
-		unsigned long id;
-
-		if (!sp)
-			continue;
-		*sp = '\0';
-		id = strtoul(sp + 1, NULL, 10);
-		if (id < 2 || id > EXPORT_ID_MAX)
-			continue;
-		r = ids_push(ids, line, (unsigned)id);
+	state_reader_init(&sr, EXPORT_IDS_FILE, EXPORT_IDS_HINT, data, len, why);
+	while ((r = state_next_line(&sr, &line)) > 0) {
+		r = state_split(&sr, line, ' ', 2, 2, f, &n, "a path and its export id");
+		if (r == 0)
+			r = state_u64(&sr, "export id", f[1], 10, EXPORT_ID_MAX, &id);
+		if (r == 0 && id < 2)
+			r = state_error(&sr, "bad export id \"%s\": expected 2 to %u", f[1],
+					EXPORT_ID_MAX);
+		if (r == 0)
+			r = ids_push(ids, f[0], (unsigned)id);
+		if (r < 0)
+			break;
 	}
 	free(data);
-	return r;
+	return r == -EINVAL ? -EBADMSG : r;
 }
 
 unsigned export_id_get(struct export_ids *ids, const char *key)
@@ -107,7 +114,7 @@ int export_ids_save(int state_fd, struct export_ids *ids)
 		r = buf_printf(&b, "%s %u\n", ids->key[i], ids->id[i]);
 	if (r < 0)
 		goto out;
-	r = file_write_atomic_at(state_fd, EXPORT_IDS_FILE, buf_str(&b), b.len, 0600, true);
+	r = atomic_write_at(state_fd, EXPORT_IDS_FILE, buf_str(&b), b.len, 0600, ATOMIC_SYNC_FILE);
 	if (r == 0)
 		ids->dirty = false;
 out:

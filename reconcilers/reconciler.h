@@ -174,9 +174,10 @@ void node_tftp_dir(const struct manifest_set *set, const struct node *n, char ou
 /*
  * The export ids, kept in the state directory: loaded by the controller
  * before the render (state of the renderer, not an input: a lost file only
- * renumbers), saved after a pass when dirty.
+ * renumbers), saved after a pass when dirty.  A damaged file is -EBADMSG,
+ * with the file, the line and what to do in why.
  */
-int export_ids_load(int state_fd, struct export_ids *ids);
+int export_ids_load(int state_fd, struct export_ids *ids, struct buf *why);
 /* Write the ids when dirty (atomically), then clear dirty. */
 int export_ids_save(int state_fd, struct export_ids *ids);
 /* The id of key (an export path); a new one (dirty) when it has none; 0: none left, or ENOMEM. */

@@ -36,10 +36,11 @@
 #include "engine_int.h"
 #include "reconciler.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define SEAL_MAGIC    "# bramble seal 2\n"
-#define SEAL_TMP      "seal.tmp"
 #define SEAL_MAX_SIZE ((size_t)512 << 20)
 #define RACY_NS	      1000000000LL
 #define SEAL_CHUNK    ((size_t)64 << 10)
@@ -460,6 +461,7 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
 	       const struct seal_input *in, const char **ret_why)
 {
+	struct atomic_file af = ATOMIC_FILE_INIT;
 	struct sealer s;
 	size_t i;
 	int r = 0;
@@ -474,10 +476,10 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	s.racy_after_ns = in->prev ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
 	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
 	 * one has no "end" line. */
-	s.out_fd = openat(e->state_fd, SEAL_TMP,
-			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (s.out_fd < 0)
-		return -errno;
+	r = atomic_open(&af, e->state_fd, SEAL_FILE, 0600, ATOMIC_SYNC_NONE);
+	if (r < 0)
+		return r;
+	s.out_fd = af.fd;
 	r = sealer_add(&s, SEAL_MAGIC "key %s\nbase %s\ncounts %zu %zu %zu\n", in->key, in->base,
 		       in->counts->unchanged, in->counts->nodes_total, in->counts->nodes_ready);
 	if (r == 0)
@@ -503,12 +505,10 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)
 		r = write_all(s.out_fd, buf_str(&s.out), s.out.len);
-	if (close(s.out_fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && !s.why && renameat(e->state_fd, SEAL_TMP, e->state_fd, SEAL_FILE) < 0)
-		r = -errno;
-	if (r < 0 || s.why)
-		unlinkat(e->state_fd, SEAL_TMP, 0);
+	if (r == 0 && !s.why)
+		r = atomic_commit(&af);
+	else
+		atomic_abort(&af);
 	if (s.why && ret_why)
 		*ret_why = s.why;
 	for (i = 0; i < s.n_link_dirs; i++)
@@ -668,7 +668,11 @@ static bool seal_parse(struct seal *s, size_t len)
 		    strncmp(line, "counts ", 7) == 0)
 			continue;
 		if (strncmp(line, "end ", 4) == 0) {
-			want_end = strtoul(line + 4, NULL, 10);
+			uint64_t n;
+
+			/* A damaged count matches nothing: no seal, a full pass. */
+			if (parse_u64(line + 4, 10, SIZE_MAX - 1, &n) == 0)
+				want_end = (size_t)n;
 			break;
 		}
 		if (line[0] == 'f' && line[1] == ' ') {

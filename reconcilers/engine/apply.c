@@ -39,12 +39,18 @@ struct pending {
 	bool tree; /* a tree link: the old generation goes after the switch */
 };
 
+/* A directory a rename or a removal touched, to fsync in phase 3. */
+struct dir_ref {
+	enum root_id root;
+	char *dir; /* beneath the root; "" is the root itself */
+};
+
 struct batch {
 	struct engine *e;
 	unsigned flags;
 	struct pending *v;
 	size_t n, cap;
-	char **dirs; /* "<root>:<dir>" to fsync */
+	struct dir_ref *dirs; /* to fsync */
 	size_t n_dirs, cap_dirs;
 	bool root_used[ROOT_COUNT];
 	size_t failed;
@@ -63,31 +69,29 @@ static void fail(struct batch *b, struct plan_item *it, int r, const char *op)
 static int touch_dir(struct batch *b, enum root_id root, const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	struct buf s = BUF_INIT;
-	size_t i;
-	int r;
+	size_t i, len = slash ? (size_t)(slash - path) : 0;
+	char *dir;
 
 	b->root_used[root] = true;
-	r = buf_printf(&s, "%d:%.*s", (int)root, slash ? (int)(slash - path) : 0, path);
-	if (r < 0)
-		return r;
+	/* Renames come in path order: a directory just seen is the usual repeat. */
 	for (i = b->n_dirs; i > 0 && i + 8 > b->n_dirs; i--)
-		if (strcmp(b->dirs[i - 1], buf_str(&s)) == 0) {
-			buf_release(&s);
+		if (b->dirs[i - 1].root == root && strncmp(b->dirs[i - 1].dir, path, len) == 0 &&
+		    b->dirs[i - 1].dir[len] == '\0')
 			return 0;
-		}
 	if (b->n_dirs == b->cap_dirs) {
 		size_t cap = b->cap_dirs ? b->cap_dirs * 2 : 64;
-		char **v = realloc(b->dirs, cap * sizeof(*v));
+		struct dir_ref *v = realloc(b->dirs, cap * sizeof(*v));
 
-		if (!v) {
-			buf_release(&s);
+		if (!v)
 			return -ENOMEM;
-		}
 		b->dirs = v;
 		b->cap_dirs = cap;
 	}
-	b->dirs[b->n_dirs++] = buf_detach(&s, NULL);
+	dir = strndup(path, len);
+	if (!dir)
+		return -ENOMEM;
+	b->dirs[b->n_dirs].root = root;
+	b->dirs[b->n_dirs++].dir = dir;
 	return 0;
 }
 
@@ -681,15 +685,14 @@ static int fsync_dirs(struct batch *b)
 	int r = 0;
 
 	for (i = 0; i < b->n_dirs; i++) {
-		char *colon = strchr(b->dirs[i], ':');
-		int root = atoi(b->dirs[i]);
+		enum root_id root = b->dirs[i].root;
 		int fd;
 
-		if (dir_open_beneath(b->e->root_fd[root], colon + 1, false, 0, &fd) < 0)
+		if (dir_open_beneath(b->e->root_fd[root], b->dirs[i].dir, false, 0, &fd) < 0)
 			continue;
 		if (fsync(fd) < 0 && r == 0) {
 			r = -errno;
-			engine_set_failure(b->e, "fsync", root, colon + 1);
+			engine_set_failure(b->e, "fsync", root, b->dirs[i].dir);
 		}
 		close(fd);
 	}
@@ -828,7 +831,7 @@ static void dirs_reset(struct batch *b)
 	size_t i;
 
 	for (i = 0; i < b->n_dirs; i++)
-		free(b->dirs[i]);
+		free(b->dirs[i].dir);
 	b->n_dirs = 0;
 }
 

@@ -110,20 +110,15 @@ int attic_list(int nfs_fd, int64_t now_s, int64_t retention_s, struct attic_list
 	size_t cap = 0;
 	struct stat st;
 	DIR *d;
-	int fd, r;
+	int r;
 
-	r = dir_open_beneath(nfs_fd, NODEROOT_ATTIC, false, 0, &fd);
+	r = dir_opendir_beneath(nfs_fd, NODEROOT_ATTIC, false, 0, &d);
 	if (r == -ENOENT) {
 		*ret = l;
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -175,19 +170,14 @@ int noderoot_clean_staging(int nfs_fd, int64_t now_s, int64_t max_age_s)
 {
 	struct dirent *de;
 	struct stat st;
-	int fd, r, n = 0;
+	int r, n = 0;
 	DIR *d;
 
-	r = dir_open_beneath(nfs_fd, NODEROOT_STAGING, false, 0, &fd);
+	r = dir_opendir_beneath(nfs_fd, NODEROOT_STAGING, false, 0, &d);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)

@@ -27,10 +27,7 @@ void item_sig_set(struct plan_item *it, const struct stat *st)
 	struct stat_sig s;
 
 	sig_from_stat(&s, st);
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
+	plan_item_sig_set(it, &s);
 }
 
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b)
@@ -101,7 +98,7 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	if (r == 0)
 		r = open_root(roots->state_dir, roots->read_only, &e->state_fd);
 	if (r == 0 && e->state_fd >= 0 && !roots->defer_inventory)
-		r = inventory_load(e->state_fd, NULL, &e->inv);
+		r = inventory_load(e->state_fd, NULL, &e->inv, roots->why);
 out:
 	if (r < 0) {
 		engine_free(e);

@@ -67,12 +67,15 @@ struct plan {
 	bool inventory_dirty; /* signatures to refresh even with no change */
 };
 
+struct buf;
+
 struct engine_roots {
 	const char *path[ROOT_COUNT]; /* absolute directories; NULL: unused */
 	const char *state_dir;
 	const char *copy_mode; /* roots.copyMode: "auto" (also NULL), "reflink" or "copy" */
 	bool read_only;	       /* plan: create nothing; a missing root holds nothing yet */
 	bool defer_inventory;  /* a delta pass: engine_scope() loads the inventory */
+	struct buf *why;       /* NULL, or receives why a damaged inventory was refused */
 };
 
 #define ENGINE_SHARDS 256
@@ -84,7 +87,11 @@ enum engine_flags {
 
 struct engine;
 
-/* Open the roots (creating missing ones) and load the inventory. */
+/*
+ * Open the roots (creating missing ones) and load the inventory.  A damaged
+ * inventory shard is -EBADMSG, with the file, the line and what to do in
+ * roots->why.
+ */
 int engine_open(const struct engine_roots *roots, struct engine **ret);
 void engine_free(struct engine *e);
 /*
@@ -147,6 +154,7 @@ void plan_free(struct plan *p);
  * shards are loaded: those of every desired resource, of every node the
  * pass may delete and of every shared path (inventory_shard()); a change
  * that would fall in another shard fails with -ESTALE, never losing it.
+ * A damaged shard is -EBADMSG, with the file and line in engine_failure().
  */
 int engine_scope(struct engine *e, const char *const *out_of_scope, size_t n,
 		 const bool shards[ENGINE_SHARDS]);

@@ -86,7 +86,15 @@ struct plan_item *root_index_find(const struct root_index *ri, const char *path)
 void engine_set_failure(struct engine *e, const char *op, int root, const char *path);
 
 /* Load every shard, or only those marked in shards (inv->partial). */
-int inventory_load(int state_fd, const bool *shards, struct inventory *inv);
+/*
+ * Parse one shard's text (data, len, a writable NUL after it; split in
+ * place) named file into inv, unsorted: -EBADMSG with file:line in why.
+ */
+int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
+		    struct buf *why);
+/* Set the item's signature fields (sig_ino, ...) from s. */
+void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s);
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);
 /* A partial inventory: -ESTALE when the plan would record a path in a shard not loaded. */

@@ -18,10 +18,16 @@
 
 #include "engine_int.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define INVENTORY_MAGIC "# bramble inventory 1\n"
 #define SHARD_MAX_SIZE	((size_t)256 << 20)
+/* Without a shard, what it listed is "not bramble's": --adopt takes it over. */
+#define INVENTORY_HINT                                                                         \
+	"the inventory is damaged: move the file away and run `bramble apply --adopt` (files " \
+	"it listed that are no longer wanted then stay)"
 
 static const char type_chars[] = "FHDSTR"; /* indexed by enum res_type */
 
@@ -83,83 +89,141 @@ static int push_entry(struct inv_entry **v, size_t *n, size_t *cap, struct inv_e
 	return 0;
 }
 
-static char *dup_field(const char *s)
+static int dup_field(const char *s, char **ret)
 {
-	return strcmp(s, "-") == 0 ? NULL : strdup(s);
+	*ret = NULL;
+	if (strcmp(s, "-") == 0)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* The type (f[0], '>' for a tree's child), root, mode and hash of a line. */
+static int parse_kind(struct state_reader *sr, char **f, struct inv_entry *e)
+{
+	const char *tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
+	uint64_t root, mode;
+	int r;
+
+	if (!tc || !*tc || f[0][f[0][0] == '>' ? 2 : 1])
+		return state_error(sr, "bad type \"%.40s\": expected one of %s", f[0], type_chars);
+	e->type = (enum res_type)(tc - type_chars);
+	r = state_u64(sr, "root", f[1], 10, ROOT_COUNT - 1, &root);
+	if (r == 0)
+		r = state_u64(sr, "mode", f[2], 8, 07777, &mode);
+	if (r < 0)
+		return r;
+	e->root = (enum root_id)root;
+	e->mode = (mode_t)mode;
+	if (strlen(f[4]) > SHA256_HEX_LEN)
+		return state_error(sr, "bad hash \"%.40s...\": expected a SHA-256 or \"-\"", f[4]);
+	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
+	return 0;
+}
+
+/* The signature (ino size mtime_ns, and ctime_ns when there are 13 fields). */
+static int parse_sig(struct state_reader *sr, char **f, size_t n, struct stat_sig *sig)
+{
+	int r;
+
+	sig->ctime_ns = -1;
+	r = state_u64(sr, "inode", f[5], 10, UINT64_MAX, &sig->ino);
+	if (r == 0)
+		r = state_i64(sr, "size", f[6], -1, INT64_MAX, &sig->size);
+	if (r == 0)
+		r = state_i64(sr, "mtime", f[7], INT64_MIN, INT64_MAX, &sig->mtime_ns);
+	if (r == 0 && n == 13)
+		r = state_i64(sr, "ctime", f[12], INT64_MIN, INT64_MAX, &sig->ctime_ns);
+	return r;
 }
 
 /*
  * Parse one line's 13 fields into e (12 in an inventory written before the
- * ctime was recorded).  Returns -EINVAL on a malformed line.
+ * ctime was recorded); an error names the field (state_error()).
  */
-static int parse_line(char *line, struct inv_entry *e)
+static int parse_line(struct state_reader *sr, char *line, struct inv_entry *e)
 {
 	char *f[13];
-	const char *tc;
-	size_t i = 0;
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(line, "\t", &save); tok && i < 13; tok = strtok_r(NULL, "\t", &save))
-		f[i++] = tok;
-	if (i != 12 && i != 13)
-		return -EINVAL;
-	e->sig.ctime_ns = i == 13 ? strtoll(f[12], NULL, 10) : -1;
-	tc = strchr(type_chars, f[0][f[0][0] == '>' ? 1 : 0]);
-	if (!tc || !*tc)
-		return -EINVAL;
-	e->type = (enum res_type)(tc - type_chars);
-	e->root = (enum root_id)strtoul(f[1], NULL, 10);
-	e->mode = (mode_t)strtoul(f[2], NULL, 8);
-	if (e->root >= ROOT_COUNT || strlen(f[4]) > SHA256_HEX_LEN)
-		return -EINVAL;
-	e->path = strdup(f[3]);
-	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
-	e->sig.ino = strtoull(f[5], NULL, 10);
-	e->sig.size = strtoll(f[6], NULL, 10);
-	e->sig.mtime_ns = strtoll(f[7], NULL, 10);
-	e->act_delete = (unsigned)strtoul(f[8], NULL, 10);
-	e->flags = (unsigned)strtoul(f[9], NULL, 10);
-	e->node = dup_field(f[10]);
-	e->gendir = dup_field(f[11]);
-	if (!e->path)
-		return -ENOMEM;
-	return res_path_is_safe(e->path) ? 0 : -EINVAL;
-}
-
-static int load_shard(int dfd, const char *name, struct inventory *inv)
-{
-	char *data = NULL, *line, *save = NULL;
-	struct inv_entry *tree = NULL, *e = NULL;
-	size_t len, tree_cap = 0;
+	uint64_t act, flags;
+	size_t n;
 	int r;
 
-	r = file_read_at(dfd, name, SHARD_MAX_SIZE, &data, &len);
+	r = state_split(sr, line, '\t', 12, 13, f, &n,
+			"12 or 13 tab-separated fields (type root mode path hash ino size mtime "
+			"actions flags node gendir ctime)");
+	if (r == 0)
+		r = parse_kind(sr, f, e);
+	if (r == 0)
+		r = parse_sig(sr, f, n, &e->sig);
+	if (r == 0)
+		r = state_u64(sr, "actions", f[8], 10, UINT8_MAX, &act);
+	if (r == 0)
+		r = state_u64(sr, "flags", f[9], 10, UINT_MAX, &flags);
 	if (r < 0)
 		return r;
-	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	e->act_delete = (unsigned)act;
+	e->flags = (unsigned)flags;
+	if (!res_path_is_safe(f[3]))
+		return state_error(sr,
+				   "bad path \"%.80s\": expected a relative path without "
+				   "\"..\"",
+				   f[3]);
+	e->path = strdup(f[3]);
+	if (!e->path || dup_field(f[10], &e->node) < 0 || dup_field(f[11], &e->gendir) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int parse_shard(struct state_reader *sr, struct inventory *inv)
+{
+	struct inv_entry *tree = NULL, *e = NULL;
+	size_t tree_cap = 0;
+	char *line = NULL;
+	int r;
+
+	while ((r = state_next_line(sr, &line)) > 0) {
 		bool child = line[0] == '>';
 
-		if (line[0] == '#')
-			continue;
-		if (child && !tree) {
-			r = -EINVAL;
-			goto out;
-		}
+		if (child && !tree)
+			return state_error(sr, "a tree's child (\">\") without its tree before it");
 		if (child)
 			r = push_entry(&tree->children, &tree->n_children, &tree_cap, &e);
 		else
 			r = push_entry(&inv->v, &inv->n, &inv->cap, &e);
+		if (r == 0)
+			r = parse_line(sr, line, e);
 		if (r < 0)
-			goto out;
-		r = parse_line(line, e);
-		if (r < 0)
-			goto out;
+			return r;
 		if (!child) {
 			tree = e->type == RES_TREE ? e : NULL;
 			tree_cap = 0;
 		}
 	}
-out:
+	return r;
+}
+
+int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
+		    struct buf *why)
+{
+	struct state_reader sr;
+	int r;
+
+	state_reader_init(&sr, file, INVENTORY_HINT, data, len, why);
+	r = parse_shard(&sr, inv);
+	return r == -EINVAL ? -EBADMSG : r;
+}
+
+static int load_shard(int dfd, const char *name, struct inventory *inv, struct buf *why)
+{
+	char file[32], *data = NULL;
+	size_t len;
+	int r;
+
+	r = file_read_at(dfd, name, SHARD_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	snprintf(file, sizeof(file), INVENTORY_DIR "/%s", name);
+	r = inventory_parse(file, data, len, inv, why);
 	free(data);
 	return r;
 }
@@ -169,30 +233,25 @@ static int hexval(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int inventory_load(int state_fd, const bool *shards, struct inventory *inv)
+int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why)
 {
 	DIR *d = NULL;
 	struct dirent *de;
-	int dfd, r = 0;
+	int r = 0;
 
 	inv->partial = shards != NULL;
 	if (shards)
 		memcpy(inv->loaded, shards, sizeof(inv->loaded));
-	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	r = dir_opendir_beneath(state_fd, INVENTORY_DIR, true, 0700, &d);
 	if (r < 0)
 		return r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != 2 || hexval(de->d_name[0]) < 0 ||
 		    hexval(de->d_name[1]) < 0)
 			continue;
 		if (shards && !shards[hexval(de->d_name[0]) * 16 + hexval(de->d_name[1])])
 			continue;
-		r = load_shard(dirfd(d), de->d_name, inv);
+		r = load_shard(dirfd(d), de->d_name, inv, why);
 		if (r < 0)
 			break;
 	}
@@ -309,18 +368,29 @@ static unsigned item_shard(const struct plan_item *it)
 	return shard_of(it->inv->node, it->inv->path);
 }
 
-static int write_shard_tmp(int dfd, const char *name, const struct buf *b)
+/* Write shard s (its lines from the plan) into its temp, left for the commit. */
+static int write_shard(int dfd, unsigned s, const struct plan *p, const unsigned char *shard,
+		       struct buf *b, struct atomic_file *af)
 {
-	char tmp[16];
-	int fd, r;
+	char name[8];
+	size_t i;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, b->data ? b->data : "", b->len);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+	buf_truncate(b, 0);
+	r = buf_adds(b, INVENTORY_MAGIC);
+	for (i = 0; r == 0 && i < p->n_items; i++)
+		if (shard[i] == s)
+			r = emit_after(b, &p->items[i]);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%02x", s);
+	r = atomic_open(af, dfd, name, 0600, ATOMIC_SYNC_NONE);
+	if (r == 0)
+		r = atomic_write(af, buf_str(b), b->len);
+	if (r == 0)
+		r = atomic_close(af);
+	else
+		atomic_abort(af);
 	return r;
 }
 
@@ -341,19 +411,11 @@ int inventory_covers(const struct inventory *inv, const struct plan *p)
 	return 0;
 }
 
-int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p)
+/* Which shards the plan changes; shard[i] is item i's shard. */
+static void dirty_shards(const struct plan *p, unsigned char *shard, bool *dirty)
 {
-	bool dirty[INVENTORY_SHARDS] = {false};
-	unsigned char *shard = NULL;
-	struct buf b = BUF_INIT;
-	char name[8], tmp[16];
-	int dfd = -1, r = 0;
 	size_t i;
-	unsigned s;
 
-	shard = malloc(p->n_items ? p->n_items : 1);
-	if (!shard)
-		return -ENOMEM;
 	for (i = 0; i < p->n_items; i++) {
 		const struct plan_item *it = &p->items[i];
 
@@ -365,50 +427,54 @@ int inventory_save(int state_fd, const struct inventory *inv, const struct plan 
 		if (it->res && it->inv && shard_of(it->inv->node, it->inv->path) != shard[i])
 			dirty[shard[i]] = dirty[shard_of(it->inv->node, it->inv->path)] = true;
 	}
+}
+
+/*
+ * Every dirty shard is written to its temp (no fsync each), then one syncfs,
+ * then the renames and one fsync of inventory.d: a crash leaves each shard
+ * old or new, and the temps, which the next pass removes (recover.c).
+ */
+int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p)
+{
+	bool dirty[INVENTORY_SHARDS] = {false};
+	struct atomic_file *af = NULL;
+	unsigned char *shard = NULL;
+	struct buf b = BUF_INIT;
+	int dfd = -1, r = 0;
+	unsigned s;
+
+	shard = malloc(p->n_items ? p->n_items : 1);
+	af = malloc(INVENTORY_SHARDS * sizeof(*af));
+	for (s = 0; af && s < INVENTORY_SHARDS; s++)
+		af[s] = (struct atomic_file)ATOMIC_FILE_INIT;
+	if (!shard || !af) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dirty_shards(p, shard, dirty);
 	/* A shard not loaded would be written without its other entries. */
 	for (s = 0; inv->partial && s < INVENTORY_SHARDS; s++)
-		if (dirty[s] && !inv->loaded[s]) {
+		if (dirty[s] && !inv->loaded[s])
 			r = -ESTALE;
-			goto out;
-		}
-	r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
-	if (r < 0)
-		goto out;
-	for (s = 0; s < INVENTORY_SHARDS; s++) {
-		if (!dirty[s])
-			continue;
-		buf_truncate(&b, 0);
-		r = buf_adds(&b, INVENTORY_MAGIC);
-		for (i = 0; r == 0 && i < p->n_items; i++)
-			if (shard[i] == s)
-				r = emit_after(&b, &p->items[i]);
-		if (r < 0)
-			goto out;
-		snprintf(name, sizeof(name), "%02x", s);
-		r = write_shard_tmp(dfd, name, &b);
-		if (r < 0)
-			goto out;
-	}
-	if (syncfs(dfd) < 0) {
+	if (r == 0)
+		r = dir_open_beneath(state_fd, INVENTORY_DIR, true, 0700, &dfd);
+	for (s = 0; r == 0 && s < INVENTORY_SHARDS; s++)
+		if (dirty[s])
+			r = write_shard(dfd, s, p, shard, &b, &af[s]);
+	if (r == 0 && syncfs(dfd) < 0)
 		r = -errno;
-		goto out;
-	}
-	for (s = 0; s < INVENTORY_SHARDS; s++) {
-		if (!dirty[s])
-			continue;
-		snprintf(name, sizeof(name), "%02x", s);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-		if (renameat(dfd, tmp, dfd, name) < 0) {
-			r = -errno;
-			goto out;
-		}
-	}
-	if (fsync(dfd) < 0)
+	for (s = 0; r == 0 && s < INVENTORY_SHARDS; s++)
+		if (dirty[s])
+			r = atomic_commit(&af[s]);
+	if (r == 0 && fsync(dfd) < 0)
 		r = -errno;
 out:
+	for (s = 0; af && s < INVENTORY_SHARDS; s++)
+		atomic_abort(&af[s]);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&b);
 	free(shard);
+	free(af);
 	return r;
 }

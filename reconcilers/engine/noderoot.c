@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -21,7 +22,9 @@
 #include "engine_int.h"
 #include "noderoot.h"
 #include "buf.h"
+#include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define RECORD_MAX ((size_t)64 << 10)
 
@@ -76,12 +79,14 @@ static void text_get(const char *text, const char *key, char *out, size_t size)
 	}
 }
 
+/* A number of the record; 0 when missing or damaged, which matches no root. */
 static uint64_t text_num(const char *text, const char *key)
 {
+	uint64_t n = 0;
 	char v[32];
 
 	text_get(text, key, v, sizeof(v));
-	return strtoull(v, NULL, 10);
+	return parse_u64(v, 10, UINT64_MAX, &n) == 0 ? n : 0;
 }
 
 static void desc_parse(const char *text, struct root_desc *d)
@@ -129,19 +134,18 @@ static int record_read(struct engine *e, const char *path, struct root_desc *ret
 
 /*
  * Write the record as a temp in the records directory dfd (not synced: the
- * caller syncs a whole batch once), to be renamed by record_commit().
+ * caller syncs a whole batch once), left in af for atomic_commit().
  */
 static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint64_t prev_ino,
-			unsigned prev_gen)
+			unsigned prev_gen, struct atomic_file *af)
 {
-	char name[300], tmp[320], stamp[32];
+	char name[300], stamp[32];
 	struct buf b = BUF_INIT;
 	time_t now = time(NULL);
 	struct tm tm;
-	int fd, r;
+	int r;
 
 	record_name(it->res->path, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
 	if (!gmtime_r(&now, &tm) || strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		return -EINVAL;
 	r = buf_printf(&b,
@@ -149,42 +153,34 @@ static int record_stage(int dfd, const struct plan_item *it, uint64_t ino, uint6
 		       "ino %" PRIu64 "\nprev-ino %" PRIu64 "\nprev-generation %u\ncreated %s\n",
 		       it->res->path, it->res->path, it->res->node ? it->res->node : "-",
 		       it->res->data, ino, prev_ino, prev_gen, stamp);
-	if (r < 0)
-		return r;
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
+	if (r == 0)
+		r = atomic_open(af, dfd, name, 0600, ATOMIC_SYNC_NONE);
+	if (r == 0)
+		r = atomic_write(af, b.data, b.len);
+	if (r == 0)
+		r = atomic_close(af);
 	else
-		r = write_all(fd, b.data, b.len);
-	if (fd >= 0 && close(fd) < 0 && r == 0)
-		r = -errno;
+		atomic_abort(af);
 	buf_release(&b);
 	return r;
-}
-
-static int record_commit(int dfd, const struct plan_item *it)
-{
-	char name[300], tmp[320];
-
-	record_name(it->res->path, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	return renameat(dfd, tmp, dfd, name) < 0 ? -errno : 0;
 }
 
 /* Write the record durably (temp, syncfs, rename, fsync of the directory). */
 static int record_write(struct engine *e, const struct plan_item *it, uint64_t ino,
 			uint64_t prev_ino)
 {
+	struct atomic_file af = ATOMIC_FILE_INIT;
 	int dfd, r;
 
 	r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &dfd);
 	if (r < 0)
 		return r;
-	r = record_stage(dfd, it, ino, prev_ino, 0);
+	r = record_stage(dfd, it, ino, prev_ino, 0, &af);
 	if (r == 0 && syncfs(dfd) < 0)
 		r = -errno;
 	if (r == 0)
-		r = record_commit(dfd, it);
+		r = atomic_commit(&af);
+	atomic_abort(&af);
 	if (r == 0 && fsync(dfd) < 0)
 		r = -errno;
 	close(dfd);
@@ -211,17 +207,12 @@ static int record_remove(struct engine *e, const char *path)
 static int dir_is_empty(int dfd, const char *name)
 {
 	struct dirent *de;
-	int fd, n = 0;
+	int r, n = 0;
 	DIR *d;
 
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	r = dir_opendir_beneath(dfd, name, false, 0, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)) != NULL && n == 0)
 		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
 	closedir(d);
@@ -457,6 +448,7 @@ struct root_job {
 	uint64_t cur_ino;
 	char stage[320];
 	struct stat st;
+	struct atomic_file rec_af; /* the record's temp, between its stage and commit */
 	int r;
 };
 
@@ -464,27 +456,26 @@ struct root_job {
 static int staging_clean_dead(int sfd)
 {
 	struct dirent *de;
-	int fd = dup(sfd), r = 0;
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = NULL;
+	int r;
 
-	if (!d) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
+	r = dir_opendir_dup(sfd, &d);
+	if (r < 0)
 		return r;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.'), *p;
-		long pid = 0;
+		char digits[24];
+		uint64_t pid = 0;
 
 		if (de->d_name[0] == '.' || !dot)
 			continue;
 		/* "<record name>.<pid>.<counter>" or "old.<pid>.<name>" */
 		for (p = dot - 1; p > de->d_name && *p != '.'; p--)
 			;
-		pid = strncmp(de->d_name, "old.", 4) == 0 ? strtol(de->d_name + 4, NULL, 10)
-							  : strtol(p + 1, NULL, 10);
-		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		p = strncmp(de->d_name, "old.", 4) == 0 ? de->d_name + 4 : p + 1;
+		snprintf(digits, sizeof(digits), "%.*s", (int)strcspn(p, "."), p);
+		if (parse_u64(digits, 10, INT_MAX, &pid) == 0 && pid > 0 &&
+		    (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 			r = rm_rf_at(dirfd(d), de->d_name);
 	}
 	closedir(d);
@@ -603,8 +594,10 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 
 	if (!v)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		v[i].it = items[i]; /* a failure before its turn is its failure too */
+		v[i].rec_af = (struct atomic_file)ATOMIC_FILE_INIT;
+	}
 	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
@@ -637,12 +630,12 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		if (v[i].it && v[i].r == 0)
 			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
 					      v[i].has_old ? v[i].cur_ino : 0,
-					      v[i].has_old ? v[i].rec.generation : 0);
+					      v[i].has_old ? v[i].rec.generation : 0, &v[i].rec_af);
 	if (r == 0 && staged && syncfs(rfd) < 0)
 		r = -errno;
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
-			v[i].r = record_commit(rfd, v[i].it);
+			v[i].r = atomic_commit(&v[i].rec_af);
 	if (r == 0 && staged && fsync(rfd) < 0)
 		r = -errno;
 	for (i = 0; r == 0 && i < n; i++)
@@ -654,6 +647,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		r = -errno;
 out:
 	for (i = 0; i < n; i++) {
+		atomic_abort(&v[i].rec_af); /* a temp not committed */
 		if (r < 0 && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
 			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
 		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;

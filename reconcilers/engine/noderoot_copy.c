@@ -429,16 +429,11 @@ static int copy_dir(struct copier *c, int sfd, int dfd)
 	struct dirent *de;
 	size_t len = c->path.len;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
-	fd = dup(sfd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	r = dir_opendir_dup(sfd, &d);
+	if (r < 0)
+		return r;
 	while (r == 0) {
 		errno = 0;
 		de = readdir(d);

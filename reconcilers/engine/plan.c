@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "buf.h"
 #include "fsutil.h"
 
 #define OBSERVE_MAX_READ ((size_t)64 << 20)
@@ -36,14 +38,35 @@ static void item_set(struct plan_item *it, enum plan_op op, const char *reason)
 	it->reason = reason;
 }
 
-/* As observed; fresh when it differs from the inventory's record. */
+/* The item's path is not there: to create (drift when bramble had made it). */
+static int item_missing(struct plan_item *it)
+{
+	item_set(it, PLAN_CREATE, it->inv ? "missing (deleted outside bramble)" : "missing");
+	it->drift = it->inv != NULL;
+	return 0;
+}
+
+void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
+{
+	it->sig_ino = s->ino;
+	it->sig_size = s->size;
+	it->sig_mtime_ns = s->mtime_ns;
+	it->sig_ctime_ns = s->ctime_ns;
+}
+
+/* Record what was observed; fresh when the inventory's signature differs. */
+static void sig_store(struct plan_item *it, const struct stat_sig *s)
+{
+	plan_item_sig_set(it, s);
+	it->sig_fresh = !it->inv || !sig_equal(s, &it->inv->sig);
+}
+
 static void item_sig_store(struct plan_item *it, const struct stat *st)
 {
 	struct stat_sig s;
 
-	item_sig_set(it, st);
 	sig_from_stat(&s, st);
-	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+	sig_store(it, &s);
 }
 
 /*
@@ -58,11 +81,7 @@ static void dir_sig_store(const struct observe *o, struct plan_item *it, const s
 	sig_from_stat(&s, st);
 	if (s.mtime_ns >= o->racy_after_ns || s.ctime_ns >= o->racy_after_ns)
 		s.mtime_ns = 0;
-	it->sig_ino = s.ino;
-	it->sig_size = s.size;
-	it->sig_mtime_ns = s.mtime_ns;
-	it->sig_ctime_ns = s.ctime_ns;
-	it->sig_fresh = !it->inv || !sig_equal(&s, &it->inv->sig);
+	sig_store(it, &s);
 }
 
 /* Whether a directory is as recorded: nothing was added, removed or replaced in it. */
@@ -192,14 +211,8 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 	r = source_stat(o, it->res->data, &src);
 	if (r < 0)
 		return r;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
-	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? item_missing(it) : -errno;
 	if (S_ISREG(st.st_mode) && st.st_dev == src.st_dev && st.st_ino == src.st_ino) {
 		item_sig_store(it, &st);
 		item_set(it, PLAN_UNCHANGED, "");
@@ -228,14 +241,8 @@ static int observe_dir(struct plan_item *it, int dfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
-	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? item_missing(it) : -errno;
 	if (!S_ISDIR(st.st_mode)) {
 		item_set(it, PLAN_CONFLICT, "exists and is not a directory");
 		return 0;
@@ -268,10 +275,7 @@ static int observe_symlink(struct plan_item *it, int dfd, const char *name)
 
 	r = read_link(dfd, name, target, sizeof(target));
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -EINVAL) {
 		item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT, "not a symlink");
@@ -527,10 +531,7 @@ static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const 
 			return q;
 	}
 	if (r == -ENOENT) {
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -EINVAL) {
 		item_set(it, PLAN_CONFLICT, "exists, is not a bramble boot tree");
@@ -572,10 +573,7 @@ static int observe_item(struct observe *o, struct plan_item *it)
 	if (r == -ENOENT) {
 		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
 			return -ENOMEM;
-		item_set(it, PLAN_CREATE,
-			 it->inv ? "missing (deleted outside bramble)" : "missing");
-		it->drift = it->inv != NULL;
-		return 0;
+		return item_missing(it);
 	}
 	if (r == -ENOTDIR || r == -ELOOP) {
 		if (it->res->type == RES_TREE && tree_children_init(it, NULL) < 0)
@@ -647,7 +645,14 @@ int engine_scope(struct engine *e, const char *const *out_of_scope, size_t n,
 	e->n_out_of_scope = n;
 	if (!shards || e->state_fd < 0 || e->inv.n)
 		return 0;
-	return inventory_load(e->state_fd, shards, &e->inv);
+	struct buf why = BUF_INIT;
+	int r;
+
+	r = inventory_load(e->state_fd, shards, &e->inv, &why);
+	if (r == -EBADMSG)
+		snprintf(e->failure, sizeof(e->failure), "%s", buf_str(&why));
+	buf_release(&why);
+	return r;
 }
 
 static int name_cmp(const void *a, const void *b)

@@ -2,6 +2,8 @@
  * plan_print: the plan as a person reads it.  One line per change with its
  * reason; for a text file that changes, a line diff of old and new content.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include "engine_int.h"
 #include "noderoot.h"
 #include "fsutil.h"
+#include "parse.h"
 
 #define DIFF_MAX_LINES 2000
 #define DIFF_MAX_BYTES ((size_t)256 << 10)
@@ -147,6 +150,16 @@ static char op_mark(enum plan_op op)
  * What happens to a node root beyond the plan line: a re-image or a removal
  * moves the old one to the attic; a new root is copied from the image.
  */
+/* The generation number at the start of s (up to its line's end); 0 if none. */
+static unsigned generation_of(const char *s)
+{
+	char digits[16];
+	uint64_t v = 0;
+
+	snprintf(digits, sizeof(digits), "%.*s", (int)strcspn(s, "\n"), s);
+	return parse_u64(digits, 10, UINT_MAX, &v) == 0 ? (unsigned)v : 0;
+}
+
 static void print_root(const struct plan_item *it, FILE *f)
 {
 	const char *node = it->res ? it->res->node : it->inv->node;
@@ -161,9 +174,8 @@ static void print_root(const struct plan_item *it, FILE *f)
 	else if (it->op == PLAN_UPDATE && gen)
 		fprintf(f,
 			"      root of %s \u2192 attic (re-image to generation %u); bramble's "
-			"files "
-			"are made in the new root\n",
-			node ? node : it->res->path, (unsigned)strtoul(gen + 11, NULL, 10));
+			"files are made in the new root\n",
+			node ? node : it->res->path, generation_of(gen + 11));
 	else if (it->op == PLAN_UPDATE)
 		fprintf(f,
 			"      a new copy of the image replaces it (nodes using it must reboot)\n");

@@ -48,6 +48,7 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
+#include "atomic.h"
 #include "fsutil.h"
 
 /* "name" of ".name.<16 hex>" into out; false when entry is not so made. */
@@ -96,20 +97,15 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 	char base[256], target[256];
 	struct dirent *de;
 	struct stat st;
-	int fd, r = 0;
+	int r = 0;
 	ssize_t n;
 	DIR *d;
 
 	if (e->root_fd[ROOT_TFTP] < 0)
 		return 0;
-	fd = openat(e->root_fd[ROOT_TFTP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	r = dir_opendir_dup(e->root_fd[ROOT_TFTP], &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (!gendir_base(de->d_name, base, sizeof(base)) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -129,28 +125,18 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 }
 
 /*
- * Whether name is a temp this pass may remove from dir: a writer's
- * ".<name>.<pid>.tmp" (file_write_atomic_at()) of a process that is gone,
- * or, with any_tmp, any "*.tmp" (the inventory's and the root records'
- * fixed temps: only a pass holding the lock writes them).
+ * Whether name is a temp this pass may remove from dir: an atomic writer's
+ * temp of a process that is gone (atomic_temp_is_stale()), or, with any_tmp,
+ * any "*.tmp" (only a pass holding the lock writes the inventory's and the
+ * root records' temps, and it is this one).
  */
 static bool stale_temp(const char *name, bool any_tmp)
 {
 	size_t len = strlen(name);
-	const char *end, *p;
-	long pid;
 
-	if (len < 5 || strcmp(name + len - 4, ".tmp") != 0)
-		return false;
 	if (any_tmp)
-		return true;
-	end = name + len - 4;
-	for (p = end; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
-		;
-	if (name[0] != '.' || p == end || p == name || p[-1] != '.')
-		return false;
-	pid = strtol(p, NULL, 10);
-	return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		return len >= 5 && strcmp(name + len - 4, ".tmp") == 0;
+	return atomic_temp_is_stale(name);
 }
 
 /* Remove the stale temps (stale_temp()) of the directory path beneath dfd. */
@@ -158,19 +144,14 @@ static int remove_temps(struct engine *e, int dfd, int root, const char *path, b
 {
 	struct dirent *de;
 	struct stat st;
-	int fd, r = 0;
+	int r = 0;
 	DIR *d;
 
 	if (dfd < 0)
 		return 0;
-	r = dir_open_beneath(dfd, path, false, 0, &fd);
+	r = dir_opendir_beneath(dfd, path, false, 0, &d);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (!stale_temp(de->d_name, any_tmp) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||

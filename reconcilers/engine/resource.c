@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct resource *set_push(struct resource_set *s)
+/* A new zeroed slot at the end of s (counted by the caller once filled). */
+static struct resource *set_push(struct resource_set *s, enum res_type type, enum root_id root,
+				 mode_t mode)
 {
 	struct resource *r;
 
@@ -20,19 +22,19 @@ static struct resource *set_push(struct resource_set *s)
 	}
 	r = &s->v[s->n];
 	memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->root = root;
+	r->mode = mode;
 	return r;
 }
 
 struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
 				  const char *path, mode_t mode, const char *data)
 {
-	struct resource *r = set_push(s);
+	struct resource *r = set_push(s, type, root, mode);
 
 	if (!r)
 		return NULL;
-	r->type = type;
-	r->root = root;
-	r->mode = mode;
 	r->path = strdup(path);
 	if (!r->path)
 		return NULL;
@@ -52,13 +54,10 @@ struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type
 					   enum root_id root, const char *path, mode_t mode,
 					   const char *data)
 {
-	struct resource *r = set_push(s);
+	struct resource *r = set_push(s, type, root, mode);
 
 	if (!r)
 		return NULL;
-	r->type = type;
-	r->root = root;
-	r->mode = mode;
 	r->path = (char *)(uintptr_t)path;
 	r->data = (char *)(uintptr_t)data;
 	r->len = data ? strlen(data) : 0;
@@ -70,13 +69,10 @@ struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type
 struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
 				       mode_t mode, const void *data, size_t len)
 {
-	struct resource *r = len > UINT32_MAX ? NULL : set_push(s);
+	struct resource *r = len > UINT32_MAX ? NULL : set_push(s, RES_FILE, root, mode);
 
 	if (!r)
 		return NULL;
-	r->type = RES_FILE;
-	r->root = root;
-	r->mode = mode;
 	r->path = strdup(path);
 	r->data = malloc(len + 1);
 	if (!r->path || !r->data) {

@@ -140,16 +140,11 @@ static int clean_dir(int store_fd, const char *dir, const char *held)
 {
 	struct dirent *de;
 	DIR *d;
-	int dfd, r, n = 0;
+	int r, n = 0;
 
-	r = dir_open_beneath(store_fd, dir, false, 0, &dfd);
+	r = dir_opendir_beneath(store_fd, dir, false, 0, &d);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	while ((de = readdir(d)) != NULL) {
 		char digest[SHA256_HEX_LEN + 1];
 		int lock_fd = -1;

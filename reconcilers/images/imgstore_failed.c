@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "fsutil.h"
 #include "imgstore_int.h"
 
@@ -63,7 +64,7 @@ void imgstore_failed_record(int store_fd, const char *digest, const struct imgst
 	/* Best effort: without the record, the image is only tried again. */
 	if (failed_key(o, &text) == 0 && buf_printf(&text, "%s\n", msg) == 0 &&
 	    dir_open_beneath(store_fd, DIR_FAILED, true, 0700, &dfd) == 0)
-		(void)file_write_atomic_at(dfd, digest, text.data, text.len, 0600, false);
+		(void)atomic_write_at(dfd, digest, text.data, text.len, 0600, ATOMIC_SYNC_NONE);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);

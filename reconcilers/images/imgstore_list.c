@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "parse.h"
 #include "imgstore_int.h"
 
 #define INFO_MAX    4096
@@ -49,6 +50,7 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 {
 	struct buf p = BUF_INIT;
 	char *data = NULL, *line, *save = NULL;
+	uint64_t n;
 	size_t len;
 	int r;
 
@@ -67,8 +69,9 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "url ", 4) == 0 && !e->url)
 			e->url = strdup(line + 4);
-		else if (strncmp(line, "bytes ", 6) == 0)
-			e->bytes += strtoull(line + 6, NULL, 10);
+		else if (strncmp(line, "bytes ", 6) == 0 &&
+			 parse_u64(line + 6, 10, UINT64_MAX - e->bytes, &n) == 0)
+			e->bytes += n; /* a damaged line: the size is measured low */
 	}
 	free(data);
 	return 0;
@@ -135,16 +138,11 @@ static int scan_dir(int store_fd, const char *dir,
 {
 	struct dirent *de;
 	DIR *d;
-	int dfd, r;
+	int r;
 
-	r = dir_open_beneath(store_fd, dir, false, 0, &dfd);
+	r = dir_opendir_beneath(store_fd, dir, false, 0, &d);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL)
 		r = fn(dirfd(d), de->d_name, l, cap);
 	closedir(d);
@@ -225,16 +223,10 @@ void imgstore_list_release(struct imgstore_list *l)
 static void drop_records(int store_fd, const char *digest)
 {
 	struct dirent *de;
-	DIR *d;
-	int dfd;
+	DIR *d = NULL;
 
-	if (dir_open_beneath(store_fd, "urls", false, 0, &dfd) < 0)
+	if (dir_opendir_beneath(store_fd, "urls", false, 0, &d) < 0)
 		return;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		char *data = NULL;
 		size_t len;

@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "fsutil.h"
+#include "parse.h"
 #include "hash.h"
 #include "heartbeat.h"
 #include "imgstore_int.h"
@@ -126,14 +128,38 @@ static int64_t mtime_ns(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
+/*
+ * Whether the record's text ("<digest> <size> <mtime_ns> <ino>\n") names the
+ * file st is; a damaged record is a cache miss (the file is hashed again).
+ */
+static bool record_holds(char *data, size_t len, const struct stat *st,
+			 char ret[SHA256_HEX_LEN + 1])
+{
+	struct state_reader sr;
+	char *line = NULL, *f[4];
+	uint64_t size, ino;
+	int64_t mt;
+	size_t n;
+
+	state_reader_init(&sr, URLS_DIR, NULL, data, len, NULL);
+	if (state_next_line(&sr, &line) <= 0 ||
+	    state_split(&sr, line, ' ', 4, 4, f, &n, "four fields") < 0 ||
+	    !imgstore_is_digest(f[0]) || parse_u64(f[1], 10, UINT64_MAX, &size) < 0 ||
+	    parse_i64(f[2], INT64_MIN, INT64_MAX, &mt) < 0 ||
+	    parse_u64(f[3], 10, UINT64_MAX, &ino) < 0)
+		return false;
+	if (size != (uint64_t)st->st_size || mt != mtime_ns(st) || ino != (uint64_t)st->st_ino)
+		return false;
+	memcpy(ret, f[0], SHA256_HEX_LEN + 1);
+	return true;
+}
+
 /* The recorded digest of url, when the file still has the recorded identity. */
 static int record_read(int store_fd, const char *url, const struct stat *st,
 		       char ret[SHA256_HEX_LEN + 1])
 {
-	char name[SHA256_HEX_LEN + 1], *data = NULL, digest[SHA256_HEX_LEN + 1];
+	char name[SHA256_HEX_LEN + 1], *data = NULL;
 	struct buf path = BUF_INIT;
-	unsigned long long size, ino;
-	long long mt;
 	size_t len;
 	int r;
 
@@ -145,14 +171,8 @@ static int record_read(int store_fd, const char *url, const struct stat *st,
 	buf_release(&path);
 	if (r < 0)
 		return r == -ENOTDIR ? -ENOENT : r;
-	if (sscanf(data, "%64[0-9a-f] %llu %lld %llu", digest, &size, &mt, &ino) != 4 ||
-	    strlen(digest) != SHA256_HEX_LEN)
+	if (!record_holds(data, len, st, ret))
 		r = -ENOENT;
-	else if (size != (unsigned long long)st->st_size || mt != mtime_ns(st) ||
-		 ino != (unsigned long long)st->st_ino)
-		r = -ENOENT;
-	else
-		memcpy(ret, digest, sizeof(digest));
 	free(data);
 	return r;
 }
@@ -175,7 +195,7 @@ int imgstore_record_write(int store_fd, const char *url, const struct stat *st, 
 			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
 			       (unsigned long long)st->st_ino, url);
 	if (r == 0)
-		r = file_write_atomic_at(dfd, name, text.data, text.len, 0600, false);
+		r = atomic_write_at(dfd, name, text.data, text.len, 0600, ATOMIC_SYNC_NONE);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);
