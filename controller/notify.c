@@ -5,8 +5,9 @@
  * the worker takes them in order and POSTs each, with retries.  Nothing the
  * run loop calls waits for the network: notifier_send() takes the lock for
  * a queue operation only.  notifier_stop() sets the stop flag, which the
- * transfer's progress callback and the backoff wait both check, so that
- * the daemon exits within a second whatever the receiver does.
+ * transfer's loop (woken by curl_multi_wakeup), its progress callback and
+ * the backoff wait all check, so that the daemon exits at once whatever the
+ * receiver does.
  */
 #include "notify.h"
 
@@ -34,6 +35,7 @@ struct notifier {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
+	CURLM *multi; /* the worker's; notifier_stop() wakes its poll */
 	struct metrics *metrics;
 	char host[256];
 	/* under lock: the settings and the queue (a ring) */
@@ -139,6 +141,39 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb; /* the answer's body is not needed */
 }
 
+/*
+ * Run one transfer through the multi handle, so that notifier_stop() can
+ * wake its poll (curl_multi_wakeup) and abort it at once; the progress
+ * callback checks the stop flag too.
+ */
+static CURLcode perform(struct notifier *n, CURL *c)
+{
+	CURLcode rc = CURLE_FAILED_INIT;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(n->multi, c) != CURLM_OK)
+		return rc;
+	while (running) {
+		if (curl_multi_perform(n->multi, &running) != CURLM_OK)
+			break;
+		if (running && atomic_load(&n->stop)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (running && curl_multi_poll(n->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+	}
+	msg = running ? NULL : curl_multi_info_read(n->multi, &left);
+	while (msg) {
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == c)
+			rc = msg->data.result;
+		msg = curl_multi_info_read(n->multi, &left);
+	}
+	curl_multi_remove_handle(n->multi, c);
+	return rc;
+}
+
 /* What one delivery needs of the settings, copied so that a reload may replace them. */
 struct attempt {
 	char *token, *ca_file;
@@ -147,24 +182,12 @@ struct attempt {
 	long status;
 };
 
-/* One POST; 0 (any HTTP answer: a.status), or -EIO with a.err, -ECANCELED on stop. */
-static int post_once(struct notifier *n, const struct job *j, struct attempt *a)
+/* The options of one POST: TLS verified, http(s) only, no redirect, a timeout, abortable. */
+static CURLcode handle_setup(struct notifier *n, CURL *c, const struct job *j, struct attempt *a,
+			     struct curl_slist *h)
 {
-	struct curl_slist *h = NULL, *h2 = NULL;
-	struct buf auth = BUF_INIT;
-	CURL *c = curl_easy_init();
 	CURLcode rc = CURLE_OK;
-	int r = -ENOMEM;
 
-	a->err[0] = '\0';
-	a->status = 0;
-	h = curl_slist_append(NULL, "Content-Type: application/json");
-	if (h && a->token && buf_printf(&auth, "Authorization: Bearer %s", a->token) == 0) {
-		h2 = curl_slist_append(h, buf_str(&auth));
-		h = h2 ? h2 : h;
-	}
-	if (!c || !h || (a->token && !h2))
-		goto out;
 	rc |= curl_easy_setopt(c, CURLOPT_URL, j->url);
 	rc |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	rc |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -183,11 +206,41 @@ static int post_once(struct notifier *n, const struct job *j, struct attempt *a)
 	rc |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	rc |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, n);
 	rc |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (rc != CURLE_OK) {
-		r = -EINVAL;
-		goto out;
+	return rc;
+}
+
+/* Free a header list, wiping the token it holds first. */
+static void headers_free(struct curl_slist *h)
+{
+	struct curl_slist *i;
+
+	for (i = h; i; i = i->next)
+		explicit_bzero(i->data, strlen(i->data));
+	curl_slist_free_all(h);
+}
+
+/* One POST; 0 (any HTTP answer: a.status), or -EIO with a.err, -ECANCELED on stop. */
+static int post_once(struct notifier *n, const struct job *j, struct attempt *a)
+{
+	struct curl_slist *h = NULL, *h2 = NULL;
+	struct buf auth = BUF_INIT;
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+	int r = -ENOMEM;
+
+	snprintf(a->err, sizeof(a->err), "out of memory");
+	a->status = 0;
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	if (h && a->token && buf_printf(&auth, "Authorization: Bearer %s", a->token) == 0) {
+		h2 = curl_slist_append(h, buf_str(&auth));
+		h = h2 ? h2 : h;
 	}
-	rc = curl_easy_perform(c);
+	if (!c || !h || (a->token && !h2))
+		goto out;
+	a->err[0] = '\0';
+	rc = handle_setup(n, c, j, a, h);
+	if (rc == CURLE_OK)
+		rc = perform(n, c);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
 		r = 0;
@@ -198,7 +251,7 @@ static int post_once(struct notifier *n, const struct job *j, struct attempt *a)
 	}
 out:
 	curl_easy_cleanup(c);
-	curl_slist_free_all(h);
+	headers_free(h);
 	if (auth.data)
 		explicit_bzero(auth.data, auth.len);
 	buf_release(&auth);
@@ -319,8 +372,10 @@ int notifier_start(const struct notify_opts *o, struct metrics *m, struct notifi
 		free(n);
 		return -EIO;
 	}
-	r = lock_init(n);
+	n->multi = curl_multi_init();
+	r = n->multi ? lock_init(n) : -ENOMEM;
 	if (r < 0) {
+		curl_multi_cleanup(n->multi);
 		free(n);
 		curl_global_cleanup();
 		return r;
@@ -422,8 +477,10 @@ void notifier_stop(struct notifier *n)
 	atomic_store(&n->stop, true);
 	pthread_cond_broadcast(&n->cond);
 	pthread_mutex_unlock(&n->lock);
+	curl_multi_wakeup(n->multi); /* a transfer in flight sees the flag now */
 	if (n->started)
 		pthread_join(n->thread, NULL);
+	curl_multi_cleanup(n->multi);
 	for (i = 0; i < n->count; i++)
 		job_release(&n->queue[(n->head + i) % NOTIFY_QUEUE_MAX]);
 	notify_targets_free(n->targets, n->n_targets);

@@ -199,11 +199,11 @@ static int target_add(struct notify_target **targets, size_t *n, enum notify_for
 	return 0;
 }
 
-/* One line "FORMAT URL" (no newline) at line lineno. */
-static int parse_line(const char *name, unsigned lineno, const char *s, size_t len,
+/* One line "FORMAT URL" (no newline, no leading blank) at line lineno, column col. */
+static int parse_line(const char *name, unsigned lineno, unsigned col, const char *s, size_t len,
 		      struct notify_target **targets, size_t *n, struct diags *d)
 {
-	struct pos pos = {name, lineno, 1};
+	struct pos pos = {name, lineno, col};
 	size_t w = 0, u;
 	enum notify_format f;
 	char url[NOTIFY_URL_MAX + 1];
@@ -219,7 +219,7 @@ static int parse_line(const char *name, unsigned lineno, const char *s, size_t l
 		return diags_add(d, &pos,
 				 "bad line; expected \"FORMAT URL\", FORMAT json, slack, discord "
 				 "or matrix");
-	pos.col = (unsigned)u + 1;
+	pos.col = col + (unsigned)u;
 	if (len - u > NOTIFY_URL_MAX || u == len)
 		return diags_add(d, &pos, "expected an http:// or https:// URL after \"%s\"",
 				 format_names[f]);
@@ -249,7 +249,8 @@ int notify_targets_parse(const char *name, const char *text, size_t len,
 		while (s < end && (text[s] == ' ' || text[s] == '\t'))
 			s++;
 		if (s < end && text[s] != '#' && text[s] != '\r')
-			r = parse_line(name, lineno, text + s, end - s, targets, n, d);
+			r = parse_line(name, lineno, (unsigned)(s - i) + 1, text + s, end - s,
+				       targets, n, d);
 		i = end + 1;
 	}
 	if (r < 0)

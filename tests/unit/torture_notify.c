@@ -164,14 +164,17 @@ static void test_targets_errors(void **state)
 	const char *text = "json http://ok/\n"
 			   "telegram https://x/\n"
 			   "slack ftp://secret-host/y\n"
-			   "discord\n";
+			   "discord\n"
+			   "  slak http://x/\n";
 	struct notify_target *t = NULL;
 	struct diags d = DIAGS_INIT;
 	size_t n = 0, i;
 
 	(void)state;
 	assert_int_equal(notify_targets_parse("urls", text, strlen(text), &t, &n, &d), -EINVAL);
-	assert_int_equal(d.n, 3);
+	assert_int_equal(d.n, 4);
+	assert_int_equal(d.v[3].line, 5);
+	assert_int_equal(d.v[3].col, 3);
 	assert_int_equal(d.v[0].line, 2);
 	assert_int_equal(d.v[0].col, 1);
 	assert_non_null(strstr(d.v[0].msg, "json, slack, discord or matrix"));
