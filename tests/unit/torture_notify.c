@@ -13,6 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+
 #include <cmocka.h>
 
 #include "bootwatch.h"
@@ -408,6 +413,67 @@ static void test_boot_news_seed(void **state)
 	bootwatch_free(bw);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A receiver that never answers (a loopback socket that listens and never
+ * accepts): sending never blocks, a full queue drops its oldest (counted),
+ * and stopping aborts the transfer in flight at once.
+ */
+static void test_queue_full_and_stop(void **state)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	struct notify_target t = {NOTIFY_FORMAT_JSON, NULL};
+	struct notify_opts o;
+	struct notify_event ev = {NOTIFY_RECOVERED, 0, "r", "m", NULL, NULL, NULL, NULL};
+	struct notifier *n = NULL;
+	struct metrics m;
+	char url[64];
+	double t0;
+	int fd, i;
+
+	(void)state;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/x", ntohs(a.sin_port));
+	t.url = url;
+	memset(&o, 0, sizeof(o));
+	o.targets = &t;
+	o.n_targets = 1;
+	o.timeout_s = 60;
+	o.retries = 3;
+	assert_int_equal(metrics_init(&m), 0);
+	assert_int_equal(notifier_start(&o, &m, &n), 0);
+	assert_true(notifier_enabled(n));
+	assert_int_equal(notifier_send(n, &ev), 0);
+	usleep(300 * 1000); /* the worker takes it and waits for an answer */
+	t0 = mono_s();
+	for (i = 0; i < NOTIFY_QUEUE_MAX + 3; i++)
+		assert_int_equal(notifier_send(n, &ev), 0);
+	assert_true(mono_s() - t0 < 0.5);
+	assert_int_equal(m.notifications[METRICS_NOTIFY_DROPPED], 3);
+	assert_int_equal(m.notifications[METRICS_NOTIFY_SENT], 0);
+	t0 = mono_s();
+	notifier_stop(n);
+	assert_true(mono_s() - t0 < 0.5);
+	assert_int_equal(m.notifications[METRICS_NOTIFY_FAILED], 1); /* the one in flight */
+	metrics_release(&m);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,7 +482,7 @@ int main(void)
 		cmocka_unit_test(test_targets_parse),  cmocka_unit_test(test_targets_errors),
 		cmocka_unit_test(test_targets_max),    cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_boot_news),
-		cmocka_unit_test(test_boot_news_seed),
+		cmocka_unit_test(test_boot_news_seed), cmocka_unit_test(test_queue_full_and_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
