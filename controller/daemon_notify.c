@@ -94,7 +94,7 @@ static int targets_load(const struct bramble_config *cfg, struct notify_target *
 }
 
 /* Start the notifier, or give the running one the new settings. */
-static int watch_setup(struct notify_watch *w, const struct bramble_config *cfg, struct metrics *m)
+static int watch_setup(struct notify_watch *w, const struct bramble_config *cfg)
 {
 	struct notify_opts o;
 	struct notify_target *t = NULL;
@@ -114,7 +114,10 @@ static int watch_setup(struct notify_watch *w, const struct bramble_config *cfg,
 	o.ca_file = cfg->notify_ca_file;
 	o.timeout_s = cfg->notify_timeout_s;
 	o.retries = cfg->notify_retries;
-	r = w->n ? notifier_configure(w->n, &o) : notifier_start(&o, m, &w->n);
+	if (w->n)
+		r = notifier_configure(w->n, &o);
+	else if (n > 0)
+		r = notifier_start(&o, w->metrics, &w->n);
 	if (r < 0)
 		log_errno(r, "cannot start the notifications");
 	else if (n)
@@ -128,12 +131,13 @@ out:
 int notify_watch_open(struct notify_watch *w, const struct bramble_config *cfg, struct metrics *m)
 {
 	memset(w, 0, sizeof(*w));
-	return watch_setup(w, cfg, m);
+	w->metrics = m;
+	return watch_setup(w, cfg);
 }
 
 int notify_watch_reload(struct notify_watch *w, const struct bramble_config *cfg)
 {
-	int r = watch_setup(w, cfg, NULL);
+	int r = watch_setup(w, cfg);
 
 	if (r < 0)
 		log_warnx("notifications not reloaded: the previous targets stay in use");

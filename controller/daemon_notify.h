@@ -21,7 +21,8 @@
 #include "reconcile.h"
 
 struct notify_watch {
-	struct notifier *n;
+	struct notifier *n; /* NULL until a target is configured */
+	struct metrics *metrics;
 	bool failing;  /* a pass_failed was sent and no pass has been applied since */
 	char *reason;  /* the failure it was about: the outcome and errors */
 	time_t booted; /* the last look at the boot table */
@@ -30,7 +31,7 @@ struct notify_watch {
 /*
  * Read the targets (notify.url, the lines of notify.urlFile) and the token,
  * and start the notifier; errors are logged (never a URL) and returned, as
- * a webhook secret's are.  With no target the watch is off and costs nothing.
+ * a webhook secret's are.  With no target the watch is off and no thread runs.
  */
 int notify_watch_open(struct notify_watch *w, const struct bramble_config *cfg, struct metrics *m);
 /* The same on SIGHUP; on errors the running targets stay. */
