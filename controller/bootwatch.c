@@ -43,6 +43,8 @@ struct rec {
 	char err_kind[24];
 	char err_file[NAME_MAX_B];
 	unsigned neigh_boot; /* the boot the neighbour lookup was last asked for */
+	bool told_unknown;   /* bootwatch_news(): reported as unknown */
+	unsigned told_stall; /* bootwatch_news(): the boot last reported stalled */
 };
 
 struct macinfo {
@@ -691,6 +693,56 @@ bool bootwatch_mid_boot(const struct bootwatch *bw, const char *serial, time_t n
 	 * did DHCP reads every file after the switch, from one revision. */
 	return rc->last_tftp && now - rc->last_tftp <= (time_t)window &&
 	       rc->stage >= BOOT_STAGE_CONFIG && rc->stage < BOOT_STAGE_KERNEL;
+}
+
+/*
+ * A network boot that has not reached its kernel: one that read a file, or
+ * was refused one.  A DHCP exchange alone is not one: the running system's
+ * own DHCP (full DHCP mode) would look like a boot that stalled.
+ */
+static bool netboot_unfinished(const struct rec *rc)
+{
+	return rc->stage < BOOT_STAGE_KERNEL && (rc->stage >= BOOT_STAGE_CONFIG || rc->err_kind[0]);
+}
+
+/* Report (or with fn NULL, only mark) what a record has that is news. */
+static void rec_news(const struct bootwatch *bw, struct rec *rc, time_t now, unsigned stall_s,
+		     bootwatch_news_fn fn, void *ctx)
+{
+	struct boot_news n;
+	bool known = is_known(bw, rc->serial);
+
+	memset(&n, 0, sizeof(n));
+	n.serial = rc->serial;
+	n.model = rc->model;
+	n.has_mac = rc->has_mac;
+	memcpy(n.mac, rc->mac, sizeof(n.mac));
+	n.stage = rc->stage;
+	if (!known && !rc->told_unknown &&
+	    (rc->has_mac || now - rc->first_seen >= BOOT_NEWS_MAC_WAIT_S || !fn)) {
+		rc->told_unknown = true;
+		n.kind = BOOT_NEWS_UNKNOWN;
+		n.since = rc->first_seen;
+		if (fn)
+			fn(ctx, &n);
+	}
+	if (known && rc->boots && rc->told_stall != rc->boots && netboot_unfinished(rc) &&
+	    now - rc->boot_start >= (time_t)stall_s) {
+		rc->told_stall = rc->boots;
+		n.kind = BOOT_NEWS_STALLED;
+		n.since = rc->boot_start;
+		if (fn)
+			fn(ctx, &n);
+	}
+}
+
+void bootwatch_news(struct bootwatch *bw, time_t now, unsigned stall_s, bootwatch_news_fn fn,
+		    void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < bw->n_recs; i++)
+		rec_news(bw, &bw->recs[i], now, stall_s, fn, ctx);
 }
 
 static json_t *iso(time_t t)

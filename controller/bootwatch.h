@@ -153,6 +153,34 @@ void bootwatch_counts(const struct bootwatch *bw, struct bootwatch_counts *ret);
 bool bootwatch_mid_boot(const struct bootwatch *bw, const char *serial, time_t now,
 			unsigned window);
 
+/* What bootwatch_news() reports, once each. */
+enum boot_news_kind {
+	BOOT_NEWS_UNKNOWN, /* a serial no manifest names (with its MAC, or 10 s after) */
+	/* a known node's network boot (a file read or refused) not at its kernel in time */
+	BOOT_NEWS_STALLED,
+};
+#define BOOT_NEWS_MAC_WAIT_S 10
+
+struct boot_news {
+	enum boot_news_kind kind;
+	const char *serial; /* valid during the call */
+	const char *model;  /* "pi4" or "" */
+	bool has_mac;
+	uint8_t mac[6];
+	enum boot_stage stage; /* how far the boot got */
+	time_t since;	       /* UNKNOWN: first seen; STALLED: the boot's start */
+};
+typedef void (*bootwatch_news_fn)(void *ctx, const struct boot_news *n);
+
+/*
+ * Call fn for each unknown serial not reported yet, and for each boot of a
+ * known node that started stall_s or more before now without reaching its
+ * kernel, once a boot; the records remember it (not in the JSON: a restart
+ * calls this with fn NULL first, to mark the old news as told).
+ */
+void bootwatch_news(struct bootwatch *bw, time_t now, unsigned stall_s, bootwatch_news_fn fn,
+		    void *ctx);
+
 /*
  * The state as JSON: {"events": N, "nodes": {"<serial>": {...}}}, each
  * record with "known" set from the index.  The caller owns the result.

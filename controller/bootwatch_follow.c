@@ -314,6 +314,12 @@ int boot_follow_save(struct boot_follow *f, bool force)
 	return 0;
 }
 
+void boot_follow_news(struct boot_follow *f, time_t now, unsigned stall_s, bootwatch_news_fn fn,
+		      void *ctx)
+{
+	bootwatch_news(f->bw, now, stall_s, fn, ctx);
+}
+
 const struct bootwatch *boot_follow_table(const struct boot_follow *f)
 {
 	return f->bw;

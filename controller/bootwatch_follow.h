@@ -39,6 +39,9 @@ bool boot_follow_poll(struct boot_follow *f, time_t now);
 void boot_follow_refresh_known(struct boot_follow *f);
 /* Write boot.json when the table changed (force: even within 2 s of the last write). */
 int boot_follow_save(struct boot_follow *f, bool force);
+/* bootwatch_news() on the table (the notifications of unknown Pis and stalled boots). */
+void boot_follow_news(struct boot_follow *f, time_t now, unsigned stall_s, bootwatch_news_fn fn,
+		      void *ctx);
 /* The table of boots being followed, owned by f. */
 const struct bootwatch *boot_follow_table(const struct boot_follow *f);
 /* Save and close; NULL is fine. */

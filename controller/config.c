@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "noderoot.h"
+#include "notify.h"
 #include "yaml_tree.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -74,6 +75,13 @@ static const struct config_key keys[] = {
 	{"roots", "atticRetention", KEY_DURATION,
 	 offsetof(struct bramble_config, roots_attic_retention_s)},
 	{"boot", "deferMax", KEY_DURATION, offsetof(struct bramble_config, boot_defer_max_s)},
+	STR("notify", "url", notify_url),
+	STR("notify", "urlFile", notify_url_file),
+	STR("notify", "tokenFile", notify_token_file),
+	STR("notify", "caFile", notify_ca_file),
+	{"notify", "timeout", KEY_DURATION, offsetof(struct bramble_config, notify_timeout_s)},
+	{"notify", "retries", KEY_UINT, offsetof(struct bramble_config, notify_retries)},
+	{"notify", "bootStall", KEY_DURATION, offsetof(struct bramble_config, notify_boot_stall_s)},
 };
 #undef STR
 
@@ -114,6 +122,9 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->roots_copy_mode, "auto");
 	c->roots_attic_retention_s = 30 * 86400;
 	c->boot_defer_max_s = 60;
+	c->notify_timeout_s = 10;
+	c->notify_retries = 3;
+	c->notify_boot_stall_s = 120;
 	c->images_retries = 3;
 	c->images_timeout_s = 60;
 	c->images_max_size = (uint64_t)64 << 30;
@@ -194,12 +205,15 @@ void config_release(struct bramble_config *c)
 }
 
 /* Durations are at most a week, but for the attic's retention (ten years). */
-#define DURATION_MAX	(7 * 86400UL)
-#define RETENTION_MAX	(3650 * 86400UL)
-#define IS_RETENTION(k) ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
-#define IS_COPY_MODE(k) ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
+#define DURATION_MAX	   (7 * 86400UL)
+#define RETENTION_MAX	   (3650 * 86400UL)
+#define IS_RETENTION(k)	   ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
+#define IS_COPY_MODE(k)	   ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
+#define IS_URL(k)	   ((k)->offset == offsetof(struct bramble_config, notify_url))
+#define NOTIFY_RETRIES_MAX 10
+#define IS_RETRIES(k)	   ((k)->offset == offsetof(struct bramble_config, notify_retries))
 /* boot.deferMax: 0 turns the deferred switch off */
-#define ZERO_OK(k)	((k)->offset == offsetof(struct bramble_config, boot_defer_max_s))
+#define ZERO_OK(k)	   ((k)->offset == offsetof(struct bramble_config, boot_defer_max_s))
 
 /* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s; 0 only when zero_ok. */
 static int parse_duration(const char *s, unsigned long max_s, bool zero_ok, unsigned *ret)
@@ -307,6 +321,12 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 				d, pos,
 				"bad value \"%s\" for \"%s\"; expected auto, reflink or copy", v,
 				k->key);
+		/* the URL may hold a token: the message does not repeat it */
+		if (IS_URL(k) && *v && notify_url_check(v) < 0)
+			return diags_add(d, pos,
+					 "bad URL for \"%s\"; expected http://HOST/... or "
+					 "https://HOST/...",
+					 k->key);
 		return config_set(field, v);
 	case KEY_DURATION:
 		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, ZERO_OK(k),
@@ -324,10 +344,11 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected true or false", v,
 				 k->key);
 	case KEY_UINT:
-		if (parse_uint(v, field) == 0)
+		if (parse_uint(v, field) == 0 &&
+		    (!IS_RETRIES(k) || *(unsigned *)field <= NOTIFY_RETRIES_MAX))
 			return 0;
-		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected 0 to 1000", v,
-				 k->key);
+		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected 0 to %d", v, k->key,
+				 IS_RETRIES(k) ? NOTIFY_RETRIES_MAX : 1000);
 	case KEY_SIZE:
 		if (parse_size(v, field) == 0)
 			return 0;
@@ -493,6 +514,9 @@ int config_check_files(const struct bramble_config *c, struct diags *d)
 		{"webhook.secretFile", offsetof(struct bramble_config, webhook_secret_file)},
 		{"webhook.tokenFile", offsetof(struct bramble_config, webhook_token_file)},
 		{"images.caFile", offsetof(struct bramble_config, images_ca_file)},
+		{"notify.urlFile", offsetof(struct bramble_config, notify_url_file)},
+		{"notify.tokenFile", offsetof(struct bramble_config, notify_token_file)},
+		{"notify.caFile", offsetof(struct bramble_config, notify_ca_file)},
 	};
 	size_t i;
 	int r = 0, q;

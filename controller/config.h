@@ -61,6 +61,14 @@ struct bramble_config {
 	unsigned roots_attic_retention_s; /* bramble gc removes attic entries older than this */
 	/* boot observation: how long a booting node's switch may wait (boot.deferMax) */
 	unsigned boot_defer_max_s;
+	/* notifications out (notify.h) */
+	char *notify_url;	 /* one generic-JSON target (not a secret) */
+	char *notify_url_file;	 /* secret: lines "FORMAT URL" */
+	char *notify_token_file; /* secret: sent as Authorization: Bearer */
+	char *notify_ca_file;	 /* extra CA bundle for https targets */
+	unsigned notify_timeout_s;
+	unsigned notify_retries;
+	unsigned notify_boot_stall_s; /* a boot not at its kernel after this has stalled */
 };
 
 /* Defaults for a system install. */

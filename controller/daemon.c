@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bootwatch_follow.h"
+#include "daemon_notify.h"
 #include "download.h"
 #include "ratelimit.h"
 #include "http.h"
@@ -70,6 +71,7 @@ struct daemon {
 	struct error_memo memo; /* the last failure's errors: logged once while they repeat */
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
+	struct notify_watch notify;
 	struct deferral {
 		char serial[9];
 		time_t since;
@@ -517,6 +519,7 @@ static enum trigger take_event(struct daemon *d)
 		sd_notify_send("RELOADING=1");
 		config_reload(d);
 		keys_load(d, true);
+		(void)notify_watch_reload(&d->notify, d->cfg);
 		return TRIGGER_SIGHUP;
 	}
 	if (atomic_exchange(&d->hook_pending, false))
@@ -539,6 +542,8 @@ static void boot_tick(struct daemon *d)
 		metrics_boot(&d->metrics, &c);
 		(void)boot_follow_save(d->boot, false);
 	}
+	notify_watch_boot(&d->notify, d->boot, d->cfg->state_dir, d->cfg->notify_boot_stall_s,
+			  time(NULL), false);
 }
 
 static struct deferral *deferral_find(struct daemon *d, const char *serial)
@@ -707,6 +712,7 @@ static long run_pass(struct daemon *d, enum trigger t)
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
 	metrics_pass(&d->metrics, &res, now_unix());
+	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)
 		atomic_store(&d->ready, true);
 	if (d->boot) { /* the nodes may have changed: known and unknown serials with them */
@@ -774,6 +780,9 @@ static void boot_open(struct daemon *d)
 	} else {
 		bootwatch_counts(boot_follow_table(d->boot), &c);
 		metrics_boot(&d->metrics, &c);
+		/* what boot.json already holds was seen before this start: no news */
+		notify_watch_boot(&d->notify, d->boot, d->cfg->state_dir,
+				  d->cfg->notify_boot_stall_s, time(NULL), true);
 		if (d->cfg->boot_defer_max_s) {
 			d->deferrals = calloc(DEFERRALS_MAX, sizeof(*d->deferrals));
 			d->opts.defer = d->deferrals ? op_defer : NULL;
@@ -804,6 +813,8 @@ static int daemon_open(struct daemon *d)
 		 d->cfg->interval_s);
 	if (keys_load(d, false) < 0)
 		return EXIT_FAILED;
+	if (notify_watch_open(&d->notify, d->cfg, &d->metrics) < 0)
+		return EXIT_FAILED;
 	seed_from_status(d);
 	boot_open(d);
 	return start_http(d);
@@ -814,6 +825,7 @@ static void daemon_close(struct daemon *d)
 	size_t i;
 
 	http_stop(d->http);
+	notify_watch_close(&d->notify); /* aborts a delivery in flight */
 	boot_follow_close(d->boot);
 	d->boot = NULL;
 	free(d->deferrals);

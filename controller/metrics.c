@@ -330,6 +330,29 @@ static int add_boot(struct buf *out, const struct metrics *m)
 	return r;
 }
 
+void metrics_notify(struct metrics *m, enum metrics_notify_result result)
+{
+	pthread_mutex_lock(&m->lock);
+	if ((unsigned)result < METRICS_N_NOTIFY)
+		m->notifications[result]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int add_notify(struct buf *out, const struct metrics *m)
+{
+	static const char *const results[METRICS_N_NOTIFY] = {"sent", "failed", "dropped"};
+	const char *name = "bramble_notifications_total";
+	size_t i;
+	int r;
+
+	r = add_header(out, name, "counter",
+		       "Notifications to each target (notify.url, notify.urlFile), by result.");
+	for (i = 0; r == 0 && i < METRICS_N_NOTIFY; i++)
+		r = buf_printf(out, "%s{result=\"%s\"} %llu\n", name, results[i],
+			       (unsigned long long)m->notifications[i]);
+	return r;
+}
+
 int metrics_format(struct metrics *m, struct buf *out)
 {
 	int r;
@@ -344,6 +367,8 @@ int metrics_format(struct metrics *m, struct buf *out)
 		r = add_reloads(out, m);
 	if (r == 0)
 		r = add_boot(out, m);
+	if (r == 0)
+		r = add_notify(out, m);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }

@@ -3,7 +3,8 @@
  * 0.0.4): passes and failures by reason, pass and fetch durations as
  * histograms, the time of the last success, the applied revision as an info
  * metric, nodes by state, drift repairs, resources changed, webhook requests,
- * reload commands that failed, switches deferred for a boot, boot observation.
+ * reload commands that failed, switches deferred for a boot, boot observation,
+ * notifications sent.
  * deploy/grafana/bramble.json is the dashboard of these (test_dashboard.sh
  * checks that it uses only names this exports, and every family).
  *
@@ -24,6 +25,14 @@
 #define METRICS_N_BUCKETS 14
 #define METRICS_N_REASONS 4 /* invalid, apply_failed, refused, fetch_failed */
 #define METRICS_N_RELOADS 4 /* dnsmasq_reload, dnsmasq_restart, nfs_reload, nfs_restart */
+
+/* What became of a notification (notify.h): bramble_notifications_total{result}. */
+enum metrics_notify_result {
+	METRICS_NOTIFY_SENT,
+	METRICS_NOTIFY_FAILED,	/* every attempt failed, or a final 4xx */
+	METRICS_NOTIFY_DROPPED, /* the queue was full: the oldest went */
+	METRICS_N_NOTIFY,
+};
 
 struct histogram {
 	uint64_t counts[METRICS_N_BUCKETS]; /* not cumulative: formatting adds them up */
@@ -50,6 +59,7 @@ struct metrics {
 	bool have_boot;
 	uint64_t boot_events, boot_unknown;
 	uint64_t boot_stage[BOOT_STAGE_COUNT];
+	uint64_t notifications[METRICS_N_NOTIFY]; /* by enum metrics_notify_result */
 };
 
 /* Zero the counters and set up the lock; metrics_release() destroys the lock. */
@@ -75,6 +85,9 @@ void metrics_hook(struct metrics *m, bool accepted);
  * last boot, unknown Pis.  No label names a node: the cardinality is fixed.
  */
 void metrics_boot(struct metrics *m, const struct bootwatch_counts *c);
+
+/* Count one notification to one target by what became of it (the notifier's thread). */
+void metrics_notify(struct metrics *m, enum metrics_notify_result result);
 
 /* Append the whole exposition to out. */
 int metrics_format(struct metrics *m, struct buf *out);
