@@ -21,6 +21,7 @@
 
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/stop.h"
 #include "download.h"
 #include "git_mirror.h"
 #include "git_url.h"
@@ -80,7 +81,7 @@ static int lock_wait(int fd, const struct timespec *deadline)
 			return -errno;
 		if (ms_left(deadline) <= 0)
 			return -EWOULDBLOCK;
-		if (download_cancelled())
+		if (stop_requested())
 			return -ECANCELED;
 		sleep_ms(GIT_POLL_MS);
 	}
@@ -142,7 +143,7 @@ static int stream_collect(struct fetch_job *f, int fd)
 		ms = ms_left(&f->deadline);
 		if (ms <= 0)
 			return -ETIMEDOUT;
-		if (download_cancelled())
+		if (stop_requested())
 			return -ECANCELED;
 		p.fd = fd;
 		p.events = POLLIN;

@@ -166,6 +166,10 @@ static int test_dhcp(struct pass *p)
 	if (r == 127) {
 		log_debug("%s not found: the dnsmasq configuration is not checked", argv[0]);
 		r = 0;
+	} else if (r == -ECANCELED || r == -ETIMEDOUT) {
+		diags_add(&p->d, NULL, "dnsmasq --test of the rendered %s: %s",
+			  p->cfg->dhcp_conf_file,
+			  r == -ECANCELED ? "stopped (bramble is stopping)" : "timed out");
 	} else if (r != 0) {
 		if (file_read(log, 4096, &out, &len) < 0)
 			out = NULL;
