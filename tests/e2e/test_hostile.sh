@@ -100,6 +100,23 @@ expect_rc 1 "a secret file outside paths.secretsDir is refused" plan --set "$SEC
 contains "$W/last.err" "nodes/pi5.yaml:27:" "with its file:line:col"
 contains "$W/last.err" "the file is not in the secrets directory; expected a file in \"$W/secrets\" (paths.secretsDir)" "and the reason"
 lacks "$W/last.err" "hmac-secret-1" "the content is not shown"
+# validate says so too (by the paths' text: the directory need not exist there)
+expect_rc 1 "validate refuses a secret file outside paths.secretsDir" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+contains "$W/last.err" "nodes/pi5.yaml:27:" "validate: with its file:line:col"
+contains "$W/last.err" "secret file \"$W/hook-secret\" refused: it is not in the secrets directory; expected a file in \"$W/secrets\" (paths.secretsDir)" "validate: and the reason"
+lacks "$W/last.out" "configuration OK" "validate does not say OK"
+sed -i "s|$W/hook-secret|$W/secrets/./sub/../../hook-secret|" "$pi5"
+expect_rc 1 "validate: a .. out of the directory is refused" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+sed -i "s|$W/secrets/./sub/../../hook-secret|$W/secrets//sub/../wifi-passphrase|" "$pi5"
+expect_rc 0 "validate: a path that stays inside is accepted" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+expect_rc 1 "validate: the default directory is /etc/bramble/secrets" \
+	"$BRAMBLE" validate --source "$W/repo"
+contains "$W/last.err" 'expected a file in "/etc/bramble/secrets" (paths.secretsDir)' "validate names it"
+cp "$W/pi5.orig" "$pi5"
+sed -i "s|$W/secrets/wifi-passphrase|$W/hook-secret|" "$pi5"
 # The default directory is /etc/bramble/secrets.
 expect_rc 1 "the default secrets directory is /etc/bramble/secrets" plan
 contains "$W/last.err" '"/etc/bramble/secrets" (paths.secretsDir)' "it names it"
