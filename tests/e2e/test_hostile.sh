@@ -141,6 +141,40 @@ expect_rc 2 "a symlink inside the directory is followed" plan --set "$SECRETS"
 rm "$W/secrets/wifi-passphrase" "$W/secrets/escape" "$W/secrets/escape2"
 mv "$W/secrets/..data/wifi-passphrase" "$W/secrets/"
 
+# --- What a file:// Image may name -----------------------------------------
+# A regular file readable by everyone, not on a kernel file system.  Nothing is
+# recorded about a refused one; what is recorded about a refused image (its
+# digest, size and inode) is for root only.
+cp "$W/repo/images.yaml" "$W/images.orig"
+img_apply() { # img_apply PATH: point demo-os at file://PATH and apply
+	cp "$W/images.orig" "$W/repo/images.yaml"
+	sed -i "s|^  path: demo-os$|  url: file://$1|" "$W/repo/images.yaml"
+	expect_rc 1 "a file:// image of $1 is refused" timeout 20 "$BRAMBLE" apply --source "$W/repo" \
+		--root "$W/out" --set dhcp.testCommand= --set "$SECRETS"
+}
+printf 'root:$6$secret-hash:19000:0:99999:7:::\n' >"$W/shadow"
+chmod 600 "$W/shadow"
+img_apply "$W/shadow"
+contains "$W/last.err" "$W/shadow is not readable by everyone (mode 0600)" "a file only root may read is refused"
+check "nothing about it is recorded (images/urls)" test -z "$(ls -A "$W/out/images/urls" 2>/dev/null)"
+lacks "$W/out/state/status.json" "secret-hash" "status.json holds nothing of its content"
+img_apply /proc/cpuinfo
+contains "$W/last.err" "/proc/cpuinfo is on a kernel file system" "a file of /proc is refused"
+img_apply /sys/kernel/uevent_seqnum
+contains "$W/last.err" "/sys/kernel/uevent_seqnum is on a kernel file system" "a file of /sys is refused"
+img_apply /dev/null
+contains "$W/last.err" "/dev/null is not a regular file" "a device is refused"
+check "still nothing recorded" test -z "$(ls -A "$W/out/images/urls" 2>/dev/null)"
+printf 'not a disk image\n' >"$W/text.img"
+chmod 644 "$W/text.img"
+img_apply "$W/text.img"
+check "a public file that is no image: its record is for root only (urls/ 0700)" \
+	test "$(stat -c %a "$W/out/images/urls")" = 700
+check "and each record 0600" test "$(stat -c %a "$W/out/images/urls"/* | sort -u)" = 600
+check "the record of the failure too (failed/ 0700, 0600)" \
+	test "$(stat -c %a "$W/out/images/failed" "$W/out/images/failed"/* | sort -u | tr '\n' ' ')" = "600 700 "
+cp "$W/images.orig" "$W/repo/images.yaml"
+
 # --- gc: a 3,000-deep tree, 64 descriptors; only what was done is reported --
 G=$W/gc
 attic_entry() { # attic_entry NAME DEPTH: an expired attic root with a DEPTH-deep chain
