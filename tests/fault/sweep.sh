@@ -16,7 +16,8 @@
 # with DAEMON=1, the daemon (`bramble run`) is killed during its first pass;
 # with DAEMON=loop, the daemon runs 2 to 4 passes (its source switched
 # between the scenario's two repositories, SIGHUP for each) and is killed at
-# a random time within them.
+# a random time within them (the attic, whose history differs then, is not
+# compared).
 # Each point is classified (a point may have several):
 #   conflict  the re-apply refused a path ("conflict", "File exists")
 #   reapply   the re-apply failed for another reason
@@ -187,7 +188,14 @@ point() {
 	b "$W/repo-$s" >"$W/reapply.out" 2>&1 ||
 		if grep -qiE 'conflict|File exists' "$W/reapply.out"; then fails+=" conflict"; else fails+=" reapply"; fi
 	snap "$OUT" >"$W/got"
-	cmp -s "$W/got" "$W/expect-$s" || fails+=" diff"
+	if [ "${DAEMON:-}" = loop ]; then
+		# passes back and forth leave more history in the attic than one pass: not compared
+		grep -v -e '^\./nfs/\.attic' -e ' \./nfs/\.attic' "$W/expect-$s" >"$W/expect-cmp"
+		grep -v -e '^\./nfs/\.attic' -e ' \./nfs/\.attic' "$W/got" >"$W/got-cmp"
+		cmp -s "$W/got-cmp" "$W/expect-cmp" || fails+=" diff"
+	else
+		cmp -s "$W/got" "$W/expect-$s" || fails+=" diff"
+	fi
 	leftovers && fails+=" temp"
 	orphans && fails+=" orphan"
 	reload_lost >/dev/null && fails+=" reload"
