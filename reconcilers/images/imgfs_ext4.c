@@ -28,6 +28,7 @@
 #include "fsutil.h"
 #include "imgfs_ext4.h"
 #include "imgfs_part.h"
+#include "stop.h"
 
 #define DEPTH_HARD_MAX	  1024u
 #define NAME_BYTES_MAX	  255u
@@ -1136,6 +1137,8 @@ static int entry_extract(struct ext4x *x, int dfd, const struct dent *d, unsigne
 	struct node n = {0, NULL};
 	int r;
 
+	if (stop_requested()) /* the daemon's SIGTERM: the staging is removed next time */
+		return x_fail(x, -ECANCELED, "the extraction stopped (bramble is stopping)");
 	r = node_read(x, d->ino, &n);
 	if (r < 0)
 		return r;

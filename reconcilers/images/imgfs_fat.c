@@ -14,6 +14,7 @@
 
 #include "fsutil.h"
 #include "imgfs_fat.h"
+#include "stop.h"
 
 #define DIRENT_SIZE    32u
 #define DIR_BYTES_MAX  (65536u * DIRENT_SIZE) /* the FAT limit of entries per directory */
@@ -507,6 +508,8 @@ static int entry_extract(struct fat *f, int dir_fd, struct lfn *l, const uint8_t
 	size_t mark = f->path.len;
 	int r;
 
+	if (stop_requested()) /* the daemon's SIGTERM: the staging is removed next time */
+		return fat_fail(f, -ECANCELED, "the extraction stopped (bramble is stopping)");
 	if (memcmp(e, ".          ", 11) == 0 || memcmp(e, "..         ", 11) == 0) {
 		l->valid = 0;
 		return 0;
