@@ -654,6 +654,9 @@ static long run_pass(struct daemon *d, enum trigger t)
 		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
 	boot_tick(d); /* the latest boots, for the switches the pass defers */
 	reconcile_pass(d->cfg, &d->opts, &res);
+	if (res.outcome != PASS_APPLIED && atomic_load(&sig_stop))
+		log_info("the pass was stopped (bramble is stopping): the next start heals what "
+			 "it left and runs the reloads it owes");
 	deferrals_settle(d);
 	d->failures = res.outcome == PASS_APPLIED ? 0 : d->failures + 1;
 	delay = next_delay_ms(d);

@@ -910,7 +910,8 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	/* Every file and directory is made with its mode: no chmod afterwards. */
 	old_umask = umask(0);
 	stage_all(&b, p);
-	r = sync_roots(&b);
+	/* The daemon's SIGTERM: stop before the syncs, as a crash here would (recover.c) */
+	r = stop_requested() ? -ECANCELED : sync_roots(&b);
 	if (r == 0) {
 		rename_all(&b);
 		r = fsync_dirs(&b);
