@@ -914,7 +914,9 @@ static int file_extract(struct ext4x *x, int dfd, const char *name, const struct
 		r = x_fail(x, -errno, "cannot set the size: %s", strerror(errno));
 	if (r == 0)
 		r = meta_apply(x, fd, dfd, name, n);
-	close(fd);
+	/* A write-back error shows at close at the latest: the file is not what was read. */
+	if (close(fd) < 0 && r == 0)
+		r = x_fail(x, -errno, "cannot write: %s", strerror(errno));
 	if (r == 0) {
 		x->st.files++;
 		x->st.bytes += size;

@@ -464,8 +464,9 @@ static int file_extract(struct fat *f, int dir_fd, const char *name, const uint8
 	if (r < 0)
 		r = fat_fail(f, r, "cannot write: %s", strerror(-r));
 out:
-	if (fd >= 0)
-		close(fd);
+	/* A write-back error shows at close at the latest: the file is not what was read. */
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = fat_fail(f, -errno, "cannot write: %s", strerror(errno));
 	return r;
 }
 

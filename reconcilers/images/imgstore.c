@@ -379,8 +379,8 @@ static int write_info(int dir_fd, const struct ensure *e, const struct extract_r
 		return r;
 	fd = openat(dir_fd, ENTRY_INFO, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	r = fd < 0 ? -errno : write_all(fd, b.data, b.len);
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
 	buf_release(&b);
 	return r;
 }
