@@ -16,6 +16,7 @@
 #include "resource.h"
 #include "../common/fsutil.h"
 #include "../common/heartbeat.h"
+#include "../common/stop.h"
 
 #define ACTIONS_HINT "assuming every reload owed and the last pass unfinished"
 
@@ -37,6 +38,23 @@ void actions_describe(unsigned actions, char *out, size_t size)
 		snprintf(out + used, size - used, "%sreload NFS exports", used ? ", " : "");
 }
 
+/* Stop the command and whatever it started (its process group), and reap it. */
+static void kill_child(pid_t pid)
+{
+	int status;
+
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Wait for the command, polling every 20 ms so that a SIGTERM of the daemon
+ * (stop_requested()) ends a command that hangs within a second: it is killed
+ * and -ECANCELED returned; the reload stays pending and the next start runs
+ * it again.
+ */
 static int wait_child(pid_t pid, unsigned timeout_s)
 {
 	struct timespec step = {0, 20 * 1000 * 1000};
@@ -50,10 +68,9 @@ static int wait_child(pid_t pid, unsigned timeout_s)
 			break;
 		if (w < 0 && errno != EINTR)
 			return -errno;
-		if (waited_ms >= timeout_s * 1000UL) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -ETIMEDOUT;
+		if (stop_requested() || waited_ms >= timeout_s * 1000UL) {
+			kill_child(pid);
+			return stop_requested() ? -ECANCELED : -ETIMEDOUT;
 		}
 		heartbeat(); /* a reload command may take up to timeout_s */
 		nanosleep(&step, NULL);
@@ -81,6 +98,8 @@ int run_command(const char *cmd, const char *const extra_argv[], unsigned timeou
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* a group of its own: a timeout or a stop kills what it started too */
+		setpgid(0, 0);
 		execv("/bin/sh", (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
@@ -100,7 +119,10 @@ static int run_one(const char *what, const char *cmd)
 		log_warnx("%s: command exited with status %d", what, r);
 		return -EIO;
 	}
-	if (r < 0)
+	if (r == -ECANCELED)
+		log_warnx("%s: stopped (bramble is stopping); it stays pending for the next start",
+			  what);
+	else if (r < 0)
 		log_errno(r, "%s: command failed", what);
 	else
 		log_info("%s: done", what);

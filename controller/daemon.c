@@ -18,7 +18,6 @@
 
 #include "bootwatch_follow.h"
 #include "daemon_notify.h"
-#include "download.h"
 #include "ratelimit.h"
 #include "http.h"
 #include "log.h"
@@ -29,6 +28,7 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/heartbeat.h"
+#include "../common/stop.h"
 
 #define BACKOFF_FIRST_MS 1000L
 #define BOOT_POLL_MS	 500L /* how often dnsmasq's log is read between passes */
@@ -38,6 +38,7 @@
 #define DEFERRALS_MAX	 4096
 #define STATUS_FILE	 "status.json"
 #define STATUS_MAX_SIZE	 ((size_t)64 << 20)
+#define STOP_GRACE_S	 1 /* SIGTERM to exit, at the latest (the alarm's backstop) */
 
 enum trigger {
 	TRIGGER_START,
@@ -94,16 +95,38 @@ static void wake(void)
 	(void)n; /* a full pipe wakes the loop all the same */
 }
 
+/*
+ * SIGTERM and SIGINT raise sig_stop, which the loop sees between passes and
+ * a running pass polls (common/stop.h: its long steps give up within a
+ * fraction of a second, a reload command is killed and stays pending).  The
+ * alarm is the backstop for a step that does not poll (a sync of a slow
+ * disk, a lock a `bramble apply` by hand holds): STOP_GRACE_S after the
+ * signal the process exits wherever it is, which is safe because any prefix
+ * of a pass is healed by the next one (reconcilers/engine/recover.c).
+ */
 static void on_signal(int sig)
 {
 	int saved = errno;
 
-	if (sig == SIGHUP)
+	if (sig == SIGHUP) {
 		atomic_store(&sig_hup, 1);
-	else
-		atomic_store(&sig_stop, sig);
+	} else {
+		if (!atomic_exchange(&sig_stop, sig))
+			alarm(STOP_GRACE_S);
+	}
 	wake();
 	errno = saved;
+}
+
+static void on_stop_timeout(int sig)
+{
+	static const char msg[] = "bramble: still busy 1 s after the signal to stop: exiting "
+				  "now; the next start recovers what the pass left\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)sig;
+	(void)n;
+	_exit(EXIT_FAILED);
 }
 
 static void wake_drain(void)
@@ -115,23 +138,23 @@ static void wake_drain(void)
 }
 
 /*
- * Catch SIGTERM, SIGINT and SIGHUP, and block them in this thread until the
+ * Catch SIGTERM, SIGINT, SIGHUP and the stop alarm, and block them in this thread until the
  * HTTP thread has started, so that it inherits them blocked and only the loop
  * thread ever runs the handler.
  */
 static int signals_setup(sigset_t *ret_old)
 {
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGALRM};
 	struct sigaction sa;
 	sigset_t block;
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigemptyset(&block);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sa.sa_handler = sigs[i] == SIGALRM ? on_stop_timeout : on_signal;
 		if (sigaction(sigs[i], &sa, NULL) < 0)
 			return -errno;
 		sigaddset(&block, sigs[i]);
@@ -141,6 +164,8 @@ static int signals_setup(sigset_t *ret_old)
 
 static void signals_reset(void)
 {
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
@@ -702,6 +727,9 @@ static long run_pass(struct daemon *d, enum trigger t)
 		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
 	boot_tick(d); /* the latest boots, for the switches the pass defers */
 	reconcile_pass(d->cfg, &d->opts, &res);
+	if (res.outcome != PASS_APPLIED && atomic_load(&sig_stop))
+		log_info("the pass was stopped (bramble is stopping): the next start heals what "
+			 "it left and runs the reloads it owes");
 	deferrals_settle(d);
 	d->failures = res.outcome == PASS_APPLIED ? 0 : d->failures + 1;
 	if (res.outcome == PASS_APPLIED) /* a failure after a success is logged in full */
@@ -872,8 +900,8 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 		metrics_release(&d.metrics);
 		return EXIT_FAILED;
 	}
-	/* SIGTERM stops an image download in progress, not only the loop. */
-	download_cancel_on(&sig_stop);
+	/* SIGTERM stops a pass in progress (common/stop.h), not only the loop. */
+	stop_watch(&sig_stop);
 	watchdog_open();
 	code = daemon_open(&d);
 	/* Reloads a killed pass left: before anything else, source or not. */
@@ -884,6 +912,6 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 		daemon_loop(&d);
 	daemon_close(&d);
 	watchdog_close();
-	download_cancel_on(NULL);
+	stop_watch(NULL);
 	return code;
 }

@@ -28,6 +28,7 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/heartbeat.h"
+#include "../common/stop.h"
 #include "download.h"
 #include "git_mirror.h"
 #include "git_url.h"
@@ -93,7 +94,7 @@ static int lock_wait(int fd, const struct timespec *deadline)
 			return -errno;
 		if (ms_left(deadline) <= 0)
 			return -EWOULDBLOCK;
-		if (download_cancelled())
+		if (stop_requested())
 			return -ECANCELED;
 		heartbeat();
 		sleep_ms(GIT_POLL_MS);
@@ -156,7 +157,7 @@ static int stream_collect(struct fetch_job *f, int fd)
 		ms = ms_left(&f->deadline);
 		if (ms <= 0)
 			return -ETIMEDOUT;
-		if (download_cancelled())
+		if (stop_requested())
 			return -ECANCELED;
 		heartbeat();
 		p.fd = fd;

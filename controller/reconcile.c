@@ -721,6 +721,17 @@ static int pass_run(struct pass *p)
 	if (r < 0)
 		return pass_load_failed(p, r);
 	if (p->o->mode == PASS_MODE_VALIDATE) {
+		r = manifests_check_secret_places(p->set, p->cfg->secrets_dir, &p->d);
+		if (r == -EINVAL) {
+			report_invalid(p, PASS_INVALID,
+				       "a secret file is outside paths.secretsDir: plan and apply "
+				       "would refuse it");
+			return EXIT_FAILED;
+		}
+		if (r < 0) {
+			log_errno(r, "cannot check the secret files");
+			return EXIT_FAILED;
+		}
 		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
 			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
 		if (p->o->json)

@@ -77,6 +77,11 @@ static void cl_subnet(struct dctx *c, struct ynode *v, void *obj)
 		dc_error(c, v, "invalid subnet %s: host bits set; expected %s", q, want);
 		return;
 	}
+	if (ipv4_special(addr)) {
+		dc_error(c, v, "subnet %s is %s; expected a subnet a Pi's network can have", q,
+			 ipv4_special(addr));
+		return;
+	}
 	cd->cl->subnet = s;
 	cd->cl->subnet_ip = addr;
 	cd->cl->prefix_len = len;
@@ -97,11 +102,18 @@ static bool dns_ok(struct dctx *c, const struct ynode *item, const char *s)
 	char q[QUOTE_MAX];
 	uint32_t ip;
 
-	if (ipv4_parse(s, &ip) == 0)
-		return true;
 	str_quote(s, q, sizeof(q));
-	dc_error(c, item, "invalid IPv4 address %s; expected a dotted quad such as 10.0.0.1", q);
-	return false;
+	if (ipv4_parse(s, &ip) < 0) {
+		dc_error(c, item,
+			 "invalid IPv4 address %s; expected a dotted quad such as 10.0.0.1", q);
+		return false;
+	}
+	if (ipv4_special(ip)) {
+		dc_error(c, item, "dns server %s is %s; expected a server's unicast address", q,
+			 ipv4_special(ip));
+		return false;
+	}
+	return true;
 }
 
 static void cl_dns(struct dctx *c, struct ynode *v, void *obj)
@@ -313,8 +325,20 @@ static void check_range(struct dctx *c, const struct cluster_dec *cd)
 		check_inside(c, cd, cd->start, cd->start_ip, "dhcp.range start");
 		check_inside(c, cd, cd->end, cd->end_ip, "dhcp.range end");
 	}
-	if (cd->start_ip > cd->end_ip)
+	if (cd->start_ip > cd->end_ip) {
 		dc_error(c, cd->end, "dhcp.range end is before its start; expected start <= end");
+		return;
+	}
+	if (cd->server && cd->cl->server_ip >= cd->start_ip && cd->cl->server_ip <= cd->end_ip)
+		dc_error(c, cd->range,
+			 "dhcp.range %s to %s holds the server's address %s; expected a range "
+			 "without it",
+			 cd->cl->range_start, cd->cl->range_end, cd->cl->server);
+	if (cd->router && cd->router_ip >= cd->start_ip && cd->router_ip <= cd->end_ip)
+		dc_error(c, cd->range,
+			 "dhcp.range %s to %s holds the router's address %s; expected a range "
+			 "without it",
+			 cd->cl->range_start, cd->cl->range_end, cd->cl->router);
 }
 
 static void cluster_check(struct dctx *c, struct ynode *spec, struct cluster_dec *cd)

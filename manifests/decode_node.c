@@ -47,6 +47,13 @@ static void node_mac(struct dctx *c, struct ynode *v, void *obj)
 	}
 	n->has_mac = true;
 	mac_format(n->mac, n->mac_str);
+	if (!mac_is_unicast(n->mac)) {
+		str_quote(s, q, sizeof(q));
+		dc_error(c, v,
+			 "MAC address %s is %s; expected a Pi's own (unicast: the low bit of "
+			 "the first byte clear, not all zero)",
+			 q, n->mac[0] & 1 ? "a multicast or broadcast address" : "all zero");
+	}
 	if (c->rec)
 		c->rec->mac_pos = ynode_pos(c->yt, v);
 }

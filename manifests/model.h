@@ -265,6 +265,14 @@ int manifests_load_delta(const struct manifest_file *files, size_t n_files,
 /* Free a set and everything it holds; NULL is fine. */
 void manifest_set_free(struct manifest_set *set);
 
+/*
+ * Every {file: …} secret of the set names a path inside dir (the
+ * controller's paths.secretsDir; NULL: none is configured), by the text of
+ * the paths: `bramble validate` reports one outside it at its file:line:col.
+ * Returns 0, -EINVAL with the problems added to d, or -ENOMEM.
+ */
+int manifests_check_secret_places(const struct manifest_set *set, const char *dir, struct diags *d);
+
 /* Lookups in a valid set (binary search by name); NULL when absent. */
 const struct node *manifest_set_node(const struct manifest_set *set, const char *name);
 const struct image *manifest_set_image(const struct manifest_set *set, const char *name);

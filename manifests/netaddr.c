@@ -148,3 +148,27 @@ void mac_format(const uint8_t mac[6], char out[MAC_STR_MAX])
 		out[i * 3 + 2] = i == 5 ? '\0' : ':';
 	}
 }
+
+const char *ipv4_special(uint32_t ip)
+{
+	switch (ip >> 24) {
+	case 0:
+		return "\"this network\" (0.0.0.0/8)";
+	case 127:
+		return "loopback (127.0.0.0/8)";
+	default:
+		break;
+	}
+	if ((ip >> 28) == 0xe)
+		return "multicast (224.0.0.0/4)";
+	if ((ip >> 28) == 0xf)
+		return "reserved (240.0.0.0/4, broadcast)";
+	return NULL;
+}
+
+bool mac_is_unicast(const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+
+	return !(mac[0] & 1) && memcmp(mac, zero, sizeof(zero)) != 0;
+}

@@ -35,6 +35,15 @@ uint32_t ipv4_mask(unsigned len);
 bool ipv4_in_subnet(uint32_t ip, uint32_t net, unsigned len);
 /* The broadcast address of a subnet. */
 uint32_t ipv4_broadcast(uint32_t net, unsigned len);
+/*
+ * What no Pi's network can use for a host or a server: "this network"
+ * (0.0.0.0/8), loopback (127.0.0.0/8), multicast (224.0.0.0/4) and the
+ * reserved 240.0.0.0/4 with the limited broadcast.  Returns the name of the
+ * block ip is in, or NULL.
+ */
+const char *ipv4_special(uint32_t ip);
+/* Whether a MAC address can be a Pi's: not a group (multicast, broadcast) one, not all zero. */
+bool mac_is_unicast(const uint8_t mac[6]);
 
 /* Parse a MAC address; 0 or -EINVAL. */
 int mac_parse(const char *s, uint8_t mac[6]);

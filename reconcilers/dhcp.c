@@ -349,8 +349,13 @@ static int dhcp_validate(struct render_ctx *ctx, const struct resource_set *desi
 	if (status == 127)
 		return RECONCILER_UNCHECKED;
 	file = path_join(ctx->root_path[ROOT_DHCP_CONF], ctx->dhcp_conf_name);
-	r = diags_add(d, NULL, "dnsmasq --test rejected the rendered %s: %s",
-		      file ? file : ctx->dhcp_conf_name, out ? out : "(no output)");
+	if (status == -ETIMEDOUT || status == -ECANCELED) /* killed: at the timeout, or stopping */
+		r = diags_add(d, NULL, "dnsmasq --test of the rendered %s: %s",
+			      file ? file : ctx->dhcp_conf_name,
+			      status == -ECANCELED ? "stopped (bramble is stopping)" : "timed out");
+	else
+		r = diags_add(d, NULL, "dnsmasq --test rejected the rendered %s: %s",
+			      file ? file : ctx->dhcp_conf_name, out ? out : "(no output)");
 	free(file);
 	free(out);
 	return r < 0 ? r : -EINVAL;

@@ -141,8 +141,9 @@ int render_image_digest(struct render_ctx *ctx, const struct image *img,
  * Run a tool over one rendered file, for validate(): data is written to
  * <scratch_dir>/<name>.conf and script runs with $1 tool, $2 that file, $3
  * <scratch_dir>/<name>.log for its output.  Returns 0 with the script's exit
- * status in *ret_status (127: the tool is not installed; -1: it was killed at
- * the timeout or did not start) and, when that is neither 0 nor 127, the
+ * status in *ret_status (127: the tool is not installed; -ETIMEDOUT: killed at
+ * the timeout; -ECANCELED: killed because bramble is stopping; -1: it did not
+ * start) and, when that is neither 0 nor 127, the
  * log's first 4 KiB in *ret_output (NULL when unreadable); or a negative
  * errno when the file could not be written.
  */

@@ -113,8 +113,8 @@ int render_tool_check(const struct render_ctx *ctx, const char *name, const char
 	argv[1] = buf_str(&conf);
 	argv[2] = buf_str(&log);
 	r = ctx->run_command(script, argv, 30);
-	if (r < 0)
-		r = -1; /* killed at the timeout, or not started: a failure like any */
+	if (r < 0 && r != -ETIMEDOUT && r != -ECANCELED)
+		r = -1; /* not started: a failure like any */
 	if (r != 0 && r != 127 && file_read(buf_str(&log), 4096, &out, &out_len) < 0)
 		out = NULL;
 	*ret_status = r;

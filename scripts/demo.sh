@@ -26,7 +26,7 @@ fi
 B=./build/controller/bramble
 S="paths.secretsDir=$out/secrets" # where {file: ...} secrets may be
 set -x
-$B validate --source "$repo"
+$B validate --source "$repo" --set "$S"
 $B plan --source "$repo" --root "$out" --set "$S" || [ $? -eq 2 ]
 $B apply --source "$repo" --root "$out" --set "$S"
 $B status --root "$out"

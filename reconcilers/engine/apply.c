@@ -31,6 +31,7 @@
 #include "noderoot.h"
 #include "buf.h"
 #include "fsutil.h"
+#include "stop.h"
 
 struct pending {
 	enum root_id root;
@@ -586,6 +587,9 @@ static void stage_all(struct batch *b, struct plan *p)
 			continue; /* made by make_roots(): the files inside follow */
 		} else if (tree_deferred(b, it)) {
 			continue;
+		} else if (stop_requested()) {
+			/* the daemon's SIGTERM: what is staged is renamed, the rest waits */
+			r = -ECANCELED;
 		} else if (it->res->type == RES_TREE) {
 			r = stage_tree(b, it);
 		} else {
@@ -905,7 +909,8 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	/* Every file and directory is made with its mode: no chmod afterwards. */
 	old_umask = umask(0);
 	stage_all(&b, p);
-	r = sync_roots(&b);
+	/* The daemon's SIGTERM: stop before the syncs, as a crash here would (recover.c) */
+	r = stop_requested() ? -ECANCELED : sync_roots(&b);
 	if (r == 0) {
 		rename_all(&b);
 		r = fsync_dirs(&b);

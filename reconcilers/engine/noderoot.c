@@ -25,6 +25,7 @@
 #include "atomic.h"
 #include "fsutil.h"
 #include "parse.h"
+#include "stop.h"
 
 #define RECORD_MAX ((size_t)64 << 10)
 
@@ -394,7 +395,8 @@ static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, c
 		close(src);
 	if (gfd >= 0)
 		close(gfd);
-	if (r < 0)
+	/* Stopping: the partial copy is left to the next pass (staging_clean_dead()). */
+	if (r < 0 && r != -ECANCELED)
 		rm_rf_at(sfd, stage);
 	return r;
 }
@@ -623,8 +625,11 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		v[i].r = job_stage(e, sfd, &v[i]);
 		staged += v[i].r == 0;
 	}
+	/* The daemon's SIGTERM: no sync, no rename; the copies are a dead pass's next time. */
+	if (staged && stop_requested())
+		r = -ECANCELED;
 	/* Nothing is renamed into place before it is on disk. */
-	if (staged && syncfs(sfd) < 0)
+	if (r == 0 && staged && syncfs(sfd) < 0)
 		r = -errno;
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
@@ -648,7 +653,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 out:
 	for (i = 0; i < n; i++) {
 		atomic_abort(&v[i].rec_af); /* a temp not committed */
-		if (r < 0 && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
+		if (r < 0 && r != -ECANCELED && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
 			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
 		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
 	}

@@ -30,6 +30,7 @@
 #include "noderoot.h"
 #include "fsutil.h"
 #include "heartbeat.h"
+#include "stop.h"
 
 #define COPY_MAX_DEPTH	 128
 #define XATTR_LIST_MAX_	 ((size_t)64 << 10)
@@ -443,6 +444,10 @@ static int copy_dir(struct copier *c, int sfd, int dfd)
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+		if (stop_requested()) { /* the daemon's SIGTERM: as a crash here, healed next pass */
+			r = fail(c, -ECANCELED, "stopped (bramble is stopping) at");
+			break;
+		}
 		r = buf_printf(&c->path, "%s%s", len ? "/" : "", de->d_name);
 		if (r == 0)
 			r = copy_entry(c, sfd, dfd, de->d_name);

@@ -37,6 +37,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "heartbeat.h"
+#include "stop.h"
 
 #define DL_DEFAULT_MAX	   ((uint64_t)64 << 30)
 #define DL_DEFAULT_TIMEOUT 60u
@@ -417,18 +418,6 @@ static void progress_show(struct dl *d, int64_t now)
 	d->last_out = now;
 }
 
-static const atomic_int *cancel_flag;
-
-void download_cancel_on(const atomic_int *flag)
-{
-	cancel_flag = flag;
-}
-
-bool download_cancelled(void)
-{
-	return cancel_flag && atomic_load(cancel_flag);
-}
-
 /* libcurl calls this at least once a second, also while no byte comes. */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
@@ -440,7 +429,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (download_cancelled())
+	if (stop_requested())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	heartbeat();	  /* curl calls this about once a second, bytes or not */
 	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
@@ -772,7 +761,7 @@ static enum dl_outcome dl_attempt(struct dl *d)
 /* Sleep ms, in steps short enough to notice a cancel. */
 static void sleep_ms(unsigned ms)
 {
-	while (ms && !download_cancelled()) {
+	while (ms && !stop_requested()) {
 		unsigned step = ms < 100 ? ms : 100;
 		struct timespec ts = {0, (long)step * 1000000L};
 
@@ -815,7 +804,7 @@ static int dl_run(struct dl *d, struct buf *err)
 		attempts++;
 		if (res == DL_DONE)
 			return 0;
-		if (download_cancelled()) {
+		if (stop_requested()) {
 			buf_printf(err,
 				   "download of \"%s\" stopped (bramble is stopping); what "
 				   "came is kept, to resume from",

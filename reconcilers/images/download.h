@@ -21,7 +21,6 @@
 #ifndef BRAMBLE_DOWNLOAD_H
 #define BRAMBLE_DOWNLOAD_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,14 +56,5 @@ struct download_opts {
  */
 int download_file(int dir_fd, const char *name, const struct download_opts *o, char sha256_out[65],
 		  struct buf *err);
-
-/*
- * A flag that, once non-zero, stops every download in progress within a
- * fraction of a second (the daemon's SIGTERM): download_file() then returns
- * -ECANCELED and keeps what it has, to resume from next time.  NULL: none.
- */
-void download_cancel_on(const atomic_int *flag);
-/* Whether that flag is up: bramble is stopping (an image's extraction checks it too). */
-bool download_cancelled(void);
 
 #endif

@@ -29,6 +29,7 @@
 #include "heartbeat.h"
 #include "imgfs_ext4.h"
 #include "imgfs_part.h"
+#include "stop.h"
 
 #define DEPTH_HARD_MAX	  1024u
 #define NAME_BYTES_MAX	  255u
@@ -915,7 +916,9 @@ static int file_extract(struct ext4x *x, int dfd, const char *name, const struct
 		r = x_fail(x, -errno, "cannot set the size: %s", strerror(errno));
 	if (r == 0)
 		r = meta_apply(x, fd, dfd, name, n);
-	close(fd);
+	/* A write-back error shows at close at the latest: the file is not what was read. */
+	if (close(fd) < 0 && r == 0)
+		r = x_fail(x, -errno, "cannot write: %s", strerror(errno));
 	if (r == 0) {
 		x->st.files++;
 		x->st.bytes += size;
@@ -1138,6 +1141,8 @@ static int entry_extract(struct ext4x *x, int dfd, const struct dent *d, unsigne
 	struct node n = {0, NULL};
 	int r;
 
+	if (stop_requested()) /* the daemon's SIGTERM: the staging is removed next time */
+		return x_fail(x, -ECANCELED, "the extraction stopped (bramble is stopping)");
 	r = node_read(x, d->ino, &n);
 	if (r < 0)
 		return r;

@@ -14,6 +14,7 @@
 
 #include "fsutil.h"
 #include "imgfs_fat.h"
+#include "stop.h"
 
 #define DIRENT_SIZE    32u
 #define DIR_BYTES_MAX  (65536u * DIRENT_SIZE) /* the FAT limit of entries per directory */
@@ -463,8 +464,9 @@ static int file_extract(struct fat *f, int dir_fd, const char *name, const uint8
 	if (r < 0)
 		r = fat_fail(f, r, "cannot write: %s", strerror(-r));
 out:
-	if (fd >= 0)
-		close(fd);
+	/* A write-back error shows at close at the latest: the file is not what was read. */
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = fat_fail(f, -errno, "cannot write: %s", strerror(errno));
 	return r;
 }
 
@@ -507,6 +509,8 @@ static int entry_extract(struct fat *f, int dir_fd, struct lfn *l, const uint8_t
 	size_t mark = f->path.len;
 	int r;
 
+	if (stop_requested()) /* the daemon's SIGTERM: the staging is removed next time */
+		return fat_fail(f, -ECANCELED, "the extraction stopped (bramble is stopping)");
 	if (memcmp(e, ".          ", 11) == 0 || memcmp(e, "..         ", 11) == 0) {
 		l->valid = 0;
 		return 0;

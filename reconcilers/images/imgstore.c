@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <stdbool.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,6 +179,54 @@ static uint64_t max_size(const struct imgstore_opts *o)
 }
 
 /* Open a file:// image in place and find its digest (hashing it once). */
+/* The file systems whose "files" are the kernel's, not images. */
+static bool pseudo_fs(int fd)
+{
+	static const unsigned long magic[] = {
+		PROC_SUPER_MAGIC, SYSFS_MAGIC,	      DEBUGFS_MAGIC,	   TRACEFS_MAGIC,
+		SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
+		EFIVARFS_MAGIC,	  DEVPTS_SUPER_MAGIC,
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true; /* not knowing is not reading */
+	for (i = 0; i < sizeof(magic) / sizeof(magic[0]); i++)
+		if ((unsigned long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
+/*
+ * What a file:// Image may name: a regular file (not a FIFO, device or
+ * socket: opened O_NONBLOCK, so none blocks), not on /proc, /sys or another
+ * of the kernel's file systems, and readable by everyone.  bramble runs as
+ * root and a manifest's author need not be: the last rule keeps a commit
+ * from having it read (and hash, and record the size and inode of) a file
+ * such as /etc/shadow or a key.  Nothing is recorded about a refused file.
+ */
+static int file_image_allowed(struct ensure *e)
+{
+	if (!S_ISREG(e->in_st.st_mode)) {
+		buf_printf(e->msg, "%s is not a regular file", e->path);
+		return -EINVAL;
+	}
+	if (pseudo_fs(e->in_fd)) {
+		buf_printf(e->msg, "%s is on a kernel file system (/proc, /sys, ...), not an image",
+			   e->path);
+		return -EINVAL;
+	}
+	if (!(e->in_st.st_mode & S_IROTH)) {
+		buf_printf(e->msg,
+			   "%s is not readable by everyone (mode %04o); a file:// image must be "
+			   "(chmod o+r)",
+			   e->path, (unsigned)(e->in_st.st_mode & 07777));
+		return -EACCES;
+	}
+	return 0;
+}
+
 static int open_file_image(struct ensure *e)
 {
 	int r;
@@ -186,10 +237,9 @@ static int open_file_image(struct ensure *e)
 		buf_printf(e->msg, "cannot open %s: %s", e->path, strerror(-r));
 		return r;
 	}
-	if (!S_ISREG(e->in_st.st_mode)) {
-		buf_printf(e->msg, "%s is not a regular file", e->path);
-		return -EINVAL;
-	}
+	r = file_image_allowed(e);
+	if (r < 0)
+		return r;
 	if ((uint64_t)e->in_st.st_size > max_size(e->o)) {
 		buf_printf(e->msg, "%s is larger than the limit (images.maxSize)", e->path);
 		return -EFBIG;
@@ -326,8 +376,8 @@ static int write_info(int dir_fd, const struct ensure *e, const struct extract_r
 		return r;
 	fd = openat(dir_fd, ENTRY_INFO, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	r = fd < 0 ? -errno : write_all(fd, b.data, b.len);
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
 	buf_release(&b);
 	return r;
 }

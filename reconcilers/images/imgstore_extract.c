@@ -289,7 +289,12 @@ int imgstore_extract(int dir_fd, int in_fd, const struct imgstore_opts *o,
 	if (x.disk_fd < 0)
 		return -errno;
 	r = extract_parts(&x, in_fd, res, err);
-	close(x.disk_fd);
+	/* A write-back error shows at close at the latest: the extraction read bad data. */
+	if (close(x.disk_fd) < 0 && r == 0) {
+		r = -errno;
+		buf_printf(err, "cannot close the raw disk (%s in the staging directory): %s",
+			   DISK_NAME, strerror(-r));
+	}
 	if (unlinkat(dir_fd, DISK_NAME, 0) < 0 && r == 0)
 		r = -errno;
 	buf_release(&x.fat_err);

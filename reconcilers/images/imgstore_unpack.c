@@ -18,6 +18,7 @@
 #include "download.h"
 #include "heartbeat.h"
 #include "imgstore_int.h"
+#include "stop.h"
 
 #define READ_BLOCK   ((size_t)1 << 20)
 #define HOLE_BLOCK   ((size_t)4096)
@@ -197,7 +198,7 @@ int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off)
 {
 	int r;
 
-	if (download_cancelled()) { /* the daemon's SIGTERM: the next start begins again */
+	if (stop_requested()) { /* the daemon's SIGTERM: the next start begins again */
 		buf_adds(u->err, "the image's extraction stopped (bramble is stopping)");
 		return -ECANCELED;
 	}

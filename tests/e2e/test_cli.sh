@@ -140,7 +140,7 @@ assert any(c['type']=='Ready' for c in s['conditions'])
 "
 # The shipped controller configurations load (every key known, every value valid).
 for cfg in "$SRC/deploy/bramble.yaml" "$SRC/deploy/kubernetes/base/bramble.yaml"; do
-	expect_rc 0 "$(basename "$(dirname "$cfg")")/$(basename "$cfg") loads" "$BRAMBLE" validate --config "$cfg" --source "$W/repo" --path ""
+	expect_rc 0 "$(basename "$(dirname "$cfg")")/$(basename "$cfg") loads" "$BRAMBLE" validate --config "$cfg" --source "$W/repo" --path "" --set "$SECRETS"
 done
 printf 'paths:\n  tftpRoot: /x\n  colour: blue\n' >"$W/bad.yaml"
 expect_rc 64 "a bad controller configuration is a usage error" "$BRAMBLE" validate --config "$W/bad.yaml" --source "$W/repo"

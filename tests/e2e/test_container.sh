@@ -36,9 +36,10 @@ check "every service drops every capability" \
 check "dnsmasq and ganesha share bramble's PID namespace (for reloads)" \
 	test "$(grep -c 'pid: service:bramble' "$W/compose.out")" -eq 2
 
-mkdir -p "$W/site/manifests" "$W/secrets"
+mkdir -p "$W/site/manifests"
 cp -r "$SRC/manifests/examples/." "$W/site/manifests/"
+example_secrets "$W/site/manifests"
 expect_rc 0 "the container's configuration loads" \
 	"$BRAMBLE" validate -c "$SRC/deploy/container/bramble.yaml" --source "$W/site/manifests" \
-	--set paths.secretsDir="$W/secrets"
+	--set "$SECRETS"
 done_testing

@@ -4,7 +4,8 @@
 # mutating file-system calls, each followed by a clean re-apply that must
 # give exactly a clean pass's tree, leave no temp, staging or orphan
 # generation, and have told the NFS server and dnsmasq of the final files;
-# and a faulted pass must never exit 0.  The full sweep (every N, every
+# and a faulted pass must never exit 0; an image extraction faulted, and a
+# daemon killed within several passes, likewise.  The full sweep (every N, every
 # scenario and errno) and its figures: docs/faults.md.
 . "$(dirname "$0")/lib.sh"
 : "${FAULTINJECT:=${BRAMBLE_BINARY_DIR:-$SRC/build}/tests/libfaultinject.so}"
@@ -33,6 +34,11 @@ SCENARIOS=(shared)
 sweep "shared roots, ENOSPC at every 41st call" MODES=fail:ENOSPC STRIDE=41 START=11
 SCENARIOS=(change)
 sweep "a change, EROFS at every 31st call" MODES=fail:EROFS STRIDE=31 START=2
+# (N=181: the close of the raw disk, whose EIO once let the pass exit 0)
+SCENARIOS=(extract)
+sweep "an image extraction, EIO at every 347th call" MODES=fail:EIO STRIDE=347 START=181
+SCENARIOS=(remove)
+sweep "the daemon killed at a random time within 2 to 4 passes" MODES=random DAEMON=loop RANDOM_KILLS=1
 
 # --- Reload intents, directly ------------------------------------------------
 setup_example

@@ -100,6 +100,23 @@ expect_rc 1 "a secret file outside paths.secretsDir is refused" plan --set "$SEC
 contains "$W/last.err" "nodes/pi5.yaml:27:" "with its file:line:col"
 contains "$W/last.err" "the file is not in the secrets directory; expected a file in \"$W/secrets\" (paths.secretsDir)" "and the reason"
 lacks "$W/last.err" "hmac-secret-1" "the content is not shown"
+# validate says so too (by the paths' text: the directory need not exist there)
+expect_rc 1 "validate refuses a secret file outside paths.secretsDir" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+contains "$W/last.err" "nodes/pi5.yaml:27:" "validate: with its file:line:col"
+contains "$W/last.err" "secret file \"$W/hook-secret\" refused: it is not in the secrets directory; expected a file in \"$W/secrets\" (paths.secretsDir)" "validate: and the reason"
+lacks "$W/last.out" "configuration OK" "validate does not say OK"
+sed -i "s|$W/hook-secret|$W/secrets/./sub/../../hook-secret|" "$pi5"
+expect_rc 1 "validate: a .. out of the directory is refused" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+sed -i "s|$W/secrets/./sub/../../hook-secret|$W/secrets//sub/../wifi-passphrase|" "$pi5"
+expect_rc 0 "validate: a path that stays inside is accepted" \
+	"$BRAMBLE" validate --source "$W/repo" --set "$SECRETS"
+expect_rc 1 "validate: the default directory is /etc/bramble/secrets" \
+	"$BRAMBLE" validate --source "$W/repo"
+contains "$W/last.err" 'expected a file in "/etc/bramble/secrets" (paths.secretsDir)' "validate names it"
+cp "$W/pi5.orig" "$pi5"
+sed -i "s|$W/secrets/wifi-passphrase|$W/hook-secret|" "$pi5"
 # The default directory is /etc/bramble/secrets.
 expect_rc 1 "the default secrets directory is /etc/bramble/secrets" plan
 contains "$W/last.err" '"/etc/bramble/secrets" (paths.secretsDir)' "it names it"
@@ -123,6 +140,40 @@ cp "$W/pi5.orig" "$pi5"
 expect_rc 2 "a symlink inside the directory is followed" plan --set "$SECRETS"
 rm "$W/secrets/wifi-passphrase" "$W/secrets/escape" "$W/secrets/escape2"
 mv "$W/secrets/..data/wifi-passphrase" "$W/secrets/"
+
+# --- What a file:// Image may name -----------------------------------------
+# A regular file readable by everyone, not on a kernel file system.  Nothing is
+# recorded about a refused one; what is recorded about a refused image (its
+# digest, size and inode) is for root only.
+cp "$W/repo/images.yaml" "$W/images.orig"
+img_apply() { # img_apply PATH: point demo-os at file://PATH and apply
+	cp "$W/images.orig" "$W/repo/images.yaml"
+	sed -i "s|^  path: demo-os$|  url: file://$1|" "$W/repo/images.yaml"
+	expect_rc 1 "a file:// image of $1 is refused" timeout 20 "$BRAMBLE" apply --source "$W/repo" \
+		--root "$W/out" --set dhcp.testCommand= --set "$SECRETS"
+}
+printf 'root:$6$secret-hash:19000:0:99999:7:::\n' >"$W/shadow"
+chmod 600 "$W/shadow"
+img_apply "$W/shadow"
+contains "$W/last.err" "$W/shadow is not readable by everyone (mode 0600)" "a file only root may read is refused"
+check "nothing about it is recorded (images/urls)" test -z "$(ls -A "$W/out/images/urls" 2>/dev/null)"
+lacks "$W/out/state/status.json" "secret-hash" "status.json holds nothing of its content"
+img_apply /proc/cpuinfo
+contains "$W/last.err" "/proc/cpuinfo is on a kernel file system" "a file of /proc is refused"
+img_apply /sys/kernel/uevent_seqnum
+contains "$W/last.err" "/sys/kernel/uevent_seqnum is on a kernel file system" "a file of /sys is refused"
+img_apply /dev/null
+contains "$W/last.err" "/dev/null is not a regular file" "a device is refused"
+check "still nothing recorded" test -z "$(ls -A "$W/out/images/urls" 2>/dev/null)"
+printf 'not a disk image\n' >"$W/text.img"
+chmod 644 "$W/text.img"
+img_apply "$W/text.img"
+check "a public file that is no image: its record is for root only (urls/ 0700)" \
+	test "$(stat -c %a "$W/out/images/urls")" = 700
+check "and each record 0600" test "$(stat -c %a "$W/out/images/urls"/* | sort -u)" = 600
+check "the record of the failure too (failed/ 0700, 0600)" \
+	test "$(stat -c %a "$W/out/images/failed" "$W/out/images/failed"/* | sort -u | tr '\n' ' ')" = "600 700 "
+cp "$W/images.orig" "$W/repo/images.yaml"
 
 # --- gc: a 3,000-deep tree, 64 descriptors; only what was done is reported --
 G=$W/gc

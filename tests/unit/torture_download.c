@@ -33,6 +33,7 @@
 #include "download.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "stop.h"
 
 #define BIG_LEN	  (5u * 1024 * 1024 + 12345) /* served by lighttpd */
 #define SMALL_LEN (1024u * 1024 + 777)	     /* served by the python server */
@@ -843,11 +844,11 @@ static double download_stopped(int fd, const struct download_opts *o, int want)
 	int r;
 
 	atomic_store(&stop_flag, 0);
-	download_cancel_on(&stop_flag);
+	stop_watch(&stop_flag);
 	assert_int_equal(pthread_create(&t, NULL, stop_later, NULL), 0);
 	r = download_file(fd, "img.bin", o, out, &err);
 	pthread_join(t, NULL);
-	download_cancel_on(NULL);
+	stop_watch(NULL);
 	print_message("stopped after %.2f s: %s\n", now_s() - start, buf_str(&err));
 	assert_int_equal(r, want);
 	assert_non_null(strstr(buf_str(&err), "stopped"));

@@ -29,6 +29,7 @@
 #include "hash.h"
 #include "imgstore.h"
 #include "imgstore_int.h"
+#include "stop.h"
 
 #define P1_START (2048ull * 512)
 #define P1_SIZE	 (32768ull * 512)
@@ -316,9 +317,9 @@ static void test_ensure_cancelled(void **state)
 	SKIP_WITHOUT_TOOLS();
 	store_open(&s, "store-stop");
 	image_init(&img, &url, "disk.img.xz", disk_sha);
-	download_cancel_on(&stop);
+	stop_watch(&stop);
 	assert_int_equal(imgstore_ensure(s.fd, &img, NULL, digest, &err), -ECANCELED);
-	download_cancel_on(NULL);
+	stop_watch(NULL);
 	assert_non_null(strstr(buf_str(&err), "stopped"));
 	assert_int_equal(imgstore_has(s.fd, disk_sha), 0);
 	assert_int_equal(count_in(&s, "failed"), 0);

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SIGTERM is honoured within a second while a pass copies node roots: the
+# copy stops, the daemon exits 0, and the next pass heals what the stopped
+# one left (no conflict, the tree of a clean pass).  (A reload command that
+# hangs, and the one-second backstop: test_daemon.sh.)
+. "$(dirname "$0")/lib.sh"
+setup_example
+out=$W/out
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# An image whose root is 20,000 small files: three private roots to copy.
+big=$out/images/big-os
+cp -a "$out/images/demo-os" "$big"
+python3 - "$big/root/usr/share/many" <<'PY'
+import os, sys
+top = sys.argv[1]
+for d in range(100):
+    p = os.path.join(top, "d%03d" % d)
+    os.makedirs(p)
+    for f in range(200):
+        with open(os.path.join(p, "f%03d" % f), "w") as fh:
+            fh.write("file %d %d\n" % (d, f))
+PY
+sed -i 's/^  path: demo-os$/  path: big-os/' "$W/repo/images.yaml"
+run_args=(--source "$W/repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" --set roots.copyMode=copy)
+
+"$BRAMBLE" run "${run_args[@]}" --listen 127.0.0.1:0 --interval 1h >"$W/run.log" 2>&1 &
+PID=$!
+T_PIDS+=("$PID")
+check "the first pass copies the roots" wait_for 30 test -d "$out/nfs/.staging"
+sleep 0.3
+t0=$(now_ms)
+kill -TERM "$PID"
+n=100
+while kill -0 "$PID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
+wait "$PID"; RC=$?
+forget_pid "$PID"
+STOP_MS=$(($(now_ms) - t0))
+check "SIGTERM during the copy: the daemon exits within 1.5 s (${STOP_MS} ms)" test "$STOP_MS" -le 1500
+check "exit 0: the copy stopped by itself, not by the backstop (rc $RC)" test "$RC" -eq 0
+contains "$W/run.log" "bramble is stopping" "the log says the pass was stopped"
+lacks "$W/run.log" "pass (start): applied" "the pass did not complete"
+expect_rc 0 "the next pass heals what the stopped one left" \
+	"$BRAMBLE" apply "${run_args[@]}"
+lacks "$W/last.err" "File exists" "no conflict"
+expect_rc 0 "then nothing is left to change" "$BRAMBLE" plan "${run_args[@]}"
+check "every root is complete" test "$(find "$out/nfs" -path '*/usr/share/many/*' -type f | wc -l)" -eq 60000
+check "no staging left" test -z "$(ls -A "$out/nfs/.staging" 2>/dev/null)"
+done_testing
