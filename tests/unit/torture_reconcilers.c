@@ -494,7 +494,6 @@ static void test_firstboot_rerun(void **state)
 	assert_int_equal(mkdir_p(p, 0755), 0);
 	put(w->dir, "fbroot/etc/bramble/firstboot.conf", "timezone Europe/Paris\nkeymap de\n");
 	put(w->dir, "fbroot/usr/share/zoneinfo/Europe/Paris", "TZif\n");
-	put(w->dir, "fbroot/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
 	snprintf(p, sizeof(p), "%s/fbroot/etc/default", w->dir);
 	assert_int_equal(mkdir_p(p, 0755), 0);
 	put(w->dir, "fbroot/etc/default/keyboard", "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"us\"\n");
@@ -513,13 +512,6 @@ static void test_firstboot_rerun(void **state)
 	for (i = 1; i <= 2; i++)
 		assert_int_equal(harness_run(run, w->dir, w->dir, w->dir, i, i), 0);
 	assert_true(log_has(w, "run1.log", "new SSH host keys for this node"));
-	assert_true(log_has(w, "run1.log", "new machine id for this node"));
-	assert_false(log_has(w, "fbroot/etc/machine-id", "0123456789abcdef0123456789abcdef"));
-	assert_false(log_has(w, "run2.log", "new machine id"));
-	snprintf(p, sizeof(p), "%s/fbroot/etc/machine-id", w->dir);
-	assert_int_equal(stat(p, &st), 0);
-	assert_int_equal(st.st_size, 33); /* 32 hex digits and a newline */
-	assert_int_equal(st.st_mode & 07777, 0444);
 	assert_true(log_has(w, "run1.log", "settings applied"));
 	assert_true(log_has(w, "run2.log",
 			    "settings unchanged since they were applied: nothing to do"));
