@@ -452,18 +452,7 @@ static double now_unix(void)
 /* Log each error of a configuration that was refused, then "not reloading". */
 static void log_refused(const struct diags *dg)
 {
-	char *text = NULL, *line, *save = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (f) {
-		diags_print(dg, f);
-		fclose(f);
-	}
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save))
-		log_warnx("%s", line);
-	free(text);
+	log_diags(dg);
 	log_warnx("the configuration has errors: not reloading; the running one stays");
 }
 

@@ -42,8 +42,7 @@ static void wipe_free(char *s, size_t len)
 	free(s);
 }
 
-/* Log each error of a urlFile (positions and reasons only: the lines are secret). */
-static void log_diags(const struct diags *dg)
+void log_diags(const struct diags *dg)
 {
 	char *text = NULL, *line, *save = NULL;
 	size_t len = 0;

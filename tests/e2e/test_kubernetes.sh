@@ -140,6 +140,7 @@ cm "$D" bramble-config bramble.yaml >"$W/daemon.yaml"
 cm "$C" bramble-config bramble.yaml >"$W/cron.yaml"
 cm "$C" bramble-reloader reloader.sh >"$W/reloader.sh"
 mkdir -p "$W/repo" && cp -r "$SRC/manifests/examples/." "$W/repo/"
+example_secrets "$W/repo" # validate checks that secret files are in paths.secretsDir
 for f in daemon cron; do
 	expect_rc 0 "the $f form's ConfigMap bramble.yaml loads (bramble validate)" \
 		"$BRAMBLE" validate -c "$W/$f.yaml" --source "$W/repo" --set paths.secretsDir="$W/secrets"
@@ -174,7 +175,6 @@ form() { # CONFIG: move its paths under $W, start the stand-ins, apply once
 	expect_rc 0 "bramble apply with $(basename "$1")" "$BRAMBLE" apply -c "$W/form.yaml" \
 		--source "$W/repo" --set dhcp.testCommand= --set paths.secretsDir="$W/secrets"
 }
-example_secrets "$W/repo"
 sh "$SRC/scripts/make-demo-image.sh" "$W/demo-os" >/dev/null
 form "$W/daemon.yaml"
 check "daemon form: bramble's restart command reaches dnsmasq (SIGTERM by pid file)" \
