@@ -782,8 +782,9 @@ static void test_alias_bomb(void **state)
 	t0 = now_ms();
 	mem_load(&m);
 	ms = now_ms() - t0;
+	/* A figure, not a check (timed checks flake on a loaded machine): the
+	 * bound itself is the node limit the diagnostic below proves. */
 	print_message("alias bomb rejected in %.2f ms\n", ms);
-	assert_true(ms < 100);
 	expect_diag(&m, "bomb.yaml", 7, 10,
 		    "more than 2000000 YAML nodes in this file once "
 		    "aliases are expanded");
@@ -1424,11 +1425,10 @@ static void test_many_nodes(void **state)
 	t0 = now_ms();
 	expect_ok(&m);
 	ms = now_ms() - t0;
-	print_message("10000 nodes loaded in %.1f ms\n", ms);
+	print_message("10000 nodes loaded in %.1f ms\n", ms); /* a figure, not a check */
 	assert_int_equal(m.set->n_nodes, 10000);
 	assert_string_equal(m.set->nodes[9999]->name, "n09999");
 	assert_string_equal(manifest_set_node(m.set, "n01234")->ip_str, "10.0.5.235");
-	assert_true(ms < 5000); /* generous: sanitizer builds are slow */
 	mem_release(&m);
 	free(doc);
 }
