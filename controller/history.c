@@ -98,14 +98,14 @@ void history_entry_fill(struct history_entry *e, const struct pass_result *res, 
 	first_error(e, d, res);
 }
 
-/* A word field: letters, digits and '_' only, at most size - 1 of them. */
+/* A word field: letters, digits, '_' and '-' only, at most size - 1 of them. */
 static int word_field(struct state_reader *sr, const char *what, const char *s, char *out,
 		      size_t size)
 {
 	size_t i, n = strlen(s);
 
 	for (i = 0; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
 		      (s[i] >= '0' && s[i] <= '9')))
 			break;
 	if (n == 0 || i < n || n >= size)
