@@ -108,6 +108,8 @@ contains "$st/suspended" "by	root" "and who"
 expect_rc 75 "apply while suspended is refused (exit 75)" b apply
 contains "$W/last.err" "suspended by root" "apply says who suspended"
 contains "$W/last.err" "--force" "and how to go past it"
+check "the timer's unit (bramble-apply.service) takes that exit as a success, not failed" \
+	grep -qx 'SuccessExitStatus=75' "$SRC/deploy/systemd/bramble-apply.service"
 expect_rc 0 "apply --force applies all the same" b apply --force
 expect_rc 0 "status" b status
 contains "$W/last.out" "SUSPENDED: suspended by root" "bramble status says it is suspended"
