@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "state_text.h"
 #include "status.h"
-#include "../common/atomic.h"
 #include "../common/fsutil.h"
 #include "../common/parse.h"
 
@@ -40,17 +40,6 @@ static const char *outcome_word(int outcome)
 
 static const char *const kind_words[PASS_KIND_COUNT] = {"full", "delta", "sealed"};
 
-/* Copy s into out (size bytes), every control byte a space: one field of one line. */
-static void field_copy(char *out, size_t size, const char *s)
-{
-	size_t i;
-
-	snprintf(out, size, "%s", s ? s : "");
-	for (i = 0; out[i]; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = ' ';
-}
-
 /* The first error, as "file:line:col: message" (or the message alone). */
 static void first_error(struct history_entry *e, const struct diags *d,
 			const struct pass_result *res)
@@ -71,7 +60,7 @@ static void first_error(struct history_entry *e, const struct diags *d,
 	} else {
 		msg[0] = '\0';
 	}
-	field_copy(e->error, sizeof(e->error), msg);
+	state_text_copy(e->error, sizeof(e->error), msg);
 }
 
 void history_entry_fill(struct history_entry *e, const struct pass_result *res, const char *trigger,
@@ -80,11 +69,11 @@ void history_entry_fill(struct history_entry *e, const struct pass_result *res, 
 	memset(e, 0, sizeof(*e));
 	e->time = e->last = start;
 	e->times = 1;
-	field_copy(e->trigger, sizeof(e->trigger), trigger ? trigger : "cli");
-	field_copy(e->outcome, sizeof(e->outcome), outcome_word(res->outcome));
-	field_copy(e->kind, sizeof(e->kind),
-		   res->kind < PASS_KIND_COUNT ? kind_words[res->kind] : "full");
-	field_copy(e->revision, sizeof(e->revision), res->revision);
+	state_text_copy(e->trigger, sizeof(e->trigger), trigger ? trigger : "cli");
+	state_text_copy(e->outcome, sizeof(e->outcome), outcome_word(res->outcome));
+	state_text_copy(e->kind, sizeof(e->kind),
+			res->kind < PASS_KIND_COUNT ? kind_words[res->kind] : "full");
+	state_text_copy(e->revision, sizeof(e->revision), res->revision);
 	e->counts[HC_CREATE] = res->n_create;
 	e->counts[HC_UPDATE] = res->n_update;
 	e->counts[HC_DELETE] = res->n_delete;
@@ -105,8 +94,8 @@ static int word_field(struct state_reader *sr, const char *what, const char *s, 
 	size_t i, n = strlen(s);
 
 	for (i = 0; i < n; i++)
-		if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
+		if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
 			break;
 	if (n == 0 || i < n || n >= size)
 		return state_error(sr, "bad %s \"%.40s\": expected a word", what, s);
@@ -300,7 +289,7 @@ int history_record(const char *state_dir, const struct history_entry *e, unsigne
 {
 	struct history h = {NULL, 0};
 	struct buf text = BUF_INIT;
-	int dirfd = -1, r;
+	int r;
 
 	if (limit == 0)
 		return 0;
@@ -309,32 +298,16 @@ int history_record(const char *state_dir, const struct history_entry *e, unsigne
 		r = history_add(&h, e, limit);
 	if (r == 0)
 		r = history_format(&h, &text);
-	if (r == 0) {
-		dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = dirfd < 0 ? -errno : 0;
-	}
 	/*
 	 * No fsync: a crash may lose the last entries (the rename not yet on
 	 * disk) or leave a damaged file, which the reader skips line by line;
 	 * a history is not worth a flush per pass.
 	 */
 	if (r == 0)
-		r = atomic_write_at(dirfd, HISTORY_FILE, text.data, text.len, 0644,
-				    ATOMIC_SYNC_NONE);
-	if (dirfd >= 0)
-		close(dirfd);
+		r = state_text_write(state_dir, HISTORY_FILE, &text, ATOMIC_SYNC_NONE);
 	buf_release(&text);
 	history_release(&h);
 	return r;
-}
-
-static void iso_time(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "%" PRId64, t);
 }
 
 json_t *history_entry_json(const struct history_entry *e)
@@ -348,8 +321,8 @@ json_t *history_entry_json(const struct history_entry *e)
 		json_decref(c);
 		return NULL;
 	}
-	iso_time(e->time, at);
-	iso_time(e->last, last);
+	state_text_time(e->time, at);
+	state_text_time(e->last, last);
 	for (i = 0; i < HC_COUNT; i++)
 		json_object_set_new(c, count_names[i], json_integer((json_int_t)e->counts[i]));
 	json_object_set_new(o, "time", json_string(at));
@@ -371,7 +344,7 @@ void history_entry_print(const struct history_entry *e, FILE *out)
 	const uint64_t *c = e->counts;
 	char at[32];
 
-	iso_time(e->time, at);
+	state_text_time(e->time, at);
 	fprintf(out, "%s  %-8s %-12s %s", at, e->trigger, e->outcome,
 		e->revision[0] ? e->revision : "(no revision)");
 	if (strcmp(e->outcome, "applied") == 0 || strcmp(e->outcome, "apply_failed") == 0)
@@ -385,7 +358,7 @@ void history_entry_print(const struct history_entry *e, FILE *out)
 	if (e->times > 1) {
 		char last[32];
 
-		iso_time(e->last, last);
+		state_text_time(e->last, last);
 		fprintf(out, "; x%" PRIu64 " (the last at %s)", e->times, last);
 	}
 	fputc('\n', out);

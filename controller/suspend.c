@@ -10,23 +10,12 @@
 #include <unistd.h>
 
 #include "reconcile.h"
-#include "../common/atomic.h"
+#include "state_text.h"
 #include "../common/fsutil.h"
 #include "../common/parse.h"
 
 #define SUSPEND_READ_MAX 4096
 #define SUSPEND_HINT	 "`bramble resume` removes it, `bramble suspend` writes it anew"
-
-/* Copy s into out, control bytes as spaces. */
-static void text_copy(char *out, size_t size, const char *s)
-{
-	size_t i;
-
-	snprintf(out, size, "%s", s);
-	for (i = 0; out[i]; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = ' ';
-}
 
 static int parse_line(struct state_reader *sr, char *line, struct suspension *s)
 {
@@ -40,9 +29,9 @@ static int parse_line(struct state_reader *sr, char *line, struct suspension *s)
 	if (strcmp(f[0], "since") == 0)
 		return state_i64(sr, "since", f[1], 0, INT64_MAX, &s->since);
 	if (strcmp(f[0], "by") == 0 && strlen(f[1]) < sizeof(s->by))
-		text_copy(s->by, sizeof(s->by), f[1]);
+		state_text_copy(s->by, sizeof(s->by), f[1]);
 	else if (strcmp(f[0], "reason") == 0 && strlen(f[1]) < sizeof(s->reason))
-		text_copy(s->reason, sizeof(s->reason), f[1]);
+		state_text_copy(s->reason, sizeof(s->reason), f[1]);
 	else
 		return state_error(
 			sr, "bad line \"%.40s\": expected by, since or reason, not too long", f[0]);
@@ -87,20 +76,11 @@ bool suspend_is_on(const char *state_dir)
 	return on;
 }
 
-static void iso_time(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "(unknown)");
-}
-
 int suspend_describe(const struct suspension *s, struct buf *out)
 {
 	char since[32];
 
-	iso_time(s->since, since);
+	state_text_time(s->since, since);
 	return buf_printf(out, "suspended by %s since %s%s%s%s", s->by[0] ? s->by : "(unknown)",
 			  s->since ? since : "(unknown)", s->reason[0] ? " (reason: " : "",
 			  s->reason, s->reason[0] ? ")" : "");
@@ -112,7 +92,7 @@ json_t *suspend_json(const struct suspension *s)
 
 	if (!s->on)
 		return json_null();
-	iso_time(s->since, since);
+	state_text_time(s->since, since);
 	return json_pack("{s:s?, s:s?, s:s?}", "by", s->by[0] ? s->by : NULL, "since",
 			 s->since ? since : NULL, "reason", s->reason[0] ? s->reason : NULL);
 }
@@ -134,21 +114,14 @@ static void who(char *out, size_t size)
 static int write_file(const char *state_dir, const struct suspension *s)
 {
 	struct buf text = BUF_INIT;
-	int dirfd = -1, r;
+	int r;
 
 	r = mkdir_p(state_dir, 0755);
 	if (r == 0)
 		r = buf_printf(&text, "by\t%s\nsince\t%" PRId64 "\nreason\t%s\n", s->by, s->since,
 			       s->reason);
-	if (r == 0) {
-		dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = dirfd < 0 ? -errno : 0;
-	}
 	if (r == 0)
-		r = atomic_write_at(dirfd, SUSPEND_FILE, text.data, text.len, 0644,
-				    ATOMIC_SYNC_DIR);
-	if (dirfd >= 0)
-		close(dirfd);
+		r = state_text_write(state_dir, SUSPEND_FILE, &text, ATOMIC_SYNC_DIR);
 	buf_release(&text);
 	return r;
 }
@@ -169,7 +142,7 @@ int suspend_command(const struct bramble_config *cfg, const char *reason)
 	s.on = true;
 	s.since = old.on && old.since ? old.since : (int64_t)time(NULL);
 	who(s.by, sizeof(s.by));
-	text_copy(s.reason, sizeof(s.reason), reason ? reason : "");
+	state_text_copy(s.reason, sizeof(s.reason), reason ? reason : "");
 	r = write_file(cfg->state_dir, &s);
 	if (r == 0)
 		r = suspend_describe(&s, &m);
