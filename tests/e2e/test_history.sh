@@ -126,9 +126,9 @@ start_daemon() {
 		--set webhook.tokenFile="$W/token" --listen 127.0.0.1:0 --interval 1h "$@" >"$log" 2>&1 &
 	PID=$!
 	T_PIDS+=("$PID")
-	wait_for 10 grep -q 'listening on' "$log" || return 1
+	wait_for 30 grep -q 'listening on' "$log" || return 1
 	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log" | head -1)
-	wait_for 10 test -S "$st/control.sock"
+	wait_for 30 test -S "$st/control.sock"
 }
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
@@ -138,7 +138,7 @@ hook() { curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: applic
 nlines() { grep -c "$2" "$1"; }
 
 check "the daemon starts while suspended" start_daemon "$W/d.log"
-check "its start pass is skipped, and it says so" wait_for 10 grep -q 'pass (start): skipped: suspended by root' "$W/d.log"
+check "its start pass is skipped, and it says so" wait_for 30 grep -q 'pass (start): skipped: suspended by root' "$W/d.log"
 check "bramble_suspended is 1" metric_is bramble_suspended 1
 check "no pass ran" metric_is bramble_reconcile_passes_total 0
 check "/readyz stays ready: serving is unaffected" \
@@ -147,9 +147,9 @@ curl -s "http://127.0.0.1:$PORT/status" >"$W/status.json"
 check "/status says suspended, by whom, why" \
 	eq "$(jq_ "$W/status.json" 'd["suspended"]["reason"]')" "firmware change on the switch"
 check "a webhook is accepted" eq "$(hook)" 202
-check "and its pass is skipped, said in the log" wait_for 10 grep -q 'pass (webhook): skipped' "$W/d.log"
+check "and its pass is skipped, said in the log" wait_for 30 grep -q 'pass (webhook): skipped' "$W/d.log"
 kill -HUP "$PID"
-check "a SIGHUP's pass is skipped too" wait_for 10 grep -q 'pass (SIGHUP): skipped' "$W/d.log"
+check "a SIGHUP's pass is skipped too" wait_for 30 grep -q 'pass (SIGHUP): skipped' "$W/d.log"
 check "still no pass ran" metric_is bramble_reconcile_passes_total 0
 expect_rc 75 "reconcile while suspended is refused (exit 75)" b reconcile
 contains "$W/last.err" "suspended by root" "and says why"
@@ -161,7 +161,7 @@ expect_rc 0 "bramble resume" b resume
 check "the suspension is gone" test ! -e "$st/suspended"
 check "bramble_suspended is 0" metric_is bramble_suspended 0
 check "a webhook is accepted" eq "$(hook)" 202
-check "and its pass runs now" wait_for 10 metric_is bramble_reconcile_passes_total 2
+check "and its pass runs now" wait_for 60 metric_is bramble_reconcile_passes_total 2
 curl -s "http://127.0.0.1:$PORT/status" >"$W/status.json"
 check "/status: not suspended" eq "$(jq_ "$W/status.json" 'd["suspended"]')" None
 check "/status: the last passes, newest first, the webhook's" \
@@ -219,7 +219,7 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); c, _ = s.ac
 	"$W/mute/control.sock" &
 MUTE=$!
 T_PIDS+=("$MUTE")
-wait_for 5 test -S "$W/mute/control.sock"
+wait_for 20 test -S "$W/mute/control.sock"
 expect_rc 124 "reconcile --timeout 1s gives up (exit 124)" "$BRAMBLE" reconcile --state-dir "$W/mute" --timeout 1s
 contains "$W/last.err" "no result in 1 s" "and says the pass goes on"
 stop_pid "$MUTE"
