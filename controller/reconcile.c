@@ -775,8 +775,12 @@ static void pass_result_fill(struct pass *p, int code)
 	}
 }
 
-/* The pass in state/history (history.h), under the pass lock; a failure only logged. */
-static void pass_history_record(struct pass *p)
+/*
+ * The pass in state/history (history.h), under the pass lock.  A write that
+ * fails is said, and fails the command as a status that cannot be recorded
+ * does (the old file stays whole); damage found in the old file only warns.
+ */
+static int pass_history_record(struct pass *p)
 {
 	struct history_entry e;
 	struct buf err = BUF_INIT;
@@ -790,6 +794,7 @@ static void pass_history_record(struct pass *p)
 	if (r < 0)
 		log_errno(r, "cannot record the pass in %s/%s", p->cfg->state_dir, HISTORY_FILE);
 	buf_release(&err);
+	return r;
 }
 
 /*
@@ -879,7 +884,8 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	code = o->mode != PASS_MODE_APPLY || lock_fd >= 0 ? pass_run(&p) : EXIT_FAILED;
 	pass_result_fill(&p, code);
 	if (lock_fd >= 0) {
-		pass_history_record(&p);
+		if (pass_history_record(&p) < 0 && code == EXIT_OK)
+			code = EXIT_FAILED;
 		close(lock_fd);
 	}
 	plan_free(p.plan);

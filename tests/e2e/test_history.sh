@@ -94,6 +94,10 @@ lacks "$st/history" "this is not an entry" "the rewritten file has no bad line"
 printf '\x00\x01garbage' >"$st/history"
 expect_rc 0 "a history of binary garbage: still exit 0" b history
 contains "$W/last.err" "history:1: a NUL byte" "and it is named file:line"
+rm -f "$st/history" && mkdir "$st/history"
+expect_rc 1 "a history that cannot be written fails the apply, as a status that cannot be" b apply
+contains "$W/last.err" "cannot record the pass in $st/history" "and says so"
+rmdir "$st/history" && printf '\x00\x01garbage' >"$st/history"
 expect_rc 0 "status --json" b status --json
 check "the status document has a history (empty: the file is garbage)" \
 	eq "$(jq_ "$W/last.out" 'd["history"]')" "[]"
