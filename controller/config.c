@@ -75,6 +75,7 @@ static const struct config_key keys[] = {
 	{"roots", "atticRetention", KEY_DURATION,
 	 offsetof(struct bramble_config, roots_attic_retention_s)},
 	{"boot", "deferMax", KEY_DURATION, offsetof(struct bramble_config, boot_defer_max_s)},
+	{"history", "limit", KEY_UINT, offsetof(struct bramble_config, history_limit)},
 	STR("notify", "url", notify_url),
 	STR("notify", "urlFile", notify_url_file),
 	STR("notify", "tokenFile", notify_token_file),
@@ -122,6 +123,7 @@ int config_init(struct bramble_config *c)
 	r |= config_set(&c->roots_copy_mode, "auto");
 	c->roots_attic_retention_s = 30 * 86400;
 	c->boot_defer_max_s = 60;
+	c->history_limit = 100;
 	c->notify_timeout_s = 10;
 	c->notify_retries = 3;
 	c->notify_boot_stall_s = 120;

@@ -61,6 +61,7 @@ struct bramble_config {
 	unsigned roots_attic_retention_s; /* bramble gc removes attic entries older than this */
 	/* boot observation: how long a booting node's switch may wait (boot.deferMax) */
 	unsigned boot_defer_max_s;
+	unsigned history_limit; /* passes kept in state/history (0: none; history.h) */
 	/* notifications out (notify.h) */
 	char *notify_url;	 /* one generic-JSON target (not a secret) */
 	char *notify_url_file;	 /* secret: lines "FORMAT URL" */

@@ -17,13 +17,16 @@
 #include <unistd.h>
 
 #include "bootwatch_follow.h"
+#include "control.h"
 #include "daemon_notify.h"
 #include "ratelimit.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
 #include "status.h"
+#include "suspend.h"
 #include "webhook.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -46,11 +49,13 @@ enum trigger {
 	TRIGGER_RETRY,
 	TRIGGER_SIGHUP,
 	TRIGGER_WEBHOOK,
+	TRIGGER_RECONCILE, /* bramble reconcile, through the control socket (control.h) */
 	TRIGGER_NONE,
 	TRIGGER_STOP,
 };
 
-static const char *const trigger_names[] = {"start", "timer", "retry", "SIGHUP", "webhook"};
+static const char *const trigger_names[] = {"start",  "timer",	 "retry",
+					    "SIGHUP", "webhook", "reconcile"};
 
 struct daemon {
 	const struct bramble_config *cfg;
@@ -73,6 +78,7 @@ struct daemon {
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
 	struct notify_watch notify;
+	struct control control; /* the loop thread's alone */
 	struct deferral {
 		char serial[9];
 		time_t since;
@@ -272,6 +278,7 @@ static int op_metrics(void *ctx, struct buf *out)
 {
 	struct daemon *d = ctx;
 
+	metrics_suspended(&d->metrics, suspend_is_on(d->state_dir));
 	return metrics_format(&d->metrics, out);
 }
 
@@ -632,7 +639,7 @@ static void deferrals_settle(struct daemon *d)
 static enum trigger wait_event(struct daemon *d, long delay_ms)
 {
 	long long end = mono_ms() + delay_ms, left;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	enum trigger t;
 	long due;
 
@@ -648,11 +655,12 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 			left = BOOT_POLL_MS;
 		if (left > due)
 			left = due;
-		pfd.fd = wake_fd[0];
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) > 0)
+		pfd[0] = (struct pollfd){wake_fd[0], POLLIN, 0};
+		pfd[1] = (struct pollfd){control_fd(&d->control), POLLIN, 0};
+		if (poll(pfd, 2, left > INT_MAX ? INT_MAX : (int)left) > 0 && pfd[0].revents)
 			wake_drain();
+		if (pfd[1].revents && control_accept(&d->control))
+			return TRIGGER_RECONCILE;
 		boot_tick(d);
 	}
 }
@@ -704,13 +712,68 @@ static void log_pass(enum trigger t, const struct pass_result *res, long retry_m
 	buf_release(&b);
 }
 
+/*
+ * While suspended (suspend.h) a pass is skipped, and said so; a `bramble
+ * reconcile --force` runs all the same.  Returns true when skipped.
+ */
+static bool skip_suspended(struct daemon *d, enum trigger t)
+{
+	struct suspension s;
+	struct buf err = BUF_INIT, m = BUF_INIT;
+	json_t *ans;
+
+	if (t == TRIGGER_RECONCILE && d->control.force)
+		return false;
+	(void)suspend_load(d->cfg->state_dir, &s, &err);
+	if (err.len)
+		log_warnx("%s/%s", d->cfg->state_dir, buf_str(&err));
+	if (s.on && suspend_describe(&s, &m) == 0) {
+		log_info("pass (%s): skipped: %s; bramble resume ends it", trigger_names[t],
+			 buf_str(&m));
+		sd_notify_sendf("READY=1\nSTATUS=passes %s", buf_str(&m));
+		ans = json_pack("{s:b, s:s, s:o}", "ok", 0, "error", buf_str(&m), "suspended",
+				suspend_json(&s));
+		control_reply(&d->control, ans);
+		json_decref(ans);
+	}
+	buf_release(&err);
+	buf_release(&m);
+	return s.on;
+}
+
+/* Answer `bramble reconcile`: the history entry of the pass that just ran. */
+static void reply_pass(struct daemon *d, const struct pass_result *res, int64_t start)
+{
+	struct history h = {NULL, 0};
+	struct history_entry e;
+	struct buf err = BUF_INIT;
+	json_t *ans;
+
+	if (!control_waiting(&d->control))
+		return;
+	(void)history_load(d->cfg->state_dir, &h, &err);
+	if (h.n && strcmp(h.v[h.n - 1].trigger, "reconcile") == 0 && h.v[h.n - 1].last >= start - 1)
+		e = h.v[h.n - 1];
+	else /* no history kept (history.limit 0), or it could not be written */
+		history_entry_fill(&e, res, "reconcile", NULL, start);
+	ans = json_pack("{s:b, s:o}", "ok", 1, "entry", history_entry_json(&e));
+	control_reply(&d->control, ans);
+	json_decref(ans);
+	history_release(&h);
+	buf_release(&err);
+}
+
 /* One pass; returns how long to wait before the next one. */
 static long run_pass(struct daemon *d, enum trigger t)
 {
 	struct pass_result res;
+	int64_t start = (int64_t)time(NULL);
 	long delay;
 	int r;
 
+	if (skip_suspended(d, t))
+		return jitter(d, (long)d->cfg->interval_s * 1000);
+	d->opts.trigger = t == TRIGGER_SIGHUP ? "signal" : trigger_names[t];
 	r = status_mark_reconciling(d->cfg->state_dir, trigger_names[t]);
 	if (r < 0)
 		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
@@ -728,6 +791,7 @@ static long run_pass(struct daemon *d, enum trigger t)
 		delay = BOOT_RECHECK_MS;
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
+	reply_pass(d, &res, start);
 	metrics_pass(&d->metrics, &res, now_unix());
 	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)
@@ -780,6 +844,10 @@ static int start_http(struct daemon *d)
 	}
 	log_info("listening on %s (port %u): /healthz /readyz /metrics /status /hooks/git", listen,
 		 http_port(d->http));
+	r = control_open(&d->control, d->cfg->state_dir);
+	if (r < 0)
+		log_errno(r, "bramble reconcile is off: cannot make %s/%s", d->cfg->state_dir,
+			  CONTROL_SOCKET);
 	/* Ready once the endpoints answer; /readyz says whether a revision is applied. */
 	sd_notify_sendf("READY=1\nSTATUS=listening on %s, first pass running", listen);
 	return EXIT_OK;
@@ -842,6 +910,7 @@ static void daemon_close(struct daemon *d)
 	size_t i;
 
 	http_stop(d->http);
+	control_close(&d->control);
 	notify_watch_close(&d->notify); /* aborts a delivery in flight */
 	boot_follow_close(d->boot);
 	d->boot = NULL;
@@ -871,6 +940,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	int code;
 
 	memset(&d, 0, sizeof(d));
+	d.control = (struct control)CONTROL_INIT;
 	d.cfg = cfg;
 	d.reload = reload;
 	d.state_dir = cfg->state_dir;

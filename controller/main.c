@@ -14,15 +14,19 @@
 #include "discover.h"
 #include "doctor.h"
 #include "image_step.h"
+#include "control.h"
 #include "gc.h"
 #include "git_mirror.h"
 #include "git_source.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
+#include "suspend.h"
 #include "../common/atomic.h"
 #include "../common/buf.h"
+#include "../common/parse.h"
 
 /* The options a command takes beyond the common ones (config, source, paths, --set, -v). */
 enum cmd_opt {
@@ -34,8 +38,12 @@ enum cmd_opt {
 	CO_INTERVAL = 1u << 5,
 	CO_QUIET = 1u << 6,
 	CO_COLOR = 1u << 7,
-	CO_NONE = 1u << 8,   /* not even the common ones: version, help */
-	CO_DOCTOR = 1u << 9, /* --probe-dhcp, --as-pi, --interface */
+	CO_NONE = 1u << 8,     /* not even the common ones: version, help */
+	CO_DOCTOR = 1u << 9,   /* --probe-dhcp, --as-pi, --interface */
+	CO_FORCE = 1u << 10,   /* apply, reconcile: --force past a suspension */
+	CO_REASON = 1u << 11,  /* suspend --reason */
+	CO_TIMEOUT = 1u << 12, /* reconcile --timeout */
+	CO_COUNT = 1u << 13,   /* history -n */
 };
 
 struct cmd {
@@ -56,6 +64,10 @@ static int cmd_doctor(int argc, char **argv);
 static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
+static int cmd_history(int argc, char **argv);
+static int cmd_suspend(int argc, char **argv);
+static int cmd_resume(int argc, char **argv);
+static int cmd_reconcile(int argc, char **argv);
 
 #define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
 
@@ -64,10 +76,19 @@ static const struct cmd commands[] = {
 	 CO_JSON | CO_QUIET},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
 	 CO_PASS | CO_JSON | CO_COLOR},
-	{"apply", cmd_apply, "make the outputs match the repository", CO_PASS},
+	{"apply", cmd_apply, "make the outputs match the repository (refused while suspended)",
+	 CO_PASS | CO_FORCE},
 	{"run", cmd_run, "reconcile on a timer, on webhooks and on SIGHUP; serve HTTP endpoints",
 	 CO_PASS | CO_LISTEN | CO_INTERVAL},
 	{"status", cmd_status, "show the recorded status (--json for the document)", CO_JSON},
+	{"history", cmd_history, "show the last passes, newest first (-n N, --json)",
+	 CO_JSON | CO_COUNT},
+	{"reconcile", cmd_reconcile,
+	 "ask the running daemon for a pass now and wait for its result",
+	 CO_JSON | CO_FORCE | CO_TIMEOUT},
+	{"suspend", cmd_suspend, "stop the daemon's and the timer's passes (--reason TEXT)",
+	 CO_REASON},
+	{"resume", cmd_resume, "end a suspension: passes run again", 0},
 	{"discover", cmd_discover,
 	 "print Node manifests for the Pis seen booting that no manifest names", 0},
 	{"doctor", cmd_doctor,
@@ -120,12 +141,19 @@ static const struct opt_help opt_helps[] = {
 	{CO_DOCTOR,
 	 "      --as-pi SERIAL --interface IFACE\n"
 	 "                        boot as that node's bootloader on IFACE (DHCP, TFTP)\n"},
+	{CO_FORCE, "      --force           run the pass even while suspended (bramble suspend)\n"},
+	{CO_REASON, "      --reason TEXT     why, shown by status (at most 200 bytes)\n"},
+	{CO_TIMEOUT, "      --timeout DURATION\n"
+		     "                        wait at most this long for the result (default 15m; "
+		     "0: no limit)\n"},
+	{CO_COUNT, "  -n N                  the last N passes (default: all kept)\n"},
 	{0, "  -h, --help            this help\n"},
 };
 
 static const char exit_usage[] =
 	"\nExit codes: 0 success (plan: nothing to change), 1 failure or invalid revision,\n"
-	"2 plan: changes pending, 64 bad usage or configuration.\n";
+	"2 plan: changes pending, 64 bad usage or configuration, 75 suspended (apply,\n"
+	"reconcile); reconcile: 69 no daemon, 77 not permitted, 124 timed out.\n";
 
 enum {
 	OPT_PATH = 256,
@@ -144,6 +172,9 @@ enum {
 	OPT_AS_PI,
 	OPT_INTERFACE,
 	OPT_COLOR,
+	OPT_FORCE,
+	OPT_REASON,
+	OPT_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -166,6 +197,9 @@ static const struct option long_opts[] = {
 	{"as-pi", required_argument, NULL, OPT_AS_PI},
 	{"interface", required_argument, NULL, OPT_INTERFACE},
 	{"color", required_argument, NULL, OPT_COLOR},
+	{"force", no_argument, NULL, OPT_FORCE},
+	{"reason", required_argument, NULL, OPT_REASON},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -176,12 +210,21 @@ static const struct option long_opts[] = {
 static unsigned opt_bit(int opt)
 {
 	static const int bits[][2] = {
-		{OPT_JSON, CO_JSON},	     {OPT_DRY_RUN, CO_DRY_RUN},
-		{OPT_ADOPT, CO_ADOPT},	     {OPT_ALLOW_EMPTY, CO_ALLOW_EMPTY},
-		{OPT_LISTEN, CO_LISTEN},     {OPT_INTERVAL, CO_INTERVAL},
-		{OPT_COLOR, CO_COLOR},	     {'q', CO_QUIET},
-		{OPT_PROBE_DHCP, CO_DOCTOR}, {OPT_AS_PI, CO_DOCTOR},
+		{OPT_JSON, CO_JSON},
+		{OPT_DRY_RUN, CO_DRY_RUN},
+		{OPT_ADOPT, CO_ADOPT},
+		{OPT_ALLOW_EMPTY, CO_ALLOW_EMPTY},
+		{OPT_LISTEN, CO_LISTEN},
+		{OPT_INTERVAL, CO_INTERVAL},
+		{OPT_COLOR, CO_COLOR},
+		{'q', CO_QUIET},
+		{OPT_PROBE_DHCP, CO_DOCTOR},
+		{OPT_AS_PI, CO_DOCTOR},
 		{OPT_INTERFACE, CO_DOCTOR},
+		{OPT_FORCE, CO_FORCE},
+		{OPT_REASON, CO_REASON},
+		{OPT_TIMEOUT, CO_TIMEOUT},
+		{'n', CO_COUNT},
 	};
 	size_t i;
 
@@ -248,6 +291,10 @@ struct cli {
 	bool allow_empty;
 	struct late_flag late[64];
 	size_t n_late;
+	bool force;	    /* --force */
+	const char *reason; /* --reason */
+	uint64_t count;	    /* -n; 0: all */
+	unsigned timeout_s; /* --timeout */
 };
 
 /* --interval: the same check as source.interval in the file, said as the flag's. */
@@ -397,6 +444,29 @@ static int parse_color(struct cli *c, const char *v)
 	return 0;
 }
 
+/* --timeout DURATION: "90", "90s", "15m", "2h"; 0 is no limit; at most a week. */
+static int parse_timeout(struct cli *c, const char *v)
+{
+	char num[32];
+	size_t n = strlen(v);
+	uint64_t x = 0, mul = 1;
+
+	if (n > 0 && n < sizeof(num) && strchr("smh", v[n - 1])) {
+		mul = v[n - 1] == 'h' ? 3600 : v[n - 1] == 'm' ? 60 : 1;
+		n--;
+	}
+	snprintf(num, sizeof(num), "%.*s", (int)n, v);
+	if (n == 0 || n >= sizeof(num) || parse_u64(num, 10, 7 * 86400 / mul, &x) < 0) {
+		fprintf(stderr,
+			"bramble %s: --timeout: bad duration \"%s\": expected e.g. 90s, 15m, 2h "
+			"(at most 7d), or 0 for no limit\n",
+			c->cmd->name, v);
+		return -EINVAL;
+	}
+	c->timeout_s = (unsigned)(x * mul);
+	return 0;
+}
+
 /* One option into c; an option the command does not take is an error, said on stderr. */
 static int parse_one(struct cli *c, int opt)
 {
@@ -443,6 +513,20 @@ static int parse_one(struct cli *c, int opt)
 		return 0;
 	case OPT_COLOR:
 		return parse_color(c, optarg);
+	case OPT_FORCE:
+		c->force = true;
+		return 0;
+	case OPT_REASON:
+		c->reason = optarg;
+		return 0;
+	case OPT_TIMEOUT:
+		return parse_timeout(c, optarg);
+	case 'n':
+		if (parse_u64(optarg, 10, 1000000, &c->count) == 0 && c->count > 0)
+			return 0;
+		fprintf(stderr, "bramble %s: -n: bad count \"%s\": expected a number from 1\n",
+			c->cmd->name, optarg);
+		return -EINVAL;
 	}
 	if (parse_doctor_opt(c, opt))
 		return 0;
@@ -460,7 +544,7 @@ static int parse(struct cli *c, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:s:r:vqh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":c:s:r:n:vqh", long_opts, NULL)) != -1) {
 		if (opt == '?' || opt == ':') {
 			fprintf(stderr, "bramble %s: %s \"%s\"\n", c->cmd->name,
 				opt == ':' ? "missing value for option" : "unknown option",
@@ -507,6 +591,7 @@ static int setup(struct cli *c, const char *name, int argc, char **argv)
 
 	memset(c, 0, sizeof(*c));
 	c->cmd = cmd_find(name);
+	c->timeout_s = 15 * 60;
 	if (config_init(&c->cfg) < 0)
 		return EXIT_FAILED;
 	if (parse(c, argc, argv) < 0) {
@@ -558,6 +643,9 @@ static int run_pass(enum pass_mode mode, const char *cmd, int argc, char **argv)
 	code = setup(&c, cmd, argc, argv);
 	if (code < 0)
 		code = need_source(&c);
+	/* Flux refuses to reconcile a suspended object: so does apply, but for --force. */
+	if (code < 0 && mode == PASS_MODE_APPLY && suspend_refuses(&c.cfg, cmd, c.force))
+		code = EXIT_SUSPENDED;
 	if (code < 0) {
 		c.pass.mode = mode;
 		code = reconcile_pass(&c.cfg, &c.pass, NULL);
@@ -629,7 +717,59 @@ static int cmd_status(int argc, char **argv)
 		code = r < 0 ? EXIT_FAILED : EXIT_OK;
 		if (r == 0 && !c.json)
 			image_step_status(&c.cfg, stdout);
+		if (r == 0 && !c.json) {
+			suspend_status_print(c.cfg.state_dir, stdout);
+			history_status_print(c.cfg.state_dir, stdout);
+		}
 	}
+	cli_release(&c);
+	return code;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "history", argc, argv);
+	if (code < 0)
+		code = history_command(&c.cfg, (size_t)c.count, c.json, stdout);
+	cli_release(&c);
+	return code;
+}
+
+static int cmd_reconcile(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "reconcile", argc, argv);
+	if (code < 0)
+		code = control_reconcile_command(&c.cfg, c.force, c.timeout_s, c.json, stdout);
+	cli_release(&c);
+	return code;
+}
+
+static int cmd_suspend(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "suspend", argc, argv);
+	if (code < 0)
+		code = suspend_command(&c.cfg, c.reason);
+	cli_release(&c);
+	return code;
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+	struct cli c;
+	int code;
+
+	code = setup(&c, "resume", argc, argv);
+	if (code < 0)
+		code = resume_command(&c.cfg);
 	cli_release(&c);
 	return code;
 }

@@ -121,6 +121,13 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_suspended(struct metrics *m, bool suspended)
+{
+	pthread_mutex_lock(&m->lock);
+	m->suspended = suspended;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void metrics_hook(struct metrics *m, bool accepted)
 {
 	pthread_mutex_lock(&m->lock);
@@ -238,6 +245,12 @@ static int add_state(struct buf *out, const struct metrics *m)
 		r = buf_printf(out, "%s{state=\"ready\"} %llu\n%s{state=\"not_ready\"} %llu\n",
 			       nodes, (unsigned long long)m->nodes_ready, nodes,
 			       (unsigned long long)m->nodes_not_ready);
+	if (r == 0)
+		r = add_header(
+			out, "bramble_suspended", "gauge",
+			"1 while bramble suspend holds the passes (serving goes on), else 0.");
+	if (r == 0)
+		r = buf_printf(out, "bramble_suspended %d\n", m->suspended ? 1 : 0);
 	if (r == 0)
 		r = add_counter(out, "bramble_drift_repairs_total",
 				"Managed files edited or deleted outside bramble, then repaired.",

@@ -60,6 +60,7 @@ struct metrics {
 	uint64_t boot_events, boot_unknown;
 	uint64_t boot_stage[BOOT_STAGE_COUNT];
 	uint64_t notifications[METRICS_N_NOTIFY]; /* by enum metrics_notify_result */
+	bool suspended;				  /* bramble suspend (suspend.h) */
 };
 
 /* Zero the counters and set up the lock; metrics_release() destroys the lock. */
@@ -76,6 +77,9 @@ void metrics_seed(struct metrics *m, const char *revision, double last_success, 
 
 /* Count one pass; now is the Unix time at its end. */
 void metrics_pass(struct metrics *m, const struct pass_result *res, double now);
+
+/* Whether passes are suspended (bramble_suspended). */
+void metrics_suspended(struct metrics *m, bool suspended);
 
 /* Count one request to the webhook. */
 void metrics_hook(struct metrics *m, bool accepted);

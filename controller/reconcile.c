@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "history.h"
 #include "image_step.h"
 #include "log.h"
 #include "pass.h"
@@ -775,6 +776,28 @@ static void pass_result_fill(struct pass *p, int code)
 }
 
 /*
+ * The pass in state/history (history.h), under the pass lock.  A write that
+ * fails is said, and fails the command as a status that cannot be recorded
+ * does (the old file stays whole); damage found in the old file only warns.
+ */
+static int pass_history_record(struct pass *p)
+{
+	struct history_entry e;
+	struct buf err = BUF_INIT;
+	int r;
+
+	history_entry_fill(&e, p->res, p->o->trigger, &p->d,
+			   (int64_t)time(NULL) - (int64_t)p->res->duration_s);
+	r = history_record(p->cfg->state_dir, &e, p->cfg->history_limit, &err);
+	if (err.len)
+		log_warnx("%s/%s", p->cfg->state_dir, buf_str(&err));
+	if (r < 0)
+		log_errno(r, "cannot record the pass in %s/%s", p->cfg->state_dir, HISTORY_FILE);
+	buf_release(&err);
+	return r;
+}
+
+/*
  * One applying pass at a time per state directory: `bramble apply` run by
  * hand while the daemon applies waits for it (two passes interleaving their
  * writes, renames and inventory would each see the other's half-done work).
@@ -860,8 +883,11 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 		lock_fd = pass_lock(cfg);
 	code = o->mode != PASS_MODE_APPLY || lock_fd >= 0 ? pass_run(&p) : EXIT_FAILED;
 	pass_result_fill(&p, code);
-	if (lock_fd >= 0)
+	if (lock_fd >= 0) {
+		if (pass_history_record(&p) < 0 && code == EXIT_OK)
+			code = EXIT_FAILED;
 		close(lock_fd);
+	}
 	plan_free(p.plan);
 	resource_set_release(&p.desired);
 	image_trees_release(&p.ctx);

@@ -38,6 +38,7 @@ struct pass_opts {
 	bool json;  /* validate, plan: the JSON document instead of the text */
 	struct error_memo *memo; /* NULL: every failure's errors are printed */
 	FILE *out;		 /* the plan and summaries (stdout) */
+	const char *trigger;	 /* apply: the history's trigger (NULL: "cli") */
 	/*
 	 * The daemon's boot observation: true defers the switch of this node's
 	 * boot tree to a new generation (it is in the middle of a boot); the
@@ -50,9 +51,10 @@ struct pass_opts {
 /* Exit codes of the commands (documented in README.md). */
 enum exit_code {
 	EXIT_OK = 0,
-	EXIT_FAILED = 1,  /* invalid revision, or an apply that failed */
-	EXIT_CHANGES = 2, /* plan: changes pending */
-	EXIT_USAGE = 64,  /* bad command line or configuration */
+	EXIT_FAILED = 1,     /* invalid revision, or an apply that failed */
+	EXIT_CHANGES = 2,    /* plan: changes pending */
+	EXIT_USAGE = 64,     /* bad command line or configuration */
+	EXIT_SUSPENDED = 75, /* apply, reconcile: suspended (suspend.h), nothing done */
 };
 
 /* How a pass did its work (seal.h). */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "history.h"
+#include "suspend.h"
 #include "../common/fsutil.h"
 #include "status_int.h"
 
@@ -189,6 +191,8 @@ int status_print(const char *state_dir, bool json, FILE *out)
 	if (!json_is_array(nodes))
 		json_decref(nodes);
 	boot_merge(st, state_dir);
+	suspend_status_merge(st, state_dir);
+	history_status_merge(st, state_dir);
 	/* The document's version (README.md, "JSON output"); /status is the same document. */
 	json_object_set_new(st, "schema", json_string("bramble/status/v1"));
 	if (json)

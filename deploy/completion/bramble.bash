@@ -4,16 +4,20 @@ _bramble()
 	local cur prev cmds opts
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	cmds="validate plan apply run status discover doctor images gc version help"
+	cmds="validate plan apply run status history reconcile suspend resume discover doctor images gc
+	      version help"
 	# The options each command takes (bramble COMMAND --help).
 	opts="--config --source --path --root --tftp-root --nfs-root --state-dir --image-store
 	      --set --verbose --help"
 	case ${COMP_WORDS[1]} in
 	validate) opts="$opts --quiet --json" ;;
 	plan) opts="$opts --allow-empty --adopt --quiet --json --color=" ;;
-	apply) opts="$opts --allow-empty --adopt --quiet" ;;
+	apply) opts="$opts --allow-empty --adopt --quiet --force" ;;
 	run) opts="$opts --allow-empty --adopt --quiet --listen --interval" ;;
 	status) opts="$opts --json" ;;
+	history) opts="$opts --json -n" ;;
+	reconcile) opts="$opts --json --force --timeout" ;;
+	suspend) opts="$opts --reason" ;;
 	images) opts="$opts --quiet --json" ;;
 	doctor) opts="$opts --json --probe-dhcp --as-pi --interface" ;;
 	gc) opts="$opts --dry-run --quiet" ;;
@@ -24,7 +28,7 @@ _bramble()
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-s|--source|-r|--root|--tftp-root|--nfs-root|--state-dir|--image-store)
 		COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	--set|--path|--listen|--interval|--as-pi)
+	--set|--path|--listen|--interval|--as-pi|--reason|--timeout|-n)
 		return ;;
 	--probe-dhcp|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
