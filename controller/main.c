@@ -36,6 +36,7 @@ enum cmd_opt {
 	CO_COLOR = 1u << 7,
 	CO_NONE = 1u << 8,   /* not even the common ones: version, help */
 	CO_DOCTOR = 1u << 9, /* --probe-dhcp, --as-pi, --interface */
+	CO_ACCEPT_SELECTOR = 1u << 10,
 };
 
 struct cmd {
@@ -57,7 +58,7 @@ static int cmd_gc(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
-#define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
+#define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET | CO_ACCEPT_SELECTOR)
 
 static const struct cmd commands[] = {
 	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
@@ -102,6 +103,9 @@ static const struct opt_help opt_helps[] = {
 	 "      --allow-empty     allow a revision with no nodes to remove every node's files\n"},
 	{CO_ADOPT,
 	 "      --adopt           replace files in the way that bramble did not create\n"},
+	{CO_ACCEPT_SELECTOR,
+	 "      --accept-selector-change\n"
+	 "                        apply under a selector other than the one last applied\n"},
 	{0,
 	 "  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"},
 	{CO_QUIET, "  -q, --quiet           only errors\n"},
@@ -144,6 +148,7 @@ enum {
 	OPT_AS_PI,
 	OPT_INTERFACE,
 	OPT_COLOR,
+	OPT_ACCEPT_SELECTOR,
 };
 
 static const struct option long_opts[] = {
@@ -166,6 +171,7 @@ static const struct option long_opts[] = {
 	{"as-pi", required_argument, NULL, OPT_AS_PI},
 	{"interface", required_argument, NULL, OPT_INTERFACE},
 	{"color", required_argument, NULL, OPT_COLOR},
+	{"accept-selector-change", no_argument, NULL, OPT_ACCEPT_SELECTOR},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -181,7 +187,7 @@ static unsigned opt_bit(int opt)
 		{OPT_LISTEN, CO_LISTEN},     {OPT_INTERVAL, CO_INTERVAL},
 		{OPT_COLOR, CO_COLOR},	     {'q', CO_QUIET},
 		{OPT_PROBE_DHCP, CO_DOCTOR}, {OPT_AS_PI, CO_DOCTOR},
-		{OPT_INTERFACE, CO_DOCTOR},
+		{OPT_INTERFACE, CO_DOCTOR},  {OPT_ACCEPT_SELECTOR, CO_ACCEPT_SELECTOR},
 	};
 	size_t i;
 
@@ -434,6 +440,9 @@ static int parse_one(struct cli *c, int opt)
 		return 0;
 	case OPT_ADOPT:
 		c->pass.adopt = true;
+		return 0;
+	case OPT_ACCEPT_SELECTOR:
+		c->pass.accept_selector_change = true;
 		return 0;
 	case OPT_JSON:
 		c->json = true;
