@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netaddr.h"
 #include "noderoot.h"
 #include "notify.h"
 #include "selector.h"
@@ -69,6 +70,7 @@ static const struct config_key keys[] = {
 	STR("webhook", "tokenFile", webhook_token_file),
 	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
 	STR(NULL, "selector", selector),
+	STR(NULL, "server", server),
 	{"images", "retries", KEY_UINT, offsetof(struct bramble_config, images_retries)},
 	{"images", "timeout", KEY_DURATION, offsetof(struct bramble_config, images_timeout_s)},
 	{"images", "maxSize", KEY_SIZE, offsetof(struct bramble_config, images_max_size)},
@@ -216,6 +218,7 @@ void config_release(struct bramble_config *c)
 #define IS_COPY_MODE(k)	   ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
 #define IS_URL(k)	   ((k)->offset == offsetof(struct bramble_config, notify_url))
 #define IS_SELECTOR(k)	   ((k)->offset == offsetof(struct bramble_config, selector))
+#define IS_SERVER(k)	   ((k)->offset == offsetof(struct bramble_config, server))
 #define NOTIFY_RETRIES_MAX 10
 #define IS_RETRIES(k)	   ((k)->offset == offsetof(struct bramble_config, notify_retries))
 /* boot.deferMax: 0 turns the deferred switch off */
@@ -320,6 +323,7 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 	void *field = (char *)c + k->offset;
 	const char *why = NULL;
 	enum copy_mode mode;
+	uint32_t ip;
 
 	switch (k->type) {
 	case KEY_STR:
@@ -330,6 +334,10 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 				k->key);
 		if (IS_SELECTOR(k) && selector_canonical(v, NULL, &why) < 0)
 			return diags_add(d, pos, "bad selector \"%s\"; expected %s", v, why);
+		if (IS_SERVER(k) && *v && ipv4_parse(v, &ip) < 0)
+			return diags_add(
+				d, pos,
+				"bad address \"%s\" for \"server\"; expected an IPv4 address", v);
 		/* the URL may hold a token: the message does not repeat it */
 		if (IS_URL(k) && *v && notify_url_check(v) < 0)
 			return diags_add(d, pos,

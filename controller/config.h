@@ -52,6 +52,7 @@ struct bramble_config {
 	char *webhook_token_file;    /* shared token (X-Gitlab-Token) */
 	bool allow_empty;
 	char *selector; /* Node labels this instance serves, "site=rack-b" (selector.h); NULL: all */
+	char *server;	/* this netboot server's address, over the Cluster's (several sites) */
 	/* images (url Images brought into the image store) */
 	unsigned images_retries;    /* download attempts after the first */
 	unsigned images_timeout_s;  /* download: no byte for this long is a failure */

@@ -69,6 +69,8 @@ int pass_json_plan(const struct pass *p, const char *after_apply, size_t images_
 /* pass_select.c: a pass under a Node selector (selector.h) */
 /* Keep only the selected nodes in p->set; returns how many were left out. */
 size_t pass_select_nodes(struct pass *p);
+/* pass_select_nodes, and the configuration's server over the Cluster's: 0, -EINVAL (in p->d). */
+int pass_select(struct pass *p);
 /* 0: go on; 1: an apply refused (why says so) for a changed selector; -errno. */
 int pass_select_check(struct pass *p, struct buf *why);
 /* Record the selector of this apply in the state directory; 0 or -errno. */

@@ -11,8 +11,52 @@
 #include <string.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "pass.h"
 #include "selector.h"
+
+/*
+ * server: this instance's own address over the Cluster's spec.server (what
+ * the nodes' cmdline.txt mount their roots from, option 66, the PXE
+ * service): each site's netboot server has its own.  It must be inside the
+ * Cluster's subnet and no node's address, as spec.server must.
+ */
+static int select_server(struct pass *p)
+{
+	struct cluster *c = p->set->cluster;
+	uint32_t ip = 0;
+	size_t i;
+
+	if (!p->cfg->server || ipv4_parse(p->cfg->server, &ip) < 0)
+		return 0;
+	if (c->subnet && !ipv4_in_subnet(ip, c->subnet_ip, c->prefix_len))
+		return diags_add(
+			       &p->d, NULL,
+			       "server %s (the configuration's) is outside the Cluster's subnet %s",
+			       p->cfg->server, c->subnet) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	for (i = 0; i < p->set->n_nodes; i++)
+		if (p->set->nodes[i]->has_ip && p->set->nodes[i]->ip == ip)
+			return diags_add(&p->d, &p->set->nodes[i]->pos,
+					 "server %s (the configuration's) is the address of node "
+					 "\"%s\"",
+					 p->cfg->server, p->set->nodes[i]->name) < 0
+				       ? -ENOMEM
+				       : -EINVAL;
+	c->server = p->cfg->server;
+	c->server_ip = ip;
+	return 0;
+}
+
+int pass_select(struct pass *p)
+{
+	int r = select_server(p); /* against every node: an address clash is one across sites */
+
+	if (r == 0)
+		pass_select_nodes(p);
+	return r;
+}
 
 size_t pass_select_nodes(struct pass *p)
 {

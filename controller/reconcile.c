@@ -762,7 +762,16 @@ static int pass_run(struct pass *p)
 			pass_json_validate(p, true);
 		return EXIT_OK;
 	}
-	pass_select_nodes(p);
+	r = pass_select(p);
+	if (r == -EINVAL) {
+		report_invalid(p, PASS_INVALID,
+			       "the configuration's server does not fit the revision");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot select the nodes");
+		return EXIT_FAILED;
+	}
 	r = pass_images(p);
 	if (r == EXIT_OK)
 		r = pass_render(p);

@@ -3,6 +3,8 @@
 # two instances, A (rack=shelf-1) and B (rack=shelf-2), follow one git
 # repository over file://, each with its own output roots and state.
 #   1. they render disjoint node sets (boot trees, roots, exports, dnsmasq);
+#      B serves from its own address (server:, over the Cluster's), which
+#      must be inside the Cluster's subnet and no node's;
 #   2. neither prunes or touches the other's files, and a second pass of
 #      each changes nothing;
 #   3. an address or a serial clash between nodes of different sites is
@@ -38,7 +40,8 @@ site() {
 		--set "$SECRETS" --set "selector=$sel" "$@"
 }
 a() { site "$W/a" "$SEL_A" "$@"; }
-bb() { site "$W/b" "$SEL_B" "$@"; }
+# B's netboot server has its own address (server: over the Cluster's).
+bb() { site "$W/b" "$SEL_B" "$@" --set server=10.99.0.11; }
 has() { [ -e "$1" ] || [ -L "$1" ]; }
 hasnt() { ! has "$1"; }
 
@@ -58,6 +61,15 @@ contains "$W/b/exports/bramble.exports" "10.99.0.44" "B exports pi5-a's root"
 lacks "$W/b/exports/bramble.exports" "10.99.0.42" "B does not export pi4-a's root"
 lacks "$W/b/exports/bramble.exports" "10.99.0.43" "B does not export pi4-b's root"
 contains "$W/a/state/selector" "$SEL_A" "A records its selector"
+contains "$W/a/tftp/1234abcd/cmdline.txt" "nfsroot=10.99.0.1:" "A's nodes mount their roots from the Cluster's server"
+contains "$W/b/tftp/3456cdef/cmdline.txt" "nfsroot=10.99.0.11:" "B's nodes mount theirs from B's own address"
+expect_rc 1 "a server outside the Cluster's subnet is refused" site "$W/b" "$SEL_B" plan --set server=10.98.0.1
+contains "$W/last.err" "server 10.98.0.1 (the configuration's) is outside the Cluster's subnet 10.99.0.0/24" "and says why"
+expect_rc 1 "a server on a node's address is refused" site "$W/b" "$SEL_B" plan --set server=10.99.0.42
+contains "$W/last.err" "server 10.99.0.42 (the configuration's) is the address of node \"pi4-a\"" \
+	"also a node of another site, named"
+expect_rc 64 "a malformed server is a usage error" site "$W/b" "$SEL_B" plan --set server=10.99.0
+contains "$W/last.err" 'bad address "10.99.0" for "server"' "and says what was expected"
 a validate >"$W/v.out" 2>&1
 contains "$W/v.out" "selector $SEL_A: 2 of 3 nodes" "validate says what the selector keeps"
 contains "$W/v.out" "configuration OK: 3 nodes" "validate checks the whole repository"
