@@ -21,12 +21,15 @@
 static char *canon(const char *s, const char **why)
 {
 	struct buf b = BUF_INIT;
+	char *ret;
 
 	if (selector_canonical(s, &b, why) < 0) {
 		buf_release(&b);
 		return NULL;
 	}
-	return strdup(buf_str(&b));
+	ret = strdup(buf_str(&b));
+	buf_release(&b);
+	return ret;
 }
 
 static void test_syntax(void **state)
