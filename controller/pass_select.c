@@ -74,6 +74,16 @@ static const char *shown(const char *canonical)
 	return *canonical ? canonical : "none (every node)";
 }
 
+/* The configured selector's canonical form, and the recorded one ("": none). */
+static int selectors(struct pass *p, struct buf *want, struct buf *had)
+{
+	const char *bad = NULL;
+	int r;
+
+	r = selector_canonical(p->cfg->selector, want, &bad);
+	return r < 0 ? r : selector_recorded(p->state_fd, had);
+}
+
 /*
  * Compare the configured selector with the one this state directory last
  * applied.  Equal, or nothing in the inventory to prune: 0.  Different: a
@@ -84,12 +94,9 @@ static const char *shown(const char *canonical)
 int pass_select_check(struct pass *p, struct buf *why)
 {
 	struct buf want = BUF_INIT, had = BUF_INIT;
-	const char *bad = NULL;
 	int r;
 
-	r = selector_canonical(p->cfg->selector, &want, &bad);
-	if (r == 0)
-		r = selector_recorded(p->state_fd, &had);
+	r = selectors(p, &want, &had);
 	if (r < 0 || strcmp(buf_str(&want), buf_str(&had)) == 0 ||
 	    engine_inventory_size(p->engine) == 0 || p->o->accept_selector_change)
 		goto out;
@@ -124,12 +131,9 @@ out:
 int pass_select_record(struct pass *p)
 {
 	struct buf want = BUF_INIT, had = BUF_INIT;
-	const char *bad = NULL;
 	int r;
 
-	r = selector_canonical(p->cfg->selector, &want, &bad);
-	if (r == 0)
-		r = selector_recorded(p->state_fd, &had);
+	r = selectors(p, &want, &had);
 	if (r == 0 && strcmp(buf_str(&want), buf_str(&had)) != 0)
 		r = selector_record(p->state_fd, buf_str(&want));
 	if (r < 0)

@@ -107,14 +107,17 @@ commit "pi5-a has its own serial again"
 expect_rc 0 "A applies the fixed revision" a apply
 
 # --- 4. pi4-b moves from shelf-1 (A) to shelf-2 (B)
-python3 - "$W/work/nodes/pi4.yaml" <<'EOF'
+# move_pi4b FROM TO: relabel pi4-b (the second Node of nodes/pi4.yaml).
+move_pi4b() {
+	python3 - "$W/work/nodes/pi4.yaml" "rack: $1" "rack: $2" <<'EOF'
 import sys
-p = sys.argv[1]
+p, old, new = sys.argv[1:]
 s = open(p).read()
 i = s.index("name: pi4-b")
-s = s[:i] + s[i:].replace("rack: shelf-1", "rack: shelf-2", 1)
-open(p, "w").write(s)
+open(p, "w").write(s[:i] + s[i:].replace(old, new, 1))
 EOF
+}
+move_pi4b shelf-1 shelf-2
 commit "pi4-b moves to shelf-2"
 expect_rc 0 "A's pass after the move" a apply
 contains "$W/last.out" "deleted" "A's pass deletes the node that left its site"
@@ -139,17 +142,10 @@ start_daemon() {
 	wait_for 10 grep -q 'listening on' "$W/daemon.log"
 }
 check "A's daemon starts" start_daemon
-sed -i 's/rack: shelf-2/rack: shelf-1/' "$W/work/nodes/pi4.yaml"
+move_pi4b shelf-2 shelf-1
 commit "pi4-b back to shelf-1"
 check "A's daemon brings pi4-b back" wait_for 30 test -e "$W/a/tftp/2345bcde/config.txt"
-python3 - "$W/work/nodes/pi4.yaml" <<'EOF'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-i = s.index("name: pi4-b")
-s = s[:i] + s[i:].replace("rack: shelf-1", "rack: shelf-2", 1)
-open(p, "w").write(s)
-EOF
+move_pi4b shelf-1 shelf-2
 commit "pi4-b to shelf-2 again"
 check "A's daemon removes pi4-b again" wait_for 30 eval '! test -e "$W/a/tftp/2345bcde"'
 stop_pid "$PID"
