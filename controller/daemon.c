@@ -533,6 +533,7 @@ static enum trigger take_event(struct daemon *d)
 	if (atomic_exchange(&sig_hup, 0)) {
 		sd_notify_send("RELOADING=1");
 		config_reload(d);
+		liveness_start(d->cfg->liveness_timeout_s); /* http.livenessTimeout anew */
 		keys_load(d, true);
 		(void)notify_watch_reload(&d->notify, d->cfg);
 		return TRIGGER_SIGHUP;
