@@ -70,6 +70,9 @@ contains "$W/last.err" "server 10.99.0.42 (the configuration's) is the address o
 	"also a node of another site, named"
 expect_rc 64 "a malformed server is a usage error" site "$W/b" "$SEL_B" plan --set server=10.99.0
 contains "$W/last.err" 'bad address "10.99.0" for "server"' "and says what was expected"
+bb doctor >"$W/doctor.out" 2>&1
+contains "$W/doctor.out" "nfsroot pi5-a: cmdline.txt mounts 10.99.0.11:" "B's doctor checks B's node against B's address"
+lacks "$W/doctor.out" "pi4-a" "and none of A's nodes"
 a validate >"$W/v.out" 2>&1
 contains "$W/v.out" "selector $SEL_A: 2 of 3 nodes" "validate says what the selector keeps"
 contains "$W/v.out" "configuration OK: 3 nodes" "validate checks the whole repository"
