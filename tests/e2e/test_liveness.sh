@@ -20,7 +20,10 @@ date +%s%N >"$W/hang.end"
 EOF
 chmod +x "$W/hang.sh"
 
-b run --listen 127.0.0.1:0 --interval 1h --set http.livenessTimeout=2s \
+# bramble itself in the background (not through the function b, whose subshell
+# would take the signal and leave bramble running).
+"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
+	--listen 127.0.0.1:0 --interval 1h --set http.livenessTimeout=2s \
 	--set "dhcp.restartCommand=$W/hang.sh" >"$W/daemon.log" 2>&1 &
 PID=$!
 T_PIDS+=("$PID")
@@ -50,6 +53,8 @@ check "/readyz: the pass applied" wait_for 10 is_code /readyz 200
 sleep 3
 check "an idle loop (waiting for its next pass) is not hung" is_code /healthz 200
 stop_pid "$PID"
+check "the daemon is gone once stopped" bash -c "! kill -0 $PID 2>/dev/null"
+contains "$W/daemon.log" "exiting" "it exited on SIGTERM"
 
 # The threshold is checked like every duration; 0 is refused (never hung by mistake).
 expect_rc 64 "http.livenessTimeout=0 is refused" b run --listen 127.0.0.1:0 --set http.livenessTimeout=0
