@@ -7,16 +7,31 @@
 typedef void (*heartbeat_fn)(void);
 
 static _Atomic(heartbeat_fn) hook;
+static _Atomic(heartbeat_fn) progress_hook;
 
 void heartbeat_set(void (*fn)(void))
 {
 	atomic_store(&hook, fn);
 }
 
-void heartbeat(void)
+void heartbeat_set_progress(void (*fn)(void))
+{
+	atomic_store(&progress_hook, fn);
+}
+
+void heartbeat_wait(void)
 {
 	heartbeat_fn fn = atomic_load_explicit(&hook, memory_order_relaxed);
 
 	if (fn != NULL)
 		fn();
+}
+
+void heartbeat(void)
+{
+	heartbeat_fn fn = atomic_load_explicit(&progress_hook, memory_order_relaxed);
+
+	if (fn != NULL)
+		fn();
+	heartbeat_wait();
 }

@@ -72,7 +72,7 @@ static int wait_child(pid_t pid, unsigned timeout_s)
 			kill_child(pid);
 			return stop_requested() ? -ECANCELED : -ETIMEDOUT;
 		}
-		heartbeat(); /* a reload command may take up to timeout_s */
+		heartbeat_wait(); /* up to timeout_s: alive, but no progress (/healthz) */
 		nanosleep(&step, NULL);
 		waited_ms += 20;
 	}

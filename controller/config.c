@@ -12,8 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netaddr.h"
 #include "noderoot.h"
 #include "notify.h"
+#include "selector.h"
 #include "yaml_tree.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -62,9 +64,13 @@ static const struct config_key keys[] = {
 	STR("nfs", "reloadCommand", nfs_reload_cmd),
 	STR("nfs", "restartCommand", nfs_restart_cmd),
 	STR("http", "listen", listen),
+	{"http", "livenessTimeout", KEY_DURATION,
+	 offsetof(struct bramble_config, liveness_timeout_s)},
 	STR("webhook", "secretFile", webhook_secret_file),
 	STR("webhook", "tokenFile", webhook_token_file),
 	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
+	STR(NULL, "selector", selector),
+	STR(NULL, "server", server),
 	{"images", "retries", KEY_UINT, offsetof(struct bramble_config, images_retries)},
 	{"images", "timeout", KEY_DURATION, offsetof(struct bramble_config, images_timeout_s)},
 	{"images", "maxSize", KEY_SIZE, offsetof(struct bramble_config, images_max_size)},
@@ -124,6 +130,7 @@ int config_init(struct bramble_config *c)
 	c->roots_attic_retention_s = 30 * 86400;
 	c->boot_defer_max_s = 60;
 	c->history_limit = 100;
+	c->liveness_timeout_s = 300; /* WatchdogSec=5min: the same bound as systemd's */
 	c->notify_timeout_s = 10;
 	c->notify_retries = 3;
 	c->notify_boot_stall_s = 120;
@@ -212,6 +219,8 @@ void config_release(struct bramble_config *c)
 #define IS_RETENTION(k)	   ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
 #define IS_COPY_MODE(k)	   ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
 #define IS_URL(k)	   ((k)->offset == offsetof(struct bramble_config, notify_url))
+#define IS_SELECTOR(k)	   ((k)->offset == offsetof(struct bramble_config, selector))
+#define IS_SERVER(k)	   ((k)->offset == offsetof(struct bramble_config, server))
 #define NOTIFY_RETRIES_MAX 10
 #define IS_RETRIES(k)	   ((k)->offset == offsetof(struct bramble_config, notify_retries))
 /* boot.deferMax: 0 turns the deferred switch off */
@@ -314,7 +323,9 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 		 const struct pos *pos, struct diags *d)
 {
 	void *field = (char *)c + k->offset;
+	const char *why = NULL;
 	enum copy_mode mode;
+	uint32_t ip;
 
 	switch (k->type) {
 	case KEY_STR:
@@ -323,6 +334,12 @@ static int store(struct bramble_config *c, const struct config_key *k, const cha
 				d, pos,
 				"bad value \"%s\" for \"%s\"; expected auto, reflink or copy", v,
 				k->key);
+		if (IS_SELECTOR(k) && selector_canonical(v, NULL, &why) < 0)
+			return diags_add(d, pos, "bad selector \"%s\"; expected %s", v, why);
+		if (IS_SERVER(k) && *v && ipv4_parse(v, &ip) < 0)
+			return diags_add(
+				d, pos,
+				"bad address \"%s\" for \"server\"; expected an IPv4 address", v);
 		/* the URL may hold a token: the message does not repeat it */
 		if (IS_URL(k) && *v && notify_url_check(v) < 0)
 			return diags_add(d, pos,

@@ -47,9 +47,12 @@ struct bramble_config {
 	char *nfs_restart_cmd; /* run when a root was replaced (re-image); NULL: the reload */
 	/* daemon */
 	char *listen;
-	char *webhook_secret_file; /* HMAC-SHA256 key (X-Hub-Signature-256) */
-	char *webhook_token_file;  /* shared token (X-Gitlab-Token) */
+	unsigned liveness_timeout_s; /* /healthz: the run loop is hung after this long idle */
+	char *webhook_secret_file;   /* HMAC-SHA256 key (X-Hub-Signature-256) */
+	char *webhook_token_file;    /* shared token (X-Gitlab-Token) */
 	bool allow_empty;
+	char *selector; /* Node labels this instance serves, "site=rack-b" (selector.h); NULL: all */
+	char *server;	/* this netboot server's address, over the Cluster's (several sites) */
 	/* images (url Images brought into the image store) */
 	unsigned images_retries;    /* download attempts after the first */
 	unsigned images_timeout_s;  /* download: no byte for this long is a failure */

@@ -22,6 +22,7 @@
 #include "ratelimit.h"
 #include "history.h"
 #include "http.h"
+#include "liveness.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
@@ -539,6 +540,7 @@ static enum trigger take_event(struct daemon *d)
 	if (atomic_exchange(&sig_hup, 0)) {
 		sd_notify_send("RELOADING=1");
 		config_reload(d);
+		liveness_start(d->cfg->liveness_timeout_s); /* http.livenessTimeout anew */
 		keys_load(d, true);
 		(void)notify_watch_reload(&d->notify, d->cfg);
 		return TRIGGER_SIGHUP;
@@ -644,6 +646,7 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 	long due;
 
 	for (;;) {
+		liveness_beat();
 		due = watchdog_tick();
 		t = take_event(d);
 		if (t != TRIGGER_NONE)
@@ -820,7 +823,7 @@ static void daemon_loop(struct daemon *d)
 
 static int start_http(struct daemon *d)
 {
-	struct http_ops ops = {d, op_ready, op_metrics, op_status, op_hook};
+	struct http_ops ops = {d, op_ready, op_metrics, op_status, op_hook, liveness_check};
 	const char *listen = d->cfg->listen ? d->cfg->listen : "";
 	sigset_t old;
 	int r;
@@ -962,6 +965,8 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	/* SIGTERM stops a pass in progress (common/stop.h), not only the loop. */
 	stop_watch(&sig_stop);
 	watchdog_open();
+	liveness_start(cfg->liveness_timeout_s);
+	heartbeat_set_progress(liveness_beat);
 	code = daemon_open(&d);
 	/* Reloads a killed pass left: before anything else, source or not. */
 	if (code == EXIT_OK && reconcile_retry_reloads(cfg) < 0)
@@ -971,6 +976,7 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 		daemon_loop(&d);
 	daemon_close(&d);
 	watchdog_close();
+	heartbeat_set_progress(NULL);
 	stop_watch(NULL);
 	return code;
 }

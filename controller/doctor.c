@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "reconcile.h"
+#include "selector.h"
 #include "source.h"
 #include "../common/buf.h"
 
@@ -196,6 +198,10 @@ int doctor_command(const struct bramble_config *cfg, const struct doctor_opts *o
 	if (source_load_set(cfg, &set) < 0)
 		return EXIT_FAILED;
 	d.set = set;
+	/* Several sites: this server's nodes and address (pass_select.c does the same). */
+	selector_apply(cfg->selector, set);
+	if (cfg->server && ipv4_parse(cfg->server, &set->cluster->server_ip) == 0)
+		set->cluster->server = cfg->server;
 	d.server.s_addr = htonl(set->cluster->server_ip);
 	d.checks = json_array();
 	if (!d.checks)

@@ -130,11 +130,23 @@ static enum MHD_Result reply_doc(struct MHD_Connection *c, int (*fn)(void *, str
 	return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
 }
 
+/* /healthz: ok, or 503 with the daemon's reason (a hung run loop: liveness.h). */
+static enum MHD_Result serve_healthz(struct http_server *s, struct MHD_Connection *c)
+{
+	struct buf why = BUF_INIT;
+
+	if (!s->ops.healthy || s->ops.healthy(&why) == 0) {
+		buf_release(&why);
+		return reply_text(c, MHD_HTTP_OK, "ok\n", NULL);
+	}
+	return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, TYPE_TEXT, &why, NULL);
+}
+
 static enum MHD_Result serve_get(struct http_server *s, struct MHD_Connection *c, enum route rt)
 {
 	switch (rt) {
 	case ROUTE_HEALTHZ:
-		return reply_text(c, MHD_HTTP_OK, "ok\n", NULL);
+		return serve_healthz(s, c);
 	case ROUTE_READYZ:
 		if (s->ops.ready(s->ops.ctx))
 			return reply_text(c, MHD_HTTP_OK, "ready\n", NULL);

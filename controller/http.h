@@ -35,6 +35,8 @@ struct http_ops {
 	int (*status)(void *ctx, struct buf *out);
 	/* Check and act on a webhook: 0 accepted, -EACCES refused, -EALREADY a replay. */
 	int (*hook)(void *ctx, const struct http_hook *h);
+	/* Whether the daemon is alive (/healthz): 0, or -errno with the reason in why; NULL: always. */
+	int (*healthy)(struct buf *why);
 };
 
 struct http_server;

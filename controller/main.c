@@ -44,6 +44,7 @@ enum cmd_opt {
 	CO_REASON = 1u << 11,  /* suspend --reason */
 	CO_TIMEOUT = 1u << 12, /* reconcile --timeout */
 	CO_COUNT = 1u << 13,   /* history -n */
+	CO_ACCEPT_SELECTOR = 1u << 14,
 };
 
 struct cmd {
@@ -69,7 +70,7 @@ static int cmd_suspend(int argc, char **argv);
 static int cmd_resume(int argc, char **argv);
 static int cmd_reconcile(int argc, char **argv);
 
-#define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
+#define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET | CO_ACCEPT_SELECTOR)
 
 static const struct cmd commands[] = {
 	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
@@ -123,6 +124,9 @@ static const struct opt_help opt_helps[] = {
 	 "      --allow-empty     allow a revision with no nodes to remove every node's files\n"},
 	{CO_ADOPT,
 	 "      --adopt           replace files in the way that bramble did not create\n"},
+	{CO_ACCEPT_SELECTOR,
+	 "      --accept-selector-change\n"
+	 "                        apply under a selector other than the one last applied\n"},
 	{0,
 	 "  -v, --verbose         more detail (plan: unchanged resources and new file contents)\n"},
 	{CO_QUIET, "  -q, --quiet           only errors\n"},
@@ -175,6 +179,7 @@ enum {
 	OPT_FORCE,
 	OPT_REASON,
 	OPT_TIMEOUT,
+	OPT_ACCEPT_SELECTOR,
 };
 
 static const struct option long_opts[] = {
@@ -200,6 +205,7 @@ static const struct option long_opts[] = {
 	{"force", no_argument, NULL, OPT_FORCE},
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"accept-selector-change", no_argument, NULL, OPT_ACCEPT_SELECTOR},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -225,6 +231,7 @@ static unsigned opt_bit(int opt)
 		{OPT_REASON, CO_REASON},
 		{OPT_TIMEOUT, CO_TIMEOUT},
 		{'n', CO_COUNT},
+		{OPT_ACCEPT_SELECTOR, CO_ACCEPT_SELECTOR},
 	};
 	size_t i;
 
@@ -504,6 +511,9 @@ static int parse_one(struct cli *c, int opt)
 		return 0;
 	case OPT_ADOPT:
 		c->pass.adopt = true;
+		return 0;
+	case OPT_ACCEPT_SELECTOR:
+		c->pass.accept_selector_change = true;
 		return 0;
 	case OPT_JSON:
 		c->json = true;

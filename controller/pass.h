@@ -16,6 +16,7 @@
 #include "source.h"
 #include "../common/hash.h"
 
+struct buf;
 struct pass_report;
 
 struct pass {
@@ -64,6 +65,16 @@ int pass_report_record(struct pass *p, const struct pass_report *rep);
 int pass_json_validate(const struct pass *p, bool valid);
 /* after_apply: the reloads apply would run (NULL: none); images_pending: to download first. */
 int pass_json_plan(const struct pass *p, const char *after_apply, size_t images_pending);
+
+/* pass_select.c: a pass under a Node selector (selector.h) */
+/* Keep only the selected nodes in p->set; returns how many were left out. */
+size_t pass_select_nodes(struct pass *p);
+/* pass_select_nodes, and the configuration's server over the Cluster's: 0, -EINVAL (in p->d). */
+int pass_select(struct pass *p);
+/* 0: go on; 1: an apply refused (why says so) for a changed selector; -errno. */
+int pass_select_check(struct pass *p, struct buf *why);
+/* Record the selector of this apply in the state directory; 0 or -errno. */
+int pass_select_record(struct pass *p);
 
 /* pass_seal.c */
 /* The sealed fast path; notes in p->delta that a delta pass can follow. */

@@ -577,12 +577,19 @@ static int pass_plan_apply(struct pass *p)
 	if (r == 0 && p->delta)
 		pass_delta_count(p);
 	if (r == -ECANCELED) {
-		report_invalid(p, PASS_REFUSED,
-			       "refusing to apply: the repository has no nodes, and applying it "
-			       "would remove every node's files; set allowEmpty: true (or "
-			       "--allow-empty) if that is what you want");
+		report_invalid(
+			p, PASS_REFUSED,
+			p->cfg->selector
+				? "refusing to apply: the selector matches no node, and "
+				  "applying it would remove every node's files; set "
+				  "allowEmpty: true (or --allow-empty) if that is what you want"
+				: "refusing to apply: the repository has no nodes, and "
+				  "applying it would remove every node's files; set "
+				  "allowEmpty: true (or --allow-empty) if that is what you want");
 		return EXIT_FAILED;
 	}
+	if (r == 0 && p->o->mode == PASS_MODE_APPLY)
+		r = pass_select_record(p);
 	if (r < 0) {
 		log_errno(r, "cannot plan");
 		return EXIT_FAILED;
@@ -643,6 +650,10 @@ static int pass_load(struct pass *p)
 	/* The JSON plan lists every change: never the sealed pass's summary alone. */
 	if (r == 0 && p->o->mode != PASS_MODE_VALIDATE && !p->o->json && pass_sealed(p))
 		return 1;
+	/* A delta load's stubs are this instance's nodes alone: with a selector, the
+	 * other sites' nodes must be loaded for the global checks; a full load. */
+	if (p->cfg->selector)
+		p->delta = false;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
 		seal_release(&p->seal);
 	if (r == 0 && p->delta) {
@@ -682,6 +693,7 @@ static int pass_load_failed(struct pass *p, int r)
 /* Open the output directories and render the desired state (and a delta's scope). */
 static int pass_render(struct pass *p)
 {
+	struct buf why = BUF_INIT;
 	int r;
 
 	r = open_engine(p);
@@ -691,6 +703,12 @@ static int pass_render(struct pass *p)
 		log_errno(r, "cannot open the output directories");
 		return EXIT_FAILED;
 	}
+	r = pass_select_check(p, &why);
+	if (r > 0)
+		report_invalid(p, PASS_REFUSED, buf_str(&why));
+	buf_release(&why);
+	if (r != 0)
+		return EXIT_FAILED;
 	r = render(p);
 	if (r == -EBADMSG)
 		return EXIT_FAILED; /* a damaged state file, logged */
@@ -735,9 +753,25 @@ static int pass_run(struct pass *p)
 		}
 		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
 			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
+		if (p->cfg->selector) {
+			size_t total = p->set->n_nodes;
+
+			fprintf(p->o->out, "selector %s: %zu of %zu nodes\n", p->cfg->selector,
+				total - pass_select_nodes(p), total);
+		}
 		if (p->o->json)
 			pass_json_validate(p, true);
 		return EXIT_OK;
+	}
+	r = pass_select(p);
+	if (r == -EINVAL) {
+		report_invalid(p, PASS_INVALID,
+			       "the configuration's server does not fit the revision");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot select the nodes");
+		return EXIT_FAILED;
 	}
 	r = pass_images(p);
 	if (r == EXIT_OK)

@@ -34,6 +34,7 @@ struct pass_opts {
 	enum pass_mode mode;
 	bool verbose;
 	bool adopt;
+	bool accept_selector_change; /* apply under a selector other than the recorded one */
 	bool color; /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
 	bool json;  /* validate, plan: the JSON document instead of the text */
 	struct error_memo *memo; /* NULL: every failure's errors are printed */

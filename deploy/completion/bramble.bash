@@ -11,9 +11,9 @@ _bramble()
 	      --set --verbose --help"
 	case ${COMP_WORDS[1]} in
 	validate) opts="$opts --quiet --json" ;;
-	plan) opts="$opts --allow-empty --adopt --quiet --json --color=" ;;
-	apply) opts="$opts --allow-empty --adopt --quiet --force" ;;
-	run) opts="$opts --allow-empty --adopt --quiet --listen --interval" ;;
+	plan) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --json --color=" ;;
+	apply) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --force" ;;
+	run) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --listen --interval" ;;
 	status) opts="$opts --json" ;;
 	history) opts="$opts --json -n" ;;
 	reconcile) opts="$opts --json --force --timeout" ;;

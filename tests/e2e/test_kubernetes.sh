@@ -6,6 +6,8 @@
 # (tests/e2e/k8s_validate.py: python3-kubernetes' models, a vendored schema
 # for the ServiceMonitor) and against the other objects; the pods have the
 # shape the README promises; the ConfigMaps' bramble.yaml load in bramble;
+# the sites form's DaemonSet takes its selector from its node's label (its
+# init script and command line run here with stand-ins for kubectl and bramble);
 # and the reload commands reach the servers: bramble's `kill` by pid file
 # (the daemon form's shared process namespace) and the CronJob form's request
 # file taken by the reloader, each run against stand-in servers here.
@@ -129,6 +131,71 @@ while read -r verdict rest; do
 done <"$W/shape.out"
 check "the shape check ran" grep -q "one replica, Recreate" "$W/shape.out"
 
+# The sites form (overlays/sites): a DaemonSet, one instance per labelled node.
+S=$W/overlays_sites.yaml
+"$PY" - "$S" >"$W/sites.out" 2>&1 <<'EOF'
+import sys, yaml
+def say(ok, what):
+    print(("ok" if ok else "not ok") + " - " + what)
+d = {x["kind"]: x for x in yaml.safe_load_all(open(sys.argv[1])) if x}
+say("Deployment" not in d and "PersistentVolumeClaim" not in d, "sites: no Deployment, no claims")
+ds = d["DaemonSet"]
+pod = ds["spec"]["template"]["spec"]
+terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+say(terms == [{"matchExpressions": [{"key": "bramble.io/site", "operator": "Exists"}]}],
+    "sites: only on nodes labelled bramble.io/site")
+say(pod.get("hostNetwork") is True and pod.get("shareProcessNamespace") is True, "sites: hostNetwork, one process namespace")
+say(pod.get("automountServiceAccountToken") is False, "sites: no token mounted by default")
+tok = [c["name"] for c in pod["initContainers"] + pod["containers"]
+       if any(m["name"] == "api-token" for m in c.get("volumeMounts", []))]
+say(tok == ["site"], f"sites: only the init container mounts the API token ({tok})")
+say(d["ClusterRole"]["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}],
+    "sites: the ClusterRole allows get on nodes, nothing else")
+say(d["ClusterRoleBinding"]["subjects"][0]["name"] == pod["serviceAccountName"], "sites: bound to the pod's account")
+hp = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+say(hp == {"srv": "/srv/bramble", "state": "/var/lib/bramble"}, "sites: roots and state on the node's own disks")
+names = [c["name"] for c in pod["containers"]]
+say(names == ["bramble", "dnsmasq", "ganesha"], f"sites: containers bramble, dnsmasq, ganesha ({names})")
+b = pod["containers"][0]
+say(b["livenessProbe"]["httpGet"]["path"] == "/healthz", "sites: liveness probe on /healthz")
+for c in pod["initContainers"] + pod["containers"]:
+    sc = c.get("securityContext", {})
+    say(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+        and sc.get("capabilities", {}).get("drop") == ["ALL"], f"sites/{c['name']}: locked down")
+say(pod["initContainers"][0]["securityContext"].get("runAsNonRoot") is True, "sites: the init container is not root")
+open(sys.argv[1] + ".init.sh", "w").write(pod["initContainers"][0]["command"][2])
+open(sys.argv[1] + ".run.sh", "w").write(b["command"][2])
+EOF
+while read -r verdict rest; do
+	case $verdict in ok) ok "${rest#- }" ;; *) not_ok "${rest#*- }" ;; esac
+done <"$W/sites.out"
+check "the sites check ran" grep -q "only on nodes labelled" "$W/sites.out"
+# The init container's script and bramble's command line, run here with a
+# stand-in kubectl (the node's labels) and a stand-in bramble (its argv).
+mkdir -p "$W/sb" "$W/site"
+cat >"$W/sb/kubectl" <<EOF
+#!/bin/sh
+case "\$*" in *io/site*) printf %s "\$SITE" ;; *io/server*) printf %s "\$SERVER" ;; esac
+EOF
+cat >"$W/sb/bramble" <<EOF
+#!/bin/sh
+printf '%s\n' "\$@" >"$W/argv"
+EOF
+chmod +x "$W/sb/kubectl" "$W/sb/bramble"
+sed -e "s#/run/bramble-site#$W/site#g" "$S.init.sh" >"$W/init.sh"
+sed -e "s#/run/bramble-site#$W/site#g" -e "s#/usr/bin/bramble#$W/sb/bramble#" "$S.run.sh" >"$W/run.sh"
+site_init() { SITE=$1 SERVER=$2 NODE_NAME=n1 PATH="$W/sb:$PATH" sh "$W/init.sh"; }
+expect_rc 0 "the init container takes the node's site label" site_init rack-b ""
+expect_rc 0 "bramble's container starts with it" env POD_IP=10.99.0.7 sh "$W/run.sh"
+contains "$W/argv" "selector=site=rack-b" "bramble runs with selector=site=<the label>"
+contains "$W/argv" "server=10.99.0.7" "and the node's address as its server"
+expect_rc 0 "a bramble.io/server label" site_init rack-b 10.99.0.20
+env POD_IP=10.99.0.7 sh "$W/run.sh"
+contains "$W/argv" "server=10.99.0.20" "names the server instead"
+expect_rc 1 "a node without the label does not start" site_init "" ""
+expect_rc 1 "a label that is not a plain value is refused" site_init 'a,b=c' ""
+expect_rc 1 "a server label that is not an address is refused" site_init rack-b 'x;y'
+
 # cm FILE NAME KEY: a key of the rendered ConfigMap whose name starts with NAME.
 cm() {
 	"$PY" -c 'import sys, yaml
@@ -139,9 +206,10 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 cm "$D" bramble-config bramble.yaml >"$W/daemon.yaml"
 cm "$C" bramble-config bramble.yaml >"$W/cron.yaml"
 cm "$C" bramble-reloader reloader.sh >"$W/reloader.sh"
+cm "$S" bramble-config bramble.yaml >"$W/sites.yaml"
 mkdir -p "$W/repo" && cp -r "$SRC/manifests/examples/." "$W/repo/"
 example_secrets "$W/repo" # validate checks that secret files are in paths.secretsDir
-for f in daemon cron; do
+for f in daemon cron sites; do
 	expect_rc 0 "the $f form's ConfigMap bramble.yaml loads (bramble validate)" \
 		"$BRAMBLE" validate -c "$W/$f.yaml" --source "$W/repo" --set paths.secretsDir="$W/secrets"
 	contains "$W/last.out" "configuration OK" "and says so"

@@ -4,7 +4,8 @@
 # installed binary runs, the installed units pass systemd-analyze verify and
 # the installed configuration loads; dpkg -r removes everything but the
 # conffile, and dpkg --purge removes that too. The cluster's data directories
-# are left alone by both.
+# are left alone by both.  The installed copyright file (DEP-5, checked by
+# lintian) carries LICENSE's text.
 . "$(dirname "$0")/lib.sh"
 need_root
 if dpkg-query -W -f='${Status}' bramble 2>/dev/null | grep -q installed; then
@@ -43,6 +44,19 @@ expect_rc 0 "systemd-analyze verify accepts the installed units" systemd-analyze
 	/lib/systemd/system/bramble.service /lib/systemd/system/bramble-apply.service \
 	/lib/systemd/system/bramble-apply.timer /lib/systemd/system/bramble-dnsmasq.service
 lacks "$W/last.err" "bramble" "verify says nothing about them (man pages found too)"
+contains /usr/share/doc/bramble/copyright "License: ISC" "the installed copyright names the licence"
+# The licence text in the package is the tree's LICENSE, word for word.
+same_licence() {
+	python3 - "$SRC/LICENSE" "$1" <<'EOF'
+import sys
+lic = open(sys.argv[1]).read()
+lic = lic[lic.index("Permission"):].split()
+cp = open(sys.argv[2]).read().split("\nLicense: ISC\n")[-1]
+cp = [w for line in cp.splitlines() for w in (line[1:] if line != " ." else "").split()]
+sys.exit(0 if lic == cp else 1)
+EOF
+}
+check "the copyright's licence text is LICENSE's" same_licence /usr/share/doc/bramble/copyright
 check "man bramble finds the page" bash -c 'man -w bramble >/dev/null 2>&1 || test -f /usr/share/man/man8/bramble.8.gz'
 check "the output roots are made" test -d /srv/bramble/tftp -a -d /srv/bramble/dnsmasq/hosts.d
 check "the state directory is private" test "$(stat -c %a /var/lib/bramble)" = 700

@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "http.h"
+#include "liveness.h"
 #include "webhook.h"
 
 static void test_listen_parse(void **state)
@@ -115,7 +117,8 @@ static unsigned port;
 
 static int start(void **state)
 {
-	struct http_ops ops = {&fake, fake_ready, fake_metrics, fake_status, fake_hook};
+	struct http_ops ops = {&fake,	    fake_ready, fake_metrics,
+			       fake_status, fake_hook,	liveness_check};
 
 	(void)state;
 	memset(&fake, 0, sizeof(fake));
@@ -306,9 +309,31 @@ static void test_hook_chunked(void **state)
 	free(body);
 }
 
+/* /healthz turns 503 with the reason when the loop is idle past the threshold, and back. */
+static void test_healthz_hung(void **state)
+{
+	struct timespec pause = {1, 300 * 1000 * 1000};
+	char resp[4096];
+
+	(void)state;
+	fake.ready = true;
+	liveness_start(1);
+	assert_int_equal(get("GET", "/healthz", resp, sizeof(resp)), 200);
+	nanosleep(&pause, NULL);
+	assert_int_equal(get("GET", "/healthz", resp, sizeof(resp)), 503);
+	assert_non_null(strstr(resp, "\r\n\r\nrun loop hung: no progress for 1 s"));
+	assert_int_equal(get("GET", "/readyz", resp, sizeof(resp)), 200); /* ready stays ready */
+	liveness_beat();
+	assert_int_equal(get("GET", "/healthz", resp, sizeof(resp)), 200);
+	liveness_start(0);
+	nanosleep(&pause, NULL);
+	assert_int_equal(get("GET", "/healthz", resp, sizeof(resp)), 200);
+}
+
 static void test_bad_listen(void **state)
 {
-	struct http_ops ops = {&fake, fake_ready, fake_metrics, fake_status, fake_hook};
+	struct http_ops ops = {&fake,	    fake_ready, fake_metrics,
+			       fake_status, fake_hook,	liveness_check};
 	struct http_server *s = NULL;
 	char addr[64];
 
@@ -326,7 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_hook),	     cmocka_unit_test(test_hook_chunked),
-		cmocka_unit_test(test_bad_listen),
+		cmocka_unit_test(test_bad_listen),   cmocka_unit_test(test_healthz_hung),
 	};
 
 	return cmocka_run_group_tests(tests, start, stop);
