@@ -69,6 +69,8 @@ check "a seal" test -s "$st/seal"
 sed -i '5s/^/garbage /' "$st/seal"
 expect_rc 0 "a damaged seal: the pass still runs" b apply -v
 lacks "$W/last.err" "sealed pass" "and it is a full pass"
+contains "$W/last.err" "a full pass: the seal is damaged: seal:5: bad entry \"garbage " \
+	"the log says where the seal is damaged"
 
 # A temp of a writer that died (a pid that is not running) goes with the next
 # full pass (a sealed one touches nothing).

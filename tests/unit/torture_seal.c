@@ -260,6 +260,61 @@ static void test_version(void **state)
 	assert_int_equal(apply(w), PASS_KIND_FULL);
 }
 
+/* Read the seal: want NULL, a seal; otherwise no seal, and the reason holds want. */
+static void read_expect(struct world *w, const char *want)
+{
+	struct buf why = BUF_INIT;
+	struct seal seal;
+	int fd = open(at(w, "out/state"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(seal_read(fd, &seal, &why), want ? 0 : 1);
+	print_message("%s\n", why.len ? buf_str(&why) : "a seal");
+	if (want)
+		assert_non_null(strstr(buf_str(&why), want));
+	else
+		assert_true(seal.n_entries > 0 && seal.n_files > 0 && seal.n_nodes > 0);
+	seal_release(&seal);
+	buf_release(&why);
+	close(fd);
+}
+
+/* A damaged seal is no seal, and the reader says where and what (the checked parser). */
+static void test_damaged(void **state)
+{
+	struct world *w = *state;
+	const char *seal = NULL;
+
+	start(w);
+	seal = strdup(at(w, "out/state/seal"));
+	assert_non_null(seal);
+	run("cp %s %s.good", seal, seal);
+	read_expect(w, NULL);
+	run("sed -i '5s/^/garbage /' %s", seal);
+	read_expect(w, "seal:5: bad entry \"garbage f ");
+	run("cp %s.good %s && awk '$1 == \"S\" && !d { $4 = \"12x\"; d = 1 } { print }' %s.good "
+	    ">%s",
+	    seal, seal, seal, seal);
+	read_expect(w, ": bad inode \"12x\": expected a decimal number");
+	run("cp %s.good %s && awk '$1 == \"D\" && !d { $8 = \"9z\"; d = 1 } { print }' %s.good >%s",
+	    seal, seal, seal, seal);
+	read_expect(w, ": bad mode \"9z\": expected an octal number");
+	run("cp %s.good %s && sed -i 's/^end [0-9]*/end 1/' %s", seal, seal, seal);
+	read_expect(w, ": end 1: expected ");
+	run("cp %s.good %s && sed -i '$d' %s", seal, seal, seal);
+	read_expect(w, ": no \"end\" line: the seal was cut short");
+	run("cp %s.good %s && sed -i 's/^counts .*/counts 1 2/' %s", seal, seal, seal);
+	read_expect(w, "seal:4: 2 fields: expected 3 counts");
+	run("cp %s.good %s && printf 'S' >>%s", seal, seal, seal);
+	read_expect(w, "seal: no newline at the end");
+	run("cp %s.good %s && sed -i '1s/.*/# bramble seal 1/' %s", seal, seal, seal);
+	read_expect(w, "seal:1: expected \"# bramble seal 2\"");
+	/* and the pass after a damaged seal is a full one */
+	run("cp %s.good %s && sed -i '5s/^/garbage /' %s", seal, seal, seal);
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+	free((void *)(uintptr_t)seal);
+}
+
 /* The read API records what it reads, by a path the seal can stat. */
 static void test_read_api(void **state)
 {
@@ -315,6 +370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 
 	return harness_exit(cmocka_run_group_tests(tests, NULL, NULL));
