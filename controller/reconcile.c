@@ -582,6 +582,10 @@ static int pass_plan_apply(struct pass *p)
 			       "--allow-empty) if that is what you want");
 		return EXIT_FAILED;
 	}
+	if (r == -EBADMSG) {
+		log_warnx("%s", engine_failure(p->engine)); /* a damaged node-root record */
+		return EXIT_FAILED;
+	}
 	if (r < 0) {
 		log_errno(r, "cannot plan");
 		return EXIT_FAILED;
