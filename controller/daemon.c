@@ -18,6 +18,7 @@
 
 #include "bootwatch_follow.h"
 #include "daemon_notify.h"
+#include "diag_log.h"
 #include "ratelimit.h"
 #include "http.h"
 #include "log.h"

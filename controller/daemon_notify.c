@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag_log.h"
 #include "log.h"
 #include "status.h"
 #include "webhook.h"
@@ -40,22 +41,6 @@ static void wipe_free(char *s, size_t len)
 	if (s)
 		explicit_bzero(s, len);
 	free(s);
-}
-
-void log_diags(const struct diags *dg)
-{
-	char *text = NULL, *line, *save = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (f) {
-		diags_print(dg, f);
-		fclose(f);
-	}
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save))
-		log_warnx("%s", line);
-	free(text);
 }
 
 /* The targets of notify.url and notify.urlFile. */

@@ -46,7 +46,7 @@ static int item_missing(struct plan_item *it)
 	return 0;
 }
 
-void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
+void item_sig_set(struct plan_item *it, const struct stat_sig *s)
 {
 	it->sig_ino = s->ino;
 	it->sig_size = s->size;
@@ -57,7 +57,7 @@ void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
 /* Record what was observed; fresh when the inventory's signature differs. */
 static void sig_store(struct plan_item *it, const struct stat_sig *s)
 {
-	plan_item_sig_set(it, s);
+	item_sig_set(it, s);
 	it->sig_fresh = !it->inv || !sig_equal(s, &it->inv->sig);
 }
 
