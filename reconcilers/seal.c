@@ -458,6 +458,26 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 	return r;
 }
 
+/* The entries of the plan's items (a delta pass: of its nodes), then the render's inputs. */
+static int seal_paths(struct sealer *s, const struct plan *p, const struct seal_deps *deps,
+		      const struct seal_input *in)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && !s->why && i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+
+		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
+			continue; /* outside the pass (carried), or deleted */
+		r = seal_item(s, it);
+	}
+	for (i = 0; r == 0 && !s->why && deps && i < deps->n; i++)
+		r = seal_entry(s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
+			       deps->v[i].root, deps->v[i].path, NULL);
+	return r;
+}
+
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
 	       const struct seal_input *in, const char **ret_why)
 {
@@ -491,16 +511,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		s.racy_after_ns = settled_after(s.racy_after_ns);
 	if (r == 0 && !s.why && in->prev)
 		r = seal_carry(&s, in);
-	for (i = 0; r == 0 && !s.why && i < p->n_items; i++) {
-		const struct plan_item *it = &p->items[i];
-
-		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
-			continue; /* outside the pass (carried), or deleted */
-		r = seal_item(&s, it);
-	}
-	for (i = 0; r == 0 && !s.why && deps && i < deps->n; i++)
-		r = seal_entry(&s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
-			       deps->v[i].root, deps->v[i].path, NULL);
+	if (r == 0 && !s.why)
+		r = seal_paths(&s, p, deps, in);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)

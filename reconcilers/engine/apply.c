@@ -322,13 +322,11 @@ out:
 	return r;
 }
 
-/* Build a whole new generation directory for a tree (not yet visible). */
-static int build_generation(struct batch *b, struct plan_item *it)
+/* Make a tree's generation directory, empty, and open it. */
+static int generation_make(struct batch *b, struct plan_item *it, int *ret_fd)
 {
-	const char *name = NULL, *slash;
-	char sub[256] = "";
-	int pfd, gfd, sfd = -1, r;
-	size_t i, k;
+	const char *name = NULL;
+	int pfd, fd, r;
 
 	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
 	if (r < 0)
@@ -341,9 +339,24 @@ static int build_generation(struct batch *b, struct plan_item *it)
 		if (r < 0)
 			return r;
 	}
-	gfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gfd < 0)
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Build a whole new generation directory for a tree (not yet visible). */
+static int build_generation(struct batch *b, struct plan_item *it)
+{
+	const char *name = NULL, *slash;
+	char sub[256] = "";
+	int gfd = -1, sfd = -1, r;
+	size_t i, k;
+
+	r = generation_make(b, it, &gfd);
+	if (r < 0)
+		return r;
 	/* Every child of the tree; links have no item (tree_children_init). */
 	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
 		const struct resource *cr = &it->res->children[i];

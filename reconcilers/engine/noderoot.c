@@ -346,6 +346,27 @@ static int judge_private(struct plan_item *it, const struct root_desc *rec,
 	return r;
 }
 
+/* A root its record says bramble made (the same inode): as wanted, or to replace. */
+static int judge_made(struct plan_item *it, const struct stat *st, const struct root_desc *rec,
+		      const struct root_desc *want)
+{
+	int r;
+
+	/* Made by bramble, but not recorded as settled: a pass died or failed
+	 * before every file of bramble's in it was in place. */
+	it->unsettled =
+		!it->inv || it->inv->type != RES_ROOT || it->inv->sig.ino != (uint64_t)st->st_ino;
+	if (!want->shared) {
+		r = judge_private(it, rec, want);
+		root_sig(it, st); /* against the digest of what the root was made from */
+		return r;
+	}
+	set_op(it, strcmp(rec->identity, want->identity) ? PLAN_UPDATE : PLAN_UNCHANGED,
+	       strcmp(rec->identity, want->identity) ? "the image changed: a new copy replaces it"
+						     : "");
+	return 0;
+}
+
 /* Observe a root: see the file comment for the cost. */
 int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *name)
 {
@@ -375,22 +396,8 @@ int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *na
 		r = record_read(e, it->res->path, &rec, true);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (r == 0 && rec.ino == (uint64_t)st.st_ino) {
-		/* Made by bramble, but not recorded as settled: a pass died or
-		 * failed before every file of bramble's in it was in place. */
-		it->unsettled = !it->inv || it->inv->type != RES_ROOT ||
-				it->inv->sig.ino != (uint64_t)st.st_ino;
-		if (!want.shared) {
-			r = judge_private(it, &rec, &want);
-			root_sig(it, &st); /* against the digest of what the root was made from */
-			return r;
-		}
-		set_op(it, strcmp(rec.identity, want.identity) ? PLAN_UPDATE : PLAN_UNCHANGED,
-		       strcmp(rec.identity, want.identity)
-			       ? "the image changed: a new copy replaces it"
-			       : "");
-		return 0;
-	}
+	if (r == 0 && rec.ino == (uint64_t)st.st_ino)
+		return judge_made(it, &st, &rec, &want);
 	if (r == 0 && rec.prev_ino == (uint64_t)st.st_ino) {
 		set_op(it, PLAN_UPDATE, "re-image interrupted: starting it again");
 		return 0;
@@ -641,6 +648,84 @@ static int sync_parents(struct engine *e, const struct root_job *v, size_t n)
 }
 
 /*
+ * Stage each job: a copy of its image in staging, or (a conflict applied
+ * with --adopt) the record of the root that is there.  Returns how many
+ * were copied.
+ */
+static size_t jobs_stage(struct engine *e, int sfd, struct plan_item **items, struct root_job *v,
+			 size_t n)
+{
+	size_t i, staged = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *name = NULL;
+		int pfd;
+
+		v[i].it = items[i];
+		if (items[i]->op == PLAN_CONFLICT) { /* --adopt: record what is there */
+			v[i].r = root_parent(e, items[i]->res->path, &pfd, &name);
+			if (v[i].r == 0) {
+				v[i].r = root_adopt(e, items[i], pfd, name);
+				close(pfd);
+			}
+			v[i].it = NULL;
+			continue;
+		}
+		v[i].r = job_stage(e, sfd, &v[i]);
+		staged += v[i].r == 0;
+	}
+	return staged;
+}
+
+/*
+ * The records of the staged jobs in the records directory rfd: every one
+ * written as a temp, one syncfs, every one renamed, one fsync of rfd.
+ */
+static int jobs_record(int rfd, struct root_job *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
+					      v[i].has_old ? v[i].cur_ino : 0,
+					      v[i].has_old ? v[i].rec.generation : 0, &v[i].rec_af);
+	if (syncfs(rfd) < 0)
+		return -errno;
+	for (i = 0; i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = atomic_commit(&v[i].rec_af);
+	return fsync(rfd) < 0 ? -errno : 0;
+}
+
+/*
+ * After the batch (r: its result as a whole): each job's result in errs,
+ * the temps not committed and the copies not placed removed, and staging
+ * when it is empty.
+ */
+static int jobs_finish(struct engine *e, struct root_job *v, size_t n, int sfd, int r, int *errs)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		atomic_abort(&v[i].rec_af); /* a temp not committed */
+		if (r < 0 && r != -ECANCELED && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
+			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
+		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
+	}
+	if (sfd < 0)
+		return r;
+	/* Not empty: another pass's copy, or one that could not be removed. */
+	if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+	    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
+		r = -errno;
+		engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
+	}
+	close(sfd);
+	return r;
+}
+
+/*
  * Make every root of items at once, durably but without a sync per root:
  * copy each into staging; one syncfs; write every record as a temp; one
  * syncfs; rename the records; fsync their directory; rename each root into
@@ -664,46 +749,18 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
-	if (r < 0)
-		goto out;
-	r = staging_clean_dead(sfd);
-	if (r < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL;
-		int pfd;
-
-		v[i].it = items[i];
-		if (items[i]->op == PLAN_CONFLICT) { /* --adopt: record what is there */
-			v[i].r = root_parent(e, items[i]->res->path, &pfd, &name);
-			if (v[i].r == 0) {
-				v[i].r = root_adopt(e, items[i], pfd, name);
-				close(pfd);
-			}
-			v[i].it = NULL;
-			continue;
-		}
-		v[i].r = job_stage(e, sfd, &v[i]);
-		staged += v[i].r == 0;
-	}
+	if (r == 0)
+		r = staging_clean_dead(sfd);
+	if (r == 0)
+		staged = jobs_stage(e, sfd, items, v, n);
 	/* The daemon's SIGTERM: no sync, no rename; the copies are a dead pass's next time. */
 	if (staged && stop_requested())
 		r = -ECANCELED;
 	/* Nothing is renamed into place before it is on disk. */
 	if (r == 0 && staged && syncfs(sfd) < 0)
 		r = -errno;
-	for (i = 0; r == 0 && i < n; i++)
-		if (v[i].it && v[i].r == 0)
-			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
-					      v[i].has_old ? v[i].cur_ino : 0,
-					      v[i].has_old ? v[i].rec.generation : 0, &v[i].rec_af);
-	if (r == 0 && staged && syncfs(rfd) < 0)
-		r = -errno;
-	for (i = 0; r == 0 && i < n; i++)
-		if (v[i].it && v[i].r == 0)
-			v[i].r = atomic_commit(&v[i].rec_af);
-	if (r == 0 && staged && fsync(rfd) < 0)
-		r = -errno;
+	if (r == 0 && staged)
+		r = jobs_record(rfd, v, n);
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
 			v[i].r = job_place(e, sfd, &v[i]);
@@ -711,22 +768,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		r = sync_parents(e, v, n);
 	if (r == 0 && staged && fsync(sfd) < 0)
 		r = -errno;
-out:
-	for (i = 0; i < n; i++) {
-		atomic_abort(&v[i].rec_af); /* a temp not committed */
-		if (r < 0 && r != -ECANCELED && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
-			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
-		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
-	}
-	if (sfd >= 0) {
-		/* Not empty: another pass's copy, or one that could not be removed. */
-		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
-		    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
-			r = -errno;
-			engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
-		}
-		close(sfd);
-	}
+	r = jobs_finish(e, v, n, sfd, r, errs);
 	if (rfd >= 0)
 		close(rfd);
 	free(v);
