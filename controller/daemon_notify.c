@@ -157,9 +157,11 @@ static int pass_errors(const char *state_dir, struct buf *out)
 	return r;
 }
 
-static const char *outcome_word(int outcome)
+const char *pass_outcome_name(int outcome)
 {
 	switch (outcome) {
+	case PASS_APPLIED:
+		return "applied";
 	case PASS_APPLY_FAILED:
 		return "apply failed";
 	case PASS_REFUSED:
@@ -200,7 +202,7 @@ void notify_watch_pass(struct notify_watch *w, const struct bramble_config *cfg,
 		w->failing = false;
 		goto out;
 	}
-	buf_printf(&reason, "%s: ", outcome_word(res->outcome));
+	buf_printf(&reason, "%s: ", pass_outcome_name(res->outcome));
 	(void)pass_errors(cfg->state_dir, &reason);
 	if (w->failing && w->reason && strcmp(w->reason, buf_str(&reason)) == 0)
 		goto out; /* a retry that fails the same way: told already */

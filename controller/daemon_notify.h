@@ -20,6 +20,9 @@
 #include "notify.h"
 #include "reconcile.h"
 
+/* A pass's outcome (enum pass_outcome) as the log and the notifications say it: "apply failed". */
+const char *pass_outcome_name(int outcome);
+
 struct notify_watch {
 	struct notifier *n; /* NULL until a target is configured */
 	struct metrics *metrics;

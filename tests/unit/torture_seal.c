@@ -282,37 +282,34 @@ static void read_expect(struct world *w, const char *want)
 /* A damaged seal is no seal, and the reader says where and what (the checked parser). */
 static void test_damaged(void **state)
 {
+	/* A damage (a shell command in the state directory), and what the reader says of it. */
+	static const struct {
+		const char *damage, *want;
+	} cases[] = {
+		{"sed -i '5s/^/garbage /' seal", "seal:5: bad entry \"garbage f "},
+		{"awk '$1 == \"S\" && !d { $4 = \"12x\"; d = 1 } { print }' seal.good >seal",
+		 ": bad inode \"12x\": expected a decimal number"},
+		{"awk '$1 == \"D\" && !d { $8 = \"9z\"; d = 1 } { print }' seal.good >seal",
+		 ": bad mode \"9z\": expected an octal number"},
+		{"sed -i 's/^end [0-9]*/end 1/' seal", ": end 1: expected "},
+		{"sed -i '$d' seal", ": no \"end\" line: the seal was cut short"},
+		{"sed -i 's/^counts .*/counts 1 2/' seal", "seal:4: 2 fields: expected 3 counts"},
+		{"printf 'S' >>seal", "seal: no newline at the end"},
+		{"sed -i '1s/.*/# bramble seal 1/' seal", "seal:1: expected \"# bramble seal 2\""},
+	};
 	struct world *w = *state;
-	const char *seal = NULL;
+	size_t i;
 
 	start(w);
-	seal = strdup(at(w, "out/state/seal"));
-	assert_non_null(seal);
-	run("cp %s %s.good", seal, seal);
 	read_expect(w, NULL);
-	run("sed -i '5s/^/garbage /' %s", seal);
-	read_expect(w, "seal:5: bad entry \"garbage f ");
-	run("cp %s.good %s && awk '$1 == \"S\" && !d { $4 = \"12x\"; d = 1 } { print }' %s.good "
-	    ">%s",
-	    seal, seal, seal, seal);
-	read_expect(w, ": bad inode \"12x\": expected a decimal number");
-	run("cp %s.good %s && awk '$1 == \"D\" && !d { $8 = \"9z\"; d = 1 } { print }' %s.good >%s",
-	    seal, seal, seal, seal);
-	read_expect(w, ": bad mode \"9z\": expected an octal number");
-	run("cp %s.good %s && sed -i 's/^end [0-9]*/end 1/' %s", seal, seal, seal);
-	read_expect(w, ": end 1: expected ");
-	run("cp %s.good %s && sed -i '$d' %s", seal, seal, seal);
-	read_expect(w, ": no \"end\" line: the seal was cut short");
-	run("cp %s.good %s && sed -i 's/^counts .*/counts 1 2/' %s", seal, seal, seal);
-	read_expect(w, "seal:4: 2 fields: expected 3 counts");
-	run("cp %s.good %s && printf 'S' >>%s", seal, seal, seal);
-	read_expect(w, "seal: no newline at the end");
-	run("cp %s.good %s && sed -i '1s/.*/# bramble seal 1/' %s", seal, seal, seal);
-	read_expect(w, "seal:1: expected \"# bramble seal 2\"");
+	run("cd %s && cp seal seal.good", at(w, "out/state"));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run("cd %s && cp seal.good seal && %s", at(w, "out/state"), cases[i].damage);
+		read_expect(w, cases[i].want);
+	}
 	/* and the pass after a damaged seal is a full one */
-	run("cp %s.good %s && sed -i '5s/^/garbage /' %s", seal, seal, seal);
+	run("cd %s && cp seal.good seal && sed -i '5s/^/garbage /' seal", at(w, "out/state"));
 	assert_int_equal(apply(w), PASS_KIND_FULL);
-	free((void *)(uintptr_t)seal);
 }
 
 /* The read API records what it reads, by a path the seal can stat. */
