@@ -319,7 +319,8 @@ static void human(uint64_t v, bool size, char *out, size_t len)
 		uint64_t mul;
 	} durations[] = {{"d", DAY}, {"h", HOUR}, {"m", MINUTE}, {"s", 1}},
 	  sizes[] = {{"T", TiB}, {"G", (uint64_t)1 << 30}, {"M", MiB}, {"K", 1024}, {"", 1}};
-	size_t i, n = size ? sizeof(sizes) / sizeof(sizes[0]) : 4;
+	size_t i, n = size ? sizeof(sizes) / sizeof(sizes[0])
+			   : sizeof(durations) / sizeof(durations[0]);
 
 	for (i = 0; i < n; i++) {
 		uint64_t mul = size ? sizes[i].mul : durations[i].mul;
