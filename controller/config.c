@@ -19,78 +19,129 @@
 #include "yaml_tree.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
+#include "../common/parse.h"
 
 #define CONFIG_MAX_SIZE	     ((size_t)1 << 20)
 #define CONFIG_MAX_DOCUMENTS 16 /* one is used; a second is an error */
 
-enum key_type { KEY_STR, KEY_DURATION, KEY_BOOL, KEY_UINT, KEY_SIZE };
+/*
+ * What a key takes.  KEY_PATH is made absolute (config_absolutize());
+ * KEY_FILE names a file read later, which must be a regular one
+ * (config_check_files()); KEY_ENUM is one of its names; KEY_URL is checked
+ * by notify_url_check().  All these are stored as strings.
+ */
+enum key_type {
+	KEY_STR,
+	KEY_PATH,
+	KEY_FILE,
+	KEY_ENUM,
+	KEY_URL,
+	KEY_SELECTOR, /* label terms: selector_canonical() */
+	KEY_ADDR,     /* an IPv4 address, or empty */
+	KEY_DURATION, /* unsigned seconds: "90", "90s", "5m", "2h", "30d" */
+	KEY_BOOL,     /* true or false */
+	KEY_UINT,     /* unsigned: a count */
+	KEY_SIZE,     /* uint64_t bytes: "512M", "64G", "2GiB" */
+};
 
+/*
+ * One key of bramble.yaml, and the values it takes: a number in [min, max]
+ * (seconds, a count, bytes) or, when zero_off, 0 too (which turns the thing
+ * off); a KEY_ENUM's names (NULL-terminated).  A new key is one line below.
+ */
 struct config_key {
 	const char *section; /* NULL: top level */
 	const char *key;
 	enum key_type type;
 	size_t offset;
+	uint64_t min, max;
+	bool zero_off;
+	const char *const *names;
 };
 
-#define STR(s, k, f)                                              \
-	{                                                         \
-		s, k, KEY_STR, offsetof(struct bramble_config, f) \
-	}
+#define MINUTE 60
+#define HOUR   3600
+#define DAY    86400
+#define MiB    ((uint64_t)1 << 20)
+#define TiB    ((uint64_t)1 << 40)
+
+/* clang-format off */
+#define FIELD(f)			  offsetof(struct bramble_config, f)
+#define STR(s, k, f)			  {s, k, KEY_STR, FIELD(f), 0, 0, false, NULL}
+#define PATH(s, k, f)			  {s, k, KEY_PATH, FIELD(f), 0, 0, false, NULL}
+#define FILE_(s, k, f)			  {s, k, KEY_FILE, FIELD(f), 0, 0, false, NULL}
+#define ENUM(s, k, f, names)		  {s, k, KEY_ENUM, FIELD(f), 0, 0, false, names}
+#define URL(s, k, f)			  {s, k, KEY_URL, FIELD(f), 0, 0, false, NULL}
+#define SELECTOR(s, k, f)		  {s, k, KEY_SELECTOR, FIELD(f), 0, 0, false, NULL}
+#define ADDR(s, k, f)			  {s, k, KEY_ADDR, FIELD(f), 0, 0, false, NULL}
+#define BOOL(s, k, f)			  {s, k, KEY_BOOL, FIELD(f), 0, 1, false, NULL}
+#define DURATION(s, k, f, lo, hi)	  {s, k, KEY_DURATION, FIELD(f), lo, hi, false, NULL}
+#define DURATION_OR_OFF(s, k, f, lo, hi) {s, k, KEY_DURATION, FIELD(f), lo, hi, true, NULL}
+#define COUNT(s, k, f, lo, hi)		  {s, k, KEY_UINT, FIELD(f), lo, hi, false, NULL}
+#define SIZE(s, k, f, lo, hi)		  {s, k, KEY_SIZE, FIELD(f), lo, hi, false, NULL}
+
 static const struct config_key keys[] = {
 	STR("source", "url", source),
 	STR("source", "ref", source_ref),
 	STR("source", "path", source_path),
 	STR("source", "username", source_username),
-	STR("source", "tokenFile", source_token_file),
-	STR("source", "sshKeyFile", source_ssh_key_file),
-	STR("source", "knownHostsFile", source_known_hosts),
-	STR("source", "caFile", source_ca_file),
-	{"source", "interval", KEY_DURATION, offsetof(struct bramble_config, interval_s)},
-	{"source", "timeout", KEY_DURATION, offsetof(struct bramble_config, timeout_s)},
-	STR("paths", "tftpRoot", tftp_root),
-	STR("paths", "nfsRoot", nfs_root),
-	STR("paths", "stateDir", state_dir),
-	STR("paths", "imageStore", image_store),
-	STR("paths", "secretsDir", secrets_dir),
-	STR("dhcp", "configFile", dhcp_conf_file),
-	STR("dhcp", "hostsDir", dhcp_hosts_dir),
-	STR("dhcp", "leaseFile", dhcp_lease_file),
-	STR("dhcp", "logFile", dhcp_log_file),
+	FILE_("source", "tokenFile", source_token_file),
+	FILE_("source", "sshKeyFile", source_ssh_key_file),
+	FILE_("source", "knownHostsFile", source_known_hosts),
+	FILE_("source", "caFile", source_ca_file),
+	DURATION("source", "interval", interval_s, 1, 7 * DAY),
+	DURATION("source", "timeout", timeout_s, 1, 7 * DAY),
+	PATH("paths", "tftpRoot", tftp_root),
+	PATH("paths", "nfsRoot", nfs_root),
+	PATH("paths", "stateDir", state_dir),
+	PATH("paths", "imageStore", image_store),
+	PATH("paths", "secretsDir", secrets_dir),
+	PATH("dhcp", "configFile", dhcp_conf_file),
+	PATH("dhcp", "hostsDir", dhcp_hosts_dir),
+	PATH("dhcp", "leaseFile", dhcp_lease_file),
+	PATH("dhcp", "logFile", dhcp_log_file),
 	STR("dhcp", "reloadCommand", dhcp_reload_cmd),
 	STR("dhcp", "restartCommand", dhcp_restart_cmd),
 	STR("dhcp", "testCommand", dhcp_test_cmd),
-	STR("nfs", "exportsFile", exports_file),
-	STR("nfs", "ganeshaFile", ganesha_file),
+	PATH("nfs", "exportsFile", exports_file),
+	PATH("nfs", "ganeshaFile", ganesha_file),
 	STR("nfs", "reloadCommand", nfs_reload_cmd),
 	STR("nfs", "restartCommand", nfs_restart_cmd),
 	STR("http", "listen", listen),
-	{"http", "livenessTimeout", KEY_DURATION,
-	 offsetof(struct bramble_config, liveness_timeout_s)},
-	STR("webhook", "secretFile", webhook_secret_file),
-	STR("webhook", "tokenFile", webhook_token_file),
-	{NULL, "allowEmpty", KEY_BOOL, offsetof(struct bramble_config, allow_empty)},
-	STR(NULL, "selector", selector),
-	STR(NULL, "server", server),
-	{"images", "retries", KEY_UINT, offsetof(struct bramble_config, images_retries)},
-	{"images", "timeout", KEY_DURATION, offsetof(struct bramble_config, images_timeout_s)},
-	{"images", "maxSize", KEY_SIZE, offsetof(struct bramble_config, images_max_size)},
-	STR("images", "caFile", images_ca_file),
-	{"images", "keepDownloads", KEY_BOOL,
-	 offsetof(struct bramble_config, images_keep_downloads)},
-	STR("roots", "copyMode", roots_copy_mode),
-	{"roots", "atticRetention", KEY_DURATION,
-	 offsetof(struct bramble_config, roots_attic_retention_s)},
-	{"boot", "deferMax", KEY_DURATION, offsetof(struct bramble_config, boot_defer_max_s)},
-	{"history", "limit", KEY_UINT, offsetof(struct bramble_config, history_limit)},
-	STR("notify", "url", notify_url),
-	STR("notify", "urlFile", notify_url_file),
-	STR("notify", "tokenFile", notify_token_file),
-	STR("notify", "caFile", notify_ca_file),
-	{"notify", "timeout", KEY_DURATION, offsetof(struct bramble_config, notify_timeout_s)},
-	{"notify", "retries", KEY_UINT, offsetof(struct bramble_config, notify_retries)},
-	{"notify", "bootStall", KEY_DURATION, offsetof(struct bramble_config, notify_boot_stall_s)},
+	DURATION("http", "livenessTimeout", liveness_timeout_s, 1, 7 * DAY),
+	FILE_("webhook", "secretFile", webhook_secret_file),
+	FILE_("webhook", "tokenFile", webhook_token_file),
+	BOOL(NULL, "allowEmpty", allow_empty),
+	SELECTOR(NULL, "selector", selector),
+	ADDR(NULL, "server", server),
+	COUNT("images", "retries", images_retries, 0, 1000),
+	DURATION("images", "timeout", images_timeout_s, 1, 7 * DAY),
+	SIZE("images", "maxSize", images_max_size, MiB, TiB),
+	FILE_("images", "caFile", images_ca_file),
+	BOOL("images", "keepDownloads", images_keep_downloads),
+	ENUM("roots", "copyMode", roots_copy_mode, copy_mode_names),
+	DURATION("roots", "atticRetention", roots_attic_retention_s, 1, 3650 * DAY),
+	DURATION_OR_OFF("boot", "deferMax", boot_defer_max_s, 1, 7 * DAY),
+	COUNT("history", "limit", history_limit, 0, 1000),
+	URL("notify", "url", notify_url),
+	FILE_("notify", "urlFile", notify_url_file),
+	FILE_("notify", "tokenFile", notify_token_file),
+	FILE_("notify", "caFile", notify_ca_file),
+	DURATION("notify", "timeout", notify_timeout_s, 1, 7 * DAY),
+	COUNT("notify", "retries", notify_retries, 0, 10),
+	DURATION("notify", "bootStall", notify_boot_stall_s, 1, 7 * DAY),
 };
-#undef STR
+/* clang-format on */
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* A key stored as a string (char *), freed by config_release(). */
+static bool is_string(const struct config_key *k)
+{
+	return k->type == KEY_STR || k->type == KEY_PATH || k->type == KEY_FILE ||
+	       k->type == KEY_ENUM || k->type == KEY_URL || k->type == KEY_SELECTOR ||
+	       k->type == KEY_ADDR;
+}
 
 int config_set(char **field, const char *value)
 {
@@ -173,13 +224,19 @@ int config_digest(const struct bramble_config *c, struct sha256_ctx *ctx)
 	size_t i;
 	int r = 0;
 
-	for (i = 0; r == 0 && i < sizeof(keys) / sizeof(keys[0]); i++) {
+	for (i = 0; r == 0 && i < N_KEYS; i++) {
 		const void *field = (const char *)c + keys[i].offset;
 		char v[32];
 		const char *s = v;
 
 		switch (keys[i].type) {
 		case KEY_STR:
+		case KEY_PATH:
+		case KEY_FILE:
+		case KEY_ENUM:
+		case KEY_URL:
+		case KEY_SELECTOR:
+		case KEY_ADDR:
 			s = *(char *const *)field;
 			break;
 		case KEY_DURATION:
@@ -207,62 +264,36 @@ void config_release(struct bramble_config *c)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (keys[i].type == KEY_STR)
+	for (i = 0; i < N_KEYS; i++)
+		if (is_string(&keys[i]))
 			free(*(char **)(void *)((char *)c + keys[i].offset));
 	memset(c, 0, sizeof(*c));
 }
 
-/* Durations are at most a week, but for the attic's retention (ten years). */
-#define DURATION_MAX	   (7 * 86400UL)
-#define RETENTION_MAX	   (3650 * 86400UL)
-#define IS_RETENTION(k)	   ((k)->offset == offsetof(struct bramble_config, roots_attic_retention_s))
-#define IS_COPY_MODE(k)	   ((k)->offset == offsetof(struct bramble_config, roots_copy_mode))
-#define IS_URL(k)	   ((k)->offset == offsetof(struct bramble_config, notify_url))
-#define IS_SELECTOR(k)	   ((k)->offset == offsetof(struct bramble_config, selector))
-#define IS_SERVER(k)	   ((k)->offset == offsetof(struct bramble_config, server))
-#define NOTIFY_RETRIES_MAX 10
-#define IS_RETRIES(k)	   ((k)->offset == offsetof(struct bramble_config, notify_retries))
-/* boot.deferMax: 0 turns the deferred switch off */
-#define ZERO_OK(k)	   ((k)->offset == offsetof(struct bramble_config, boot_defer_max_s))
-
-/* Parse "90", "90s", "5m", "2h", "30d" into seconds, at most max_s; 0 only when zero_ok. */
-static int parse_duration(const char *s, unsigned long max_s, bool zero_ok, unsigned *ret)
+/* Parse "90", "90s", "5m", "2h", "30d" into seconds (any number; the caller checks the range). */
+static int parse_duration(const char *s, uint64_t *ret)
 {
-	unsigned long v, mul = 1;
-	char *end = NULL;
+	static const struct {
+		char suffix;
+		unsigned mul;
+	} units[] = {{'s', 1}, {'m', MINUTE}, {'h', HOUR}, {'d', DAY}};
+	char num[24];
+	size_t n = strspn(s, "0123456789"), i;
+	uint64_t v;
+	unsigned mul = 1;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s)
+	if (n == 0 || n >= sizeof(num) || (s[n] && s[n + 1]))
 		return -EINVAL;
-	if (*end == 'm')
-		mul = 60;
-	else if (*end == 'h')
-		mul = 3600;
-	else if (*end == 'd')
-		mul = 86400;
-	else if (*end != 's' && *end != '\0')
+	for (i = 0; s[n] && i < sizeof(units) / sizeof(units[0]); i++)
+		if (units[i].suffix == s[n])
+			mul = units[i].mul;
+	if (s[n] && mul == 1 && s[n] != 's')
 		return -EINVAL;
-	if (*end && end[1])
-		return -EINVAL;
-	if ((v == 0 && !zero_ok) || v > max_s / mul)
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_u64(num, 10, UINT64_MAX / mul, &v) < 0)
 		return -ERANGE;
-	*ret = (unsigned)(v * mul);
-	return 0;
-}
-
-/* Parse a count: "0" to "1000". */
-static int parse_uint(const char *s, unsigned *ret)
-{
-	unsigned long v;
-	char *end = NULL;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v > 1000)
-		return -EINVAL;
-	*ret = (unsigned)v;
+	*ret = v * mul;
 	return 0;
 }
 
@@ -270,36 +301,164 @@ static int parse_uint(const char *s, unsigned *ret)
 static int parse_size(const char *s, uint64_t *ret)
 {
 	static const char units[] = "KMGT";
-	unsigned long long v;
+	char num[24];
 	const char *u;
-	char *end = NULL;
+	size_t n = strspn(s, "0123456789");
 	unsigned shift = 0;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (n == 0 || n >= sizeof(num))
 		return -EINVAL;
-	if (*end) {
-		u = strchr(units, *end);
+	if (s[n]) {
+		u = strchr(units, s[n]);
 		if (!u || !*u)
 			return -EINVAL;
 		shift = 10 * (unsigned)(u - units + 1);
-		end++;
-		if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "iB") != 0 &&
-		    strcmp(end, "B") != 0)
+		if (strcmp(s + n + 1, "") != 0 && strcmp(s + n + 1, "i") != 0 &&
+		    strcmp(s + n + 1, "iB") != 0 && strcmp(s + n + 1, "B") != 0)
 			return -EINVAL;
 	}
-	if (v > (UINT64_MAX >> 24) >> shift || (v << shift) < ((uint64_t)1 << 20))
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_u64(num, 10, UINT64_MAX >> shift, &v) < 0)
 		return -ERANGE;
-	*ret = (uint64_t)v << shift;
+	*ret = v << shift;
 	return 0;
+}
+
+/* A duration or a size as the messages say it: "7d", "90s"; "1T", "512M". */
+static void human(uint64_t v, bool size, char *out, size_t len)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mul;
+	} durations[] = {{"d", DAY}, {"h", HOUR}, {"m", MINUTE}, {"s", 1}},
+	  sizes[] = {{"T", TiB}, {"G", (uint64_t)1 << 30}, {"M", MiB}, {"K", 1024}, {"", 1}};
+	size_t i, n = size ? sizeof(sizes) / sizeof(sizes[0])
+			   : sizeof(durations) / sizeof(durations[0]);
+
+	for (i = 0; i < n; i++) {
+		uint64_t mul = size ? sizes[i].mul : durations[i].mul;
+
+		if (v && v % mul == 0) {
+			snprintf(out, len, "%llu%s", (unsigned long long)(v / mul),
+				 size ? sizes[i].unit : durations[i].unit);
+			return;
+		}
+	}
+	snprintf(out, len, "%llu", (unsigned long long)v);
+}
+
+/* Store a number of k's range in its field: 0, or -ERANGE when outside it. */
+static int store_number(struct bramble_config *c, const struct config_key *k, uint64_t v)
+{
+	void *field = (char *)c + k->offset;
+
+	if ((v < k->min || v > k->max) && !(v == 0 && k->zero_off))
+		return -ERANGE;
+	if (k->type == KEY_SIZE)
+		*(uint64_t *)field = v;
+	else if (k->type == KEY_BOOL)
+		*(bool *)field = v != 0;
+	else
+		*(unsigned *)field = (unsigned)v;
+	return 0;
+}
+
+/* "1s to 7d", "0 (off), or 1s to 7d", "1M to 1T", "0 to 10": k's range, for a message. */
+static void range_text(const struct config_key *k, char *out, size_t len)
+{
+	bool size = k->type == KEY_SIZE;
+	char lo[32], hi[32];
+
+	if (k->type == KEY_UINT) {
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
+	} else {
+		human(k->min, size, lo, sizeof(lo));
+		human(k->max, size, hi, sizeof(hi));
+	}
+	snprintf(out, len, "%s%s to %s", k->zero_off ? "0 (off), or " : "", lo, hi);
+}
+
+/* k's names as a message lists them: "auto, reflink or copy". */
+static int names_text(const struct config_key *k, struct buf *b)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && k->names[i]; i++)
+		r = buf_printf(b, "%s%s",
+			       i == 0		 ? ""
+			       : k->names[i + 1] ? ", "
+						 : " or ",
+			       k->names[i]);
+	return r;
+}
+
+static bool is_name(const struct config_key *k, const char *v)
+{
+	size_t i;
+
+	for (i = 0; k->names[i]; i++)
+		if (strcmp(k->names[i], v) == 0)
+			return true;
+	return false;
+}
+
+/* A string key's value: checked (an enum's names, a URL) and stored. */
+static int store_string(struct bramble_config *c, const struct config_key *k, const char *v,
+			const struct pos *pos, struct diags *d)
+{
+	struct buf names = BUF_INIT;
+	const char *why = NULL;
+	uint32_t ip;
+	int r;
+
+	if (k->type == KEY_SELECTOR && selector_canonical(v, NULL, &why) < 0)
+		return diags_add(d, pos, "bad selector \"%s\"; expected %s", v, why);
+	if (k->type == KEY_ADDR && *v && ipv4_parse(v, &ip) < 0)
+		return diags_add(d, pos, "bad address \"%s\" for \"%s\"; expected an IPv4 address",
+				 v, k->key);
+	if (k->type == KEY_ENUM && !is_name(k, v)) {
+		r = names_text(k, &names);
+		if (r == 0)
+			r = diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected %s", v, k->key,
+				      buf_str(&names));
+		buf_release(&names);
+		return r;
+	}
+	/* the URL may hold a token: the message does not repeat it */
+	if (k->type == KEY_URL && *v && notify_url_check(v) < 0)
+		return diags_add(d, pos,
+				 "bad URL for \"%s\"; expected http://HOST/... or https://HOST/...",
+				 k->key);
+	return config_set((char **)(void *)((char *)c + k->offset), v);
+}
+
+/* Parse a number of k's type: 0, -EINVAL (not one), -ERANGE (too big to hold). */
+static int parse_number(const struct config_key *k, const char *v, uint64_t *ret)
+{
+	switch (k->type) {
+	case KEY_DURATION:
+		return parse_duration(v, ret);
+	case KEY_SIZE:
+		return parse_size(v, ret);
+	case KEY_BOOL:
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return -EINVAL;
+		*ret = v[0] == 't';
+		return 0;
+	default:
+		return parse_u64(v, 10, UINT64_MAX, ret);
+	}
 }
 
 static const struct config_key *find_key(const char *section, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+	for (i = 0; i < N_KEYS; i++) {
 		bool same = section ? keys[i].section && strcmp(section, keys[i].section) == 0
 				    : keys[i].section == NULL;
 
@@ -313,69 +472,39 @@ static bool is_section(const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < N_KEYS; i++)
 		if (keys[i].section && strcmp(keys[i].section, s) == 0)
 			return true;
 	return false;
 }
 
+/* Check v against k and store it; a bad value is a message in d, with k's range. */
 static int store(struct bramble_config *c, const struct config_key *k, const char *v,
 		 const struct pos *pos, struct diags *d)
 {
-	void *field = (char *)c + k->offset;
-	const char *why = NULL;
-	enum copy_mode mode;
-	uint32_t ip;
+	char range[96];
+	uint64_t n;
 
+	if (is_string(k))
+		return store_string(c, k, v, pos, d);
+	if (parse_number(k, v, &n) == 0 && store_number(c, k, n) == 0)
+		return 0;
+	range_text(k, range, sizeof(range));
 	switch (k->type) {
-	case KEY_STR:
-		if (IS_COPY_MODE(k) && copy_mode_parse(v, &mode) < 0)
-			return diags_add(
-				d, pos,
-				"bad value \"%s\" for \"%s\"; expected auto, reflink or copy", v,
-				k->key);
-		if (IS_SELECTOR(k) && selector_canonical(v, NULL, &why) < 0)
-			return diags_add(d, pos, "bad selector \"%s\"; expected %s", v, why);
-		if (IS_SERVER(k) && *v && ipv4_parse(v, &ip) < 0)
-			return diags_add(
-				d, pos,
-				"bad address \"%s\" for \"server\"; expected an IPv4 address", v);
-		/* the URL may hold a token: the message does not repeat it */
-		if (IS_URL(k) && *v && notify_url_check(v) < 0)
-			return diags_add(d, pos,
-					 "bad URL for \"%s\"; expected http://HOST/... or "
-					 "https://HOST/...",
-					 k->key);
-		return config_set(field, v);
 	case KEY_DURATION:
-		if (parse_duration(v, IS_RETENTION(k) ? RETENTION_MAX : DURATION_MAX, ZERO_OK(k),
-				   field) == 0)
-			return 0;
-		return diags_add(
-			d, pos, "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h%s%s", v,
-			k->key, IS_RETENTION(k) ? ", 30d (at most 3650d)" : " (at most 7d)",
-			ZERO_OK(k) ? ", or 0 (off)" : "");
+		return diags_add(d, pos,
+				 "bad duration \"%s\" for \"%s\"; expected e.g. 60s, 5m, 1h (%s)",
+				 v, k->key, range);
+	case KEY_SIZE:
+		return diags_add(d, pos, "bad size \"%s\" for \"%s\"; expected e.g. 64G, 512M (%s)",
+				 v, k->key, range);
 	case KEY_BOOL:
-		if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-			*(bool *)field = v[0] == 't';
-			return 0;
-		}
 		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected true or false", v,
 				 k->key);
-	case KEY_UINT:
-		if (parse_uint(v, field) == 0 &&
-		    (!IS_RETRIES(k) || *(unsigned *)field <= NOTIFY_RETRIES_MAX))
-			return 0;
-		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected 0 to %d", v, k->key,
-				 IS_RETRIES(k) ? NOTIFY_RETRIES_MAX : 1000);
-	case KEY_SIZE:
-		if (parse_size(v, field) == 0)
-			return 0;
-		return diags_add(d, pos,
-				 "bad size \"%s\" for \"%s\"; expected e.g. 64G, 512M (1M to 1T)",
-				 v, k->key);
+	default:
+		return diags_add(d, pos, "bad value \"%s\" for \"%s\"; expected %s", v, k->key,
+				 range);
 	}
-	return -EINVAL;
 }
 
 int config_set_key(struct bramble_config *c, const char *assignment, struct diags *d)
@@ -522,32 +651,19 @@ static int absolutize(char **field)
 
 int config_check_files(const struct bramble_config *c, struct diags *d)
 {
-	static const struct {
-		const char *key;
-		size_t offset;
-	} files[] = {
-		{"source.tokenFile", offsetof(struct bramble_config, source_token_file)},
-		{"source.sshKeyFile", offsetof(struct bramble_config, source_ssh_key_file)},
-		{"source.knownHostsFile", offsetof(struct bramble_config, source_known_hosts)},
-		{"source.caFile", offsetof(struct bramble_config, source_ca_file)},
-		{"webhook.secretFile", offsetof(struct bramble_config, webhook_secret_file)},
-		{"webhook.tokenFile", offsetof(struct bramble_config, webhook_token_file)},
-		{"images.caFile", offsetof(struct bramble_config, images_ca_file)},
-		{"notify.urlFile", offsetof(struct bramble_config, notify_url_file)},
-		{"notify.tokenFile", offsetof(struct bramble_config, notify_token_file)},
-		{"notify.caFile", offsetof(struct bramble_config, notify_ca_file)},
-	};
 	size_t i;
 	int r = 0, q;
 
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const char *path =
-			*(char *const *)(const void *)((const char *)c + files[i].offset);
+	for (i = 0; i < N_KEYS; i++) {
+		const char *path;
 
+		if (keys[i].type != KEY_FILE)
+			continue;
+		path = *(char *const *)(const void *)((const char *)c + keys[i].offset);
 		if (!path || file_check_regular(path) != -EINVAL)
 			continue; /* a missing file is reported by its reader */
-		q = diags_add(d, NULL, "%s \"%s\" is not a regular file; expected a file",
-			      files[i].key, path);
+		q = diags_add(d, NULL, "%s.%s \"%s\" is not a regular file; expected a file",
+			      keys[i].section, keys[i].key, path);
 		r = q < 0 ? q : -EINVAL;
 	}
 	return r;
@@ -555,15 +671,12 @@ int config_check_files(const struct bramble_config *c, struct diags *d)
 
 int config_absolutize(struct bramble_config *c)
 {
-	char **fields[] = {&c->tftp_root,	&c->nfs_root,	    &c->state_dir,
-			   &c->image_store,	&c->dhcp_conf_file, &c->dhcp_hosts_dir,
-			   &c->dhcp_lease_file, &c->exports_file,   &c->ganesha_file,
-			   &c->dhcp_log_file,	&c->secrets_dir};
 	size_t i;
 	int r = 0;
 
-	for (i = 0; r == 0 && i < sizeof(fields) / sizeof(fields[0]); i++)
-		r = absolutize(fields[i]);
+	for (i = 0; r == 0 && i < N_KEYS; i++)
+		if (keys[i].type == KEY_PATH)
+			r = absolutize((char **)(void *)((char *)c + keys[i].offset));
 	if (r == 0 && c->source && !strstr(c->source, "://"))
 		r = absolutize(&c->source);
 	return r;

@@ -19,6 +19,7 @@
 #include "bootwatch_follow.h"
 #include "control.h"
 #include "daemon_notify.h"
+#include "diag_log.h"
 #include "ratelimit.h"
 #include "history.h"
 #include "http.h"
@@ -668,22 +669,6 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 	}
 }
 
-static const char *outcome_name(int outcome)
-{
-	switch (outcome) {
-	case PASS_APPLIED:
-		return "applied";
-	case PASS_APPLY_FAILED:
-		return "apply failed";
-	case PASS_REFUSED:
-		return "refused";
-	case PASS_FETCH_FAILED:
-		return "fetch failed";
-	default:
-		return "invalid";
-	}
-}
-
 /* The one log line of a pass: trigger, outcome, revision, what changed, how long. */
 static void log_pass(enum trigger t, const struct pass_result *res, long retry_ms)
 {
@@ -693,7 +678,7 @@ static void log_pass(enum trigger t, const struct pass_result *res, long retry_m
 	bool stopped = atomic_load(&sig_stop) && res->outcome != PASS_APPLIED;
 
 	buf_printf(&b, "pass (%s): %s %s", trigger_names[t],
-		   stopped ? "interrupted (bramble is stopping)" : outcome_name(res->outcome),
+		   stopped ? "interrupted (bramble is stopping)" : pass_outcome_name(res->outcome),
 		   res->revision[0] ? res->revision : "(no revision)");
 	if (planned)
 		buf_printf(&b,

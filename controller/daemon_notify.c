@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag_log.h"
 #include "log.h"
 #include "status.h"
 #include "webhook.h"
@@ -40,22 +41,6 @@ static void wipe_free(char *s, size_t len)
 	if (s)
 		explicit_bzero(s, len);
 	free(s);
-}
-
-void log_diags(const struct diags *dg)
-{
-	char *text = NULL, *line, *save = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (f) {
-		diags_print(dg, f);
-		fclose(f);
-	}
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save))
-		log_warnx("%s", line);
-	free(text);
 }
 
 /* The targets of notify.url and notify.urlFile. */
@@ -172,9 +157,11 @@ static int pass_errors(const char *state_dir, struct buf *out)
 	return r;
 }
 
-static const char *outcome_word(int outcome)
+const char *pass_outcome_name(int outcome)
 {
 	switch (outcome) {
+	case PASS_APPLIED:
+		return "applied";
 	case PASS_APPLY_FAILED:
 		return "apply failed";
 	case PASS_REFUSED:
@@ -215,7 +202,7 @@ void notify_watch_pass(struct notify_watch *w, const struct bramble_config *cfg,
 		w->failing = false;
 		goto out;
 	}
-	buf_printf(&reason, "%s: ", outcome_word(res->outcome));
+	buf_printf(&reason, "%s: ", pass_outcome_name(res->outcome));
 	(void)pass_errors(cfg->state_dir, &reason);
 	if (w->failing && w->reason && strcmp(w->reason, buf_str(&reason)) == 0)
 		goto out; /* a retry that fails the same way: told already */

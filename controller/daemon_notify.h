@@ -20,12 +20,8 @@
 #include "notify.h"
 #include "reconcile.h"
 
-/*
- * Log each error of dg as a warning line, as diags_print() words it: a
- * refused configuration, a urlFile (positions and reasons only: its lines
- * are secret and never part of a message).
- */
-void log_diags(const struct diags *dg);
+/* A pass's outcome (enum pass_outcome) as the log and the notifications say it: "apply failed". */
+const char *pass_outcome_name(int outcome);
 
 struct notify_watch {
 	struct notifier *n; /* NULL until a target is configured */

@@ -253,6 +253,19 @@ static bool sealed_report(struct pass *p)
 	return true;
 }
 
+/* Read the seal: a damaged one is no seal, and the log says where it is damaged. */
+static bool pass_seal_read(struct pass *p)
+{
+	struct buf why = BUF_INIT;
+	int r;
+
+	r = seal_read(p->state_fd, &p->seal, &why);
+	if (r == 0 && why.len)
+		log_info("a full pass: the seal is damaged: %s", buf_str(&why));
+	buf_release(&why);
+	return r > 0;
+}
+
 /*
  * The steady-state fast path (seal.h): when the inputs are those of the last
  * sealed pass and every sealed path is as it was, report that pass again.
@@ -274,7 +287,7 @@ bool pass_sealed(struct pass *p)
 		return false;
 	if (actions_pending_load(p->state_fd)) /* a reload to retry: a full pass does it */
 		return false;
-	if (seal_read(p->state_fd, &p->seal) <= 0)
+	if (!pass_seal_read(p))
 		return false;
 	same = strcmp(p->seal.key, p->key) == 0;
 	if (!same && !delta_possible(p))

@@ -590,6 +590,10 @@ static int pass_plan_apply(struct pass *p)
 	}
 	if (r == 0 && p->o->mode == PASS_MODE_APPLY)
 		r = pass_select_record(p);
+	if (r == -EBADMSG) {
+		log_warnx("%s", engine_failure(p->engine)); /* a damaged node-root record */
+		return EXIT_FAILED;
+	}
 	if (r < 0) {
 		log_errno(r, "cannot plan");
 		return EXIT_FAILED;

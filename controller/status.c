@@ -395,14 +395,14 @@ static int state_file_write(const char *state_dir, const char *name,
 
 int status_forget(const char *state_dir)
 {
-	char *path = path_join(state_dir, STATUS_FILE);
-	int r = 0;
+	int dfd, r = 0;
 
-	if (!path)
-		return -ENOMEM;
-	if (unlink(path) < 0 && errno != ENOENT)
+	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (unlinkat(dfd, STATUS_FILE, 0) < 0 && errno != ENOENT)
 		r = -errno;
-	free(path);
+	close(dfd);
 	return r;
 }
 

@@ -458,6 +458,26 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 	return r;
 }
 
+/* The entries of the plan's items (a delta pass: of its nodes), then the render's inputs. */
+static int seal_paths(struct sealer *s, const struct plan *p, const struct seal_deps *deps,
+		      const struct seal_input *in)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && !s->why && i < p->n_items; i++) {
+		const struct plan_item *it = &p->items[i];
+
+		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
+			continue; /* outside the pass (carried), or deleted */
+		r = seal_item(s, it);
+	}
+	for (i = 0; r == 0 && !s->why && deps && i < deps->n; i++)
+		r = seal_entry(s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
+			       deps->v[i].root, deps->v[i].path, NULL);
+	return r;
+}
+
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
 	       const struct seal_input *in, const char **ret_why)
 {
@@ -491,16 +511,8 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		s.racy_after_ns = settled_after(s.racy_after_ns);
 	if (r == 0 && !s.why && in->prev)
 		r = seal_carry(&s, in);
-	for (i = 0; r == 0 && !s.why && i < p->n_items; i++) {
-		const struct plan_item *it = &p->items[i];
-
-		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
-			continue; /* outside the pass (carried), or deleted */
-		r = seal_item(&s, it);
-	}
-	for (i = 0; r == 0 && !s.why && deps && i < deps->n; i++)
-		r = seal_entry(&s, 'S', deps->v[i].node ? deps->v[i].node : NO_OWNER,
-			       deps->v[i].root, deps->v[i].path, NULL);
+	if (r == 0 && !s.why)
+		r = seal_paths(&s, p, deps, in);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)
@@ -520,19 +532,24 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 
 /* ------------------------------------------------------------------- read */
 
-/* One number and the space after it; false when there is none. */
-static bool field(char **p, int base, uint64_t *ret)
+/* One number (named what, up to max) and the space after it, left in place. */
+static int field(struct state_reader *sr, char **p, const char *what, int base, uint64_t max,
+		 uint64_t *ret)
 {
-	char *end;
+	char *sp = strchr(*p, ' '), num[24];
+	size_t n = sp ? (size_t)(sp - *p) : 0;
+	int r;
 
-	if (**p < '0' || **p > '9')
-		return false;
-	errno = 0;
-	*ret = strtoull(*p, &end, base);
-	if (errno || *end != ' ')
-		return false;
-	*p = end + 1;
-	return true;
+	if (!sp)
+		return state_error(sr, "no %s: expected a number and a space", what);
+	if (n >= sizeof(num))
+		return state_error(sr, "bad %s \"%.*s\": expected a number", what, 20, *p);
+	memcpy(num, *p, n);
+	num[n] = '\0';
+	r = state_u64(sr, what, num, base, max, ret);
+	if (r == 0)
+		*p = sp + 1;
+	return r;
 }
 
 /* One word (up to a space, which becomes the end of it); NULL when there is none. */
@@ -565,21 +582,23 @@ const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, cons
 	return NULL;
 }
 
-static bool read_file_line(struct seal *s, char *p)
+/* "f <sha256> <O|N> <name>", after the previous file's name. */
+static int read_file_line(struct state_reader *sr, struct seal *s, char *p)
 {
 	struct seal_file *f = &s->files[s->n_files];
 	char *digest = word(&p), *kind = word(&p);
 
 	if (!digest || strlen(digest) != SHA256_HEX_LEN || !kind || kind[1] || !*p ||
 	    (*kind != 'O' && *kind != 'N'))
-		return false;
+		return state_error(sr, "bad file line: expected f DIGEST O|N NAME");
 	memcpy(f->digest, digest, sizeof(f->digest));
 	f->other = *kind == 'O';
 	f->name = p;
 	if (s->n_files && strcmp(s->files[s->n_files - 1].name, p) >= 0)
-		return false;
+		return state_error(sr, "file \"%.80s\" out of order: expected files sorted by name",
+				   p);
 	s->n_files++;
-	return true;
+	return 0;
 }
 
 static const char *or_empty(const char *w)
@@ -587,22 +606,32 @@ static const char *or_empty(const char *w)
 	return strcmp(w, NO_OWNER) == 0 ? "" : w;
 }
 
-static bool read_node_line(struct seal *s, char *p)
+/* "n <file> <line> <col> <resources> <9 words> <first boot> <owners>", by name. */
+static int read_node_line(struct state_reader *sr, struct seal *s, char *p)
 {
 	struct node_stub *n = &s->nodes[s->n_nodes];
-	uint64_t file, line, col, nres;
+	uint64_t file = 0, line = 0, col = 0, nres = 0;
 	char *w[9], *fb;
 	size_t i;
+	int r;
 
-	if (!field(&p, 10, &file) || !field(&p, 10, &line) || !field(&p, 10, &col) ||
-	    !field(&p, 10, &nres) || file >= s->n_files || line > UINT32_MAX || col > UINT32_MAX)
-		return false;
+	r = field(sr, &p, "file number", 10, s->n_files ? s->n_files - 1 : 0, &file);
+	if (r == 0)
+		r = field(sr, &p, "line", 10, UINT32_MAX, &line);
+	if (r == 0)
+		r = field(sr, &p, "column", 10, UINT32_MAX, &col);
+	if (r == 0)
+		r = field(sr, &p, "resource count", 10, SIZE_MAX, &nres);
+	if (r < 0)
+		return r;
+	if (!s->n_files)
+		return state_error(sr, "a node without a file line before it");
 	for (i = 0; i < 9; i++)
 		if (!(w[i] = word(&p)))
-			return false;
+			return state_error(sr, "%zu words: expected 9 after the numbers", i);
 	fb = word(&p);
 	if (!fb || !*p || strchr(p, ' '))
-		return false;
+		return state_error(sr, "bad node line end: expected FIRST-BOOT OWNERS");
 	n->file = s->files[file].name;
 	n->line = (unsigned)line;
 	n->col = (unsigned)col;
@@ -618,14 +647,19 @@ static bool read_node_line(struct seal *s, char *p)
 	n->root_mode = w[8];
 	n->first_boot = strcmp(fb, "1") == 0;
 	n->owners = or_empty(p);
-	return s->n_nodes == 0 || strcmp(s->nodes[s->n_nodes - 1].name, n->name) < 0;
+	if (s->n_nodes && strcmp(s->nodes[s->n_nodes - 1].name, n->name) >= 0)
+		return state_error(sr, "node \"%.80s\" out of order: expected nodes sorted by name",
+				   n->name);
+	s->n_nodes++;
+	return 0;
 }
 
-/* "<kind> <owner> <root> <ino> <size> <mtime> <ctime> <mode> <path>"; false when malformed. */
-static bool read_entry(struct seal_entry *e, char *line)
+/* "<kind> <owner> <root> <ino> <size> <mtime> <ctime> <mode> <path>"; the line stays whole. */
+static int read_entry(struct state_reader *sr, struct seal_entry *e, char *line)
 {
 	char *p = line + 2;
-	uint64_t root;
+	uint64_t root = 0;
+	int r;
 
 	e->line = line;
 	e->kind = line[0];
@@ -633,60 +667,119 @@ static bool read_entry(struct seal_entry *e, char *line)
 	e->owner_len = strcspn(p, " ");
 	if ((e->kind != 'S' && e->kind != 'D') || line[1] != ' ' || !e->owner_len ||
 	    !p[e->owner_len])
-		return false;
+		return state_error(sr, "bad entry \"%.40s\": expected S|D OWNER ROOT INO ...",
+				   line);
 	p += e->owner_len + 1;
-	if (!field(&p, 10, &root) || !field(&p, 10, &e->ino) || !field(&p, 10, &e->size) ||
-	    !field(&p, 10, &e->mtime_ns) || !field(&p, 10, &e->ctime_ns) ||
-	    !field(&p, 8, &e->mode) || !*p || root > SEAL_ABSPATH)
-		return false;
+	r = field(sr, &p, "root", 10, SEAL_ABSPATH, &root);
+	if (r == 0)
+		r = field(sr, &p, "inode", 10, UINT64_MAX, &e->ino);
+	if (r == 0)
+		r = field(sr, &p, "size", 10, UINT64_MAX, &e->size);
+	if (r == 0)
+		r = field(sr, &p, "mtime", 10, UINT64_MAX, &e->mtime_ns);
+	if (r == 0)
+		r = field(sr, &p, "ctime", 10, UINT64_MAX, &e->ctime_ns);
+	if (r == 0)
+		r = field(sr, &p, "mode", 8, UINT64_MAX, &e->mode);
+	if (r == 0 && !*p)
+		r = state_error(sr, "no path after the mode");
 	e->root = (unsigned)root;
 	e->path = p;
-	return true;
+	return r;
 }
 
-/* Split the file into its parts; false when it is not a whole seal of this version. */
-static bool seal_parse(struct seal *s, size_t len)
+/* "<word> <value>" with the word the line must begin with; the value is copied to out. */
+static int read_header(struct state_reader *sr, const char *name, char *out, size_t size)
 {
-	char *line = s->data + strlen(SEAL_MAGIC), *next = NULL, *end = s->data + len;
-	size_t n_lines = 0, want_end = (size_t)-1;
-	char *p;
+	char *line = NULL;
+	size_t n = strlen(name);
+	int r = state_next_line(sr, &line);
 
-	for (p = line; p < end; p++)
-		n_lines += *p == '\n';
+	if (r < 0)
+		return r;
+	if (r == 0 || strncmp(line, name, n) != 0 || line[n] != ' ' || strlen(line + n + 1) >= size)
+		return state_error(sr, "expected the \"%s\" line", name);
+	memcpy(out, line + n + 1, strlen(line + n + 1) + 1);
+	return 0;
+}
+
+/* "key", "base" and "counts", the lines after the magic one. */
+static int read_headers(struct state_reader *sr, struct seal *s)
+{
+	uint64_t v[3];
+	char counts[80], *f[3], *p;
+	size_t n, i;
+	int r;
+
+	r = read_header(sr, "key", s->key, sizeof(s->key));
+	if (r == 0)
+		r = read_header(sr, "base", s->base, sizeof(s->base));
+	if (r == 0)
+		r = read_header(sr, "counts", counts, sizeof(counts));
+	p = counts;
+	if (r == 0)
+		r = state_split(sr, p, ' ', 3, 3, f, &n, "3 counts");
+	for (i = 0; r == 0 && i < 3; i++)
+		r = state_u64(sr, "count", f[i], 10, SIZE_MAX, &v[i]);
+	if (r < 0)
+		return r;
+	s->counts.unchanged = (size_t)v[0];
+	s->counts.nodes_total = (size_t)v[1];
+	s->counts.nodes_ready = (size_t)v[2];
+	return 0;
+}
+
+/* One line of the body: a file, a node or an entry, in that order. */
+static int read_line(struct state_reader *sr, struct seal *s, char *line)
+{
+	if (line[0] == 'f' && line[1] == ' ') {
+		if (s->n_nodes || s->n_entries)
+			return state_error(sr, "a file line after nodes or entries");
+		return read_file_line(sr, s, line + 2);
+	}
+	if (line[0] == 'n' && line[1] == ' ') {
+		if (s->n_entries)
+			return state_error(sr, "a node line after entries");
+		return read_node_line(sr, s, line + 2);
+	}
+	return read_entry(sr, &s->entries[s->n_entries++], line);
+}
+
+/* Split the file into its parts; -EINVAL (with why) when it is not a whole seal. */
+static int seal_parse(struct seal *s, size_t len, struct buf *why)
+{
+	struct state_reader sr;
+	size_t n_lines = 0, i;
+	uint64_t want_end = 0;
+	char *line = NULL;
+	int r;
+
+	for (i = 0; i < len; i++)
+		n_lines += s->data[i] == '\n';
 	s->files = calloc(n_lines + 1, sizeof(*s->files));
 	s->nodes = calloc(n_lines + 1, sizeof(*s->nodes));
 	s->entries = calloc(n_lines + 1, sizeof(*s->entries));
 	if (!s->files || !s->nodes || !s->entries)
-		return false;
-	if (sscanf(line, "key %64s\nbase %64s\ncounts %zu %zu %zu", s->key, s->base,
-		   &s->counts.unchanged, &s->counts.nodes_total, &s->counts.nodes_ready) != 5)
-		return false;
-	for (; line < end; line = next) {
-		next = strchr(line, '\n');
-		*next++ = '\0';
-		if (strncmp(line, "key ", 4) == 0 || strncmp(line, "base ", 5) == 0 ||
-		    strncmp(line, "counts ", 7) == 0)
-			continue;
-		if (strncmp(line, "end ", 4) == 0) {
-			uint64_t n;
-
-			/* A damaged count matches nothing: no seal, a full pass. */
-			if (parse_u64(line + 4, 10, SIZE_MAX - 1, &n) == 0)
-				want_end = (size_t)n;
+		return -ENOMEM;
+	/* the magic line is a comment to the reader: seal_read() checked it */
+	state_reader_init(&sr, SEAL_FILE, NULL, s->data, len, why);
+	r = read_headers(&sr, s);
+	while (r == 0 && (r = state_next_line(&sr, &line)) == 1) {
+		if (strncmp(line, "end ", 4) == 0)
 			break;
-		}
-		if (line[0] == 'f' && line[1] == ' ') {
-			if (s->n_nodes || s->n_entries || !read_file_line(s, line + 2))
-				return false;
-		} else if (line[0] == 'n' && line[1] == ' ') {
-			if (s->n_entries || !read_node_line(s, line + 2))
-				return false;
-			s->n_nodes++;
-		} else if (!read_entry(&s->entries[s->n_entries++], line)) {
-			return false;
-		}
+		r = read_line(&sr, s, line);
 	}
-	return want_end == s->n_entries && next == end;
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return state_error(&sr, "no \"end\" line: the seal was cut short");
+	r = state_u64(&sr, "end", line + 4, 10, SIZE_MAX, &want_end);
+	if (r == 0 && want_end != s->n_entries)
+		r = state_error(&sr, "end %" PRIu64 ": expected %zu, the number of entries",
+				want_end, s->n_entries);
+	if (r == 0 && state_next_line(&sr, &line) != 0)
+		r = state_error(&sr, "a line after the \"end\" line");
+	return r;
 }
 
 void seal_release(struct seal *s)
@@ -698,7 +791,7 @@ void seal_release(struct seal *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int seal_read(int state_fd, struct seal *s)
+int seal_read(int state_fd, struct seal *s, struct buf *why)
 {
 	size_t len = 0;
 	int r;
@@ -709,12 +802,19 @@ int seal_read(int state_fd, struct seal *s)
 		return 0;
 	if (r < 0)
 		return r;
-	if (len < strlen(SEAL_MAGIC) || memcmp(s->data, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0 ||
-	    s->data[len - 1] != '\n' || !seal_parse(s, len)) {
+	if (len < strlen(SEAL_MAGIC) || memcmp(s->data, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0)
+		r = why ? buf_printf(why, SEAL_FILE ":1: expected \"%.*s\"",
+				     (int)strlen(SEAL_MAGIC) - 1, SEAL_MAGIC)
+			: 0;
+	else if (s->data[len - 1] != '\n')
+		r = why ? buf_printf(why,
+				     SEAL_FILE ": no newline at the end: the seal was cut short")
+			: 0;
+	else
+		r = seal_parse(s, len, why) == 0 ? 1 : 0;
+	if (r <= 0)
 		seal_release(s);
-		return 0;
-	}
-	return 1;
+	return r;
 }
 
 /* ------------------------------------------------------------------ check */

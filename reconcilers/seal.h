@@ -47,6 +47,7 @@
 
 #include "engine.h"
 #include "model.h"
+#include "buf.h"
 #include "hash.h"
 
 #define SEAL_FILE    "seal"
@@ -125,8 +126,12 @@ int seal_deps_add(struct seal_deps *d, unsigned root, const char *path, const ch
 /* Free the recorded inputs; d is empty (and reusable) after. */
 void seal_deps_release(struct seal_deps *d);
 
-/* Read the seal in state_fd: 1 (read), 0 (none, or not one this version reads), or -errno. */
-int seal_read(int state_fd, struct seal *s);
+/*
+ * Read the seal in state_fd: 1 (read), 0 (none, or not one this version
+ * reads: a damaged seal is no seal, and why, if not NULL, then says
+ * "seal:LINE: what is wrong" for the caller's log), or -errno.
+ */
+int seal_read(int state_fd, struct seal *s, struct buf *why);
 /* Free what seal_read() read; s is zeroed. */
 void seal_release(struct seal *s);
 

@@ -131,6 +131,7 @@ static int tmp_name(const char *name, char *out, size_t size)
 /* Write content to a new file name in dfd (which must not exist). */
 static int write_new(int dfd, const char *name, const struct resource *res, struct plan_item *it)
 {
+	struct stat_sig sig;
 	struct stat st;
 	int fd, r;
 
@@ -144,8 +145,10 @@ static int write_new(int dfd, const char *name, const struct resource *res, stru
 	/* A close can report a lost write (NFS, a full disk): it is an error. */
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0)
-		item_sig_set(it, &st);
+	if (r == 0) {
+		sig_from_stat(&sig, &st);
+		item_sig_set(it, &sig);
+	}
 	return r;
 }
 
@@ -180,6 +183,7 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 		    struct plan_item *it)
 {
 	const char *sname = NULL;
+	struct stat_sig sig;
 	struct stat st;
 	int sfd = -1, pfd = -1, r;
 
@@ -204,8 +208,10 @@ static int link_new(struct engine *e, int dfd, const char *name, const struct re
 	if (it->res->flags & RES_F_TREE_CHILD)
 		goto out;
 	r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	if (r == 0)
-		item_sig_set(it, &st);
+	if (r == 0) {
+		sig_from_stat(&sig, &st);
+		item_sig_set(it, &sig);
+	}
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -214,6 +220,7 @@ out:
 
 static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it)
 {
+	struct stat_sig sig;
 	struct stat st;
 
 	/* A directory made now has its mode (umask 0); one that was there is fixed. */
@@ -227,7 +234,8 @@ static int make_dir(int dfd, const char *name, mode_t mode, struct plan_item *it
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	item_sig_set(it, &st);
+	sig_from_stat(&sig, &st);
+	item_sig_set(it, &sig);
 	return 0;
 }
 
@@ -236,6 +244,7 @@ static int create_once(struct engine *e, int dfd, const char *name, struct plan_
 {
 	const struct resource *res = it->res;
 	const char *target = res->data;
+	struct stat_sig sig;
 	struct stat st;
 
 	switch (res->type) {
@@ -259,7 +268,8 @@ static int create_once(struct engine *e, int dfd, const char *name, struct plan_
 		}
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		item_sig_set(it, &st);
+		sig_from_stat(&sig, &st);
+		item_sig_set(it, &sig);
 		return 0;
 	}
 	return -EINVAL;
@@ -312,13 +322,11 @@ out:
 	return r;
 }
 
-/* Build a whole new generation directory for a tree (not yet visible). */
-static int build_generation(struct batch *b, struct plan_item *it)
+/* Make a tree's generation directory, empty, and open it. */
+static int generation_make(struct batch *b, struct plan_item *it, int *ret_fd)
 {
-	const char *name = NULL, *slash;
-	char sub[256] = "";
-	int pfd, gfd, sfd = -1, r;
-	size_t i, k;
+	const char *name = NULL;
+	int pfd, fd, r;
 
 	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
 	if (r < 0)
@@ -331,9 +339,24 @@ static int build_generation(struct batch *b, struct plan_item *it)
 		if (r < 0)
 			return r;
 	}
-	gfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gfd < 0)
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Build a whole new generation directory for a tree (not yet visible). */
+static int build_generation(struct batch *b, struct plan_item *it)
+{
+	const char *name = NULL, *slash;
+	char sub[256] = "";
+	int gfd = -1, sfd = -1, r;
+	size_t i, k;
+
+	r = generation_make(b, it, &gfd);
+	if (r < 0)
+		return r;
 	/* Every child of the tree; links have no item (tree_children_init). */
 	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
 		const struct resource *cr = &it->res->children[i];

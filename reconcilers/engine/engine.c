@@ -22,14 +22,6 @@ void sig_from_stat(struct stat_sig *sig, const struct stat *st)
 	sig->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
-void item_sig_set(struct plan_item *it, const struct stat *st)
-{
-	struct stat_sig s;
-
-	sig_from_stat(&s, st);
-	plan_item_sig_set(it, &s);
-}
-
 bool sig_equal(const struct stat_sig *a, const struct stat_sig *b)
 {
 	/* ctime too: an edit in place that restores the mtime still changes it. */

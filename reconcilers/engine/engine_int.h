@@ -92,8 +92,6 @@ void engine_set_failure(struct engine *e, const char *op, int root, const char *
  */
 int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
 		    struct buf *why);
-/* Set the item's signature fields (sig_ino, ...) from s. */
-void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s);
 int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);
@@ -116,8 +114,11 @@ int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool
 int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name);
 
 void sig_from_stat(struct stat_sig *sig, const struct stat *st);
-/* Record st as the signature an item's path has now (plan: as observed; apply: as written). */
-void item_sig_set(struct plan_item *it, const struct stat *st);
+/*
+ * Record s as the signature an item's path has now (plan: as observed;
+ * apply: as written, sig_from_stat() of a stat after the write).
+ */
+void item_sig_set(struct plan_item *it, const struct stat_sig *s);
 
 /*
  * Node roots (RES_ROOT, noderoot.c).  root_observe() decides the plan item

@@ -60,48 +60,98 @@ size_t noderoot_prefix(const char *path)
 	return 8;
 }
 
-/* Copy the value of "key value" lines of text into out ("" when absent). */
-static void text_get(const char *text, const char *key, char *out, size_t size)
+/* What a record says to do when it is damaged (parse.h). */
+#define RECORD_HINT                                                                        \
+	"remove the record and run `bramble apply --adopt` to keep the root as it is, or " \
+	"remove the root too to have it made anew"
+
+/* The lines of a description or a record that desc_parse() reads: "key value". */
+static const struct desc_key {
+	const char *key;
+	enum { DESC_FLAG, DESC_UINT, DESC_U64, DESC_TEXT } kind;
+	size_t offset, size;
+} desc_keys[] = {
+	{"shared", DESC_FLAG, offsetof(struct root_desc, shared), 0},
+	{"generation", DESC_UINT, offsetof(struct root_desc, generation), 0},
+	{"image", DESC_TEXT, offsetof(struct root_desc, image),
+	 sizeof(((struct root_desc *)0)->image)},
+	{"source", DESC_TEXT, offsetof(struct root_desc, source),
+	 sizeof(((struct root_desc *)0)->source)},
+	{"identity", DESC_TEXT, offsetof(struct root_desc, identity),
+	 sizeof(((struct root_desc *)0)->identity)},
+	{"node", DESC_TEXT, offsetof(struct root_desc, node),
+	 sizeof(((struct root_desc *)0)->node)},
+	{"ino", DESC_U64, offsetof(struct root_desc, ino), 0},
+	{"prev-ino", DESC_U64, offsetof(struct root_desc, prev_ino), 0},
+	{"prev-generation", DESC_UINT, offsetof(struct root_desc, prev_generation), 0},
+};
+
+/* One "key value" line into d; other keys (path, created) are not needed here. */
+static int desc_line(struct state_reader *sr, struct root_desc *d, char *line)
 {
-	size_t klen = strlen(key);
-	const char *p = text;
+	char *v = strchr(line, ' ');
+	const struct desc_key *k = NULL;
+	uint64_t n;
+	size_t i;
+	int r;
 
-	out[0] = '\0';
-	while (p && *p) {
-		if (strncmp(p, key, klen) == 0 && (p[klen] == ' ' || p[klen] == '\n')) {
-			const char *v = p[klen] == ' ' ? p + klen + 1 : p + klen;
-			size_t n = strcspn(v, "\n");
-
-			snprintf(out, size, "%.*s", (int)n, v);
-			return;
-		}
-		p = strchr(p, '\n');
-		p = p ? p + 1 : NULL;
+	if (v)
+		*v++ = '\0';
+	for (i = 0; !k && i < sizeof(desc_keys) / sizeof(desc_keys[0]); i++)
+		if (strcmp(line, desc_keys[i].key) == 0)
+			k = &desc_keys[i];
+	if (!k)
+		return 0;
+	if (k->kind == DESC_FLAG) {
+		*(bool *)(void *)((char *)d + k->offset) = true;
+		return v ? state_error(sr, "\"%s\" with a value: expected it alone", k->key) : 0;
 	}
+	if (!v)
+		return state_error(sr, "\"%s\" without a value", k->key);
+	if (k->kind == DESC_TEXT) {
+		if (strlen(v) >= k->size)
+			return state_error(sr, "%s longer than %zu bytes", k->key, k->size - 1);
+		memcpy((char *)d + k->offset, v, strlen(v) + 1);
+		return 0;
+	}
+	r = state_u64(sr, k->key, v, 10, k->kind == DESC_UINT ? UINT_MAX : UINT64_MAX, &n);
+	if (r == 0 && k->kind == DESC_UINT)
+		*(unsigned *)(void *)((char *)d + k->offset) = (unsigned)n;
+	else if (r == 0)
+		*(uint64_t *)(void *)((char *)d + k->offset) = n;
+	return r;
 }
 
-/* A number of the record; 0 when missing or damaged, which matches no root. */
-static uint64_t text_num(const char *text, const char *key)
+/*
+ * Read a root's description or record (text, len bytes; split in place) as
+ * the state file named file: 0, or -EBADMSG with "file:line: ...; what to
+ * do" in why (which may be NULL).
+ */
+static int desc_read(const char *file, char *text, size_t len, struct root_desc *d, struct buf *why)
 {
-	uint64_t n = 0;
-	char v[32];
+	struct state_reader sr;
+	char *line = NULL;
+	int r;
 
-	text_get(text, key, v, sizeof(v));
-	return parse_u64(v, 10, UINT64_MAX, &n) == 0 ? n : 0;
-}
-
-static void desc_parse(const char *text, struct root_desc *d)
-{
 	memset(d, 0, sizeof(*d));
-	d->shared = strstr(text, "shared\n") == text || strstr(text, "\nshared\n") != NULL;
-	d->generation = (unsigned)text_num(text, "generation");
-	text_get(text, "image", d->image, sizeof(d->image));
-	text_get(text, "source", d->source, sizeof(d->source));
-	text_get(text, "identity", d->identity, sizeof(d->identity));
-	text_get(text, "node", d->node, sizeof(d->node));
-	d->ino = text_num(text, "ino");
-	d->prev_ino = text_num(text, "prev-ino");
-	d->prev_generation = (unsigned)text_num(text, "prev-generation");
+	state_reader_init(&sr, file, RECORD_HINT, text, len, why);
+	while ((r = state_next_line(&sr, &line)) == 1)
+		if (desc_line(&sr, d, line) < 0)
+			return -EBADMSG;
+	return r < 0 ? -EBADMSG : 0;
+}
+
+/* A root's description (the resource's data, which the renderer wrote). */
+static int desc_parse(const char *text, struct root_desc *d)
+{
+	char *copy = strdup(text);
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	r = desc_read("the root's description", copy, strlen(copy), d, NULL);
+	free(copy);
+	return r == -EBADMSG ? -EINVAL : r;
 }
 
 /* The record's name in <state>/roots: the root's path with '/' as '.'. */
@@ -115,10 +165,15 @@ static void record_name(const char *path, char *out, size_t size)
 			out[i] = '.';
 }
 
-static int record_read(struct engine *e, const char *path, struct root_desc *ret)
+/*
+ * Read the record of the root at path: 0, -ENOENT, -EBADMSG when damaged
+ * (when report, the engine's failure then names the record's line and what
+ * to do; engine_failure()).
+ */
+static int record_read(struct engine *e, const char *path, struct root_desc *ret, bool report)
 {
 	char name[300], *data = NULL;
-	struct buf p = BUF_INIT;
+	struct buf p = BUF_INIT, why = BUF_INIT;
 	size_t len;
 	int r;
 
@@ -127,9 +182,12 @@ static int record_read(struct engine *e, const char *path, struct root_desc *ret
 	if (r == 0)
 		r = file_read_at(e->state_fd, buf_str(&p), RECORD_MAX, &data, &len);
 	if (r == 0)
-		desc_parse(data, ret);
+		r = desc_read(buf_str(&p), data, len, ret, &why);
+	if (r == -EBADMSG && report)
+		snprintf(e->failure, sizeof(e->failure), "%s", buf_str(&why));
 	free(data);
 	buf_release(&p);
+	buf_release(&why);
 	return r;
 }
 
@@ -288,6 +346,27 @@ static int judge_private(struct plan_item *it, const struct root_desc *rec,
 	return r;
 }
 
+/* A root its record says bramble made (the same inode): as wanted, or to replace. */
+static int judge_made(struct plan_item *it, const struct stat *st, const struct root_desc *rec,
+		      const struct root_desc *want)
+{
+	int r;
+
+	/* Made by bramble, but not recorded as settled: a pass died or failed
+	 * before every file of bramble's in it was in place. */
+	it->unsettled =
+		!it->inv || it->inv->type != RES_ROOT || it->inv->sig.ino != (uint64_t)st->st_ino;
+	if (!want->shared) {
+		r = judge_private(it, rec, want);
+		root_sig(it, st); /* against the digest of what the root was made from */
+		return r;
+	}
+	set_op(it, strcmp(rec->identity, want->identity) ? PLAN_UPDATE : PLAN_UNCHANGED,
+	       strcmp(rec->identity, want->identity) ? "the image changed: a new copy replaces it"
+						     : "");
+	return 0;
+}
+
 /* Observe a root: see the file comment for the cost. */
 int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *name)
 {
@@ -312,26 +391,13 @@ int root_observe(struct engine *e, struct plan_item *it, int dfd, const char *na
 		set_op(it, PLAN_UNCHANGED, "");
 		return 0;
 	}
-	desc_parse(it->res->data, &want);
-	r = record_read(e, it->res->path, &rec);
+	r = desc_parse(it->res->data, &want);
+	if (r == 0)
+		r = record_read(e, it->res->path, &rec, true);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (r == 0 && rec.ino == (uint64_t)st.st_ino) {
-		/* Made by bramble, but not recorded as settled: a pass died or
-		 * failed before every file of bramble's in it was in place. */
-		it->unsettled = !it->inv || it->inv->type != RES_ROOT ||
-				it->inv->sig.ino != (uint64_t)st.st_ino;
-		if (!want.shared) {
-			r = judge_private(it, &rec, &want);
-			root_sig(it, &st); /* against the digest of what the root was made from */
-			return r;
-		}
-		set_op(it, strcmp(rec.identity, want.identity) ? PLAN_UPDATE : PLAN_UNCHANGED,
-		       strcmp(rec.identity, want.identity)
-			       ? "the image changed: a new copy replaces it"
-			       : "");
-		return 0;
-	}
+	if (r == 0 && rec.ino == (uint64_t)st.st_ino)
+		return judge_made(it, &st, &rec, &want);
 	if (r == 0 && rec.prev_ino == (uint64_t)st.st_ino) {
 		set_op(it, PLAN_UPDATE, "re-image interrupted: starting it again");
 		return 0;
@@ -513,14 +579,16 @@ static int job_stage(struct engine *e, int sfd, struct root_job *j)
 	struct stat cur;
 	int pfd, r;
 
-	desc_parse(j->it->res->data, &j->want);
+	r = desc_parse(j->it->res->data, &j->want);
+	if (r < 0)
+		return r;
 	record_name(j->it->res->path, rname, sizeof(rname));
 	r = root_parent(e, j->it->res->path, &pfd, &name);
 	if (r < 0)
 		return r;
 	r = stage_copy(e, &j->want, sfd, rname, j->stage, &j->st);
 	if (r == 0 && fstatat(pfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    record_read(e, j->it->res->path, &j->rec) == 0 &&
+	    record_read(e, j->it->res->path, &j->rec, false) == 0 &&
 	    (j->rec.ino == (uint64_t)cur.st_ino || j->rec.prev_ino == (uint64_t)cur.st_ino)) {
 		j->has_old = true;
 		j->cur_ino = (uint64_t)cur.st_ino;
@@ -580,6 +648,84 @@ static int sync_parents(struct engine *e, const struct root_job *v, size_t n)
 }
 
 /*
+ * Stage each job: a copy of its image in staging, or (a conflict applied
+ * with --adopt) the record of the root that is there.  Returns how many
+ * were copied.
+ */
+static size_t jobs_stage(struct engine *e, int sfd, struct plan_item **items, struct root_job *v,
+			 size_t n)
+{
+	size_t i, staged = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *name = NULL;
+		int pfd;
+
+		v[i].it = items[i];
+		if (items[i]->op == PLAN_CONFLICT) { /* --adopt: record what is there */
+			v[i].r = root_parent(e, items[i]->res->path, &pfd, &name);
+			if (v[i].r == 0) {
+				v[i].r = root_adopt(e, items[i], pfd, name);
+				close(pfd);
+			}
+			v[i].it = NULL;
+			continue;
+		}
+		v[i].r = job_stage(e, sfd, &v[i]);
+		staged += v[i].r == 0;
+	}
+	return staged;
+}
+
+/*
+ * The records of the staged jobs in the records directory rfd: every one
+ * written as a temp, one syncfs, every one renamed, one fsync of rfd.
+ */
+static int jobs_record(int rfd, struct root_job *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
+					      v[i].has_old ? v[i].cur_ino : 0,
+					      v[i].has_old ? v[i].rec.generation : 0, &v[i].rec_af);
+	if (syncfs(rfd) < 0)
+		return -errno;
+	for (i = 0; i < n; i++)
+		if (v[i].it && v[i].r == 0)
+			v[i].r = atomic_commit(&v[i].rec_af);
+	return fsync(rfd) < 0 ? -errno : 0;
+}
+
+/*
+ * After the batch (r: its result as a whole): each job's result in errs,
+ * the temps not committed and the copies not placed removed, and staging
+ * when it is empty.
+ */
+static int jobs_finish(struct engine *e, struct root_job *v, size_t n, int sfd, int r, int *errs)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		atomic_abort(&v[i].rec_af); /* a temp not committed */
+		if (r < 0 && r != -ECANCELED && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
+			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
+		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
+	}
+	if (sfd < 0)
+		return r;
+	/* Not empty: another pass's copy, or one that could not be removed. */
+	if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+	    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
+		r = -errno;
+		engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
+	}
+	close(sfd);
+	return r;
+}
+
+/*
  * Make every root of items at once, durably but without a sync per root:
  * copy each into staging; one syncfs; write every record as a temp; one
  * syncfs; rename the records; fsync their directory; rename each root into
@@ -603,46 +749,18 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	r = dir_open_beneath(e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700, &sfd);
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
-	if (r < 0)
-		goto out;
-	r = staging_clean_dead(sfd);
-	if (r < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL;
-		int pfd;
-
-		v[i].it = items[i];
-		if (items[i]->op == PLAN_CONFLICT) { /* --adopt: record what is there */
-			v[i].r = root_parent(e, items[i]->res->path, &pfd, &name);
-			if (v[i].r == 0) {
-				v[i].r = root_adopt(e, items[i], pfd, name);
-				close(pfd);
-			}
-			v[i].it = NULL;
-			continue;
-		}
-		v[i].r = job_stage(e, sfd, &v[i]);
-		staged += v[i].r == 0;
-	}
+	if (r == 0)
+		r = staging_clean_dead(sfd);
+	if (r == 0)
+		staged = jobs_stage(e, sfd, items, v, n);
 	/* The daemon's SIGTERM: no sync, no rename; the copies are a dead pass's next time. */
 	if (staged && stop_requested())
 		r = -ECANCELED;
 	/* Nothing is renamed into place before it is on disk. */
 	if (r == 0 && staged && syncfs(sfd) < 0)
 		r = -errno;
-	for (i = 0; r == 0 && i < n; i++)
-		if (v[i].it && v[i].r == 0)
-			v[i].r = record_stage(rfd, v[i].it, (uint64_t)v[i].st.st_ino,
-					      v[i].has_old ? v[i].cur_ino : 0,
-					      v[i].has_old ? v[i].rec.generation : 0, &v[i].rec_af);
-	if (r == 0 && staged && syncfs(rfd) < 0)
-		r = -errno;
-	for (i = 0; r == 0 && i < n; i++)
-		if (v[i].it && v[i].r == 0)
-			v[i].r = atomic_commit(&v[i].rec_af);
-	if (r == 0 && staged && fsync(rfd) < 0)
-		r = -errno;
+	if (r == 0 && staged)
+		r = jobs_record(rfd, v, n);
 	for (i = 0; r == 0 && i < n; i++)
 		if (v[i].it && v[i].r == 0)
 			v[i].r = job_place(e, sfd, &v[i]);
@@ -650,22 +768,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 		r = sync_parents(e, v, n);
 	if (r == 0 && staged && fsync(sfd) < 0)
 		r = -errno;
-out:
-	for (i = 0; i < n; i++) {
-		atomic_abort(&v[i].rec_af); /* a temp not committed */
-		if (r < 0 && r != -ECANCELED && v[i].it && v[i].r == 0 && v[i].stage[0] && sfd >= 0)
-			rm_rf_at(sfd, v[i].stage); /* not placed: a failed sync */
-		errs[i] = r < 0 && v[i].it && v[i].r == 0 ? r : v[i].r;
-	}
-	if (sfd >= 0) {
-		/* Not empty: another pass's copy, or one that could not be removed. */
-		if (unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
-		    errno != ENOTEMPTY && errno != EEXIST && r == 0) {
-			r = -errno;
-			engine_set_failure(e, "remove", ROOT_NFS, NODEROOT_STAGING);
-		}
-		close(sfd);
-	}
+	r = jobs_finish(e, v, n, sfd, r, errs);
 	if (rfd >= 0)
 		close(rfd);
 	free(v);
@@ -689,7 +792,7 @@ int root_remove(struct engine *e, const struct inv_entry *inv)
 		goto out;
 	}
 	memset(&rec, 0, sizeof(rec));
-	r = record_read(e, inv->path, &rec);
+	r = record_read(e, inv->path, &rec, false);
 	ours = (r == 0 && rec.ino == (uint64_t)st.st_ino) || inv->sig.ino == (uint64_t)st.st_ino;
 	r = 0;
 	/* Something else took its place: not ours to move. */

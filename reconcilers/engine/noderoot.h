@@ -65,6 +65,8 @@ struct copy_stats {
 int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *stats,
 	      struct buf *err);
 
+/* The modes' names, in enum order, NULL-terminated (roots.copyMode's values). */
+extern const char *const copy_mode_names[];
 /* Parse "auto", "reflink" or "copy"; -EINVAL otherwise. */
 int copy_mode_parse(const char *s, enum copy_mode *ret);
 const char *copy_mode_name(enum copy_mode m);

@@ -485,22 +485,21 @@ int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *st
 	return r;
 }
 
+const char *const copy_mode_names[] = {"auto", "reflink", "copy", NULL};
+
 int copy_mode_parse(const char *s, enum copy_mode *ret)
 {
-	if (strcmp(s, "auto") == 0)
-		*ret = COPY_AUTO;
-	else if (strcmp(s, "reflink") == 0)
-		*ret = COPY_REFLINK;
-	else if (strcmp(s, "copy") == 0)
-		*ret = COPY_PLAIN;
-	else
-		return -EINVAL;
-	return 0;
+	int m;
+
+	for (m = COPY_AUTO; m <= COPY_PLAIN; m++)
+		if (strcmp(s, copy_mode_names[m]) == 0) {
+			*ret = (enum copy_mode)m;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 const char *copy_mode_name(enum copy_mode m)
 {
-	static const char *const names[] = {"auto", "reflink", "copy"};
-
-	return names[m];
+	return copy_mode_names[m];
 }

@@ -46,7 +46,7 @@ static int item_missing(struct plan_item *it)
 	return 0;
 }
 
-void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
+void item_sig_set(struct plan_item *it, const struct stat_sig *s)
 {
 	it->sig_ino = s->ino;
 	it->sig_size = s->size;
@@ -57,7 +57,7 @@ void plan_item_sig_set(struct plan_item *it, const struct stat_sig *s)
 /* Record what was observed; fresh when the inventory's signature differs. */
 static void sig_store(struct plan_item *it, const struct stat_sig *s)
 {
-	plan_item_sig_set(it, s);
+	item_sig_set(it, s);
 	it->sig_fresh = !it->inv || !sig_equal(s, &it->inv->sig);
 }
 
@@ -439,7 +439,50 @@ static int tree_child_append(struct plan_item *it, const struct plan_item *c)
 	return 0;
 }
 
-/* Compare the children in place (the link already points at this generation). */
+/*
+ * Observe the children of a tree in its generation directory gfd: the
+ * tree's own files always, its hard links unless trust (the directories are
+ * as recorded).  *drift: one is not as recorded; *fresh: one's signature
+ * is new.
+ */
+static int observe_gen_children(struct observe *o, struct plan_item *it, int gfd, bool trust,
+				bool *drift, bool *fresh)
+{
+	struct sub_cache sc = {"", -1};
+	size_t i, k, n_items = it->n_children;
+	int r = 0;
+
+	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
+		const struct resource *cr = &it->res->children[i];
+		struct plan_item link, *c;
+
+		if (cr->type == RES_HARDLINK) {
+			if (trust)
+				continue;
+			memset(&link, 0, sizeof(link));
+			link.res = (struct resource *)(uintptr_t)cr;
+			r = observe_child(o, &link, gfd, &sc);
+			if (r == 0 && link.op != PLAN_UNCHANGED) {
+				*drift = true;
+				r = tree_child_append(it, &link);
+			}
+			continue;
+		}
+		if (k >= n_items)
+			break;
+		c = &it->children[k++];
+		r = observe_child(o, c, gfd, &sc);
+		/* A subdirectory not as recorded: look at every child from here on. */
+		if (c->res->type == RES_DIR && (c->sig_fresh || c->sig_mtime_ns == 0))
+			trust = false;
+		*drift |= c->op != PLAN_UNCHANGED;
+		*fresh |= c->sig_fresh;
+	}
+	if (sc.fd >= 0)
+		close(sc.fd);
+	return r;
+}
+
 /*
  * Compare the children in place (the link already points at this
  * generation).  When the generation directory and its subdirectories are as
@@ -449,9 +492,7 @@ static int tree_child_append(struct plan_item *it, const struct plan_item *c)
  */
 static int observe_tree_children(struct observe *o, struct plan_item *it)
 {
-	struct sub_cache sc = {"", -1};
 	bool drift = false, fresh = false, trust;
-	size_t i, k, n_items;
 	struct stat gst;
 	int gfd, r;
 
@@ -465,35 +506,8 @@ static int observe_tree_children(struct observe *o, struct plan_item *it)
 		return r;
 	r = fstat(gfd, &gst) < 0 ? -errno : 0;
 	trust = r == 0 && dir_trusted(it->inv, &gst);
-	n_items = it->n_children;
-	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
-		const struct resource *cr = &it->res->children[i];
-		struct plan_item link, *c;
-
-		if (cr->type == RES_HARDLINK) {
-			if (trust)
-				continue;
-			memset(&link, 0, sizeof(link));
-			link.res = (struct resource *)(uintptr_t)cr;
-			r = observe_child(o, &link, gfd, &sc);
-			if (r == 0 && link.op != PLAN_UNCHANGED) {
-				drift = true;
-				r = tree_child_append(it, &link);
-			}
-			continue;
-		}
-		if (k >= n_items)
-			break;
-		c = &it->children[k++];
-		r = observe_child(o, c, gfd, &sc);
-		/* A subdirectory not as recorded: look at every child from here on. */
-		if (c->res->type == RES_DIR && (c->sig_fresh || c->sig_mtime_ns == 0))
-			trust = false;
-		drift |= c->op != PLAN_UNCHANGED;
-		fresh |= c->sig_fresh;
-	}
-	if (sc.fd >= 0)
-		close(sc.fd);
+	if (r == 0)
+		r = observe_gen_children(o, it, gfd, trust, &drift, &fresh);
 	close(gfd);
 	if (r < 0)
 		return r;

@@ -45,14 +45,11 @@ dns_start() {
 }
 
 BR_PID= PORT=
-daemon_start() {
-	: >"$W/run.log"
-	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" \
-		--listen 127.0.0.1:0 --interval 1h >>"$W/run.log" 2>&1 &
-	BR_PID=$!
-	T_PIDS+=("$BR_PID")
-	wait_for 10 grep -q 'listening on' "$W/run.log" || return 1
-	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$W/run.log" | head -1)
+# bw_daemon_start ARGS...: the daemon on this repository, its log in
+# $W/run.log; sets BR_PID and PORT, and waits for its first pass to start.
+bw_daemon_start() {
+	daemon_start "$W/run.log" --source "$repo" --root "$out" "$@" || return 1
+	BR_PID=$PID
 	wait_for 10 grep -q 'pass (start)' "$W/run.log"
 }
 url() { echo "http://127.0.0.1:$PORT$1"; }
@@ -84,5 +81,5 @@ bootwatch_up() {
 	contains "$out/dnsmasq/bramble.conf" "log-facility=$out/dnsmasq/dnsmasq.log" \
 		"the configuration logs to the file the daemon follows"
 	check "dnsmasq starts with bramble's configuration" dns_start
-	check "bramble run starts" daemon_start
+	check "bramble run starts" bw_daemon_start
 }

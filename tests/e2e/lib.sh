@@ -109,3 +109,26 @@ forget_pid() {
 	for p in "${T_PIDS[@]:-}"; do [ -z "$p" ] || [ "$p" = "$1" ] || keep+=("$p"); done
 	T_PIDS=("${keep[@]:-}")
 }
+# daemon_start LOG ARGS...: start `bramble run` in the background, its output
+# in LOG: on loopback (an ephemeral port), without dnsmasq --test, with the
+# example's secrets ($SECRETS, when set) and a pass an hour; ARGS come after
+# these (a later --listen or --interval wins).  Sets PID (kept in T_PIDS) and
+# PORT once the log says it listens, within DAEMON_WAIT seconds (60); else
+# shows the log and returns 1.
+daemon_start() {
+	local log=$1 wait=${DAEMON_WAIT:-60} secrets=()
+	shift
+	[ -z "${SECRETS:-}" ] || secrets=(--set "$SECRETS")
+	"$BRAMBLE" run --set dhcp.testCommand= "${secrets[@]}" --listen 127.0.0.1:0 --interval 1h \
+		"$@" >"$log" 2>&1 &
+	PID=$!
+	T_PIDS+=("$PID")
+	PORT=
+	if wait_for "$wait" grep -q 'listening on' "$log"; then
+		PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log" | head -1)
+		[ -z "$PORT" ] || return 0
+	fi
+	echo "    | bramble run did not say it listens within $wait s; its log ($log):"
+	tail -n 20 "$log" | sed 's/^/    | /'
+	return 1
+}

@@ -45,18 +45,7 @@ check "straddle: the node is ready again" within 10 status_has "[n for n in d['n
 
 # ... bounded: a Pi that stops mid-boot holds the switch for boot.deferMax only
 stop_pid "$BR_PID"
-DEFER=3s
-daemon_start() { # the same, with a bound of $DEFER
-	: >"$W/run.log"
-	"$BRAMBLE" run --source "$repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" --set boot.deferMax=$DEFER \
-		--listen 127.0.0.1:0 --interval 1h >>"$W/run.log" 2>&1 &
-	BR_PID=$!
-	T_PIDS+=("$BR_PID")
-	wait_for 10 grep -q 'listening on' "$W/run.log" || return 1
-	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$W/run.log" | head -1)
-	wait_for 10 grep -q 'pass (start)' "$W/run.log"
-}
-check "bound: the daemon starts with boot.deferMax=3s" daemon_start
+check "bound: the daemon starts with boot.deferMax=3s" bw_daemon_start --set boot.deferMax=3s
 pi_dhcp "$KNOWN_MAC" 1234abcd
 fetch_to config.txt "$W/config.d"
 gen_c=$(gen)
@@ -70,8 +59,7 @@ check "bound: the new generation is in place" sh -c "test \"\$(readlink '$out/tf
 
 # ... and off: boot.deferMax=0 switches at once, even mid-boot
 stop_pid "$BR_PID"
-DEFER=0
-check "off: the daemon starts with boot.deferMax=0" daemon_start
+check "off: the daemon starts with boot.deferMax=0" bw_daemon_start --set boot.deferMax=0
 pi_dhcp "$KNOWN_MAC" 1234abcd
 fetch_to config.txt "$W/config.e"
 gen_e=$(gen)

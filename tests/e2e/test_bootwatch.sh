@@ -80,7 +80,7 @@ grep -q 'was rotated' "$W/run.log" && ok "rotation: the daemon says so" || not_o
 wait_for 5 test -s "$out/state/boot.json"
 stop_pid "$BR_PID"
 events_before=$(python3 -c "import json; print(json.load(open('$out/state/boot.json'))['events'])")
-check "restart: the daemon starts again" daemon_start
+check "restart: the daemon starts again" bw_daemon_start
 check "restart: the observations are still there" status_has "$KNOWN.get('boots')==2"
 pi_get 10.99.0.42 1234abcd/start4.elf
 check "restart: a new request is seen" within 10 status_has "$KNOWN.get('stage')=='firmware'"

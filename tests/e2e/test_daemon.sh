@@ -14,18 +14,6 @@ printf 'hmac-secret-1\n' >"$W/secret"
 printf 'gitlab-token-1\n' >"$W/token"
 chmod 600 "$W/secret" "$W/token"
 
-# start_daemon LOG ARGS...: run bramble in the background; sets PID and PORT.
-start_daemon() {
-	local log=$1; shift
-	"$BRAMBLE" run --set dhcp.testCommand= --set "$SECRETS" --listen "${LISTEN:-127.0.0.1:0}" --interval 1h \
-		"$@" >"$log" 2>&1 &
-	PID=$!
-	T_PIDS+=("$PID")
-	PORT=
-	wait_for 10 grep -q 'listening on' "$log" || return 1
-	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log" | head -1)
-	[ -n "$PORT" ]
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # stop_daemon SIGNAL: signal PID and wait for it (at most 20 s); sets RC and STOP_MS.
 stop_daemon() {
@@ -68,7 +56,7 @@ gate_cmd() { echo "while [ ! -e '$W/gate.$1' ]; do sleep 0.05; done"; }
 # --- Daemon A: endpoints, webhook, SIGHUP, a broken revision ---------------
 # The first pass restarts "dnsmasq" with a command that waits for the gate, so
 # readyz can be seen answering 503 before any revision is applied.
-check "daemon starts and listens on loopback" start_daemon "$W/a.log" \
+check "daemon starts and listens on loopback" daemon_start "$W/a.log" \
 	--source "$W/repo" --root "$out" --set webhook.secretFile="$W/secret" \
 	--set webhook.tokenFile="$W/token" --set dhcp.restartCommand="$(gate_cmd a)"
 check "/healthz answers 200" eq "$(http_code "$(url /healthz)")" 200
@@ -216,7 +204,7 @@ mkdir -p "$W/broken"
 cp "$W/repo/cluster.yaml" "$W/broken/"
 printf 'kind: Node\nnot yaml: [\n' >"$W/broken/nodes.yaml"
 if ip -6 addr show lo 2>/dev/null | grep -q '::1/128'; then LISTEN='[::1]:0'; HOST='[::1]'; fi
-check "daemon B starts" start_daemon "$W/b.log" --source "$W/broken" --root "$out"
+check "daemon B starts" daemon_start "$W/b.log" --source "$W/broken" --root "$out" --listen "${LISTEN:-127.0.0.1:0}"
 [ "$HOST" = '[::1]' ] && check "B listens on [::1]" eq "$(http_code "$(url /healthz)")" 200
 check "B is ready at once: status.json records an applied revision" \
 	eq "$(http_code "$(url /readyz)")" 200
@@ -241,7 +229,7 @@ HOST=127.0.0.1
 # the next start runs it again.
 mkdir -p "$W/out2/images"
 cp -a "$out/images/demo-os" "$W/out2/images/"
-check "daemon C starts" start_daemon "$W/c.log" --source "$W/repo" --root "$W/out2" \
+check "daemon C starts" daemon_start "$W/c.log" --source "$W/repo" --root "$W/out2" \
 	--set dhcp.restartCommand="echo \$\$ >'$W/c.reload'; $(gate_cmd c)"
 STATUS_DIR=$W/out2
 check "C's first pass waits in its dnsmasq restart" wait_for 20 test -s "$W/c.reload"
@@ -255,7 +243,7 @@ check "status after the stop: Ready is not True" \
 expect_rc 2 "the reload is still pending: plan says so" \
 	"$BRAMBLE" plan --source "$W/repo" --root "$W/out2" --set dhcp.testCommand= --set "$SECRETS"
 contains "$W/last.out" "restart dnsmasq (retrying a reload that failed)" "plan names the reload to retry"
-check "the next start continues" start_daemon "$W/d.log" --source "$W/repo" --root "$W/out2" \
+check "the next start continues" daemon_start "$W/d.log" --source "$W/repo" --root "$W/out2" \
 	--set dhcp.restartCommand="touch '$W/d.reload'"
 check "it runs the reload the stopped pass left" wait_for 10 test -e "$W/d.reload"
 check "its first pass applies (the tree the stopped pass left is healed)" wait_for 10 \
@@ -271,7 +259,7 @@ expect_rc 0 "the state is consistent: plan finds nothing to change" \
 flock "$W/out2/state/lock" sleep 30 &
 LOCKER=$!
 T_PIDS+=("$LOCKER")
-check "daemon E starts" start_daemon "$W/e.log" --source "$W/repo" --root "$W/out2"
+check "daemon E starts" daemon_start "$W/e.log" --source "$W/repo" --root "$W/out2"
 check "E waits for the lock" wait_for 10 grep -q 'another pass is applying' "$W/e.log"
 stop_daemon TERM
 check "SIGTERM while blocked: the backstop ends it at 1 s (${STOP_MS} ms, at most 2.5 s with the polling)" test "$STOP_MS" -le 2500

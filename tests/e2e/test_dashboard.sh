@@ -10,11 +10,8 @@ setup_example
 b() { "$BRAMBLE" "$@" --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS"; }
 expect_rc 0 "apply renders the example" b apply -q
 mkdir -p "$W/out/dnsmasq" && : >"$W/out/dnsmasq/dnsmasq.log" # boot observation on
-"$BRAMBLE" run --source "$W/repo" --root "$W/out" --set dhcp.testCommand= --set "$SECRETS" \
-	--listen 127.0.0.1:0 --interval 1h >"$W/run.log" 2>&1 &
-T_PIDS+=("$!")
+check "the daemon starts" daemon_start "$W/run.log" --source "$W/repo" --root "$W/out"
 wait_for 10 grep -q 'pass (start)' "$W/run.log"
-PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$W/run.log" | head -1)
 check "the daemon serves /metrics" curl -sf -o "$W/metrics.txt" "http://127.0.0.1:$PORT/metrics"
 check "boot observation is on (its families are exported)" grep -q '^bramble_boot_nodes{' "$W/metrics.txt"
 

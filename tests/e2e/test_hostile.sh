@@ -7,17 +7,6 @@
 setup_example
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# start_daemon LOG ARGS...: run bramble in the background; sets PID and PORT.
-start_daemon() {
-	local log=$1; shift
-	"$BRAMBLE" run --set dhcp.testCommand= --set "$SECRETS" --listen 127.0.0.1:0 --interval 1h "$@" >"$log" 2>&1 &
-	PID=$!
-	T_PIDS+=("$PID")
-	PORT=
-	wait_for 10 grep -q 'listening on' "$log" || return 1
-	PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log" | head -1)
-	[ -n "$PORT" ]
-}
 # stop_daemon: SIGTERM to PID, wait at most 10 s; sets RC and STOP_MS.
 stop_daemon() {
 	local t0 n=100
@@ -42,7 +31,7 @@ expect_rc 1 "apply with a FIFO secret fails at once" timeout 10 "$BRAMBLE" apply
 contains "$W/last.err" 'not a regular file' "apply says why"
 
 # The daemon: the pass fails, the daemon stays up, and SIGTERM stops it at once.
-check "a daemon with a FIFO secret starts" start_daemon "$W/d1.log" \
+check "a daemon with a FIFO secret starts" daemon_start "$W/d1.log" \
 	--source "$W/repo" --root "$W/out"
 check "its first pass ends" wait_for 10 grep -q 'pass (start)' "$W/d1.log"
 check "/healthz answers" curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
@@ -63,7 +52,7 @@ while True:
 MUTE=$!
 T_PIDS+=("$MUTE")
 check "a mute git server listens" wait_for 10 test -s "$W/mute.port"
-check "a daemon fetching from it starts" start_daemon "$W/d0.log" \
+check "a daemon fetching from it starts" daemon_start "$W/d0.log" \
 	--source "git://127.0.0.1:$(cat "$W/mute.port")/src.git" --root "$W/mute-out" --set source.timeout=60s
 sleep 1
 check "its first pass is still fetching" sh -c "! grep -q 'pass (start)' '$W/d0.log'"
@@ -235,7 +224,7 @@ fi
 # 100 connections from 127.0.0.2 trickling headers or a webhook body; the
 # probes come from 127.0.0.1.  (Before: 64 connections in all filled the
 # server and /healthz went unanswered for the whole attack.)
-check "a daemon starts" start_daemon "$W/d2.log" --source "$W/repo" --root "$W/out"
+check "a daemon starts" daemon_start "$W/d2.log" --source "$W/repo" --root "$W/out"
 check "its first pass applies" wait_for 20 grep -q 'pass (start): applied' "$W/d2.log"
 python3 "$SRC/tests/e2e/slowloris.py" "$PORT" 100 4 127.0.0.2 >"$W/loris.out" 2>&1 &
 LORIS=$!
@@ -264,7 +253,7 @@ check "the daemon stops on SIGTERM (rc $RC)" [ "$RC" -eq 0 ]
 # --- Webhooks: a replayed delivery starts no pass; refusals are logged sparingly
 printf 'hmac-secret-1\n' >"$W/hook-key"
 chmod 600 "$W/hook-key"
-check "a daemon with a webhook secret starts" start_daemon "$W/d3.log" --source "$W/repo" \
+check "a daemon with a webhook secret starts" daemon_start "$W/d3.log" --source "$W/repo" \
 	--root "$W/out" --set webhook.secretFile="$W/hook-key"
 check "its first pass ends" wait_for 20 grep -q 'pass (start)' "$W/d3.log"
 printf '{"ref":"refs/heads/main","after":"1111"}' >"$W/push.json"

@@ -45,11 +45,8 @@ show() { sed 's/^/    | /' "$W/$1.jsonl" | head -20; }
 # rund NAME ARGS...: `bramble run` in the background, log in $W/NAME.log
 rund() {
 	local name=$1; shift
-	"$BRAMBLE" run --source "$W/repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS" \
-		--listen 127.0.0.1:0 --interval 1h "$@" >"$W/$name.log" 2>&1 &
-	T_PIDS+=("$!")
-	PID=$!
-	wait_for 20 grep -q 'pass (start)' "$W/$name.log"
+	daemon_start "$W/$name.log" --source "$W/repo" --root "$out" "$@" &&
+		wait_for 20 grep -q 'pass (start)' "$W/$name.log"
 }
 break_repo() {
 	cat >"$W/repo/broken.yaml" <<'EOF'

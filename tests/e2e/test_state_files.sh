@@ -42,6 +42,27 @@ expect_rc 0 "the shard moved away: apply --adopt" b apply --adopt
 expect_rc 0 "then a plan" b plan
 contains "$W/last.out" "0 to create, 0 to update, 0 to delete" "nothing left to do"
 
+# A node-root record (state/roots/<root>): read when the inventory does not
+# vouch for the root (here: no inventory); a bad number names its line.
+rec=$(cd "$st/roots" && ls | head -1)
+check "a node-root record" test -n "$rec"
+cp "$st/roots/$rec" "$W/rec.good"
+mv "$st/inventory.d" "$W/inventory.good"
+sed -i 's/^ino .*/ino 12x/' "$st/roots/$rec"
+line=$(grep -n '^ino ' "$st/roots/$rec" | cut -d: -f1)
+expect_rc 1 "a damaged node-root record fails the plan" b plan
+contains "$W/last.err" "roots/$rec:$line: bad ino \"12x\": expected a decimal number" \
+	"the message names the record, the line and what was expected"
+contains "$W/last.err" "bramble apply --adopt" "the message says what to do"
+lacks "$W/last.err" "Invalid argument" "no bare errno"
+sed -i 's/^ino .*/ino 1\nshared 1/' "$st/roots/$rec"
+expect_rc 1 "a flag with a value" b plan
+contains "$W/last.err" "roots/$rec:$((line + 1)): \"shared\" with a value" "the flag named"
+cp "$W/rec.good" "$st/roots/$rec"
+rm -rf "$st/inventory.d"
+mv "$W/inventory.good" "$st/inventory.d"
+expect_rc 0 "the record back: a plan" b plan
+
 # nfs-export-ids (written when exports need ids): a bad id.
 [ -e "$st/nfs-export-ids" ] && cp "$st/nfs-export-ids" "$W/ids.good"
 printf 'nodes/a 3\nnodes/b 7x\n' >"$st/nfs-export-ids"
@@ -69,6 +90,8 @@ check "a seal" test -s "$st/seal"
 sed -i '5s/^/garbage /' "$st/seal"
 expect_rc 0 "a damaged seal: the pass still runs" b apply -v
 lacks "$W/last.err" "sealed pass" "and it is a full pass"
+contains "$W/last.err" "a full pass: the seal is damaged: seal:5: bad entry \"garbage " \
+	"the log says where the seal is damaged"
 
 # A temp of a writer that died (a pid that is not running) goes with the next
 # full pass (a sealed one touches nothing).

@@ -32,6 +32,7 @@
 #include "fsutil.h"
 #include "harness.h"
 #include "parse.h"
+#include "status.h"
 
 /* ------------------------------------------------------ interposed calls */
 
@@ -407,6 +408,26 @@ static void test_state_reader(void **state)
 	buf_release(&err);
 }
 
+/* status_forget(): status.json removed through the state directory's fd; none is no error. */
+static void test_status_forget(void **state)
+{
+	struct fixture *f = *state;
+	char missing[128];
+
+	assert_int_equal(mkdirat(f->dfd, "state", 0700), 0);
+	assert_int_equal(mkdirat(f->dfd, "state/status.json", 0700), 0);
+	snprintf(missing, sizeof(missing), "%s/state", f->dir);
+	/* a directory in its place is an error, not something to remove */
+	assert_int_equal(status_forget(missing), -EISDIR);
+	assert_int_equal(unlinkat(f->dfd, "state/status.json", AT_REMOVEDIR), 0);
+	assert_int_equal(harness_run("echo '{}' >%s/status.json", missing), 0);
+	assert_int_equal(status_forget(missing), 0);
+	assert_int_equal(faccessat(f->dfd, "state/status.json", F_OK, 0), -1);
+	assert_int_equal(status_forget(missing), 0);
+	assert_int_equal(unlinkat(f->dfd, "state", AT_REMOVEDIR), 0);
+	assert_int_equal(status_forget(missing), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
 		cmocka_unit_test(test_parse_numbers),
 		cmocka_unit_test(test_state_reader),
+		cmocka_unit_test_setup_teardown(test_status_forget, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,12 +191,76 @@ static void test_yaml_tree(void **state)
 	load_expect(deep, -EINVAL, "nesting deeper than", 1, 65);
 }
 
+/* Set one key: 0, or -EINVAL with a message that holds want. */
+static void set_expect(struct bramble_config *c, const char *assignment, int ret, const char *want)
+{
+	struct diags d = DIAGS_INIT;
+
+	assert_int_equal(config_set_key(c, assignment, &d), ret);
+	if (want) {
+		assert_int_equal(d.n, 1);
+		print_message("%s: %s\n", assignment, d.v[0].msg);
+		assert_non_null(strstr(d.v[0].msg, want));
+	} else {
+		assert_int_equal(d.n, 0);
+	}
+	diags_release(&d);
+}
+
+/* Every number has its key's bounds, said in the message; 0 only where it means off. */
+static void test_bounds(void **state)
+{
+	struct bramble_config c;
+
+	(void)state;
+	assert_int_equal(config_init(&c), 0);
+	/* 0 where not allowed, and where it turns the thing off */
+	set_expect(&c, "source.interval=0", -EINVAL, "expected e.g. 60s, 5m, 1h (1s to 7d)");
+	set_expect(&c, "source.interval=0s", -EINVAL, "(1s to 7d)");
+	set_expect(&c, "boot.deferMax=0", 0, NULL);
+	assert_int_equal(c.boot_defer_max_s, 0);
+	/* above max: a week for most durations, ten years for the attic */
+	set_expect(&c, "source.timeout=7d", 0, NULL);
+	assert_int_equal(c.timeout_s, 7 * 86400);
+	set_expect(&c, "source.timeout=169h", -EINVAL, "bad duration \"169h\" for \"timeout\"");
+	set_expect(&c, "boot.deferMax=8d", -EINVAL, "(0 (off), or 1s to 7d)");
+	set_expect(&c, "roots.atticRetention=3650d", 0, NULL);
+	set_expect(&c, "roots.atticRetention=3651d", -EINVAL, "(1s to 3650d)");
+	set_expect(&c, "roots.atticRetention=99999999999999999999d", -EINVAL, "(1s to 3650d)");
+	/* counts: their own maximum */
+	set_expect(&c, "notify.retries=10", 0, NULL);
+	set_expect(&c, "notify.retries=11", -EINVAL, "expected 0 to 10");
+	set_expect(&c, "images.retries=1000", 0, NULL);
+	set_expect(&c, "images.retries=1001", -EINVAL, "expected 0 to 1000");
+	/* sizes: below min, above max */
+	set_expect(&c, "images.maxSize=1M", 0, NULL);
+	set_expect(&c, "images.maxSize=1023K", -EINVAL, "expected e.g. 64G, 512M (1M to 1T)");
+	set_expect(&c, "images.maxSize=1T", 0, NULL);
+	set_expect(&c, "images.maxSize=1025G", -EINVAL, "(1M to 1T)");
+	set_expect(&c, "images.maxSize=0", -EINVAL, "(1M to 1T)");
+	/* an enum: its names */
+	set_expect(&c, "roots.copyMode=reflink", 0, NULL);
+	assert_string_equal(c.roots_copy_mode, "reflink");
+	set_expect(&c, "roots.copyMode=fast", -EINVAL,
+		   "bad value \"fast\" for \"copyMode\"; expected auto, reflink or copy");
+	set_expect(&c, "allowEmpty=yes", -EINVAL, "expected true or false");
+	config_release(&c);
+	/* in the file: the same range, at the value's key */
+	load_expect("boot:\n  deferMax: 1h\nnotify:\n  retries: 12\n", -EINVAL, "expected 0 to 10",
+		    4, 3);
+	load_expect("roots:\n  copyMode: Copy\n", -EINVAL, "expected auto, reflink or copy", 2, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_and_root),     cmocka_unit_test(test_load),
-		cmocka_unit_test(test_errors_have_positions), cmocka_unit_test(test_set),
-		cmocka_unit_test(test_images_keys),	      cmocka_unit_test(test_yaml_tree),
+		cmocka_unit_test(test_defaults_and_root),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_errors_have_positions),
+		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_images_keys),
+		cmocka_unit_test(test_yaml_tree),
+		cmocka_unit_test(test_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,6 +260,58 @@ static void test_version(void **state)
 	assert_int_equal(apply(w), PASS_KIND_FULL);
 }
 
+/* Read the seal: want NULL, a seal; otherwise no seal, and the reason holds want. */
+static void read_expect(struct world *w, const char *want)
+{
+	struct buf why = BUF_INIT;
+	struct seal seal;
+	int fd = open(at(w, "out/state"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(seal_read(fd, &seal, &why), want ? 0 : 1);
+	print_message("%s\n", why.len ? buf_str(&why) : "a seal");
+	if (want)
+		assert_non_null(strstr(buf_str(&why), want));
+	else
+		assert_true(seal.n_entries > 0 && seal.n_files > 0 && seal.n_nodes > 0);
+	seal_release(&seal);
+	buf_release(&why);
+	close(fd);
+}
+
+/* A damaged seal is no seal, and the reader says where and what (the checked parser). */
+static void test_damaged(void **state)
+{
+	/* A damage (a shell command in the state directory), and what the reader says of it. */
+	static const struct {
+		const char *damage, *want;
+	} cases[] = {
+		{"sed -i '5s/^/garbage /' seal", "seal:5: bad entry \"garbage f "},
+		{"awk '$1 == \"S\" && !d { $4 = \"12x\"; d = 1 } { print }' seal.good >seal",
+		 ": bad inode \"12x\": expected a decimal number"},
+		{"awk '$1 == \"D\" && !d { $8 = \"9z\"; d = 1 } { print }' seal.good >seal",
+		 ": bad mode \"9z\": expected an octal number"},
+		{"sed -i 's/^end [0-9]*/end 1/' seal", ": end 1: expected "},
+		{"sed -i '$d' seal", ": no \"end\" line: the seal was cut short"},
+		{"sed -i 's/^counts .*/counts 1 2/' seal", "seal:4: 2 fields: expected 3 counts"},
+		{"printf 'S' >>seal", "seal: no newline at the end"},
+		{"sed -i '1s/.*/# bramble seal 1/' seal", "seal:1: expected \"# bramble seal 2\""},
+	};
+	struct world *w = *state;
+	size_t i;
+
+	start(w);
+	read_expect(w, NULL);
+	run("cd %s && cp seal seal.good", at(w, "out/state"));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run("cd %s && cp seal.good seal && %s", at(w, "out/state"), cases[i].damage);
+		read_expect(w, cases[i].want);
+	}
+	/* and the pass after a damaged seal is a full one */
+	run("cd %s && cp seal.good seal && sed -i '5s/^/garbage /' seal", at(w, "out/state"));
+	assert_int_equal(apply(w), PASS_KIND_FULL);
+}
+
 /* The read API records what it reads, by a path the seal can stat. */
 static void test_read_api(void **state)
 {
@@ -315,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 
 	return harness_exit(cmocka_run_group_tests(tests, NULL, NULL));
