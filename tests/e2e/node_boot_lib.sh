@@ -72,8 +72,8 @@ spec:
   url: file://$IMG
   sha256: $IMG_SHA
 EOF
-# node NAME SERIAL MAC IP HOSTNAME TZ KEYMAP GENERATION: a node document, with
-# alice (password hash, key, sudo) and, in $EXTRA_USERS, more users.
+# node NAME SERIAL MAC IP HOSTNAME TZ KEYMAP GENERATION MODE: a node document,
+# with alice (password hash, key, sudo) and, in $EXTRA_USERS, more users.
 node_yaml() {
 	cat <<EOF
 apiVersion: bramble/v1alpha1
@@ -87,6 +87,7 @@ spec:
   model: pi4
   image: debian
   root:
+    mode: $9
     generation: $8
   firstBoot:
     hostname: $5
@@ -110,13 +111,13 @@ EXTRA_USERS=
 GEN_A=0
 write_nodes() {
 	node_yaml node-a 1234abcd dc:a6:32:00:00:01 10.99.0.42 garden-a Europe/Paris de "$GEN_A" \
-		>"$W/work/nodes/node-a.yaml"
+		private >"$W/work/nodes/node-a.yaml"
 	node_yaml node-b 2345bcde dc:a6:32:00:00:02 10.99.0.43 garden-b Asia/Tokyo fr 0 \
-		>"$W/work/nodes/node-b.yaml"
+		shared >"$W/work/nodes/node-b.yaml"
 }
 write_nodes
 git -C "$W/work" init -q -b main
-git -C "$W/work" add -A && git -C "$W/work" commit -qm "two nodes"
+git -C "$W/work" add -A && git -C "$W/work" commit -qm "two nodes: node-a private, node-b shared"
 git clone -q --bare "$W/work" "$W/git/cluster.git"
 git -C "$W/work" remote add origin "$W/git/cluster.git"
 push_commit() { git -C "$W/work" add -A && git -C "$W/work" commit -qm "$1" && git -C "$W/work" push -q origin main; }
@@ -133,6 +134,7 @@ expect_rc 0 "bramble applies the cluster from git (image fetched, extracted, roo
 echo "    (apply took $(($(date +%s) - t)) s)"
 sed 's/^/    | /' "$W/last.err" | grep -E 'decompressed|extracted' || true
 ra=$out/nfs/1234abcd
+rb=$out/nfs/shared/debian # node-b's root, shared by the nodes of the image
 check "node-a's root is made" test -x "$ra/usr/local/sbin/bramble-firstboot"
 check "node-a's kernel and initramfs are served from its boot directory" \
 	test -s "$out/tftp/1234abcd/kernel8.img" -a -s "$out/tftp/1234abcd/initramfs8"
@@ -209,7 +211,8 @@ firmware() {
 }
 # boot NAME SERIAL MAC TAP: the firmware's part, then the kernel in qemu
 # (TCG: -enable-kvm hangs on these machines) with cmdline.txt as its command
-# line.  The guest's console goes to $W/NAME.console; its PID to QPID_<NAME>.
+# line.  The guest's console goes to $W/NAME.console; its PID to QPID_<NAME>,
+# the time it started to BOOTED_<NAME>.
 boot() {
 	local d=$W/fw-$2 q
 	firmware "$2" "$3" || { sed 's/^/    | /' "$d"/offer.* 2>/dev/null; return 1; }
@@ -222,7 +225,7 @@ boot() {
 	q=$!
 	T_PIDS=("$q" "${T_PIDS[@]}")
 	printf -v "QPID_${1//-/_}" %s "$q"
-	BOOT_START=$(date +%s)
+	printf -v "BOOTED_${1//-/_}" %s "$(date +%s)"
 }
 qpid() { local v="QPID_${1//-/_}"; echo "${!v:-}"; }
 # halt NAME: stop the guest (its root is the test's) and keep its console
@@ -244,31 +247,33 @@ on() {
 }
 # up NAME IP KEY USER SECONDS: wait until USER logs in with KEY
 up() {
-	local n=$(($5 / 2)) q
+	local n=$(($5 / 2)) q v="BOOTED_${1//-/_}"
 	q=$(qpid "$1")
 	while ! on "$2" "$3" "$4" true </dev/null 2>/dev/null; do
 		n=$((n - 1))
 		[ "$n" -gt 0 ] && kill -0 "$q" 2>/dev/null || return 1
 		sleep 2
 	done
-	echo "    ($1: logged in $(($(date +%s) - BOOT_START)) s after qemu started)"
+	echo "    ($1: logged in $(($(date +%s) - ${!v})) s after qemu started)"
 }
 console_tail() { sed 's/^/    | /' "$W/$1.console.cur" 2>/dev/null | tail -"${2:-40}"; }
 
 # Commands on node-a: as alice (A), as root through sudo with alice's password,
-# the hash from the repository (AS).
+# the hash from the repository (AS); on node-b: NB, NBS.
 A() { on 10.99.0.42 "$W/id_alice" alice "$@" </dev/null; }
-# As root through sudo, with alice's password (the hash from the repository).
 AS() { printf '%s\n' "$ALICE_PW" | on 10.99.0.42 "$W/id_alice" alice sudo -S -p '' "$@"; }
+NB() { on 10.99.0.43 "$W/id_alice" alice "$@" </dev/null; }
+NBS() { printf '%s\n' "$ALICE_PW" | on 10.99.0.43 "$W/id_alice" alice sudo -S -p '' "$@"; }
 imgroot=$out/images/sha256/$IMG_SHA/root
 keyscan() { ip netns exec "$NS_S" ssh-keyscan -T 5 -t ed25519 "$1" 2>/dev/null | awk '{ print $3 }'; }
 exited() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" | cut -c1)" = Z ]; }
-# shutdown_node NAME HOW: reboot or poweroff the node from inside (as alice,
-# through sudo); qemu (-no-reboot) exits as the board would reset.
+# shutdown_node NAME HOW [AS]: reboot or poweroff the node from inside (as
+# alice, through sudo: AS for node-a, NBS for node-b); qemu (-no-reboot)
+# exits as the board would reset.
 shutdown_node() {
 	local q
 	q=$(qpid "$1")
-	AS systemctl "$2" >/dev/null 2>&1
+	"${3:-AS}" systemctl "$2" >/dev/null 2>&1
 	wait_for 120 exited "$q" || echo "    ($1 did not $2 in 120 s: stopped)"
 	halt "$1"
 }

@@ -16,13 +16,34 @@
 #   3. the test logs in over SSH with the repository's key as the
 #      repository's user and checks the hostname, the password hash (sudo -S),
 #      sudo's policy, the time zone, the keymap, the Wi-Fi connection and
-#      country, the SSH host keys (the node's own, not the image's) and the
-#      service's journal.
-# Slow (4 to 5.5 minutes on a busy 2-core machine; the first run there also
-# builds the image, about 13 minutes):
+#      country, the SSH host keys and the machine id (the node's own, not the
+#      image's) and the service's journal.
+# Before the boot it checks what bramble rendered for node-b, which is on
+# the image's shared root (root.mode: shared): an empty machine id in the
+# shared root, and node-b's command line; test_node_shared.sh boots it.
+# Slow (see README.md, "A real boot, tested", for the measured time; the
+# first run on a machine also builds the image, about 13 to 18 minutes):
 # CTest label "slow".  BRAMBLE_SKIP_BOOT_TEST=1 skips it (see node_boot_lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/node_boot_lib.sh"
+
+# --- Before the first boot: no machine id from the image ---------------------
+check "the image carries a machine id (as one booted before it was published does)" \
+	test -s "$imgroot/etc/machine-id"
+IMG_MID=$(cat "$imgroot/etc/machine-id")
+for r in "$ra" "$rb"; do
+	check "${r#"$out"/}: /etc/machine-id is empty before the first boot" \
+		sh -c 'test -f "$1" && test ! -s "$1"' _ "$r/etc/machine-id"
+	check "${r#"$out"/}: D-Bus's machine id is a symlink to it" \
+		test "$(readlink "$r/var/lib/dbus/machine-id")" = /etc/machine-id
+done
+CMD_B=$out/tftp/2345bcde/cmdline.txt
+contains "$CMD_B" "nfsroot=10.99.0.1:$rb,vers=3,tcp ro ip=dhcp rootwait overlayroot=tmpfs bramble.serial=2345bcde systemd.machine_id=" \
+	"node-b: cmdline.txt mounts the shared root read-only, with a tmpfs overlay, its serial and machine id"
+MID_B=$(sed -n 's/.*systemd\.machine_id=\([0-9a-f]*\).*/\1/p' "$CMD_B")
+check "node-b: its machine id is 32 hex digits" test "${#MID_B}" -eq 32
+check "the shared root holds node-b's first-boot settings (0600)" \
+	test "$(stat -c %a "$rb/etc/bramble/nodes/2345bcde/etc/bramble/firstboot.conf")" = 600
 
 # --- node-a boots -----------------------------------------------------------
 phase "boot node-a"
@@ -66,12 +87,16 @@ contains "$W/journal-a.txt" "settings applied" "node-a: first boot applied the s
 no_errors "$W/journal-a.txt" "node-a: no failed step or error in the first boot's journal"
 check "node-a: the first-boot service succeeded" \
 	test "$(A systemctl show -p Result --value bramble-firstboot.service)" = success
+MID_A=$(A cat /etc/machine-id)
+check "node-a: a machine id of its own (not the image's)" \
+	sh -c 'test "${#1}" -eq 32 && test "$1" != "$2"' _ "$MID_A" "$IMG_MID"
+check "node-a: systemd wrote it into its root" test "$(cat "$ra/etc/machine-id")" = "$MID_A"
 
 # --- Host keys: the node's own -----------------------------------------------
+IMG_KEY=$(awk '{ print $2 }' "$imgroot/etc/ssh/ssh_host_ed25519_key.pub")
 KEY_A=$(keyscan 10.99.0.42)
 check "node-a: sshd shows a host key" test -n "$KEY_A"
-check "node-a: its host key is not the image's" \
-	test "$KEY_A" != "$(awk '{ print $2 }' "$imgroot/etc/ssh/ssh_host_ed25519_key.pub")"
+check "node-a: its host key is not the image's" test "$KEY_A" != "$IMG_KEY"
 check "node-a: sshd's key is the one in its root" \
 	test "$KEY_A" = "$(awk '{ print $2 }' "$ra/etc/ssh/ssh_host_ed25519_key.pub")"
 

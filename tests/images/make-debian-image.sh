@@ -6,9 +6,10 @@
 # boot (config.txt, cmdline.txt, firmware-named files, the kernel and its
 # initramfs under the Pi's names), partition 2 = ext4 root, compressed with xz.
 # The userland is debootstrap's minbase of bookworm with systemd, openssh,
-# sudo, tzdata, the keyboard configuration and an initramfs that mounts its
-# root over NFS the way Raspberry Pi OS's does (initramfs-tools, BOOT=nfs,
-# MODULES=netboot).  The kernel is Debian's amd64 cloud kernel, booted under
+# sudo, tzdata, the keyboard configuration, overlayroot (for shared roots)
+# and an initramfs that mounts its root over NFS the way Raspberry Pi OS's
+# does (initramfs-tools, BOOT=nfs, MODULES=netboot, with busybox: overlayroot's
+# initramfs script needs grep and other tools that klibc does not have).  The kernel is Debian's amd64 cloud kernel, booted under
 # qemu-system-x86_64 (an arm64 systemd boot under TCG would be far too slow);
 # it sits where a Pi 4's kernel8.img and initramfs8 would.
 #
@@ -53,7 +54,7 @@ start=$(date +%s)
 # /proc and /sys inside the root end with it, even if it is killed.
 mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 : "${mirror:=http://deb.debian.org/debian}"
-pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,passwd,iproute2,kbd,keyboard-configuration
+pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,passwd,iproute2,kbd,keyboard-configuration,busybox
 pkgs=$pkgs,tzdata,initramfs-tools,klibc-utils,overlayroot,linux-image-cloud-amd64
 stage1=$cache/debootstrap-$(sed -n '/^# --- stage 1/,/^# --- end of stage 1/p' "$0" | sha256sum | cut -c1-16)
 if [ ! -d "$stage1" ]; then
