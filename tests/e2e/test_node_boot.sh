@@ -28,22 +28,7 @@
 . "$(dirname "$0")/node_boot_lib.sh"
 
 # --- Before the first boot: no machine id from the image ---------------------
-check "the image carries a machine id (as one booted before it was published does)" \
-	test -s "$imgroot/etc/machine-id"
-IMG_MID=$(cat "$imgroot/etc/machine-id")
-for r in "$ra" "$rb"; do
-	check "${r#"$out"/}: /etc/machine-id is empty before the first boot" \
-		sh -c 'test -f "$1" && test ! -s "$1"' _ "$r/etc/machine-id"
-	check "${r#"$out"/}: D-Bus's machine id is a symlink to it" \
-		test "$(readlink "$r/var/lib/dbus/machine-id")" = /etc/machine-id
-done
-CMD_B=$out/tftp/2345bcde/cmdline.txt
-contains "$CMD_B" "nfsroot=10.99.0.1:$rb,vers=3,tcp ro ip=dhcp rootwait overlayroot=tmpfs bramble.serial=2345bcde systemd.machine_id=" \
-	"node-b: cmdline.txt mounts the shared root read-only, with a tmpfs overlay, its serial and machine id"
-MID_B=$(sed -n 's/.*systemd\.machine_id=\([0-9a-f]*\).*/\1/p' "$CMD_B")
-check "node-b: its machine id is 32 hex digits" test "${#MID_B}" -eq 32
-check "the shared root holds node-b's first-boot settings (0600)" \
-	test "$(stat -c %a "$rb/etc/bramble/nodes/2345bcde/etc/bramble/firstboot.conf")" = 600
+before_first_boot
 
 # --- node-a boots -----------------------------------------------------------
 phase "boot node-a"
@@ -58,39 +43,7 @@ else
 	not_ok "node-a boots and alice logs in"
 	console_tail node-a 60
 fi
-check "node-a: systemd reached multi-user.target" A timeout 120 systemctl is-system-running --wait --quiet
-A systemctl --failed --no-legend >"$W/failed-a.txt" 2>&1
-check "node-a: no failed unit" test ! -s "$W/failed-a.txt"
-sed 's/^/    | /' "$W/failed-a.txt"
-A systemd-analyze 2>/dev/null | sed 's/^/    | /'
-check "node-a: / is its root over NFS" test "$(A findmnt -n -o SOURCE,FSTYPE /)" = "10.99.0.1:$ra nfs"
-check "node-a: the hostname is firstBoot's" test "$(A hostname)" = garden-a
-check "node-a: alice is root through sudo with her password" test "$(AS id -u)" = 0
-A sudo -n true >"$W/sudo-n.out" 2>&1
-contains "$W/sudo-n.out" "password is required" "node-a: sudo asks alice for her password (she has a hash)"
-check "node-a: the time zone" test "$(A readlink /etc/localtime)" = /usr/share/zoneinfo/Europe/Paris
-check "node-a: the time zone is in effect" test "$(A date +%Z)" = "$(TZ=Europe/Paris date +%Z)"
-check "node-a: the keymap" A grep -qx 'XKBLAYOUT="de"' /etc/default/keyboard
-check "node-a: the Wi-Fi country is on the kernel command line" A grep -q 'cfg80211.ieee80211_regdom=FR' /proc/cmdline
-NM=/etc/NetworkManager/system-connections/bramble-wifi.nmconnection
-AS sh -c "stat -c %a:%U $NM; cat $NM" >"$W/wifi-a.txt" 2>&1
-contains "$W/wifi-a.txt" "600:root" "node-a: the Wi-Fi connection is 0600 root"
-contains "$W/wifi-a.txt" "ssid=bramble lab" "node-a: the Wi-Fi connection names the network"
-contains "$W/wifi-a.txt" "psk=lab-passphrase-1234abcd" "node-a: ... with its passphrase"
-check "node-a: ssh.service is enabled" test "$(A systemctl is-enabled ssh.service)" = enabled
-# (as root: journald cannot set the ACLs that let adm read the journal on NFS)
-AS journalctl -b -u bramble-firstboot --no-pager -o cat >"$W/journal-a.txt" 2>&1
-sed 's/^/    | /' "$W/journal-a.txt"
-contains "$W/journal-a.txt" "new SSH host keys for this node" "node-a: first boot made the node's own host keys"
-contains "$W/journal-a.txt" "user alice created" "node-a: first boot created alice"
-contains "$W/journal-a.txt" "settings applied" "node-a: first boot applied the settings"
-no_errors "$W/journal-a.txt" "node-a: no failed step or error in the first boot's journal"
-check "node-a: the first-boot service succeeded" \
-	test "$(A systemctl show -p Result --value bramble-firstboot.service)" = success
-MID_A=$(A cat /etc/machine-id)
-check "node-a: a machine id of its own (not the image's)" \
-	sh -c 'test "${#1}" -eq 32 && test "$1" != "$2"' _ "$MID_A" "$IMG_MID"
-check "node-a: systemd wrote it into its root" test "$(cat "$ra/etc/machine-id")" = "$MID_A"
+node_a_checks
 
 # --- Host keys: the node's own -----------------------------------------------
 IMG_KEY=$(awk '{ print $2 }' "$imgroot/etc/ssh/ssh_host_ed25519_key.pub")
