@@ -1,5 +1,6 @@
 /*
- * firstboot: render the first-boot files of a private root (firstboot.h).
+ * firstboot: render the first-boot files of a node, and the service that
+ * applies them, into a private or a shared root (firstboot.h).
  */
 #include "firstboot.h"
 
@@ -21,7 +22,8 @@ static const char unit_text[] =
 	"After=local-fs.target\n"
 	"Before=ssh.service userconfig.service systemd-user-sessions.service "
 	"NetworkManager.service regenerate_ssh_host_keys.service\n"
-	"ConditionPathExists=/etc/bramble/firstboot.conf\n"
+	"ConditionPathExists=|/etc/bramble/firstboot.conf\n"
+	"ConditionPathExists=|/etc/bramble/nodes\n"
 	"\n"
 	"[Service]\n"
 	"Type=oneshot\n"
@@ -35,6 +37,7 @@ static const char unit_text[] =
 struct fb {
 	struct render_ctx *ctx;
 	const struct node *n;
+	const char *dir; /* where the files go: "<serial>", or a node's directory in a shared root */
 	struct resource_set *out;
 	struct diags *d;
 };
@@ -45,7 +48,7 @@ static int add_file(struct fb *f, const char *rel, mode_t mode, const struct buf
 	struct resource *res;
 	int r;
 
-	r = buf_printf(&path, "%s/%s", f->n->serial, rel);
+	r = buf_printf(&path, "%s/%s", f->dir, rel);
 	if (r < 0)
 		return r;
 	res = resource_set_add_file(f->out, ROOT_NFS, buf_str(&path), mode, b->data ? b->data : "",
@@ -64,7 +67,8 @@ static int add_file(struct fb *f, const char *rel, mode_t mode, const struct buf
  * copied, with its digest computed once, so that 10,000 roots do not hold
  * 10,000 copies of it.
  */
-static int add_static_file(struct fb *f, const char *rel, mode_t mode, const char *text,
+static int add_static_file(struct resource_set *out, const char *root, const struct node *n,
+			   const char *rel, mode_t mode, const char *text,
 			   char digest[SHA256_HEX_LEN + 1])
 {
 	struct buf path = BUF_INIT;
@@ -76,10 +80,10 @@ static int add_static_file(struct fb *f, const char *rel, mode_t mode, const cha
 		if (r < 0)
 			return r;
 	}
-	r = buf_printf(&path, "%s/%s", f->n->serial, rel);
+	r = buf_printf(&path, "%s/%s", root, rel);
 	if (r < 0)
 		return r;
-	res = resource_set_add(f->out, RES_FILE, ROOT_NFS, buf_str(&path), mode, NULL);
+	res = resource_set_add(out, RES_FILE, ROOT_NFS, buf_str(&path), mode, NULL);
 	buf_release(&path);
 	if (!res)
 		return -ENOMEM;
@@ -87,7 +91,7 @@ static int add_static_file(struct fb *f, const char *rel, mode_t mode, const cha
 	res->len = (uint32_t)strlen(text);
 	res->flags |= RES_F_BORROWED;
 	res->digest = digest;
-	res->node = f->n->name;
+	res->node = n ? n->name : NULL;
 	return 0;
 }
 
@@ -351,37 +355,37 @@ static int render_wifi(struct fb *f)
 	return r;
 }
 
-static int render_unit(struct fb *f)
+int firstboot_render_service(const char *root, const struct node *n, struct resource_set *out)
 {
 	static char script_digest[SHA256_HEX_LEN + 1], unit_digest[SHA256_HEX_LEN + 1];
 	struct buf link = BUF_INIT;
 	struct resource *res;
 	int r;
 
-	r = add_static_file(f, "usr/local/sbin/bramble-firstboot", 0755, firstboot_script,
-			    script_digest);
+	r = add_static_file(out, root, n, "usr/local/sbin/bramble-firstboot", 0755,
+			    firstboot_script, script_digest);
 	if (r == 0)
-		r = add_static_file(f, UNIT_PATH, 0644, unit_text, unit_digest);
+		r = add_static_file(out, root, n, UNIT_PATH, 0644, unit_text, unit_digest);
 	if (r == 0)
 		r = buf_printf(&link,
 			       "%s/etc/systemd/system/multi-user.target.wants/"
 			       "bramble-firstboot.service",
-			       f->n->serial);
-	res = r == 0 ? resource_set_add(f->out, RES_SYMLINK, ROOT_NFS, buf_str(&link), 0777,
+			       root);
+	res = r == 0 ? resource_set_add(out, RES_SYMLINK, ROOT_NFS, buf_str(&link), 0777,
 					"/" UNIT_PATH)
 		     : NULL;
 	if (r == 0 && !res)
 		r = -ENOMEM;
 	if (res)
-		res->node = f->n->name;
+		res->node = n ? n->name : NULL;
 	buf_release(&link);
 	return r;
 }
 
-int firstboot_render(struct render_ctx *ctx, const struct node *n, struct resource_set *out,
-		     struct diags *d)
+int firstboot_render(struct render_ctx *ctx, const struct node *n, const char *dir,
+		     struct resource_set *out, struct diags *d)
 {
-	struct fb f = {ctx, n, out, d};
+	struct fb f = {ctx, n, dir, out, d};
 	int r, bad = 0;
 
 	/* Secret problems of every node are reported, not only the first. */
@@ -396,7 +400,5 @@ int firstboot_render(struct render_ctx *ctx, const struct node *n, struct resour
 	r = render_keys(&f);
 	if (r == 0)
 		r = render_sudoers(&f);
-	if (r == 0)
-		r = render_unit(&f);
 	return r < 0 ? r : bad ? -EINVAL : 0;
 }

@@ -1,8 +1,9 @@
 /*
  * firstboot_script: the script and the systemd unit bramble renders into
- * every private root (firstboot.h).  POSIX sh (dash on Raspberry Pi OS);
- * BRAMBLE_FIRSTBOOT_ROOT runs it against a root directory other than /
- * (the tests do, with stub commands).
+ * every root (firstboot.h).  POSIX sh (dash on Raspberry Pi OS);
+ * BRAMBLE_FIRSTBOOT_ROOT runs it against a root directory other than /, and
+ * BRAMBLE_FIRSTBOOT_CMDLINE reads another kernel command line (the tests do,
+ * with stub commands).
  */
 #include "firstboot.h"
 
@@ -13,7 +14,9 @@ const char firstboot_script[] =
 	"# the node its own SSH host keys once (a root copied from an image must not\n"
 	"# share the image's keys), then applies users, SSH on/off, time zone, keymap\n"
 	"# and the Wi-Fi radio, only when the settings changed since the last run.\n"
-	"# Every step is idempotent.  Managed by bramble: changes here are replaced.\n"
+	"# Every step is idempotent.  On a shared root it first copies the node's own\n"
+	"# settings over the root's tmpfs overlay (which forgets them, and all the\n"
+	"# rest, at the next boot).  Managed by bramble: changes here are replaced.\n"
 	"set -u\n"
 	"R=${BRAMBLE_FIRSTBOOT_ROOT:-}\n"
 	"CONF=$R/etc/bramble/firstboot.conf\n"
@@ -22,6 +25,24 @@ const char firstboot_script[] =
 	"i2c spi lpadmin\"\n"
 	"\n"
 	"log() { echo \"bramble-firstboot: $*\"; }\n"
+	"\n"
+	"# A shared root holds each node's files under /etc/bramble/nodes/<serial>/,\n"
+	"# laid out like the root; the node's serial is on its kernel command line.\n"
+	"node_files() {\n"
+	"\t[ -d \"$R/etc/bramble/nodes\" ] || return 0\n"
+	"\tserial=\n"
+	"\tfor a in $(cat \"${BRAMBLE_FIRSTBOOT_CMDLINE:-/proc/cmdline}\"); do\n"
+	"\t\tcase $a in bramble.serial=*) serial=${a#bramble.serial=} ;; esac\n"
+	"\tdone\n"
+	"\tcase $serial in '' | *[!0-9a-f:-]*) log \"no bramble.serial= on the kernel command "
+	"line\"; return 1 ;; esac\n"
+	"\td=$R/etc/bramble/nodes/$serial\n"
+	"\t[ -d \"$d\" ] || { log \"no settings for node $serial in this shared root\"; return 1; }\n"
+	"\tcp -a \"$d/.\" \"$R/\" || { log \"cannot copy the settings of node $serial\"; return 1; "
+	"}\n"
+	"\tif [ -z \"$R\" ] && [ -s /etc/hostname ]; then hostname -F /etc/hostname; fi\n"
+	"\tlog \"settings of node $serial copied over the shared root\"\n"
+	"}\n"
 	"\n"
 	"host_keys() {\n"
 	"\t[ -e \"$STATE/host-keys\" ] && return 0\n"
@@ -120,6 +141,7 @@ const char firstboot_script[] =
 	"\treturn $rc\n"
 	"}\n"
 	"\n"
+	"node_files || exit 1\n"
 	"[ -f \"$CONF\" ] || exit 0\n"
 	"[ -d \"$STATE\" ] || mkdir -m 700 -p \"$STATE\" || exit 1\n"
 	"host_keys || exit 1\n"

@@ -7,9 +7,13 @@
  * own /etc/hostname, /etc/hosts and /etc/fstab, and the first-boot files
  * (firstboot.h).  Nodes with root.mode shared use <nfs>/shared/<image>, one
  * read-only copy of the image root per image, with an /etc/fstab without
- * SD card lines and an empty /etc/hostname (the name then comes from DHCP).
+ * SD card lines, an empty /etc/hostname (the name comes from DHCP until the
+ * first-boot service sets the node's), the first-boot service, and each
+ * node's first-boot files under etc/bramble/nodes/<serial>/ (firstboot.h).
  * Only these paths are ever written inside a root: whatever the node writes
- * is its own.
+ * is its own.  The copy of a root from its image empties /etc/machine-id
+ * (noderoot.h): a private root's node makes its own at its first boot, a
+ * shared root's nodes get theirs on the kernel command line (tftp.c).
  *
  * /boot/firmware is deliberately not mounted: the boot files are bramble's,
  * rendered from the repository and served over TFTP; a writable copy on the
@@ -35,7 +39,6 @@ struct image_root {
 	const struct image_tree *t;
 	char identity[320];
 	bool checked, bad, shared_done, has_overlayroot;
-	struct buf shared_fb; /* shared nodes whose firstBoot is not applied */
 };
 
 struct rootfs {
@@ -156,17 +159,16 @@ static int fstab_text(struct buf *b, const char *who)
 		who);
 }
 
-static int private_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+/* A node's /etc/hostname and /etc/hosts, beneath dir. */
+static int node_names(struct rootfs *rf, const char *dir, const struct node *n)
 {
 	const char *host = n->first_boot.hostname ? n->first_boot.hostname : n->hostname;
-	struct buf b = BUF_INIT, who = BUF_INIT;
+	struct buf b = BUF_INIT;
 	int r;
 
-	r = add_root(rf, n->serial, n, ir, n->image);
+	r = buf_printf(&b, "%s\n", host);
 	if (r == 0)
-		r = buf_printf(&b, "%s\n", host);
-	if (r == 0)
-		r = add_text(rf, n->serial, "etc/hostname", n, buf_str(&b));
+		r = add_text(rf, dir, "etc/hostname", n, buf_str(&b));
 	buf_truncate(&b, 0);
 	if (r == 0)
 		r = buf_printf(&b,
@@ -176,56 +178,90 @@ static int private_root(struct rootfs *rf, const struct node *n, struct image_ro
 			       "127.0.1.1\t%s\n",
 			       n->name, host);
 	if (r == 0)
-		r = add_text(rf, n->serial, "etc/hosts", n, buf_str(&b));
-	buf_truncate(&b, 0);
+		r = add_text(rf, dir, "etc/hosts", n, buf_str(&b));
+	buf_release(&b);
+	return r;
+}
+
+static int private_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+{
+	struct buf b = BUF_INIT, who = BUF_INIT;
+	int r;
+
+	r = add_root(rf, n->serial, n, ir, n->image);
+	if (r == 0)
+		r = node_names(rf, n->serial, n);
 	if (r == 0)
 		r = buf_printf(&who, "node %s", n->name);
 	if (r == 0)
 		r = fstab_text(&b, buf_str(&who));
 	if (r == 0)
 		r = add_text(rf, n->serial, "etc/fstab", n, buf_str(&b));
+	if (r == 0)
+		r = firstboot_render(rf->ctx, n, n->serial, rf->out, rf->d);
+	if (r == 0)
+		r = firstboot_render_service(n->serial, n, rf->out);
 	buf_release(&b);
 	buf_release(&who);
 	return r;
 }
 
-static int shared_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+/* The shared root of n's image, once per image: the copy and bramble's files in it. */
+static int shared_copy(struct rootfs *rf, const struct node *n, struct image_root *ir,
+		       const char *path)
 {
-	struct buf path = BUF_INIT, b = BUF_INIT, who = BUF_INIT;
-	int r = 0;
+	struct buf b = BUF_INIT, who = BUF_INIT;
+	int r;
 
-	if (n->stub ? n->stub_first_boot : first_boot_is_set(&n->first_boot))
-		r = buf_printf(&ir->shared_fb, "%s%s", ir->shared_fb.len ? ", " : "", n->name);
-	if (r < 0 || ir->shared_done)
-		return r;
 	ir->shared_done = true;
-	r = buf_printf(&path, "shared/%s", n->image->name);
-	if (r == 0)
-		r = add_root(rf, buf_str(&path), NULL, ir, n->image);
+	r = add_root(rf, path, NULL, ir, n->image);
 	if (r == 0)
 		r = buf_printf(&who, "image %s, shared by its nodes", n->image->name);
 	if (r == 0)
 		r = fstab_text(&b, buf_str(&who));
 	if (r == 0)
-		r = add_text(rf, buf_str(&path), "etc/fstab", NULL, buf_str(&b));
+		r = add_text(rf, path, "etc/fstab", NULL, buf_str(&b));
 	if (r == 0)
-		r = add_text(rf, buf_str(&path), "etc/hostname", NULL, "");
-	buf_release(&path);
+		r = add_text(rf, path, "etc/hostname", NULL, "");
+	if (r == 0)
+		r = firstboot_render_service(path, NULL, rf->out);
 	buf_release(&b);
 	buf_release(&who);
 	return r;
 }
 
-/* Notes on a shared root: what its nodes will not get. */
+/*
+ * A node on a shared root: the root (once per image), and the node's own
+ * names and first-boot files in its directory there, which the first-boot
+ * service copies over the node's overlay at boot.
+ */
+static int shared_root(struct rootfs *rf, const struct node *n, struct image_root *ir)
+{
+	struct buf path = BUF_INIT, dir = BUF_INIT;
+	int r;
+
+	r = buf_printf(&path, "shared/%s", n->image->name);
+	if (r == 0 && !ir->shared_done)
+		r = shared_copy(rf, n, ir, buf_str(&path));
+	if (r == 0 && !n->stub)
+		r = buf_printf(&dir, "%s/etc/bramble/nodes/%s", buf_str(&path), n->serial);
+	if (r == 0 && !n->stub)
+		r = node_names(rf, buf_str(&dir), n);
+	if (r == 0 && !n->stub)
+		r = firstboot_render(rf->ctx, n, buf_str(&dir), rf->out, rf->d);
+	buf_release(&path);
+	buf_release(&dir);
+	return r;
+}
+
+/* A note on a shared root whose image lacks overlayroot. */
 static int shared_notes(struct rootfs *rf, size_t first)
 {
 	size_t i, k;
-	int r = 0;
 
-	for (i = first; r == 0 && i < rf->out->n; i++) {
+	for (i = first; i < rf->out->n; i++) {
 		struct resource *res = &rf->out->v[i];
 		struct image_root *ir = NULL;
-		struct buf note = BUF_INIT;
 
 		if (res->type != RES_ROOT || res->node)
 			continue;
@@ -233,23 +269,15 @@ static int shared_notes(struct rootfs *rf, size_t first)
 			if (rf->img[k].shared_done && strcmp(res->path + strlen("shared/"),
 							     rf->ctx->set->images[k]->name) == 0)
 				ir = &rf->img[k];
-		if (!ir)
+		if (!ir || ir->has_overlayroot)
 			continue;
-		if (!ir->has_overlayroot)
-			r = buf_adds(&note,
-				     "the image has no overlayroot (initramfs hook): its nodes "
-				     "boot with a read-only root and no tmpfs overlay; install "
-				     "the overlayroot package in the image");
-		if (r == 0 && ir->shared_fb.len)
-			r = buf_printf(&note,
-				       "%sfirstBoot of %s is not applied: a shared root is the "
-				       "same for every node",
-				       note.len ? "; " : "", buf_str(&ir->shared_fb));
-		if (r == 0 && note.len)
-			res->note = buf_detach(&note, NULL);
-		buf_release(&note);
+		res->note = strdup("the image has no overlayroot (initramfs hook): its nodes "
+				   "boot with a read-only root and no tmpfs overlay; install "
+				   "the overlayroot package in the image");
+		if (!res->note)
+			return -ENOMEM;
 	}
-	return r;
+	return 0;
 }
 
 static int rootfs_run(struct rootfs *rf)
@@ -277,11 +305,9 @@ static int rootfs_run(struct rootfs *rf)
 			r = shared_root(rf, n, ir);
 		} else if (!n->stub) {
 			r = private_root(rf, n, ir);
-			if (r == 0)
-				r = firstboot_render(rf->ctx, n, rf->out, rf->d);
-			bad |= r == -EINVAL;
-			r = r == -EINVAL ? 0 : r;
 		}
+		bad |= r == -EINVAL;
+		r = r == -EINVAL ? 0 : r;
 		if (r < 0)
 			return r;
 	}
@@ -296,15 +322,12 @@ static int rootfs_run(struct rootfs *rf)
 static int rootfs_desired(struct render_ctx *ctx, struct resource_set *out, struct diags *d)
 {
 	struct rootfs rf = {ctx, out, d, NULL};
-	size_t i;
 	int r;
 
 	rf.img = calloc(ctx->set->n_images ? ctx->set->n_images : 1, sizeof(*rf.img));
 	if (!rf.img)
 		return -ENOMEM;
 	r = rootfs_run(&rf);
-	for (i = 0; i < ctx->set->n_images; i++)
-		buf_release(&rf.img[i].shared_fb);
 	free(rf.img);
 	return r;
 }

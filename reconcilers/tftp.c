@@ -11,6 +11,7 @@
 
 #include "reconciler.h"
 #include "buf.h"
+#include "hash.h"
 
 /* Kernel arguments bramble decides for a netbooted root. */
 static bool arg_is_managed(const char *a, size_t n)
@@ -54,6 +55,37 @@ static bool arg_repeated_key(const struct strlist *extra, const char *key)
 	return false;
 }
 
+/*
+ * What a node on a shared root needs on its command line: its serial, by
+ * which the first-boot service finds the node's settings in the shared root
+ * (firstboot.h), and its machine id.  The root's /etc/machine-id is empty
+ * and its overlay is a tmpfs, so without one systemd would make a new id at
+ * every boot: a new journal directory, new DHCP and NetworkManager client
+ * ids, a new machine for every tool that counts them.  The id is made from
+ * the serial (a UUID v4's form, as systemd makes them), so it is the node's
+ * for as long as the node is, and is served, like the rest of the boot
+ * files, over TFTP.
+ */
+static int shared_args(const struct node *n, struct buf *b)
+{
+	char id[SHA256_HEX_LEN + 1];
+	struct buf key = BUF_INIT;
+	int r;
+
+	r = buf_printf(b, " bramble.serial=%s", n->serial);
+	if (r < 0 || arg_repeated_key(&n->cmdline, "systemd.machine_id="))
+		return r;
+	r = buf_printf(&key, "bramble machine-id\n%s", n->serial);
+	if (r == 0)
+		r = sha256_hex(key.data, key.len, id);
+	buf_release(&key);
+	if (r < 0)
+		return r;
+	id[12] = '4';
+	id[16] = "89ab"[id[16] % 4];
+	return buf_printf(b, " systemd.machine_id=%.32s", id);
+}
+
 static int render_cmdline(struct render_ctx *ctx, const struct node *n, const struct image_tree *t,
 			  struct buf *b)
 {
@@ -94,6 +126,8 @@ static int render_cmdline(struct render_ctx *ctx, const struct node *n, const st
 	 */
 	if (r == 0 && n->root_mode == ROOT_MODE_SHARED)
 		r = buf_adds(b, " overlayroot=tmpfs");
+	if (r == 0 && n->root_mode == ROOT_MODE_SHARED)
+		r = shared_args(n, b);
 	/* Raspberry Pi OS keeps the Wi-Fi radio off until the regulatory domain is set. */
 	if (r == 0 && n->first_boot.wifi.country &&
 	    !arg_repeated_key(&n->cmdline, "cfg80211.ieee80211_regdom="))

@@ -453,6 +453,8 @@ static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, c
 		r = dir_open_beneath(e->root_fd[ROOT_IMAGES], want->source, false, 0, &src);
 	if (r == 0)
 		r = tree_copy(src, gfd, (enum copy_mode)e->copy_mode, NULL, NULL);
+	if (r == 0)
+		r = root_identity_reset(gfd);
 	/* Not synced here: root_apply_batch() syncs every copy at once before
 	 * any is renamed into place. */
 	if (r == 0 && fstat(gfd, ret_st) < 0)

@@ -67,6 +67,13 @@ int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *st
 
 /* The modes' names, in enum order, NULL-terminated (roots.copyMode's values). */
 extern const char *const copy_mode_names[];
+/*
+ * Make the root copied into root_fd forget its image's machine id: an empty
+ * /etc/machine-id (systemd makes the node's own at its first boot), and
+ * /var/lib/dbus/machine-id, if a file, a symlink to /etc/machine-id.
+ */
+int root_identity_reset(int root_fd);
+
 /* Parse "auto", "reflink" or "copy"; -EINVAL otherwise. */
 int copy_mode_parse(const char *s, enum copy_mode *ret);
 const char *copy_mode_name(enum copy_mode m);

@@ -239,9 +239,40 @@ PY
 expect_rc 2 "plan: pi5-a moves to a shared root" b2 plan
 contains "$W/last.out" "+ nfs        shared/demo-os/" "plan: the shared copy is made"
 contains "$W/last.out" "no overlayroot" "plan warns the image lacks overlayroot"
-contains "$W/last.out" "firstBoot of pi5-a is not applied" "plan says firstBoot does not apply"
+contains "$W/last.out" "+ nfs        shared/demo-os/etc/bramble/nodes/3456cdef/etc/bramble/firstboot.conf" \
+	"plan: pi5-a's first-boot settings go into its directory in the shared root"
 expect_rc 0 "apply the shared root" b2 apply
 s=$out/nfs/shared/demo-os
+check "the shared root has the first-boot service" test -x "$s/usr/local/sbin/bramble-firstboot"
+check "... enabled" test -L "$s/etc/systemd/system/multi-user.target.wants/bramble-firstboot.service"
+check "pi5-a's settings there are 0600" \
+	test "$(stat -c %a "$s/etc/bramble/nodes/3456cdef/etc/bramble/firstboot.conf")" = 600
+check "the shared root's own /etc/bramble/firstboot.conf is not there (each node has its own)" \
+	test ! -e "$s/etc/bramble/firstboot.conf"
+# The script on a copy of the shared root (as on the node's overlay), with
+# pi5-a's kernel command line; then with a serial the root does not know.
+fbs=$W/fbshared
+cp -a "$s" "$fbs"
+printf 'root:x:0:0::/root:/bin/sh\n' >"$fbs/etc/passwd"
+cp "$out/tftp/3456cdef/cmdline.txt" "$W/cmdline-pi5"
+: >"$W/stub.log" && : >"$W/firstboot.log"
+runfb_cmdline() { (export BRAMBLE_FIRSTBOOT_CMDLINE=$1 && runfb "$2"); }
+check "first-boot script on a shared root" runfb_cmdline "$W/cmdline-pi5" "$fbs"
+contains "$W/firstboot.log" "settings of node 3456cdef copied over the shared root" "it takes pi5-a's settings"
+check "pi5-a's settings are in place" cmp "$fbs/etc/bramble/firstboot.conf" \
+	"$s/etc/bramble/nodes/3456cdef/etc/bramble/firstboot.conf"
+check "pi5-a's host name is in place" test "$(cat "$fbs/etc/hostname")" = "$(cat "$s/etc/bramble/nodes/3456cdef/etc/hostname")"
+contains "$W/firstboot.log" "new SSH host keys for this node" "the node's own host keys"
+contains "$W/firstboot.log" "settings applied" "the settings applied"
+contains "$W/stub.log" "rfkill unblock wifi" "the node's Wi-Fi radio is unblocked"
+contains "$W/cmdline-pi5" "systemd.machine_id=" "pi5-a's command line gives its machine id"
+fbs2=$W/fbshared2
+cp -a "$s" "$fbs2"
+echo "console=ttyS0 bramble.serial=99999999" >"$W/cmdline-x"
+: >"$W/firstboot.log"
+expect_rc 1 "the script fails for a serial the shared root does not know" \
+	runfb_cmdline "$W/cmdline-x" "$fbs2"
+contains "$W/firstboot.log" "no settings for node 99999999 in this shared root" "... and says so"
 check "shared root copied with setuid" test "$(stat -c %a "$s/usr/bin/su-like")" = 4755
 check "shared root has the capability" sh -c "getcap '$s/usr/bin/ping' | grep -q cap_net_raw=ep"
 lacks "$s/etc/fstab" "PARTUUID" "shared fstab has no SD card line"

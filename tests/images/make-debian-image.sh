@@ -6,9 +6,10 @@
 # boot (config.txt, cmdline.txt, firmware-named files, the kernel and its
 # initramfs under the Pi's names), partition 2 = ext4 root, compressed with xz.
 # The userland is debootstrap's minbase of bookworm with systemd, openssh,
-# sudo, tzdata, the keyboard configuration and an initramfs that mounts its
-# root over NFS the way Raspberry Pi OS's does (initramfs-tools, BOOT=nfs,
-# MODULES=netboot).  The kernel is Debian's amd64 cloud kernel, booted under
+# sudo, tzdata, the keyboard configuration, overlayroot (for shared roots)
+# and an initramfs that mounts its root over NFS the way Raspberry Pi OS's
+# does (initramfs-tools, BOOT=nfs, MODULES=netboot, with busybox: overlayroot's
+# initramfs script needs grep and other tools that klibc does not have).  The kernel is Debian's amd64 cloud kernel, booted under
 # qemu-system-x86_64 (an arm64 systemd boot under TCG would be far too slow);
 # it sits where a Pi 4's kernel8.img and initramfs8 would.
 #
@@ -53,7 +54,7 @@ start=$(date +%s)
 # /proc and /sys inside the root end with it, even if it is killed.
 mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 : "${mirror:=http://deb.debian.org/debian}"
-pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,passwd,iproute2,kbd,keyboard-configuration
+pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,passwd,iproute2,kbd,keyboard-configuration,busybox
 pkgs=$pkgs,tzdata,initramfs-tools,klibc-utils,overlayroot,linux-image-cloud-amd64
 stage1=$cache/debootstrap-$(sed -n '/^# --- stage 1/,/^# --- end of stage 1/p' "$0" | sha256sum | cut -c1-16)
 if [ ! -d "$stage1" ]; then
@@ -80,7 +81,9 @@ unshare -m --propagation private sh -c '
 say "initramfs for $kver (BOOT=nfs, MODULES=netboot)"
 
 # The root as an image ships it: no SD card in fstab yet (bramble replaces
-# fstab), the image's own host name and SSH host keys, no machine id.
+# fstab), the image's own host name and SSH host keys, and a machine id, as
+# an image booted once before it was published carries (and D-Bus's copy of
+# it as a file, not a symlink): bramble must give each root a fresh one.
 printf 'debian-image\n' >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian-image\n' >"$root/etc/hosts"
 cat >"$root/etc/fstab" <<'FSTAB'
@@ -88,8 +91,10 @@ proc            /proc           proc    defaults          0       0
 PARTUUID=1234abcd-01  /boot/firmware  vfat    defaults          0       2
 PARTUUID=1234abcd-02  /               ext4    defaults,noatime  0       1
 FSTAB
-: >"$root/etc/machine-id"
+printf '0123456789abcdef0123456789abcdef\n' >"$root/etc/machine-id"
+mkdir -p "$root/var/lib/dbus"
 rm -f "$root/var/lib/dbus/machine-id"
+cp "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 mkdir -p "$root/boot/firmware"
 
 # The boot partition: firmware-named files, the kernel and its initramfs
@@ -123,7 +128,9 @@ sh "$disk_script" "$boot" "$root" "$work/debian-node.img" 128 "$root_mib" 1 >/de
 say "disk image: $(du -m --apparent-size "$work/debian-node.img" | cut -f1) MiB (root ${mb} MiB)"
 xz -T2 -3 "$work/debian-node.img"
 sha256sum "$work/debian-node.img.xz" | cut -d' ' -f1 >"$work/debian-node.img.xz.sha256"
-rm -rf "$cache"/debian-node-* # images of older recipes
+# Images of other recipes: removed a day after they were made (another
+# branch's test may be using one now).
+find "$cache" -maxdepth 1 -name 'debian-node-*' -mtime +0 -exec rm -rf {} +
 mkdir -p "$dir"
 mv "$work/debian-node.img.xz" "$work/debian-node.img.xz.sha256" "$dir/"
 say "built $img ($(du -m "$img" | cut -f1) MiB) in $(($(date +%s) - start)) s"

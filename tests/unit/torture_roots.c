@@ -279,16 +279,35 @@ static void test_root_lifecycle(void **state)
 	struct attic_list l;
 	struct plan *p;
 	struct stat st;
-	char root[200], p1[300], *s;
+	char root[200], p1[300], link[32], *s;
 	ino_t ino;
 	int fd;
 
 	snprintf(root, sizeof(root), "%s/1234abcd", f->path[ROOT_NFS]);
+	/* The machine id of an image booted once, and D-Bus's copy of it. */
+	snprintf(p1, sizeof(p1), "%s/etc/machine-id", f->src);
+	put(p1, "0123456789abcdef0123456789abcdef\n", 0444);
+	snprintf(p1, sizeof(p1), "%s/var/lib/dbus", f->src);
+	assert_int_equal(mkdir_p(p1, 0755), 0);
+	snprintf(p1, sizeof(p1), "%s/var/lib/dbus/machine-id", f->src);
+	put(p1, "0123456789abcdef0123456789abcdef\n", 0644);
 	assert_int_equal(pass(f, 0, true, &p), 0);
 	assert_int_equal(p->n_create, 3);
 	snprintf(p1, sizeof(p1), "%s/etc/hostname", root);
 	s = get(p1);
 	assert_string_equal(s, "a\n"); /* bramble's file over the image's */
+	free(s);
+	/* Not the image's machine id: an empty file, which systemd fills at the first boot. */
+	snprintf(p1, sizeof(p1), "%s/etc/machine-id", root);
+	assert_int_equal(lstat(p1, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 07777) == 0444);
+	snprintf(p1, sizeof(p1), "%s/var/lib/dbus/machine-id", root);
+	memset(link, 0, sizeof(link));
+	assert_int_equal(readlink(p1, link, sizeof(link) - 1), 15);
+	assert_string_equal(link, "/etc/machine-id");
+	snprintf(p1, sizeof(p1), "%s/etc/machine-id", f->src);
+	s = get(p1);
+	assert_string_equal(s, "0123456789abcdef0123456789abcdef\n"); /* the image keeps its own */
 	free(s);
 	assert_int_equal(lstat(root, &st), 0);
 	ino = st.st_ino;
