@@ -36,6 +36,7 @@ enum cmd_opt {
 	CO_COLOR = 1u << 7,
 	CO_NONE = 1u << 8,   /* not even the common ones: version, help */
 	CO_DOCTOR = 1u << 9, /* --probe-dhcp, --as-pi, --interface */
+	CO_OFFLINE = 1u << 10,
 };
 
 struct cmd {
@@ -60,8 +61,9 @@ static int cmd_help(int argc, char **argv);
 #define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET)
 
 static const struct cmd commands[] = {
-	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
-	 CO_JSON | CO_QUIET},
+	{"validate", cmd_validate,
+	 "check every manifest and render the revision; exit 0 appliable, 1 invalid",
+	 CO_JSON | CO_QUIET | CO_OFFLINE},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
 	 CO_PASS | CO_JSON | CO_COLOR},
 	{"apply", cmd_apply, "make the outputs match the repository", CO_PASS},
@@ -109,6 +111,7 @@ static const struct opt_help opt_helps[] = {
 	{CO_COLOR,
 	 "      --color=WHEN      colour the changes: auto (a terminal without NO_COLOR),\n"
 	 "                        always or never\n"},
+	{CO_OFFLINE, "      --offline         read neither the image store nor the secret files\n"},
 	{CO_DRY_RUN, "      --dry-run         list what would be removed, remove nothing\n"},
 	{CO_LISTEN, "      --listen ADDR:PORT\n"
 		    "                        HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"},
@@ -144,6 +147,7 @@ enum {
 	OPT_AS_PI,
 	OPT_INTERFACE,
 	OPT_COLOR,
+	OPT_OFFLINE,
 };
 
 static const struct option long_opts[] = {
@@ -166,6 +170,7 @@ static const struct option long_opts[] = {
 	{"as-pi", required_argument, NULL, OPT_AS_PI},
 	{"interface", required_argument, NULL, OPT_INTERFACE},
 	{"color", required_argument, NULL, OPT_COLOR},
+	{"offline", no_argument, NULL, OPT_OFFLINE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -181,7 +186,7 @@ static unsigned opt_bit(int opt)
 		{OPT_LISTEN, CO_LISTEN},     {OPT_INTERVAL, CO_INTERVAL},
 		{OPT_COLOR, CO_COLOR},	     {'q', CO_QUIET},
 		{OPT_PROBE_DHCP, CO_DOCTOR}, {OPT_AS_PI, CO_DOCTOR},
-		{OPT_INTERFACE, CO_DOCTOR},
+		{OPT_INTERFACE, CO_DOCTOR},  {OPT_OFFLINE, CO_OFFLINE},
 	};
 	size_t i;
 
@@ -440,6 +445,9 @@ static int parse_one(struct cli *c, int opt)
 		return 0;
 	case OPT_DRY_RUN:
 		c->dry_run = true;
+		return 0;
+	case OPT_OFFLINE:
+		c->pass.offline = true;
 		return 0;
 	case OPT_COLOR:
 		return parse_color(c, optarg);
