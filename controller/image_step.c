@@ -312,7 +312,11 @@ static int list_json(const char *store, const struct imgstore_list *l, bool know
 	return EXIT_OK;
 }
 
-static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
+/*
+ * Remove the unused entries (none with dry_run); with a (gc --json), one
+ * {"digest", "bytes", "action"} per entry: removed, wouldRemove or failed.
+ */
+static int prune(int store_fd, const struct imgstore_list *l, bool dry_run, json_t *a, FILE *out)
 {
 	uint64_t bytes = 0;
 	size_t i, n = 0, failed = 0;
@@ -320,20 +324,29 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 
 	for (i = 0; i < l->n; i++) {
 		struct buf err = BUF_INIT;
+		const char *action = "wouldRemove";
 
 		if (l->v[i].n_refs)
 			continue;
-		if (imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
+		if (!dry_run && imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
 			log_warnx("%s", buf_str(&err));
 			failed++;
-		} else {
+			action = "failed";
+		} else if (!dry_run) {
 			fprintf(out, "removed sha256/%s (%s)\n", l->v[i].digest,
 				imgstore_human(l->v[i].bytes, h));
 			n++;
 			bytes += l->v[i].bytes;
+			action = "removed";
 		}
+		if (a)
+			json_array_append_new(a, json_pack("{s:s,s:I,s:s}", "digest", l->v[i].digest,
+							   "bytes", (json_int_t)l->v[i].bytes,
+							   "action", action));
 		buf_release(&err);
 	}
+	if (dry_run)
+		return EXIT_OK;
 	(void)imgstore_clean_staging(store_fd);
 	if (n)
 		fprintf(out, "removed %zu unused image%s (%s)\n", n, n == 1 ? "" : "s",
@@ -341,6 +354,37 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 	else if (!failed)
 		fprintf(out, "no unused images in the store\n");
 	return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+json_t *image_step_gc_json(const struct bramble_config *cfg, bool dry_run, FILE *text,
+			   int *ret_code)
+{
+	struct manifest_set *set = NULL;
+	struct imgstore_list l;
+	json_t *a = json_array();
+	bool known;
+	int fd = -1, r;
+
+	*ret_code = EXIT_OK;
+	known = cfg->source && source_load_set(cfg, &set) == 0;
+	r = known ? store_open(cfg, false, &fd) : -ENOENT;
+	if (r == 0)
+		r = imgstore_list(fd, set, &l);
+	if (r == 0) {
+		*ret_code = prune(fd, &l, dry_run, a, text);
+		imgstore_list_release(&l);
+	} else if (r != -ENOENT) {
+		log_errno(r, "cannot read the image store %s", cfg->image_store);
+		*ret_code = EXIT_FAILED;
+	}
+	if (fd >= 0)
+		close(fd);
+	manifest_set_free(set);
+	if (!known)
+		log_warnx("images: not pruned: which images are in use is not known (no source, "
+			  "or the manifests cannot be read)");
+	return json_pack("{s:s,s:b,s:o}", "store", cfg->image_store, "usageKnown", known,
+			 "unused", a);
 }
 
 int image_step_command(const struct bramble_config *cfg, bool do_prune, bool json, FILE *out)
@@ -371,7 +415,7 @@ int image_step_command(const struct bramble_config *cfg, bool do_prune, bool jso
 		log_errno(r, "cannot read the image store %s", cfg->image_store);
 		code = EXIT_FAILED;
 	} else {
-		code = do_prune ? prune(fd, &l, out)
+		code = do_prune ? prune(fd, &l, false, NULL, out)
 		       : json	? list_json(cfg->image_store, &l, set != NULL, out)
 				: list_print(&l, set != NULL, out);
 		imgstore_list_release(&l);

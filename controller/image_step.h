@@ -7,6 +7,7 @@
 #ifndef BRAMBLE_IMAGE_STEP_H
 #define BRAMBLE_IMAGE_STEP_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -41,5 +42,14 @@ void image_step_status(const struct bramble_config *cfg, FILE *out);
  * images prune`; returns an exit code.
  */
 int image_step_command(const struct bramble_config *cfg, bool prune, bool json, FILE *out);
+
+/*
+ * gc --json's "images": the unused store entries, removed unless dry_run:
+ * {"store", "usageKnown", "unused": [{"digest", "bytes", "action"}]}
+ * (nothing is removed when usage is not known); the text of what was
+ * removed goes to text.  *ret_code: an exit code.
+ */
+json_t *image_step_gc_json(const struct bramble_config *cfg, bool dry_run, FILE *text,
+			   int *ret_code);
 
 #endif

@@ -71,14 +71,14 @@ static const struct cmd commands[] = {
 	 CO_PASS | CO_LISTEN | CO_INTERVAL},
 	{"status", cmd_status, "show the recorded status (--json for the document)", CO_JSON},
 	{"discover", cmd_discover,
-	 "print Node manifests for the Pis seen booting that no manifest names", 0},
+	 "print Node manifests for the Pis seen booting that no manifest names", CO_JSON},
 	{"doctor", cmd_doctor,
 	 "check the netboot server as a Pi needs it; exit 0 only when a Pi would boot",
 	 CO_JSON | CO_DOCTOR},
 	{"images", cmd_images, "list the image store; 'images prune' removes unused images",
 	 CO_QUIET | CO_JSON},
 	{"gc", cmd_gc, "remove attic roots past roots.atticRetention and unused images (--dry-run)",
-	 CO_DRY_RUN | CO_QUIET},
+	 CO_DRY_RUN | CO_QUIET | CO_JSON},
 	{"version", cmd_version, "print the version", CO_NONE},
 	{"help", cmd_help, "show this help, or a command's ('help plan')", CO_NONE},
 };
@@ -410,7 +410,7 @@ static int parse_one(struct cli *c, int opt)
 	if (bit == CO_JSON && !(c->cmd->opts & bit)) {
 		fprintf(stderr,
 			"bramble %s: --json: %s has no JSON document yet (validate, plan, "
-			"status, images and doctor have one)\n",
+			"status, images, doctor, gc and discover have one)\n",
 			c->cmd->name, c->cmd->name);
 		return -EINVAL;
 	}
@@ -679,7 +679,7 @@ static int cmd_discover(int argc, char **argv)
 
 	code = setup(&c, "discover", argc, argv);
 	if (code < 0)
-		code = discover_command(&c.cfg, stdout);
+		code = discover_command(&c.cfg, c.json, stdout);
 	cli_release(&c);
 	return code;
 }
@@ -706,7 +706,8 @@ static int cmd_gc(int argc, char **argv)
 
 	code = setup(&c, "gc", argc, argv);
 	if (code < 0)
-		code = gc_run(&c.cfg, c.dry_run, c.pass.out);
+		code = c.json ? gc_json(&c.cfg, c.dry_run, stdout)
+			      : gc_run(&c.cfg, c.dry_run, c.pass.out);
 	cli_release(&c);
 	return code;
 }
