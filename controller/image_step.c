@@ -16,6 +16,9 @@
 #include "log.h"
 #include "reconcile.h"
 #include "source.h"
+#include "status.h"
+#include "../common/parse.h"
+#include "../common/progress.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -54,6 +57,70 @@ static void download_note_log(void *arg, enum download_note kind, const char *li
 		log_warnx("%s", line);
 	else
 		log_info("%s", line);
+}
+
+/*
+ * The progress of the image being brought in (progress.h): a bar on a
+ * terminal, else a log line every 10 s (BRAMBLE_PROGRESS_INTERVAL_MS),
+ * and the step in status.json at most once a second (/status shows it).
+ */
+struct image_meter {
+	struct progress_meter m;
+	const char *name;      /* the Image's */
+	const char *state_dir; /* where status.json is */
+	double status_at;      /* when it was last written */
+	bool drawn;	       /* a bar is on the terminal's last line */
+};
+
+static void image_progress(void *arg, const struct progress *p)
+{
+	struct image_meter *im = arg;
+	struct progress q = *p;
+	double now = progress_now();
+	char line[200];
+	bool due;
+
+	if (!q.object)
+		q.object = im->name;
+	if (im->drawn && strcmp(im->m.step, q.step) != 0) { /* the next step: a new line */
+		fputc('\n', stderr);
+		im->drawn = false;
+	}
+	due = progress_meter_due(&im->m, &q, now);
+	/* /status: at most once a second (or each line, when they come faster). */
+	if (now - im->status_at >= (im->m.interval_s < 1 ? im->m.interval_s : 1)) {
+		im->status_at = now;
+		(void)status_mark_progress(im->state_dir, &q, progress_meter_elapsed(&im->m, now));
+	}
+	if (!due)
+		return;
+	progress_format(&q, progress_meter_elapsed(&im->m, now), im->m.tty, line, sizeof(line));
+	if (im->m.tty) {
+		fprintf(stderr, "\r%-79s", line);
+		fflush(stderr);
+		im->drawn = true;
+	} else {
+		log_info("%s", line);
+	}
+}
+
+/* The meter of one Image; no output with -q. */
+static void meter_init(struct image_meter *im, const struct bramble_config *cfg,
+		       const struct image *img, struct imgstore_opts *o)
+{
+	const char *every = getenv("BRAMBLE_PROGRESS_INTERVAL_MS");
+	uint64_t ms = 0;
+
+	if (every && parse_u64(every, 10, 3600000, &ms) < 0)
+		ms = 0;
+	memset(im, 0, sizeof(*im));
+	progress_meter_init(&im->m, isatty(STDERR_FILENO), (double)ms / 1000);
+	im->name = img->name;
+	im->state_dir = cfg->state_dir;
+	if (!o->quiet) {
+		o->progress.fn = image_progress;
+		o->progress.arg = im;
+	}
 }
 
 static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
@@ -104,6 +171,7 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		   FILE *out, struct diags *d, size_t *ret_pending)
 {
 	struct imgstore_opts o;
+	struct image_meter im;
 	size_t i, pending = 0, bad = 0;
 	int store_fd = -1, r = 0;
 
@@ -133,7 +201,10 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 			pending++;
 			continue;
 		}
+		meter_init(&im, cfg, img, &o);
 		r = imgstore_ensure(store_fd, img, &o, digest, &err);
+		if (im.drawn)
+			fputc('\n', stderr);
 		if (r < 0 && r != -ENOMEM) {
 			r = diags_add(d, &img->pos, "%s; nothing was added to the image store",
 				      buf_str(&err));
@@ -207,6 +278,42 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 	}
 	close(fd);
 	return record ? r : 0;
+}
+
+int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
+		      size_t states[IMAGE_STATE_COUNT])
+{
+	struct imgstore_list l;
+	size_t i, used = 0, held = 0;
+	int fd = -1, r;
+
+	memset(states, 0, IMAGE_STATE_COUNT * sizeof(*states));
+	for (i = 0; i < set->n_images; i++)
+		used += set->images[i]->url && manifest_set_uses_image(set, set->images[i]);
+	r = store_open(cfg, false, &fd);
+	if (r == -ENOENT) { /* no store yet: every url Image in use is missing */
+		states[IMAGE_STATE_MISSING] = used;
+		return 0;
+	}
+	if (r == 0)
+		r = imgstore_list(fd, set, &l);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		return r;
+	for (i = 0; i < l.n; i++) {
+		const struct imgstore_entry *e = &l.v[i];
+
+		states[e->failed	 ? IMAGE_STATE_FAILED
+		       : !e->extracted ? IMAGE_STATE_PARTIAL
+		       : e->n_refs	 ? IMAGE_STATE_PRESENT
+				       : IMAGE_STATE_UNUSED]++;
+		if (e->extracted && !e->failed)
+			held += e->n_refs;
+	}
+	states[IMAGE_STATE_MISSING] = used > held ? used - held : 0;
+	imgstore_list_release(&l);
+	return 0;
 }
 
 void image_step_status(const struct bramble_config *cfg, FILE *out)

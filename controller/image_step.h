@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "model.h"
+#include "reconcile.h"
 
 /*
  * For every url Image a node of set uses and the store lacks: with fetch,
@@ -33,6 +34,13 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
  */
 int image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set, bool record,
 		      FILE *out);
+
+/*
+ * The store's entries by enum image_state for set (the metric
+ * bramble_images): states[] is zeroed first.  0, or a negative errno.
+ */
+int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
+		      size_t states[IMAGE_STATE_COUNT]);
 
 /* For `bramble status`: the unused line, as of the last applied pass. */
 void image_step_status(const struct bramble_config *cfg, FILE *out);
