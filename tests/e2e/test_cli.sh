@@ -269,7 +269,8 @@ expect_rc 64 "apply --json is refused (no document yet), not ignored" b apply --
 contains "$W/last.err" "apply has no JSON document yet" "it says why"
 expect_rc 0 "gc --dry-run --json" b gc --dry-run --json
 check "gc --json names its schema" python3 -c "
-import json; s=json.load(open('$W/last.out')); assert s['schema'] == 'bramble/gc/v1' and s['attic'] == [], s"
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/gc/v1' and s['dryRun'] is True and isinstance(s['attic'], list), s"
 expect_rc 0 "discover --json with no boot observed yet" b discover --json
 check "discover --json: observed false, no Pis" python3 -c "
 import json; s=json.load(open('$W/last.out'))

@@ -47,8 +47,8 @@ BRAMBLE_PROGRESS_INTERVAL_MS=200 run_apply "$W/pipe" >"$W/pipe.out" 2>"$W/pipe.e
 check "apply piped succeeds" test -d "$W/pipe/images/sha256"
 lacks "$W/pipe.err" $'\r' "piped: no carriage return (no bar)"
 check "piped: periodic lines with the Image's name and a percent" \
-	grep -Eq 'bramble: decompress demo-os  +[0-9]+%  [0-9.]+ [KMG]iB / ~260.0 MiB .* ETA ' "$W/pipe.err"
-check "piped: more than one line" test "$(grep -c 'bramble: decompress demo-os' "$W/pipe.err")" -ge 2
+	grep -Eq 'bramble: info: decompress demo-os +[0-9]+%  [0-9.]+ [KMG]iB / ~260.0 MiB .* ETA ' "$W/pipe.err"
+check "piped: more than one line" test "$(grep -c 'bramble: info: decompress demo-os' "$W/pipe.err")" -ge 2
 lacks "$W/pipe.err" "decompressing: " "piped: the old line without a total is gone"
 check "the status has no step left after the pass" python3 -c "
 import json, sys; assert 'progress' not in json.load(open(sys.argv[1]))" "$W/pipe/state/status.json"
