@@ -219,9 +219,8 @@ static json_t *unknown_pi_json(const struct unknown_pi *u)
 		      "name", u->name, "firstSeen", jstr(u->rec, "firstSeen"), "lastSeen",
 		      jstr(u->rec, "lastSeen"), "mac", *u->mac && !u->owner ? u->mac : NULL,
 		      "model", *u->model ? u->model : NULL, "ip", *u->ip ? u->ip : NULL,
-		      "ipNeedsMac", u->ip_needs_mac, "macOwner",
-		      u->owner ? u->owner->name : NULL, "manifest", text ? text : "",
-		      "lastRequest",
+		      "ipNeedsMac", u->ip_needs_mac, "macOwner", u->owner ? u->owner->name : NULL,
+		      "manifest", text ? text : "", "lastRequest",
 		      json_is_object(err) ? json_pack("{s:s,s:s}", "file", jstr(err, "file"),
 						      "kind", jstr(err, "kind"))
 					  : json_null());

@@ -304,9 +304,9 @@ int image_step_states(const struct bramble_config *cfg, const struct manifest_se
 	for (i = 0; i < l.n; i++) {
 		const struct imgstore_entry *e = &l.v[i];
 
-		states[e->failed	 ? IMAGE_STATE_FAILED
+		states[e->failed       ? IMAGE_STATE_FAILED
 		       : !e->extracted ? IMAGE_STATE_PARTIAL
-		       : e->n_refs	 ? IMAGE_STATE_PRESENT
+		       : e->n_refs     ? IMAGE_STATE_PRESENT
 				       : IMAGE_STATE_UNUSED]++;
 		if (e->extracted && !e->failed)
 			held += e->n_refs;
@@ -447,9 +447,9 @@ static int prune(int store_fd, const struct imgstore_list *l, bool dry_run, json
 			action = "removed";
 		}
 		if (a)
-			json_array_append_new(a, json_pack("{s:s,s:I,s:s}", "digest", l->v[i].digest,
-							   "bytes", (json_int_t)l->v[i].bytes,
-							   "action", action));
+			json_array_append_new(
+				a, json_pack("{s:s,s:I,s:s}", "digest", l->v[i].digest, "bytes",
+					     (json_int_t)l->v[i].bytes, "action", action));
 		buf_release(&err);
 	}
 	if (dry_run)
@@ -490,8 +490,8 @@ json_t *image_step_gc_json(const struct bramble_config *cfg, bool dry_run, FILE 
 	if (!known)
 		log_warnx("images: not pruned: which images are in use is not known (no source, "
 			  "or the manifests cannot be read)");
-	return json_pack("{s:s,s:b,s:o}", "store", cfg->image_store, "usageKnown", known,
-			 "unused", a);
+	return json_pack("{s:s,s:b,s:o}", "store", cfg->image_store, "usageKnown", known, "unused",
+			 a);
 }
 
 int image_step_command(const struct bramble_config *cfg, bool do_prune, bool json, FILE *out)

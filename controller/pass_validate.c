@@ -100,7 +100,7 @@ int pass_validate(struct pass *p)
 	pass_render_ctx(p);
 	p->ctx.images_fd = store_fd;
 	p->ctx.lenient = RENDER_ABSENT_IMAGES | (store_fd < 0 ? RENDER_NO_SECRET_FILES : 0);
-	p->ctx.deps = NULL;	  /* nothing is sealed */
+	p->ctx.deps = NULL;	     /* nothing is sealed */
 	p->ctx.export_ids = &p->ids; /* none loaded: the state is not read */
 	r = image_trees_load(&p->ctx, &p->d);
 	if (r == 0 && store_fd >= 0)

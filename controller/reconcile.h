@@ -34,8 +34,8 @@ struct pass_opts {
 	enum pass_mode mode;
 	bool verbose;
 	bool adopt;
-	bool color; /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
-	bool json;  /* validate, plan: the JSON document instead of the text */
+	bool color;   /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
+	bool json;    /* validate, plan: the JSON document instead of the text */
 	bool offline; /* validate: read neither the image store nor the secret files */
 	struct error_memo *memo; /* NULL: every failure's errors are printed */
 	FILE *out;		 /* the plan and summaries (stdout) */

@@ -626,9 +626,9 @@ int status_mark_progress(const char *state_dir, const struct progress *p, double
 	progress_format(p, elapsed_s, false, line, sizeof(line));
 	r = json_object_set_new(st, "progress",
 				json_pack("{s:s,s:s?,s:I,s:I,s:b,s:s,s:s}", "step", p->step,
-					  "object", p->object, "done", (json_int_t)p->done,
-					  "total", (json_int_t)p->total, "estimate", p->estimate,
-					  "unit", p->files ? "files" : "bytes", "since", since)) < 0
+					  "object", p->object, "done", (json_int_t)p->done, "total",
+					  (json_int_t)p->total, "estimate", p->estimate, "unit",
+					  p->files ? "files" : "bytes", "since", since)) < 0
 		    ? -ENOMEM
 		    : 0;
 	if (r == 0)

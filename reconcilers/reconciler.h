@@ -78,7 +78,7 @@ enum render_lenient {
 
 struct render_ctx {
 	const struct manifest_set *set;
-	unsigned lenient; /* enum render_lenient; 0 for plan and apply */
+	unsigned lenient;		   /* enum render_lenient; 0 for plan and apply */
 	const char *root_path[ROOT_COUNT]; /* absolute directories */
 	int images_fd; /* the image store, read through render_read_*() only; -1: none yet */
 	const char *dhcp_conf_name;  /* in ROOT_DHCP_CONF, e.g. "bramble.conf" */

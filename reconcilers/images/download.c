@@ -397,8 +397,9 @@ static void progress_show(struct dl *d, int64_t now)
 	char have[32], total[32] = "?", rate[32], pct[8] = "";
 
 	if (d->o->progress) { /* the caller shows it */
-		struct progress p = {"download", NULL, d->have, d->total > 0 ? (uint64_t)d->total : 0,
-				     false, false};
+		struct progress p = {"download", NULL,
+				     d->have,	 d->total > 0 ? (uint64_t)d->total : 0,
+				     false,	 false};
 
 		progress_report(d->o->progress, &p);
 		d->last_out = now;

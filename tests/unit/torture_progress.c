@@ -23,10 +23,12 @@ static void test_bar_percent_rate_eta(void **state)
 	(void)state;
 	/* 50 MiB in 10 s: 5 MiB/s, 150 MiB left: 30 s */
 	progress_format(&p, 10, true, out, sizeof(out));
-	assert_string_equal(out, "download raspios  [#####               ]  25%  50.0 MiB / 200.0 MiB"
-				 "  5.0 MiB/s  ETA 0:30");
+	assert_string_equal(out,
+			    "download raspios  [#####               ]  25%  50.0 MiB / 200.0 MiB"
+			    "  5.0 MiB/s  ETA 0:30");
 	progress_format(&p, 10, false, out, sizeof(out));
-	assert_string_equal(out, "download raspios   25%  50.0 MiB / 200.0 MiB  5.0 MiB/s  ETA 0:30");
+	assert_string_equal(out,
+			    "download raspios   25%  50.0 MiB / 200.0 MiB  5.0 MiB/s  ETA 0:30");
 }
 
 static void test_estimate_and_unknown_total(void **state)
@@ -37,7 +39,8 @@ static void test_estimate_and_unknown_total(void **state)
 	(void)state;
 	/* past the estimate: 99%, never 100% before the end */
 	progress_format(&p, 3, false, out, sizeof(out));
-	assert_string_equal(out, "decompress os   99%  300.0 MiB / ~260.0 MiB  100.0 MiB/s  ETA 0:00");
+	assert_string_equal(out,
+			    "decompress os   99%  300.0 MiB / ~260.0 MiB  100.0 MiB/s  ETA 0:00");
 	p.total = 0; /* unknown: no percent, no ETA */
 	progress_format(&p, 3, true, out, sizeof(out));
 	assert_string_equal(out, "decompress os  300.0 MiB  100.0 MiB/s");
