@@ -143,42 +143,89 @@ static void free_name(const struct manifest_set *set, const char *serial, char o
 	}
 }
 
-static void print_one(const struct manifest_set *set, const char *serial, const json_t *rec,
-		      uint32_t ip, FILE *out)
-{
-	const char *mac = jstr(rec, "mac"), *model = jstr(rec, "model");
-	const struct node *owner = node_with_mac(set, mac);
-	const json_t *err = json_object_get(rec, "lastError");
-	char name[32], ips[IPV4_STR_MAX];
+/* What discover says of one unknown Pi, for the text and the JSON document. */
+struct unknown_pi {
+	const char *serial, *mac, *model; /* mac, model: "" when not known */
+	const json_t *rec;
+	const struct node *owner; /* the node that has its MAC already, or NULL */
+	char name[32];
+	char ip[IPV4_STR_MAX]; /* "" when the subnet is full */
+	bool ip_needs_mac;     /* full mode without a MAC: the ip is commented out */
+};
 
-	free_name(set, serial, name);
-	fprintf(out, "# Pi %s: first seen %s, last seen %s", serial, jstr(rec, "firstSeen"),
-		jstr(rec, "lastSeen"));
-	if (json_is_object(err))
-		fprintf(out, "; last request: %s (%s)", jstr(err, "file"), jstr(err, "kind"));
-	fputc('\n', out);
-	if (owner)
-		fprintf(out, "# its MAC %s is node \"%s\"'s: left out (a replaced board?)\n", mac,
-			owner->name);
-	if (!*model)
-		fprintf(out, "# model: the requests did not tell; pi4 is the default\n");
+static void unknown_pi_fill(const struct manifest_set *set, const char *serial, const json_t *rec,
+			    uint32_t ip, struct unknown_pi *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->serial = serial;
+	u->rec = rec;
+	u->mac = jstr(rec, "mac");
+	u->model = jstr(rec, "model");
+	u->owner = node_with_mac(set, u->mac);
+	free_name(set, serial, u->name);
+	if (ip)
+		ipv4_format(ip, u->ip);
+	/* Full mode: an address is a static lease, which needs the MAC. */
+	u->ip_needs_mac = set->cluster->dhcp_mode == DHCP_MODE_FULL && (!*u->mac || u->owner);
+}
+
+/* The Node manifest of an unknown Pi, ready to commit. */
+static void print_manifest(const struct unknown_pi *u, FILE *out)
+{
 	fprintf(out,
 		"---\napiVersion: bramble/v1alpha1\nkind: Node\nmetadata:\n  name: %s\nspec:\n"
 		"  serial: \"%s\"\n",
-		name, serial);
-	if (*mac && !owner)
-		fprintf(out, "  mac: \"%s\"\n", mac);
-	if (ip) {
-		bool lease_needs_mac =
-			set->cluster->dhcp_mode == DHCP_MODE_FULL && (!*mac || owner);
+		u->name, u->serial);
+	if (*u->mac && !u->owner)
+		fprintf(out, "  mac: \"%s\"\n", u->mac);
+	if (*u->ip)
+		fprintf(out, "  %sip: %s%s\n", u->ip_needs_mac ? "# " : "", u->ip,
+			u->ip_needs_mac ? "  # full DHCP mode: give the mac too" : "");
+	if (*u->model)
+		fprintf(out, "  model: %s\n", u->model);
+}
 
-		ipv4_format(ip, ips);
-		/* Full mode: an address is a static lease, which needs the MAC. */
-		fprintf(out, "  %sip: %s%s\n", lease_needs_mac ? "# " : "", ips,
-			lease_needs_mac ? "  # full DHCP mode: give the mac too" : "");
-	}
-	if (*model)
-		fprintf(out, "  model: %s\n", model);
+static void print_one(const struct unknown_pi *u, FILE *out)
+{
+	const json_t *err = json_object_get(u->rec, "lastError");
+
+	fprintf(out, "# Pi %s: first seen %s, last seen %s", u->serial, jstr(u->rec, "firstSeen"),
+		jstr(u->rec, "lastSeen"));
+	if (json_is_object(err))
+		fprintf(out, "; last request: %s (%s)", jstr(err, "file"), jstr(err, "kind"));
+	fputc('\n', out);
+	if (u->owner)
+		fprintf(out, "# its MAC %s is node \"%s\"'s: left out (a replaced board?)\n",
+			u->mac, u->owner->name);
+	if (!*u->model)
+		fprintf(out, "# model: the requests did not tell; pi4 is the default\n");
+	print_manifest(u, out);
+}
+
+/* One entry of bramble/discover/v1's "pis" (README.md, "JSON output"). */
+static json_t *unknown_pi_json(const struct unknown_pi *u)
+{
+	const json_t *err = json_object_get(u->rec, "lastError");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	json_t *o;
+
+	if (!m)
+		return NULL;
+	print_manifest(u, m);
+	fclose(m);
+	o = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:s,s:o}", "serial", u->serial,
+		      "name", u->name, "firstSeen", jstr(u->rec, "firstSeen"), "lastSeen",
+		      jstr(u->rec, "lastSeen"), "mac", *u->mac && !u->owner ? u->mac : NULL,
+		      "model", *u->model ? u->model : NULL, "ip", *u->ip ? u->ip : NULL,
+		      "ipNeedsMac", u->ip_needs_mac, "macOwner", u->owner ? u->owner->name : NULL,
+		      "manifest", text ? text : "", "lastRequest",
+		      json_is_object(err) ? json_pack("{s:s,s:s}", "file", jstr(err, "file"),
+						      "kind", jstr(err, "kind"))
+					  : json_null());
+	free(text);
+	return o;
 }
 
 /* Observed addresses: in proxy mode the router's pool handed them out. */
@@ -195,13 +242,14 @@ static size_t observed_addresses(const json_t *recs, uint32_t *v, size_t max)
 	return n;
 }
 
-int discover_print(const struct manifest_set *set, const json_t *boot, FILE *out)
+int discover_print(const struct manifest_set *set, const json_t *boot, json_t *pis, FILE *out)
 {
 	const json_t *recs = json_object_get(boot, "nodes"), *rec;
 	size_t max = json_object_size(recs) * 2 + 1, n_taken, printed = 0;
 	uint32_t *taken = calloc(max, sizeof(*taken)), ip;
 	const char *serial;
 	char net[CIDR_STR_MAX];
+	struct unknown_pi u;
 
 	if (!taken)
 		return -ENOMEM;
@@ -211,6 +259,16 @@ int discover_print(const struct manifest_set *set, const json_t *boot, FILE *out
 	{
 		if (node_has_serial(set, serial) || printed >= DISCOVER_MAX)
 			continue;
+		ip = discover_free_address(set, taken, &n_taken, max);
+		unknown_pi_fill(set, serial, rec, ip, &u);
+		if (pis) {
+			printed++;
+			if (json_array_append_new(pis, unknown_pi_json(&u)) < 0) {
+				free(taken);
+				return -ENOMEM;
+			}
+			continue;
+		}
 		if (printed++ == 0)
 			fprintf(out,
 				"# Nodes for the Pis that booted with a serial no manifest names.\n"
@@ -222,17 +280,39 @@ int discover_print(const struct manifest_set *set, const json_t *boot, FILE *out
 				set->cluster->dhcp_mode == DHCP_MODE_FULL
 					? ""
 					: "; check that they are outside your router's DHCP pool");
-		ip = discover_free_address(set, taken, &n_taken, max);
-		print_one(set, serial, rec, ip, out);
+		print_one(&u, out);
 	}
-	if (!printed)
+	if (!printed && !pis)
 		fprintf(out,
 			"# no unknown Pis: every Pi seen booting is a node of the manifests\n");
 	free(taken);
 	return 0;
 }
 
-int discover_command(const struct bramble_config *cfg, FILE *out)
+/* bramble/discover/v1 on out: observed false when no boot was recorded yet. */
+static int discover_json(const struct manifest_set *set, const json_t *boot, FILE *out)
+{
+	json_t *doc, *pis = json_array();
+	char net[CIDR_STR_MAX];
+	int r = pis ? 0 : -ENOMEM;
+
+	if (r == 0 && set && boot)
+		r = discover_print(set, boot, pis, out);
+	if (set)
+		cidr_format(set->cluster->subnet_ip, set->cluster->prefix_len, net);
+	doc = r == 0 ? json_pack("{s:s,s:b,s:s?,s:O}", "schema", "bramble/discover/v1", "observed",
+				 boot != NULL, "subnet", set ? net : NULL, "pis", pis)
+		     : NULL;
+	json_decref(pis);
+	if (!doc || json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+		r = r < 0 ? r : -EIO;
+	else
+		fputc('\n', out);
+	json_decref(doc);
+	return r;
+}
+
+int discover_command(const struct bramble_config *cfg, bool json, FILE *out)
 {
 	struct manifest_set *set = NULL;
 	char *path = path_join(cfg->state_dir, BOOT_STATE_FILE), *data = NULL;
@@ -247,6 +327,10 @@ int discover_command(const struct bramble_config *cfg, FILE *out)
 			"in dnsmasq's log (dhcp.logFile)\n",
 			path);
 		code = EXIT_OK;
+		if (json && source_load_set(cfg, &set) < 0)
+			set = NULL; /* said; the document has no subnet then */
+		if (json && discover_json(set, NULL, out) < 0)
+			code = EXIT_FAILED;
 		goto out;
 	}
 	boot = r == 0 ? json_loadb(data, len, 0, NULL) : NULL;
@@ -256,7 +340,7 @@ int discover_command(const struct bramble_config *cfg, FILE *out)
 	}
 	if (source_load_set(cfg, &set) < 0)
 		goto out;
-	r = discover_print(set, boot, out);
+	r = json ? discover_json(set, boot, out) : discover_print(set, boot, NULL, out);
 	code = r < 0 ? EXIT_FAILED : EXIT_OK;
 out:
 	manifest_set_free(set);

@@ -9,6 +9,7 @@
 #define BRAMBLE_DISCOVER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -24,10 +25,16 @@
 uint32_t discover_free_address(const struct manifest_set *set, uint32_t *taken, size_t *n_taken,
 			       size_t max_taken);
 
-/* Print the manifests of the unknown Pis of boot (boot.json) for set; 0 or -errno. */
-int discover_print(const struct manifest_set *set, const json_t *boot, FILE *out);
+/*
+ * Print the manifests of the unknown Pis of boot (boot.json) for set; with
+ * pis (not NULL), append one JSON object per Pi to it instead.  0 or -errno.
+ */
+int discover_print(const struct manifest_set *set, const json_t *boot, json_t *pis, FILE *out);
 
-/* The command: read the manifests and <stateDir>/boot.json, print; an enum exit_code. */
-int discover_command(const struct bramble_config *cfg, FILE *out);
+/*
+ * The command: read the manifests and <stateDir>/boot.json, print them (or
+ * with json the bramble/discover/v1 document); an enum exit_code.
+ */
+int discover_command(const struct bramble_config *cfg, bool json, FILE *out);
 
 #endif

@@ -16,4 +16,7 @@
 /* Collect (or with dry_run, only list) what is past its retention; returns an exit code. */
 int gc_run(const struct bramble_config *cfg, bool dry_run, FILE *out);
 
+/* The same, said as the bramble/gc/v1 document on out (README.md, "JSON output"). */
+int gc_json(const struct bramble_config *cfg, bool dry_run, FILE *out);
+
 #endif

@@ -16,6 +16,9 @@
 #include "log.h"
 #include "reconcile.h"
 #include "source.h"
+#include "status.h"
+#include "../common/parse.h"
+#include "../common/progress.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -54,6 +57,70 @@ static void download_note_log(void *arg, enum download_note kind, const char *li
 		log_warnx("%s", line);
 	else
 		log_info("%s", line);
+}
+
+/*
+ * The progress of the image being brought in (progress.h): a bar on a
+ * terminal, else a log line every 10 s (BRAMBLE_PROGRESS_INTERVAL_MS),
+ * and the step in status.json at most once a second (/status shows it).
+ */
+struct image_meter {
+	struct progress_meter m;
+	const char *name;      /* the Image's */
+	const char *state_dir; /* where status.json is */
+	double status_at;      /* when it was last written */
+	bool drawn;	       /* a bar is on the terminal's last line */
+};
+
+static void image_progress(void *arg, const struct progress *p)
+{
+	struct image_meter *im = arg;
+	struct progress q = *p;
+	double now = progress_now();
+	char line[200];
+	bool due;
+
+	if (!q.object)
+		q.object = im->name;
+	if (im->drawn && strcmp(im->m.step, q.step) != 0) { /* the next step: a new line */
+		fputc('\n', stderr);
+		im->drawn = false;
+	}
+	due = progress_meter_due(&im->m, &q, now);
+	/* /status: at most once a second (or each line, when they come faster). */
+	if (now - im->status_at >= (im->m.interval_s < 1 ? im->m.interval_s : 1)) {
+		im->status_at = now;
+		(void)status_mark_progress(im->state_dir, &q, progress_meter_elapsed(&im->m, now));
+	}
+	if (!due)
+		return;
+	progress_format(&q, progress_meter_elapsed(&im->m, now), im->m.tty, line, sizeof(line));
+	if (im->m.tty) {
+		fprintf(stderr, "\r%-79s", line);
+		fflush(stderr);
+		im->drawn = true;
+	} else {
+		log_info("%s", line);
+	}
+}
+
+/* The meter of one Image; no output with -q. */
+static void meter_init(struct image_meter *im, const struct bramble_config *cfg,
+		       const struct image *img, struct imgstore_opts *o)
+{
+	const char *every = getenv("BRAMBLE_PROGRESS_INTERVAL_MS");
+	uint64_t ms = 0;
+
+	if (every && parse_u64(every, 10, 3600000, &ms) < 0)
+		ms = 0;
+	memset(im, 0, sizeof(*im));
+	progress_meter_init(&im->m, isatty(STDERR_FILENO), (double)ms / 1000);
+	im->name = img->name;
+	im->state_dir = cfg->state_dir;
+	if (!o->quiet) {
+		o->progress.fn = image_progress;
+		o->progress.arg = im;
+	}
 }
 
 static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
@@ -104,6 +171,7 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		   FILE *out, struct diags *d, size_t *ret_pending)
 {
 	struct imgstore_opts o;
+	struct image_meter im;
 	size_t i, pending = 0, bad = 0;
 	int store_fd = -1, r = 0;
 
@@ -133,7 +201,10 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 			pending++;
 			continue;
 		}
+		meter_init(&im, cfg, img, &o);
 		r = imgstore_ensure(store_fd, img, &o, digest, &err);
+		if (im.drawn)
+			fputc('\n', stderr);
 		if (r < 0 && r != -ENOMEM) {
 			r = diags_add(d, &img->pos, "%s; nothing was added to the image store",
 				      buf_str(&err));
@@ -207,6 +278,42 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 	}
 	close(fd);
 	return record ? r : 0;
+}
+
+int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
+		      size_t states[IMAGE_STATE_COUNT])
+{
+	struct imgstore_list l;
+	size_t i, used = 0, held = 0;
+	int fd = -1, r;
+
+	memset(states, 0, IMAGE_STATE_COUNT * sizeof(*states));
+	for (i = 0; i < set->n_images; i++)
+		used += set->images[i]->url && manifest_set_uses_image(set, set->images[i]);
+	r = store_open(cfg, false, &fd);
+	if (r == -ENOENT) { /* no store yet: every url Image in use is missing */
+		states[IMAGE_STATE_MISSING] = used;
+		return 0;
+	}
+	if (r == 0)
+		r = imgstore_list(fd, set, &l);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		return r;
+	for (i = 0; i < l.n; i++) {
+		const struct imgstore_entry *e = &l.v[i];
+
+		states[e->failed       ? IMAGE_STATE_FAILED
+		       : !e->extracted ? IMAGE_STATE_PARTIAL
+		       : e->n_refs     ? IMAGE_STATE_PRESENT
+				       : IMAGE_STATE_UNUSED]++;
+		if (e->extracted && !e->failed)
+			held += e->n_refs;
+	}
+	states[IMAGE_STATE_MISSING] = used > held ? used - held : 0;
+	imgstore_list_release(&l);
+	return 0;
 }
 
 void image_step_status(const struct bramble_config *cfg, FILE *out)
@@ -312,7 +419,11 @@ static int list_json(const char *store, const struct imgstore_list *l, bool know
 	return EXIT_OK;
 }
 
-static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
+/*
+ * Remove the unused entries (none with dry_run); with a (gc --json), one
+ * {"digest", "bytes", "action"} per entry: removed, wouldRemove or failed.
+ */
+static int prune(int store_fd, const struct imgstore_list *l, bool dry_run, json_t *a, FILE *out)
 {
 	uint64_t bytes = 0;
 	size_t i, n = 0, failed = 0;
@@ -320,20 +431,29 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 
 	for (i = 0; i < l->n; i++) {
 		struct buf err = BUF_INIT;
+		const char *action = "wouldRemove";
 
 		if (l->v[i].n_refs)
 			continue;
-		if (imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
+		if (!dry_run && imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
 			log_warnx("%s", buf_str(&err));
 			failed++;
-		} else {
+			action = "failed";
+		} else if (!dry_run) {
 			fprintf(out, "removed sha256/%s (%s)\n", l->v[i].digest,
 				imgstore_human(l->v[i].bytes, h));
 			n++;
 			bytes += l->v[i].bytes;
+			action = "removed";
 		}
+		if (a)
+			json_array_append_new(
+				a, json_pack("{s:s,s:I,s:s}", "digest", l->v[i].digest, "bytes",
+					     (json_int_t)l->v[i].bytes, "action", action));
 		buf_release(&err);
 	}
+	if (dry_run)
+		return EXIT_OK;
 	(void)imgstore_clean_staging(store_fd);
 	if (n)
 		fprintf(out, "removed %zu unused image%s (%s)\n", n, n == 1 ? "" : "s",
@@ -341,6 +461,37 @@ static int prune(int store_fd, const struct imgstore_list *l, FILE *out)
 	else if (!failed)
 		fprintf(out, "no unused images in the store\n");
 	return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+json_t *image_step_gc_json(const struct bramble_config *cfg, bool dry_run, FILE *text,
+			   int *ret_code)
+{
+	struct manifest_set *set = NULL;
+	struct imgstore_list l;
+	json_t *a = json_array();
+	bool known;
+	int fd = -1, r;
+
+	*ret_code = EXIT_OK;
+	known = cfg->source && source_load_set(cfg, &set) == 0;
+	r = known ? store_open(cfg, false, &fd) : -ENOENT;
+	if (r == 0)
+		r = imgstore_list(fd, set, &l);
+	if (r == 0) {
+		*ret_code = prune(fd, &l, dry_run, a, text);
+		imgstore_list_release(&l);
+	} else if (r != -ENOENT) {
+		log_errno(r, "cannot read the image store %s", cfg->image_store);
+		*ret_code = EXIT_FAILED;
+	}
+	if (fd >= 0)
+		close(fd);
+	manifest_set_free(set);
+	if (!known)
+		log_warnx("images: not pruned: which images are in use is not known (no source, "
+			  "or the manifests cannot be read)");
+	return json_pack("{s:s,s:b,s:o}", "store", cfg->image_store, "usageKnown", known, "unused",
+			 a);
 }
 
 int image_step_command(const struct bramble_config *cfg, bool do_prune, bool json, FILE *out)
@@ -371,7 +522,7 @@ int image_step_command(const struct bramble_config *cfg, bool do_prune, bool jso
 		log_errno(r, "cannot read the image store %s", cfg->image_store);
 		code = EXIT_FAILED;
 	} else {
-		code = do_prune ? prune(fd, &l, out)
+		code = do_prune ? prune(fd, &l, false, NULL, out)
 		       : json	? list_json(cfg->image_store, &l, set != NULL, out)
 				: list_print(&l, set != NULL, out);
 		imgstore_list_release(&l);

@@ -7,11 +7,13 @@
 #ifndef BRAMBLE_IMAGE_STEP_H
 #define BRAMBLE_IMAGE_STEP_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
 #include "model.h"
+#include "reconcile.h"
 
 /*
  * For every url Image a node of set uses and the store lacks: with fetch,
@@ -33,6 +35,13 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 int image_step_unused(const struct bramble_config *cfg, const struct manifest_set *set, bool record,
 		      FILE *out);
 
+/*
+ * The store's entries by enum image_state for set (the metric
+ * bramble_images): states[] is zeroed first.  0, or a negative errno.
+ */
+int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
+		      size_t states[IMAGE_STATE_COUNT]);
+
 /* For `bramble status`: the unused line, as of the last applied pass. */
 void image_step_status(const struct bramble_config *cfg, FILE *out);
 
@@ -41,5 +50,14 @@ void image_step_status(const struct bramble_config *cfg, FILE *out);
  * images prune`; returns an exit code.
  */
 int image_step_command(const struct bramble_config *cfg, bool prune, bool json, FILE *out);
+
+/*
+ * gc --json's "images": the unused store entries, removed unless dry_run:
+ * {"store", "usageKnown", "unused": [{"digest", "bytes", "action"}]}
+ * (nothing is removed when usage is not known); the text of what was
+ * removed goes to text.  *ret_code: an exit code.
+ */
+json_t *image_step_gc_json(const struct bramble_config *cfg, bool dry_run, FILE *text,
+			   int *ret_code);
 
 #endif

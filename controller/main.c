@@ -45,6 +45,7 @@ enum cmd_opt {
 	CO_TIMEOUT = 1u << 12, /* reconcile --timeout */
 	CO_COUNT = 1u << 13,   /* history -n */
 	CO_ACCEPT_SELECTOR = 1u << 14,
+	CO_OFFLINE = 1u << 15, /* validate --offline */
 };
 
 struct cmd {
@@ -73,8 +74,9 @@ static int cmd_reconcile(int argc, char **argv);
 #define CO_PASS (CO_ADOPT | CO_ALLOW_EMPTY | CO_QUIET | CO_ACCEPT_SELECTOR)
 
 static const struct cmd commands[] = {
-	{"validate", cmd_validate, "check every manifest; exit 0 valid, 1 invalid",
-	 CO_JSON | CO_QUIET},
+	{"validate", cmd_validate,
+	 "check every manifest and render the revision; exit 0 appliable, 1 invalid",
+	 CO_JSON | CO_QUIET | CO_OFFLINE},
 	{"plan", cmd_plan, "show what apply would change; exit 0 none, 2 pending, 1 error",
 	 CO_PASS | CO_JSON | CO_COLOR},
 	{"apply", cmd_apply, "make the outputs match the repository (refused while suspended)",
@@ -91,14 +93,14 @@ static const struct cmd commands[] = {
 	 CO_REASON},
 	{"resume", cmd_resume, "end a suspension: passes run again", 0},
 	{"discover", cmd_discover,
-	 "print Node manifests for the Pis seen booting that no manifest names", 0},
+	 "print Node manifests for the Pis seen booting that no manifest names", CO_JSON},
 	{"doctor", cmd_doctor,
 	 "check the netboot server as a Pi needs it; exit 0 only when a Pi would boot",
 	 CO_JSON | CO_DOCTOR},
 	{"images", cmd_images, "list the image store; 'images prune' removes unused images",
 	 CO_QUIET | CO_JSON},
 	{"gc", cmd_gc, "remove attic roots past roots.atticRetention and unused images (--dry-run)",
-	 CO_DRY_RUN | CO_QUIET},
+	 CO_DRY_RUN | CO_QUIET | CO_JSON},
 	{"version", cmd_version, "print the version", CO_NONE},
 	{"help", cmd_help, "show this help, or a command's ('help plan')", CO_NONE},
 };
@@ -134,6 +136,7 @@ static const struct opt_help opt_helps[] = {
 	{CO_COLOR,
 	 "      --color=WHEN      colour the changes: auto (a terminal without NO_COLOR),\n"
 	 "                        always or never\n"},
+	{CO_OFFLINE, "      --offline         read neither the image store nor the secret files\n"},
 	{CO_DRY_RUN, "      --dry-run         list what would be removed, remove nothing\n"},
 	{CO_LISTEN, "      --listen ADDR:PORT\n"
 		    "                        HTTP address, e.g. 127.0.0.1:9420 or [::1]:9420\n"},
@@ -180,6 +183,7 @@ enum {
 	OPT_REASON,
 	OPT_TIMEOUT,
 	OPT_ACCEPT_SELECTOR,
+	OPT_OFFLINE,
 };
 
 static const struct option long_opts[] = {
@@ -206,6 +210,7 @@ static const struct option long_opts[] = {
 	{"reason", required_argument, NULL, OPT_REASON},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"accept-selector-change", no_argument, NULL, OPT_ACCEPT_SELECTOR},
+	{"offline", no_argument, NULL, OPT_OFFLINE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -232,6 +237,7 @@ static unsigned opt_bit(int opt)
 		{OPT_TIMEOUT, CO_TIMEOUT},
 		{'n', CO_COUNT},
 		{OPT_ACCEPT_SELECTOR, CO_ACCEPT_SELECTOR},
+		{OPT_OFFLINE, CO_OFFLINE},
 	};
 	size_t i;
 
@@ -482,7 +488,7 @@ static int parse_one(struct cli *c, int opt)
 	if (bit == CO_JSON && !(c->cmd->opts & bit)) {
 		fprintf(stderr,
 			"bramble %s: --json: %s has no JSON document yet (validate, plan, "
-			"status, images and doctor have one)\n",
+			"status, history, reconcile, images, doctor, gc and discover have one)\n",
 			c->cmd->name, c->cmd->name);
 		return -EINVAL;
 	}
@@ -520,6 +526,9 @@ static int parse_one(struct cli *c, int opt)
 		return 0;
 	case OPT_DRY_RUN:
 		c->dry_run = true;
+		return 0;
+	case OPT_OFFLINE:
+		c->pass.offline = true;
 		return 0;
 	case OPT_COLOR:
 		return parse_color(c, optarg);
@@ -821,7 +830,7 @@ static int cmd_discover(int argc, char **argv)
 
 	code = setup(&c, "discover", argc, argv);
 	if (code < 0)
-		code = discover_command(&c.cfg, stdout);
+		code = discover_command(&c.cfg, c.json, stdout);
 	cli_release(&c);
 	return code;
 }
@@ -848,7 +857,8 @@ static int cmd_gc(int argc, char **argv)
 
 	code = setup(&c, "gc", argc, argv);
 	if (code < 0)
-		code = gc_run(&c.cfg, c.dry_run, c.pass.out);
+		code = c.json ? gc_json(&c.cfg, c.dry_run, stdout)
+			      : gc_run(&c.cfg, c.dry_run, c.pass.out);
 	cli_release(&c);
 	return code;
 }

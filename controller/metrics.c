@@ -107,6 +107,11 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now)
 		m->kinds[res->kind]++;
 	histogram_observe(&m->duration, res->duration_s);
 	histogram_observe(&m->fetch, res->fetch_s);
+	if (res->have_images) {
+		m->have_images = true;
+		for (i = 0; i < IMAGE_STATE_COUNT; i++)
+			m->images[i] = res->images[i];
+	}
 	if (reason >= 0)
 		m->failures[reason]++;
 	if (res->outcome == PASS_APPLIED || res->outcome == PASS_APPLY_FAILED)
@@ -225,6 +230,26 @@ static int add_passes(struct buf *out, const struct metrics *m)
 	return r;
 }
 
+/* The image store by state: a fixed set of labels, none naming an image. */
+static int add_images(struct buf *out, const struct metrics *m)
+{
+	static const char *const states[IMAGE_STATE_COUNT] = {
+		[IMAGE_STATE_PRESENT] = "present", [IMAGE_STATE_UNUSED] = "unused",
+		[IMAGE_STATE_PARTIAL] = "partial", [IMAGE_STATE_FAILED] = "failed",
+		[IMAGE_STATE_MISSING] = "missing",
+	};
+	size_t i;
+	int r;
+
+	r = add_header(out, "bramble_images", "gauge",
+		       "Image store entries by state (missing: url Images in use not in the "
+		       "store), as of the last applying pass.");
+	for (i = 0; r == 0 && m->have_images && i < IMAGE_STATE_COUNT; i++)
+		r = buf_printf(out, "bramble_images{state=\"%s\"} %llu\n", states[i],
+			       (unsigned long long)m->images[i]);
+	return r;
+}
+
 static int add_state(struct buf *out, const struct metrics *m)
 {
 	const char *nodes = "bramble_nodes", *chg = "bramble_resources_changed_total";
@@ -251,6 +276,8 @@ static int add_state(struct buf *out, const struct metrics *m)
 			"1 while bramble suspend holds the passes (serving goes on), else 0.");
 	if (r == 0)
 		r = buf_printf(out, "bramble_suspended %d\n", m->suspended ? 1 : 0);
+	if (r == 0)
+		r = add_images(out, m);
 	if (r == 0)
 		r = add_counter(out, "bramble_drift_repairs_total",
 				"Managed files edited or deleted outside bramble, then repaired.",

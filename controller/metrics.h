@@ -61,6 +61,8 @@ struct metrics {
 	uint64_t boot_stage[BOOT_STAGE_COUNT];
 	uint64_t notifications[METRICS_N_NOTIFY]; /* by enum metrics_notify_result */
 	bool suspended;				  /* bramble suspend (suspend.h) */
+	bool have_images;			  /* images is known (an applying pass) */
+	uint64_t images[IMAGE_STATE_COUNT];	  /* store entries by enum image_state */
 };
 
 /* Zero the counters and set up the lock; metrics_release() destroys the lock. */

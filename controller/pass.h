@@ -25,6 +25,7 @@ struct pass {
 	const struct pass_opts *o;
 	struct source_rev rev;
 	struct diags d;
+	struct diags notes; /* validate: what was not checked, and why */
 	struct manifest_set *set;
 	struct engine *engine;
 	struct render_ctx ctx;
@@ -54,12 +55,19 @@ double pass_elapsed(const struct timespec *start);
 int pass_split_paths(struct pass *p);
 /* The directory of each managed root, for the engine. */
 void pass_root_paths(const struct pass *p, const char *path[ROOT_COUNT]);
+/* The render context of the pass's set and paths (no image store: images_fd -1). */
+void pass_render_ctx(struct pass *p);
+/* Check the rendered output with each reconciler's validate(), before applying it. */
+int pass_check_rendered(struct pass *p);
 /* The nodes whose every resource (and every shared one) is in place. */
 size_t pass_nodes_ready(const struct plan *pl, const struct manifest_set *set);
 /* "applied REV: N created, N updated, ..." */
 void pass_print_summary(struct pass *p, const struct plan *pl, const char *verb);
 /* Record the pass's status; on failure say so, and leave no stale status behind. */
 int pass_report_record(struct pass *p, const struct pass_report *rep);
+
+/* pass_validate.c: render in memory as plan does; 0, -EINVAL (errors in p->d) or -errno. */
+int pass_validate(struct pass *p);
 
 /* pass_json.c: the --json documents on stdout; 0 or -errno. */
 int pass_json_validate(const struct pass *p, bool valid);

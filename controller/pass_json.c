@@ -11,7 +11,7 @@
 
 #include "pass.h"
 
-/* Every error with its position: [{"file", "line", "column", "message"}]. */
+/* Every error (or note) with its position: [{"file", "line", "column", "message"}]. */
 static json_t *errors_json(const struct diags *d)
 {
 	json_t *a = json_array();
@@ -52,6 +52,9 @@ int pass_json_validate(const struct pass *p, bool valid)
 
 	if (doc)
 		json_object_set_new(doc, "valid", json_boolean(valid));
+	/* What the render could not check (an Image not fetched yet, --offline). */
+	if (doc)
+		json_object_set_new(doc, "notes", errors_json(&p->notes));
 	if (doc && valid && p->set)
 		json_object_set_new(doc, "counts",
 				    json_pack("{s:I,s:I,s:I}", "nodes", (json_int_t)p->set->n_nodes,

@@ -195,8 +195,7 @@ static void report_invalid(struct pass *p, enum pass_outcome outcome, const char
 	buf_release(&m);
 }
 
-/* Check the rendered output with each reconciler's validate(), before applying it. */
-static int validate(struct pass *p)
+int pass_check_rendered(struct pass *p)
 {
 	size_t i;
 	int r = 0;
@@ -215,11 +214,8 @@ static int validate(struct pass *p)
 	return r;
 }
 
-static int render(struct pass *p)
+void pass_render_ctx(struct pass *p)
 {
-	struct buf why = BUF_INIT;
-	int r;
-
 	memset(&p->ctx, 0, sizeof(p->ctx));
 	p->ctx.set = p->set;
 	p->ctx.root_path[ROOT_TFTP] = p->cfg->tftp_root;
@@ -228,7 +224,7 @@ static int render(struct pass *p)
 	p->ctx.root_path[ROOT_DHCP_HOSTS] = p->cfg->dhcp_hosts_dir;
 	p->ctx.root_path[ROOT_EXPORTS] = p->exports_dir;
 	p->ctx.root_path[ROOT_IMAGES] = p->cfg->image_store;
-	p->ctx.images_fd = engine_root_fd(p->engine, ROOT_IMAGES);
+	p->ctx.images_fd = -1;
 	p->ctx.dhcp_conf_name = p->dhcp_name;
 	p->ctx.exports_name = p->exports_name;
 	p->ctx.ganesha_name = p->ganesha_name;
@@ -240,6 +236,15 @@ static int render(struct pass *p)
 	p->ctx.dhcp_test_cmd = p->cfg->dhcp_test_cmd;
 	p->ctx.scratch_dir = p->cfg->state_dir;
 	p->ctx.run_command = run_command;
+}
+
+static int render(struct pass *p)
+{
+	struct buf why = BUF_INIT;
+	int r;
+
+	pass_render_ctx(p);
+	p->ctx.images_fd = engine_root_fd(p->engine, ROOT_IMAGES);
 	r = export_ids_load(p->state_fd, &p->ids, &why);
 	if (r == -EBADMSG)
 		log_warnx("%s", buf_str(&why));
@@ -249,7 +254,7 @@ static int render(struct pass *p)
 	if (r == 0)
 		r = render_all(&p->ctx, &p->desired, &p->d);
 	if (r == 0)
-		r = validate(p);
+		r = pass_check_rendered(p);
 	return r;
 }
 
@@ -734,6 +739,44 @@ static int pass_render(struct pass *p)
 	return EXIT_OK;
 }
 
+/*
+ * validate: the revision rendered in memory as plan would (pass_validate.c),
+ * then "configuration OK" and the notes on what could not be checked.
+ */
+static int pass_validate_run(struct pass *p)
+{
+	size_t i, total = p->set->n_nodes, unselected = 0;
+	int r;
+
+	if (p->cfg->selector) /* render this site's nodes, as apply would */
+		unselected = pass_select_nodes(p);
+	r = pass_validate(p);
+	if (r == -EINVAL) {
+		report_invalid(p, PASS_INVALID, "the rendered state is not valid");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_errno(r, "cannot render the revision");
+		return EXIT_FAILED;
+	}
+	fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n", total,
+		p->set->n_images, p->set->n_profiles, p->rev.revision);
+	if (p->cfg->selector)
+		fprintf(p->o->out, "selector %s: %zu of %zu nodes\n", p->cfg->selector,
+			total - unselected, total);
+	diags_sort(&p->notes);
+	for (i = 0; i < p->notes.n; i++) {
+		const struct diag *g = &p->notes.v[i];
+
+		if (g->file)
+			fprintf(p->o->out, "%s:%u:%u: ", g->file, g->line, g->col);
+		fprintf(p->o->out, "note: %s\n", g->msg);
+	}
+	if (p->o->json)
+		pass_json_validate(p, true);
+	return EXIT_OK;
+}
+
 static int pass_run(struct pass *p)
 {
 	int r;
@@ -755,17 +798,7 @@ static int pass_run(struct pass *p)
 			log_errno(r, "cannot check the secret files");
 			return EXIT_FAILED;
 		}
-		fprintf(p->o->out, "configuration OK: %zu nodes, %zu images, %zu profiles (%s)\n",
-			p->set->n_nodes, p->set->n_images, p->set->n_profiles, p->rev.revision);
-		if (p->cfg->selector) {
-			size_t total = p->set->n_nodes;
-
-			fprintf(p->o->out, "selector %s: %zu of %zu nodes\n", p->cfg->selector,
-				total - pass_select_nodes(p), total);
-		}
-		if (p->o->json)
-			pass_json_validate(p, true);
-		return EXIT_OK;
+		return pass_validate_run(p);
 	}
 	r = pass_select(p);
 	if (r == -EINVAL) {
@@ -806,6 +839,9 @@ static void pass_result_fill(struct pass *p, int code)
 		r->nodes_ready = p->plan ? pass_nodes_ready(p->plan, p->set) : 0;
 	}
 	r->kind = p->is_sealed ? PASS_KIND_SEALED : p->delta ? PASS_KIND_DELTA : PASS_KIND_FULL;
+	/* The store as this pass left it (a sealed pass changed nothing). */
+	if (p->o->mode == PASS_MODE_APPLY && p->set && !p->is_sealed)
+		r->have_images = image_step_states(p->cfg, p->set, r->images) == 0;
 	if (p->is_sealed) {
 		r->n_unchanged = p->sealed.unchanged;
 		r->nodes_total = p->sealed.nodes_total;
@@ -940,6 +976,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	pass_files_release(&p);
 	source_rev_release(&p.rev);
 	diags_release(&p.d);
+	diags_release(&p.notes);
 	free(p.dhcp_dir);
 	free(p.dhcp_name);
 	free(p.exports_dir);

@@ -35,8 +35,9 @@ struct pass_opts {
 	bool verbose;
 	bool adopt;
 	bool accept_selector_change; /* apply under a selector other than the recorded one */
-	bool color; /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
-	bool json;  /* validate, plan: the JSON document instead of the text */
+	bool color;   /* plan: + green, ~ yellow, - red, ! bold (a terminal, or --color=always) */
+	bool json;    /* validate, plan: the JSON document instead of the text */
+	bool offline; /* validate: read neither the image store nor the secret files */
 	struct error_memo *memo; /* NULL: every failure's errors are printed */
 	FILE *out;		 /* the plan and summaries (stdout) */
 	const char *trigger;	 /* apply: the history's trigger (NULL: "cli") */
@@ -66,6 +67,16 @@ enum pass_kind {
 	PASS_KIND_COUNT,
 };
 
+/* The image store's entries by state (bramble_images{state}): a bounded set. */
+enum image_state {
+	IMAGE_STATE_PRESENT, /* extracted, used by an Image of the revision */
+	IMAGE_STATE_UNUSED,  /* extracted, used by no Image: `images prune` removes it */
+	IMAGE_STATE_PARTIAL, /* downloaded, not extracted (cut short) */
+	IMAGE_STATE_FAILED,  /* its extraction failed */
+	IMAGE_STATE_MISSING, /* a url Image nodes use that the store does not hold */
+	IMAGE_STATE_COUNT,
+};
+
 /* What a pass did, for the daemon's log line and metrics. */
 struct pass_result {
 	int outcome;	    /* enum pass_outcome (status.h); -1 before the end */
@@ -78,6 +89,8 @@ struct pass_result {
 	size_t n_deferred; /* boot trees whose switch waits for a boot to end (pass_opts.defer) */
 	unsigned reloads_failed; /* enum action bits whose command failed in this pass */
 	enum pass_kind kind;
+	bool have_images; /* images is filled (an applying pass that read the manifests) */
+	size_t images[IMAGE_STATE_COUNT]; /* by enum image_state */
 };
 
 /*

@@ -566,6 +566,7 @@ int status_record(const char *state_dir, const struct pass_report *rep)
 	free(np);
 	rep = &r2;
 	now_iso(now);
+	json_object_del(st, "progress"); /* the pass is over */
 	json_object_set_new(st, "lastAttemptedRevision",
 			    json_string(rep->revision ? rep->revision : ""));
 	json_object_set_new(st, "lastAttemptTime", json_string(now));
@@ -604,6 +605,36 @@ int status_mark_reconciling(const char *state_dir, const char *trigger)
 	r = buf_printf(&m, "pass started (%s)", trigger);
 	if (r == 0) {
 		set_condition(st, "Reconciling", true, "Progressing", buf_str(&m), now);
+		r = status_write(state_dir, st);
+	}
+	buf_release(&m);
+	json_decref(st);
+	return r;
+}
+
+int status_mark_progress(const char *state_dir, const struct progress *p, double elapsed_s)
+{
+	json_t *st = status_load(state_dir);
+	time_t t = time(NULL) - (time_t)elapsed_s;
+	struct buf m = BUF_INIT;
+	char since[32], line[200];
+	struct tm tm;
+	int r;
+
+	gmtime_r(&t, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	progress_format(p, elapsed_s, false, line, sizeof(line));
+	r = json_object_set_new(st, "progress",
+				json_pack("{s:s,s:s?,s:I,s:I,s:b,s:s,s:s}", "step", p->step,
+					  "object", p->object, "done", (json_int_t)p->done, "total",
+					  (json_int_t)p->total, "estimate", p->estimate, "unit",
+					  p->files ? "files" : "bytes", "since", since)) < 0
+		    ? -ENOMEM
+		    : 0;
+	if (r == 0)
+		r = buf_printf(&m, "pass running: %s", line);
+	if (r == 0) {
+		set_condition(st, "Reconciling", true, "Progressing", buf_str(&m), since);
 		r = status_write(state_dir, st);
 	}
 	buf_release(&m);

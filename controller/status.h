@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "../common/progress.h"
+
 #include "diag.h"
 #include "engine.h"
 #include "model.h"
@@ -51,6 +53,13 @@ int status_forget(const char *state_dir);
  * status_record sets it back to False at the end of the pass.
  */
 int status_mark_reconciling(const char *state_dir, const char *trigger);
+/*
+ * The current step of a running pass (step, object, done/total, since: the
+ * step's start, seconds ago), as "progress" in status.json and in the
+ * Reconciling condition's message, for /status and `bramble status`; the
+ * caller rate-limits (once a second), status_record removes it.
+ */
+int status_mark_progress(const char *state_dir, const struct progress *p, double elapsed_s);
 /* Print the recorded status: a table for people, or the JSON document. */
 int status_print(const char *state_dir, bool json, FILE *out);
 

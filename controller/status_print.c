@@ -71,6 +71,11 @@ static void print_human(json_t *st, FILE *out)
 			jstr(lp, "pass"), jint(lp, "created"), jint(lp, "updated"),
 			jint(lp, "deleted"), jint(lp, "unchanged"),
 			json_real_value(json_object_get(lp, "durationSeconds")));
+	if (json_is_object(json_object_get(st, "progress")))
+		fprintf(out, "running:   %s %s since %s\n",
+			jstr(json_object_get(st, "progress"), "step"),
+			jstr(json_object_get(st, "progress"), "object"),
+			jstr(json_object_get(st, "progress"), "since"));
 	json_array_foreach(conds, i, c)
 		fprintf(out, "%-12s %-5s %s%s%s\n", jstr(c, "type"), jstr(c, "status"),
 			jstr(c, "reason"), *jstr(c, "message") ? ": " : "", jstr(c, "message"));

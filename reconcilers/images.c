@@ -167,6 +167,40 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	return r;
 }
 
+/* Whether an image the store does not hold may render as an absent tree. */
+static bool may_be_absent(const struct render_ctx *ctx, const struct image *img, int r)
+{
+	if (!(ctx->lenient & RENDER_ABSENT_IMAGES) || r == -ENOMEM)
+		return false;
+	return ctx->images_fd < 0 || (r == -ENOENT && !img->path);
+}
+
+/* An image not in the store yet: no files, empty texts, nothing checked. */
+static int tree_absent(struct image_tree *t, const struct image *img)
+{
+	size_t j;
+
+	for (j = 0; j < t->n_files; j++) {
+		free(t->files[j].path);
+		free(t->files[j].store);
+	}
+	free(t->files);
+	free(t->config_txt);
+	free(t->cmdline_txt);
+	t->files = NULL;
+	t->n_files = 0;
+	t->has_bootcode = false;
+	t->absent = true;
+	t->image = img;
+	t->config_txt = strdup("");
+	t->cmdline_txt = strdup("");
+	if (!t->boot_dir)
+		t->boot_dir = path_join(img->name, "boot");
+	if (!t->root_dir)
+		t->root_dir = path_join(img->name, "root");
+	return t->config_txt && t->cmdline_txt && t->boot_dir && t->root_dir ? 0 : -ENOMEM;
+}
+
 int image_trees_load(struct render_ctx *ctx, struct diags *d)
 {
 	const struct manifest_set *set = ctx->set;
@@ -184,6 +218,8 @@ int image_trees_load(struct render_ctx *ctx, struct diags *d)
 		if (!manifest_set_uses_image(set, img))
 			continue;
 		r = tree_load(ctx, img, &ctx->trees[i]);
+		if (r < 0 && may_be_absent(ctx, img, r))
+			r = tree_absent(&ctx->trees[i], img);
 		if (r == -ENOMEM)
 			return r;
 		if (r == -ENOENT && !img->path)

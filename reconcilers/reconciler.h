@@ -51,6 +51,9 @@ struct image_tree {
 	char *config_txt;  /* the image's own boot/config.txt ("" if none) */
 	char *cmdline_txt; /* the image's own boot/cmdline.txt ("" if none) */
 	bool has_bootcode;
+	/* Not in the store (RENDER_ABSENT_IMAGES): rendered as an empty tree,
+	 * and what depends on its files is not checked. */
+	bool absent;
 };
 
 /* Stable NFS export ids (nfs-ganesha needs them to keep file handles valid). */
@@ -61,8 +64,21 @@ struct export_ids {
 	bool dirty;
 };
 
+/*
+ * What a render may leave unchecked (render_ctx.lenient): `bramble validate`
+ * renders without fetching anything, and offline without the host's files.
+ */
+enum render_lenient {
+	/* An Image not in the store (a url one; any one when there is no store,
+	 * images_fd -1) renders as an absent tree instead of an error. */
+	RENDER_ABSENT_IMAGES = 1u << 0,
+	/* A secret given by file is not read: it renders as a placeholder. */
+	RENDER_NO_SECRET_FILES = 1u << 1,
+};
+
 struct render_ctx {
 	const struct manifest_set *set;
+	unsigned lenient;		   /* enum render_lenient; 0 for plan and apply */
 	const char *root_path[ROOT_COUNT]; /* absolute directories */
 	int images_fd; /* the image store, read through render_read_*() only; -1: none yet */
 	const char *dhcp_conf_name;  /* in ROOT_DHCP_CONF, e.g. "bramble.conf" */

@@ -76,6 +76,10 @@ static int image_root_check(struct rootfs *rf, const struct image *img, struct i
 		ir->bad = true;
 		return 0;
 	}
+	if (t->absent) { /* not in the store yet: its root is checked when fetched */
+		snprintf(ir->identity, sizeof(ir->identity), "%s (absent)", t->root_dir);
+		return 0;
+	}
 	r = render_stat_image(rf->ctx, t->root_dir, &st);
 	if (r == -ENOMEM)
 		return r;

@@ -234,6 +234,8 @@ static int bootcode(struct render_ctx *ctx, struct resource_set *out, struct dia
 	if (i == set->n_nodes)
 		return 0;
 	t = image_tree_of(ctx, set->nodes[i]->image);
+	if (t && t->absent) /* checked when the image is fetched */
+		return 0;
 	for (j = 0; t && j < t->n_files && strcmp(t->files[j].path, "bootcode.bin"); j++)
 		;
 	if (!t || j == t->n_files)

@@ -10,7 +10,7 @@ _bramble()
 	opts="--config --source --path --root --tftp-root --nfs-root --state-dir --image-store
 	      --set --verbose --help"
 	case ${COMP_WORDS[1]} in
-	validate) opts="$opts --quiet --json" ;;
+	validate) opts="$opts --quiet --json --offline" ;;
 	plan) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --json --color=" ;;
 	apply) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --force" ;;
 	run) opts="$opts --allow-empty --adopt --accept-selector-change --quiet --listen --interval" ;;
@@ -20,7 +20,8 @@ _bramble()
 	suspend) opts="$opts --reason" ;;
 	images) opts="$opts --quiet --json" ;;
 	doctor) opts="$opts --json --probe-dhcp --as-pi --interface" ;;
-	gc) opts="$opts --dry-run --quiet" ;;
+	gc) opts="$opts --dry-run --quiet --json" ;;
+	discover) opts="$opts --json" ;;
 	version|help) opts="--help" ;;
 	esac
 	case $prev in

@@ -396,6 +396,16 @@ static void progress_show(struct dl *d, int64_t now)
 {
 	char have[32], total[32] = "?", rate[32], pct[8] = "";
 
+	if (d->o->progress) { /* the caller shows it */
+		struct progress p = {"download", NULL,
+				     d->have,	 d->total > 0 ? (uint64_t)d->total : 0,
+				     false,	 false};
+
+		progress_report(d->o->progress, &p);
+		d->last_out = now;
+		return;
+	}
+
 	fmt_size(d->have, have, sizeof(have));
 	if (d->total > 0) {
 		fmt_size(d->total, total, sizeof(total));
@@ -432,7 +442,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	if (stop_requested())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	heartbeat();	  /* curl calls this about once a second, bytes or not */
-	if (!d->o->quiet && now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS))
+	if (!d->o->quiet &&
+	    (d->o->progress || now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS)))
 		progress_show(d, now);
 	return 0;
 }

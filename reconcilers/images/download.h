@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "progress.h"
 
 /* What a line given to download_opts.note is about. */
 enum download_note {
@@ -45,6 +46,9 @@ struct download_opts {
 	/* Each line above, without secrets, for the caller to log.  NULL: none. */
 	void (*note)(void *arg, enum download_note kind, const char *line);
 	void *note_arg;
+	/* The bytes so far and the total, about once a second, instead of the
+	 * bar or the progress notes (progress.h).  NULL: those. */
+	const struct progress_cb *progress;
 };
 
 /*

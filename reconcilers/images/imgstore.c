@@ -299,6 +299,7 @@ static int fetch_download(struct ensure *e)
 		d.quiet = e->o->quiet;
 		d.note = e->o->download_note;
 		d.note_arg = e->o->note_arg;
+		d.progress = e->o->progress.fn ? &e->o->progress : NULL;
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		imgstore_note(e->o->note, e->o->note_arg, "image \"%s\": downloading %s",
 			      e->img->name, e->public_url);

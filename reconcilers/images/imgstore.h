@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "download.h"
+#include "progress.h"
 #include "hash.h"
 #include "imgfs_part.h"
 #include "model.h"
@@ -56,6 +57,8 @@ struct imgstore_opts {
 	/* A download's progress, retries and final line (download.h); NULL: silent. */
 	void (*download_note)(void *arg, enum download_note kind, const char *line);
 	void *note_arg;
+	/* The download's and the decompression's progress (progress.h); fn NULL: none. */
+	struct progress_cb progress;
 };
 
 /*

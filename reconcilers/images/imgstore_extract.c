@@ -235,6 +235,7 @@ static int unpack_disk(struct extract *x, int in_fd, struct extract_result *res,
 	if (x->o) {
 		c.note = x->o->note;
 		c.note_arg = x->o->note_arg;
+		c.meter = x->o->progress.fn ? &x->o->progress : NULL;
 	}
 	c.progress = on_progress;
 	c.progress_arg = x;

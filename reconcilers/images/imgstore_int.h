@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "imgstore.h"
+#include "progress.h"
 
 #define MIB ((uint64_t)1 << 20)
 
@@ -27,6 +28,7 @@ struct unpack_ctl {
 	 */
 	int (*progress)(void *arg, uint64_t done);
 	void *progress_arg;
+	const struct progress_cb *meter; /* "decompress" reports (progress.h), or NULL */
 };
 
 int unpack_run(int in_fd, int out_fd, const struct unpack_ctl *c, uint64_t *ret_size,
@@ -40,6 +42,7 @@ struct unpack {
 	uint64_t done;	   /* bytes of the disk produced so far */
 	uint64_t file_len; /* length of the output file */
 	struct timespec start, last_note;
+	uint64_t estimate; /* the disk's size as its partition table says; 0: unknown */
 	struct buf *err;
 	void *arch; /* the libarchive handle, when not .xz */
 };

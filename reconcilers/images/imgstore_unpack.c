@@ -171,7 +171,7 @@ static void maybe_note(struct unpack *u)
 {
 	struct timespec now;
 
-	if (!u->c->note)
+	if (!u->c->note || u->c->meter) /* the meter says it, with a total */
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (imgstore_elapsed(&u->last_note) < NOTE_EVERY_S)
@@ -179,6 +179,47 @@ static void maybe_note(struct unpack *u)
 	u->last_note = now;
 	imgstore_note(u->c->note, u->c->note_arg, "decompressing: %llu MiB so far (%.0f s)",
 		      (unsigned long long)(u->done / MIB), imgstore_elapsed(&u->start));
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * The disk's size as its MBR says (the end of its last partition; a GPT's
+ * protective entry spans the disk): the decompression's estimated total,
+ * known from the first sector whatever the format.  0: no partition table.
+ */
+static uint64_t mbr_end(const unsigned char *b)
+{
+	uint64_t end = 0;
+	int i;
+
+	if (b[510] != 0x55 || b[511] != 0xaa)
+		return 0;
+	for (i = 0; i < 4; i++) {
+		const unsigned char *e = b + 446 + 16 * i;
+		uint64_t first = le32(e + 8), n = le32(e + 12);
+
+		if (e[4] && n && first + n > end)
+			end = first + n;
+	}
+	return end * 512;
+}
+
+/* "decompress": the disk so far, of the estimate (progress.h). */
+static void meter(struct unpack *u, const void *p, size_t len, uint64_t off)
+{
+	struct progress pr = {"decompress", NULL, 0, 0, true, false};
+
+	if (!u->c->meter)
+		return;
+	if (off == 0 && len >= 512 && !u->estimate)
+		u->estimate = mbr_end(p);
+	pr.done = u->done;
+	pr.total = u->estimate;
+	progress_report(u->c->meter, &pr);
 }
 
 /* Tell the caller how much of the disk is final; the file must be that long. */
@@ -216,8 +257,10 @@ int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off)
 	if (off + len > u->done)
 		u->done = off + len;
 	r = report(u);
-	if (r == 0)
+	if (r == 0) {
 		maybe_note(u);
+		meter(u, p, len, off);
+	}
 	return r;
 }
 

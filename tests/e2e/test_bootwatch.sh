@@ -57,6 +57,19 @@ contains "$W/discovered.yaml" "mac: \"$UNKNOWN_MAC\"" "discover: its MAC"
 contains "$W/discovered.yaml" 'model: pi4' "discover: its model"
 # the examples use .42-.44, the server .1, the router .254; .77 was seen (the router's pool)
 contains "$W/discovered.yaml" 'ip: 10.99.0.45' "discover: the first free address after the nodes"
+expect_rc 0 "bramble discover --json" b discover --json
+check "discover --json: bramble/discover/v1, the Pi and its manifest" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['schema'] == 'bramble/discover/v1' and d['observed'] is True and d['subnet'] == '10.99.0.0/24', d
+p = [x for x in d['pis'] if x['serial'] == '9ffefdef']
+assert len(p) == 1, d
+p = p[0]
+assert p['mac'] == sys.argv[2] and p['model'] == 'pi4' and p['ip'] == '10.99.0.45' and p['ipNeedsMac'] is False, p
+assert p['name'] and p['firstSeen'] and p['lastSeen'] and p['macOwner'] is None, p
+assert p['lastRequest'] == {'file': 'start4.elf', 'kind': 'not found'}, p
+assert p['manifest'] in open(sys.argv[3]).read(), p['manifest']
+" "$W/last.out" "$UNKNOWN_MAC" "$W/discovered.yaml"
 cp "$W/discovered.yaml" "$repo/nodes/discovered.yaml"
 expect_rc 0 "the discovered manifest validates" b validate
 kill -HUP "$BR_PID"

@@ -265,8 +265,16 @@ rm -f "$W/repo/bad.yaml"
 expect_rc 0 "status --json" b status --json
 check "status --json names its schema" python3 -c "
 import json; assert json.load(open('$W/last.out'))['schema'] == 'bramble/status/v1'"
-expect_rc 64 "gc --json is refused (no document yet), not ignored" b gc --json
-contains "$W/last.err" "gc has no JSON document yet" "it says why"
+expect_rc 64 "apply --json is refused (no document yet), not ignored" b apply --json
+contains "$W/last.err" "apply has no JSON document yet" "it says why"
+expect_rc 0 "gc --dry-run --json" b gc --dry-run --json
+check "gc --json names its schema" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/gc/v1' and s['dryRun'] is True and isinstance(s['attic'], list), s"
+expect_rc 0 "discover --json with no boot observed yet" b discover --json
+check "discover --json: observed false, no Pis" python3 -c "
+import json; s=json.load(open('$W/last.out'))
+assert s['schema'] == 'bramble/discover/v1' and s['observed'] is False and s['pis'] == [], s"
 expect_rc 0 "images --json" b images --json
 check "images --json names its schema" python3 -c "
 import json; s=json.load(open('$W/last.out')); assert s['schema'] == 'bramble/images/v1' and s['images'] == [], s"

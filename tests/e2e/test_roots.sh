@@ -221,11 +221,33 @@ contains "$W/last.out" "would remove  1234abcd.gen0." "dry run lists the expired
 contains "$W/last.out" "(moved to the attic 40 days ago; past the retention of 30 days)" "with its age, for people"
 check "and keeps the recent one, moved just now" grep -Eq "kept +2345bcde.gen0.[0-9TZ]+  \(moved to the attic just now; removed after 30 days\)" "$W/last.out"
 check "dry run removes nothing" sh -c 'ls -d "$1"/nfs/.attic/1234abcd.gen0.* >/dev/null' _ "$out"
+expect_rc 0 "gc --dry-run --json" b2 gc --dry-run --json
+check "gc --json: bramble/gc/v1, each attic entry with its action and age" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['schema'] == 'bramble/gc/v1' and d['ok'] is True and d['dryRun'] is True, d
+assert d['atticRetentionSeconds'] == 30 * 86400, d
+a = {e['name'].split('.')[0]: e for e in d['attic']}
+assert a['1234abcd']['action'] == 'wouldRemove' and a['1234abcd']['expired'] is True, a
+assert a['1234abcd']['ageSeconds'] >= 40 * 86400 - 60 and a['1234abcd']['movedAt'].endswith('Z'), a
+assert a['2345bcde']['action'] == 'kept' and a['2345bcde']['expired'] is False, a
+assert d['images']['usageKnown'] is True and d['images']['unused'] == [], d['images']
+" "$W/last.out"
+check "gc --dry-run --json removes nothing either" sh -c 'ls -d "$1"/nfs/.attic/1234abcd.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc" b2 gc
 check "gc removes the expired entry" grep -Eq "removed +1234abcd.gen0." "$W/last.out"
 check "it is gone" sh -c '! ls -d "$1"/nfs/.attic/1234abcd.gen0.* 2>/dev/null' _ "$out"
 check "the recent one is kept" sh -c 'ls -d "$1"/nfs/.attic/2345bcde.gen0.* >/dev/null' _ "$out"
 expect_rc 0 "gc with a retention of 1d keeps it" b2 gc --set roots.atticRetention=1d
+touch -d '3 days ago' "$out"/nfs/.attic/2345bcde.gen0.*
+expect_rc 0 "gc --json removes it past a retention of 1d" b2 gc --json --set roots.atticRetention=1d
+check "gc --json: the entry removed, the document alone on stdout" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['dryRun'] is False and d['ok'] is True, d
+assert [e['action'] for e in d['attic']] == ['removed'] and d['attic'][0]['name'].startswith('2345bcde.gen0.'), d
+" "$W/last.out"
+check "it is gone" sh -c '! ls -d "$1"/nfs/.attic/2345bcde.gen0.* 2>/dev/null' _ "$out"
 expect_rc 64 "a bad retention is refused" b2 gc --set roots.atticRetention=soon
 expect_rc 64 "a bad copy mode is refused" b2 plan --set roots.copyMode=fast
 

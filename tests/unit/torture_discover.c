@@ -124,7 +124,7 @@ static void test_printed_manifest_is_valid(void **state)
 	(void)state;
 	assert_non_null(boot);
 	assert_non_null(f);
-	assert_int_equal(discover_print(set, boot, f), 0);
+	assert_int_equal(discover_print(set, boot, NULL, f), 0);
 	fclose(f);
 	assert_non_null(strstr(text, "serial: \"9ffefdef\"\n  mac: \"dc:a6:32:00:00:99\"\n  ip: "
 				     "10.99.0.43\n  model: pi5\n"));

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Progress on long work: a file:// image big enough to take a moment (a real
+# disk image: MBR, FAT boot, ext4 root holding 160 MiB of random bytes,
+# zstd-compressed) brought into the store by `bramble apply` under a
+# pseudo-terminal (script -qfc) draws a bar with the Image's name, the
+# percent and an ETA; piped, it logs periodic lines instead; and a daemon's
+# pass shows the current step through /status while it runs, and the image
+# by state in /metrics (bramble_images) after it.
+. "$(dirname "$0")/lib.sh"
+command -v script >/dev/null || skip_test "needs script (util-linux)"
+command -v zstd >/dev/null || skip_test "needs zstd"
+cp -r "$SRC/manifests/examples" "$W/repo"
+example_secrets "$W/repo"
+sh "$SRC/scripts/make-demo-image.sh" "$W/demo" >/dev/null
+head -c $((160 << 20)) /dev/urandom >"$W/demo/root/big"
+parts=$(sh "$SRC/tests/e2e/fixtures/make_disk_image.sh" "$W/demo/boot" "$W/demo/root" "$W/disk.img" 64 192)
+check "the disk image is built ($parts)" test -s "$W/disk.img"
+zstd -q -1 -T2 "$W/disk.img" -o "$W/disk.img.zst" && rm -f "$W/disk.img"
+python3 - "$W/repo/images.yaml" "file://$W/disk.img.zst" <<'EOF'
+import re, sys
+path, url = sys.argv[1:3]
+text = open(path).read()
+text, n = re.subn(r"(name: demo-os\n)spec:\n(?:  .*\n)+", r"\g<1>spec:\n  url: %s\n" % url, text, count=1)
+assert n == 1
+open(path, "w").write(text)
+EOF
+run_apply() { # run_apply ROOT: apply into ROOT
+	"$BRAMBLE" apply --source "$W/repo" --root "$1" --set dhcp.testCommand= --set "$SECRETS"
+}
+
+# On a terminal: a bar redrawn in place, named by the Image, with %, a total and an ETA.
+export -f run_apply
+export BRAMBLE SECRETS W
+script -qfc "bash -c 'run_apply $W/tty'" /dev/null >"$W/tty.out" 2>&1
+check "apply under a terminal succeeds" test -d "$W/tty/images/sha256"
+tr '\r' '\n' <"$W/tty.out" >"$W/tty.lines"
+check "the bar names the Image and the step" grep -q '^decompress demo-os  \[' "$W/tty.lines"
+check "the bar has a percent, the estimated total and the rate" \
+	grep -Eq '^decompress demo-os  \[[# ]{20}\] +[0-9]+%  [0-9.]+ [KMG]iB / ~2[0-9.]+ MiB  [0-9.]+ [KMG]?i?B/s' "$W/tty.lines"
+check "the bar has an ETA" grep -Eq '^decompress demo-os .* ETA [0-9]+:[0-9]{2}$' "$W/tty.lines"
+check "the bar is redrawn in place (carriage returns)" grep -q $'\r' "$W/tty.out"
+check "the estimated total is the disk's size (260 MiB from its partition table)" \
+	grep -q '/ ~260.0 MiB' "$W/tty.lines"
+
+# Piped: no bar; a log line per interval (BRAMBLE_PROGRESS_INTERVAL_MS, 10 s by default).
+BRAMBLE_PROGRESS_INTERVAL_MS=200 run_apply "$W/pipe" >"$W/pipe.out" 2>"$W/pipe.err"
+check "apply piped succeeds" test -d "$W/pipe/images/sha256"
+lacks "$W/pipe.err" $'\r' "piped: no carriage return (no bar)"
+check "piped: periodic lines with the Image's name and a percent" \
+	grep -Eq 'bramble: info: decompress demo-os +[0-9]+%  [0-9.]+ [KMG]iB / ~260.0 MiB .* ETA ' "$W/pipe.err"
+check "piped: more than one line" test "$(grep -c 'bramble: info: decompress demo-os' "$W/pipe.err")" -ge 2
+lacks "$W/pipe.err" "decompressing: " "piped: the old line without a total is gone"
+check "the status has no step left after the pass" python3 -c "
+import json, sys; assert 'progress' not in json.load(open(sys.argv[1]))" "$W/pipe/state/status.json"
+
+# The daemon: /status shows the step while it runs, /metrics the image by state after it.
+BRAMBLE_PROGRESS_INTERVAL_MS=200 "$BRAMBLE" run --source "$W/repo" --root "$W/daemon" --set dhcp.testCommand= \
+	--set "$SECRETS" --listen 127.0.0.1:0 --interval 1h >"$W/run.log" 2>&1 &
+T_PIDS+=("$!")
+wait_for 10 grep -q 'listening on' "$W/run.log"
+PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$W/run.log" | head -1)
+seen=
+for _ in $(seq 600); do
+	curl -sf "http://127.0.0.1:$PORT/status" >"$W/status.json" 2>/dev/null &&
+		grep -q '"step": "decompress"' "$W/status.json" && { seen=1; break; }
+	grep -q 'pass (start): ' "$W/run.log" && break
+	sleep 0.05
+done
+check "/status shows the step while the pass runs" test -n "$seen"
+check "/status: step, object, done of total, since, and the Reconciling message" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d['progress']
+assert p['step'] == 'decompress' and p['object'] == 'demo-os' and p['unit'] == 'bytes', p
+assert 0 < p['done'] and p['total'] == 260 << 20 and p['estimate'] is True and p['since'].endswith('Z'), p
+c = [c for c in d['conditions'] if c['type'] == 'Reconciling'][0]
+assert c['status'] == 'True' and c['message'].startswith('pass running: decompress demo-os'), c
+" "$W/status.json"
+check "the pass applies" wait_for 120 grep -q 'pass (start): applied' "$W/run.log"
+curl -sf "http://127.0.0.1:$PORT/status" >"$W/status2.json"
+check "/status: no step once the pass is over" python3 -c "
+import json, sys; assert 'progress' not in json.load(open(sys.argv[1]))" "$W/status2.json"
+curl -sf "http://127.0.0.1:$PORT/metrics" >"$W/metrics.txt"
+contains "$W/metrics.txt" 'bramble_images{state="present"} 1' "/metrics: the image is present"
+contains "$W/metrics.txt" 'bramble_images{state="missing"} 0' "/metrics: none missing"
+contains "$W/metrics.txt" 'bramble_images{state="failed"} 0' "/metrics: none failed"
+done_testing
