@@ -11,7 +11,9 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,11 @@
 #include "stop.h"
 
 #define RECORD_MAX ((size_t)64 << 10)
+/* Roots copied at once (one thread each, at most one per online CPU): a
+ * copy waits on the disk (ext4: its write rate) or on the kernel's metadata
+ * work (XFS reflinks, small files), so more copies in flight than CPUs only
+ * queue. */
+#define STAGE_THREADS_MAX 8u
 
 /* A root's description (the resource's data) or its record. */
 struct root_desc {
@@ -375,10 +382,10 @@ static int root_parent(struct engine *e, const char *path, int *ret_fd, const ch
 static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, const char *rname,
 		      char stage[320], struct stat *ret_st)
 {
-	static unsigned counter;
+	static atomic_uint counter; /* roots are staged by several threads */
 	int src = -1, gfd = -1, r;
 
-	snprintf(stage, 320, "%s.%d.%u", rname, (int)getpid(), counter++);
+	snprintf(stage, 320, "%s.%d.%u", rname, (int)getpid(), atomic_fetch_add(&counter, 1));
 	if (mkdirat(sfd, stage, 0700) < 0)
 		return -errno;
 	gfd = openat(sfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -533,6 +540,58 @@ static int job_stage(struct engine *e, int sfd, struct root_job *j)
 	return r;
 }
 
+/* Roots copied by stage_all()'s threads: each takes the next job not taken. */
+struct stage_pool {
+	struct engine *e;
+	int sfd;
+	struct root_job *v;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *stage_worker(void *arg)
+{
+	struct stage_pool *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		if (!p->v[i].it)
+			continue;
+		/* Stopping: no new copy is begun (one under way stops by itself). */
+		p->v[i].r = stop_requested() ? -ECANCELED : job_stage(p->e, p->sfd, &p->v[i]);
+	}
+	return NULL;
+}
+
+/*
+ * Copy every job's root into staging, several at once.  Only the copies run
+ * in parallel: each writes its own staging directory and reads the engine's
+ * fds, and nothing is synced, recorded or renamed until all have ended
+ * (root_apply_batch()), so the order a crash depends on is the same as with
+ * one copy at a time.  Each copy polls the stop flag between entries.
+ * Returns how many were staged.
+ */
+static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n)
+{
+	struct stage_pool p = {e, sfd, v, n, 0};
+	pthread_t tid[STAGE_THREADS_MAX];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i, want, started = 0, staged = 0;
+
+	want = cpus < 1 ? 1 : cpus > (long)STAGE_THREADS_MAX ? STAGE_THREADS_MAX : (size_t)cpus;
+	if (want > n)
+		want = n;
+	/* The calling thread is one of them; a thread that cannot start is one fewer. */
+	while (started + 1 < want && pthread_create(&tid[started], NULL, stage_worker, &p) == 0)
+		started++;
+	stage_worker(&p);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	for (i = 0; i < n; i++)
+		staged += v[i].it && v[i].r == 0;
+	return staged;
+}
+
 /* Put one staged root in place (its record is committed already). */
 static int job_place(struct engine *e, int sfd, struct root_job *j)
 {
@@ -620,11 +679,9 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 				close(pfd);
 			}
 			v[i].it = NULL;
-			continue;
 		}
-		v[i].r = job_stage(e, sfd, &v[i]);
-		staged += v[i].r == 0;
 	}
+	staged = stage_all(e, sfd, v, n);
 	/* The daemon's SIGTERM: no sync, no rename; the copies are a dead pass's next time. */
 	if (staged && stop_requested())
 		r = -ECANCELED;
