@@ -17,20 +17,24 @@
 # machine should be read beside the CPU ones (and re-measured on a quiet one).
 #
 # Usage: bash tests/bench/all.sh
-# Environment: BENCH_PARTS (default "cli webhook reimage"), BENCH_CLI_NODES,
+# Environment: BENCH_PARTS (default "cli webhook reimage"; "" with BENCH_LOGS=DIR:
+# only the summary of the logs a run left there, cli-disk.log, cli-tmpfs.log,
+# webhook.log, reimage.log), BENCH_CLI_NODES,
 # BENCH_BUILD_DIR (Release build, default <source>/build-bench), BENCH_DIR,
 # and each part's own (see the scripts).  Run as root (the re-image part).
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BENCH_BUILD_DIR:-$src/build-bench}
-parts=${BENCH_PARTS:-cli webhook reimage}
+parts=${BENCH_PARTS-cli webhook reimage}
 nodes=${BENCH_CLI_NODES:-10000}
-logs=$(mktemp -d /tmp/bench_all.XXXXXX)
+logs=${BENCH_LOGS:-$(mktemp -d /tmp/bench_all.XXXXXX)}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 has() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target bramble bench_reconcile -j "$(nproc)" >/dev/null
+if [ -n "$parts" ]; then
+	cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build "$build" --target bramble bench_reconcile -j "$(nproc)" >/dev/null
+fi
 bramble=$build/controller/bramble
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')
 git -C "$src" diff --quiet HEAD 2>/dev/null || commit="$commit+"

@@ -120,7 +120,7 @@ one_fs() {
 	rm -rf "$rd" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" 2
 	rm -rf "$out/nfs/.attic" && sync
 	measure "$BRAMBLE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
-	local rw=$WALL rc=$CPU
+	local rw=$WALL rc=$CPU bw= bc=
 	cp "$w/log" "$w/reimage-$fs.log"
 	img_s=$(echo "$(num 'checked the sha256 of [0-9.]* [KMG]iB in') $(num 'extracted in') \
 		$(num 'made durable in')" | awk '{ printf "%.2f", $1 + $2 + $3 }')
@@ -142,6 +142,7 @@ one_fs() {
 		rm -rf "$rd" "$out/nfs/.attic" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" 4 && sync
 		measure "$BENCH_BASELINE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
 		row "          the same with BENCH_BASELINE (generation 4)" "$WALL ($CPU) s; load $(load)"
+		bw=$WALL bc=$CPU
 	fi
 	# The floor: the same copies of the extracted root with cp.
 	store=$(ls -d "$out/images/sha256/$SHA_B/root")
@@ -156,6 +157,10 @@ one_fs() {
 	floor=$(printf '%s\n%s\n' "$cs" "$cpar" | sort -n | head -1)
 	row "ratio     roots alone / floor, wall (target <= 1.2)" "$(ratio "$ow" "$floor")"
 	row "          roots alone / cp one at a time, CPU" "$(ratio "$oc" "$csc")"
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		row "          BENCH_BASELINE's roots / floor, wall" "$(ratio "$bw" "$floor")"
+		row "          BENCH_BASELINE's roots / cp one at a time, CPU" "$(ratio "$bc" "$csc")"
+	fi
 	row "          re-image / (xz -T0 -dc + floor), wall" \
 		"$(ratio "$rw" "$(echo "$xzt $floor" | awk '{ print $1 + $2 }')")"
 	row "          (cp's roots: $(du -sm "$m/cp" | cut -f1) MB by du; the file system" \
