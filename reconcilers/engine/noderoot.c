@@ -29,7 +29,7 @@
 #include "parse.h"
 #include "stop.h"
 
-#define RECORD_MAX ((size_t)64 << 10)
+#define RECORD_MAX	  ((size_t)64 << 10)
 /* Roots copied at once (one thread each, at most one per online CPU): a
  * copy waits on the disk (ext4: its write rate) or on the kernel's metadata
  * work (XFS reflinks, small files), so more copies in flight than CPUs only
