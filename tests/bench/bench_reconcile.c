@@ -70,10 +70,11 @@
 #define GPU_MEM_DEFAULT 16
 #define IP_MAX		24
 
-/* Targets (DESIGN.md: "the cost of a pass grows with what changed"). */
-#define TARGET_COLD_OVER_FLOOR 1.5
+/* Targets (DESIGN.md: "the cost of a pass grows with what changed"; the
+ * two ratios at 1.3: issue 15, "headroom on the command line"). */
+#define TARGET_COLD_OVER_FLOOR 1.3
 #define TARGET_NOOP_OVER_COLD  0.10
-#define TARGET_ONE_OVER_NOOP   1.5
+#define TARGET_ONE_OVER_NOOP   1.3
 #define TARGET_RSS_MB	       64.0
 
 struct bench {
@@ -118,6 +119,7 @@ struct size_run {
 	double noop_first_s; /* the pass right after the cold apply (records signatures) */
 	long peak_rss_kb;
 	size_t ref_paths;
+	char load[32]; /* /proc/loadavg's first three figures when the size ended */
 	bool ok;
 };
 
@@ -1086,12 +1088,16 @@ static void print_size(const struct size_run *s)
 	print_phase("reference, fsync per file (med 3)", &s->ref_sync, false);
 	print_phase("reference, no fsync, floor (med 3)", &s->ref_floor, false);
 	printf("  %-34s %10s %12s\n", "ratio", "value", "target");
-	printf("  %-34s %10.2f %12s   %s\n", "cold / floor", floor_ratio, "<= 1.5",
+	printf("  %-34s %10.2f %12s   %s\n", "cold / floor", floor_ratio, "<= 1.3",
 	       mark(floor_ratio <= TARGET_COLD_OVER_FLOOR));
+	/* CPU time: what other processes on a shared machine change least. */
+	printf("  %-34s %10.2f\n", "cold / floor, CPU", s->cold.cpu_s / s->ref_floor.cpu_s);
 	printf("  %-34s %10.3f %12s   %s\n", "no-op / cold", noop_ratio, "<= 0.10",
 	       mark(noop_ratio <= TARGET_NOOP_OVER_COLD));
-	printf("  %-34s %10.2f %12s   %s\n", "one node / no-op", one_ratio, "<= 1.5",
+	printf("  %-34s %10.2f %12s   %s\n", "one node / no-op", one_ratio, "<= 1.3",
 	       mark(one_ratio <= TARGET_ONE_OVER_NOOP));
+	printf("  %-34s %10.2f\n", "one node / no-op, CPU", s->one.cpu_s / s->noop.cpu_s);
+	printf("  %-34s %10s\n", "load average (1 5 15 min)", s->load);
 	printf("  %-34s %10.1f %12s   %s\n", "peak RSS (MB, any apply)", rss_mb, "<= 64",
 	       mark(rss_mb <= TARGET_RSS_MB));
 	printf("  %-34s %10.2f\n", "cold / reference fsync per file",
@@ -1128,6 +1134,20 @@ static void print_markdown(const struct size_run *v, size_t n)
 	}
 }
 
+/* The load average, for the figures of a shared machine ("?" when unreadable). */
+static void read_load(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/loadavg", "re");
+	double a = 0, b = 0, c = 0;
+
+	if (f && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+		snprintf(out, size, "%.2f %.2f %.2f", a, b, c);
+	else
+		snprintf(out, size, "?");
+	if (f)
+		fclose(f);
+}
+
 static int run_size(struct size_run *s)
 {
 	int r;
@@ -1152,6 +1172,7 @@ static int run_size(struct size_run *s)
 		r = measure_bramble(s);
 	}
 	s->ok = r == 0;
+	read_load(s->load, sizeof(s->load));
 	if (s->ok)
 		print_size(s);
 	free(s->gpu_mem);

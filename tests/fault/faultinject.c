@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@
 
 static char fi_prefix[PATH_MAX];
 static size_t fi_prefix_len;
-static unsigned long fi_n, fi_count;
+static unsigned long fi_n;
+static atomic_ulong fi_count; /* node roots are copied by several threads */
 static int fi_kill, fi_errno = EIO, fi_active;
 static char fi_log[PATH_MAX];
 
@@ -87,7 +89,7 @@ __attribute__((destructor)) static void fi_fini(void)
 
 	if (!fi_active)
 		return;
-	snprintf(line, sizeof(line), "count %lu\n", fi_count);
+	snprintf(line, sizeof(line), "count %lu\n", atomic_load(&fi_count));
 	fi_log_line(line);
 }
 
@@ -132,18 +134,19 @@ static int resolve(int dirfd, const char *name, char *out, size_t size)
 static int hit(const char *call, int dirfd, const char *name)
 {
 	char path[PATH_MAX], line[PATH_MAX + 64];
+	unsigned long count;
 	int saved = errno;
 
 	if (!fi_active || resolve(dirfd, name, path, sizeof(path)) < 0 || !under_prefix(path)) {
 		errno = saved;
 		return 0;
 	}
-	fi_count++;
-	if (fi_n == 0 || fi_count != fi_n) {
+	count = atomic_fetch_add(&fi_count, 1) + 1;
+	if (fi_n == 0 || count != fi_n) {
 		errno = saved;
 		return 0;
 	}
-	snprintf(line, sizeof(line), "hit %lu %s %s\n", fi_count, call, path);
+	snprintf(line, sizeof(line), "hit %lu %s %s\n", count, call, path);
 	fi_log_line(line);
 	if (fi_kill)
 		raise(SIGKILL);
