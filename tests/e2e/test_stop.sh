@@ -1,8 +1,10 @@
 #!/bin/bash
 # SIGTERM is honoured within a second while a pass copies node roots: the
 # copy stops, the daemon exits 0, and the next pass heals what the stopped
-# one left (no conflict, the tree of a clean pass).  (A reload command that
-# hangs, and the one-second backstop: test_daemon.sh.)
+# one left (no conflict, the tree of a clean pass).  And SIGTERM while apply
+# or run waits for the pass lock.  (A reload command that hangs, and the
+# one-second backstop: test_daemon.sh; an image's extraction:
+# test_stop_image.sh.)
 . "$(dirname "$0")/lib.sh"
 setup_example
 out=$W/out
@@ -45,4 +47,35 @@ lacks "$W/last.err" "File exists" "no conflict"
 expect_rc 0 "then nothing is left to change" "$BRAMBLE" plan "${run_args[@]}"
 check "every root is complete" test "$(find "$out/nfs" -path '*/usr/share/many/*' -type f | wc -l)" -eq 60000
 check "no staging left" test -z "$(ls -A "$out/nfs/.staging" 2>/dev/null)"
+
+# --- SIGTERM while waiting for the pass lock another process holds ------------
+# The wait polls the stop: apply and run end within a second, not when the
+# holder lets go (here: never, within the test), and not by the backstop.
+flock "$out/state/lock" sleep 120 &
+LOCKER=$!
+T_PIDS+=("$LOCKER")
+for cmd in apply run; do
+	extra=()
+	want=1 # apply: interrupted, nothing applied
+	[ "$cmd" = apply ] || { extra=(--listen 127.0.0.1:0 --interval 1h); want=0; }
+	"$BRAMBLE" "$cmd" "${run_args[@]}" "${extra[@]}" >"$W/lock-$cmd.log" 2>&1 &
+	PID=$!
+	T_PIDS+=("$PID")
+	check "$cmd waits for the lock" wait_for 30 grep -q 'another pass is applying' "$W/lock-$cmd.log"
+	sleep 0.3
+	t0=$(now_ms)
+	kill -TERM "$PID"
+	n=100
+	while kill -0 "$PID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
+	wait "$PID"; RC=$?
+	forget_pid "$PID"
+	STOP_MS=$(($(now_ms) - t0))
+	check "$cmd: SIGTERM while waiting for the lock: exit within 1 s (${STOP_MS} ms)" test "$STOP_MS" -le 1000
+	check "$cmd: exit $want (rc $RC)" test "$RC" -eq "$want"
+	contains "$W/lock-$cmd.log" "interrupted (bramble is stopping) while waiting for the pass lock" \
+		"$cmd: says it was interrupted waiting for the lock"
+	lacks "$W/lock-$cmd.log" "still busy" "$cmd: not by the backstop"
+done
+stop_pid "$LOCKER"
+expect_rc 0 "with the lock free again, nothing is left to change" "$BRAMBLE" plan "${run_args[@]}"
 done_testing
