@@ -662,7 +662,10 @@ static bool seal_parse(struct seal *s, size_t len)
 		   &s->counts.unchanged, &s->counts.nodes_total, &s->counts.nodes_ready) != 5)
 		return false;
 	for (; line < end; line = next) {
-		next = strchr(line, '\n');
+		/* memchr: a NUL byte (a block of zeros after a power cut) ends no line */
+		next = memchr(line, '\n', (size_t)(end - line));
+		if (!next)
+			return false;
 		*next++ = '\0';
 		if (strncmp(line, "key ", 4) == 0 || strncmp(line, "base ", 5) == 0 ||
 		    strncmp(line, "counts ", 7) == 0)
