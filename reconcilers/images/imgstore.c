@@ -546,7 +546,7 @@ static int bring_in(struct ensure *e)
 	if (r != 0)
 		return r < 0 ? r : 0;
 	(void)clean_dir(e->store_fd, DIR_STAGING, e->digest);
-	(void)clean_dir(e->store_fd, DIR_TRASH, NULL);
+	(void)clean_dir(e->store_fd, DIR_TRASH, e->digest); /* a stopped pass's (to_trash) */
 	r = imgstore_failed_check(e->store_fd, e->digest, e->o, e->msg);
 	if (r == 0)
 		r = e->path ? verify_file(e) : fetch_download(e);
