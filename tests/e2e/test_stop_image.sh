@@ -45,7 +45,9 @@ args=(--source "$W/repo" --root "$out" --set dhcp.testCommand= --set "$SECRETS"
 
 # stop_during WHAT LOG CMD...: start CMD, SIGTERM it once the ext4 root's
 # extraction is under way (the staging holds the root's first files), time
-# the exit.  Sets RC and STOP_MS.
+# the exit.  Sets RC and STOP_MS.  Within the second, bramble's own clock
+# says it (its backstop did not fire: "still busy" is not logged); the wall
+# clock here allows half a second more for a machine under load.
 stop_during() {
 	local what=$1 log=$2 pid n
 	shift 2
@@ -55,10 +57,10 @@ stop_during() {
 	check "$what: the extraction of the root begins" \
 		wait_for 120 sh -c "ls -d '$store'/staging/*/root/usr/share/many/d0* >/dev/null 2>&1"
 	sleep 0.2
+	# wait, not a polling loop: on a loaded machine each of its sleeps costs
+	# a fork; the one-second backstop (and the test's timeout) bound the wait
 	t0=$(now_ms)
 	kill -TERM "$pid"
-	n=200
-	while kill -0 "$pid" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
 	wait "$pid"
 	RC=$?
 	forget_pid "$pid"
@@ -73,22 +75,23 @@ store_clean() {
 
 # --- apply ---------------------------------------------------------------------
 stop_during "apply" "$W/apply.log" "$BRAMBLE" apply "${args[@]}"
-check "apply: SIGTERM during the extraction: exit within 1 s (${STOP_MS} ms)" test "$STOP_MS" -le 1000
+check "apply: SIGTERM during the extraction: exit within 1.5 s (${STOP_MS} ms)" test "$STOP_MS" -le 1500
 check "apply: exit 1, not killed by the signal or the backstop (rc $RC)" test "$RC" -eq 1
 contains "$W/apply.log" "interrupted" "apply: says the pass was interrupted"
 lacks "$W/apply.log" "could not be brought" "apply: does not say the fetch failed"
-lacks "$W/apply.log" "still busy" "apply: the extraction stopped by itself"
+lacks "$W/apply.log" "still busy" "apply: the extraction stopped by itself, within the second"
 check "apply: nothing left in the store's staging, nothing published" store_clean
 APPLY_TRASH=$(ls -A "$store/trash")
 check "apply: its extraction is in the trash" test -n "$APPLY_TRASH"
 
 # --- run -----------------------------------------------------------------------
 stop_during "run" "$W/run.log" "$BRAMBLE" run "${args[@]}" --listen 127.0.0.1:0 --interval 1h
-check "run: SIGTERM during the extraction: exit within 1 s (${STOP_MS} ms)" test "$STOP_MS" -le 1000
+check "run: SIGTERM during the extraction: exit within 1.5 s (${STOP_MS} ms)" test "$STOP_MS" -le 1500
 check "run: exit 0, not by the backstop (rc $RC)" test "$RC" -eq 0
 contains "$W/run.log" "interrupted (bramble is stopping)" "run: says the pass was interrupted"
 lacks "$W/run.log" "fetch failed" "run: does not say the fetch failed"
 lacks "$W/run.log" "could not be brought" "run: does not say the image could not be brought"
+lacks "$W/run.log" "still busy" "run: the extraction stopped by itself, within the second"
 check "run: nothing left in the store's staging, nothing published" store_clean
 check "run: the trash the stopped apply left was emptied" test ! -e "$store/trash/$APPLY_TRASH"
 
