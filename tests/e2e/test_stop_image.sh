@@ -25,16 +25,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 root=$W/disk-root
 cp -a "$out/images/demo-os/root" "$root"
 mkdir -p "$root/var/lib/big" && head -c 128M /dev/urandom >"$root/var/lib/big/random.bin"
-python3 - "$root/usr/share/many" <<'PY'
-import os, sys
-top = sys.argv[1]
-for d in range(100):
-    p = os.path.join(top, "d%03d" % d)
-    os.makedirs(p)
-    for f in range(200):
-        with open(os.path.join(p, "f%03d" % f), "w") as fh:
-            fh.write("file %d %d\n" % (d, f))
-PY
+python3 "$SRC/tests/e2e/fixtures/many_files.py" "$root/usr/share/many"
 sh "$SRC/tests/e2e/fixtures/make_disk_image.sh" "$out/images/demo-os/boot" "$root" \
 	"$W/disk.img" 33 400 >/dev/null || { echo "cannot make the disk image"; exit 1; }
 chmod 644 "$W/disk.img"
