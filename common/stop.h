@@ -18,4 +18,14 @@ void stop_watch(const atomic_int *flag);
 /* Whether the flag is up. */
 bool stop_requested(void);
 
+/*
+ * For a pass run by hand (`bramble apply`): SIGTERM and SIGINT raise a flag
+ * of this module's and watch it, so that the pass stops as the daemon's does
+ * (cleanly, within a fraction of a second, "interrupted").  A step that does
+ * not poll is cut one second after the first signal: the atomic writer's
+ * temps removed, a message, exit 1; a second signal exits at once the same
+ * way.  0, or a negative errno.
+ */
+int stop_on_signals(void);
+
 #endif

@@ -205,7 +205,11 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		r = imgstore_ensure(store_fd, img, &o, digest, &err);
 		if (im.drawn)
 			fputc('\n', stderr);
-		if (r < 0 && r != -ENOMEM) {
+		if (r == -ECANCELED) /* SIGTERM: not a failure of the image */
+			log_warnx("interrupted (bramble is stopping): %s; the next pass begins it "
+				  "again",
+				  buf_str(&err));
+		else if (r < 0 && r != -ENOMEM) {
 			r = diags_add(d, &img->pos, "%s; nothing was added to the image store",
 				      buf_str(&err));
 			bad++;
@@ -244,7 +248,9 @@ static int in_use_write(int store_fd, const struct imgstore_list *l)
 	if (file_read_at(store_fd, IN_USE_FILE, IN_USE_MAX, &old, &len) == 0 && len == b.len &&
 	    memcmp(old, buf_str(&b), len) == 0)
 		goto out;
-	r = atomic_write_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, ATOMIC_SYNC_NONE);
+	r = imgstore_remove_dead_temps(store_fd); /* a killed pass's in-use temp */
+	if (r == 0)
+		r = atomic_write_at(store_fd, IN_USE_FILE, b.data, b.len, 0644, ATOMIC_SYNC_NONE);
 out:
 	free(old);
 	buf_release(&b);

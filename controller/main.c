@@ -27,6 +27,7 @@
 #include "../common/atomic.h"
 #include "../common/buf.h"
 #include "../common/parse.h"
+#include "../common/stop.h"
 
 /* The options a command takes beyond the common ones (config, source, paths, --set, -v). */
 enum cmd_opt {
@@ -685,6 +686,9 @@ static int cmd_plan(int argc, char **argv)
 
 static int cmd_apply(int argc, char **argv)
 {
+	/* SIGTERM, SIGINT: the pass stops as the daemon's does, "interrupted" */
+	if (stop_on_signals() < 0)
+		log_warn("cannot install the signal handlers");
 	return run_pass(PASS_MODE_APPLY, "apply", argc, argv);
 }
 

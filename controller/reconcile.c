@@ -17,6 +17,7 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/hash.h"
+#include "../common/stop.h"
 
 double pass_elapsed(const struct timespec *start)
 {
@@ -623,6 +624,10 @@ static int pass_images(struct pass *p)
 	int r;
 
 	r = image_step_run(p->cfg, p->set, fetch, p->o->out, &p->d, &pending);
+	if (r == -ECANCELED) { /* SIGTERM: said; no failure recorded (as after a crash) */
+		p->res->outcome = PASS_FETCH_FAILED;
+		return EXIT_FAILED;
+	}
 	if (r == -EINVAL) {
 		report_invalid(p, PASS_FETCH_FAILED,
 			       "an image could not be brought into the image store");
@@ -872,6 +877,36 @@ static int pass_history_record(struct pass *p)
 }
 
 /*
+ * Take the lock on fd, waiting for the pass that holds it: polled, so that a
+ * SIGTERM (common/stop.h) ends the wait within LOCK_POLL_MS, with nothing
+ * done (-ECANCELED).
+ */
+#define LOCK_POLL_MS 50
+static int lock_wait(int fd, const char *state_dir)
+{
+	const struct timespec wait_ts = {0, LOCK_POLL_MS * 1000000L};
+	int r;
+
+	r = flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	if (r == 0)
+		return 0;
+	log_info("another pass is applying to %s: waiting for it", state_dir);
+	while (r == -EWOULDBLOCK || r == -EINTR) {
+		if (stop_requested()) {
+			log_info("interrupted (bramble is stopping) while waiting for the pass "
+				 "lock of %s: nothing applied",
+				 state_dir);
+			return -ECANCELED;
+		}
+		(void)nanosleep(&wait_ts, NULL);
+		r = flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	}
+	if (r < 0)
+		log_errno(r, "cannot lock %s/lock", state_dir);
+	return r;
+}
+
+/*
  * One applying pass at a time per state directory: `bramble apply` run by
  * hand while the daemon applies waits for it (two passes interleaving their
  * writes, renames and inventory would each see the other's half-done work).
@@ -899,15 +934,10 @@ static int pass_lock(const struct bramble_config *cfg)
 		return r;
 	}
 	free(path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		log_info("another pass is applying to %s: waiting for it", cfg->state_dir);
-		while (flock(fd, LOCK_EX) < 0)
-			if (errno != EINTR) {
-				r = -errno;
-				log_errno(r, "cannot lock %s/lock", cfg->state_dir);
-				close(fd);
-				return r;
-			}
+	r = lock_wait(fd, cfg->state_dir);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }
@@ -918,6 +948,8 @@ int reconcile_retry_reloads(const struct bramble_config *cfg)
 	int lock_fd, state_fd, r;
 
 	lock_fd = pass_lock(cfg);
+	if (lock_fd == -ECANCELED) /* stopping: the reloads stay pending */
+		return 0;
 	if (lock_fd < 0)
 		return lock_fd;
 	state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -960,7 +992,10 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	if (lock_fd >= 0) {
 		if (pass_history_record(&p) < 0 && code == EXIT_OK)
 			code = EXIT_FAILED;
-		close(lock_fd);
+		if (close(lock_fd) < 0 && code == EXIT_OK) {
+			log_errno(-errno, "cannot close the pass lock %s/lock", cfg->state_dir);
+			code = EXIT_FAILED;
+		}
 	}
 	plan_free(p.plan);
 	resource_set_release(&p.desired);

@@ -36,6 +36,7 @@
 #define EXTENT_DEPTH_MAX  5
 #define SYMLINK_BYTES_MAX 4095u
 #define COPY_CHUNK	  ((size_t)1 << 20)
+#define CFR_CHUNK	  ((size_t)16 << 20) /* a copy_file_range() call: the stop polled between */
 #define BIO_PREFIX	  "bramble-img:"
 
 /* The private state of one bounded I/O channel. */
@@ -651,7 +652,12 @@ static int copy_slow(struct ext4x *x, int fd, uint64_t src, uint64_t dst, uint64
 	}
 	while (len > 0) {
 		size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-		int r = imgfs_pread(x->img_fd, x->copy_buf, n, src);
+		int r;
+
+		if (stop_requested())
+			return x_fail(x, -ECANCELED,
+				      "the extraction stopped (bramble is stopping)");
+		r = imgfs_pread(x->img_fd, x->copy_buf, n, src);
 
 		if (r == -ENODATA)
 			return x_fail(x, -EINVAL, "image is truncated");
@@ -678,8 +684,13 @@ static int copy_range(struct ext4x *x, int fd, uint64_t src, uint64_t dst, uint6
 {
 	while (len > 0 && !x->no_cfr) {
 		loff_t in = (loff_t)src, out = (loff_t)dst;
-		size_t want = len < ((size_t)1 << 30) ? (size_t)len : ((size_t)1 << 30);
-		ssize_t n = copy_file_range(x->img_fd, &in, fd, &out, want, 0);
+		size_t want = len < CFR_CHUNK ? (size_t)len : CFR_CHUNK;
+		ssize_t n;
+
+		if (stop_requested()) /* a large file stops too, not only between entries */
+			return x_fail(x, -ECANCELED,
+				      "the extraction stopped (bramble is stopping)");
+		n = copy_file_range(x->img_fd, &in, fd, &out, want, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -258,7 +258,9 @@ static int open_file_image(struct ensure *e)
 	r = imgstore_hash_fd(e->in_fd, e->digest);
 	if (r == 0)
 		r = imgstore_record_write(e->store_fd, e->img->url, &e->in_st, e->digest);
-	if (r < 0)
+	if (r == -ECANCELED)
+		buf_printf(e->msg, "the hashing of %s stopped (bramble is stopping)", e->path);
+	else if (r < 0)
 		buf_printf(e->msg, "cannot hash %s: %s", e->path, strerror(-r));
 	e->verified = r == 0;
 	return r;
@@ -333,6 +335,10 @@ static int verify_file(struct ensure *e)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	r = imgstore_hash_fd(e->in_fd, got);
+	if (r == -ECANCELED) {
+		buf_printf(e->msg, "the check of %s stopped (bramble is stopping)", e->path);
+		return r;
+	}
 	if (r < 0) {
 		buf_printf(e->msg, "cannot read %s: %s", e->path, strerror(-r));
 		return r;
@@ -425,6 +431,23 @@ static void note_result(const struct ensure *e, const struct extract_result *res
 			      n, (unsigned long long)res->devices_skipped);
 }
 
+/*
+ * A staging entry given up because bramble is stopping: moved to the trash
+ * with one rename, its removal (a disk image and a root: seconds under
+ * load) left to the next pass (clean_dir), so that SIGTERM ends the process
+ * within a second.  Removed here when it cannot be moved.
+ */
+static void to_trash(int store_fd, int staging_fd, const char *name)
+{
+	int tfd = -1;
+
+	if (dir_open_beneath(store_fd, DIR_TRASH, true, 0700, &tfd) < 0 ||
+	    renameat(staging_fd, name, tfd, name) < 0)
+		(void)rm_rf_at(staging_fd, name);
+	if (tfd >= 0)
+		close(tfd);
+}
+
 /* Extract into staging/<digest>.<pid> and publish it; remove it on failure. */
 static int extract_publish(struct ensure *e)
 {
@@ -463,7 +486,9 @@ static int extract_publish(struct ensure *e)
 			      imgstore_elapsed(&start));
 	else if (r < 0 && e->msg->len == 0)
 		buf_printf(e->msg, "cannot store the extraction: %s", strerror(-r));
-	if (r < 0 && staging_fd >= 0)
+	if (r == -ECANCELED && staging_fd >= 0)
+		to_trash(e->store_fd, staging_fd, buf_str(&name));
+	else if (r < 0 && staging_fd >= 0)
 		(void)rm_rf_at(staging_fd, buf_str(&name));
 out:
 	if (dir_fd >= 0)
@@ -522,7 +547,7 @@ static int bring_in(struct ensure *e)
 	if (r != 0)
 		return r < 0 ? r : 0;
 	(void)clean_dir(e->store_fd, DIR_STAGING, e->digest);
-	(void)clean_dir(e->store_fd, DIR_TRASH, NULL);
+	(void)clean_dir(e->store_fd, DIR_TRASH, e->digest); /* a stopped pass's (to_trash) */
 	r = imgstore_failed_check(e->store_fd, e->digest, e->o, e->msg);
 	if (r == 0)
 		r = e->path ? verify_file(e) : fetch_download(e);
@@ -573,6 +598,12 @@ int imgstore_ensure(int store_fd, const struct image *img, const struct imgstore
 			r = 0;
 	}
 out:
+	/* Nothing is written to a lock file, but a close error is an error. */
+	if (e.lock_fd >= 0 && close(e.lock_fd) < 0 && r == 0) {
+		r = -errno;
+		buf_printf(&msg, "cannot close its lock %s/%s: %s", DIR_LOCKS, e.digest,
+			   strerror(-r));
+	}
 	if (r == 0)
 		memcpy(ret_digest, e.digest, sizeof(e.digest));
 	else
@@ -580,8 +611,6 @@ out:
 			   msg.len ? buf_str(&msg) : strerror(-r));
 	if (e.in_fd >= 0)
 		close(e.in_fd);
-	if (e.lock_fd >= 0)
-		close(e.lock_fd);
 	free(e.path);
 	free(e.public_url);
 	buf_release(&msg);

@@ -130,6 +130,13 @@ int imgstore_remove(int store_fd, const char *digest, struct buf *err);
 int imgstore_clean_staging(int store_fd);
 
 /*
+ * Remove the temps a killed writer left in the store directory dfd (its
+ * urls/ records and in-use list are written by the atomic writer):
+ * ".<name>.<pid>.tmp" of a process that is gone.  0 or a negative errno.
+ */
+int imgstore_remove_dead_temps(int dfd);
+
+/*
  * The steps of imgstore_ensure(), exposed for the tests and the benchmark.
  *
  * imgstore_unpack: decompress the image file open at in_fd (xz, zstd, gzip,

@@ -69,7 +69,7 @@ double imgstore_elapsed(const struct timespec *start);
 /* The URL without user information, for records and messages. */
 int imgstore_url_public(const char *url, char **ret);
 
-/* SHA-256 of the whole file open at fd. */
+/* SHA-256 of the whole file open at fd; -ECANCELED when bramble is stopping (common/stop.h). */
 int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1]);
 
 /* Record the digest of a file:// url with the file's identity (urls/). */

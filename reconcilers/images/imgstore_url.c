@@ -5,6 +5,7 @@
  * urls/<sha256 of the url>, so that later passes (and plan) find it with one
  * stat instead of reading the whole file again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include "hash.h"
 #include "heartbeat.h"
 #include "imgstore_int.h"
+#include "stop.h"
 
 #define URLS_DIR	 "urls"
 #define RECORD_MAX	 4096
@@ -109,7 +111,7 @@ int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1])
 		}
 		off += (uint64_t)n;
 		heartbeat();
-		r = sha256_update(&c, block, (size_t)n);
+		r = stop_requested() ? -ECANCELED : sha256_update(&c, block, (size_t)n);
 	}
 	free(block);
 	if (r == 1)
@@ -195,10 +197,35 @@ int imgstore_record_write(int store_fd, const char *url, const struct stat *st, 
 			       (unsigned long long)st->st_size, (long long)mtime_ns(st),
 			       (unsigned long long)st->st_ino, url);
 	if (r == 0)
+		r = imgstore_remove_dead_temps(dfd);
+	if (r == 0)
 		r = atomic_write_at(dfd, name, text.data, text.len, 0600, ATOMIC_SYNC_NONE);
 	if (dfd >= 0)
 		close(dfd);
 	buf_release(&text);
+	return r;
+}
+
+int imgstore_remove_dead_temps(int dfd)
+{
+	struct dirent *de;
+	int fd, r = 0;
+	DIR *d;
+
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL)
+		if (atomic_temp_is_stale(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 &&
+		    errno != ENOENT && errno != EISDIR)
+			r = -errno;
+	closedir(d);
 	return r;
 }
 

@@ -11,7 +11,9 @@
 # Scenarios: cold change remove shared reimage extract (default: all).
 # MODES="kill fail:EIO fail:ENOSPC fail:EROFS" (default), STRIDE=k tries every
 # k-th N only, START=n starts at the n-th, KEEP_WORK=1 keeps the work directory,
-# VERBOSE=1 (or 2) prints each failed point (and its output).  MODES=random:
+# VERBOSE=1 (or 2) prints each failed point (and its output), POINTS_LOG=FILE
+# appends one line per point ("SCENARIO MODE N ok" or its kinds), so that a
+# sweep stopped before its end still tells what it ran.  MODES=random:
 # RANDOM_KILLS (30) passes SIGKILLed at a random time instead (STRIDE=1);
 # with DAEMON=1, the daemon (`bramble run`) is killed during its first pass;
 # with DAEMON=loop, the daemon runs 2 to 4 passes (its source switched
@@ -205,6 +207,7 @@ point() {
 	for k in $fails; do
 		POINT_FAIL[$k]=$((POINT_FAIL[$k] + 1))
 	done
+	[ -z "${POINTS_LOG:-}" ] || echo "$s $mode $n${fails:- ok}" >>"$POINTS_LOG"
 	if [ -n "$fails" ] && [ -n "${VERBOSE:-}" ]; then
 		echo "  $s $mode N=$n:$fails ($(sed -n 's/^hit [0-9]* //p' "$W/fi.log"); exit $rc)"
 		[ "${VERBOSE:-}" != 2 ] || sed 's/^/    | /' "$W/faulted.out" "$W/reapply.out" | head -30
