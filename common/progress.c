@@ -34,7 +34,8 @@ void progress_meter_init(struct progress_meter *m, bool tty, double interval_s)
 
 bool progress_meter_due(struct progress_meter *m, const struct progress *p, double now)
 {
-	double every = m->tty ? BAR_EVERY_S : m->interval_s;
+	/* a bar 5 times a second, or as often as lines when they are asked faster */
+	double every = m->tty && m->interval_s > BAR_EVERY_S ? BAR_EVERY_S : m->interval_s;
 
 	if (strncmp(m->step, p->step, sizeof(m->step) - 1) != 0 ||
 	    strncmp(m->object, p->object ? p->object : "", sizeof(m->object) - 1) != 0) {

@@ -39,7 +39,7 @@ struct progress_meter {
 	char step[32], object[96]; /* the step being timed: a new one restarts the clock */
 	double start, last;	   /* CLOCK_MONOTONIC seconds; last: the last output */
 	bool tty;		   /* draw a bar; else a line every interval_s */
-	double interval_s;	   /* between lines (not a terminal); bars: 0.2 s */
+	double interval_s;	   /* between lines; bars: 0.2 s, or interval_s if shorter */
 };
 
 /* A meter for a terminal (tty) or a log; interval_s 0: 10 s. */
