@@ -82,6 +82,8 @@ static const struct config_key keys[] = {
 	{"notify", "timeout", KEY_DURATION, offsetof(struct bramble_config, notify_timeout_s)},
 	{"notify", "retries", KEY_UINT, offsetof(struct bramble_config, notify_retries)},
 	{"notify", "bootStall", KEY_DURATION, offsetof(struct bramble_config, notify_boot_stall_s)},
+	{"watch", "maxWatches", KEY_UINT, offsetof(struct bramble_config, watch_max)},
+	{"watch", "fullCheck", KEY_DURATION, offsetof(struct bramble_config, watch_full_check_s)},
 };
 #undef STR
 
@@ -125,6 +127,8 @@ int config_init(struct bramble_config *c)
 	c->notify_timeout_s = 10;
 	c->notify_retries = 3;
 	c->notify_boot_stall_s = 120;
+	c->watch_max = 65536;
+	c->watch_full_check_s = 3600;
 	c->images_retries = 3;
 	c->images_timeout_s = 60;
 	c->images_max_size = (uint64_t)64 << 30;

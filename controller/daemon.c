@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "sdnotify.h"
 #include "status.h"
+#include "watch.h"
 #include "webhook.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -46,11 +47,14 @@ enum trigger {
 	TRIGGER_RETRY,
 	TRIGGER_SIGHUP,
 	TRIGGER_WEBHOOK,
+	TRIGGER_WATCH, /* inotify saw an outside change of a sealed path (watch.h) */
+	TRIGGER_CHECK, /* watch.fullCheck is due */
 	TRIGGER_NONE,
 	TRIGGER_STOP,
 };
 
-static const char *const trigger_names[] = {"start", "timer", "retry", "SIGHUP", "webhook"};
+static const char *const trigger_names[] = {"start",   "timer",   "retry",	 "SIGHUP",
+					    "webhook", "inotify", "full check"};
 
 struct daemon {
 	const struct bramble_config *cfg;
@@ -73,6 +77,7 @@ struct daemon {
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
 	struct notify_watch notify;
+	struct seal_watch watch; /* outside edits of the output trees (watch.h) */
 	struct deferral {
 		char serial[9];
 		time_t since;
@@ -629,29 +634,50 @@ static void deferrals_settle(struct daemon *d)
 	}
 }
 
+/* An outside change inotify reported: a short pause gathers the rest of an edit. */
+static enum trigger watch_event(struct daemon *d)
+{
+	struct timespec settle = {0, 20 * 1000000};
+
+	if (!watch_read(&d->watch))
+		return TRIGGER_NONE;
+	nanosleep(&settle, NULL);
+	watch_read(&d->watch);
+	return TRIGGER_WATCH;
+}
+
 static enum trigger wait_event(struct daemon *d, long delay_ms)
 {
-	long long end = mono_ms() + delay_ms, left;
-	struct pollfd pfd;
+	long long end = mono_ms() + delay_ms, left, check;
+	struct pollfd pfd[2];
 	enum trigger t;
 	long due;
 
 	for (;;) {
 		due = watchdog_tick();
 		t = take_event(d);
+		if (t == TRIGGER_NONE)
+			t = watch_event(d);
 		if (t != TRIGGER_NONE)
 			return t;
 		left = end - mono_ms();
 		if (left <= 0)
 			return d->failures ? TRIGGER_RETRY : TRIGGER_TIMER;
+		check = watch_due_ms(&d->watch);
+		if (check == 0)
+			return TRIGGER_CHECK;
+		if (left > check)
+			left = check;
 		if (d->boot && left > BOOT_POLL_MS)
 			left = BOOT_POLL_MS;
 		if (left > due)
 			left = due;
-		pfd.fd = wake_fd[0];
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) > 0)
+		pfd[0].fd = wake_fd[0];
+		pfd[1].fd = watch_fd(&d->watch);
+		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, left > INT_MAX ? INT_MAX : (int)left) > 0 &&
+		    pfd[0].revents)
 			wake_drain();
 		boot_tick(d);
 	}
@@ -728,6 +754,8 @@ static long run_pass(struct daemon *d, enum trigger t)
 		delay = BOOT_RECHECK_MS;
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
+	/* After the log line: the served files are in place, this is bookkeeping. */
+	watch_rearm(&d->watch, d->cfg->state_dir, res.kind == PASS_KIND_SEALED);
 	metrics_pass(&d->metrics, &res, now_unix());
 	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)
@@ -834,6 +862,11 @@ static int daemon_open(struct daemon *d)
 		return EXIT_FAILED;
 	seed_from_status(d);
 	boot_open(d);
+	if (watch_open(&d->watch, d->cfg) == 0 && watch_fd(&d->watch) >= 0) {
+		d->opts.seal_check = watch_check;
+		d->opts.sealed = watch_sealed;
+		d->opts.seal_check_ctx = &d->watch;
+	}
 	return start_http(d);
 }
 
@@ -845,6 +878,7 @@ static void daemon_close(struct daemon *d)
 	notify_watch_close(&d->notify); /* aborts a delivery in flight */
 	boot_follow_close(d->boot);
 	d->boot = NULL;
+	watch_close(&d->watch);
 	free(d->deferrals);
 	if (d->signals_set)
 		signals_reset();
@@ -878,6 +912,8 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	d.opts.mode = PASS_MODE_APPLY;
 	d.opts.out = NULL;
 	d.opts.memo = &d.memo;
+	d.opts.seal_writes = true; /* the next webhook's pass is then a delta one */
+	d.watch.fd = -1;
 	atomic_init(&d.ready, false);
 	atomic_init(&d.hook_pending, false);
 	d.refused_log = (struct ratelimit)RATELIMIT_INIT(HOOK_LOG_BURST, HOOK_LOG_WINDOW_MS);
