@@ -53,7 +53,7 @@ enum trigger {
 	TRIGGER_STOP,
 };
 
-static const char *const trigger_names[] = {"start",   "timer",   "retry",	 "SIGHUP",
+static const char *const trigger_names[] = {"start",   "timer",	  "retry",     "SIGHUP",
 					    "webhook", "inotify", "full check"};
 
 struct daemon {
