@@ -23,7 +23,8 @@
 #   (default <source>/build-bench).  Environment: BENCH_DIR (scratch parent,
 #   default /tmp), BENCH_KEEP=1 (keep the scratch directory), BENCH_ROUNDS
 #   (default 25), BENCH_SIZES (default "1000 10000"), BENCH_LATENCY_NODES
-#   (default 1000).
+#   (default 1000), BENCH_RSS_PASSES (default 100; 0: no RSS loop) and
+#   BENCH_RSS_NODES (default 1000): the daemon's RSS sampled every 10 passes.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 bramble=
@@ -262,6 +263,33 @@ def latency(git):
         print("  git add + commit before each webhook: median %.1f ms (not counted above)"
               % (statistics.median(commit) * 1000))
 
+def rss_loop(git):
+    """RSS of the daemon over many passes: a change by webhook, then a no-op (SIGHUP), and so on."""
+    n = int(os.environ.get("BENCH_RSS_NODES", "1000"))
+    passes = int(os.environ.get("BENCH_RSS_PASSES", "100"))
+    repo = Repo(os.path.join(scratch, "rss-repo"), n, git)
+    root = os.path.join(scratch, "rss-out")
+    make_root(root)
+    d = Daemon(repo, root, os.path.join(scratch, "rss.log"))
+    samples, hooks, hups = [(0, d.rss_kb())], 0, 0
+    for i in range(1, passes + 1):
+        if i % 2:
+            repo.change((i * 7919) % n, 64 + i % 100)
+            hooks += 1
+            d.hook(b'{"ref":"refs/heads/main","rss":%d}' % i)
+            d.wait_log(r"pass \(webhook\)", 600, hooks)
+        else:
+            hups += 1
+            d.p.send_signal(signal.SIGHUP)
+            d.wait_log(r"pass \(SIGHUP\)", 600, hups)
+        if i % 10 == 0:
+            samples.append((i, d.rss_kb()))
+    d.stop()
+    print("daemon RSS over %u passes at %u nodes (a change by webhook, then a no-op), MB:" % (passes, n))
+    print("  " + ", ".join("%u: %.1f" % (k, v / 1024) for k, v in samples))
+    print("  growth from pass 10 to pass %u: %+.1f MB  [target: peak <= 64 MB, no growth]"
+          % (passes, (samples[-1][1] - samples[1][1]) / 1024 if len(samples) > 1 else 0))
+
 def steady(n, git):
     repo = Repo(os.path.join(scratch, "repo-%u" % n), n, git)
     root = os.path.join(scratch, "out-%u" % n)
@@ -295,6 +323,8 @@ try:
               "plain directory")
     print("bramble: %s; %u CPUs; scratch %s" % (bramble, os.cpu_count(), scratch))
     latency(git)
+    if int(os.environ.get("BENCH_RSS_PASSES", "100")) > 0:
+        rss_loop(git)
     for n in sizes:
         steady(n, git)
 finally:

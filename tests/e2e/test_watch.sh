@@ -75,7 +75,25 @@ contains "$W/d2.log" "checking every sealed path: the periodic full check (watch
 contains "$W/d2.log" "1 drift repaired" "the full check's pass repaired the drift"
 stop_pid "$PID"
 
-# 3. watch.maxWatches: 0 turns inotify off: every pass checks each path.
+# 3. Many passes of each kind in one daemon (in the ASan build, its leak check
+# at exit): outside edits, SIGHUPs, changes; then SIGTERM, exit 0, no leak.
+check "daemon starts (leak loop)" start "$W/d4.log"
+for i in $(seq 1 10); do
+	sed -i 's/arm_64bit=1/arm_64bit=0/' "$cfg"
+	wait_for 10 grep -q 'arm_64bit=1' "$cfg" || break
+	sed -i "s/gpu_mem: [0-9]*/gpu_mem: $((32 + i))/" "$W/repo/nodes/pi4.yaml"
+	kill -HUP "$PID"
+	wait_for 20 count_is "$W/d4.log" 'pass (SIGHUP)' "$i" || break
+done
+check "ten inotify passes" count_is "$W/d4.log" 'pass (inotify): applied' 10
+check "ten SIGHUP passes" count_is "$W/d4.log" 'pass (SIGHUP): applied' 10
+kill -TERM "$PID"
+wait "$PID"
+check "exit 0 after SIGTERM (no leak found by an ASan build)" test $? = 0
+forget_pid "$PID"
+lacks "$W/d4.log" "LeakSanitizer" "no leak reported"
+
+# 4. watch.maxWatches: 0 turns inotify off: every pass checks each path.
 check "daemon starts without inotify" start "$W/d3.log" --set watch.maxWatches=0
 kill -HUP "$PID"
 check "a SIGHUP pass" wait_for 20 count_is "$W/d3.log" 'pass (SIGHUP)' 1
