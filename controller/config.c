@@ -127,7 +127,7 @@ int config_init(struct bramble_config *c)
 	c->notify_timeout_s = 10;
 	c->notify_retries = 3;
 	c->notify_boot_stall_s = 120;
-	c->watch_max = 65536;
+	c->watch_max = 131072;
 	c->watch_full_check_s = 3600;
 	c->images_retries = 3;
 	c->images_timeout_s = 60;
