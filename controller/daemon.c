@@ -36,6 +36,7 @@
 /* TFTP activity this recent is a boot in progress (a Pi 4 waits 30 s for a file). */
 #define BOOT_WINDOW_S	 30
 #define BOOT_RECHECK_MS	 2000L /* the next pass, when a switch waits for a boot */
+#define WATCH_SETTLE_MS	 1500L /* the next pass, when one wrote no seal (watch.h) */
 #define DEFERRALS_MAX	 4096
 #define STATUS_FILE	 "status.json"
 #define STATUS_MAX_SIZE	 ((size_t)64 << 20)
@@ -755,7 +756,9 @@ static long run_pass(struct daemon *d, enum trigger t)
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
 	/* After the log line: the served files are in place, this is bookkeeping. */
-	watch_rearm(&d->watch, d->cfg->state_dir, res.kind == PASS_KIND_SEALED);
+	if (watch_rearm(&d->watch, d->cfg->state_dir, res.kind == PASS_KIND_SEALED) &&
+	    res.outcome == PASS_APPLIED && delay > WATCH_SETTLE_MS)
+		delay = WATCH_SETTLE_MS;
 	metrics_pass(&d->metrics, &res, now_unix());
 	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)

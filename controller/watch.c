@@ -202,7 +202,7 @@ bool watch_read(struct seal_watch *w)
 			p += sizeof(*ev) + ev->len;
 		}
 	}
-	return w->armed && w->dirty;
+	return (w->armed && w->dirty) || w->pending;
 }
 
 /* The seal's identity: a hash of every entry's line (path and signature). */
@@ -463,6 +463,11 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 	if (w->fd < 0)
 		return seal_holds(s, root_path, ret_broken);
 	watch_read(w);
+	if (w->pending) {
+		w->pending = false;
+		log_info("an outside change (%s): checking every sealed path", w->why);
+		return watch_arm(w, s, root_path, ret_broken);
+	}
 	if (!w->armed)
 		why = w->incomplete ? "not every directory is watched" : "a new seal";
 	else if (w->dirty)
@@ -494,34 +499,42 @@ void watch_sealed(void *ctx, const char *const *root_path)
 	w->rearm = true;
 }
 
-void watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
+bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 {
+	const struct seal_entry *broken = NULL;
 	const char *path[ROOT_COUNT];
 	struct seal s;
 	size_t i;
 	int fd;
 
 	if (w->fd < 0 || (sealed_pass && !w->rearm))
-		return;	 /* the check before the pass armed the watch, or could not */
-	if (!w->rearm) { /* the pass wrote no seal: what it did is no news */
+		return false; /* the check before the pass armed the watch, or could not */
+	if (!w->rearm) {      /* the pass wrote no seal: what it did is no news */
 		watch_read(w);
 		w->armed = w->dirty = false;
-		return;
+		return w->settles++ == 0; /* one more pass soon, which may seal */
 	}
+	w->settles = 0;
 	w->rearm = false;
 	w->armed = false;
 	fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return false;
 	if (seal_read(fd, &s) > 0) {
 		for (i = 0; i < ROOT_COUNT; i++)
 			path[i] = w->root_path[i];
-		const struct seal_entry *broken = NULL;
-
-		if (!watch_arm(w, &s, path, &broken))
-			log_debug("the new seal does not hold: the next pass is a full one (%s)",
-				  broken ? broken->line : "?");
+		if (watch_arm(w, &s, path, &broken)) {
+			w->misses = 0;
+		} else if (++w->misses <= 3) {
+			/* Changed since the pass wrote it: a pass at once repairs it (not
+			 * forever: a path that never holds waits for the timer). */
+			w->pending = true;
+			snprintf(w->why, sizeof(w->why),
+				 "a path changed as the new seal was armed: %s",
+				 broken ? broken->path : "?");
+		}
 	}
 	seal_release(&s);
 	close(fd);
+	return false;
 }

@@ -52,6 +52,9 @@ struct seal_watch {
 	size_t entries_size;
 	char *root_path[8];
 	bool armed, dirty, incomplete, rearm, drop;
+	bool pending;	   /* the new seal did not hold when armed: a pass is due at once */
+	unsigned settles;  /* passes in a row that wrote no seal */
+	unsigned misses;   /* new seals in a row that did not hold (at most 3 passes follow) */
 	uint64_t identity; /* of the armed seal's entries */
 	char why[512];	   /* the first event that made it dirty */
 };
@@ -73,8 +76,10 @@ void watch_sealed(void *ctx, const char *const *root_path);
 /*
  * After a pass: one that wrote a seal has it read and the watch armed for
  * it; one that wrote and did not seal disarms the watch (its own events are
- * no news); a sealed pass keeps it as it is.
+ * no news); a sealed pass keeps it as it is.  Returns true when the pass
+ * wrote no seal and another pass soon may write one (once in a row): until a
+ * seal is armed, inotify cannot say that nothing changed.
  */
-void watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass);
+bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass);
 
 #endif
