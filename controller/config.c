@@ -130,6 +130,8 @@ static const struct config_key keys[] = {
 	DURATION("notify", "timeout", notify_timeout_s, 1, 7 * DAY),
 	COUNT("notify", "retries", notify_retries, 0, 10),
 	DURATION("notify", "bootStall", notify_boot_stall_s, 1, 7 * DAY),
+	COUNT("watch", "maxWatches", watch_max, 0, 4194304),
+	DURATION("watch", "fullCheck", watch_full_check_s, 1, 7 * DAY),
 };
 /* clang-format on */
 
@@ -185,6 +187,8 @@ int config_init(struct bramble_config *c)
 	c->notify_timeout_s = 10;
 	c->notify_retries = 3;
 	c->notify_boot_stall_s = 120;
+	c->watch_max = 131072;
+	c->watch_full_check_s = 3600;
 	c->images_retries = 3;
 	c->images_timeout_s = 60;
 	c->images_max_size = (uint64_t)64 << 30;

@@ -73,6 +73,9 @@ struct bramble_config {
 	unsigned notify_timeout_s;
 	unsigned notify_retries;
 	unsigned notify_boot_stall_s; /* a boot not at its kernel after this has stalled */
+	/* the daemon's inotify watch of the output trees (watch.h) */
+	unsigned watch_max;	     /* watch.maxWatches; 0: off */
+	unsigned watch_full_check_s; /* watch.fullCheck: every sealed path stat-ed this often */
 };
 
 /* Defaults for a system install. */

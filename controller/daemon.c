@@ -29,6 +29,7 @@
 #include "sdnotify.h"
 #include "status.h"
 #include "suspend.h"
+#include "watch.h"
 #include "webhook.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -40,6 +41,7 @@
 /* TFTP activity this recent is a boot in progress (a Pi 4 waits 30 s for a file). */
 #define BOOT_WINDOW_S	 30
 #define BOOT_RECHECK_MS	 2000L /* the next pass, when a switch waits for a boot */
+#define WATCH_SETTLE_MS	 1500L /* the next pass, when one wrote no seal (watch.h) */
 #define DEFERRALS_MAX	 4096
 #define STATUS_FILE	 "status.json"
 #define STATUS_MAX_SIZE	 ((size_t)64 << 20)
@@ -52,12 +54,14 @@ enum trigger {
 	TRIGGER_SIGHUP,
 	TRIGGER_WEBHOOK,
 	TRIGGER_RECONCILE, /* bramble reconcile, through the control socket (control.h) */
+	TRIGGER_WATCH, /* inotify saw an outside change of a sealed path (watch.h) */
+	TRIGGER_CHECK, /* watch.fullCheck is due */
 	TRIGGER_NONE,
 	TRIGGER_STOP,
 };
 
-static const char *const trigger_names[] = {"start",  "timer",	 "retry",
-					    "SIGHUP", "webhook", "reconcile"};
+static const char *const trigger_names[] = {"start",   "timer",	  "retry",   "SIGHUP",
+					    "webhook", "reconcile", "inotify", "full check"};
 
 struct daemon {
 	const struct bramble_config *cfg;
@@ -81,6 +85,7 @@ struct daemon {
 	struct boot_follow *boot; /* NULL: boot observation is off */
 	struct notify_watch notify;
 	struct control control; /* the loop thread's alone */
+	struct seal_watch watch; /* outside edits of the output trees (watch.h) */
 	struct deferral {
 		char serial[9];
 		time_t since;
@@ -639,10 +644,22 @@ static void deferrals_settle(struct daemon *d)
 	}
 }
 
+/* An outside change inotify reported: a short pause gathers the rest of an edit. */
+static enum trigger watch_event(struct daemon *d)
+{
+	struct timespec settle = {0, 20 * 1000000};
+
+	if (!watch_read(&d->watch))
+		return TRIGGER_NONE;
+	nanosleep(&settle, NULL);
+	watch_read(&d->watch);
+	return TRIGGER_WATCH;
+}
+
 static enum trigger wait_event(struct daemon *d, long delay_ms)
 {
-	long long end = mono_ms() + delay_ms, left;
-	struct pollfd pfd[2];
+	long long end = mono_ms() + delay_ms, left, check;
+	struct pollfd pfd[3];
 	enum trigger t;
 	long due;
 
@@ -650,18 +667,26 @@ static enum trigger wait_event(struct daemon *d, long delay_ms)
 		liveness_beat();
 		due = watchdog_tick();
 		t = take_event(d);
+		if (t == TRIGGER_NONE)
+			t = watch_event(d);
 		if (t != TRIGGER_NONE)
 			return t;
 		left = end - mono_ms();
 		if (left <= 0)
 			return d->failures ? TRIGGER_RETRY : TRIGGER_TIMER;
+		check = watch_due_ms(&d->watch);
+		if (check == 0)
+			return TRIGGER_CHECK;
+		if (left > check)
+			left = check;
 		if (d->boot && left > BOOT_POLL_MS)
 			left = BOOT_POLL_MS;
 		if (left > due)
 			left = due;
 		pfd[0] = (struct pollfd){wake_fd[0], POLLIN, 0};
 		pfd[1] = (struct pollfd){control_fd(&d->control), POLLIN, 0};
-		if (poll(pfd, 2, left > INT_MAX ? INT_MAX : (int)left) > 0 && pfd[0].revents)
+		pfd[2] = (struct pollfd){watch_fd(&d->watch), POLLIN, 0}; /* -1: ignored */
+		if (poll(pfd, 3, left > INT_MAX ? INT_MAX : (int)left) > 0 && pfd[0].revents)
 			wake_drain();
 		if (pfd[1].revents && control_accept(&d->control))
 			return TRIGGER_RECONCILE;
@@ -761,7 +786,10 @@ static long run_pass(struct daemon *d, enum trigger t)
 
 	if (skip_suspended(d, t))
 		return jitter(d, (long)d->cfg->interval_s * 1000);
-	d->opts.trigger = t == TRIGGER_SIGHUP ? "signal" : trigger_names[t];
+	/* history's trigger is one word */
+	d->opts.trigger = t == TRIGGER_SIGHUP  ? "signal"
+			  : t == TRIGGER_CHECK ? "check"
+					       : trigger_names[t];
 	r = status_mark_reconciling(d->cfg->state_dir, trigger_names[t]);
 	if (r < 0)
 		log_errno(r, "cannot mark the pass in %s", d->cfg->state_dir);
@@ -780,6 +808,10 @@ static long run_pass(struct daemon *d, enum trigger t)
 	/* The log line first: whoever sees the pass in /metrics finds it in the log. */
 	log_pass(t, &res, d->failures ? delay : -1);
 	reply_pass(d, &res, start);
+	/* After the log line: the served files are in place, this is bookkeeping. */
+	if (watch_rearm(&d->watch, d->cfg->state_dir, res.kind == PASS_KIND_SEALED) &&
+	    res.outcome == PASS_APPLIED && delay > WATCH_SETTLE_MS)
+		delay = WATCH_SETTLE_MS;
 	metrics_pass(&d->metrics, &res, now_unix());
 	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)
@@ -890,6 +922,11 @@ static int daemon_open(struct daemon *d)
 		return EXIT_FAILED;
 	seed_from_status(d);
 	boot_open(d);
+	if (watch_open(&d->watch, d->cfg) == 0 && watch_fd(&d->watch) >= 0) {
+		d->opts.seal_check = watch_check;
+		d->opts.sealed = watch_sealed;
+		d->opts.seal_check_ctx = &d->watch;
+	}
 	return start_http(d);
 }
 
@@ -902,6 +939,7 @@ static void daemon_close(struct daemon *d)
 	notify_watch_close(&d->notify); /* aborts a delivery in flight */
 	boot_follow_close(d->boot);
 	d->boot = NULL;
+	watch_close(&d->watch);
 	free(d->deferrals);
 	if (d->signals_set)
 		signals_reset();
@@ -936,6 +974,8 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	d.opts.mode = PASS_MODE_APPLY;
 	d.opts.out = NULL;
 	d.opts.memo = &d.memo;
+	d.opts.seal_writes = true; /* the next webhook's pass is then a delta one */
+	d.watch.fd = -1;
 	atomic_init(&d.ready, false);
 	atomic_init(&d.hook_pending, false);
 	d.refused_log = (struct ratelimit)RATELIMIT_INIT(HOOK_LOG_BURST, HOOK_LOG_WINDOW_MS);

@@ -56,6 +56,7 @@ int pass_seal(struct pass *p)
 	in.set = p->set;
 	in.counts = &counts;
 	in.prev = p->delta ? &p->seal : NULL;
+	in.seal_writes = p->o->seal_writes;
 	r = seal_write(p->engine, p->plan, &p->deps, &in, &why);
 	if (r == 0 && why)
 		log_debug("not sealing this pass: %s", why);
@@ -64,6 +65,12 @@ int pass_seal(struct pass *p)
 	else if (r > 0)
 		log_debug("sealed: the next pass checks %zu inputs before doing any work",
 			  counts.unchanged);
+	if (r > 0 && p->o->sealed) {
+		const char *path[ROOT_COUNT];
+
+		pass_root_paths(p, path);
+		p->o->sealed(p->o->seal_check_ctx, path);
+	}
 	return r < 0 ? r : 0;
 }
 
@@ -293,7 +300,8 @@ bool pass_sealed(struct pass *p)
 	if (!same && !delta_possible(p))
 		return false;
 	pass_root_paths(p, path);
-	if (!seal_holds(&p->seal, path, &broken)) {
+	if (p->o->seal_check ? !p->o->seal_check(p->o->seal_check_ctx, &p->seal, path, &broken)
+			     : !seal_holds(&p->seal, path, &broken)) {
 		log_debug("a full pass: a path is not as the last pass left it: %s",
 			  broken ? broken->line : "?");
 		return false;

@@ -14,6 +14,9 @@
 
 #include "config.h"
 
+struct seal;
+struct seal_entry;
+
 enum pass_mode {
 	PASS_MODE_VALIDATE,
 	PASS_MODE_PLAN,
@@ -48,6 +51,18 @@ struct pass_opts {
 	 */
 	bool (*defer)(void *ctx, const char *serial, const char *name);
 	void *defer_ctx;
+	/*
+	 * The daemon's check that every path the seal records is as the last
+	 * pass left it (watch.h: inotify instead of a stat of each path);
+	 * root_path has ROOT_COUNT entries.  NULL: seal_holds(), a stat of each.
+	 */
+	bool (*seal_check)(void *ctx, const struct seal *s, const char *const *root_path,
+			   const struct seal_entry **ret_broken);
+	/* Called when a pass has written a seal (with the roots' directories). */
+	void (*sealed)(void *ctx, const char *const *root_path);
+	void *seal_check_ctx;
+	/* A full pass that applied changes seals them (seal_input.seal_writes). */
+	bool seal_writes;
 };
 
 /* Exit codes of the commands (documented in README.md). */

@@ -102,6 +102,7 @@ struct sealer {
 	char **link_dirs; /* "<root>:<dir>" of each directory of links recorded */
 	size_t n_link_dirs;
 	int64_t racy_after_ns;
+	int64_t racy_found_ns; /* what the pass found in place (expect): this old at least */
 	size_t n;
 	const char *why; /* set when the pass cannot be sealed */
 };
@@ -176,7 +177,7 @@ static int seal_entry(struct sealer *s, char kind, const char *owner, unsigned r
 		      const char *path, const struct plan_item *expect)
 {
 	struct stat st;
-	int64_t mt, ct;
+	int64_t mt, ct, racy;
 	int dfd = root == SEAL_ABSPATH ? AT_FDCWD : s->fd[root];
 
 	if (s->why)
@@ -197,8 +198,9 @@ static int seal_entry(struct sealer *s, char kind, const char *owner, unsigned r
 		s->why = "a path changed during the pass";
 		return 0;
 	}
-	if (kind == 'S' && (mt >= s->racy_after_ns || ct >= s->racy_after_ns ||
-			    (st.st_mtim.tv_nsec == 0 && mt >= s->racy_after_ns - RACY_NS))) {
+	racy = expect && s->racy_found_ns < s->racy_after_ns ? s->racy_found_ns : s->racy_after_ns;
+	if (kind == 'S' &&
+	    (mt >= racy || ct >= racy || (st.st_mtim.tv_nsec == 0 && mt >= racy - RACY_NS))) {
 		s->why = "a path changed too recently";
 		return 0;
 	}
@@ -460,7 +462,7 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 
 /* The entries of the plan's items (a delta pass: of its nodes), then the render's inputs. */
 static int seal_paths(struct sealer *s, const struct plan *p, const struct seal_deps *deps,
-		      const struct seal_input *in)
+		      const struct seal_input *in, bool written)
 {
 	size_t i;
 	int r = 0;
@@ -470,6 +472,8 @@ static int seal_paths(struct sealer *s, const struct plan *p, const struct seal_
 
 		if (in->prev && !it->res && (it->op == PLAN_UNCHANGED || it->applied))
 			continue; /* outside the pass (carried), or deleted */
+		if (written && !it->res && it->applied)
+			continue; /* deleted */
 		r = seal_item(s, it);
 	}
 	for (i = 0; r == 0 && !s->why && deps && i < deps->n; i++)
@@ -486,14 +490,19 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	size_t i;
 	int r = 0;
 
+	bool written = in->prev || (in->seal_writes && plan_has_changes(p));
+
 	r = seal_remove(e->state_fd); /* a stale seal must never outlive its pass */
-	if (r < 0 || p->n_conflict || p->n_keep || (!in->prev && plan_has_changes(p)))
+	if (r < 0 || p->n_conflict || p->n_keep || (!written && plan_has_changes(p)))
 		return r;
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
 	s.fd = e->root_fd;
-	/* A delta pass: what it wrote ended now; the clock must pass it (below). */
-	s.racy_after_ns = in->prev ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
+	/* A pass that wrote: its writes ended now; the clock must pass it (below). */
+	s.racy_after_ns = written ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
+	/* A full pass that wrote vouches for what it found in place by the
+	 * one-second rule still: only its own writes are known to be over. */
+	s.racy_found_ns = in->prev ? s.racy_after_ns : now_ns(CLOCK_REALTIME) - RACY_NS;
 	/* No fsync: a seal lost in a crash only costs one full pass, and a torn
 	 * one has no "end" line. */
 	r = atomic_open(&af, e->state_fd, SEAL_FILE, 0600, ATOMIC_SYNC_NONE);
@@ -507,12 +516,12 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	if (r == 0 && !s.why)
 		r = seal_nodes(&s, p, in);
 	/* Writing the above took longer than a clock tick, mostly: no wait. */
-	if (r == 0 && in->prev)
+	if (r == 0 && written)
 		s.racy_after_ns = settled_after(s.racy_after_ns);
 	if (r == 0 && !s.why && in->prev)
 		r = seal_carry(&s, in);
 	if (r == 0 && !s.why)
-		r = seal_paths(&s, p, deps, in);
+		r = seal_paths(&s, p, deps, in, written);
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)

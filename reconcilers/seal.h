@@ -114,6 +114,9 @@ struct seal_input {
 	/* A delta pass: the seal it started from, whose entries of the nodes
 	 * outside the pass (the set's stubs) are carried over.  NULL: a full pass. */
 	const struct seal *prev;
+	/* A full pass that applied changes: seal what it wrote as a delta pass
+	 * does (one clock tick), what it found in place by the one-second rule. */
+	bool seal_writes;
 };
 
 /*
@@ -151,8 +154,8 @@ const struct seal_file *seal_file_find(const struct seal_file *v, size_t n, cons
 
 /*
  * Seal a pass whose plan p is now wholly in place.  A full pass (in->prev
- * NULL) is sealed only when it changed nothing; a delta pass when every item
- * was applied.  Returns 1 when written, 0 when the pass cannot be sealed
+ * NULL) is sealed only when it changed nothing (or, with in->seal_writes,
+ * when every change was applied); a delta pass when every item was applied.  Returns 1 when written, 0 when the pass cannot be sealed
  * (conflicts, kept items, a path too recently modified to be vouched for;
  * any old seal is then removed; *ret_why, if given, then says why, for the
  * caller's log), or a negative errno.

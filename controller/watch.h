@@ -1,0 +1,85 @@
+/*
+ * watch: the daemon learns about outside edits of the output trees from
+ * inotify instead of a stat of every sealed path.
+ *
+ * A sealed pass (reconcilers/seal.h) proves "nothing changed" by a stat of
+ * every path the seal records: 100,000 fstatat at 10,000 nodes, most of a
+ * no-op pass.  The daemon instead watches the directories those paths are in
+ * (and the sealed directories themselves).  Arming a seal: drain the queued
+ * events, add the missing watches, then stat every path once (a change
+ * before a watch was in place is seen by the stat, any later one by an
+ * event).  While armed, a pass over the same seal with no event about a
+ * sealed path since trusts the seal without a stat (the few absolute-path
+ * inputs, secret files, are still stat-ed).  Any doubt means the full check
+ * again: an event about a sealed path (which also wakes the daemon for a
+ * pass at once), a queue overflow, a watch removed, a watch that could not
+ * be added (watch.maxWatches, the kernel's limit), another seal, and every
+ * watch.fullCheck (default 1 h) in any case, so that an edit inotify cannot
+ * report (another machine writing a network file system, a bug) is repaired
+ * within that time.  Memory: one watch and one path per directory, at most
+ * watch.maxWatches of them, and a table of the seal's paths' hashes.
+ */
+#ifndef BRAMBLE_WATCH_H
+#define BRAMBLE_WATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct seal;
+struct seal_entry;
+
+struct seal_watch {
+	int fd; /* inotify; -1: off (every pass does the full check) */
+	unsigned max;
+	long long full_ms; /* watch.fullCheck */
+	long long last_full;
+	struct watch_dir {
+		char *path; /* absolute */
+		int wd;
+		unsigned root;
+		bool sealed;	 /* the directory is a sealed path (its listing counts) */
+		bool needed;	 /* by the seal being armed */
+		bool gone;	 /* removed or moved: its watch is no longer its path's */
+		const char *rel; /* inside path: relative to its root */
+	} * dirs;
+	size_t n_dirs, cap_dirs; /* in the order added, which is the order of wd */
+	size_t *by_path;	 /* open addressing over dirs: index + 1, 0 empty */
+	size_t by_path_size;
+	uint64_t *entries; /* hashes of the sealed paths (root, path); 0 empty */
+	size_t entries_size;
+	char *root_path[8];
+	bool armed, dirty, incomplete, rearm, drop;
+	bool pending;	   /* the new seal did not hold when armed: a pass is due at once */
+	unsigned settles;  /* passes in a row that wrote no seal */
+	unsigned misses;   /* new seals in a row that did not hold (at most 3 passes follow) */
+	uint64_t identity; /* of the armed seal's entries */
+	char why[512];	   /* the first event that made it dirty */
+};
+
+/* Start watching (max_watches 0: off); 0 or -errno (then off, logged). */
+int watch_open(struct seal_watch *w, const struct bramble_config *cfg);
+void watch_close(struct seal_watch *w);
+/* The fd to poll for events (-1: off). */
+int watch_fd(const struct seal_watch *w);
+/* Read the queued events; true when one is about a sealed path (w->why says which). */
+bool watch_read(struct seal_watch *w);
+/* Milliseconds until the full check is due (LLONG_MAX: never, when off or unarmed). */
+long long watch_due_ms(const struct seal_watch *w);
+/* pass_opts.seal_check: ctx is the watch. */
+bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
+		 const struct seal_entry **ret_broken);
+/* pass_opts.sealed: a pass wrote a seal; watch_rearm() arms it after the pass. */
+void watch_sealed(void *ctx, const char *const *root_path);
+/*
+ * After a pass: one that wrote a seal has it read and the watch armed for
+ * it; one that wrote and did not seal disarms the watch (its own events are
+ * no news); a sealed pass keeps it as it is.  Returns true when the pass
+ * wrote no seal and another pass soon may write one (once in a row): until a
+ * seal is armed, inotify cannot say that nothing changed.
+ */
+bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass);
+
+#endif
