@@ -54,13 +54,13 @@ enum trigger {
 	TRIGGER_SIGHUP,
 	TRIGGER_WEBHOOK,
 	TRIGGER_RECONCILE, /* bramble reconcile, through the control socket (control.h) */
-	TRIGGER_WATCH, /* inotify saw an outside change of a sealed path (watch.h) */
-	TRIGGER_CHECK, /* watch.fullCheck is due */
+	TRIGGER_WATCH,	   /* inotify saw an outside change of a sealed path (watch.h) */
+	TRIGGER_CHECK,	   /* watch.fullCheck is due */
 	TRIGGER_NONE,
 	TRIGGER_STOP,
 };
 
-static const char *const trigger_names[] = {"start",   "timer",	  "retry",   "SIGHUP",
+static const char *const trigger_names[] = {"start",   "timer",	    "retry",   "SIGHUP",
 					    "webhook", "reconcile", "inotify", "full check"};
 
 struct daemon {
@@ -84,7 +84,7 @@ struct daemon {
 	uint32_t rng;
 	struct boot_follow *boot; /* NULL: boot observation is off */
 	struct notify_watch notify;
-	struct control control; /* the loop thread's alone */
+	struct control control;	 /* the loop thread's alone */
 	struct seal_watch watch; /* outside edits of the output trees (watch.h) */
 	struct deferral {
 		char serial[9];

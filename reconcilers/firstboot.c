@@ -37,7 +37,8 @@ static const char unit_text[] =
 struct fb {
 	struct render_ctx *ctx;
 	const struct node *n;
-	const char *dir; /* where the files go: "<serial>", or a node's directory in a shared root */
+	const char
+		*dir; /* where the files go: "<serial>", or a node's directory in a shared root */
 	struct resource_set *out;
 	struct diags *d;
 };

@@ -46,7 +46,8 @@ static int machine_id_empty(int root_fd)
 	if (fstatat(etc, "machine-id", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = errno == ENOENT ? 0 : -errno;
 	else if (S_ISREG(st.st_mode) && st.st_size > 0) {
-		fd = openat(etc, "machine-id", O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		fd = openat(etc, "machine-id",
+			    O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		r = fd < 0 ? -errno : 0;
 		if (fd >= 0)
 			close(fd);
@@ -65,9 +66,8 @@ static int dbus_id_link(int root_fd)
 		return r;
 	if (fstatat(dbus, "machine-id", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = errno == ENOENT ? 0 : -errno;
-	else if (S_ISREG(st.st_mode) &&
-		 (unlinkat(dbus, "machine-id", 0) < 0 ||
-		  symlinkat("/etc/machine-id", dbus, "machine-id") < 0))
+	else if (S_ISREG(st.st_mode) && (unlinkat(dbus, "machine-id", 0) < 0 ||
+					 symlinkat("/etc/machine-id", dbus, "machine-id") < 0))
 		r = -errno;
 	close(dbus);
 	return r;

@@ -426,7 +426,7 @@ static void test_shared_root(void **state)
 	assert_non_null(strstr(r->data, "nfsroot=10.99.0.1:/srv/nfs/shared/os,vers=3,tcp ro "));
 	/* Its serial, and a machine id made from it (a UUID v4's form). */
 	assert_non_null(strstr(r->data, " overlayroot=tmpfs bramble.serial=1234abcd "
-					 "systemd.machine_id="));
+					"systemd.machine_id="));
 	id = strstr(r->data, "systemd.machine_id=") + strlen("systemd.machine_id=");
 	assert_int_equal(strspn(id, "0123456789abcdef"), 32);
 	assert_int_equal(id[12], '4');
@@ -440,19 +440,23 @@ static void test_shared_root(void **state)
 	r = find(&w->out, ROOT_NFS, "shared/os/usr/local/sbin/bramble-firstboot");
 	assert_non_null(r);
 	assert_null(r->node);
-	assert_non_null(find(&w->out, ROOT_NFS, "shared/os/etc/systemd/system/bramble-firstboot.service"));
+	assert_non_null(
+		find(&w->out, ROOT_NFS, "shared/os/etc/systemd/system/bramble-firstboot.service"));
 	assert_null(find(&w->out, ROOT_NFS, "shared/os/etc/bramble/firstboot.conf"));
-	r = find(&w->out, ROOT_NFS, "shared/os/etc/bramble/nodes/1234abcd/etc/bramble/firstboot.conf");
+	r = find(&w->out, ROOT_NFS,
+		 "shared/os/etc/bramble/nodes/1234abcd/etc/bramble/firstboot.conf");
 	assert_non_null(r);
 	assert_int_equal(r->mode, 0600);
 	assert_string_equal(r->node, "a");
-	assert_non_null(find(&w->out, ROOT_NFS, "shared/os/etc/bramble/nodes/3456cdef/etc/hostname"));
+	assert_non_null(
+		find(&w->out, ROOT_NFS, "shared/os/etc/bramble/nodes/3456cdef/etc/hostname"));
 	/* A machine id in the node's own arguments takes the place of bramble's. */
 	w->nodes[0].cmdline.v = extra;
 	w->nodes[0].cmdline.n = 1;
 	render(w);
 	r = child(find(&w->out, ROOT_TFTP, "1234abcd"), "cmdline.txt");
-	assert_non_null(strstr(r->data, "bramble.serial=1234abcd systemd.machine_id=0123456789abcdef"));
+	assert_non_null(
+		strstr(r->data, "bramble.serial=1234abcd systemd.machine_id=0123456789abcdef"));
 	assert_null(strstr(strstr(r->data, "machine_id") + 1, "machine_id")); /* once */
 }
 
