@@ -33,7 +33,9 @@ export -f run_apply
 export BRAMBLE SECRETS W
 # BRAMBLE_PROGRESS_INTERVAL_MS=1: a line (and a bar) as often as the meter is
 # told, so that a fast machine (this disk decompresses in 0.1 s) still shows them.
-BRAMBLE_PROGRESS_INTERVAL_MS=1 script -qfc "bash -c 'run_apply $W/tty'" /dev/null >"$W/tty.out" 2>&1
+# script runs the command with $SHELL (/bin/sh when unset, as under CI), and
+# dash drops the exported function: name bash.
+BRAMBLE_PROGRESS_INTERVAL_MS=1 SHELL=/bin/bash script -qfc "bash -c 'run_apply $W/tty'" /dev/null >"$W/tty.out" 2>&1
 check "apply under a terminal succeeds" test -d "$W/tty/images/sha256"
 tr '\r' '\n' <"$W/tty.out" >"$W/tty.lines"
 check "the bar names the Image and the step" grep -q '^decompress demo-os  \[' "$W/tty.lines"
