@@ -472,6 +472,16 @@ static const struct config_key *find_key(const char *section, const char *key)
 	return NULL;
 }
 
+int config_key_range(const char *section, const char *key, char *out, size_t len)
+{
+	const struct config_key *k = find_key(section, key);
+
+	if (!k || is_string(k) || k->type == KEY_BOOL)
+		return -ENOENT;
+	range_text(k, out, len);
+	return 0;
+}
+
 static bool is_section(const char *s)
 {
 	size_t i;

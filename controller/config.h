@@ -89,6 +89,8 @@ int config_set_root(struct bramble_config *c, const char *dir);
 int config_load(struct bramble_config *c, const char *path, struct diags *d);
 /* Apply "section.key=value" (the --set flag), with the same checks as the file. */
 int config_set_key(struct bramble_config *c, const char *assignment, struct diags *d);
+/* A numeric key's accepted range as its messages say it ("1s to 7d"); -ENOENT. */
+int config_key_range(const char *section, const char *key, char *out, size_t len);
 /* Make every path absolute (relative to the working directory). */
 int config_absolutize(struct bramble_config *c);
 /*

@@ -151,8 +151,11 @@ static bool check_server(struct doctor *d)
 		close(fd);
 	if (r < 0) {
 		doctor_report(d, DOCTOR_FAIL, "server",
-			      "run doctor on the netboot server (ip netns exec NS bramble doctor "
-			      "for a namespace), or correct spec.server in the Cluster",
+			      d->server_set
+				      ? "run doctor on the netboot server (ip netns exec NS bramble "
+					"doctor for a namespace), or correct server: in bramble.yaml"
+				      : "run doctor on the netboot server (ip netns exec NS bramble "
+					"doctor for a namespace), or correct spec.server in the Cluster",
 			      "the cluster's server address %s is not an address of this host "
 			      "(%s): the network checks were not run",
 			      inet_ntoa(d->server), strerror(-r));
@@ -200,8 +203,10 @@ int doctor_command(const struct bramble_config *cfg, const struct doctor_opts *o
 	d.set = set;
 	/* Several sites: this server's nodes and address (pass_select.c does the same). */
 	selector_apply(cfg->selector, set);
-	if (cfg->server && ipv4_parse(cfg->server, &set->cluster->server_ip) == 0)
+	if (cfg->server && ipv4_parse(cfg->server, &set->cluster->server_ip) == 0) {
 		set->cluster->server = cfg->server;
+		d.server_set = true;
+	}
 	d.server.s_addr = htonl(set->cluster->server_ip);
 	d.checks = json_array();
 	if (!d.checks)

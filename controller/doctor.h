@@ -43,6 +43,7 @@ struct doctor {
 	const struct manifest_set *set;
 	const struct doctor_opts *o;
 	struct in_addr server; /* the cluster's server address */
+	bool server_set;       /* from bramble.yaml's server:, not the Cluster's spec.server */
 	json_t *checks;	       /* array of {check, status, message, fix} */
 	FILE *out;
 	size_t n[3]; /* reports per level */

@@ -316,6 +316,7 @@ static int set_interval(struct bramble_config *cfg, const char *v, struct diags 
 {
 	struct diags scratch = DIAGS_INIT;
 	struct buf a = BUF_INIT;
+	char range[96];
 	int r;
 
 	r = buf_printf(&a, "source.interval=%s", v);
@@ -323,10 +324,12 @@ static int set_interval(struct bramble_config *cfg, const char *v, struct diags 
 		r = config_set_key(cfg, buf_str(&a), &scratch);
 	if (r == 0 && scratch.n)
 		r = -EINVAL;
-	if (r == -EINVAL)
-		diags_add(d, NULL,
-			  "--interval: bad duration \"%s\": expected e.g. 60s, 5m, 1h (at most 7d)",
-			  v);
+	if (r == -EINVAL) {
+		if (config_key_range("source", "interval", range, sizeof(range)) < 0)
+			snprintf(range, sizeof(range), "see bramble.yaml(5)");
+		diags_add(d, NULL, "--interval: bad duration \"%s\": expected e.g. 60s, 5m, 1h (%s)",
+			  v, range);
+	}
 	diags_release(&scratch);
 	buf_release(&a);
 	return r;

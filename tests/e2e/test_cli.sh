@@ -193,6 +193,7 @@ expect_rc 64 "-c /dev/null is a usage error" b plan -c /dev/null
 contains "$W/last.err" '"/dev/null": not a regular file' "it says why"
 expect_rc 64 "run --interval 5x is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/r5x" --interval 5x
 contains "$W/last.err" '--interval: bad duration "5x": expected' "it names the flag, not --set"
+contains "$W/last.err" '1h (1s to 7d)' "it gives source.interval's range from the key table"
 expect_rc 64 "run --listen nonsense is a usage error" "$BRAMBLE" run --source "$W/repo" --root "$W/rlisten" --listen nonsense
 contains "$W/last.err" 'bad listen address "nonsense"' "it says which address"
 lacks "$W/last.err" "reconciling" "it refuses before the start-up lines"

@@ -222,6 +222,15 @@ expect_rc 1 "--as-pi with an unknown serial exits 1" \
 	ip netns exec "$NS_C" "$BRAMBLE" doctor --source "$repo" --root "$out" --as-pi 0badc0de --interface bfdr-c
 has FAIL as-pi "no node has the serial"
 
+# Off the server: the fix names where the address came from (no network check runs).
+expect_rc 1 "doctor where spec.server is not an address exits 1" \
+	ip netns exec "$NS_C" "$BRAMBLE" doctor --source "$repo" --root "$out"
+has FAIL server "10.99.0.1 is not an address of this host"
+contains "$W/last.out" "correct spec.server in the Cluster" "the fix names the Cluster's spec.server"
+expect_rc 1 "doctor where bramble.yaml's server: is not an address exits 1" doc --set server=10.99.0.250
+has FAIL server "10.99.0.250 is not an address of this host"
+contains "$W/last.out" "correct server: in bramble.yaml" "the fix names bramble.yaml's server:"
+
 stop_pid "$GAN"
 if [ "$T_FAIL" -ne 0 ]; then echo "# ganesha log (tail):"; grep -v -e dbus -e krb5 "$W/ganesha.log" | tail -20 | sed 's/^/    | /'; fi
 done_testing
