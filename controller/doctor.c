@@ -150,15 +150,16 @@ static bool check_server(struct doctor *d)
 	if (fd >= 0)
 		close(fd);
 	if (r < 0) {
-		doctor_report(d, DOCTOR_FAIL, "server",
-			      d->server_set
-				      ? "run doctor on the netboot server (ip netns exec NS bramble "
-					"doctor for a namespace), or correct server: in bramble.yaml"
-				      : "run doctor on the netboot server (ip netns exec NS bramble "
-					"doctor for a namespace), or correct spec.server in the Cluster",
-			      "the cluster's server address %s is not an address of this host "
-			      "(%s): the network checks were not run",
-			      inet_ntoa(d->server), strerror(-r));
+		doctor_report(
+			d, DOCTOR_FAIL, "server",
+			d->server_set
+				? "run doctor on the netboot server (ip netns exec NS bramble "
+				  "doctor for a namespace), or correct server: in bramble.yaml"
+				: "run doctor on the netboot server (ip netns exec NS bramble "
+				  "doctor for a namespace), or correct spec.server in the Cluster",
+			"the cluster's server address %s is not an address of this host "
+			"(%s): the network checks were not run",
+			inet_ntoa(d->server), strerror(-r));
 		return false;
 	}
 	doctor_report(d, DOCTOR_OK, "server", NULL, "%s is an address of this host",

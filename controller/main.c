@@ -327,8 +327,9 @@ static int set_interval(struct bramble_config *cfg, const char *v, struct diags 
 	if (r == -EINVAL) {
 		if (config_key_range("source", "interval", range, sizeof(range)) < 0)
 			snprintf(range, sizeof(range), "see bramble.yaml(5)");
-		diags_add(d, NULL, "--interval: bad duration \"%s\": expected e.g. 60s, 5m, 1h (%s)",
-			  v, range);
+		diags_add(d, NULL,
+			  "--interval: bad duration \"%s\": expected e.g. 60s, 5m, 1h (%s)", v,
+			  range);
 	}
 	diags_release(&scratch);
 	buf_release(&a);
