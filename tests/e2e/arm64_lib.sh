@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # For test_node_arm64.sh, sourced after lib.sh: phases with their times, the
 # servers with bramble's configuration in a namespace, and qemu-system-aarch64.
 T0=$(date +%s)
@@ -11,10 +12,11 @@ phase() {
 phase_secs() { echo $(($(date +%s) - T_PHASE)); }
 
 # arm64_dnsmasq NS: dnsmasq with bramble's rendered configuration ($out), as
-# its service runs it, until it listens on ports 67 and 69.
+# its service runs it (its log: the file that configuration names), until it
+# listens on ports 67 and 69.
 arm64_dnsmasq() {
 	ip netns exec "$1" dnsmasq -k --conf-file="$out/dnsmasq/bramble.conf" --pid-file="$W/dnsmasq.pid" \
-		--log-facility=- --log-dhcp >>"$W/dnsmasq.log" 2>&1 </dev/null &
+		>>"$W/dnsmasq.out" 2>&1 </dev/null &
 	T_PIDS+=("$!")
 	wait_for 10 sh -c "ip netns exec $1 ss -lnu | grep -q ':67 ' && ip netns exec $1 ss -lnu | grep -q ':69 '"
 }
@@ -44,9 +46,10 @@ CONF
 # arm64_qemu NS CONSOLE KERNEL INITRD CMDLINE [QEMU ARGS]: boot the arm64
 # guest (TCG: -enable-kvm hangs on these machines) on the tap a64tap with the
 # node's MAC, its serial console in CONSOLE, until it powers off (at most
-# ARM64_BOOT_TIMEOUT seconds, 300).
+# ARM64_BOOT_TIMEOUT seconds, 900: a loaded machine slows TCG down
+# tenfold).
 arm64_qemu() {
-	local ns=$1 console=$2 kernel=$3 initrd=$4 cmdline=$5 t=${ARM64_BOOT_TIMEOUT:-300}
+	local ns=$1 console=$2 kernel=$3 initrd=$4 cmdline=$5 t=${ARM64_BOOT_TIMEOUT:-900}
 	shift 5
 	timeout "$t" ip netns exec "$ns" qemu-system-aarch64 -M virt -cpu cortex-a57 -accel tcg -smp 2 \
 		-m 512 -nodefaults -display none -no-reboot -serial "file:$console" \

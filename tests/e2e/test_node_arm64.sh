@@ -119,6 +119,7 @@ ip -n "$NS" tuntap add dev a64tap mode tap
 ip -n "$NS" addr add 10.99.0.1/24 dev a64tap
 ip -n "$NS" link set a64tap up
 check "dnsmasq serves DHCP and TFTP with bramble's configuration" arm64_dnsmasq "$NS"
+DLOG=$(sed -n 's/^log-facility=//p' "$out/dnsmasq/bramble.conf")
 check "rpcbind and ganesha serve bramble's exports over NFSv3" arm64_nfs "$NS"
 
 # --- Boot 1: the bootloader --------------------------------------------------
@@ -135,6 +136,8 @@ contains "$W/fw.console" " tftp=10.99.0.1 " "... with option 66, the TFTP server
 contains "$W/fw.console" "$(printf 'Raspberry Pi Boot' | od -An -tx1 | tr -d ' \n')" \
 	"... and option 43 with the PXE menu a Pi looks for"
 contains "$W/fw.console" "FW: done" "the bootloader fetched its files over TFTP from $SERIAL/"
+contains "$DLOG" "DHCPACK(a64tap) $NODE_IP $MAC $HOST" "dnsmasq acked the node's reservation"
+contains "$DLOG" "sent $tree/kernel8.img to $NODE_IP" "dnsmasq sent the node's kernel8.img over TFTP"
 mkdir -p "$fw"
 check "the fetched files reach the test" tar -xf "$W/fw.disk" -C "$fw"
 for f in config.txt start4.elf initramfs8 cmdline.txt kernel8.img; do
@@ -142,7 +145,9 @@ for f in config.txt start4.elf initramfs8 cmdline.txt kernel8.img; do
 done
 check "config.txt named kernel8.img and initramfs8 (auto_initramfs)" \
 	test "$(cat "$fw/boot.names" 2>/dev/null)" = "$(printf 'kernel=kernel8.img\ninitrd=initramfs8')"
-[ -s "$fw/kernel8.img" ] && [ -s "$fw/cmdline.txt" ] || grep -a . "$W/fw.console" | tail -30 | sed 's/^/    | /'
+if [ ! -s "$fw/kernel8.img" ] || [ ! -s "$fw/cmdline.txt" ]; then
+	grep -a . "$W/fw.console" | tail -30 | sed 's/^/    | /'
+fi
 
 # --- Boot 2: the kernel, with the served cmdline.txt --------------------------
 phase "boot 2: the kernel"

@@ -110,7 +110,7 @@ printf '# config.txt of the bramble arm64 test image\narm_64bit=1\nauto_initramf
 printf 'console=ttyAMA0,115200 root=PARTUUID=1234abcd-02 rootfstype=ext4 fsck.repair=yes rootwait\n' \
 	>"$boot/cmdline.txt"
 sh "$disk_script" "$boot" "$root" "$work/arm64-node.img" 64 16 >/dev/null
-xz -T2 -6 "$work/arm64-node.img"
+xz -T2 -3 "$work/arm64-node.img"
 sha256sum "$work/arm64-node.img.xz" | cut -d' ' -f1 >"$work/arm64-node.img.xz.sha256"
 cp "$work/k/boot/vmlinuz-$kver" "$work/vmlinuz"
 # Images of other recipes: removed a day after they were made (another
