@@ -9,7 +9,7 @@ TEST="python3 python3-yaml python3-jsonschema iproute2 iputils-ping busybox atft
 nfs-ganesha nfs-ganesha-vfs nfs-kernel-server libnfs-utils rpcbind kmod util-linux \
 mtools dosfstools fdisk e2fsprogs clang-format curl prometheus lighttpd lighttpd-mod-openssl openssl openssh-server \
 xz-utils zstd zip attr libcap2-bin xfsprogs mandoc lintian man-db docker-compose debootstrap qemu-system-x86 \
-python3-kubernetes"
+qemu-system-arm python3-kubernetes"
 # kubectl (kustomize) for tests/e2e/test_kubernetes.sh: Debian's kubernetes-client,
 # unless a kubectl is there already (another package's /usr/bin/kubectl, e.g. the
 # cloud SDK's, cannot be installed beside it; the test works with either).
