@@ -151,7 +151,15 @@ static int add_root(struct rootfs *rf, const char *path, const struct node *n,
 	return r;
 }
 
-static int fstab_text(struct buf *b, const char *who)
+/*
+ * A shared root's fstab names / too: its nodes boot with "ro" (the NFS mount
+ * stays read-only), and overlayroot's initramfs hook then remounts its
+ * overlay read-only as well, leaving the read-write remount to
+ * systemd-remount-fs, which only remounts what fstab lists.  overlayroot
+ * rewrites the line into the overlay's (its options dropped, so rw); without
+ * overlayroot the line keeps / read-only.
+ */
+static int fstab_text(struct buf *b, const char *who, bool shared)
 {
 	return buf_printf(
 		b,
@@ -159,8 +167,12 @@ static int fstab_text(struct buf *b, const char *who)
 		"# The root file system is mounted over NFS by the kernel (nfsroot= in\n"
 		"# cmdline.txt), and there is no SD card.  /boot/firmware is not mounted:\n"
 		"# the boot files are served by bramble over TFTP, from the repository.\n"
+		"%s"
 		"proc            /proc           proc    defaults          0       0\n",
-		who);
+		who,
+		shared ? "# Read-only: overlayroot turns this line into its read-write overlay.\n"
+			 "/dev/nfs        /               nfs     ro                0       0\n"
+		       : "");
 }
 
 /* A node's /etc/hostname and /etc/hosts, beneath dir. */
@@ -198,7 +210,7 @@ static int private_root(struct rootfs *rf, const struct node *n, struct image_ro
 	if (r == 0)
 		r = buf_printf(&who, "node %s", n->name);
 	if (r == 0)
-		r = fstab_text(&b, buf_str(&who));
+		r = fstab_text(&b, buf_str(&who), false);
 	if (r == 0)
 		r = add_text(rf, n->serial, "etc/fstab", n, buf_str(&b));
 	if (r == 0)
@@ -222,7 +234,7 @@ static int shared_copy(struct rootfs *rf, const struct node *n, struct image_roo
 	if (r == 0)
 		r = buf_printf(&who, "image %s, shared by its nodes", n->image->name);
 	if (r == 0)
-		r = fstab_text(&b, buf_str(&who));
+		r = fstab_text(&b, buf_str(&who), true);
 	if (r == 0)
 		r = add_text(rf, path, "etc/fstab", NULL, buf_str(&b));
 	if (r == 0)
