@@ -17,8 +17,7 @@
 #include "reconcile.h"
 #include "source.h"
 #include "status.h"
-#include "../common/parse.h"
-#include "../common/progress.h"
+#include "progress_sink.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -59,68 +58,13 @@ static void download_note_log(void *arg, enum download_note kind, const char *li
 		log_info("%s", line);
 }
 
-/*
- * The progress of the image being brought in (progress.h): a bar on a
- * terminal, else a log line every 10 s (BRAMBLE_PROGRESS_INTERVAL_MS),
- * and the step in status.json at most once a second (/status shows it).
- */
-struct image_meter {
-	struct progress_meter m;
-	const char *name;      /* the Image's */
-	const char *state_dir; /* where status.json is */
-	double status_at;      /* when it was last written */
-	bool drawn;	       /* a bar is on the terminal's last line */
-};
-
-static void image_progress(void *arg, const struct progress *p)
+/* The progress of the Image being brought in, named by it (progress_sink.h). */
+static void sink_init(struct progress_sink *sink, const struct bramble_config *cfg,
+		      const struct image *img, struct imgstore_opts *o)
 {
-	struct image_meter *im = arg;
-	struct progress q = *p;
-	double now = progress_now();
-	char line[200];
-	bool due;
-
-	if (!q.object)
-		q.object = im->name;
-	if (im->drawn && strcmp(im->m.step, q.step) != 0) { /* the next step: a new line */
-		fputc('\n', stderr);
-		im->drawn = false;
-	}
-	due = progress_meter_due(&im->m, &q, now);
-	/* /status: at most once a second (or each line, when they come faster). */
-	if (now - im->status_at >= (im->m.interval_s < 1 ? im->m.interval_s : 1)) {
-		im->status_at = now;
-		(void)status_mark_progress(im->state_dir, &q, progress_meter_elapsed(&im->m, now));
-	}
-	if (!due)
-		return;
-	progress_format(&q, progress_meter_elapsed(&im->m, now), im->m.tty, line, sizeof(line));
-	if (im->m.tty) {
-		fprintf(stderr, "\r%-79s", line);
-		fflush(stderr);
-		im->drawn = true;
-	} else {
-		log_info("%s", line);
-	}
-}
-
-/* The meter of one Image; no output with -q. */
-static void meter_init(struct image_meter *im, const struct bramble_config *cfg,
-		       const struct image *img, struct imgstore_opts *o)
-{
-	const char *every = getenv("BRAMBLE_PROGRESS_INTERVAL_MS");
-	uint64_t ms = 0;
-
-	if (every && parse_u64(every, 10, 3600000, &ms) < 0)
-		ms = 0;
-	memset(im, 0, sizeof(*im));
-	progress_meter_init(&im->m, isatty(STDERR_FILENO), (double)ms / 1000);
-	im->name = img->name;
-	im->state_dir = cfg->state_dir;
-	if (!o->quiet) {
-		o->progress.fn = image_progress;
-		o->progress.arg = im;
-	}
+	progress_sink_init(sink, img->name, cfg->state_dir, o->quiet);
+	o->progress.fn = progress_sink_report;
+	o->progress.arg = sink;
 }
 
 static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
@@ -171,7 +115,7 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		   FILE *out, struct diags *d, size_t *ret_pending)
 {
 	struct imgstore_opts o;
-	struct image_meter im;
+	struct progress_sink sink;
 	size_t i, pending = 0, bad = 0;
 	int store_fd = -1, r = 0;
 
@@ -201,10 +145,9 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 			pending++;
 			continue;
 		}
-		meter_init(&im, cfg, img, &o);
+		sink_init(&sink, cfg, img, &o);
 		r = imgstore_ensure(store_fd, img, &o, digest, &err);
-		if (im.drawn)
-			fputc('\n', stderr);
+		progress_sink_end(&sink);
 		if (r == -ECANCELED) /* SIGTERM: not a failure of the image */
 			log_warnx("interrupted (bramble is stopping): %s; the next pass begins it "
 				  "again",

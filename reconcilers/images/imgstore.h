@@ -51,8 +51,7 @@ struct imgstore_opts {
 	const char *ca_file;  /* extra CA bundle for https, or NULL */
 	bool keep_downloads;  /* keep downloads/<digest> after a successful extraction */
 	bool quiet;	      /* no download progress */
-	/* One line per finished step ("decompressed 1024 MiB in 9.1 s"), and a
-	 * progress line about every 10 s during decompression.  NULL: silent. */
+	/* One line per finished step ("decompressed 1024 MiB in 9.1 s").  NULL: silent. */
 	void (*note)(void *arg, const char *line);
 	/* A download's progress, retries and final line (download.h); NULL: silent. */
 	void (*download_note)(void *arg, enum download_note kind, const char *line);
