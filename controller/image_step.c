@@ -218,7 +218,7 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 			log_errno(r, "cannot record the images in use in %s/%s", cfg->image_store,
 				  IN_USE_FILE);
 		for (i = 0; i < l.n; i++)
-			if (!l.v[i].n_refs) {
+			if (!l.v[i].n_refs && !l.v[i].fetching) {
 				n++;
 				bytes += l.v[i].bytes;
 			}
@@ -227,6 +227,19 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 	}
 	close(fd);
 	return record ? r : 0;
+}
+
+size_t image_step_fetching(const struct bramble_config *cfg)
+{
+	size_t n = 0;
+	int fd = -1;
+
+	if (store_open(cfg, false, &fd) < 0)
+		return 0;
+	if (imgstore_fetching(fd, &n) < 0)
+		n = 0;
+	close(fd);
+	return n;
 }
 
 int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
@@ -253,11 +266,12 @@ int image_step_states(const struct bramble_config *cfg, const struct manifest_se
 	for (i = 0; i < l.n; i++) {
 		const struct imgstore_entry *e = &l.v[i];
 
-		states[e->failed       ? IMAGE_STATE_FAILED
+		states[e->fetching     ? IMAGE_STATE_FETCHING
+		       : e->failed     ? IMAGE_STATE_FAILED
 		       : !e->extracted ? IMAGE_STATE_PARTIAL
 		       : e->n_refs     ? IMAGE_STATE_PRESENT
 				       : IMAGE_STATE_UNUSED]++;
-		if (e->extracted && !e->failed)
+		if ((e->extracted && !e->failed) || e->fetching) /* fetching: not missing */
 			held += e->n_refs;
 	}
 	states[IMAGE_STATE_MISSING] = used > held ? used - held : 0;
@@ -278,7 +292,7 @@ void image_step_status(const struct bramble_config *cfg, FILE *out)
 	if (file_read_at(fd, IN_USE_FILE, IN_USE_MAX, &in_use, &len) == 0 &&
 	    imgstore_list(fd, NULL, &l) == 0) {
 		for (i = 0; i < l.n; i++)
-			if (!strstr(in_use, l.v[i].digest)) {
+			if (!strstr(in_use, l.v[i].digest) && !l.v[i].fetching) {
 				n++;
 				bytes += l.v[i].bytes;
 			}
@@ -301,8 +315,10 @@ static void print_entry(const struct imgstore_entry *e, bool known, FILE *out)
 		fprintf(out, "%s%s (%s:%u)", i ? ", " : "", e->refs[i]->name,
 			e->refs[i]->pos.file ? e->refs[i]->pos.file : "?", e->refs[i]->pos.line);
 	if (!e->n_refs)
-		fputs(known ? "unused" : "?", out);
-	if (e->failed)
+		fputs(e->fetching ? "-" : known ? "unused" : "?", out);
+	if (e->fetching)
+		fputs(" (being fetched)", out);
+	else if (e->failed)
 		fputs(" (its extraction failed)", out);
 	else if (!e->extracted)
 		fputs(" (download only)", out);
@@ -323,7 +339,7 @@ static int list_print(const struct imgstore_list *l, bool known, FILE *out)
 	for (i = 0; i < l->n; i++) {
 		print_entry(&l->v[i], known, out);
 		bytes += l->v[i].bytes;
-		if (!l->v[i].n_refs) {
+		if (!l->v[i].n_refs && !l->v[i].fetching) {
 			unused++;
 			unused_bytes += l->v[i].bytes;
 		}
@@ -352,10 +368,11 @@ static int list_json(const char *store, const struct imgstore_list *l, bool know
 
 		for (j = 0; known && used && j < e->n_refs; j++)
 			json_array_append_new(used, json_string(e->refs[j]->name));
-		json_array_append_new(a, json_pack("{s:s,s:I,s:b,s:b,s:s?,s:o}", "digest",
+		json_array_append_new(a, json_pack("{s:s,s:I,s:b,s:b,s:b,s:s?,s:o}", "digest",
 						   e->digest, "bytes", (json_int_t)e->bytes,
 						   "extracted", e->extracted, "failed", e->failed,
-						   "url", e->url, "usedBy", used));
+						   "fetching", e->fetching, "url", e->url, "usedBy",
+						   used));
 	}
 	doc = json_pack("{s:s,s:s,s:b,s:o}", "schema", "bramble/images/v1", "store", store,
 			"usageKnown", known, "images", a);
@@ -382,7 +399,7 @@ static int prune(int store_fd, const struct imgstore_list *l, bool dry_run, json
 		struct buf err = BUF_INIT;
 		const char *action = "wouldRemove";
 
-		if (l->v[i].n_refs)
+		if (l->v[i].n_refs || l->v[i].fetching) /* fetching: its lock is held */
 			continue;
 		if (!dry_run && imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
 			log_warnx("%s", buf_str(&err));

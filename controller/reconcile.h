@@ -89,6 +89,7 @@ enum image_state {
 	IMAGE_STATE_PARTIAL, /* downloaded, not extracted (cut short) */
 	IMAGE_STATE_FAILED,  /* its extraction failed */
 	IMAGE_STATE_MISSING, /* a url Image nodes use that the store does not hold */
+	IMAGE_STATE_FETCHING, /* being downloaded or extracted now (its lock is held) */
 	IMAGE_STATE_COUNT,
 };
 
