@@ -246,9 +246,9 @@ static int add_passes(struct buf *out, const struct metrics *m)
 static int add_images(struct buf *out, const struct metrics *m)
 {
 	static const char *const states[IMAGE_STATE_COUNT] = {
-		[IMAGE_STATE_PRESENT] = "present",   [IMAGE_STATE_UNUSED] = "unused",
-		[IMAGE_STATE_PARTIAL] = "partial",   [IMAGE_STATE_FAILED] = "failed",
-		[IMAGE_STATE_MISSING] = "missing",   [IMAGE_STATE_FETCHING] = "fetching",
+		[IMAGE_STATE_PRESENT] = "present", [IMAGE_STATE_UNUSED] = "unused",
+		[IMAGE_STATE_PARTIAL] = "partial", [IMAGE_STATE_FAILED] = "failed",
+		[IMAGE_STATE_MISSING] = "missing", [IMAGE_STATE_FETCHING] = "fetching",
 	};
 	uint64_t v[IMAGE_STATE_COUNT], left = m->fetching_now, take;
 	size_t i;

@@ -703,8 +703,8 @@ static void *stage_worker(void *arg)
 		if (!p->v[i].it)
 			continue;
 		/* Stopping: no new copy is begun (one under way stops by itself). */
-		p->v[i].r = stop_requested() ? -ECANCELED
-					     : job_stage(p->e, p->sfd, &p->v[i], p->meter);
+		p->v[i].r =
+			stop_requested() ? -ECANCELED : job_stage(p->e, p->sfd, &p->v[i], p->meter);
 	}
 	return NULL;
 }

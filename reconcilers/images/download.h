@@ -29,8 +29,8 @@
 
 /* What a line given to download_opts.note is about. */
 enum download_note {
-	DOWNLOAD_RETRY,	   /* "download of <url>: <why>; trying again in 1000 ms" */
-	DOWNLOAD_DONE,	   /* "downloaded <url>: 90 MiB in 21.5 s (4 MiB/s)" */
+	DOWNLOAD_RETRY, /* "download of <url>: <why>; trying again in 1000 ms" */
+	DOWNLOAD_DONE,	/* "downloaded <url>: 90 MiB in 21.5 s (4 MiB/s)" */
 };
 
 struct download_opts {

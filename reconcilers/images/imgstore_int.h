@@ -87,6 +87,9 @@ int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1]);
 /* Record the digest of a file:// url with the file's identity (urls/). */
 int imgstore_record_write(int store_fd, const char *url, const struct stat *st, const char *digest);
 
+/* len bytes at off of fd: 0, -EINVAL when the file is shorter, or another negative errno. */
+int imgstore_read_exact(int fd, void *dst, size_t len, uint64_t off);
+
 /* Whether partition p starts with a FAT boot sector (see imgstore_find_parts). */
 bool imgstore_holds_fat(int fd, const struct imgfs_part *p);
 

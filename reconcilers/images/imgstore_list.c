@@ -92,19 +92,27 @@ static int scan_extracted(int dfd, const char *name, struct imgstore_list *l, si
 	return info_read(dfd, e);
 }
 
-/* An extracted image, without its size (imgstore_fetching() needs none). */
-static int scan_extracted_only(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+/* The entry of a directory entry named by a digest, set one flag: 0 (not a digest: none). */
+static int entry_mark(struct imgstore_list *l, size_t *cap, const char *name, bool extracted,
+		      bool failed)
 {
 	struct imgstore_entry *e;
 
-	(void)dfd;
 	if (!imgstore_is_digest(name))
 		return 0;
 	e = entry_get(l, cap, name);
 	if (!e)
 		return -ENOMEM;
-	e->extracted = true;
+	e->extracted |= extracted;
+	e->failed |= failed;
 	return 0;
+}
+
+/* An extracted image, without its size (imgstore_fetching() needs none). */
+static int scan_extracted_only(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+{
+	(void)dfd;
+	return entry_mark(l, cap, name, true, false);
 }
 
 /* A kept or partial download: downloads/<digest>[.part]. */
@@ -132,16 +140,8 @@ static int scan_download(int dfd, const char *name, struct imgstore_list *l, siz
 /* A failure record: failed/<digest>. */
 static int scan_failed(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
-	struct imgstore_entry *e;
-
 	(void)dfd;
-	if (!imgstore_is_digest(name))
-		return 0;
-	e = entry_get(l, cap, name);
-	if (!e)
-		return -ENOMEM;
-	e->failed = true;
-	return 0;
+	return entry_mark(l, cap, name, false, true);
 }
 
 /*

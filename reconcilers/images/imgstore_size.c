@@ -26,16 +26,12 @@
 #define GZIP_FLAG_EXTRA	  0x04u	      /* bgzip and other multi-member writers */
 #define GZIP_MEMBER_BYTES 18u	      /* header and trailer of the smallest member */
 
+/* A read past the end is a damaged file: its size is not known. */
 static int pread_all(int fd, void *p, size_t len, uint64_t off)
 {
-	ssize_t n;
+	int r = imgstore_read_exact(fd, p, len, off);
 
-	do
-		n = pread(fd, p, len, (off_t)off);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -ENODATA;
+	return r == -EINVAL ? -ENODATA : r;
 }
 
 static uint32_t rd_le32(const unsigned char *p)

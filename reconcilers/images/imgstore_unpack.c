@@ -19,8 +19,8 @@
 #include "imgstore_int.h"
 #include "stop.h"
 
-#define READ_BLOCK   ((size_t)1 << 20)
-#define HOLE_BLOCK   ((size_t)4096)
+#define READ_BLOCK ((size_t)1 << 20)
+#define HOLE_BLOCK ((size_t)4096)
 
 /* The libarchive handle of a decompression that is not .xz. */
 static struct archive *ar(const struct unpack *u)

@@ -209,11 +209,20 @@ static void test_disk_size(void **state)
 		const char *name;
 		int r;
 	} cases[] = {
-		{"disk.img", 0},	 {"disk.img.xz", 0},	   {"one.img.xz", 0},
-		{"cat.img.xz", 0},	 {"pad.img.xz", 0},	   {"disk.img.zst", 0},
-		{"disk.img.gz", 1},	 {"two.img.gz", 1},	   {"pipe.img.zst", -ENODATA},
-		{"disk.img.bz2", -ENODATA}, {"disk.zip", -ENODATA}, {"trunc.img.xz", -ENODATA},
-		{"trunc.img.zst", -ENODATA}, {"bad.img.xz", 0},
+		{"disk.img", 0},
+		{"disk.img.xz", 0},
+		{"one.img.xz", 0},
+		{"cat.img.xz", 0},
+		{"pad.img.xz", 0},
+		{"disk.img.zst", 0},
+		{"disk.img.gz", 1},
+		{"two.img.gz", 1},
+		{"pipe.img.zst", -ENODATA},
+		{"disk.img.bz2", -ENODATA},
+		{"disk.zip", -ENODATA},
+		{"trunc.img.xz", -ENODATA},
+		{"trunc.img.zst", -ENODATA},
+		{"bad.img.xz", 0},
 	};
 	size_t i;
 
@@ -264,8 +273,8 @@ static void unpack_metered(const char *in, struct progress *last)
  */
 static void test_unpack_total(void **state)
 {
-	static const char *const exact[] = {"disk.img", "disk.img.xz", "one.img.xz",
-					    "disk.img.zst", "disk.img.gz"};
+	static const char *const exact[] = {"disk.img", "disk.img.xz", "one.img.xz", "disk.img.zst",
+					    "disk.img.gz"};
 	static const char *const estimated[] = {"pipe.img.zst", "disk.img.bz2", "two.img.gz"};
 	const uint64_t table_end = (34816ull + 40960) * 512;
 	struct progress last;
