@@ -103,7 +103,7 @@ static void eta_text(const struct progress *p, double rate, char *out, size_t n)
 void progress_format(const struct progress *p, double elapsed, bool bar, char *out, size_t size)
 {
 	char done[32], t[32], total[40] = "", r[32], rate[40] = "", eta[32] = "", pct[16] = "";
-	char b[BAR_WIDTH + 8] = "";
+	char b[BAR_WIDTH + 8] = "", items[48] = "";
 	double rate_v = elapsed > 0 ? (double)p->done / elapsed : 0, f = 0;
 
 	amount(p->done, p->files, done, sizeof(done));
@@ -123,6 +123,9 @@ void progress_format(const struct progress *p, double elapsed, bool bar, char *o
 	}
 	if (p->total && rate_v > 0)
 		eta_text(p, rate_v, eta, sizeof(eta));
-	snprintf(out, size, "%s %s  %s%s%s%s%s%s", p->step, p->object ? p->object : "", b, pct,
-		 done, total, rate, eta);
+	if (p->items_total)
+		snprintf(items, sizeof(items), "%s%" PRIu64 "/%" PRIu64, p->object ? " " : "",
+			 p->items_done, p->items_total);
+	snprintf(out, size, "%s %s%s  %s%s%s%s%s%s", p->step, p->object ? p->object : "", items, b,
+		 pct, done, total, rate, eta);
 }

@@ -24,6 +24,9 @@ struct progress {
 	uint64_t total; /* 0: not known */
 	bool estimate;	/* total is an estimate (shown with "~"); done may pass it */
 	bool files;	/* counts files, not bytes */
+	/* A step over several items (copy roots): how many are done of how
+	 * many, shown after the object ("copy roots 1/3"); items_total 0: none. */
+	uint64_t items_done, items_total;
 };
 
 struct progress_cb {
@@ -58,7 +61,8 @@ double progress_meter_elapsed(const struct progress_meter *m, double now);
 /*
  * The text of p after elapsed seconds: with bar, "decompress raspios
  * [#####     ]  45%  1.2 GiB / ~2.6 GiB  85.3 MiB/s  ETA 0:17", else the same
- * without the bar.  The percent and ETA only with a total.
+ * without the bar; a step over items has them after the object ("copy roots
+ * 1/3  [...").  The percent and ETA only with a total.
  */
 void progress_format(const struct progress *p, double elapsed, bool bar, char *out, size_t size);
 

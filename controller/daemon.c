@@ -25,6 +25,7 @@
 #include "http.h"
 #include "liveness.h"
 #include "log.h"
+#include "image_step.h"
 #include "metrics.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -286,6 +287,7 @@ static int op_metrics(void *ctx, struct buf *out)
 	struct daemon *d = ctx;
 
 	metrics_suspended(&d->metrics, suspend_is_on(d->state_dir));
+	metrics_fetching(&d->metrics, image_step_fetching(d->cfg));
 	return metrics_format(&d->metrics, out);
 }
 

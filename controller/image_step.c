@@ -17,8 +17,7 @@
 #include "reconcile.h"
 #include "source.h"
 #include "status.h"
-#include "../common/parse.h"
-#include "../common/progress.h"
+#include "progress_sink.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 
@@ -59,68 +58,13 @@ static void download_note_log(void *arg, enum download_note kind, const char *li
 		log_info("%s", line);
 }
 
-/*
- * The progress of the image being brought in (progress.h): a bar on a
- * terminal, else a log line every 10 s (BRAMBLE_PROGRESS_INTERVAL_MS),
- * and the step in status.json at most once a second (/status shows it).
- */
-struct image_meter {
-	struct progress_meter m;
-	const char *name;      /* the Image's */
-	const char *state_dir; /* where status.json is */
-	double status_at;      /* when it was last written */
-	bool drawn;	       /* a bar is on the terminal's last line */
-};
-
-static void image_progress(void *arg, const struct progress *p)
+/* The progress of the Image being brought in, named by it (progress_sink.h). */
+static void sink_init(struct progress_sink *sink, const struct bramble_config *cfg,
+		      const struct image *img, struct imgstore_opts *o)
 {
-	struct image_meter *im = arg;
-	struct progress q = *p;
-	double now = progress_now();
-	char line[200];
-	bool due;
-
-	if (!q.object)
-		q.object = im->name;
-	if (im->drawn && strcmp(im->m.step, q.step) != 0) { /* the next step: a new line */
-		fputc('\n', stderr);
-		im->drawn = false;
-	}
-	due = progress_meter_due(&im->m, &q, now);
-	/* /status: at most once a second (or each line, when they come faster). */
-	if (now - im->status_at >= (im->m.interval_s < 1 ? im->m.interval_s : 1)) {
-		im->status_at = now;
-		(void)status_mark_progress(im->state_dir, &q, progress_meter_elapsed(&im->m, now));
-	}
-	if (!due)
-		return;
-	progress_format(&q, progress_meter_elapsed(&im->m, now), im->m.tty, line, sizeof(line));
-	if (im->m.tty) {
-		fprintf(stderr, "\r%-79s", line);
-		fflush(stderr);
-		im->drawn = true;
-	} else {
-		log_info("%s", line);
-	}
-}
-
-/* The meter of one Image; no output with -q. */
-static void meter_init(struct image_meter *im, const struct bramble_config *cfg,
-		       const struct image *img, struct imgstore_opts *o)
-{
-	const char *every = getenv("BRAMBLE_PROGRESS_INTERVAL_MS");
-	uint64_t ms = 0;
-
-	if (every && parse_u64(every, 10, 3600000, &ms) < 0)
-		ms = 0;
-	memset(im, 0, sizeof(*im));
-	progress_meter_init(&im->m, isatty(STDERR_FILENO), (double)ms / 1000);
-	im->name = img->name;
-	im->state_dir = cfg->state_dir;
-	if (!o->quiet) {
-		o->progress.fn = image_progress;
-		o->progress.arg = im;
-	}
+	progress_sink_init(sink, img->name, cfg->state_dir, o->quiet);
+	o->progress.fn = progress_sink_report;
+	o->progress.arg = sink;
 }
 
 static void opts_from(const struct bramble_config *cfg, struct imgstore_opts *o)
@@ -171,7 +115,7 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 		   FILE *out, struct diags *d, size_t *ret_pending)
 {
 	struct imgstore_opts o;
-	struct image_meter im;
+	struct progress_sink sink;
 	size_t i, pending = 0, bad = 0;
 	int store_fd = -1, r = 0;
 
@@ -201,10 +145,9 @@ int image_step_run(const struct bramble_config *cfg, const struct manifest_set *
 			pending++;
 			continue;
 		}
-		meter_init(&im, cfg, img, &o);
+		sink_init(&sink, cfg, img, &o);
 		r = imgstore_ensure(store_fd, img, &o, digest, &err);
-		if (im.drawn)
-			fputc('\n', stderr);
+		progress_sink_end(&sink);
 		if (r == -ECANCELED) /* SIGTERM: not a failure of the image */
 			log_warnx("interrupted (bramble is stopping): %s; the next pass begins it "
 				  "again",
@@ -275,7 +218,7 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 			log_errno(r, "cannot record the images in use in %s/%s", cfg->image_store,
 				  IN_USE_FILE);
 		for (i = 0; i < l.n; i++)
-			if (!l.v[i].n_refs) {
+			if (!l.v[i].n_refs && !l.v[i].fetching) {
 				n++;
 				bytes += l.v[i].bytes;
 			}
@@ -284,6 +227,19 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 	}
 	close(fd);
 	return record ? r : 0;
+}
+
+size_t image_step_fetching(const struct bramble_config *cfg)
+{
+	size_t n = 0;
+	int fd = -1;
+
+	if (store_open(cfg, false, &fd) < 0)
+		return 0;
+	if (imgstore_fetching(fd, &n) < 0)
+		n = 0;
+	close(fd);
+	return n;
 }
 
 int image_step_states(const struct bramble_config *cfg, const struct manifest_set *set,
@@ -310,11 +266,12 @@ int image_step_states(const struct bramble_config *cfg, const struct manifest_se
 	for (i = 0; i < l.n; i++) {
 		const struct imgstore_entry *e = &l.v[i];
 
-		states[e->failed       ? IMAGE_STATE_FAILED
+		states[e->fetching     ? IMAGE_STATE_FETCHING
+		       : e->failed     ? IMAGE_STATE_FAILED
 		       : !e->extracted ? IMAGE_STATE_PARTIAL
 		       : e->n_refs     ? IMAGE_STATE_PRESENT
 				       : IMAGE_STATE_UNUSED]++;
-		if (e->extracted && !e->failed)
+		if ((e->extracted && !e->failed) || e->fetching) /* fetching: not missing */
 			held += e->n_refs;
 	}
 	states[IMAGE_STATE_MISSING] = used > held ? used - held : 0;
@@ -335,7 +292,7 @@ void image_step_status(const struct bramble_config *cfg, FILE *out)
 	if (file_read_at(fd, IN_USE_FILE, IN_USE_MAX, &in_use, &len) == 0 &&
 	    imgstore_list(fd, NULL, &l) == 0) {
 		for (i = 0; i < l.n; i++)
-			if (!strstr(in_use, l.v[i].digest)) {
+			if (!strstr(in_use, l.v[i].digest) && !l.v[i].fetching) {
 				n++;
 				bytes += l.v[i].bytes;
 			}
@@ -358,8 +315,10 @@ static void print_entry(const struct imgstore_entry *e, bool known, FILE *out)
 		fprintf(out, "%s%s (%s:%u)", i ? ", " : "", e->refs[i]->name,
 			e->refs[i]->pos.file ? e->refs[i]->pos.file : "?", e->refs[i]->pos.line);
 	if (!e->n_refs)
-		fputs(known ? "unused" : "?", out);
-	if (e->failed)
+		fputs(e->fetching ? "-" : known ? "unused" : "?", out);
+	if (e->fetching)
+		fputs(" (being fetched)", out);
+	else if (e->failed)
 		fputs(" (its extraction failed)", out);
 	else if (!e->extracted)
 		fputs(" (download only)", out);
@@ -380,7 +339,7 @@ static int list_print(const struct imgstore_list *l, bool known, FILE *out)
 	for (i = 0; i < l->n; i++) {
 		print_entry(&l->v[i], known, out);
 		bytes += l->v[i].bytes;
-		if (!l->v[i].n_refs) {
+		if (!l->v[i].n_refs && !l->v[i].fetching) {
 			unused++;
 			unused_bytes += l->v[i].bytes;
 		}
@@ -409,10 +368,11 @@ static int list_json(const char *store, const struct imgstore_list *l, bool know
 
 		for (j = 0; known && used && j < e->n_refs; j++)
 			json_array_append_new(used, json_string(e->refs[j]->name));
-		json_array_append_new(a, json_pack("{s:s,s:I,s:b,s:b,s:s?,s:o}", "digest",
+		json_array_append_new(a, json_pack("{s:s,s:I,s:b,s:b,s:b,s:s?,s:o}", "digest",
 						   e->digest, "bytes", (json_int_t)e->bytes,
 						   "extracted", e->extracted, "failed", e->failed,
-						   "url", e->url, "usedBy", used));
+						   "fetching", e->fetching, "url", e->url, "usedBy",
+						   used));
 	}
 	doc = json_pack("{s:s,s:s,s:b,s:o}", "schema", "bramble/images/v1", "store", store,
 			"usageKnown", known, "images", a);
@@ -439,7 +399,7 @@ static int prune(int store_fd, const struct imgstore_list *l, bool dry_run, json
 		struct buf err = BUF_INIT;
 		const char *action = "wouldRemove";
 
-		if (l->v[i].n_refs)
+		if (l->v[i].n_refs || l->v[i].fetching) /* fetching: its lock is held */
 			continue;
 		if (!dry_run && imgstore_remove(store_fd, l->v[i].digest, &err) < 0) {
 			log_warnx("%s", buf_str(&err));

@@ -36,6 +36,12 @@ int image_step_unused(const struct bramble_config *cfg, const struct manifest_se
 		      FILE *out);
 
 /*
+ * How many images a bramble process is fetching into the store now (their
+ * lock is held), for /metrics at each scrape; 0 when the store cannot be read.
+ */
+size_t image_step_fetching(const struct bramble_config *cfg);
+
+/*
  * The store's entries by enum image_state for set (the metric
  * bramble_images): states[] is zeroed first.  0, or a negative errno.
  */

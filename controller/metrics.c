@@ -133,6 +133,13 @@ void metrics_suspended(struct metrics *m, bool suspended)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_fetching(struct metrics *m, size_t n)
+{
+	pthread_mutex_lock(&m->lock);
+	m->fetching_now = n;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void metrics_hook(struct metrics *m, bool accepted)
 {
 	pthread_mutex_lock(&m->lock);
@@ -230,23 +237,37 @@ static int add_passes(struct buf *out, const struct metrics *m)
 	return r;
 }
 
-/* The image store by state: a fixed set of labels, none naming an image. */
+/*
+ * The image store by state: a fixed set of labels, none naming an image.
+ * fetching is now; the rest as of the last applying pass, less the images
+ * being fetched, which that pass counted as missing (or partial: a download
+ * cut short, resumed now).  Before any pass: fetching alone.
+ */
 static int add_images(struct buf *out, const struct metrics *m)
 {
 	static const char *const states[IMAGE_STATE_COUNT] = {
 		[IMAGE_STATE_PRESENT] = "present", [IMAGE_STATE_UNUSED] = "unused",
 		[IMAGE_STATE_PARTIAL] = "partial", [IMAGE_STATE_FAILED] = "failed",
-		[IMAGE_STATE_MISSING] = "missing",
+		[IMAGE_STATE_MISSING] = "missing", [IMAGE_STATE_FETCHING] = "fetching",
 	};
+	uint64_t v[IMAGE_STATE_COUNT], left = m->fetching_now, take;
 	size_t i;
 	int r;
 
+	memcpy(v, m->images, sizeof(v));
+	v[IMAGE_STATE_FETCHING] = m->fetching_now;
+	take = left < v[IMAGE_STATE_MISSING] ? left : v[IMAGE_STATE_MISSING];
+	v[IMAGE_STATE_MISSING] -= take;
+	left -= take;
+	v[IMAGE_STATE_PARTIAL] -= left < v[IMAGE_STATE_PARTIAL] ? left : v[IMAGE_STATE_PARTIAL];
 	r = add_header(out, "bramble_images", "gauge",
 		       "Image store entries by state (missing: url Images in use not in the "
-		       "store), as of the last applying pass.");
-	for (i = 0; r == 0 && m->have_images && i < IMAGE_STATE_COUNT; i++)
-		r = buf_printf(out, "bramble_images{state=\"%s\"} %llu\n", states[i],
-			       (unsigned long long)m->images[i]);
+		       "store; fetching: being downloaded or extracted now), as of the last "
+		       "applying pass, fetching as of now.");
+	for (i = 0; r == 0 && i < IMAGE_STATE_COUNT; i++)
+		if (m->have_images || i == IMAGE_STATE_FETCHING)
+			r = buf_printf(out, "bramble_images{state=\"%s\"} %llu\n", states[i],
+				       (unsigned long long)v[i]);
 	return r;
 }
 

@@ -63,6 +63,7 @@ struct metrics {
 	bool suspended;				  /* bramble suspend (suspend.h) */
 	bool have_images;			  /* images is known (an applying pass) */
 	uint64_t images[IMAGE_STATE_COUNT];	  /* store entries by enum image_state */
+	uint64_t fetching_now; /* images being fetched at the scrape (metrics_fetching) */
 };
 
 /* Zero the counters and set up the lock; metrics_release() destroys the lock. */
@@ -82,6 +83,13 @@ void metrics_pass(struct metrics *m, const struct pass_result *res, double now);
 
 /* Whether passes are suspended (bramble_suspended). */
 void metrics_suspended(struct metrics *m, bool suspended);
+
+/*
+ * The images being fetched now (image_step_fetching()), at each scrape:
+ * bramble_images{state="fetching"}, taken out of the last pass's missing
+ * (then partial) count, which is where such an image was counted.
+ */
+void metrics_fetching(struct metrics *m, size_t n);
 
 /* Count one request to the webhook. */
 void metrics_hook(struct metrics *m, bool accepted);

@@ -13,6 +13,7 @@
 #include "image_step.h"
 #include "log.h"
 #include "pass.h"
+#include "progress_sink.h"
 #include "status.h"
 #include "../common/buf.h"
 #include "../common/fsutil.h"
@@ -404,6 +405,8 @@ static size_t count_deferred(const struct plan *pl)
 static int apply_changes(struct pass *p, long *ret_intent, size_t *failed)
 {
 	unsigned flags = p->o->adopt ? ENGINE_ADOPT : 0;
+	struct progress_sink roots;
+	struct progress_cb roots_cb = {progress_sink_report, &roots};
 	unsigned pending;
 	int r, q;
 
@@ -417,8 +420,13 @@ static int apply_changes(struct pass *p, long *ret_intent, size_t *failed)
 	if (*ret_intent < 0)
 		return -EIO;
 	r = engine_recover(p->engine, p->plan, pending & ACTIONS_PASS_OPEN);
+	/* The node root copies: a bar or lines, and the step in /status. */
+	progress_sink_init(&roots, NULL, p->cfg->state_dir, log_get_level() < LOG_LEVEL_INFO);
+	engine_set_progress(p->engine, &roots_cb);
 	if (r == 0)
 		r = engine_apply(p->engine, p->plan, flags, failed);
+	engine_set_progress(p->engine, NULL);
+	progress_sink_end(&roots);
 	p->res->n_deferred = count_deferred(p->plan);
 	pass_report_failures(p, r);
 	q = export_ids_save(p->state_fd, &p->ids);

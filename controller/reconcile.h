@@ -84,11 +84,12 @@ enum pass_kind {
 
 /* The image store's entries by state (bramble_images{state}): a bounded set. */
 enum image_state {
-	IMAGE_STATE_PRESENT, /* extracted, used by an Image of the revision */
-	IMAGE_STATE_UNUSED,  /* extracted, used by no Image: `images prune` removes it */
-	IMAGE_STATE_PARTIAL, /* downloaded, not extracted (cut short) */
-	IMAGE_STATE_FAILED,  /* its extraction failed */
-	IMAGE_STATE_MISSING, /* a url Image nodes use that the store does not hold */
+	IMAGE_STATE_PRESENT,  /* extracted, used by an Image of the revision */
+	IMAGE_STATE_UNUSED,   /* extracted, used by no Image: `images prune` removes it */
+	IMAGE_STATE_PARTIAL,  /* downloaded, not extracted (cut short) */
+	IMAGE_STATE_FAILED,   /* its extraction failed */
+	IMAGE_STATE_MISSING,  /* a url Image nodes use that the store does not hold */
+	IMAGE_STATE_FETCHING, /* being downloaded or extracted now (its lock is held) */
 	IMAGE_STATE_COUNT,
 };
 

@@ -618,19 +618,22 @@ int status_mark_progress(const char *state_dir, const struct progress *p, double
 	time_t t = time(NULL) - (time_t)elapsed_s;
 	struct buf m = BUF_INIT;
 	char since[32], line[200];
+	json_t *pr;
 	struct tm tm;
 	int r;
 
 	gmtime_r(&t, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	progress_format(p, elapsed_s, false, line, sizeof(line));
-	r = json_object_set_new(st, "progress",
-				json_pack("{s:s,s:s?,s:I,s:I,s:b,s:s,s:s}", "step", p->step,
-					  "object", p->object, "done", (json_int_t)p->done, "total",
-					  (json_int_t)p->total, "estimate", p->estimate, "unit",
-					  p->files ? "files" : "bytes", "since", since)) < 0
-		    ? -ENOMEM
-		    : 0;
+	pr = json_pack("{s:s,s:s?,s:I,s:I,s:b,s:s,s:s}", "step", p->step, "object", p->object,
+		       "done", (json_int_t)p->done, "total", (json_int_t)p->total, "estimate",
+		       p->estimate, "unit", p->files ? "files" : "bytes", "since", since);
+	/* A step over items (copy roots): how many are done of how many. */
+	if (pr && p->items_total)
+		json_object_update_new(pr, json_pack("{s:I,s:I}", "itemsDone",
+						     (json_int_t)p->items_done, "itemsTotal",
+						     (json_int_t)p->items_total));
+	r = json_object_set_new(st, "progress", pr) < 0 ? -ENOMEM : 0;
 	if (r == 0)
 		r = buf_printf(&m, "pass running: %s", line);
 	if (r == 0) {

@@ -280,3 +280,8 @@ void engine_set_defer(struct engine *e, engine_defer_fn fn, void *ctx)
 	e->defer = fn;
 	e->defer_ctx = ctx;
 }
+
+void engine_set_progress(struct engine *e, const struct progress_cb *cb)
+{
+	e->progress = cb;
+}

@@ -109,6 +109,14 @@ int engine_make_roots(struct engine *e);
 typedef bool (*engine_defer_fn)(void *ctx, const struct plan_item *it);
 void engine_set_defer(struct engine *e, engine_defer_fn fn, void *ctx);
 
+/*
+ * Where the apply reports the progress of its node root copies ("copy
+ * roots", progress.h): called from the copying threads, one at a time.
+ * cb must outlive the apply; NULL: none.
+ */
+struct progress_cb;
+void engine_set_progress(struct engine *e, const struct progress_cb *cb);
+
 /* Number of inventory entries (top level). */
 size_t engine_inventory_size(const struct engine *e);
 

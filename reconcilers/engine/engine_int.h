@@ -68,6 +68,7 @@ struct engine {
 	char failure[512];
 	engine_defer_fn defer; /* engine_set_defer() */
 	void *defer_ctx;
+	const struct progress_cb *progress; /* engine_set_progress() */
 };
 
 /*

@@ -27,6 +27,7 @@
 #include "atomic.h"
 #include "fsutil.h"
 #include "parse.h"
+#include "progress.h"
 #include "stop.h"
 
 #define RECORD_MAX	  ((size_t)64 << 10)
@@ -446,7 +447,8 @@ static int root_parent(struct engine *e, const char *path, int *ret_fd, const ch
 
 /* Copy the image root into a new staging directory; its name goes to stage. */
 static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, const char *rname,
-		      char stage[320], struct stat *ret_st, struct copy_stats *stats)
+		      char stage[320], struct stat *ret_st, struct copy_stats *stats,
+		      struct copy_watch *watch)
 {
 	static atomic_uint counter; /* roots are staged by several threads */
 	int src = -1, gfd = -1, r;
@@ -459,7 +461,7 @@ static int stage_copy(struct engine *e, const struct root_desc *want, int sfd, c
 	if (r == 0)
 		r = dir_open_beneath(e->root_fd[ROOT_IMAGES], want->source, false, 0, &src);
 	if (r == 0)
-		r = tree_copy(src, gfd, (enum copy_mode)e->copy_mode, stats, NULL);
+		r = tree_copy(src, gfd, (enum copy_mode)e->copy_mode, stats, watch, NULL);
 	if (r == 0)
 		r = root_identity_reset(gfd);
 	/* Not synced here: root_apply_batch() syncs every copy at once before
@@ -581,8 +583,75 @@ int root_recover(struct engine *e)
 	return r;
 }
 
+/*
+ * The progress of a batch's copies ("copy roots", progress.h): the bytes
+ * of every copy of the batch against the sum of their image roots' sizes,
+ * and how many roots are done of how many.  The copies run in several
+ * threads; whichever takes the lock reports, the others go on copying (the
+ * caller's sink is not thread-safe).
+ */
+struct roots_meter {
+	struct copy_watch w; /* first: the watch's tick finds the meter */
+	const struct progress_cb *cb;
+	pthread_mutex_t lock;
+	atomic_uint_least64_t roots_done;
+	uint64_t total, roots;
+};
+
+static void roots_report(struct roots_meter *m, bool wait)
+{
+	struct progress p = {.step = "copy roots"};
+
+	if ((wait ? pthread_mutex_lock(&m->lock) : pthread_mutex_trylock(&m->lock)) != 0)
+		return;
+	p.done = atomic_load(&m->w.bytes);
+	p.total = m->total > p.done ? m->total : p.done; /* a root that grew since measured */
+	p.items_done = atomic_load(&m->roots_done);
+	p.items_total = m->roots;
+	progress_report(m->cb, &p);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void roots_tick(struct copy_watch *w)
+{
+	roots_report((struct roots_meter *)(void *)w, false);
+}
+
+/*
+ * The meter of the roots of items to copy (not those adopted): each image
+ * root measured once (a walk of its tree, a stat per entry), however many
+ * roots are copied from it.  A root that cannot be measured counts 0 bytes.
+ */
+static void roots_meter_init(struct engine *e, struct roots_meter *m, struct plan_item **items,
+			     size_t n)
+{
+	char last[sizeof(((struct root_desc *)0)->source)] = "";
+	uint64_t bytes = 0;
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	m->cb = e->progress;
+	m->w.tick = roots_tick;
+	pthread_mutex_init(&m->lock, NULL);
+	for (i = 0; m->cb && i < n; i++) {
+		struct root_desc d;
+		int fd = -1;
+
+		if (items[i]->op == PLAN_CONFLICT || desc_parse(items[i]->res->data, &d) < 0)
+			continue;
+		if (strcmp(d.source, last) != 0) {
+			bytes = 0;
+			if (dir_open_beneath(e->root_fd[ROOT_IMAGES], d.source, false, 0, &fd) == 0)
+				(void)tree_bytes(fd, &bytes);
+			memcpy(last, d.source, sizeof(last));
+		}
+		m->total += bytes;
+		m->roots++;
+	}
+}
+
 /* Copy one root into staging and note what is in its place now. */
-static int job_stage(struct engine *e, int sfd, struct root_job *j)
+static int job_stage(struct engine *e, int sfd, struct root_job *j, struct roots_meter *m)
 {
 	const char *name = NULL;
 	char rname[300];
@@ -596,7 +665,11 @@ static int job_stage(struct engine *e, int sfd, struct root_job *j)
 	r = root_parent(e, j->it->res->path, &pfd, &name);
 	if (r < 0)
 		return r;
-	r = stage_copy(e, &j->want, sfd, rname, j->stage, &j->st, &j->stats);
+	r = stage_copy(e, &j->want, sfd, rname, j->stage, &j->st, &j->stats, m->cb ? &m->w : NULL);
+	if (r == 0 && m->cb) {
+		atomic_fetch_add(&m->roots_done, 1);
+		roots_report(m, false);
+	}
 	if (r == 0 && fstatat(pfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    record_read(e, j->it->res->path, &j->rec, false) == 0 &&
 	    (j->rec.ino == (uint64_t)cur.st_ino || j->rec.prev_ino == (uint64_t)cur.st_ino)) {
@@ -618,6 +691,7 @@ struct stage_pool {
 	struct root_job *v;
 	size_t n;
 	atomic_size_t next;
+	struct roots_meter *meter;
 };
 
 static void *stage_worker(void *arg)
@@ -629,7 +703,8 @@ static void *stage_worker(void *arg)
 		if (!p->v[i].it)
 			continue;
 		/* Stopping: no new copy is begun (one under way stops by itself). */
-		p->v[i].r = stop_requested() ? -ECANCELED : job_stage(p->e, p->sfd, &p->v[i]);
+		p->v[i].r =
+			stop_requested() ? -ECANCELED : job_stage(p->e, p->sfd, &p->v[i], p->meter);
 	}
 	return NULL;
 }
@@ -646,9 +721,10 @@ static void *stage_worker(void *arg)
  * for the other (100 roots on XFS, a loaded machine: 47 s of CPU two at a
  * time, 35 s one at a time; docs/benchmarks.md).  Returns how many were staged.
  */
-static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n)
+static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n,
+			struct roots_meter *m)
 {
-	struct stage_pool p = {e, sfd, v, n, 0};
+	struct stage_pool p = {e, sfd, v, n, 0, m};
 	pthread_t tid[STAGE_THREADS_MAX];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t i, want, started = 0, staged = 0;
@@ -658,7 +734,7 @@ static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n)
 		;
 	if (i < n && want > 1) {
 		p.next = i + 1;
-		v[i].r = job_stage(e, sfd, &v[i]);
+		v[i].r = job_stage(e, sfd, &v[i], m);
 		if (v[i].stats.reflinked > 0)
 			want = 1;
 	}
@@ -672,6 +748,8 @@ static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n)
 		pthread_join(tid[i], NULL);
 	for (i = 0; i < n; i++)
 		staged += v[i].it && v[i].r == 0;
+	if (m->cb && m->roots)
+		roots_report(m, true);
 	return staged;
 }
 
@@ -729,7 +807,8 @@ static int sync_parents(struct engine *e, const struct root_job *v, size_t n)
 static size_t jobs_stage(struct engine *e, int sfd, struct plan_item **items, struct root_job *v,
 			 size_t n)
 {
-	size_t i;
+	struct roots_meter m;
+	size_t i, staged;
 
 	for (i = 0; i < n; i++) {
 		const char *name = NULL;
@@ -745,7 +824,10 @@ static size_t jobs_stage(struct engine *e, int sfd, struct plan_item **items, st
 			v[i].it = NULL;
 		}
 	}
-	return stage_all(e, sfd, v, n);
+	roots_meter_init(e, &m, items, n);
+	staged = stage_all(e, sfd, v, n, &m);
+	pthread_mutex_destroy(&m.lock);
+	return staged;
 }
 
 /*

@@ -29,6 +29,7 @@
 #ifndef BRAMBLE_NODEROOT_H
 #define BRAMBLE_NODEROOT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,15 +56,31 @@ struct copy_stats {
 };
 
 /*
+ * The bytes of one or more copies as they go (several threads may copy at
+ * once): each adds the file bytes it has copied, a chunk or a reflinked file
+ * at a time, then calls tick (may be NULL), which must be thread-safe.
+ */
+struct copy_watch {
+	atomic_uint_least64_t bytes;
+	void (*tick)(struct copy_watch *w);
+};
+
+/*
  * Copy the directory tree open at src_fd into the empty directory dst_fd,
  * keeping file types, modes (setuid/setgid/sticky included), numeric owners
  * (when the process may chown), symlinks, hard links within the tree,
  * extended attributes (security.capability is set after chown, which clears
  * it) and access/modification times.  Nothing is followed out of either
- * tree.  stats and err (a message naming the path) may be NULL.
+ * tree.  stats, watch and err (a message naming the path) may be NULL.
  */
 int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *stats,
-	      struct buf *err);
+	      struct copy_watch *watch, struct buf *err);
+
+/*
+ * The file bytes a tree_copy() of the tree open at dfd copies (a file with
+ * several links inside it counted once), for a copy's total; closes dfd.
+ */
+int tree_bytes(int dfd, uint64_t *ret_bytes);
 
 /* The modes' names, in enum order, NULL-terminated (roots.copyMode's values). */
 extern const char *const copy_mode_names[];

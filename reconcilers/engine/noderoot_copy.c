@@ -28,11 +28,13 @@
 #include <unistd.h>
 
 #include "noderoot.h"
+#include "dirwalk.h"
 #include "fsutil.h"
 #include "heartbeat.h"
 #include "stop.h"
 
 #define COPY_MAX_DEPTH	 128
+#define COPY_CHUNK	 ((size_t)8 << 20) /* a watched copy reports this often */
 #define XATTR_LIST_MAX_	 ((size_t)64 << 10)
 #define XATTR_VALUE_MAX_ ((size_t)64 << 10)
 
@@ -53,6 +55,7 @@ struct copier {
 	int dst_top;
 	struct link_map links;
 	struct copy_stats *st;
+	struct copy_watch *watch;
 	struct buf *err;
 	struct buf path; /* relative path of the entry being copied */
 	unsigned depth;
@@ -238,7 +241,17 @@ static int set_meta_at(struct copier *c, int sfd, int dfd, const char *name, con
 	return 0;
 }
 
-static int copy_bytes_rw(int sfd, int dfd)
+/* n more bytes copied: tell the watch. */
+static void watch_add(struct copier *c, uint64_t n)
+{
+	if (!c->watch)
+		return;
+	atomic_fetch_add(&c->watch->bytes, n);
+	if (c->watch->tick)
+		c->watch->tick(c->watch);
+}
+
+static int copy_bytes_rw(struct copier *c, int sfd, int dfd)
 {
 	char buf[1 << 16];
 	ssize_t n;
@@ -248,32 +261,37 @@ static int copy_bytes_rw(int sfd, int dfd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		r = n < 0 ? -errno : write_all(dfd, buf, (size_t)n);
+		if (r == 0 && n > 0)
+			watch_add(c, (uint64_t)n);
 	}
 	return r;
 }
 
 /* copy_file_range until EOF; falls back to read/write where the kernel cannot. */
-static int copy_bytes(int sfd, int dfd, off_t size)
+static int copy_bytes(struct copier *c, int sfd, int dfd, off_t size)
 {
 	bool first = true;
 	ssize_t n;
 
 	while (size > 0) {
-		n = copy_file_range(sfd, NULL, dfd, NULL, (size_t)size, 0);
+		size_t chunk = (uint64_t)size > COPY_CHUNK ? COPY_CHUNK : (size_t)size;
+
+		n = copy_file_range(sfd, NULL, dfd, NULL, chunk, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && first &&
 		    (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL))
-			return copy_bytes_rw(sfd, dfd);
+			return copy_bytes_rw(c, sfd, dfd);
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			break;
 		size -= n;
 		first = false;
+		watch_add(c, (uint64_t)n);
 	}
 	/* A file that grew while copied: take the rest too. */
-	return copy_bytes_rw(sfd, dfd);
+	return copy_bytes_rw(c, sfd, dfd);
 }
 
 /* Content: a reflink when allowed and possible, else a copy. */
@@ -284,6 +302,7 @@ static int copy_content(struct copier *c, int sfd, int dfd, const struct stat *s
 	if (c->try_reflink) {
 		if (ioctl(dfd, FICLONE, sfd) == 0) {
 			c->st->reflinked++;
+			watch_add(c, (uint64_t)st->st_size);
 			return 0;
 		}
 		e = errno;
@@ -293,7 +312,7 @@ static int copy_content(struct copier *c, int sfd, int dfd, const struct stat *s
 		if (e == EOPNOTSUPP || e == ENOTTY || e == EXDEV || e == ENOSYS || e == EINVAL)
 			c->try_reflink = false;
 	}
-	e = copy_bytes(sfd, dfd, st->st_size);
+	e = copy_bytes(c, sfd, dfd, st->st_size);
 	return e < 0 ? fail(c, e, "cannot copy") : 0;
 }
 
@@ -458,7 +477,7 @@ static int copy_dir(struct copier *c, int sfd, int dfd)
 }
 
 int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *stats,
-	      struct buf *err)
+	      struct copy_watch *watch, struct buf *err)
 {
 	struct copy_stats scratch;
 	struct copier c;
@@ -472,6 +491,7 @@ int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *st
 	c.may_chown = geteuid() == 0;
 	c.dst_top = dst_fd;
 	c.st = stats ? stats : &scratch;
+	c.watch = watch;
 	c.err = err;
 	c.path = (struct buf)BUF_INIT;
 	if (fstat(src_fd, &st) < 0)
@@ -482,6 +502,27 @@ int tree_copy(int src_fd, int dst_fd, enum copy_mode mode, struct copy_stats *st
 		r = set_meta_fd(&c, src_fd, dst_fd, &st);
 	link_release(&c.links);
 	buf_release(&c.path);
+	return r;
+}
+
+/* dir_walk: a regular file's size, shared among its links. */
+static int bytes_visit(void *arg, const char *rel, const char *name, const struct stat *st)
+{
+	(void)rel;
+	(void)name;
+	if (S_ISREG(st->st_mode))
+		*(uint64_t *)arg += (uint64_t)st->st_size / (st->st_nlink ? st->st_nlink : 1);
+	return 0;
+}
+
+int tree_bytes(int dfd, uint64_t *ret_bytes)
+{
+	uint64_t bytes = 0;
+	struct dir_walk_visitor v = {bytes_visit, &bytes, COPY_MAX_DEPTH};
+	int r = dir_walk(dfd, &v);
+
+	if (r == 0)
+		*ret_bytes = bytes;
 	return r;
 }
 

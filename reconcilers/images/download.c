@@ -49,8 +49,6 @@
 #define DL_SKIP_MAX	   (1u << 20) /* body of a redirect we read and drop */
 #define DL_HEADER_MAX	   256u	      /* longer header lines are not ours */
 #define DL_CHUNK	   (64u * 1024)
-#define DL_BAR_NS	   (200 * 1000000LL)
-#define DL_LOG_NS	   (10 * 1000000000LL)
 
 enum dl_outcome {
 	DL_DONE,
@@ -76,8 +74,7 @@ struct dl {
 	int64_t cr_start; /* its Content-Range start, or -1 */
 	int64_t cr_total; /* its Content-Range complete length, or -1 */
 	int err;	  /* a local failure inside a callback */
-	bool tty, drawn;  /* progress bar on stderr, and whether it shows */
-	int64_t t0, last_out;
+	int64_t t0;
 	const char *name;
 	char *safe_url; /* for messages: no userinfo, no query */
 	char *password; /* userinfo password, scrubbed out of curl's messages */
@@ -391,41 +388,12 @@ static void dl_note(const struct dl *d, enum download_note kind, const char *fmt
 	buf_release(&line);
 }
 
-/* One progress report: a redrawn bar on a terminal, else a note. */
-static void progress_show(struct dl *d, int64_t now)
+/* The bytes so far and the total, to the caller's sink (progress.h): it shows them. */
+static void progress_show(const struct dl *d)
 {
-	char have[32], total[32] = "?", rate[32], pct[8] = "";
+	struct progress p = {.step = "download", .done = d->have, .total = d->total};
 
-	if (d->o->progress) { /* the caller shows it */
-		struct progress p = {"download", NULL,
-				     d->have,	 d->total > 0 ? (uint64_t)d->total : 0,
-				     false,	 false};
-
-		progress_report(d->o->progress, &p);
-		d->last_out = now;
-		return;
-	}
-
-	fmt_size(d->have, have, sizeof(have));
-	if (d->total > 0) {
-		fmt_size(d->total, total, sizeof(total));
-		snprintf(pct, sizeof(pct), "%3u%%",
-			 (unsigned)(d->have >= d->total ? 100 : d->have * 100 / d->total));
-	}
-	fmt_rate(d, now, rate, sizeof(rate));
-	if (d->tty) {
-		char line[160];
-
-		snprintf(line, sizeof(line), "%.40s  %s / %s  %s  %s/s", d->name, have, total, pct,
-			 rate);
-		fprintf(stderr, "\r%-78s", line);
-		fflush(stderr);
-		d->drawn = true;
-	} else {
-		dl_note(d, DOWNLOAD_PROGRESS, "downloading %s: %s of %s %s(%s/s)", d->safe_url,
-			have, total, pct, rate);
-	}
-	d->last_out = now;
+	progress_report(d->o->progress, &p);
 }
 
 /* libcurl calls this at least once a second, also while no byte comes. */
@@ -433,7 +401,6 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		       curl_off_t ulnow)
 {
 	struct dl *d = arg;
-	int64_t now = mono_ns();
 
 	(void)dltotal;
 	(void)dlnow;
@@ -442,9 +409,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	if (stop_requested())
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	heartbeat();	  /* curl calls this about once a second, bytes or not */
-	if (!d->o->quiet &&
-	    (d->o->progress || now - d->last_out >= (d->tty ? DL_BAR_NS : DL_LOG_NS)))
-		progress_show(d, now);
+	if (!d->o->quiet)
+		progress_show(d);
 	return 0;
 }
 
@@ -880,10 +846,6 @@ static void dl_report(struct dl *d)
 	int64_t now = mono_ns();
 	char size[32], rate[32];
 
-	if (d->drawn) {
-		progress_show(d, now);
-		fputc('\n', stderr);
-	}
 	fmt_size(d->have, size, sizeof(size));
 	fmt_rate(d, now, rate, sizeof(rate));
 	dl_note(d, DOWNLOAD_DONE, "downloaded %s: %s in %.1f s (%s/s)", d->safe_url, size,
@@ -932,8 +894,7 @@ int download_file(int dir_fd, const char *name, const struct download_opts *o, c
 	int r;
 
 	d.max = o->max_bytes ? o->max_bytes : DL_DEFAULT_MAX;
-	d.t0 = d.last_out = mono_ns();
-	d.tty = !o->quiet && isatty(STDERR_FILENO);
+	d.t0 = mono_ns();
 	r = dl_check(&d, name, err);
 	if (r < 0)
 		goto out;
@@ -955,8 +916,6 @@ int download_file(int dir_fd, const char *name, const struct download_opts *o, c
 		memcpy(sha256_out, hex, sizeof(hex));
 	}
 out:
-	if (r < 0 && d.drawn)
-		fputc('\n', stderr);
 	if (r < 0 && d.part_ok && (r == -EFBIG || r == -EBADMSG || d.have == 0))
 		unlinkat(dir_fd, buf_str(&part), 0);
 	if (d.fd >= 0)

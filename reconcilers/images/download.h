@@ -13,10 +13,10 @@
  * fails with a message that names both sums.  A partial or failed download
  * is never renamed, so <name> existing means verified content.
  *
- * Progress: a progress bar on stderr when it is a terminal, otherwise a line
- * about every 10 seconds given to the caller's note function, with the retries
- * and the final line (this library does not log; the controller does).  URLs
- * are shown without userinfo.
+ * Progress goes to the caller's sink (progress.h), which draws the bar or logs
+ * the lines; the retries and the final line go to its note function (this
+ * library neither prints nor logs; the controller does).  URLs are shown
+ * without userinfo.
  */
 #ifndef BRAMBLE_DOWNLOAD_H
 #define BRAMBLE_DOWNLOAD_H
@@ -29,9 +29,8 @@
 
 /* What a line given to download_opts.note is about. */
 enum download_note {
-	DOWNLOAD_PROGRESS, /* "downloading <url>: 12 MiB of 90 MiB  13% (4 MiB/s)" */
-	DOWNLOAD_RETRY,	   /* "download of <url>: <why>; trying again in 1000 ms" */
-	DOWNLOAD_DONE,	   /* "downloaded <url>: 90 MiB in 21.5 s (4 MiB/s)" */
+	DOWNLOAD_RETRY, /* "download of <url>: <why>; trying again in 1000 ms" */
+	DOWNLOAD_DONE,	/* "downloaded <url>: 90 MiB in 21.5 s (4 MiB/s)" */
 };
 
 struct download_opts {
@@ -42,12 +41,12 @@ struct download_opts {
 	unsigned retries;    /* attempts after the first (0: none) */
 	unsigned backoff_ms; /* first retry delay, doubled each time (0: 1000) */
 	const char *ca_file; /* extra CA bundle, or NULL for the system's */
-	bool quiet;	     /* no progress bar, and no notes */
+	bool quiet;	     /* no progress, and no notes */
 	/* Each line above, without secrets, for the caller to log.  NULL: none. */
 	void (*note)(void *arg, enum download_note kind, const char *line);
 	void *note_arg;
-	/* The bytes so far and the total, about once a second, instead of the
-	 * bar or the progress notes (progress.h).  NULL: those. */
+	/* The bytes so far and the total, at least once a second (progress.h).
+	 * NULL: no progress. */
 	const struct progress_cb *progress;
 };
 

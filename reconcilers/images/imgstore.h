@@ -51,8 +51,7 @@ struct imgstore_opts {
 	const char *ca_file;  /* extra CA bundle for https, or NULL */
 	bool keep_downloads;  /* keep downloads/<digest> after a successful extraction */
 	bool quiet;	      /* no download progress */
-	/* One line per finished step ("decompressed 1024 MiB in 9.1 s"), and a
-	 * progress line about every 10 s during decompression.  NULL: silent. */
+	/* One line per finished step ("decompressed 1024 MiB in 9.1 s").  NULL: silent. */
 	void (*note)(void *arg, const char *line);
 	/* A download's progress, retries and final line (download.h); NULL: silent. */
 	void (*download_note)(void *arg, enum download_note kind, const char *line);
@@ -99,6 +98,7 @@ struct imgstore_entry {
 	char digest[SHA256_HEX_LEN + 1];
 	bool extracted;		   /* sha256/<digest> exists */
 	bool failed;		   /* its extraction failed (see imgstore_ensure) */
+	bool fetching;		   /* being brought in now by a bramble process, not extracted */
 	uint64_t bytes;		   /* on disk: the extraction, plus any download */
 	char *url;		   /* as recorded at extraction (no userinfo), or NULL */
 	const struct image **refs; /* Images of the set stored under this digest */
@@ -116,6 +116,13 @@ struct imgstore_list {
  */
 int imgstore_list(int store_fd, const struct manifest_set *set, struct imgstore_list *ret);
 void imgstore_list_release(struct imgstore_list *l);
+
+/*
+ * How many digests a bramble process is bringing in now (downloading or
+ * extracting: their lock is held) that are not extracted yet; cheaper than
+ * imgstore_list() (no sizes), for /metrics at each scrape.
+ */
+int imgstore_fetching(int store_fd, size_t *ret_n);
 
 /*
  * Remove everything the store holds under digest: the extraction (renamed

@@ -41,8 +41,9 @@ struct unpack {
 	uint64_t max;	   /* the largest disk */
 	uint64_t done;	   /* bytes of the disk produced so far */
 	uint64_t file_len; /* length of the output file */
-	struct timespec start, last_note;
 	uint64_t estimate; /* the disk's size as its partition table says; 0: unknown */
+	uint64_t total;	   /* the disk's size as the image file says; 0: unknown */
+	bool total_hint;   /* total is gzip's ISIZE (mod 2^32): the table may overrule it */
 	struct buf *err;
 	void *arch; /* the libarchive handle, when not .xz */
 };
@@ -52,6 +53,17 @@ struct unpack {
  * against the limit, written with all-zero blocks left as holes, reported.
  */
 int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off);
+
+/*
+ * The size the image file at fd decompresses to, read without decompressing
+ * it (imgstore_size.c): 0 when the file states it (the index of each .xz
+ * stream, the content size of each zstd frame, the file's own size when it
+ * is not compressed), 1 for a gzip file's ISIZE (the size mod 2^32 of its
+ * last member: a hint, kept only when deflate could have made the file from
+ * it), -ENODATA when the format does not say (bzip2, zip, a zstd frame
+ * without its size, a damaged file), or another negative errno.
+ */
+int imgstore_disk_size(int fd, uint64_t *ret_size);
 
 /*
  * Decompress an .xz image with liblzma's multithreaded decoder
@@ -74,6 +86,9 @@ int imgstore_hash_fd(int fd, char ret[SHA256_HEX_LEN + 1]);
 
 /* Record the digest of a file:// url with the file's identity (urls/). */
 int imgstore_record_write(int store_fd, const char *url, const struct stat *st, const char *digest);
+
+/* len bytes at off of fd: 0, -EINVAL when the file is shorter, or another negative errno. */
+int imgstore_read_exact(int fd, void *dst, size_t len, uint64_t off);
 
 /* Whether partition p starts with a FAT boot sector (see imgstore_find_parts). */
 bool imgstore_holds_fat(int fd, const struct imgfs_part *p);

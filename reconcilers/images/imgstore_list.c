@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,29 @@ static int scan_extracted(int dfd, const char *name, struct imgstore_list *l, si
 	return info_read(dfd, e);
 }
 
+/* The entry of a directory entry named by a digest, set one flag: 0 (not a digest: none). */
+static int entry_mark(struct imgstore_list *l, size_t *cap, const char *name, bool extracted,
+		      bool failed)
+{
+	struct imgstore_entry *e;
+
+	if (!imgstore_is_digest(name))
+		return 0;
+	e = entry_get(l, cap, name);
+	if (!e)
+		return -ENOMEM;
+	e->extracted |= extracted;
+	e->failed |= failed;
+	return 0;
+}
+
+/* An extracted image, without its size (imgstore_fetching() needs none). */
+static int scan_extracted_only(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+{
+	(void)dfd;
+	return entry_mark(l, cap, name, true, false);
+}
+
 /* A kept or partial download: downloads/<digest>[.part]. */
 static int scan_download(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
@@ -116,15 +140,44 @@ static int scan_download(int dfd, const char *name, struct imgstore_list *l, siz
 /* A failure record: failed/<digest>. */
 static int scan_failed(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
-	struct imgstore_entry *e;
-
 	(void)dfd;
+	return entry_mark(l, cap, name, false, true);
+}
+
+/*
+ * Whether a bramble process is bringing digest in now: its lock (locks/,
+ * imgstore_lock()) is held.  Probed with a shared lock, let go at once: an
+ * imgstore_ensure() that asks for the lock in that instant waits for it.
+ */
+static bool lock_held(int locks_fd, const char *name)
+{
+	int fd = openat(locks_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	bool held;
+
+	if (fd < 0)
+		return false;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+/* A digest being brought in (its lock held) that is not extracted yet: fetching. */
+static int scan_lock(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+{
+	struct imgstore_entry *e;
+	size_t i;
+
 	if (!imgstore_is_digest(name))
+		return 0;
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].digest, name) == 0 && l->v[i].extracted)
+			return 0;
+	if (!lock_held(dfd, name))
 		return 0;
 	e = entry_get(l, cap, name);
 	if (!e)
 		return -ENOMEM;
-	e->failed = true;
+	e->fetching = true;
 	return 0;
 }
 
@@ -195,6 +248,8 @@ int imgstore_list(int store_fd, const struct manifest_set *set, struct imgstore_
 	if (r == 0)
 		r = scan_dir(store_fd, DIR_FAILED, scan_failed, &l, &cap);
 	if (r == 0)
+		r = scan_dir(store_fd, DIR_LOCKS, scan_lock, &l, &cap);
+	if (r == 0)
 		r = find_refs(store_fd, set, &l);
 	if (r < 0) {
 		imgstore_list_release(&l);
@@ -204,6 +259,23 @@ int imgstore_list(int store_fd, const struct manifest_set *set, struct imgstore_
 		qsort(l.v, l.n, sizeof(*l.v), entry_cmp);
 	*ret = l;
 	return 0;
+}
+
+int imgstore_fetching(int store_fd, size_t *ret_n)
+{
+	struct imgstore_list l = {NULL, 0};
+	size_t cap = 0, i, n = 0;
+	int r;
+
+	r = scan_dir(store_fd, DIR_SHA256, scan_extracted_only, &l, &cap);
+	if (r == 0)
+		r = scan_dir(store_fd, DIR_LOCKS, scan_lock, &l, &cap);
+	for (i = 0; r == 0 && i < l.n; i++)
+		n += l.v[i].fetching;
+	imgstore_list_release(&l);
+	if (r == 0)
+		*ret_n = n;
+	return r;
 }
 
 void imgstore_list_release(struct imgstore_list *l)

@@ -17,7 +17,7 @@
 static const uint8_t gpt_linux_fs[16] = {0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47,
 					 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4};
 
-static int read_exact(int fd, void *dst, size_t len, uint64_t off)
+int imgstore_read_exact(int fd, void *dst, size_t len, uint64_t off)
 {
 	ssize_t n;
 
@@ -38,7 +38,7 @@ bool imgstore_holds_fat(int fd, const struct imgfs_part *p)
 	uint8_t bs[512];
 	unsigned bps;
 
-	if (p->size < sizeof(bs) || read_exact(fd, bs, sizeof(bs), p->start) < 0)
+	if (p->size < sizeof(bs) || imgstore_read_exact(fd, bs, sizeof(bs), p->start) < 0)
 		return false;
 	bps = (unsigned)bs[11] | (unsigned)bs[12] << 8;
 	if (bs[510] != 0x55 || bs[511] != 0xaa || !(bs[0] == 0xeb || bs[0] == 0xe9))
@@ -52,7 +52,8 @@ static bool holds_ext(int fd, const struct imgfs_part *p)
 {
 	uint8_t magic[2];
 
-	if (p->size < EXT_MAGIC_OFF + 2 || read_exact(fd, magic, 2, p->start + EXT_MAGIC_OFF) < 0)
+	if (p->size < EXT_MAGIC_OFF + 2 ||
+	    imgstore_read_exact(fd, magic, 2, p->start + EXT_MAGIC_OFF) < 0)
 		return false;
 	return magic[0] == 0x53 && magic[1] == 0xef;
 }

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "download.h"
@@ -20,9 +19,8 @@
 #include "imgstore_int.h"
 #include "stop.h"
 
-#define READ_BLOCK   ((size_t)1 << 20)
-#define HOLE_BLOCK   ((size_t)4096)
-#define NOTE_EVERY_S 10.0
+#define READ_BLOCK ((size_t)1 << 20)
+#define HOLE_BLOCK ((size_t)4096)
 
 /* The libarchive handle of a decompression that is not .xz. */
 static struct archive *ar(const struct unpack *u)
@@ -167,20 +165,6 @@ static int zip_check_rest(struct unpack *u, const char *first)
 	}
 }
 
-static void maybe_note(struct unpack *u)
-{
-	struct timespec now;
-
-	if (!u->c->note || u->c->meter) /* the meter says it, with a total */
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (imgstore_elapsed(&u->last_note) < NOTE_EVERY_S)
-		return;
-	u->last_note = now;
-	imgstore_note(u->c->note, u->c->note_arg, "decompressing: %llu MiB so far (%.0f s)",
-		      (unsigned long long)(u->done / MIB), imgstore_elapsed(&u->start));
-}
-
 static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -208,17 +192,29 @@ static uint64_t mbr_end(const unsigned char *b)
 	return end * 512;
 }
 
-/* "decompress": the disk so far, of the estimate (progress.h). */
+/*
+ * "decompress": the disk so far, of the size the image file states (exact),
+ * else of the partition table's (an estimate, shown with "~").  A gzip
+ * ISIZE below the table's end is the size mod 2^32 (a disk over 4 GiB) or
+ * another member's, and a stated size the disk outgrows was wrong: either
+ * gives way to the estimate.
+ */
 static void meter(struct unpack *u, const void *p, size_t len, uint64_t off)
 {
-	struct progress pr = {"decompress", NULL, 0, 0, true, false};
+	struct progress pr = {.step = "decompress"};
 
 	if (!u->c->meter)
 		return;
-	if (off == 0 && len >= 512 && !u->estimate)
+	if (off == 0 && len >= 512 && !u->estimate) {
 		u->estimate = mbr_end(p);
+		if (u->total_hint && u->estimate > u->total)
+			u->total = 0;
+	}
+	if (u->done > u->total)
+		u->total = 0;
 	pr.done = u->done;
-	pr.total = u->estimate;
+	pr.total = u->total ? u->total : u->estimate;
+	pr.estimate = u->total == 0;
 	progress_report(u->c->meter, &pr);
 }
 
@@ -257,10 +253,8 @@ int unpack_block(struct unpack *u, const void *p, size_t len, uint64_t off)
 	if (off + len > u->done)
 		u->done = off + len;
 	r = report(u);
-	if (r == 0) {
-		maybe_note(u);
+	if (r == 0)
 		meter(u, p, len, off);
-	}
 	return r;
 }
 
@@ -336,8 +330,10 @@ int unpack_run(int in_fd, int out_fd, const struct unpack_ctl *c, uint64_t *ret_
 	u.c = c;
 	u.max = c->max_size ? c->max_size : IMGSTORE_MAX_SIZE_DEFAULT;
 	u.err = err;
-	clock_gettime(CLOCK_MONOTONIC, &u.start);
-	u.last_note = u.start;
+	r = c->meter ? imgstore_disk_size(in_fd, &u.total) : -ENODATA;
+	u.total_hint = r == 1;
+	if (r < 0)
+		u.total = 0;
 	r = unpack_xz(&u);
 	if (r == 1) {
 		u.arch = archive_read_new();

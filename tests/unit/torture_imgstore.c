@@ -66,6 +66,11 @@ static const char build_script[] =
 	"zip -q disk.zip readme.txt disk.img\n"
 	"cp disk.img other.img && zip -q two.zip disk.img other.img && rm other.img\n"
 	"head -c 40000 disk.img.xz > trunc.img.xz\n"
+	/* sizes: one xz block, stream padding, zstd from a pipe (no size), two gzip members */
+	"xz -T1 -0 -c disk.img > one.img.xz\n"
+	"cp disk.img.xz pad.img.xz && printf '\\0\\0\\0\\0\\0\\0\\0\\0' >> pad.img.xz\n"
+	"zstd -q -c < disk.img > pipe.img.zst\n"
+	"cat disk.img.gz disk.img.gz > two.img.gz\n"
 	"head -c 40000 disk.img.zst > trunc.img.zst\n"
 	/* two .xz streams one after the other, and a corrupt one */
 	"head -c 20M disk.img | xz -0 > cat.img.xz && tail -c +20971521 disk.img | xz -0 >> "
@@ -195,6 +200,104 @@ static void test_unpack_formats(void **state)
 		assert_true((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size / 2);
 	}
 	buf_release(&err);
+}
+
+/* The size each format states before it is decompressed (imgstore_size.c). */
+static void test_disk_size(void **state)
+{
+	static const struct {
+		const char *name;
+		int r;
+	} cases[] = {
+		{"disk.img", 0},
+		{"disk.img.xz", 0},
+		{"one.img.xz", 0},
+		{"cat.img.xz", 0},
+		{"pad.img.xz", 0},
+		{"disk.img.zst", 0},
+		{"disk.img.gz", 1},
+		{"two.img.gz", 1},
+		{"pipe.img.zst", -ENODATA},
+		{"disk.img.bz2", -ENODATA},
+		{"disk.zip", -ENODATA},
+		{"trunc.img.xz", -ENODATA},
+		{"trunc.img.zst", -ENODATA},
+		{"bad.img.xz", 0},
+	};
+	size_t i;
+
+	(void)state;
+	SKIP_WITHOUT_TOOLS();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t size = 7;
+		int fd = open_in_tmp(cases[i].name, O_RDONLY), r;
+
+		r = imgstore_disk_size(fd, &size);
+		close(fd);
+		print_message("%s: %d, %llu\n", cases[i].name, r, (unsigned long long)size);
+		assert_int_equal(r, cases[i].r);
+		/* two.img.gz: the last member's size, a hint that the decompression outgrows */
+		assert_int_equal(size, r < 0 ? 7 : (uint64_t)DISK_MIB << 20);
+	}
+}
+
+static void last_report(void *arg, const struct progress *p)
+{
+	*(struct progress *)arg = *p;
+}
+
+/* Decompress in with a meter: the last "decompress" report. */
+static void unpack_metered(const char *in, struct progress *last)
+{
+	struct progress_cb cb = {last_report, last};
+	struct unpack_ctl c;
+	struct buf err = BUF_INIT;
+	uint64_t size = 0;
+	int in_fd, out_fd;
+
+	memset(&c, 0, sizeof(c));
+	memset(last, 0, sizeof(*last));
+	c.meter = &cb;
+	assert_int_equal(harness_run("rm -f %s/out.raw", tmpdir), 0);
+	in_fd = open_in_tmp(in, O_RDONLY);
+	out_fd = open_in_tmp("out.raw", O_RDWR | O_CREAT | O_EXCL);
+	assert_int_equal(unpack_run(in_fd, out_fd, &c, &size, &err), 0);
+	close(in_fd);
+	close(out_fd);
+	buf_release(&err);
+}
+
+/*
+ * The decompression's total: the stated size, exact; without one (or with a
+ * gzip hint the disk outgrows), the partition table's end, an estimate.
+ */
+static void test_unpack_total(void **state)
+{
+	static const char *const exact[] = {"disk.img", "disk.img.xz", "one.img.xz", "disk.img.zst",
+					    "disk.img.gz"};
+	static const char *const estimated[] = {"pipe.img.zst", "disk.img.bz2", "two.img.gz"};
+	const uint64_t table_end = (34816ull + 40960) * 512;
+	struct progress last;
+	size_t i;
+
+	(void)state;
+	SKIP_WITHOUT_TOOLS();
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		unpack_metered(exact[i], &last);
+		print_message("%s: %llu of %llu%s\n", exact[i], (unsigned long long)last.done,
+			      (unsigned long long)last.total, last.estimate ? " (estimate)" : "");
+		assert_string_equal(last.step, "decompress");
+		assert_false(last.estimate);
+		assert_int_equal(last.total, (uint64_t)DISK_MIB << 20);
+		assert_int_equal(last.done, last.total);
+	}
+	for (i = 0; i < sizeof(estimated) / sizeof(estimated[0]); i++) {
+		unpack_metered(estimated[i], &last);
+		print_message("%s: %llu of ~%llu\n", estimated[i], (unsigned long long)last.done,
+			      (unsigned long long)last.total);
+		assert_true(last.estimate);
+		assert_int_equal(last.total, table_end);
+	}
 }
 
 static void test_unpack_broken(void **state)
@@ -613,7 +716,8 @@ int main(void)
 		cmocka_unit_test(test_record_private),	 cmocka_unit_test(test_ensure_failures),
 		cmocka_unit_test(test_clean_staging),	 cmocka_unit_test(test_list_remove),
 		cmocka_unit_test(test_hostile_fat),	 cmocka_unit_test(test_notes),
-		cmocka_unit_test(test_ensure_cancelled),
+		cmocka_unit_test(test_ensure_cancelled), cmocka_unit_test(test_disk_size),
+		cmocka_unit_test(test_unpack_total),
 	};
 
 	return harness_exit(cmocka_run_group_tests(tests, setup, teardown));

@@ -229,6 +229,50 @@ static void test_passes(void **state)
 }
 
 /* Reload commands that failed count by action; the deferred switches are the last applied pass's. */
+/*
+ * bramble_images: fetching is counted at each scrape, the rest as of the
+ * last applying pass, less the images being fetched that it counted as
+ * missing; before any pass, fetching alone.
+ */
+static void test_images(void **state)
+{
+	struct pass_result r;
+	struct metrics m;
+	char *t;
+
+	(void)state;
+	assert_int_equal(metrics_init(&m), 0);
+	metrics_fetching(&m, 1);
+	t = format(&m);
+	has_line(t, "bramble_images{state=\"fetching\"} 1");
+	lacks_text(t, "bramble_images{state=\"missing\"}");
+	free(t);
+	pass_fill(&r, PASS_FETCH_FAILED, "abc", 1);
+	r.have_images = true;
+	r.images[IMAGE_STATE_MISSING] = 2;
+	r.images[IMAGE_STATE_PARTIAL] = 1;
+	r.images[IMAGE_STATE_PRESENT] = 3;
+	metrics_pass(&m, &r, 100);
+	t = format(&m); /* one of the two missing is being fetched */
+	has_line(t, "bramble_images{state=\"fetching\"} 1");
+	has_line(t, "bramble_images{state=\"missing\"} 1");
+	has_line(t, "bramble_images{state=\"partial\"} 1");
+	has_line(t, "bramble_images{state=\"present\"} 3");
+	free(t);
+	metrics_fetching(&m, 3); /* both missing, then the partial one */
+	t = format(&m);
+	has_line(t, "bramble_images{state=\"fetching\"} 3");
+	has_line(t, "bramble_images{state=\"missing\"} 0");
+	has_line(t, "bramble_images{state=\"partial\"} 0");
+	free(t);
+	metrics_fetching(&m, 0);
+	t = format(&m);
+	has_line(t, "bramble_images{state=\"fetching\"} 0");
+	has_line(t, "bramble_images{state=\"missing\"} 2");
+	free(t);
+	metrics_release(&m);
+}
+
 static void test_reloads(void **state)
 {
 	struct metrics m;
@@ -351,7 +395,7 @@ int main(void)
 		cmocka_unit_test(test_fresh),	cmocka_unit_test(test_passes),
 		cmocka_unit_test(test_reloads), cmocka_unit_test(test_seed_and_escaping),
 		cmocka_unit_test(test_limit),	cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_boot),
+		cmocka_unit_test(test_boot),	cmocka_unit_test(test_images),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 
 static void test_bar_percent_rate_eta(void **state)
 {
-	struct progress p = {"download", "raspios", 50 * MIB, 200 * MIB, false, false};
+	struct progress p = {"download", "raspios", 50 * MIB, 200 * MIB, false, false, 0, 0};
 	char out[200];
 
 	(void)state;
@@ -33,7 +33,7 @@ static void test_bar_percent_rate_eta(void **state)
 
 static void test_estimate_and_unknown_total(void **state)
 {
-	struct progress p = {"decompress", "os", 300 * MIB, 260 * MIB, true, false};
+	struct progress p = {"decompress", "os", 300 * MIB, 260 * MIB, true, false, 0, 0};
 	char out[200];
 
 	(void)state;
@@ -53,7 +53,7 @@ static void test_estimate_and_unknown_total(void **state)
 
 static void test_meter(void **state)
 {
-	struct progress p = {"decompress", "os", 1, 2, false, false};
+	struct progress p = {"decompress", "os", 1, 2, false, false, 0, 0};
 	struct progress_meter m;
 
 	(void)state;

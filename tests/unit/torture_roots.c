@@ -124,7 +124,7 @@ static void test_tree_copy(void **state)
 	sfd = open_dir(f->src);
 	dfd = open_dir(dst);
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(tree_copy(sfd, dfd, COPY_PLAIN, &st, &err), 0);
+	assert_int_equal(tree_copy(sfd, dfd, COPY_PLAIN, &st, NULL, &err), 0);
 	close(sfd);
 	close(dfd);
 	assert_int_equal(st.files, 3); /* hostname, suid, a */
@@ -165,7 +165,7 @@ static void test_tree_copy_reflink_refused(void **state)
 	assert_int_equal(mkdir(dst, 0700), 0);
 	sfd = open_dir(f->src);
 	dfd = open_dir(dst);
-	r = tree_copy(sfd, dfd, COPY_REFLINK, NULL, &err);
+	r = tree_copy(sfd, dfd, COPY_REFLINK, NULL, NULL, &err);
 	close(sfd);
 	close(dfd);
 	/* On a file system with reflinks it works; elsewhere the error says why. */
