@@ -65,6 +65,7 @@ struct ext4x {
 	int img_fd, root_fd, is_root;
 	int born_root; /* what we create is root:root already (euid 0, egid 0, dir_fd's gid 0) */
 	uint64_t offset, size, blocks;
+	uint64_t used; /* bytes of the blocks in use: the total "extract" reports */
 	unsigned bs, inode_size;
 	struct imgfs_ext4_limits lim;
 	struct imgfs_ext4_stats st;
@@ -413,6 +414,8 @@ static int fs_open(struct ext4x *x)
 		return x_fail_ext2(x, e, "cannot open the file system");
 	x->bs = x->fs->blocksize;
 	x->blocks = ext2fs_blocks_count(x->fs->super);
+	if (ext2fs_free_blocks_count(x->fs->super) <= x->blocks)
+		x->used = (x->blocks - ext2fs_free_blocks_count(x->fs->super)) * x->bs;
 	x->inode_size = EXT2_INODE_SIZE(x->fs->super);
 	if (x->blocks > x->size / x->bs)
 		return x_fail(x, -EINVAL,
@@ -715,10 +718,21 @@ struct run {
 	uint64_t lblk, pblk, len;
 };
 
+/* Report "extract": the files done, and in_file bytes of the one being copied. */
+static void progress_at(const struct ext4x *x, uint64_t in_file)
+{
+	struct progress p = {.step = "extract", .estimate = true};
+
+	p.done = x->st.bytes + in_file;
+	p.total = x->used;
+	progress_report(x->lim.progress, &p);
+}
+
 /* Copy one run to fd, clipped to the file size; *end is the last byte written. */
 static int run_copy(struct ext4x *x, int fd, const struct run *run, uint64_t size, uint64_t *end)
 {
 	uint64_t first = x->fs->super->s_first_data_block, off, n;
+	int r;
 
 	if (run->len == 0)
 		return 0;
@@ -735,7 +749,10 @@ static int run_copy(struct ext4x *x, int fd, const struct run *run, uint64_t siz
 		n = size - off;
 	if (off + n > *end)
 		*end = off + n;
-	return copy_range(x, fd, x->offset + run->pblk * x->bs, off, n);
+	r = copy_range(x, fd, x->offset + run->pblk * x->bs, off, n);
+	if (r == 0)
+		progress_at(x, *end);
+	return r;
 }
 
 /*
@@ -933,6 +950,7 @@ static int file_extract(struct ext4x *x, int dfd, const char *name, const struct
 	if (r == 0) {
 		x->st.files++;
 		x->st.bytes += size;
+		progress_at(x, 0);
 	}
 	return r;
 }
@@ -1346,6 +1364,8 @@ static int root_extract(struct ext4x *x)
 	if (r == 0)
 		r = dir_check_blocks(x, &n);
 	if (r == 0)
+		progress_at(x, 0); /* the step's clock starts here */
+	if (r == 0)
 		r = dir_extract(x, x->root_fd, EXT2_ROOT_INO, 0);
 	if (r == 0)
 		r = meta_apply(x, x->root_fd, -1, NULL, &n);
@@ -1361,7 +1381,7 @@ static void error_table_init(void)
 /* The limits with their defaults filled in. */
 static struct imgfs_ext4_limits limits_or_defaults(const struct imgfs_ext4_limits *limits)
 {
-	struct imgfs_ext4_limits lim = {0, 0, 0};
+	struct imgfs_ext4_limits lim = {.max_bytes = 0};
 
 	if (limits != NULL)
 		lim = *limits;

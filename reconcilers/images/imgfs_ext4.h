@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "progress.h"
 
 #define IMGFS_EXT4_DEPTH_DEFAULT   256u
 #define IMGFS_EXT4_ENTRIES_DEFAULT 10000000u
@@ -33,6 +34,10 @@ struct imgfs_ext4_limits {
 	uint64_t max_bytes;   /* total file sizes; -EFBIG past it (0: no limit) */
 	unsigned max_depth;   /* 0: IMGFS_EXT4_DEPTH_DEFAULT; at most 1024 */
 	uint64_t max_entries; /* 0: IMGFS_EXT4_ENTRIES_DEFAULT */
+	/* Not a limit: where "extract" reports go after each file (the bytes
+	 * of the files so far, of the file system's used blocks, an estimate);
+	 * NULL: none. */
+	const struct progress_cb *progress;
 };
 
 /*

@@ -56,7 +56,8 @@ struct imgstore_opts {
 	/* A download's progress, retries and final line (download.h); NULL: silent. */
 	void (*download_note)(void *arg, enum download_note kind, const char *line);
 	void *note_arg;
-	/* The download's and the decompression's progress (progress.h); fn NULL: none. */
+	/* The download's, the decompression's and the root's extraction's progress
+	 * (progress.h); fn NULL: none. */
 	struct progress_cb progress;
 };
 

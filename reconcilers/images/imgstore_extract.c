@@ -172,6 +172,7 @@ static int root_run(struct extract *x, const struct imgfs_part *p, struct extrac
 	memset(&st, 0, sizeof(st));
 	lim.max_bytes = x->max_size;
 	lim.max_entries = x->o ? x->o->max_entries : 0;
+	lim.progress = x->o && x->o->progress.fn ? &x->o->progress : NULL;
 	if (mkdirat(x->dir_fd, "root", 0755) < 0)
 		return -errno;
 	r = dir_open_beneath(x->dir_fd, "root", false, 0, &fd);

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void extract(int img, uint64_t size)
 {
-	struct imgfs_ext4_limits lim = {(uint64_t)1 << 20, 8, 256};
+	struct imgfs_ext4_limits lim = {
+		.max_bytes = (uint64_t)1 << 20, .max_depth = 8, .max_entries = 256};
 	struct buf err = BUF_INIT;
 	char dir[] = "/tmp/bramble-fuzz-ext4.XXXXXX";
 	int dfd;

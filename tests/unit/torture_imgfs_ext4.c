@@ -175,7 +175,7 @@ static int teardown(void **state)
 			HARNESS_SKIP("sfdisk, mkfs.ext4, debugfs or python3 missing"); \
 	} while (0)
 
-static const struct imgfs_ext4_limits big_limits = {1ull << 30, 0, 0};
+static const struct imgfs_ext4_limits big_limits = {.max_bytes = 1ull << 30};
 
 static int open_in_tmp(const char *name, int flags)
 {
@@ -444,17 +444,17 @@ static void test_directory_loop(void **state)
 
 static void test_limits(void **state)
 {
-	struct imgfs_ext4_limits lim = {1000, 0, 0};
+	struct imgfs_ext4_limits lim = {.max_bytes = 1000};
 
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
 	expect_failure("disk.img", P1_START, PART_SIZE, &lim, -EFBIG, "limit of 1000 bytes");
 
-	lim = (struct imgfs_ext4_limits){1ull << 30, 50, 0};
+	lim = (struct imgfs_ext4_limits){.max_bytes = 1ull << 30, .max_depth = 50};
 	expect_failure("disk.img", P1_START, PART_SIZE, &lim, -ELOOP,
 		       "/deep/d2/d3/d4/d5/d6/d7/d8/d9/d10/");
 
-	lim = (struct imgfs_ext4_limits){1ull << 30, 0, 10};
+	lim = (struct imgfs_ext4_limits){.max_bytes = 1ull << 30, .max_entries = 10};
 	expect_failure("disk.img", P1_START, PART_SIZE, &lim, -E2BIG, "more than 10 entries");
 }
 
