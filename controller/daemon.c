@@ -925,8 +925,10 @@ static int daemon_open(struct daemon *d)
 	if (watch_open(&d->watch, d->cfg) == 0 && watch_fd(&d->watch) >= 0) {
 		d->opts.seal_check = watch_check;
 		d->opts.sealed = watch_sealed;
-		d->opts.seal_check_ctx = &d->watch;
 	}
+	/* The seal stays parsed between passes, with the watch or without. */
+	d->opts.seal_load = watch_seal_load;
+	d->opts.seal_check_ctx = &d->watch;
 	return start_http(d);
 }
 

@@ -260,13 +260,27 @@ static bool sealed_report(struct pass *p)
 	return true;
 }
 
+void pass_seal_drop(struct pass *p)
+{
+	if (p->seal_lent)
+		memset(&p->seal, 0, sizeof(p->seal));
+	else
+		seal_release(&p->seal);
+	p->seal_lent = false;
+}
+
 /* Read the seal: a damaged one is no seal, and the log says where it is damaged. */
 static bool pass_seal_read(struct pass *p)
 {
 	struct buf why = BUF_INIT;
 	int r;
 
-	r = seal_read(p->state_fd, &p->seal, &why);
+	if (p->o->seal_load) {
+		r = p->o->seal_load(p->o->seal_check_ctx, p->state_fd, &p->seal, &why);
+		p->seal_lent = r > 0;
+	} else {
+		r = seal_read(p->state_fd, &p->seal, &why);
+	}
 	if (r == 0 && why.len)
 		log_info("a full pass: the seal is damaged: %s", buf_str(&why));
 	buf_release(&why);

@@ -669,7 +669,7 @@ static int pass_load(struct pass *p)
 	if (p->cfg->selector)
 		p->delta = false;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
-		seal_release(&p->seal);
+		pass_seal_drop(p);
 	if (r == 0 && p->delta) {
 		r = pass_load_delta(p);
 		p->delta = r == 0;
@@ -1007,7 +1007,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	if (p.state_fd >= 0)
 		close(p.state_fd);
 	manifest_set_free(p.set);
-	seal_release(&p.seal); /* after the set: its stubs point into the seal */
+	pass_seal_drop(&p); /* after the set: its stubs point into the seal */
 	pass_files_release(&p);
 	source_rev_release(&p.rev);
 	diags_release(&p.d);

@@ -14,6 +14,7 @@
 
 #include "config.h"
 
+struct buf;
 struct seal;
 struct seal_entry;
 
@@ -60,6 +61,12 @@ struct pass_opts {
 			   const struct seal_entry **ret_broken);
 	/* Called when a pass has written a seal (with the roots' directories). */
 	void (*sealed)(void *ctx, const char *const *root_path);
+	/*
+	 * The daemon's seal, kept parsed between passes (watch.h): instead of
+	 * seal_read(), with its returns; when 1, s is lent for the pass (the
+	 * pass never frees it).  NULL: seal_read().
+	 */
+	int (*seal_load)(void *ctx, int state_fd, struct seal *s, struct buf *why);
 	void *seal_check_ctx;
 	/* A full pass that applied changes seals them (seal_input.seal_writes). */
 	bool seal_writes;
