@@ -61,8 +61,11 @@ int watch_open(struct seal_watch *w, const struct bramble_config *cfg)
 	w->fd = -1;
 	w->max = cfg->watch_max;
 	w->full_ms = (long long)cfg->watch_full_check_s * 1000;
-	/* Tests only: events are read and dropped, as if inotify had missed them. */
-	w->drop = getenv("BRAMBLE_TEST_WATCH_DROP") != NULL;
+	/* The test suite's: events are read and dropped, as if inotify had missed them. */
+	w->drop = cfg->watch_test_drop;
+	if (w->drop && cfg->watch_max)
+		log_warn("watch.testDropEvents is set: inotify's events are dropped (for tests "
+			 "only; outside edits wait for watch.fullCheck)");
 	if (!w->max)
 		return 0;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -648,13 +651,13 @@ static int kept_read(struct seal_watch *w, int state_fd, struct buf *why, struct
 	kept_drop(w);
 	if (!s)
 		return -ENOMEM;
-	have_a = fstatat(state_fd, SEAL_FILE, &a, 0) == 0;
+	have_a = fstatat(state_fd, SEAL_FILE, &a, AT_SYMLINK_NOFOLLOW) == 0;
 	r = seal_read(state_fd, s, why);
 	if (r <= 0) {
 		free(s);
 		return r;
 	}
-	if (have_a && fstatat(state_fd, SEAL_FILE, &b, 0) == 0) {
+	if (have_a && fstatat(state_fd, SEAL_FILE, &b, AT_SYMLINK_NOFOLLOW) == 0) {
 		uint64_t sa[5], sb[5];
 
 		seal_sig(&a, sa);
@@ -674,7 +677,7 @@ int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why)
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	if (fstatat(state_fd, SEAL_FILE, &st, 0) < 0) {
+	if (fstatat(state_fd, SEAL_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = errno;
 		kept_drop(w);
 		return r == ENOENT ? 0 : -r;

@@ -758,16 +758,25 @@ static int read_line(struct state_reader *sr, struct seal *s, char *line)
 static int seal_parse(struct seal *s, size_t len, struct buf *why)
 {
 	struct state_reader sr;
-	size_t n_lines = 0, i;
+	size_t n_files = 0, n_nodes = 0, n_lines = 0;
 	uint64_t want_end = 0;
+	const char *p, *end = s->data + len;
 	char *line = NULL;
 	int r;
 
-	for (i = 0; i < len; i++)
-		n_lines += s->data[i] == '\n';
-	s->files = calloc(n_lines + 1, sizeof(*s->files));
-	s->nodes = calloc(n_lines + 1, sizeof(*s->nodes));
-	s->entries = calloc(n_lines + 1, sizeof(*s->entries));
+	/* Each kind of line counted, for arrays of their size (the daemon keeps
+	 * them: 100,000 entries at 10,000 nodes). */
+	for (p = s->data; p < end; p++) {
+		n_files += p[0] == 'f' && p + 1 < end && p[1] == ' ';
+		n_nodes += p[0] == 'n' && p + 1 < end && p[1] == ' ';
+		n_lines++;
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (!p)
+			break;
+	}
+	s->files = calloc(n_files + 1, sizeof(*s->files));
+	s->nodes = calloc(n_nodes + 1, sizeof(*s->nodes));
+	s->entries = malloc((n_lines + 1) * sizeof(*s->entries));
 	if (!s->files || !s->nodes || !s->entries)
 		return -ENOMEM;
 	/* the magic line is a comment to the reader: seal_read() checked it */

@@ -3,7 +3,7 @@
 # (controller/watch.h): a hand edit of a served config.txt is repaired within
 # seconds, with no timer pass (interval 1h), and the log says why; a sealed
 # pass with the watch armed stats no path; an edit the watch misses (events
-# dropped by the test-only BRAMBLE_TEST_WATCH_DROP) is repaired by the slow
+# dropped by the test-only key watch.testDropEvents) is repaired by the slow
 # full check (watch.fullCheck, short here); with watch.maxWatches: 0 every
 # pass checks each path.  A webhook's pass after a change is a delta pass
 # (the daemon seals what a full pass wrote).  Loopback only; each daemon is
@@ -61,9 +61,9 @@ stop_pid "$PID"
 
 # 2. An edit inotify missed: the slow full check repairs it.
 sleep 1.1 # every path a second old: the start pass seals what it finds
-export BRAMBLE_TEST_WATCH_DROP=1
-check "daemon starts (events dropped, full check every 3s)" start "$W/d2.log" --set watch.fullCheck=3s
-unset BRAMBLE_TEST_WATCH_DROP
+check "daemon starts (events dropped, full check every 3s)" start "$W/d2.log" --set watch.fullCheck=3s \
+	--set watch.testDropEvents=true
+contains "$W/d2.log" "watch.testDropEvents is set" "the log says events are dropped"
 check "its first pass" wait_for 30 grep -q 'pass (start)' "$W/d2.log"
 sleep 1.2
 sed -i 's/arm_64bit=1/arm_64bit=0/' "$cfg"
