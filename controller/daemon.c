@@ -820,7 +820,8 @@ static long run_pass(struct daemon *d, enum trigger t)
 	if (d->boot) { /* the nodes may have changed: known and unknown serials with them */
 		struct bootwatch_counts c;
 
-		boot_follow_refresh_known(d->boot);
+		if (!res.nodes_same) /* 10,000 nodes: a 2 MB nodes.json to parse */
+			boot_follow_refresh_known(d->boot);
 		bootwatch_counts(boot_follow_table(d->boot), &c);
 		metrics_boot(&d->metrics, &c);
 		(void)boot_follow_save(d->boot, true);

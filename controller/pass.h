@@ -100,6 +100,8 @@ int pass_files_digest(struct pass *p);
 void pass_files_release(struct pass *p);
 /* Seal a pass that left everything in place. */
 int pass_seal(struct pass *p);
+/* A delta pass: whether its nodes are the seal's, with the same serial, MAC and address. */
+bool pass_delta_nodes_same(const struct pass *p);
 /* Let go of p->seal (freed unless the daemon lent it). */
 void pass_seal_drop(struct pass *p);
 

@@ -844,6 +844,7 @@ static void pass_result_fill(struct pass *p, int code)
 		r->nodes_ready = p->plan ? pass_nodes_ready(p->plan, p->set) : 0;
 	}
 	r->kind = p->is_sealed ? PASS_KIND_SEALED : p->delta ? PASS_KIND_DELTA : PASS_KIND_FULL;
+	r->nodes_same = p->delta && p->set && pass_delta_nodes_same(p);
 	/* The store as this pass left it (a sealed pass changed nothing). */
 	if (p->o->mode == PASS_MODE_APPLY && p->set && !p->is_sealed)
 		r->have_images = image_step_states(p->cfg, p->set, r->images) == 0;

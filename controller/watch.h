@@ -66,6 +66,10 @@ struct seal_watch {
 	struct seal *kept;
 	uint64_t kept_sig[5];
 	bool armed_kept;
+	/* The text of the seal a pass wrote (watch_sealed), to parse after it. */
+	char *text;
+	size_t text_len;
+	uint64_t text_sig[5];
 	char *root_path[8];
 	bool armed, dirty, incomplete, rearm, drop;
 	bool pending;	   /* the new seal did not hold when armed: a pass is due at once */
@@ -94,8 +98,11 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
  * watch off too.
  */
 int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why);
-/* pass_opts.sealed: a pass wrote a seal; watch_rearm() arms it after the pass. */
-void watch_sealed(void *ctx, const char *const *root_path);
+/*
+ * pass_opts.sealed: a pass wrote a seal; watch_rearm() parses its text (taken
+ * from text) and arms it after the pass.
+ */
+void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct buf *text);
 /*
  * After a pass: one that wrote a seal has it read (and kept) and the watch
  * armed for it: incrementally when the watch was armed for the seal the pass
