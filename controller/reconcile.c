@@ -521,7 +521,9 @@ static int apply_finish(struct pass *p, int r, size_t failed, const char *msg, i
  * recovery of a pass that did not finish, the apply, the reloads (whatever
  * failed), the images in use, the intent cleared or kept, the status, the
  * seal last: a crash anywhere leaves the intent, or a state the next full
- * pass (there is no seal yet) records again.
+ * pass (there is no seal yet) records again.  The daemon's copy of the seal
+ * in memory (controller/watch.h) is used only while this file is the one the
+ * pass wrote: it adds no step to this order.
  */
 static int do_apply(struct pass *p)
 {

@@ -18,6 +18,23 @@
  * report (another machine writing a network file system, a bug) is repaired
  * within that time.  Memory: one watch and one path per directory, at most
  * watch.maxWatches of them, and a table of the seal's paths' hashes.
+ *
+ * The daemon also keeps the seal parsed between passes (watch_seal_load):
+ * the text a pass wrote is handed over (watch_sealed) and parsed after the
+ * pass's log line, and the next pass uses it while the file on disk has the
+ * signature taken right after it was written (device, inode, size, mtime,
+ * ctime; under the pass lock, which any other writer of the seal takes).
+ * Crash safety is that of the file, which is written as before (last in the
+ * pass, reconcile.c, renamed into place): the copy in memory only saves
+ * reading it, and a file written, replaced or removed by anyone else is read
+ * again (or is no seal).  The re-arm after a pass that wrote a seal starts
+ * from the seal the watch was armed for: a path whose record is unchanged and
+ * that no event named since the arm cannot have changed (an event would have
+ * named it), so only the paths the pass wrote and those events named are
+ * stat-ed and their directories watched; a removed directory's watch is
+ * dropped (its entries were removed first, each an event), and anything
+ * inotify cannot name (an overflow, a directory moved or unmounted, more
+ * than 4096 paths named) means the full arm as before.
  */
 #ifndef BRAMBLE_WATCH_H
 #define BRAMBLE_WATCH_H
