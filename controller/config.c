@@ -132,6 +132,7 @@ static const struct config_key keys[] = {
 	DURATION("notify", "bootStall", notify_boot_stall_s, 1, 7 * DAY),
 	COUNT("watch", "maxWatches", watch_max, 0, 4194304),
 	DURATION("watch", "fullCheck", watch_full_check_s, 1, 7 * DAY),
+	BOOL("watch", "testDropEvents", watch_test_drop), /* the test suite's (watch.h) */
 };
 /* clang-format on */
 

@@ -76,6 +76,7 @@ struct bramble_config {
 	/* the daemon's inotify watch of the output trees (watch.h) */
 	unsigned watch_max;	     /* watch.maxWatches; 0: off */
 	unsigned watch_full_check_s; /* watch.fullCheck: every sealed path stat-ed this often */
+	bool watch_test_drop;	     /* watch.testDropEvents: for tests, events are missed */
 };
 
 /* Defaults for a system install. */

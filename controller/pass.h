@@ -39,6 +39,7 @@ struct pass {
 	bool is_sealed; /* done by the fast path: sealed holds its figures */
 	struct seal_counts sealed;
 	struct seal seal;	 /* the last pass's, when it holds */
+	bool seal_lent;		 /* seal is the daemon's (pass_opts.seal_load): not freed */
 	bool delta;		 /* the seal allows a delta pass (seal.h) */
 	struct seal_file *files; /* the revision's manifest files, by name */
 	size_t n_files;
@@ -99,5 +100,9 @@ int pass_files_digest(struct pass *p);
 void pass_files_release(struct pass *p);
 /* Seal a pass that left everything in place. */
 int pass_seal(struct pass *p);
+/* A delta pass: whether its nodes are the seal's, with the same serial, MAC and address. */
+bool pass_delta_nodes_same(const struct pass *p);
+/* Let go of p->seal (freed unless the daemon lent it). */
+void pass_seal_drop(struct pass *p);
 
 #endif

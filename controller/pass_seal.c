@@ -41,6 +41,7 @@ int pass_seal(struct pass *p)
 {
 	struct seal_input in;
 	struct seal_counts counts;
+	struct buf text = BUF_INIT;
 	const char *why = NULL;
 	int r;
 
@@ -57,6 +58,7 @@ int pass_seal(struct pass *p)
 	in.counts = &counts;
 	in.prev = p->delta ? &p->seal : NULL;
 	in.seal_writes = p->o->seal_writes;
+	in.text = p->o->sealed ? &text : NULL; /* the daemon keeps it parsed */
 	r = seal_write(p->engine, p->plan, &p->deps, &in, &why);
 	if (r == 0 && why)
 		log_debug("not sealing this pass: %s", why);
@@ -69,8 +71,9 @@ int pass_seal(struct pass *p)
 		const char *path[ROOT_COUNT];
 
 		pass_root_paths(p, path);
-		p->o->sealed(p->o->seal_check_ctx, path);
+		p->o->sealed(p->o->seal_check_ctx, path, p->state_fd, &text);
 	}
+	buf_release(&text);
 	return r < 0 ? r : 0;
 }
 
@@ -260,13 +263,27 @@ static bool sealed_report(struct pass *p)
 	return true;
 }
 
+void pass_seal_drop(struct pass *p)
+{
+	if (p->seal_lent)
+		memset(&p->seal, 0, sizeof(p->seal));
+	else
+		seal_release(&p->seal);
+	p->seal_lent = false;
+}
+
 /* Read the seal: a damaged one is no seal, and the log says where it is damaged. */
 static bool pass_seal_read(struct pass *p)
 {
 	struct buf why = BUF_INIT;
 	int r;
 
-	r = seal_read(p->state_fd, &p->seal, &why);
+	if (p->o->seal_load) {
+		r = p->o->seal_load(p->o->seal_check_ctx, p->state_fd, &p->seal, &why);
+		p->seal_lent = r > 0;
+	} else {
+		r = seal_read(p->state_fd, &p->seal, &why);
+	}
 	if (r == 0 && why.len)
 		log_info("a full pass: the seal is damaged: %s", buf_str(&why));
 	buf_release(&why);
@@ -320,6 +337,28 @@ bool pass_sealed(struct pass *p)
 static int stub_cmp(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct node_stub *)elem)->name);
+}
+
+bool pass_delta_nodes_same(const struct pass *p)
+{
+	size_t i;
+
+	if (p->set->n_nodes != p->seal.n_nodes)
+		return false;
+	for (i = 0; i < p->set->n_nodes; i++) {
+		const struct node *n = p->set->nodes[i];
+		const struct node_stub *was;
+
+		if (n->stub)
+			continue;
+		was = bsearch(n->name, p->seal.nodes, p->seal.n_nodes, sizeof(*p->seal.nodes),
+			      stub_cmp);
+		if (!was || strcmp(was->serial, n->serial) != 0 ||
+		    strcmp(was->mac, n->has_mac ? n->mac_str : "") != 0 ||
+		    strcmp(was->ip, n->has_ip ? n->ip_str : "") != 0)
+			return false;
+	}
+	return true;
 }
 
 /*

@@ -529,7 +529,9 @@ static int apply_finish(struct pass *p, int r, size_t failed, const char *msg, i
  * recovery of a pass that did not finish, the apply, the reloads (whatever
  * failed), the images in use, the intent cleared or kept, the status, the
  * seal last: a crash anywhere leaves the intent, or a state the next full
- * pass (there is no seal yet) records again.
+ * pass (there is no seal yet) records again.  The daemon's copy of the seal
+ * in memory (controller/watch.h) is used only while this file is the one the
+ * pass wrote: it adds no step to this order.
  */
 static int do_apply(struct pass *p)
 {
@@ -677,7 +679,7 @@ static int pass_load(struct pass *p)
 	if (p->cfg->selector)
 		p->delta = false;
 	if (!p->delta) /* a full pass: the seal's record is not needed, and not held */
-		seal_release(&p->seal);
+		pass_seal_drop(p);
 	if (r == 0 && p->delta) {
 		r = pass_load_delta(p);
 		p->delta = r == 0;
@@ -852,6 +854,7 @@ static void pass_result_fill(struct pass *p, int code)
 		r->nodes_ready = p->plan ? pass_nodes_ready(p->plan, p->set) : 0;
 	}
 	r->kind = p->is_sealed ? PASS_KIND_SEALED : p->delta ? PASS_KIND_DELTA : PASS_KIND_FULL;
+	r->nodes_same = p->delta && p->set && pass_delta_nodes_same(p);
 	/* The store as this pass left it (a sealed pass changed nothing). */
 	if (p->o->mode == PASS_MODE_APPLY && p->set && !p->is_sealed)
 		r->have_images = image_step_states(p->cfg, p->set, r->images) == 0;
@@ -1015,7 +1018,7 @@ int reconcile_pass(const struct bramble_config *cfg, const struct pass_opts *o,
 	if (p.state_fd >= 0)
 		close(p.state_fd);
 	manifest_set_free(p.set);
-	seal_release(&p.seal); /* after the set: its stubs point into the seal */
+	pass_seal_drop(&p); /* after the set: its stubs point into the seal */
 	pass_files_release(&p);
 	source_rev_release(&p.rev);
 	diags_release(&p.d);

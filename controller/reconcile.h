@@ -14,6 +14,7 @@
 
 #include "config.h"
 
+struct buf;
 struct seal;
 struct seal_entry;
 
@@ -58,8 +59,18 @@ struct pass_opts {
 	 */
 	bool (*seal_check)(void *ctx, const struct seal *s, const char *const *root_path,
 			   const struct seal_entry **ret_broken);
-	/* Called when a pass has written a seal (with the roots' directories). */
-	void (*sealed)(void *ctx, const char *const *root_path);
+	/*
+	 * Called when a pass has written a seal (with the roots' directories,
+	 * the state directory, where the pass still holds the lock, and the
+	 * seal's whole text, which the hook may take: buf_detach()).
+	 */
+	void (*sealed)(void *ctx, const char *const *root_path, int state_fd, struct buf *text);
+	/*
+	 * The daemon's seal, kept parsed between passes (watch.h): instead of
+	 * seal_read(), with its returns; when 1, s is lent for the pass (the
+	 * pass never frees it).  NULL: seal_read().
+	 */
+	int (*seal_load)(void *ctx, int state_fd, struct seal *s, struct buf *why);
 	void *seal_check_ctx;
 	/* A full pass that applied changes seals them (seal_input.seal_writes). */
 	bool seal_writes;
@@ -105,6 +116,9 @@ struct pass_result {
 	size_t n_deferred; /* boot trees whose switch waits for a boot to end (pass_opts.defer) */
 	unsigned reloads_failed; /* enum action bits whose command failed in this pass */
 	enum pass_kind kind;
+	/* A delta pass whose nodes are the seal's, each with its serial, MAC and
+	 * address (the daemon's boot observation need not read nodes.json again). */
+	bool nodes_same;
 	bool have_images; /* images is filled (an applying pass that read the manifests) */
 	size_t images[IMAGE_STATE_COUNT]; /* by enum image_state */
 };

@@ -19,6 +19,7 @@
 	 IN_MOVED_FROM | IN_MOVED_TO | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define FNV_OFFSET 14695981039346656037ULL
 #define FNV_PRIME  1099511628211ULL
+#define TOUCHED_MAX 4096 /* paths named by events between two arms (watch.h) */
 
 _Static_assert(ROOT_COUNT <= 8, "watch.h keeps 8 root paths");
 
@@ -60,8 +61,11 @@ int watch_open(struct seal_watch *w, const struct bramble_config *cfg)
 	w->fd = -1;
 	w->max = cfg->watch_max;
 	w->full_ms = (long long)cfg->watch_full_check_s * 1000;
-	/* Tests only: events are read and dropped, as if inotify had missed them. */
-	w->drop = getenv("BRAMBLE_TEST_WATCH_DROP") != NULL;
+	/* The test suite's: events are read and dropped, as if inotify had missed them. */
+	w->drop = cfg->watch_test_drop;
+	if (w->drop && cfg->watch_max)
+		log_warn("watch.testDropEvents is set: inotify's events are dropped (for tests "
+			 "only; outside edits wait for watch.fullCheck)");
 	if (!w->max)
 		return 0;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -84,13 +88,41 @@ static void dirs_clear(struct seal_watch *w)
 	w->by_path_size = 0;
 }
 
+static void seal_free(struct seal *s)
+{
+	if (s)
+		seal_release(s);
+	free(s);
+}
+
+static void text_drop(struct seal_watch *w)
+{
+	free(w->text);
+	w->text = NULL;
+	w->text_len = 0;
+}
+
+/* Forget the kept seal: the watch is no longer armed for a seal in memory. */
+static void kept_drop(struct seal_watch *w)
+{
+	seal_free(w->kept);
+	w->kept = NULL;
+	memset(w->kept_sig, 0, sizeof(w->kept_sig));
+	if (w->armed_kept)
+		w->armed = false;
+	w->armed_kept = false;
+}
+
 void watch_close(struct seal_watch *w)
 {
 	size_t i;
 
+	kept_drop(w);
+	text_drop(w);
 	dirs_clear(w);
 	free(w->dirs);
 	free(w->entries);
+	free(w->touched);
 	for (i = 0; i < ROOT_COUNT; i++)
 		free(w->root_path[i]);
 	if (w->fd >= 0)
@@ -137,10 +169,44 @@ static bool entry_known(const struct seal_watch *w, uint64_t h)
 
 	if (!w->entries_size)
 		return false;
-	for (i = h & mask; w->entries[i]; i = (i + 1) & mask)
-		if (w->entries[i] == h)
+	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask)
+		if (w->entries[i].h == h)
 			return true;
 	return false;
+}
+
+/* An event named the sealed path of hash h: the next re-arm checks it. */
+static void touch(struct seal_watch *w, uint64_t h)
+{
+	if (w->touched_all)
+		return;
+	if (!w->touched)
+		w->touched = malloc(TOUCHED_MAX * sizeof(*w->touched));
+	if (!w->touched || w->n_touched == TOUCHED_MAX) {
+		w->touched_all = true;
+		return;
+	}
+	w->touched[w->n_touched++] = h;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Whether an event named h (w->touched sorted). */
+static bool touched(const struct seal_watch *w, uint64_t h)
+{
+	return w->touched_all ||
+	       (w->n_touched && bsearch(&h, w->touched, w->n_touched, sizeof(h), u64_cmp));
+}
+
+static void touched_clear(struct seal_watch *w)
+{
+	w->n_touched = 0;
+	w->touched_all = false;
 }
 
 /* The first reason is kept, for the log: a, b and c put together. */
@@ -161,25 +227,40 @@ static void event_take(struct seal_watch *w, const struct inotify_event *ev)
 {
 	struct watch_dir *d;
 
+	uint64_t h;
+
 	if (ev->mask & IN_Q_OVERFLOW) {
 		mark_dirty(w, "the inotify queue overflowed", "", "");
+		w->touched_all = true;
 		return;
 	}
 	d = dir_by_wd(w, ev->wd);
 	if (!d)
 		return; /* a watch already dropped */
-	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
 		mark_dirty(w, d->path, ": ", "the directory was removed or moved");
 		d->gone = true; /* its watch is gone, or stale: the next arm drops it */
+		/* Removed: its entries were removed first, each an event.  Moved or
+		 * unmounted: what was in it went with it, unnamed. */
+		if (ev->mask & (IN_MOVE_SELF | IN_UNMOUNT))
+			w->touched_all = true;
+		touch(w, path_hash(d->root, NULL, d->rel));
 		return;
 	}
 	if (!ev->len || !*ev->name) {
-		if (d->sealed)
+		if (d->sealed) {
 			mark_dirty(w, d->path, "", " (its attributes)");
+			touch(w, path_hash(d->root, NULL, d->rel));
+		}
 		return;
 	}
-	if (d->sealed || entry_known(w, path_hash(d->root, d->rel, ev->name)))
+	h = path_hash(d->root, d->rel, ev->name);
+	if (d->sealed || entry_known(w, h)) {
 		mark_dirty(w, d->path, "/", ev->name);
+		touch(w, h);
+	}
+	if (d->sealed) /* its listing changed */
+		touch(w, path_hash(d->root, NULL, d->rel));
 }
 
 bool watch_read(struct seal_watch *w)
@@ -225,11 +306,11 @@ static size_t pow2_above(size_t n)
 	return v;
 }
 
-/* The table of the sealed paths' hashes (watch.h): 0 or -ENOMEM. */
-static int entries_index(struct seal_watch *w, const struct seal *s)
+/* The table of the sealed paths' hashes of s (watch.h): 0 or -ENOMEM. */
+static int entries_build(const struct seal *s, struct watch_entry **ret, size_t *ret_size)
 {
 	size_t size = pow2_above(s->n_entries), i;
-	uint64_t *t = calloc(size, sizeof(*t));
+	struct watch_entry *t = calloc(size, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
@@ -241,14 +322,45 @@ static int entries_index(struct seal_watch *w, const struct seal *s)
 		if (e->root >= ROOT_COUNT)
 			continue;
 		h = path_hash(e->root, NULL, e->path);
-		for (k = h & (size - 1); t[k] && t[k] != h; k = (k + 1) & (size - 1))
+		for (k = h & (size - 1); t[k].h && t[k].h != h; k = (k + 1) & (size - 1))
 			;
-		t[k] = h;
+		if (!t[k].h)
+			t[k] = (struct watch_entry){h, i};
 	}
+	*ret = t;
+	*ret_size = size;
+	return 0;
+}
+
+static int entries_index(struct seal_watch *w, const struct seal *s)
+{
+	struct watch_entry *t;
+	size_t size;
+	int r = entries_build(s, &t, &size);
+
+	if (r < 0)
+		return r;
 	free(w->entries);
 	w->entries = t;
 	w->entries_size = size;
 	return 0;
+}
+
+/* The entry of o (the seal w->entries indexes) at e's path, or NULL. */
+static const struct seal_entry *entry_was(const struct seal_watch *w, const struct seal *o,
+					  const struct seal_entry *e, uint64_t h)
+{
+	size_t mask = w->entries_size - 1, i;
+
+	if (!w->entries_size)
+		return NULL;
+	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask) {
+		const struct seal_entry *was = &o->entries[w->entries[i].i];
+
+		if (w->entries[i].h == h && was->root == e->root && strcmp(was->path, e->path) == 0)
+			return was;
+	}
+	return NULL;
 }
 
 /* The watched directory at path (absolute), or NULL; *ret_slot: its place in by_path. */
@@ -430,7 +542,10 @@ static bool watch_arm(struct seal_watch *w, const struct seal *s, const char *co
 	watch_read(w);
 	w->armed = holds && r == 0 && !w->dirty;
 	w->dirty = false;
-	w->identity = seal_identity(s);
+	touched_clear(w);
+	/* The kept seal is known by where it is; another by a hash of it. */
+	w->armed_kept = w->kept && s->data == w->kept->data;
+	w->identity = w->armed_kept ? 0 : seal_identity(s);
 	w->last_full = mono_ms();
 	return holds;
 }
@@ -474,7 +589,9 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 		why = w->why;
 	else if (watch_due_ms(w) == 0)
 		why = "the periodic full check (watch.fullCheck)";
-	else if (seal_identity(s) != w->identity)
+	else if (w->armed_kept ? !w->kept || s->data != w->kept->data
+				: (w->kept && s->data == w->kept->data) ||
+					  seal_identity(s) != w->identity)
 		why = "a new seal";
 	if (!why) {
 		log_debug("sealed by inotify: no event about a sealed path since the last check");
@@ -489,41 +606,277 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 	return watch_arm(w, s, root_path, ret_broken);
 }
 
-void watch_sealed(void *ctx, const char *const *root_path)
+/* Whether the roots' directories are those kept (root_path may be w's own). */
+static bool roots_same(const struct seal_watch *w, const char *const *root_path)
+{
+	size_t i;
+
+	for (i = 0; i < ROOT_COUNT; i++)
+		if (!root_path[i] != !w->root_path[i] ||
+		    (root_path[i] && strcmp(root_path[i], w->root_path[i]) != 0))
+			return false;
+	return true;
+}
+
+/* What identifies the file a seal was read from: device, inode, size, mtime, ctime. */
+static void seal_sig(const struct stat *st, uint64_t sig[5])
+{
+	sig[0] = (uint64_t)st->st_dev;
+	sig[1] = (uint64_t)st->st_ino;
+	sig[2] = (uint64_t)st->st_size;
+	sig[3] = (uint64_t)st->st_mtim.tv_sec * 1000000000 + (uint64_t)st->st_mtim.tv_nsec;
+	sig[4] = (uint64_t)st->st_ctim.tv_sec * 1000000000 + (uint64_t)st->st_ctim.tv_nsec;
+}
+
+void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct buf *text)
 {
 	struct seal_watch *w = ctx;
+	struct stat st;
 
 	if (w->fd < 0)
 		return;
+	if (!roots_same(w, root_path))
+		w->touched_all = true; /* watched for other roots: the full check */
 	roots_keep(w, root_path);
 	w->rearm = true;
+	/* The file is the one just written: the pass holds the lock any writer takes. */
+	text_drop(w);
+	if (text->len && fstatat(state_fd, SEAL_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		seal_sig(&st, w->text_sig);
+		w->text = buf_detach(text, &w->text_len);
+	}
+}
+
+/*
+ * Read the seal in state_fd and keep it (as seal_read() returns); the seal
+ * kept before is *ret_old (the caller frees it), or freed.  The file's
+ * signature is kept only when it did not change while it was read.
+ */
+static int kept_read(struct seal_watch *w, int state_fd, struct buf *why, struct seal **ret_old)
+{
+	struct seal *s = calloc(1, sizeof(*s));
+	struct stat a, b;
+	bool have_a;
+	int r;
+
+	if (ret_old) {
+		*ret_old = w->kept;
+		w->kept = NULL;
+	}
+	kept_drop(w);
+	if (!s)
+		return -ENOMEM;
+	have_a = fstatat(state_fd, SEAL_FILE, &a, AT_SYMLINK_NOFOLLOW) == 0;
+	r = seal_read(state_fd, s, why);
+	if (r <= 0) {
+		free(s);
+		return r;
+	}
+	if (have_a && fstatat(state_fd, SEAL_FILE, &b, AT_SYMLINK_NOFOLLOW) == 0) {
+		uint64_t sa[5], sb[5];
+
+		seal_sig(&a, sa);
+		seal_sig(&b, sb);
+		if (memcmp(sa, sb, sizeof(sa)) == 0)
+			memcpy(w->kept_sig, sa, sizeof(sa));
+	}
+	w->kept = s;
+	return 1;
+}
+
+/* kept_read() of the text a pass handed over (watch_sealed). */
+static int kept_text(struct seal_watch *w, struct seal **ret_old)
+{
+	struct seal *s = calloc(1, sizeof(*s));
+	int r;
+
+	*ret_old = w->kept;
+	w->kept = NULL;
+	kept_drop(w);
+	if (!s) {
+		text_drop(w);
+		return -ENOMEM;
+	}
+	r = seal_parse_text(w->text, w->text_len, s, NULL); /* s owns the text now */
+	w->text = NULL;
+	w->text_len = 0;
+	if (r <= 0) {
+		free(s);
+		return r;
+	}
+	memcpy(w->kept_sig, w->text_sig, sizeof(w->kept_sig));
+	w->kept = s;
+	return 1;
+}
+
+int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why)
+{
+	struct seal_watch *w = ctx;
+	struct stat st;
+	uint64_t sig[5];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (fstatat(state_fd, SEAL_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno;
+		kept_drop(w);
+		return r == ENOENT ? 0 : -r;
+	}
+	seal_sig(&st, sig);
+	if (!w->kept || memcmp(sig, w->kept_sig, sizeof(sig)) != 0) {
+		r = kept_read(w, state_fd, why, NULL);
+		if (r <= 0)
+			return r;
+	}
+	*s = *w->kept;
+	return 1;
+}
+
+static bool entry_same(const struct seal_entry *a, const struct seal_entry *b)
+{
+	return a->kind == b->kind && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns && a->mode == b->mode;
+}
+
+/* Drop the watches of directories removed or moved (an event said so). */
+static int dirs_drop_gone(struct seal_watch *w)
+{
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < w->n_dirs; i++) {
+		w->dirs[i].needed = !w->dirs[i].gone;
+		any |= w->dirs[i].gone;
+	}
+	return any ? dirs_prune(w) : 0;
+}
+
+/*
+ * Arm the watch for s, the new seal of a pass, when it was armed for o, the
+ * one the pass started from, and every event since named its path (watch.h):
+ * check and watch only the paths whose record changed or an event named.
+ * Returns 1 (the seal holds; *ret_broken otherwise), 0 (it does not), or
+ * -errno (then the full check must arm it).
+ */
+static int arm_delta(struct seal_watch *w, const struct seal *o, const struct seal *s,
+		     const char **ret_broken)
+{
+	const struct seal_entry *broken = NULL;
+	struct seal check;
+	struct seal_entry *v = NULL;
+	size_t i, n = 0, cap = 0;
+	int r = 0;
+
+	watch_read(w); /* the pass's own events, and any other since the arm */
+	if (w->touched_all)
+		return -ESTALE;
+	if (w->n_touched)
+		qsort(w->touched, w->n_touched, sizeof(*w->touched), u64_cmp);
+	for (i = 0; r == 0 && i < s->n_entries; i++) {
+		const struct seal_entry *e = &s->entries[i];
+		uint64_t h = path_hash(e->root, NULL, e->path);
+		const struct seal_entry *was = e->root < ROOT_COUNT ? entry_was(w, o, e, h) : NULL;
+
+		if (was && entry_same(was, e) && !touched(w, h))
+			continue;
+		if (n == cap) {
+			struct seal_entry *nv;
+
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = *e;
+	}
+	if (r == 0)
+		r = dirs_drop_gone(w);
+	if (r == 0 && (w->n_dirs + 2 * n) * 2 >= w->by_path_size)
+		r = by_path_build(w, w->n_dirs + 2 * n);
+	for (i = 0; r == 0 && i < n; i++) {
+		const struct seal_entry *e = &v[i];
+		const char *slash = strrchr(e->path, '/');
+
+		if (e->root >= ROOT_COUNT || !w->root_path[e->root])
+			continue;
+		r = slash ? dir_add(w, e->root, e->path, (size_t)(slash - e->path), false)
+			  : dir_add(w, e->root, ".", 1, false);
+		if (r == 0 && e->kind == 'S' && S_ISDIR((mode_t)e->mode))
+			r = dir_add(w, e->root, e->path, strlen(e->path), true);
+	}
+	if (r == 0)
+		r = entries_index(w, s);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	w->dirty = false;
+	w->why[0] = '\0';
+	touched_clear(w);
+	memset(&check, 0, sizeof(check));
+	check.entries = v;
+	check.n_entries = n;
+	r = seal_holds(&check, (const char *const *)w->root_path, &broken) ? 1 : 0;
+	if (r == 0 && ret_broken)
+		*ret_broken = broken ? broken->path : "?"; /* points into s */
+	free(v);
+	/* What happened while the paths were checked is not known to be before it. */
+	watch_read(w);
+	w->armed = r == 1 && !w->dirty;
+	w->dirty = false;
+	w->armed_kept = true;
+	log_debug("armed the new seal: %zu of %zu paths checked, %zu directories watched", n,
+		  s->n_entries, w->n_dirs);
+	return r;
 }
 
 bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 {
 	const struct seal_entry *broken = NULL;
+	const char *broken_path = NULL;
 	const char *path[ROOT_COUNT];
-	struct seal s;
+	struct seal *old = NULL;
+	bool was_armed, holds;
 	size_t i;
-	int fd;
+	int fd, r;
 
 	if (w->fd < 0 || (sealed_pass && !w->rearm))
 		return false; /* the check before the pass armed the watch, or could not */
 	if (!w->rearm) {      /* the pass wrote no seal: what it did is no news */
+		text_drop(w);
 		watch_read(w);
 		w->armed = w->dirty = false;
+		kept_drop(w); /* it removed the seal, or failed before it: read it again */
 		return w->settles++ == 0; /* one more pass soon, which may seal */
 	}
 	w->settles = 0;
 	w->rearm = false;
-	w->armed = false;
+	/* Armed for the kept seal, the one the pass started from (or the
+	 * seal of a full pass wrote over it: then no entry was), and nothing
+	 * since that inotify could not name. */
+	was_armed = w->armed && w->armed_kept && w->kept && !w->incomplete && !w->touched_all;
 	fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		w->armed = false;
+		kept_drop(w);
 		return false;
-	if (seal_read(fd, &s, NULL) > 0) {
+	}
+	r = w->text ? kept_text(w, &old) : kept_read(w, fd, NULL, &old);
+	w->armed = false;
+	if (r > 0) {
 		for (i = 0; i < ROOT_COUNT; i++)
 			path[i] = w->root_path[i];
-		if (watch_arm(w, &s, path, &broken)) {
+		r = was_armed && old ? arm_delta(w, old, w->kept, &broken_path) : -ESTALE;
+		if (r < 0) {
+			holds = watch_arm(w, w->kept, path, &broken);
+			broken_path = broken ? broken->path : NULL;
+		} else {
+			holds = r == 1;
+		}
+		if (holds) {
 			w->misses = 0;
 		} else if (++w->misses <= 3) {
 			/* Changed since the pass wrote it: a pass at once repairs it (not
@@ -531,10 +884,10 @@ bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 			w->pending = true;
 			snprintf(w->why, sizeof(w->why),
 				 "a path changed as the new seal was armed: %s",
-				 broken ? broken->path : "?");
+				 broken_path ? broken_path : "?");
 		}
 	}
-	seal_release(&s);
+	seal_free(old);
 	close(fd);
 	return false;
 }

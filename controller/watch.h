@@ -18,6 +18,23 @@
  * report (another machine writing a network file system, a bug) is repaired
  * within that time.  Memory: one watch and one path per directory, at most
  * watch.maxWatches of them, and a table of the seal's paths' hashes.
+ *
+ * The daemon also keeps the seal parsed between passes (watch_seal_load):
+ * the text a pass wrote is handed over (watch_sealed) and parsed after the
+ * pass's log line, and the next pass uses it while the file on disk has the
+ * signature taken right after it was written (device, inode, size, mtime,
+ * ctime; under the pass lock, which any other writer of the seal takes).
+ * Crash safety is that of the file, which is written as before (last in the
+ * pass, reconcile.c, renamed into place): the copy in memory only saves
+ * reading it, and a file written, replaced or removed by anyone else is read
+ * again (or is no seal).  The re-arm after a pass that wrote a seal starts
+ * from the seal the watch was armed for: a path whose record is unchanged and
+ * that no event named since the arm cannot have changed (an event would have
+ * named it), so only the paths the pass wrote and those events named are
+ * stat-ed and their directories watched; a removed directory's watch is
+ * dropped (its entries were removed first, each an event), and anything
+ * inotify cannot name (an overflow, a directory moved or unmounted, more
+ * than 4096 paths named) means the full arm as before.
  */
 #ifndef BRAMBLE_WATCH_H
 #define BRAMBLE_WATCH_H
@@ -28,6 +45,7 @@
 
 #include "config.h"
 
+struct buf;
 struct seal;
 struct seal_entry;
 
@@ -48,14 +66,33 @@ struct seal_watch {
 	size_t n_dirs, cap_dirs; /* in the order added, which is the order of wd */
 	size_t *by_path;	 /* open addressing over dirs: index + 1, 0 empty */
 	size_t by_path_size;
-	uint64_t *entries; /* hashes of the sealed paths (root, path); 0 empty */
+	struct watch_entry {
+		uint64_t h; /* of a sealed path (root, path); 0 empty */
+		size_t i;   /* its entry in the armed seal */
+	} * entries;
 	size_t entries_size;
+	/* The hashes of the sealed paths events named since the watch was armed
+	 * (touched_all: too many, or one that cannot be named): the re-arm after
+	 * a pass checks those and the paths the pass wrote, and no other. */
+	uint64_t *touched;
+	size_t n_touched;
+	bool touched_all;
+	/* The seal kept parsed between passes (watch_seal_load), and the
+	 * signature of the file it was read from; armed_kept: the watch is armed
+	 * for it (else for a seal of identity). */
+	struct seal *kept;
+	uint64_t kept_sig[5];
+	bool armed_kept;
+	/* The text of the seal a pass wrote (watch_sealed), to parse after it. */
+	char *text;
+	size_t text_len;
+	uint64_t text_sig[5];
 	char *root_path[8];
 	bool armed, dirty, incomplete, rearm, drop;
 	bool pending;	   /* the new seal did not hold when armed: a pass is due at once */
 	unsigned settles;  /* passes in a row that wrote no seal */
 	unsigned misses;   /* new seals in a row that did not hold (at most 3 passes follow) */
-	uint64_t identity; /* of the armed seal's entries */
+	uint64_t identity; /* of the armed seal's entries (when not armed_kept) */
 	char why[512];	   /* the first event that made it dirty */
 };
 
@@ -71,12 +108,25 @@ long long watch_due_ms(const struct seal_watch *w);
 /* pass_opts.seal_check: ctx is the watch. */
 bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 		 const struct seal_entry **ret_broken);
-/* pass_opts.sealed: a pass wrote a seal; watch_rearm() arms it after the pass. */
-void watch_sealed(void *ctx, const char *const *root_path);
 /*
- * After a pass: one that wrote a seal has it read and the watch armed for
- * it; one that wrote and did not seal disarms the watch (its own events are
- * no news); a sealed pass keeps it as it is.  Returns true when the pass
+ * pass_opts.seal_load: the seal in state_fd as seal_read() returns it, lent
+ * from the one the daemon keeps when the file is the one it read last (the
+ * same inode, size, mtime and ctime), else read and kept.  Works with the
+ * watch off too.
+ */
+int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why);
+/*
+ * pass_opts.sealed: a pass wrote a seal; watch_rearm() parses its text (taken
+ * from text) and arms it after the pass.
+ */
+void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct buf *text);
+/*
+ * After a pass: one that wrote a seal has it read (and kept) and the watch
+ * armed for it: incrementally when the watch was armed for the seal the pass
+ * started from (only the paths whose record changed, and those an event
+ * named since, are checked, and only their directories watched anew), else
+ * by the full check; one that wrote and did not seal disarms the watch (its
+ * own events are no news); a sealed pass keeps it as it is.  Returns true when the pass
  * wrote no seal and another pass soon may write one (once in a row): until a
  * seal is armed, inotify cannot say that nothing changed.
  */

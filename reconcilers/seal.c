@@ -96,7 +96,9 @@ static int64_t ts_ns(const struct timespec *t)
 /* ------------------------------------------------------------------ write */
 
 struct sealer {
-	struct buf out; /* flushed to out_fd as it fills: a seal is not held whole */
+	struct buf out; /* flushed to out_fd as it fills: a seal is not held whole, */
+	size_t flushed; /* unless kept (seal_input.text): then out holds it all */
+	bool keep;
 	int out_fd;
 	const int *fd;	  /* per root */
 	char **link_dirs; /* "<root>:<dir>" of each directory of links recorded */
@@ -107,6 +109,21 @@ struct sealer {
 	const char *why; /* set when the pass cannot be sealed */
 };
 
+/* Write what is not written yet (at least a chunk of it, unless all). */
+static int sealer_flush(struct sealer *s, bool all)
+{
+	int r;
+
+	if (!all && s->out.len - s->flushed < SEAL_CHUNK)
+		return 0;
+	r = write_all(s->out_fd, s->out.data + s->flushed, s->out.len - s->flushed);
+	if (s->keep)
+		s->flushed = s->out.len;
+	else
+		buf_truncate(&s->out, 0);
+	return r;
+}
+
 static int __attribute__((format(printf, 2, 3))) sealer_add(struct sealer *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -115,11 +132,7 @@ static int __attribute__((format(printf, 2, 3))) sealer_add(struct sealer *s, co
 	va_start(ap, fmt);
 	r = buf_vprintf(&s->out, fmt, ap);
 	va_end(ap);
-	if (r == 0 && s->out.len >= SEAL_CHUNK) {
-		r = write_all(s->out_fd, buf_str(&s->out), s->out.len);
-		buf_truncate(&s->out, 0);
-	}
-	return r;
+	return r == 0 ? sealer_flush(s, false) : r;
 }
 
 static int64_t now_ns(clockid_t clock)
@@ -162,11 +175,7 @@ static int sealer_words(struct sealer *s, const char *const *w, size_t n)
 		if (r == 0)
 			r = buf_addch(&s->out, i + 1 == n ? '\n' : ' ');
 	}
-	if (r == 0 && s->out.len >= SEAL_CHUNK) {
-		r = write_all(s->out_fd, buf_str(&s->out), s->out.len);
-		buf_truncate(&s->out, 0);
-	}
-	return r;
+	return r == 0 ? sealer_flush(s, false) : r;
 }
 
 /*
@@ -497,6 +506,7 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		return r;
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
+	s.keep = in->text != NULL;
 	s.fd = e->root_fd;
 	/* A pass that wrote: its writes ended now; the clock must pass it (below). */
 	s.racy_after_ns = written ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
@@ -525,11 +535,16 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	if (r == 0 && !s.why)
 		r = buf_printf(&s.out, "end %zu\n", s.n);
 	if (r == 0 && !s.why)
-		r = write_all(s.out_fd, buf_str(&s.out), s.out.len);
+		r = sealer_flush(&s, true);
 	if (r == 0 && !s.why)
 		r = atomic_commit(&af);
 	else
 		atomic_abort(&af);
+	if (r == 0 && !s.why && s.keep) { /* the whole text, for the caller */
+		buf_release(in->text);
+		*in->text = s.out;
+		s.out = (struct buf)BUF_INIT;
+	}
 	if (s.why && ret_why)
 		*ret_why = s.why;
 	for (i = 0; i < s.n_link_dirs; i++)
@@ -545,10 +560,25 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 static int field(struct state_reader *sr, char **p, const char *what, int base, uint64_t max,
 		 uint64_t *ret)
 {
-	char *sp = strchr(*p, ' '), num[24];
-	size_t n = sp ? (size_t)(sp - *p) : 0;
+	char *sp, num[24];
+	const char *q = *p;
+	uint64_t v = 0;
+	size_t n;
 	int r;
 
+	/* 100,000 entries of 6 numbers: digits read here; anything else (an
+	 * error) by the slow path below, which says what is wrong. */
+	for (; *q >= '0' && *q < '0' + base; q++)
+		if (__builtin_mul_overflow(v, (uint64_t)base, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*q - '0'), &v))
+			break;
+	if (q != *p && *q == ' ' && (size_t)(q - *p) < sizeof(num) && v <= max) {
+		*ret = v;
+		*p += q - *p + 1;
+		return 0;
+	}
+	sp = strchr(*p, ' ');
+	n = sp ? (size_t)(sp - *p) : 0;
 	if (!sp)
 		return state_error(sr, "no %s: expected a number and a space", what);
 	if (n >= sizeof(num))
@@ -758,16 +788,25 @@ static int read_line(struct state_reader *sr, struct seal *s, char *line)
 static int seal_parse(struct seal *s, size_t len, struct buf *why)
 {
 	struct state_reader sr;
-	size_t n_lines = 0, i;
+	size_t n_files = 0, n_nodes = 0, n_lines = 0;
 	uint64_t want_end = 0;
+	const char *p, *end = s->data + len;
 	char *line = NULL;
 	int r;
 
-	for (i = 0; i < len; i++)
-		n_lines += s->data[i] == '\n';
-	s->files = calloc(n_lines + 1, sizeof(*s->files));
-	s->nodes = calloc(n_lines + 1, sizeof(*s->nodes));
-	s->entries = calloc(n_lines + 1, sizeof(*s->entries));
+	/* Each kind of line counted, for arrays of their size (the daemon keeps
+	 * them: 100,000 entries at 10,000 nodes). */
+	for (p = s->data; p < end; p++) {
+		n_files += p[0] == 'f' && p + 1 < end && p[1] == ' ';
+		n_nodes += p[0] == 'n' && p + 1 < end && p[1] == ' ';
+		n_lines++;
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (!p)
+			break;
+	}
+	s->files = calloc(n_files + 1, sizeof(*s->files));
+	s->nodes = calloc(n_nodes + 1, sizeof(*s->nodes));
+	s->entries = malloc((n_lines + 1) * sizeof(*s->entries));
 	if (!s->files || !s->nodes || !s->entries)
 		return -ENOMEM;
 	/* the magic line is a comment to the reader: seal_read() checked it */
@@ -802,15 +841,25 @@ void seal_release(struct seal *s)
 
 int seal_read(int state_fd, struct seal *s, struct buf *why)
 {
+	char *data = NULL;
 	size_t len = 0;
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	r = file_read_at(state_fd, SEAL_FILE, SEAL_MAX_SIZE, &s->data, &len);
+	r = file_read_at(state_fd, SEAL_FILE, SEAL_MAX_SIZE, &data, &len);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
+	return seal_parse_text(data, len, s, why);
+}
+
+int seal_parse_text(char *data, size_t len, struct seal *s, struct buf *why)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->data = data;
 	if (len < strlen(SEAL_MAGIC) || memcmp(s->data, SEAL_MAGIC, strlen(SEAL_MAGIC)) != 0)
 		r = why ? buf_printf(why, SEAL_FILE ":1: expected \"%.*s\"",
 				     (int)strlen(SEAL_MAGIC) - 1, SEAL_MAGIC)

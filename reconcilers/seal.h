@@ -117,6 +117,9 @@ struct seal_input {
 	/* A full pass that applied changes: seal what it wrote as a delta pass
 	 * does (one clock tick), what it found in place by the one-second rule. */
 	bool seal_writes;
+	/* Not NULL: the seal's whole text is left in it when written (the
+	 * daemon parses it, seal_parse_text(), instead of reading the file). */
+	struct buf *text;
 };
 
 /*
@@ -135,6 +138,11 @@ void seal_deps_release(struct seal_deps *d);
  * "seal:LINE: what is wrong" for the caller's log), or -errno.
  */
 int seal_read(int state_fd, struct seal *s, struct buf *why);
+/*
+ * seal_read() of a seal's text (data, len bytes, NUL after them: s owns it
+ * from now, and frees it on failure).
+ */
+int seal_parse_text(char *data, size_t len, struct seal *s, struct buf *why);
 /* Free what seal_read() read; s is zeroed. */
 void seal_release(struct seal *s);
 
