@@ -17,8 +17,8 @@
 #define WATCH_MASK                                                                       \
 	(IN_ATTRIB | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MODIFY | IN_MOVE_SELF | \
 	 IN_MOVED_FROM | IN_MOVED_TO | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME  1099511628211ULL
+#define FNV_OFFSET  14695981039346656037ULL
+#define FNV_PRIME   1099511628211ULL
 #define TOUCHED_MAX 4096 /* paths named by events between two arms (watch.h) */
 
 _Static_assert(ROOT_COUNT <= 8, "watch.h keeps 8 root paths");
@@ -589,9 +589,9 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 		why = w->why;
 	else if (watch_due_ms(w) == 0)
 		why = "the periodic full check (watch.fullCheck)";
-	else if (w->armed_kept ? !w->kept || s->data != w->kept->data
-				: (w->kept && s->data == w->kept->data) ||
-					  seal_identity(s) != w->identity)
+	else if (w->armed_kept
+			 ? !w->kept || s->data != w->kept->data
+			 : (w->kept && s->data == w->kept->data) || seal_identity(s) != w->identity)
 		why = "a new seal";
 	if (!why) {
 		log_debug("sealed by inotify: no event about a sealed path since the last check");
