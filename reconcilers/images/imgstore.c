@@ -557,7 +557,8 @@ static int bring_in(struct ensure *e)
 		r = imgstore_lock(e->store_fd, e->digest, false, &e->lock_fd);
 	}
 	if (r == -ECANCELED) {
-		buf_adds(e->msg, "the wait for the image store's lock stopped (bramble is stopping)");
+		buf_adds(e->msg,
+			 "the wait for the image store's lock stopped (bramble is stopping)");
 		return r;
 	}
 	if (r < 0) {
