@@ -6,7 +6,7 @@
  * store gives it a partition of a disk.
  * Per execution, only what the reader does: the memfd is made once (emptied
  * and written again), and the extraction goes into a directory made once on
- * /dev/shm (tmpfs; /tmp when there is none), emptied after each input.
+ * /dev/shm (tmpfs; fuzz_scratch.h), emptied after each input.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "fuzz_scratch.h"
 #include "imgfs_ext4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,15 +28,11 @@ static int img_fd = -1, scratch_fd = -1;
 
 static int setup(void)
 {
-	char dir[64];
+	char dir[128];
 
 	if (img_fd >= 0)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/bramble-fuzz-ext4.XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(dir))
-		return -1;
-	scratch_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	scratch_fd = fuzz_scratch_dir("ext4", dir, sizeof(dir));
 	img_fd = memfd_create("ext4.img", MFD_CLOEXEC);
 	return scratch_fd >= 0 && img_fd >= 0 ? 0 : -1;
 }

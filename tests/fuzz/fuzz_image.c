@@ -7,8 +7,8 @@
  * at least 4,085 clusters, which the input need not hold.
  * Per execution, only what the parsers do: the image is a memfd made once
  * (emptied and written again), and the extraction goes into a directory
- * made once on /dev/shm (tmpfs; /tmp when there is none), emptied after
- * each partition.
+ * made once on /dev/shm (tmpfs; fuzz_scratch.h), emptied after each
+ * partition.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "fuzz_scratch.h"
 #include "imgfs_fat.h"
 #include "imgfs_part.h"
 
@@ -32,15 +33,11 @@ static int img_fd = -1, scratch_fd = -1;
 
 static int setup(void)
 {
-	char dir[64];
+	char dir[128];
 
 	if (img_fd >= 0)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/bramble-fuzz-image.XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(dir))
-		return -1;
-	scratch_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	scratch_fd = fuzz_scratch_dir("image", dir, sizeof(dir));
 	img_fd = memfd_create("disk.img", MFD_CLOEXEC);
 	return scratch_fd >= 0 && img_fd >= 0 ? 0 : -1;
 }

@@ -3,9 +3,10 @@
  * back (status_print(), controller/status_print.c): the input is
  * status.json, then after a NUL byte nodes.json, then after another
  * boot.json, then history and suspended (a part left out: no such file;
- * these text files hold no NUL byte, so the split loses nothing).  They are written into a scratch state directory
- * made once (on /dev/shm when there is one) and printed both ways, the JSON
- * document and the table for people, to /dev/null.
+ * these text files hold no NUL byte, so the split loses nothing).  They
+ * are written into a scratch state directory made once (on /dev/shm:
+ * fuzz_scratch.h) and printed both ways, the JSON document and the table
+ * for people, to /dev/null.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -15,11 +16,12 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "fuzz_scratch.h"
 #include "status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char state_dir[64];
+static char state_dir[128];
 static int state_fd = -1;
 static FILE *devnull;
 
@@ -27,12 +29,8 @@ static int scratch(void)
 {
 	if (state_fd >= 0)
 		return 0;
-	snprintf(state_dir, sizeof(state_dir), "%s/bramble-fuzz-status.XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(state_dir))
-		return -1;
+	state_fd = fuzz_scratch_dir("status", state_dir, sizeof(state_dir));
 	devnull = fopen("/dev/null", "we");
-	state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return state_fd >= 0 && devnull ? 0 : -1;
 }
 
