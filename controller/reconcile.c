@@ -975,7 +975,10 @@ int reconcile_retry_reloads(const struct bramble_config *cfg)
 	}
 	if (state_fd >= 0)
 		close(state_fd);
-	close(lock_fd);
+	if (close(lock_fd) < 0 && r == 0) {
+		r = -errno;
+		log_errno(r, "cannot close the pass lock %s/lock", cfg->state_dir);
+	}
 	return r;
 }
 

@@ -20,6 +20,7 @@
 #include "download.h"
 #include "fsutil.h"
 #include "imgstore_int.h"
+#include "stop.h"
 
 /* One imgstore_ensure() call. */
 struct ensure {
@@ -106,8 +107,14 @@ int imgstore_has(int store_fd, const char *digest)
 	return r;
 }
 
+/*
+ * The wait for a lock another process holds is polled (LOCK_POLL_MS), so that
+ * a SIGTERM (common/stop.h) ends it within a second: -ECANCELED.
+ */
+#define LOCK_POLL_MS 50
 int imgstore_lock(int store_fd, const char *digest, bool nonblock, int *ret_fd)
 {
+	const struct timespec wait_ts = {0, LOCK_POLL_MS * 1000000L};
 	int dfd, fd, r = 0;
 
 	r = dir_open_beneath(store_fd, DIR_LOCKS, true, 0700, &dfd);
@@ -116,9 +123,19 @@ int imgstore_lock(int store_fd, const char *digest, bool nonblock, int *ret_fd)
 	fd = openat(dfd, digest, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	r = fd < 0 ? -errno : 0;
 	close(dfd);
-	while (r == 0 && flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) < 0)
-		if (errno != EINTR)
-			r = -errno;
+	while (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		r = -errno;
+		if (nonblock || (r != -EWOULDBLOCK && r != -EAGAIN))
+			break;
+		if (stop_requested()) {
+			r = -ECANCELED;
+			break;
+		}
+		(void)nanosleep(&wait_ts, NULL);
+		r = 0;
+	}
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -538,6 +555,11 @@ static int bring_in(struct ensure *e)
 			      "store; waiting",
 			      e->img->name);
 		r = imgstore_lock(e->store_fd, e->digest, false, &e->lock_fd);
+	}
+	if (r == -ECANCELED) {
+		buf_adds(e->msg,
+			 "the wait for the image store's lock stopped (bramble is stopping)");
+		return r;
 	}
 	if (r < 0) {
 		buf_printf(e->msg, "cannot lock the image store: %s", strerror(-r));

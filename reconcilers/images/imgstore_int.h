@@ -137,7 +137,10 @@ int imgstore_failed_forget(int store_fd, const char *digest);
 /* Whether s is 64 lowercase hex digits. */
 bool imgstore_is_digest(const char *s);
 
-/* Take the lock of a digest: blocking, or -EWOULDBLOCK with nonblock. */
+/*
+ * Take the lock of a digest: waiting (-ECANCELED when bramble stops while it
+ * waits), or -EWOULDBLOCK with nonblock.
+ */
 int imgstore_lock(int store_fd, const char *digest, bool nonblock, int *ret_fd);
 
 #endif

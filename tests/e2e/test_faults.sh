@@ -77,4 +77,21 @@ T_PIDS+=("$dpid")
 check "the daemon runs a reload a killed pass left, at start" wait_for 20 grep -q nfs "$W/reloads"
 stop_pid "$dpid"
 check "and records it done" test ! -e "$W/out/state/pending-actions"
+# The close() of state/lock after those reloads fails (EIO: the shim, on the
+# lock file only, at its second call: open, then close): an error, named.
+printf '4\n' >"$W/out/state/pending-actions"
+: >"$W/reloads"
+preload=$FAULTINJECT
+asan=$(ldd "$BRAMBLE" 2>/dev/null | awk '/libasan/ {print $3}')
+[ -z "$asan" ] || preload="$asan:$FAULTINJECT"
+EXEC="exec env LD_PRELOAD=$preload BRAMBLE_FAULT_PATH=$W/out/state/lock BRAMBLE_FAULT_N=2 \
+BRAMBLE_FAULT_MODE=fail BRAMBLE_FAULT_ERRNO=EIO BRAMBLE_FAULT_LOG=$W/fault.log" \
+	rl run --source "$W/nowhere" --listen 127.0.0.1:0 --interval 1h >"$W/d2.log" 2>&1 &
+dpid=$!
+T_PIDS+=("$dpid")
+check "the daemon runs the reload left again" wait_for 20 grep -q nfs "$W/reloads"
+check "the lock's close failed (the shim's log)" wait_for 20 grep -q "^hit 2 close $W/out/state/lock" "$W/fault.log"
+check "the close error of the pass lock is named" \
+	wait_for 20 grep -q "cannot close the pass lock $W/out/state/lock" "$W/d2.log"
+stop_pid "$dpid"
 done_testing

@@ -4,7 +4,8 @@
 # by mke2fs -d from a tree with what a root holds: files (one with a hole,
 # one of several blocks), a subdirectory, fast and slow symlinks, a hard
 # link, a FIFO, an extended attribute when the file system here allows one.
-# Made at test time to keep binaries out of git.  Needs mke2fs.
+# Each is 64 KiB (64 blocks, 32 inodes of 128 bytes), so that a mutation
+# costs little.  Made at test time to keep binaries out of git.  Needs mke2fs.
 # Usage: tests/fuzz/ext4_seeds.sh DIR
 set -eu
 dir=$1
@@ -25,6 +26,7 @@ chmod 4755 "$t/usr/lib/several-blocks"
 setfattr -n user.bramble -v seed "$t/etc/fstab" 2>/dev/null || true
 for fs in ext4 ext3 ext2; do
 	rm -f "$dir/$fs.img"
-	mke2fs -q -F -t "$fs" -b 1024 -N 64 -m 0 -d "$t" "$dir/$fs.img" 256 >/dev/null 2>&1
+	truncate -s 64K "$dir/$fs.img" # mke2fs -d fails to fill a file it has to make this small
+	mke2fs -q -F -t "$fs" -b 1024 -N 32 -I 128 -m 0 -d "$t" "$dir/$fs.img" 64 >/dev/null 2>&1
 done
 rm -rf "$t"

@@ -2,8 +2,8 @@
  * fuzz_seal: arbitrary bytes as state/seal, read by seal_read() (a cache:
  * anything it cannot read whole is "no seal", and the pass runs in full).
  * The bytes are written to the file "seal" of a scratch state directory
- * made once; a seal read is checked: every entry names a known root and
- * kind, and a path.
+ * made once (on /dev/shm: fuzz_scratch.h); a seal read is checked:
+ * every entry names a known root and kind, and a path.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "fuzz_scratch.h"
 #include "seal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,13 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int state_dir(void)
 {
 	static int fd = -1;
-	char dir[] = "/tmp/bramble-fuzz-seal.XXXXXX";
+	char dir[128];
 
-	if (fd >= 0)
-		return fd;
-	if (!mkdtemp(dir))
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fd = fuzz_scratch_dir("seal", dir, sizeof(dir));
 	return fd;
 }
 

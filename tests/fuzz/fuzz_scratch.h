@@ -1,0 +1,17 @@
+/*
+ * fuzz_scratch: the scratch directory a fuzz target writes into, made once
+ * per process on /dev/shm (tmpfs; /tmp when there is none), so that an
+ * execution costs no disk I/O, and removed with all it holds at exit.
+ */
+#ifndef BRAMBLE_FUZZ_SCRATCH_H
+#define BRAMBLE_FUZZ_SCRATCH_H
+
+#include <stddef.h>
+
+/*
+ * Make "bramble-fuzz-<name>.XXXXXX" (its path in path, size bytes); returns
+ * a descriptor of it, or -1.  One per process.
+ */
+int fuzz_scratch_dir(const char *name, char *path, size_t size);
+
+#endif
