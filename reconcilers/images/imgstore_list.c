@@ -78,26 +78,17 @@ static int info_read(int sha_fd, struct imgstore_entry *e)
 	return 0;
 }
 
-/* An extracted image: sha256/<digest>/, its info file gives the size. */
-static int scan_extracted(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
-{
-	struct imgstore_entry *e;
-
-	if (!imgstore_is_digest(name))
-		return 0;
-	e = entry_get(l, cap, name);
-	if (!e)
-		return -ENOMEM;
-	e->extracted = true;
-	return info_read(dfd, e);
-}
-
-/* The entry of a directory entry named by a digest, set one flag: 0 (not a digest: none). */
+/*
+ * The entry of a directory entry named by a digest, with a flag set; *ret
+ * (when not NULL) is it, or NULL when the name is not a digest (0).
+ */
 static int entry_mark(struct imgstore_list *l, size_t *cap, const char *name, bool extracted,
-		      bool failed)
+		      bool failed, struct imgstore_entry **ret)
 {
 	struct imgstore_entry *e;
 
+	if (ret)
+		*ret = NULL;
 	if (!imgstore_is_digest(name))
 		return 0;
 	e = entry_get(l, cap, name);
@@ -105,14 +96,25 @@ static int entry_mark(struct imgstore_list *l, size_t *cap, const char *name, bo
 		return -ENOMEM;
 	e->extracted |= extracted;
 	e->failed |= failed;
+	if (ret)
+		*ret = e;
 	return 0;
+}
+
+/* An extracted image: sha256/<digest>/, its info file gives the size. */
+static int scan_extracted(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
+{
+	struct imgstore_entry *e;
+	int r = entry_mark(l, cap, name, true, false, &e);
+
+	return r < 0 || !e ? r : info_read(dfd, e);
 }
 
 /* An extracted image, without its size (imgstore_fetching() needs none). */
 static int scan_extracted_only(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
 	(void)dfd;
-	return entry_mark(l, cap, name, true, false);
+	return entry_mark(l, cap, name, true, false, NULL);
 }
 
 /* A kept or partial download: downloads/<digest>[.part]. */
@@ -141,7 +143,7 @@ static int scan_download(int dfd, const char *name, struct imgstore_list *l, siz
 static int scan_failed(int dfd, const char *name, struct imgstore_list *l, size_t *cap)
 {
 	(void)dfd;
-	return entry_mark(l, cap, name, false, true);
+	return entry_mark(l, cap, name, false, true, NULL);
 }
 
 /*
