@@ -21,6 +21,7 @@
 #include "control.h"
 #include "daemon_notify.h"
 #include "diag_log.h"
+#include "git_source.h"
 #include "ratelimit.h"
 #include "history.h"
 #include "http.h"
@@ -908,6 +909,8 @@ static int daemon_open(struct daemon *d)
 	 * more at 10,000 nodes) are their own mappings, returned to the system
 	 * when freed: the daemon's RSS is what it holds, not its peak. */
 	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	/* The next fetch sends only the manifest files whose blob changed. */
+	git_source_keep(true);
 	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng))
 		d->rng = (uint32_t)mono_ms() ^ (uint32_t)getpid();
 	d->rng |= 1;
@@ -950,6 +953,7 @@ static void daemon_close(struct daemon *d)
 	boot_follow_close(d->boot);
 	d->boot = NULL;
 	watch_close(&d->watch);
+	git_source_keep(false);
 	free(d->deferrals);
 	if (d->signals_set)
 		signals_reset();

@@ -14,6 +14,7 @@
 
 #include "../common/fsutil.h"
 #include "git_url.h"
+#include "model.h"
 #include "git_wire.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -125,6 +126,9 @@ static void mirror_release(struct git_mirror *m)
 	free(m->url_password);
 	free(m->cache_path);
 	free(m->revision);
+	while (m->n_have > 0)
+		free(m->have[--m->n_have].name);
+	free(m->have);
 	if (m->state_fd >= 0)
 		close(m->state_fd);
 	buf_release(&m->why);
@@ -403,36 +407,92 @@ static void memory_limit(void)
 #endif
 }
 
-/* The settings on stdin (git_source.c), each checked as a --set would be. */
-static int settings_read(struct bramble_config *cfg, struct diags *d)
+static int have_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct git_have *)a)->name, ((const struct git_have *)b)->name);
+}
+
+/* A GIT_WIRE_HAVE record: a blob the parent holds. */
+static int have_add(struct git_mirror *m, const struct git_wire_rec *rec, size_t *cap)
+{
+	struct git_have *v = m->have;
+	size_t i;
+
+	if (rec->len != GIT_WIRE_OID_HEX || m->n_have >= MANIFEST_MAX_FILES)
+		return -EBADMSG;
+	for (i = 0; i < GIT_WIRE_OID_HEX; i++)
+		if (!rec->data[i] || !strchr("0123456789abcdef", rec->data[i]))
+			return -EBADMSG;
+	if (m->n_have == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		v = realloc(m->have, *cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->have = v;
+	}
+	v[m->n_have].name = strdup(rec->text);
+	if (!v[m->n_have].name)
+		return -ENOMEM;
+	memcpy(v[m->n_have].oid, rec->data, GIT_WIRE_OID_HEX);
+	v[m->n_have].oid[GIT_WIRE_OID_HEX] = '\0';
+	m->n_have++;
+	return 0;
+}
+
+/*
+ * The settings on stdin (git_source.c), each checked as a --set would be,
+ * then the blobs the parent holds.
+ */
+static int settings_read(struct bramble_config *cfg, struct git_mirror *m)
 {
 	struct git_wire_rec rec;
 	char *in = NULL;
-	size_t len = 0, off = 0;
+	size_t len = 0, off = 0, cap = 0;
 	int r;
 
 	r = file_read_fd(STDIN_FILENO, SETTINGS_MAX, &in, &len);
 	while (r == 0) {
 		r = git_wire_next(in, len, &off, &rec);
-		if (r == 0 && rec.type != GIT_WIRE_SETTING)
+		if (r == 0 && rec.type == GIT_WIRE_HAVE)
+			r = have_add(m, &rec, &cap);
+		else if (r == 0 && rec.type != GIT_WIRE_SETTING)
 			r = -EBADMSG;
-		if (r == 0)
-			r = config_set_key(cfg, rec.text, d);
+		else if (r == 0)
+			r = config_set_key(cfg, rec.text, &m->d);
 	}
 	if (r == -ENOENT)
 		r = 0;
 	else if (r != -ENOMEM && r != -EINVAL)
-		r = diags_add(d, NULL, "the git fetch process cannot read its settings: %s",
+		r = diags_add(&m->d, NULL, "the git fetch process cannot read its settings: %s",
 			      strerror(-r)) < 0
 			    ? -ENOMEM
 			    : -EIO;
 	if (in) /* the URL may hold a password */
 		explicit_bzero(in, len);
 	free(in);
+	if (r == 0 && m->n_have > 1)
+		qsort(m->have, m->n_have, sizeof(*m->have), have_cmp);
 	return r;
 }
 
-void git_mirror_main(void)
+/* Ignore the stop signals, die with the parent, and check it is still PARENT. */
+static void mirror_detach(const char *parent)
+{
+	char *end = NULL;
+	long want;
+
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	errno = 0;
+	want = strtol(parent, &end, 10);
+	if (errno || end == parent || *end || want <= 1 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    (long)getppid() != want)
+		_exit(1);
+}
+
+void git_mirror_main(const char *parent)
 {
 	struct bramble_config cfg;
 	struct git_mirror m;
@@ -441,12 +501,12 @@ void git_mirror_main(void)
 	bool ssh;
 	int r, status = 1;
 
-	/* the exec kept the ignored signals (git_source.c); nothing stays blocked */
-	sigemptyset(&none);
+	mirror_detach(parent);
+	sigemptyset(&none); /* nothing stays blocked */
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&m, 0, sizeof(m));
-	r = settings_read(&cfg, &m.d);
+	r = settings_read(&cfg, &m);
 	alarm((cfg.timeout_s ? cfg.timeout_s : GIT_DEFAULT_TIMEOUT_S) + 10); /* if all else fails */
 	memory_limit();
 	if (r == 0)

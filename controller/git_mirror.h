@@ -23,6 +23,7 @@
 
 #include "../common/buf.h"
 #include "config.h"
+#include "git_wire.h"
 
 #define GIT_DEFAULT_TIMEOUT_S 60 /* source.timeout 0 */
 #define GIT_CACHE_DIR	      "git-cache"
@@ -44,16 +45,27 @@ struct git_mirror {
 	bool auth_failed;  /* the server refused the credentials */
 	bool tls_invalid;  /* the server's certificate did not verify */
 	struct buf why;	   /* a callback's own reason to refuse (SSH host key) */
+	/* The blobs the parent holds (GIT_WIRE_HAVE), sorted by name: such a
+	 * file is answered GIT_WIRE_KNOWN, without its content. */
+	struct git_have {
+		char *name;
+		char oid[GIT_WIRE_OID_HEX + 1];
+	} * have;
+	size_t n_have;
 	struct diags d;	   /* sent to the parent as GIT_WIRE_DIAG records */
 };
 
 /*
- * `bramble __fetch`: read the settings (GIT_WIRE_SETTING records) on stdin,
- * fetch, write the records to stdout, exit.  Never returns.  Started by
- * git_source.c only, with the parent-death signal set, so it never outlives
- * the lock the parent holds.
+ * `bramble __fetch PARENT`: read the settings (GIT_WIRE_SETTING records) and
+ * the blobs the parent holds (GIT_WIRE_HAVE) on stdin, fetch, write the
+ * records to stdout, exit.  Never returns.  Started by git_source.c only;
+ * it ignores SIGTERM, SIGINT, SIGHUP and SIGPIPE (a SIGTERM to the whole
+ * group, from systemd, lets the fetch finish, as the parent does) and sets
+ * its parent-death signal first, then exits unless its parent is still
+ * PARENT (the pid of the process that started it), so it never outlives the
+ * lock the parent holds.
  */
-__attribute__((noreturn)) void git_mirror_main(void);
+__attribute__((noreturn)) void git_mirror_main(const char *parent);
 
 /*
  * A libgit2 call on the cache failed.  A cache that was there before the

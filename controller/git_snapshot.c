@@ -14,6 +14,8 @@
 #include "git_wire.h"
 #include "model.h"
 
+_Static_assert(GIT_OID_HEXSZ == GIT_WIRE_OID_HEX, "a blob id on the wire is a SHA-1 in hex");
+
 #define SNAPSHOT_MAX_DEPTH 32
 
 struct snapshot {
@@ -135,13 +137,29 @@ static int snapshot_limit(struct snapshot *s, const char *fmt, ...)
 	return r < 0 ? r : -EINVAL;
 }
 
+static int have_find(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct git_have *)elem)->name);
+}
+
+/* Whether the parent said it holds this blob under this name (GIT_WIRE_HAVE). */
+static bool parent_has(const struct snapshot *s, const char *rel, const char *hex)
+{
+	const struct git_have *h =
+		bsearch(rel, s->m->have, s->m->n_have, sizeof(*s->m->have), have_find);
+
+	return h && strcmp(h->oid, hex) == 0;
+}
+
 /*
  * One manifest blob: its content, or only its name when it is too large
- * (its size comes from the object header, so a huge blob is never loaded).
+ * (its size comes from the object header, so a huge blob is never loaded),
+ * or only its name and id when the parent holds it already.
  */
 static int snapshot_blob(struct snapshot *s, const git_tree_entry *e, const char *rel)
 {
 	const git_oid *id = git_tree_entry_id(e);
+	char hex[GIT_OID_HEXSZ + 1];
 	git_blob *blob = NULL;
 	git_object_t type;
 	size_t size = 0;
@@ -161,10 +179,15 @@ static int snapshot_blob(struct snapshot *s, const git_tree_entry *e, const char
 				      MANIFEST_MAX_TOTAL_SIZE);
 	if (size > MANIFEST_MAX_FILE_SIZE)
 		return git_wire_add(s->out, GIT_WIRE_LARGE, rel, NULL, 0);
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (parent_has(s, rel, hex))
+		return git_wire_add(s->out, GIT_WIRE_KNOWN, rel, hex, GIT_WIRE_OID_HEX);
 	if (git_blob_lookup(&blob, s->repo, id) < 0)
 		return git_mirror_broken(s->m, s->fresh, rel);
-	r = git_wire_add(s->out, GIT_WIRE_FILE, rel, git_blob_rawcontent(blob),
-			 (size_t)git_blob_rawsize(blob));
+	r = git_wire_add(s->out, GIT_WIRE_OID, hex, NULL, 0);
+	if (r == 0)
+		r = git_wire_add(s->out, GIT_WIRE_FILE, rel, git_blob_rawcontent(blob),
+				 (size_t)git_blob_rawsize(blob));
 	git_blob_free(blob);
 	return r;
 }

@@ -14,13 +14,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "../common/buf.h"
 #include "../common/fsutil.h"
 #include "../common/heartbeat.h"
+#include "../common/log.h"
 #include "../common/stop.h"
 #include "download.h"
 #include "git_mirror.h"
@@ -42,6 +44,43 @@ extern char **environ;
 
 /* bramble's own binary, opened once: the fetch process is a fresh exec of it. */
 static int exe_fd = -1;
+
+/*
+ * The blobs of the last revision read, while git_source_keep() says so (the
+ * daemon): the next fetch is told their ids (GIT_WIRE_HAVE) and answers
+ * GIT_WIRE_KNOWN for each file whose blob is unchanged, so that a commit
+ * that changes one file of a large repository moves one file through the
+ * pipe, and a fetch of the same commit none.  An id names a blob's content:
+ * a kept blob is right whatever repository, ref or path it came from.
+ * Sorted by name.
+ */
+struct known_blob {
+	char *name;
+	char oid[GIT_WIRE_OID_HEX + 1];
+	char *data;
+	size_t len;
+};
+
+struct known_set {
+	struct known_blob *v;
+	size_t n, cap;
+};
+
+static struct known_set known;
+static bool keep_known;
+
+/* The GIT_WIRE_HAVE records' bytes at most (the fetch reads 1 MiB of input). */
+#define HAVE_MAX ((size_t)512 << 10)
+
+/* What the decoding of one answer keeps between records. */
+struct decode {
+	struct source_rev *rev;
+	size_t cap;
+	struct known_set next;		/* the blobs of this revision */
+	char oid[GIT_WIRE_OID_HEX + 1]; /* the next file's (GIT_WIRE_OID), or "" */
+	size_t sent, reused;
+	int result;
+};
 
 /* One fetch: the child's output and how it ended. */
 struct fetch_job {
@@ -291,6 +330,39 @@ static int fd_above_stdio(int *fd)
 	return 0;
 }
 
+static void known_release(struct known_set *k)
+{
+	while (k->n > 0) {
+		k->n--;
+		free(k->v[k->n].name);
+		free(k->v[k->n].data);
+	}
+	free(k->v);
+	memset(k, 0, sizeof(*k));
+}
+
+void git_source_keep(bool on)
+{
+	keep_known = on;
+	if (!on)
+		known_release(&known);
+}
+
+/* The blobs this process holds, as GIT_WIRE_HAVE records (as many as HAVE_MAX allows). */
+static int fetch_have(struct buf *out)
+{
+	size_t i, start = out->len;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < known.n; i++) {
+		if (out->len - start > HAVE_MAX)
+			break;
+		r = git_wire_add(out, GIT_WIRE_HAVE, known.v[i].name, known.v[i].oid,
+				 GIT_WIRE_OID_HEX);
+	}
+	return r;
+}
+
 /*
  * The fetch process's stdin: a memory file with its settings.  Not argv:
  * the URL may hold a password, and argv is world-readable in /proc.
@@ -301,6 +373,8 @@ static int fetch_input(const struct fetch_job *f, int *ret_fd)
 	int fd = -1, r;
 
 	r = fetch_settings(f, &b);
+	if (r == 0)
+		r = fetch_have(&b);
 	if (r == 0) {
 		fd = memfd_create("bramble-fetch", MFD_CLOEXEC);
 		r = fd < 0 ? -errno : fd_above_stdio(&fd);
@@ -320,32 +394,57 @@ static int fetch_input(const struct fetch_job *f, int *ret_fd)
 }
 
 /*
- * In the forked child: only async-signal-safe calls until the exec.  The
- * ignored signals stay ignored across it (a SIGTERM to the whole group, from
- * systemd, lets the fetch finish, as the parent does), and so does the
- * parent-death signal: the fetch never outlives the lock the parent holds.
+ * Start the fetch process: posix_spawn (a vfork-like clone: the daemon's
+ * tens of megabytes of page tables are not copied, nor its pages made
+ * copy-on-write, as a fork would) of bramble's own binary with the pipes on
+ * its stdin and stdout, no signal blocked and every signal this process
+ * catches back to its default.  The process ignores SIGTERM, SIGINT, SIGHUP
+ * and SIGPIPE itself and sets its parent-death signal, first thing
+ * (git_mirror_main()), checking that its parent is still this process: it
+ * never outlives the lock the parent holds.
  */
-__attribute__((noreturn)) static void fetch_exec(int in, int out, pid_t parent)
+static int fetch_spawn(int in, int out, pid_t *ret_pid)
 {
 	static char arg0[] = "bramble", arg1[] = GIT_SOURCE_FETCH_COMMAND;
-	char *argv[] = {arg0, arg1, NULL};
+	char exe[64], parent[32];
+	char *argv[] = {arg0, arg1, parent, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int r;
 
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
-	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
-		_exit(GIT_EXEC_FAILED);
-	fexecve(exe_fd, argv, environ);
-	_exit(GIT_EXEC_FAILED);
+	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", exe_fd);
+	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
+	sigemptyset(&none);
+	sigfillset(&all);
+	r = posix_spawn_file_actions_init(&fa);
+	if (r)
+		return -r;
+	r = posix_spawnattr_init(&attr);
+	if (r) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -r;
+	}
+	r = posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
+	if (!r)
+		r = posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+	if (!r)
+		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (!r)
+		r = posix_spawnattr_setsigmask(&attr, &none);
+	if (!r)
+		r = posix_spawnattr_setsigdefault(&attr, &all);
+	if (!r)
+		r = posix_spawn(ret_pid, exe, &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return -r;
 }
 
 /* Start the fetch process and collect what it sends, within the deadline. */
 static int mirror_spawn(struct fetch_job *f, struct diags *d)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid;
 	int in = -1, fds[2] = {-1, -1}, r;
 
 	r = git_source_init();
@@ -355,15 +454,14 @@ static int mirror_spawn(struct fetch_job *f, struct diags *d)
 		r = -errno;
 	if (r == 0)
 		r = fd_above_stdio(&fds[1]);
+	if (r == 0) {
+		r = fetch_spawn(in, fds[1], &pid);
+		if (r < 0 && r != -ENOMEM)
+			r = source_diag(d, -EIO, "cannot run the git fetch process (bramble %s): %s",
+					GIT_SOURCE_FETCH_COMMAND, strerror(-r));
+	}
 	if (r < 0)
 		goto out;
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (pid == 0)
-		fetch_exec(in, fds[1], parent);
 	close(fds[1]);
 	fds[1] = -1;
 	r = stream_collect(f, fds[0]);
@@ -380,13 +478,14 @@ out:
 	return r;
 }
 
-static int rev_add_file(struct source_rev *rev, size_t *cap, const struct git_wire_rec *rec)
+static int rev_add_file(struct decode *dc, const char *name_in, const char *data_in, size_t len)
 {
+	struct source_rev *rev = dc->rev;
 	struct manifest_file *v = rev->files, *mf = NULL;
 	char *name = NULL, *data = NULL;
 
-	if (rev->n_files == *cap) {
-		size_t n = *cap ? *cap * 2 : 64;
+	if (rev->n_files == dc->cap) {
+		size_t n = dc->cap ? dc->cap * 2 : 64;
 
 		if (n > MANIFEST_MAX_FILES + 1)
 			return -EBADMSG;
@@ -394,25 +493,109 @@ static int rev_add_file(struct source_rev *rev, size_t *cap, const struct git_wi
 		if (!v)
 			return -ENOMEM;
 		rev->files = v;
-		*cap = n;
+		dc->cap = n;
 	}
-	name = strdup(rec->text);
-	if (name && rec->type == GIT_WIRE_FILE) {
-		data = malloc(rec->len + 1);
+	name = strdup(name_in);
+	if (name && data_in) {
+		data = malloc(len + 1);
 		if (data) {
-			memcpy(data, rec->data, rec->len);
-			data[rec->len] = '\0';
+			memcpy(data, data_in, len);
+			data[len] = '\0';
 		}
 	}
-	if (!name || (rec->type == GIT_WIRE_FILE && !data)) {
+	if (!name || (data_in && !data)) {
 		free(name);
+		free(data);
 		return -ENOMEM;
 	}
 	mf = &rev->files[rev->n_files++];
 	mf->name = name;
 	mf->data = data;
-	mf->len = data ? rec->len : MANIFEST_MAX_FILE_SIZE + 1;
+	mf->len = data ? len : MANIFEST_MAX_FILE_SIZE + 1;
 	return 0;
+}
+
+/* Keep a blob of this revision for the next fetch: data copied, or taken from kb. */
+static int known_add(struct known_set *k, const char *oid, const char *name, const char *data,
+		     size_t len, struct known_blob *kb)
+{
+	struct known_blob *v = k->v, *e;
+
+	if (k->n == k->cap) {
+		size_t n = k->cap ? k->cap * 2 : 64;
+
+		v = realloc(k->v, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		k->v = v;
+		k->cap = n;
+	}
+	e = &k->v[k->n];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->oid, oid, GIT_WIRE_OID_HEX);
+	e->name = strdup(kb ? kb->name : name);
+	e->data = kb ? kb->data : malloc(len + 1); /* kb's data is taken: it stays sorted by name */
+	if (!e->name || !e->data) {
+		free(e->name);
+		if (!kb)
+			free(e->data);
+		return -ENOMEM;
+	}
+	if (kb)
+		kb->data = NULL;
+	else
+		memcpy(e->data, data, len);
+	e->data[len] = '\0';
+	e->len = len;
+	k->n++;
+	return 0;
+}
+
+static bool is_oid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len != GIT_WIRE_OID_HEX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!s[i] || !strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}
+
+static int known_find(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct known_blob *)elem)->name);
+}
+
+/* A file sent whole: in the revision, and kept when it came with its id. */
+static int decode_file(struct decode *dc, const struct git_wire_rec *rec)
+{
+	int r;
+
+	r = rev_add_file(dc, rec->text, rec->data, rec->len);
+	if (r == 0 && keep_known && dc->oid[0])
+		r = known_add(&dc->next, dc->oid, rec->text, rec->data, rec->len, NULL);
+	dc->oid[0] = '\0';
+	dc->sent++;
+	return r;
+}
+
+/* A file whose blob this process holds (GIT_WIRE_KNOWN): the kept copy. */
+static int decode_known(struct decode *dc, const struct git_wire_rec *rec)
+{
+	struct known_blob *kb = bsearch(rec->text, known.v, known.n, sizeof(*known.v), known_find);
+	int r;
+
+	/* an id this process never sent, or a blob already taken: not our answer */
+	if (!is_oid(rec->data, rec->len) || !kb || !kb->data ||
+	    memcmp(kb->oid, rec->data, GIT_WIRE_OID_HEX) != 0)
+		return -EBADMSG;
+	r = rev_add_file(dc, rec->text, kb->data, kb->len);
+	if (r == 0)
+		r = known_add(&dc->next, kb->oid, NULL, NULL, kb->len, kb);
+	dc->reused++;
+	return r;
 }
 
 static int parse_result(const char *text, int *ret)
@@ -428,13 +611,22 @@ static int parse_result(const char *text, int *ret)
 	return 0;
 }
 
-static int decode_rec(struct source_rev *rev, size_t *cap, const struct git_wire_rec *rec,
-		      struct diags *d, int *result)
+static int decode_rec(struct decode *dc, const struct git_wire_rec *rec, struct diags *d)
 {
+	struct source_rev *rev = dc->rev;
+
 	switch (rec->type) {
 	case GIT_WIRE_FILE:
+		return decode_file(dc, rec);
 	case GIT_WIRE_LARGE:
-		return rev_add_file(rev, cap, rec);
+		return rev_add_file(dc, rec->text, NULL, 0);
+	case GIT_WIRE_OID:
+		if (!is_oid(rec->text, strlen(rec->text)))
+			return -EBADMSG;
+		memcpy(dc->oid, rec->text, sizeof(dc->oid));
+		return 0;
+	case GIT_WIRE_KNOWN:
+		return decode_known(dc, rec);
 	case GIT_WIRE_DIAG:
 		return diags_add(d, NULL, "%s", rec->text);
 	case GIT_WIRE_REVISION:
@@ -442,8 +634,9 @@ static int decode_rec(struct source_rev *rev, size_t *cap, const struct git_wire
 		rev->revision = strdup(rec->text);
 		return rev->revision ? 0 : -ENOMEM;
 	case GIT_WIRE_RESULT:
-		return parse_result(rec->text, result);
+		return parse_result(rec->text, &dc->result);
 	case GIT_WIRE_SETTING:
+	case GIT_WIRE_HAVE:
 		break;
 	}
 	return -EBADMSG;
@@ -475,30 +668,58 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static int known_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct known_blob *)a)->name, ((const struct known_blob *)b)->name);
+}
+
+/*
+ * After an answer: the blobs of this revision are the ones kept (a failed
+ * answer keeps none: the next fetch sends everything).
+ */
+static void known_settle(struct decode *dc, int r)
+{
+	known_release(&known);
+	if (r == 0 && keep_known) {
+		known = dc->next;
+		if (known.n > 1)
+			qsort(known.v, known.n, sizeof(*known.v), known_cmp);
+	} else {
+		known_release(&dc->next);
+	}
+	memset(&dc->next, 0, sizeof(dc->next));
+	if (r == 0 && keep_known)
+		log_debug("the git fetch sent %zu manifest files whole, %zu by their blob id alone",
+			  dc->sent, dc->reused);
+}
+
 static int stream_decode(struct fetch_job *f, struct source_rev *rev, struct diags *d)
 {
 	struct git_wire_rec rec;
-	size_t off = 0, cap = 0;
-	int r, result = 1; /* 1: no result record */
+	struct decode dc;
+	size_t off = 0;
+	int r;
 
+	memset(&dc, 0, sizeof(dc));
+	dc.rev = rev;
+	dc.result = 1; /* 1: no result record */
 	do {
 		r = git_wire_next(f->stream.data, f->stream.len, &off, &rec);
 		if (r == 0)
-			r = decode_rec(rev, &cap, &rec, d, &result);
+			r = decode_rec(&dc, &rec, d);
 	} while (r == 0);
 	if (r == -EBADMSG) {
 		r = diags_add(d, NULL, "the git fetch process sent a malformed answer");
-		return r < 0 ? r : -EIO;
+		r = r < 0 ? r : -EIO;
+	} else if (r == -ENOENT && (dc.result > 0 || (dc.result == 0 && !rev->revision))) {
+		r = child_died(f, d);
+	} else if (r == -ENOENT) {
+		r = dc.result;
 	}
-	if (r != -ENOENT)
-		return r;
-	if (result > 0)
-		return child_died(f, d);
-	if (result == 0 && !rev->revision)
-		return child_died(f, d);
-	if (result == 0 && rev->n_files > 1)
+	if (r == 0 && rev->n_files > 1)
 		qsort(rev->files, rev->n_files, sizeof(*rev->files), name_cmp);
-	return result;
+	known_settle(&dc, r);
+	return r;
 }
 
 int git_source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d)

@@ -20,6 +20,8 @@
 #ifndef BRAMBLE_GIT_SOURCE_H
 #define BRAMBLE_GIT_SOURCE_H
 
+#include <stdbool.h>
+
 #include "source.h"
 
 /* The hidden command of the fetch process (not in `bramble help`). */
@@ -43,5 +45,12 @@ int git_source_init(void);
  * data NULL, for manifests_load_files() to report at file:1:1.
  */
 int git_source_read(const struct bramble_config *cfg, struct source_rev *ret, struct diags *d);
+
+/*
+ * Keep the blobs of the revision read between calls (the daemon: on), so
+ * that the next fetch sends only the files whose blob changed; off frees
+ * them.  Off by default: a process that reads once has no use for them.
+ */
+void git_source_keep(bool on);
 
 #endif

@@ -19,7 +19,17 @@ enum git_wire_type {
 	GIT_WIRE_REVISION = 'V', /* text: "<ref>@sha1:<commit>" */
 	GIT_WIRE_RESULT = 'X',	 /* text: "0" or a negative errno; always last */
 	GIT_WIRE_SETTING = 'S',	 /* to the fetch process; text: "section.key=value" */
+	/* To the fetch process, after the settings: a blob the parent holds.
+	 * text: the file's name; data: the blob's id (GIT_WIRE_OID_HEX bytes). */
+	GIT_WIRE_HAVE = 'H',
+	/* The next GIT_WIRE_FILE's blob id; text: GIT_WIRE_OID_HEX hex digits. */
+	GIT_WIRE_OID = 'O',
+	/* A file whose blob is one the parent said it has (GIT_WIRE_HAVE): its
+	 * content is not sent.  text: the name; data: the blob's id. */
+	GIT_WIRE_KNOWN = 'K',
 };
+
+#define GIT_WIRE_OID_HEX 40 /* a SHA-1 object id in hex */
 
 struct git_wire_rec {
 	enum git_wire_type type;

@@ -928,8 +928,8 @@ int main(int argc, char **argv)
 	const struct cmd *cmd;
 
 	/* the git fetch process (git_mirror.h): hidden, and before anything else */
-	if (argc == 2 && strcmp(argv[1], GIT_SOURCE_FETCH_COMMAND) == 0)
-		git_mirror_main();
+	if (argc == 3 && strcmp(argv[1], GIT_SOURCE_FETCH_COMMAND) == 0)
+		git_mirror_main(argv[2]);
 	(void)git_source_init();
 	log_init(LOG_LEVEL_INFO);
 	/* A temp of the atomic writer goes with a fatal signal (the daemon's

@@ -265,11 +265,11 @@ T_PIDS+=("$APPLY_PID")
 fetch_child() {
 	local p
 	for p in $(pgrep -P "$APPLY_PID"); do
-		[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "bramble __fetch " ] && echo "$p" && return 0
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "bramble __fetch $APPLY_PID " ] && echo "$p" && return 0
 	done
 	return 1
 }
-check "the fetch process runs as 'bramble __fetch'" wait_for 5 fetch_child
+check "the fetch process runs as 'bramble __fetch PARENT'" wait_for 5 fetch_child
 FP=$(fetch_child)
 check "the fetch process is an exec of the bramble binary" test "$(readlink "/proc/$FP/exe")" = "$(readlink -f "$BRAMBLE")"
 check "the fetch process has one thread" test "$(ls "/proc/$FP/task" | wc -l)" = 1
@@ -280,15 +280,36 @@ check "lastAppliedRevision kept after the hangs" test "$(st lastAppliedRevision)
 run 0 "apply works again after killed fetches" apply
 check "the branch head is applied" test "$(st lastAppliedRevision)" = "main@sha1:$C8"
 # the daemon, whose HTTP threads are running, fetches through the same process
-"$BRAMBLE" run --source "$U" --root "$W/r-daemon" --image-store "$W/out/images" --set dhcp.testCommand= \
+"$BRAMBLE" run -v --source "$U" --root "$W/r-daemon" --image-store "$W/out/images" --set dhcp.testCommand= \
 	--set "$SECRETS" --set source.ref=main --listen 127.0.0.1:0 --interval 1h >"$W/daemon.log" 2>&1 &
 DPID=$!
 T_PIDS+=("$DPID")
+WANT=$C8
 daemon_applied() {
 	[ "$(ls "/proc/$DPID/task" | wc -l)" -gt 1 ] &&
-		[ "$(st lastAppliedRevision "$W/r-daemon")" = "main@sha1:$C8" ]
+		[ "$(st lastAppliedRevision "$W/r-daemon")" = "main@sha1:$WANT" ]
 }
 check "the daemon, with its threads running, applies the branch head" wait_for 30 daemon_applied
+# The daemon keeps the blobs it read: the next fetch sends only the files whose blob changed.
+NF=$(git -C "$W/git/src.git" ls-tree -r --name-only main | grep -v '^\.\|/\.' | grep -cE '\.ya?ml$')
+fetches() { grep -c "the git fetch sent" "$W/daemon.log"; }
+fetched() { [ "$(fetches)" -ge "$1" ]; }
+contains "$W/daemon.log" "the git fetch sent $NF manifest files whole, 0 by their blob id alone" \
+	"the daemon's first fetch sends all $NF files"
+kill -HUP "$DPID"
+check "a second pass fetches again" wait_for 30 fetched 2
+contains "$W/daemon.log" "the git fetch sent 0 manifest files whole, $NF by their blob id alone" \
+	"the same commit again: no file is sent, every blob is known"
+sed -i 's/ip: 10.99.0.42/ip: 10.99.0.77/' "$W/work/nodes/pi4.yaml"
+WANT=$(push_commit "one node file changed")
+kill -HUP "$DPID"
+check "the daemon applies the commit that changed one file" wait_for 30 daemon_applied
+contains "$W/daemon.log" "the git fetch sent 1 manifest files whole, $((NF - 1)) by their blob id alone" \
+	"one changed file: only it is sent"
+check "the changed file's content is the one applied (the node's new address exported)" \
+	grep -qF 10.99.0.77 "$W/r-daemon/exports/bramble.exports"
+check "an unchanged file's kept blob applied as before (pi5's address)" \
+	grep -qF 10.99.0.44 "$W/r-daemon/exports/bramble.exports"
 stop_pid "$DPID"
 cat "$W/daemon.log" >>"$ALL"
 
