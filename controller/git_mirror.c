@@ -374,18 +374,19 @@ const char *__lsan_default_suppressions(void)
 #endif
 
 /*
- * Under AddressSanitizer, look for leaks before _exit (which skips the
- * usual check), unless the URL is ssh (libgit2 1.5.1's ssh transport leaks
- * its known_hosts list, in frames without symbols that no suppression can
- * name).
+ * Under AddressSanitizer, look for leaks after each request, before its
+ * answer is written (a leak then fails the fetch, for the tests to see),
+ * unless the URL is ssh (libgit2 1.5.1's ssh transport leaks its
+ * known_hosts list, in frames without symbols that no suppression can
+ * name).  Returns whether leaks were found.
  */
-static void mirror_leak_check(bool ssh)
+static bool mirror_leaked(bool ssh)
 {
 #ifdef MIRROR_LEAK_CHECK
-	if (!ssh)
-		__lsan_do_leak_check();
+	return !ssh && __lsan_do_recoverable_leak_check() != 0;
 #else
 	(void)ssh;
+	return false;
 #endif
 }
 
@@ -440,38 +441,97 @@ static int have_add(struct git_mirror *m, const struct git_wire_rec *rec, size_t
 }
 
 /*
- * The settings on stdin (git_source.c), each checked as a --set would be,
- * then the blobs the parent holds.
+ * Read one request from stdin, up to its GIT_WIRE_END record: 0, 1 when the
+ * parent closed the socket instead (its end, or a retired process), or
+ * -errno.
  */
-static int settings_read(struct bramble_config *cfg, struct git_mirror *m)
+static int request_read(struct buf *in)
 {
-	struct git_wire_rec rec;
-	char *in = NULL;
-	size_t len = 0, off = 0, cap = 0;
+	char chunk[16384];
+	size_t scanned = 0;
+	ssize_t n;
 	int r;
 
-	r = file_read_fd(STDIN_FILENO, SETTINGS_MAX, &in, &len);
-	while (r == 0) {
-		r = git_wire_next(in, len, &off, &rec);
+	buf_truncate(in, 0);
+	buf_set_max(in, SETTINGS_MAX);
+	for (;;) {
+		n = read(STDIN_FILENO, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return in->len ? -EBADMSG : 1;
+		r = buf_add(in, chunk, (size_t)n);
+		if (r == 0)
+			r = git_wire_scan(in->data, in->len, &scanned, GIT_WIRE_END);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+}
+
+/*
+ * The settings of a request, each checked as a --set would be, then the
+ * blobs the parent holds.
+ */
+static int settings_read(const struct buf *in, struct bramble_config *cfg, struct git_mirror *m)
+{
+	struct git_wire_rec rec;
+	size_t off = 0, cap = 0;
+	int r;
+
+	do {
+		r = git_wire_next(in->data, in->len, &off, &rec);
+		if (r == 0 && rec.type == GIT_WIRE_END)
+			break;
 		if (r == 0 && rec.type == GIT_WIRE_HAVE)
 			r = have_add(m, &rec, &cap);
 		else if (r == 0 && rec.type != GIT_WIRE_SETTING)
 			r = -EBADMSG;
 		else if (r == 0)
 			r = config_set_key(cfg, rec.text, &m->d);
-	}
-	if (r == -ENOENT)
-		r = 0;
-	else if (r != -ENOMEM && r != -EINVAL)
+	} while (r == 0);
+	if (r != 0 && r != -ENOMEM && r != -EINVAL)
 		r = diags_add(&m->d, NULL, "the git fetch process cannot read its settings: %s",
 			      strerror(-r)) < 0
 			    ? -ENOMEM
 			    : -EIO;
-	if (in) /* the URL may hold a password */
-		explicit_bzero(in, len);
-	free(in);
 	if (r == 0 && m->n_have > 1)
 		qsort(m->have, m->n_have, sizeof(*m->have), have_cmp);
+	return r;
+}
+
+/*
+ * Serve one request: fetch, then write the answer, which ends with its
+ * GIT_WIRE_RESULT record.  *ssh is set once a URL was ssh (no leak check
+ * from then on: mirror_leaked()).  A negative return ends the process (the parent then sees
+ * the socket close without an answer).
+ */
+static int serve(const struct buf *in, bool *ssh)
+{
+	struct bramble_config cfg;
+	struct git_mirror m;
+	struct buf out = BUF_INIT;
+	int r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&m, 0, sizeof(m));
+	r = settings_read(in, &cfg, &m);
+	alarm((cfg.timeout_s ? cfg.timeout_s : GIT_DEFAULT_TIMEOUT_S) + 10); /* if all else fails */
+	if (r == 0)
+		r = mirror_init(&m, &cfg);
+	if (r == 0)
+		r = mirror_run(&m, &out);
+	r = mirror_finish(&m, r, &out);
+	mirror_release(&m);
+	*ssh = *ssh || (cfg.source && git_url_is_ssh(cfg.source));
+	config_release(&cfg);
+	if (r == 0 && mirror_leaked(*ssh))
+		r = -EIO;
+	if (r == 0)
+		r = write_all(STDOUT_FILENO, out.data, out.len);
+	alarm(0);
+	buf_release(&out);
 	return r;
 }
 
@@ -494,31 +554,27 @@ static void mirror_detach(const char *parent)
 
 void git_mirror_main(const char *parent)
 {
-	struct bramble_config cfg;
-	struct git_mirror m;
-	struct buf out = BUF_INIT;
+	struct buf in = BUF_INIT;
 	sigset_t none;
-	bool ssh;
-	int r, status = 1;
+	bool ssh = false, lib;
+	int r;
 
 	mirror_detach(parent);
 	sigemptyset(&none); /* nothing stays blocked */
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&m, 0, sizeof(m));
-	r = settings_read(&cfg, &m);
-	alarm((cfg.timeout_s ? cfg.timeout_s : GIT_DEFAULT_TIMEOUT_S) + 10); /* if all else fails */
 	memory_limit();
-	if (r == 0)
-		r = mirror_init(&m, &cfg);
-	if (r == 0)
-		r = mirror_run(&m, &out);
-	r = mirror_finish(&m, r, &out);
-	mirror_release(&m);
-	ssh = cfg.source && git_url_is_ssh(cfg.source);
-	config_release(&cfg);
-	mirror_leak_check(ssh);
-	if (r == 0 && write_all(STDOUT_FILENO, out.data, out.len) == 0)
-		status = 0;
-	_exit(status);
+	/* Once for the process: each request's init and shutdown then only
+	 * count, and its TLS set-up (the system's CA list) is not done again. */
+	lib = git_libgit2_init() >= 0;
+	do {
+		r = request_read(&in);
+		if (r == 0)
+			r = serve(&in, &ssh);
+		if (in.data) /* the URL may hold a password */
+			explicit_bzero(in.data, in.len);
+	} while (r == 0);
+	buf_release(&in);
+	if (lib)
+		git_libgit2_shutdown();
+	_exit(r > 0 ? 0 : 1);
 }

@@ -52,7 +52,7 @@ struct git_mirror {
 		char oid[GIT_WIRE_OID_HEX + 1];
 	} * have;
 	size_t n_have;
-	struct diags d;	   /* sent to the parent as GIT_WIRE_DIAG records */
+	struct diags d; /* sent to the parent as GIT_WIRE_DIAG records */
 };
 
 /*

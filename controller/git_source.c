@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,9 +88,29 @@ struct fetch_job {
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	unsigned timeout_s;
 	struct buf stream;
-	int status; /* the child's wait status, when reaped */
+	bool answered; /* the stream ends with its GIT_WIRE_RESULT record */
+	int status;    /* the child's wait status, when reaped */
 	bool reaped;
 };
+
+/*
+ * The fetch process.  While git_source_keep() says so (the daemon), one
+ * process serves one request after another on a socket (its stdin and
+ * stdout): a pass then does not pay for an exec, the dynamic linking of
+ * bramble's fifty libraries and libgit2's start (whose TLS set-up reads the
+ * system's CA list).  A fetch that times out, is stopped or gets no whole
+ * answer kills it, and the next fetch starts another; one found ended while
+ * idle is replaced.  It is retired after FETCH_REUSE_MAX requests, with
+ * whatever memory libgit2 kept.  Otherwise each fetch starts a process and
+ * ends it by closing its input.
+ */
+static struct {
+	pid_t pid; /* 0: none */
+	int fd;	   /* this end of its socket */
+	unsigned served;
+} fetcher = {0, -1, 0};
+
+#define FETCH_REUSE_MAX 1000
 
 static long ms_left(const struct timespec *deadline)
 {
@@ -182,11 +202,16 @@ out:
 	return r;
 }
 
-/* Read the child's records until it closes the pipe; -ETIMEDOUT at the deadline. */
-static int stream_collect(struct fetch_job *f, int fd)
+/*
+ * Read the fetch process's answer until its GIT_WIRE_RESULT record
+ * (f->answered), or until it closes the socket (it ended without one: the
+ * decoding says so); -ETIMEDOUT at the deadline.
+ */
+static int stream_collect(struct fetch_job *f)
 {
 	char chunk[32768];
 	struct pollfd p;
+	size_t scanned = 0;
 	ssize_t n;
 	long ms;
 	int r;
@@ -199,7 +224,7 @@ static int stream_collect(struct fetch_job *f, int fd)
 		if (stop_requested())
 			return -ECANCELED;
 		heartbeat();
-		p.fd = fd;
+		p.fd = fetcher.fd;
 		p.events = POLLIN;
 		p.revents = 0;
 		/* a SIGTERM interrupts the poll; the short wait covers one just before it */
@@ -208,15 +233,53 @@ static int stream_collect(struct fetch_job *f, int fd)
 			return -errno;
 		if (r <= 0)
 			continue;
-		n = read(fd, chunk, sizeof(chunk));
+		n = read(fetcher.fd, chunk, sizeof(chunk));
 		if (n < 0 && errno != EINTR && errno != EAGAIN)
 			return -errno;
 		if (n == 0)
 			return 0;
 		r = n > 0 ? buf_add(&f->stream, chunk, (size_t)n) : 0;
-		if (r < 0)
-			return r;
+		if (r == 0 && n > 0)
+			r = git_wire_scan(f->stream.data, f->stream.len, &scanned, GIT_WIRE_RESULT);
+		if (r == -EBADMSG) /* the decoding says it is malformed */
+			return 0;
+		if (r != 0) {
+			f->answered = r > 0;
+			return r < 0 ? r : 0;
+		}
 	}
+}
+
+/* Send the request within the deadline. */
+static int request_send(struct fetch_job *f, const struct buf *req)
+{
+	struct pollfd p;
+	size_t off = 0;
+	ssize_t n;
+	long ms;
+	int r;
+
+	while (off < req->len) {
+		ms = ms_left(&f->deadline);
+		if (ms <= 0)
+			return -ETIMEDOUT;
+		if (stop_requested())
+			return -ECANCELED;
+		p.fd = fetcher.fd;
+		p.events = POLLOUT;
+		p.revents = 0;
+		r = poll(&p, 1, (int)(ms > 250 ? 250 : ms));
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		n = send(fetcher.fd, req->data + off, req->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return -errno;
+		if (n > 0)
+			off += (size_t)n;
+	}
+	return 0;
 }
 
 /* Wait for the child until the deadline, then kill it. */
@@ -258,8 +321,7 @@ static int spawn_failed(const struct fetch_job *f, int r, struct diags *d)
 		r = source_diag(d, -EINVAL, "the repository holds more than %zu bytes of manifests",
 				GIT_STREAM_MAX);
 	} else if (r != -ENOMEM) {
-		r = source_diag(d, -EIO, "cannot read from the git fetch process: %s",
-				strerror(-r));
+		r = source_diag(d, -EIO, "cannot talk to the git fetch process: %s", strerror(-r));
 	}
 	free(url);
 	return r;
@@ -341,13 +403,6 @@ static void known_release(struct known_set *k)
 	memset(k, 0, sizeof(*k));
 }
 
-void git_source_keep(bool on)
-{
-	keep_known = on;
-	if (!on)
-		known_release(&known);
-}
-
 /* The blobs this process holds, as GIT_WIRE_HAVE records (as many as HAVE_MAX allows). */
 static int fetch_have(struct buf *out)
 {
@@ -364,46 +419,33 @@ static int fetch_have(struct buf *out)
 }
 
 /*
- * The fetch process's stdin: a memory file with its settings.  Not argv:
- * the URL may hold a password, and argv is world-readable in /proc.
+ * A request: the settings, the blobs this process holds, the end.  On the
+ * socket, not in argv: the URL may hold a password, and argv is
+ * world-readable in /proc.
  */
-static int fetch_input(const struct fetch_job *f, int *ret_fd)
+static int request_make(const struct fetch_job *f, struct buf *req)
 {
-	struct buf b = BUF_INIT;
-	int fd = -1, r;
+	int r;
 
-	r = fetch_settings(f, &b);
+	r = fetch_settings(f, req);
 	if (r == 0)
-		r = fetch_have(&b);
-	if (r == 0) {
-		fd = memfd_create("bramble-fetch", MFD_CLOEXEC);
-		r = fd < 0 ? -errno : fd_above_stdio(&fd);
-	}
+		r = fetch_have(req);
 	if (r == 0)
-		r = write_all(fd, b.data, b.len);
-	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
-		r = -errno;
-	if (b.data)
-		explicit_bzero(b.data, b.len);
-	buf_release(&b);
-	if (r < 0 && fd >= 0)
-		close(fd);
-	if (r == 0)
-		*ret_fd = fd;
+		r = git_wire_add(req, GIT_WIRE_END, "", NULL, 0);
 	return r;
 }
 
 /*
  * Start the fetch process: posix_spawn (a vfork-like clone: the daemon's
  * tens of megabytes of page tables are not copied, nor its pages made
- * copy-on-write, as a fork would) of bramble's own binary with the pipes on
- * its stdin and stdout, no signal blocked and every signal this process
- * catches back to its default.  The process ignores SIGTERM, SIGINT, SIGHUP
- * and SIGPIPE itself and sets its parent-death signal, first thing
- * (git_mirror_main()), checking that its parent is still this process: it
- * never outlives the lock the parent holds.
+ * copy-on-write, as a fork would) of bramble's own binary with its end of
+ * the socket on its stdin and stdout, no signal blocked and every signal
+ * this process catches back to its default.  The process ignores SIGTERM,
+ * SIGINT, SIGHUP and SIGPIPE itself and sets its parent-death signal, first
+ * thing (git_mirror_main()), checking that its parent is still this
+ * process: it never outlives the lock the parent holds.
  */
-static int fetch_spawn(int in, int out, pid_t *ret_pid)
+static int fetch_spawn(int fd, pid_t *ret_pid)
 {
 	static char arg0[] = "bramble", arg1[] = GIT_SOURCE_FETCH_COMMAND;
 	char exe[64], parent[32];
@@ -425,9 +467,9 @@ static int fetch_spawn(int in, int out, pid_t *ret_pid)
 		posix_spawn_file_actions_destroy(&fa);
 		return -r;
 	}
-	r = posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
+	r = posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
 	if (!r)
-		r = posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+		r = posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
 	if (!r)
 		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	if (!r)
@@ -441,43 +483,110 @@ static int fetch_spawn(int in, int out, pid_t *ret_pid)
 	return -r;
 }
 
-/* Start the fetch process and collect what it sends, within the deadline. */
-static int mirror_spawn(struct fetch_job *f, struct diags *d)
+/* A running fetch process: the kept one, unless it ended while idle, or a new one. */
+static int fetcher_start(struct diags *d)
 {
-	pid_t pid;
-	int in = -1, fds[2] = {-1, -1}, r;
+	int fds[2] = {-1, -1}, r;
+	pid_t pid = 0;
 
+	if (fetcher.pid > 0 && waitpid(fetcher.pid, NULL, WNOHANG) == fetcher.pid) {
+		close(fetcher.fd);
+		fetcher.pid = 0;
+		fetcher.fd = -1;
+	}
+	if (fetcher.pid > 0)
+		return 0;
 	r = git_source_init();
-	if (r == 0)
-		r = fetch_input(f, &in);
-	if (r == 0 && pipe2(fds, O_CLOEXEC) < 0)
+	if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
 		r = -errno;
 	if (r == 0)
 		r = fd_above_stdio(&fds[1]);
 	if (r == 0) {
-		r = fetch_spawn(in, fds[1], &pid);
+		r = fetch_spawn(fds[1], &pid);
 		if (r < 0 && r != -ENOMEM)
-			r = source_diag(d, -EIO, "cannot run the git fetch process (bramble %s): %s",
+			r = source_diag(d, -EIO,
+					"cannot run the git fetch process (bramble %s): %s",
 					GIT_SOURCE_FETCH_COMMAND, strerror(-r));
 	}
-	if (r < 0)
-		goto out;
-	close(fds[1]);
-	fds[1] = -1;
-	r = stream_collect(f, fds[0]);
-	reap(f, pid, r < 0);
-	if (r < 0)
-		r = spawn_failed(f, r, d);
-out:
-	if (in >= 0)
-		close(in);
-	if (fds[0] >= 0)
-		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	if (r < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		return r;
+	}
+	fetcher.pid = pid;
+	fetcher.fd = fds[0];
+	fetcher.served = 0;
+	return 0;
+}
+
+/*
+ * End the fetch process: close its input (between requests it exits) and
+ * reap it, or kill it first (kill_now); f (if not NULL) gets its status.
+ */
+static void fetcher_end(struct fetch_job *f, bool kill_now)
+{
+	struct fetch_job none;
+
+	if (fetcher.pid <= 0)
+		return;
+	if (!f) {
+		memset(&none, 0, sizeof(none));
+		clock_gettime(CLOCK_MONOTONIC, &none.deadline);
+		none.deadline.tv_sec += 5;
+		f = &none;
+	}
+	close(fetcher.fd);
+	reap(f, fetcher.pid, kill_now);
+	fetcher.pid = 0;
+	fetcher.fd = -1;
+	fetcher.served = 0;
+}
+
+/* Send the request to the fetch process and collect its answer, within the deadline. */
+static int mirror_ask(struct fetch_job *f, struct diags *d)
+{
+	struct buf req = BUF_INIT;
+	bool reused;
+	int r;
+
+	r = request_make(f, &req);
+	if (r == 0)
+		r = fetcher_start(d);
+	reused = fetcher.served > 0;
+	if (r == 0)
+		r = request_send(f, &req);
+	if ((r == -EPIPE || r == -ECONNRESET) && reused) { /* it ended since: another one */
+		fetcher_end(NULL, true);
+		r = fetcher_start(d);
+		if (r == 0)
+			r = request_send(f, &req);
+	}
+	if (r == 0)
+		r = stream_collect(f);
+	if (r < 0 || !f->answered)
+		fetcher_end(f, true);
+	else if (!keep_known || ++fetcher.served >= FETCH_REUSE_MAX)
+		fetcher_end(f, false);
+	if (r < 0 && !d->n)
+		r = spawn_failed(f, r, d);
+	if (req.data) /* the URL may hold a password */
+		explicit_bzero(req.data, req.len);
+	buf_release(&req);
 	return r;
 }
 
+void git_source_keep(bool on)
+{
+	keep_known = on;
+	if (!on) {
+		known_release(&known);
+		fetcher_end(NULL, false);
+	}
+}
+
+/* Add a file to the revision: a copy of data (len bytes), or NULL for a blob over the limit. */
 static int rev_add_file(struct decode *dc, const char *name_in, const char *data_in, size_t len)
 {
 	struct source_rev *rev = dc->rev;
@@ -637,6 +746,7 @@ static int decode_rec(struct decode *dc, const struct git_wire_rec *rec, struct 
 		return parse_result(rec->text, &dc->result);
 	case GIT_WIRE_SETTING:
 	case GIT_WIRE_HAVE:
+	case GIT_WIRE_END:
 		break;
 	}
 	return -EBADMSG;
@@ -742,7 +852,7 @@ int git_source_read(const struct bramble_config *cfg, struct source_rev *ret, st
 	}
 	r = cache_lock(&f, &lock_fd, d);
 	if (r == 0)
-		r = mirror_spawn(&f, d);
+		r = mirror_ask(&f, d);
 	if (r == 0)
 		r = stream_decode(&f, ret, d);
 	if (lock_fd >= 0)

@@ -53,3 +53,25 @@ int git_wire_next(const char *stream, size_t len, size_t *off, struct git_wire_r
 	*off += GIT_WIRE_HEADER + n;
 	return 0;
 }
+
+int git_wire_scan(const char *stream, size_t len, size_t *off, enum git_wire_type last)
+{
+	struct git_wire_rec rec;
+	const unsigned char *h;
+	size_t n;
+	int r;
+
+	for (;;) {
+		if (len - *off < GIT_WIRE_HEADER)
+			return 0;
+		h = (const unsigned char *)stream + *off;
+		n = (size_t)h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 | (size_t)h[4] << 24;
+		if (n > len - *off - GIT_WIRE_HEADER)
+			return 0;
+		r = git_wire_next(stream, len, off, &rec);
+		if (r < 0)
+			return r;
+		if (rec.type == last)
+			return 1;
+	}
+}

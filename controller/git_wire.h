@@ -27,6 +27,8 @@ enum git_wire_type {
 	/* A file whose blob is one the parent said it has (GIT_WIRE_HAVE): its
 	 * content is not sent.  text: the name; data: the blob's id. */
 	GIT_WIRE_KNOWN = 'K',
+	/* To the fetch process: the end of a request (it serves one after another). */
+	GIT_WIRE_END = 'E',
 };
 
 #define GIT_WIRE_OID_HEX 40 /* a SHA-1 object id in hex */
@@ -49,5 +51,12 @@ int git_wire_add(struct buf *b, enum git_wire_type type, const char *text, const
  * -ENOENT at the end of the stream, or -EBADMSG for a malformed record.
  */
 int git_wire_next(const char *stream, size_t len, size_t *off, struct git_wire_rec *ret);
+
+/*
+ * Scan the complete records of a stream still arriving, from *off (advanced
+ * past each): 1 once a record of type last is complete, 0 while more bytes
+ * are needed, -EBADMSG for a malformed record.
+ */
+int git_wire_scan(const char *stream, size_t len, size_t *off, enum git_wire_type last);
 
 #endif

@@ -296,10 +296,27 @@ fetches() { grep -c "the git fetch sent" "$W/daemon.log"; }
 fetched() { [ "$(fetches)" -ge "$1" ]; }
 contains "$W/daemon.log" "the git fetch sent $NF manifest files whole, 0 by their blob id alone" \
 	"the daemon's first fetch sends all $NF files"
+# ... through one fetch process, kept between passes
+daemon_fetcher() {
+	local p
+	for p in $(pgrep -P "$DPID"); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "bramble __fetch $DPID " ] && echo "$p" && return 0
+	done
+	return 1
+}
+FP1=$(daemon_fetcher)
+check "the daemon's fetch process stays between passes" test -n "$FP1"
 kill -HUP "$DPID"
 check "a second pass fetches again" wait_for 30 fetched 2
 contains "$W/daemon.log" "the git fetch sent 0 manifest files whole, $NF by their blob id alone" \
 	"the same commit again: no file is sent, every blob is known"
+check "the second pass used the same fetch process" test "$(daemon_fetcher)" = "$FP1"
+kill -9 "$FP1"
+kill -HUP "$DPID"
+check "a killed fetch process: the next pass fetches all the same" wait_for 30 fetched 3
+check "... through a new fetch process" test -n "$(daemon_fetcher)" -a "$(daemon_fetcher)" != "$FP1"
+check "... whose answer was whole: the pass applied" grep -q "pass (SIGHUP): applied" "$W/daemon.log"
+check "... no pass failed" test "$(grep -c "pass (SIGHUP): failed" "$W/daemon.log")" = 0
 sed -i 's/ip: 10.99.0.42/ip: 10.99.0.77/' "$W/work/nodes/pi4.yaml"
 WANT=$(push_commit "one node file changed")
 kill -HUP "$DPID"

@@ -192,6 +192,39 @@ static void test_wire(void **state)
 	buf_release(&b);
 }
 
+/* A stream read piece by piece: complete only once the record of the type asked for is whole. */
+static void test_wire_scan(void **state)
+{
+	struct buf b = BUF_INIT;
+	size_t off = 0, len;
+
+	(void)state;
+	assert_int_equal(
+		git_wire_add(&b, GIT_WIRE_OID, "0123456789abcdef0123456789abcdef01234567", NULL, 0),
+		0);
+	assert_int_equal(git_wire_add(&b, GIT_WIRE_FILE, "nodes/a.yaml", "x: 1\n", 5), 0);
+	assert_int_equal(git_wire_add(&b, GIT_WIRE_RESULT, "0", NULL, 0), 0);
+	for (len = 0; len < b.len; len++) { /* every prefix: more is needed */
+		off = 0;
+		assert_int_equal(git_wire_scan(b.data, len, &off, GIT_WIRE_RESULT), 0);
+		assert_true(off <= len);
+	}
+	/* read in two parts: the scan goes on from where it stopped */
+	off = 0;
+	assert_int_equal(git_wire_scan(b.data, b.len - 2, &off, GIT_WIRE_RESULT), 0);
+	assert_true(off > 0);
+	assert_int_equal(git_wire_scan(b.data, b.len, &off, GIT_WIRE_RESULT), 1);
+	assert_int_equal(off, b.len);
+	/* a record of another type does not end it; a malformed one is an error */
+	off = 0;
+	assert_int_equal(git_wire_scan(b.data, b.len, &off, GIT_WIRE_END), 0);
+	b.data[0 + 1] = 0;
+	b.data[2] = b.data[3] = b.data[4] = 0; /* a zero-length payload */
+	off = 0;
+	assert_int_equal(git_wire_scan(b.data, b.len, &off, GIT_WIRE_RESULT), -EBADMSG);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_scrub),
 		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_wire_scan),
 	};
 
 	make_key(key1, 0);
