@@ -145,8 +145,9 @@ static int have_find(const void *key, const void *elem)
 /* Whether the parent said it holds this blob under this name (GIT_WIRE_HAVE). */
 static bool parent_has(const struct snapshot *s, const char *rel, const char *hex)
 {
-	const struct git_have *h =
-		bsearch(rel, s->m->have, s->m->n_have, sizeof(*s->m->have), have_find);
+	const struct git_have *h = s->m->n_have ? bsearch(rel, s->m->have, s->m->n_have,
+							  sizeof(*s->m->have), have_find)
+						: NULL;
 
 	return h && strcmp(h->oid, hex) == 0;
 }

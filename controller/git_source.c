@@ -554,23 +554,26 @@ static int mirror_ask(struct fetch_job *f, struct diags *d)
 	r = request_make(f, &req);
 	if (r == 0)
 		r = fetcher_start(d);
+	if (r < 0) /* said, if it could be */
+		goto out;
 	reused = fetcher.served > 0;
-	if (r == 0)
-		r = request_send(f, &req);
+	r = request_send(f, &req);
 	if ((r == -EPIPE || r == -ECONNRESET) && reused) { /* it ended since: another one */
 		fetcher_end(NULL, true);
 		r = fetcher_start(d);
-		if (r == 0)
-			r = request_send(f, &req);
+		if (r < 0)
+			goto out;
+		r = request_send(f, &req);
 	}
 	if (r == 0)
 		r = stream_collect(f);
 	if (r < 0 || !f->answered)
-		fetcher_end(f, true);
+		fetcher_end(f, true); /* without a whole answer: child_died() says how it ended */
 	else if (!keep_known || ++fetcher.served >= FETCH_REUSE_MAX)
 		fetcher_end(f, false);
-	if (r < 0 && !d->n)
+	if (r < 0)
 		r = spawn_failed(f, r, d);
+out:
 	if (req.data) /* the URL may hold a password */
 		explicit_bzero(req.data, req.len);
 	buf_release(&req);
@@ -693,7 +696,8 @@ static int decode_file(struct decode *dc, const struct git_wire_rec *rec)
 /* A file whose blob this process holds (GIT_WIRE_KNOWN): the kept copy. */
 static int decode_known(struct decode *dc, const struct git_wire_rec *rec)
 {
-	struct known_blob *kb = bsearch(rec->text, known.v, known.n, sizeof(*known.v), known_find);
+	struct known_blob *kb =
+		known.n ? bsearch(rec->text, known.v, known.n, sizeof(*known.v), known_find) : NULL;
 	int r;
 
 	/* an id this process never sent, or a blob already taken: not our answer */
