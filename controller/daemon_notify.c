@@ -131,12 +131,14 @@ int notify_watch_reload(struct notify_watch *w, const struct bramble_config *cfg
 int notify_pass_errors(const char *data, size_t len, struct buf *out)
 {
 	json_t *st = json_loadb(data, len, 0, NULL), *errors, *c;
+	const char *first;
 	size_t i;
 	int r = 0;
 
 	errors = json_object_get(st, "errors");
-	if (json_array_size(errors) > 0) {
-		r = buf_adds(out, json_string_value(json_array_get(errors, 0)));
+	first = json_string_value(json_array_get(errors, 0)); /* NULL: none, or not a string */
+	if (first) {
+		r = buf_adds(out, first);
 		if (r == 0 && json_array_size(errors) > 1)
 			r = buf_printf(out, " (and %zu more)", json_array_size(errors) - 1);
 	}
