@@ -483,6 +483,8 @@ static void files_add(struct rec *rc, const char *name)
 	size_t n = strlen(rc->files), m = strlen(name);
 	const char *p = rc->files;
 
+	if (m == 0)
+		return; /* no file (and strstr() finds "" everywhere: the loop would not end) */
 	while ((p = strstr(p, name)) != NULL) {
 		if ((p == rc->files || p[-1] == ' ') && (p[m] == ' ' || p[m] == 0))
 			return; /* already there */
