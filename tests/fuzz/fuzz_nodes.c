@@ -18,17 +18,15 @@
  * /dev/shm: fuzz_scratch.h); the log file the follower would read is never
  * made (boot_follow_open() does not open it).
  */
-#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bootwatch_follow.h"
 #include "buf.h"
 #include "config.h"
 #include "daemon_notify.h"
-#include "fsutil.h"
 #include "fuzz_scratch.h"
 #include "log.h"
 
@@ -55,23 +53,6 @@ static int scratch(void)
 	    config_set(&cfg.dhcp_log_file, log) < 0)
 		return -1;
 	return 0;
-}
-
-/* Write name with len bytes of data, or remove it (data NULL). */
-static int put(const char *name, const uint8_t *data, size_t len)
-{
-	int fd, r;
-
-	if (!data) {
-		(void)unlinkat(state_fd, name, 0);
-		return 0;
-	}
-	fd = openat(state_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	r = write_all(fd, data, len);
-	close(fd);
-	return r;
 }
 
 struct part {
@@ -104,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nul = p ? memchr(p, '\0', (size_t)(end - p)) : NULL;
 		parts[i].data = (const char *)p;
 		parts[i].len = p ? (size_t)((nul ? nul : end) - p) : 0;
-		if (put(names[i], p, parts[i].len) < 0)
+		if (fuzz_scratch_put(state_fd, names[i], p, parts[i].len) < 0)
 			return 0;
 		p = nul ? nul + 1 : NULL;
 	}
