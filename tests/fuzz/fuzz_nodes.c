@@ -6,11 +6,11 @@
  *
  * - boot_follow_open() (controller/bootwatch_follow.c) loads boot.json into
  *   the boot table and the known serials, MACs and addresses from nodes.json,
- *   as the daemon does at start (and boot_follow_refresh_known() after each
- *   applying pass);
- * - the table's news (unknown Pis, stalled boots) each look up the node's
- *   name in nodes.json (notify_node_name(), controller/daemon_notify.c), as
- *   a stalled boot's notification does, and so does one serial of no node;
+ *   as the daemon does at start (boot_follow_refresh_known(), after each
+ *   applying pass, has the same reader);
+ * - each stalled boot in the table looks up its node's name in nodes.json
+ *   (notify_node_name(), controller/daemon_notify.c), as its notification
+ *   does, and so does one serial of no node;
  * - notify_pass_errors() reads status.json, as a failed pass's notification
  *   does.
  *
@@ -60,13 +60,14 @@ struct part {
 	size_t len;
 };
 
-/* A notification's lookup of the node's name, for each piece of news. */
+/* A stalled boot's notification looks up the node's name (an unknown Pi has none). */
 static void on_news(void *ctx, const struct boot_news *nw)
 {
 	const struct part *nodes = ctx;
 	char name[256];
 
-	notify_node_name(nodes->data, nodes->len, nw->serial, name, sizeof(name));
+	if (nw->kind != BOOT_NEWS_UNKNOWN)
+		notify_node_name(nodes->data, nodes->len, nw->serial, name, sizeof(name));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -90,7 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = nul ? nul + 1 : NULL;
 	}
 	if (boot_follow_open(&cfg, &f) == 0) {
-		boot_follow_refresh_known(f);
 		if (parts[0].data)
 			boot_follow_news(f, NOW, STALL_S, on_news, &parts[0]);
 		boot_follow_close(f);
