@@ -444,10 +444,11 @@ static char *files_of(const struct bootwatch *bw, const char *serial)
 }
 
 /*
- * An empty file name (a log line that names the serial's directory itself,
- * or "" in a hand-edited boot.json) is no file served: it once made the list
- * of files loop for ever (strstr() finds "" everywhere), on the log line or
- * at start, reading boot.json.
+ * An empty file name ("" in a hand-edited boot.json, or a "sent" line that
+ * names the serial's directory itself, which dnsmasq 2.90 does not write:
+ * it fails such a request) is no file served: it once made the list of
+ * files loop for ever (strstr() finds "" everywhere), at start, reading
+ * boot.json, or on the line.
  */
 static void test_empty_file_name(void **state)
 {
