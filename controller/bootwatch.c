@@ -483,6 +483,8 @@ static void files_add(struct rec *rc, const char *name)
 	size_t n = strlen(rc->files), m = strlen(name);
 	const char *p = rc->files;
 
+	if (m == 0)
+		return; /* no file (and strstr() finds "" everywhere: the loop would not end) */
 	while ((p = strstr(p, name)) != NULL) {
 		if ((p == rc->files || p[-1] == ' ') && (p[m] == ' ' || p[m] == 0))
 			return; /* already there */
@@ -837,15 +839,7 @@ json_t *bootwatch_to_json(const struct bootwatch *bw)
 
 static bool ipv4_of(const json_t *j, uint32_t *ret)
 {
-	unsigned a, b, c, d;
-	char tail;
-	const char *s = json_string_value(j);
-
-	if (!s || sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 ||
-	    b > 255 || c > 255 || d > 255)
-		return false;
-	*ret = a << 24 | b << 16 | c << 8 | d;
-	return true;
+	return boot_ipv4_parse(json_string_value(j), ret);
 }
 
 static const char *jstr(const json_t *j)

@@ -56,6 +56,8 @@ enum boot_stage boot_stage_of_file(const char *name);
 
 /* "dc:a6:32:00:00:01" (sep ':', or '-' as in a MAC TFTP prefix): 6 bytes; false when not one. */
 bool boot_mac_parse(const char *s, size_t len, char sep, uint8_t mac[6]);
+/* "10.99.0.42" (NULL is fine): the address; false when not one ("10.99.0.300", "1.2.3.4x"). */
+bool boot_ipv4_parse(const char *s, uint32_t *ret);
 
 enum boot_event_kind {
 	BOOT_EV_NONE,		   /* a line of no interest */

@@ -72,23 +72,14 @@ static int known_from(struct bootwatch *bw, const json_t *nodes)
 	json_array_foreach(nodes, i, o)
 	{
 		const char *mac = json_string_value(json_object_get(o, "mac"));
-		const char *ip = json_string_value(json_object_get(o, "ip"));
-		unsigned m[6], a[4];
 
 		v[k].serial = json_string_value(json_object_get(o, "serial"));
 		if (!v[k].serial)
 			continue;
-		if (mac && sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
-				  &m[5]) == 6) {
-			for (size_t j = 0; j < 6; j++)
-				v[k].mac[j] = (uint8_t)m[j];
-			v[k].has_mac = true;
-		}
-		if (ip && sscanf(ip, "%3u.%3u.%3u.%3u", &a[0], &a[1], &a[2], &a[3]) == 4) {
-			v[k].ip =
-				a[0] << 24 | (a[1] & 255) << 16 | (a[2] & 255) << 8 | (a[3] & 255);
-			v[k].has_ip = true;
-		}
+		/* as bramble writes them, or not at all: "10.99.0.298" is not 10.99.0.42 */
+		v[k].has_mac = mac && boot_mac_parse(mac, strlen(mac), ':', v[k].mac);
+		v[k].has_ip =
+			boot_ipv4_parse(json_string_value(json_object_get(o, "ip")), &v[k].ip);
 		k++;
 	}
 	r = bootwatch_set_known(bw, v, k);

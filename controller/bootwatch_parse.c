@@ -6,6 +6,7 @@
 #include "bootwatch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../common/hash.h"
@@ -87,6 +88,18 @@ bool boot_mac_parse(const char *s, size_t len, char sep, uint8_t mac[6])
 			return false;
 		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
+	return true;
+}
+
+bool boot_ipv4_parse(const char *s, uint32_t *ret)
+{
+	unsigned a, b, c, d;
+	char tail;
+
+	if (!s || sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 ||
+	    b > 255 || c > 255 || d > 255)
+		return false;
+	*ret = a << 24 | b << 16 | c << 8 | d;
 	return true;
 }
 

@@ -1007,12 +1007,11 @@ int daemon_run(const struct bramble_config *cfg, const struct pass_opts *opts,
 	liveness_start(cfg->liveness_timeout_s);
 	heartbeat_set_progress(liveness_beat);
 	code = daemon_open(&d);
-	/* Reloads a killed pass left: before anything else, source or not. */
-	if (code == EXIT_OK && reconcile_retry_reloads(cfg) < 0)
-		log_warnx(
-			"a reload left by an earlier pass failed again; the next pass retries it");
-	if (code == EXIT_OK)
+	if (code == EXIT_OK) {
+		/* Reloads a killed pass left: before anything else, source or not (errors logged). */
+		(void)reconcile_retry_reloads(cfg);
 		daemon_loop(&d);
+	}
 	daemon_close(&d);
 	watchdog_close();
 	heartbeat_set_progress(NULL);

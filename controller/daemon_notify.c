@@ -128,18 +128,17 @@ int notify_watch_reload(struct notify_watch *w, const struct bramble_config *cfg
 	return r;
 }
 
-/* The errors the pass recorded (status.json): the first, and how many more; or its message. */
-static int pass_errors(const char *state_dir, struct buf *out)
+int notify_pass_errors(const char *data, size_t len, struct buf *out)
 {
-	char *path = path_join(state_dir, "status.json"), *data = NULL;
-	json_t *st = NULL, *errors, *c;
-	size_t len = 0, i;
-	int r = path ? file_read(path, STATUS_MAX_SIZE, &data, &len) : -ENOMEM;
+	json_t *st = json_loadb(data, len, 0, NULL), *errors, *c;
+	const char *first;
+	size_t i;
+	int r = 0;
 
-	st = r == 0 ? json_loadb(data, len, 0, NULL) : NULL;
 	errors = json_object_get(st, "errors");
-	if (json_array_size(errors) > 0) {
-		r = buf_adds(out, json_string_value(json_array_get(errors, 0)));
+	first = json_string_value(json_array_get(errors, 0)); /* NULL: none, or not a string */
+	if (first) {
+		r = buf_adds(out, first);
 		if (r == 0 && json_array_size(errors) > 1)
 			r = buf_printf(out, " (and %zu more)", json_array_size(errors) - 1);
 	}
@@ -152,6 +151,18 @@ static int pass_errors(const char *state_dir, struct buf *out)
 			r = buf_adds(out, m);
 	}
 	json_decref(st);
+	return r;
+}
+
+/* The errors the pass recorded (status.json): the first, and how many more; or its message. */
+static int pass_errors(const char *state_dir, struct buf *out)
+{
+	char *path = path_join(state_dir, "status.json"), *data = NULL;
+	size_t len = 0;
+	int r = path ? file_read(path, STATUS_MAX_SIZE, &data, &len) : -ENOMEM;
+
+	if (r == 0)
+		r = notify_pass_errors(data, len, out);
 	free(data);
 	free(path);
 	return r;
@@ -218,16 +229,12 @@ out:
 	buf_release(&msg);
 }
 
-/* The name of the node with this serial in nodes.json (the last applied pass's), or "". */
-static void node_name(const char *state_dir, const char *serial, char *ret, size_t size)
+void notify_node_name(const char *data, size_t len, const char *serial, char *ret, size_t size)
 {
-	char *path = path_join(state_dir, "nodes.json"), *data = NULL;
-	json_t *nodes = NULL, *o;
-	size_t len = 0, i;
+	json_t *nodes = json_loadb(data, len, 0, NULL), *o;
+	size_t i;
 
 	ret[0] = '\0';
-	if (path && file_read(path, NODES_MAX_SIZE, &data, &len) == 0)
-		nodes = json_loadb(data, len, 0, NULL);
 	json_array_foreach(nodes, i, o)
 	{
 		const char *s = json_string_value(json_object_get(o, "serial"));
@@ -239,6 +246,17 @@ static void node_name(const char *state_dir, const char *serial, char *ret, size
 		}
 	}
 	json_decref(nodes);
+}
+
+/* The name of the node with this serial in nodes.json (the last applied pass's), or "". */
+static void node_name(const char *state_dir, const char *serial, char *ret, size_t size)
+{
+	char *path = path_join(state_dir, "nodes.json"), *data = NULL;
+	size_t len = 0;
+
+	ret[0] = '\0';
+	if (path && file_read(path, NODES_MAX_SIZE, &data, &len) == 0)
+		notify_node_name(data, len, serial, ret, size);
 	free(data);
 	free(path);
 }

@@ -20,6 +20,8 @@
 #include "notify.h"
 #include "reconcile.h"
 
+struct buf;
+
 /* A pass's outcome (enum pass_outcome) as the log and the notifications say it: "apply failed". */
 const char *pass_outcome_name(int outcome);
 
@@ -49,6 +51,17 @@ void notify_watch_pass(struct notify_watch *w, const struct bramble_config *cfg,
  */
 void notify_watch_boot(struct notify_watch *w, struct boot_follow *f, const char *state_dir,
 		       unsigned stall_s, time_t now, bool seed);
+/*
+ * The readers of the state files behind the notifications, on their bytes
+ * (the daemon reads the files; tests/fuzz/fuzz_nodes.c feeds them anything):
+ * notify_pass_errors() appends to out the first error of status.json and how
+ * many more, or the message of its Stalled condition (0, or -ENOMEM);
+ * notify_node_name() gives in ret (size bytes) the name of the node with
+ * this serial in nodes.json, or "".  What is not as bramble writes it is
+ * skipped.
+ */
+int notify_pass_errors(const char *data, size_t len, struct buf *out);
+void notify_node_name(const char *data, size_t len, const char *serial, char *ret, size_t size);
 /* Stop the notifier (aborting a transfer in flight) and free; w is zero after. */
 void notify_watch_close(struct notify_watch *w);
 

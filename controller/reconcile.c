@@ -965,13 +965,21 @@ int reconcile_retry_reloads(const struct bramble_config *cfg)
 		return lock_fd;
 	state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = state_fd < 0 ? -errno : 0;
+	if (r < 0)
+		log_errno(r, "cannot open the state directory %s", cfg->state_dir);
 	pending = r == 0 ? actions_pending_load(state_fd) : 0;
 	if (pending & ~ACTIONS_PASS_OPEN) {
 		log_info("running the reloads a pass left to do");
 		left = actions_run(cfg, pending & ~ACTIONS_PASS_OPEN);
 		r = actions_pending_save(state_fd, left | (pending & ACTIONS_PASS_OPEN));
-		if (r == 0 && left)
+		if (r < 0)
+			log_errno(r, "cannot update %s/%s after the reloads", cfg->state_dir,
+				  ACTIONS_PENDING_FILE);
+		else if (left) {
+			log_warnx("a reload left by an earlier pass failed again; the next "
+				  "pass retries it");
 			r = -EIO;
+		}
 	}
 	if (state_fd >= 0)
 		close(state_fd);

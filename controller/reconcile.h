@@ -127,7 +127,9 @@ struct pass_result {
  * Run the reloads the state directory says are still to do (a pass that was
  * killed, or a reload command that failed), under the pass lock: the
  * daemon does it at start, before its first pass can read the source.
- * Returns 0, or a negative errno (a reload failed again: it stays recorded).
+ * Returns 0, or a negative errno: a reload failed again (-EIO; it stays
+ * recorded), or the state directory, its record or the lock failed; each
+ * error is logged where it happens, naming what failed.
  */
 int reconcile_retry_reloads(const struct bramble_config *cfg);
 

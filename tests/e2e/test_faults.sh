@@ -94,4 +94,17 @@ check "the lock's close failed (the shim's log)" wait_for 20 grep -q "^hit 2 clo
 check "the close error of the pass lock is named" \
 	wait_for 20 grep -q "cannot close the pass lock $W/out/state/lock" "$W/d2.log"
 stop_pid "$dpid"
+lacks "$W/d2.log" "failed again" "and no reload is said to have failed (they all ran)"
+# A reload that fails again at start: said so, and it stays recorded.
+printf '4\n' >"$W/out/state/pending-actions"
+"$BRAMBLE" run --source "$W/nowhere" --listen 127.0.0.1:0 --interval 1h --config "$W/bramble.yaml" \
+	--root "$W/out" --set dhcp.testCommand= --set "$SECRETS" --set nfs.reloadCommand="exit 3" \
+	>"$W/d3.log" 2>&1 &
+dpid=$!
+T_PIDS+=("$dpid")
+check "a reload left that fails again at start is said to" \
+	wait_for 20 grep -q "a reload left by an earlier pass failed again" "$W/d3.log"
+stop_pid "$dpid"
+contains "$W/d3.log" "reload NFS exports: command exited with status 3" "the command is named"
+check "and it stays recorded" grep -qx 4 "$W/out/state/pending-actions"
 done_testing

@@ -40,3 +40,19 @@ int fuzz_scratch_dir(const char *name, char *path, size_t size)
 	}
 	return open(scratch_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
+
+int fuzz_scratch_put(int dfd, const char *name, const uint8_t *data, size_t len)
+{
+	int fd, r;
+
+	if (!data) {
+		(void)unlinkat(dfd, name, 0);
+		return 0;
+	}
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	r = write_all(fd, data, len);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}

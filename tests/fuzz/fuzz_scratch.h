@@ -7,11 +7,15 @@
 #define BRAMBLE_FUZZ_SCRATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Make "bramble-fuzz-<name>.XXXXXX" (its path in path, size bytes); returns
  * a descriptor of it, or -1.  One per process.
  */
 int fuzz_scratch_dir(const char *name, char *path, size_t size);
+
+/* Write name in dfd with len bytes of data, or remove it (data NULL); 0 or -1. */
+int fuzz_scratch_put(int dfd, const char *name, const uint8_t *data, size_t len);
 
 #endif

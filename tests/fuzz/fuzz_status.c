@@ -8,14 +8,11 @@
  * fuzz_scratch.h) and printed both ways, the JSON document and the table
  * for people, to /dev/null.
  */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "fsutil.h"
 #include "fuzz_scratch.h"
 #include "status.h"
 
@@ -34,23 +31,6 @@ static int scratch(void)
 	return state_fd >= 0 && devnull ? 0 : -1;
 }
 
-/* Write name with len bytes of data, or remove it (data NULL). */
-static int put(const char *name, const uint8_t *data, size_t len)
-{
-	int fd, r;
-
-	if (!data) {
-		(void)unlinkat(state_fd, name, 0);
-		return 0;
-	}
-	fd = openat(state_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	r = write_all(fd, data, len);
-	close(fd);
-	return r;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = {"status.json", "nodes.json", "boot.json", "history",
@@ -62,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		nul = part ? memchr(part, '\0', (size_t)(end - part)) : NULL;
-		if (put(names[i], part, part ? (size_t)((nul ? nul : end) - part) : 0) < 0)
+		if (fuzz_scratch_put(state_fd, names[i], part,
+				     part ? (size_t)((nul ? nul : end) - part) : 0) < 0)
 			return 0;
 		part = nul ? nul + 1 : NULL;
 	}
