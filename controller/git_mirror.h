@@ -3,13 +3,14 @@
  *
  * libgit2 1.5 has no timeout for a fetch, and a server that accepts the
  * connection and never answers would block a pass for ever.  So git_source.c
- * starts `bramble __fetch` (a fork, then an exec of bramble's own binary, so
- * that libgit2 and OpenSSL start in a process of one thread), and this
- * process does all the libgit2 work: it keeps the cache (a bare
+ * starts `bramble __fetch` (posix_spawn of bramble's own binary, so that
+ * libgit2 and OpenSSL start in a process of one thread), and this process
+ * does all the libgit2 work, one request after another: it keeps the cache (a bare
  * repository at <state>/git-cache, remote "origin") up to date, rebuilding it
  * when it is broken or was left locked, fetches with force and prune (so a
  * force-push is followed and a deleted branch or tag is gone), resolves the
- * ref and sends the manifests of that commit back as git_wire records.  The
+ * ref and sends the manifests of that commit back as git_wire records (only
+ * the names and blob ids of those the parent said it holds).  The
  * parent kills it at the deadline, and the next pass finds the lock files
  * the kill left behind and rebuilds.  The parent never calls libgit2.
  */

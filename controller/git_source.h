@@ -12,7 +12,9 @@
  *
  * libgit2 1.5 has no fetch timeout, so the fetch runs in a child process
  * (git_mirror.h), a fresh exec of bramble's own binary as `bramble __fetch`,
- * that is killed at source.timeout; this process never calls libgit2.  The cache is locked with <state>/git-cache.lock during a fetch,
+ * that is killed at source.timeout; this process never calls libgit2.  With
+ * git_source_keep() (the daemon) that process serves one fetch after another
+ * and is told which blobs this process holds (git_source.c).  The cache is locked with <state>/git-cache.lock during a fetch,
  * and rebuilt when it is found corrupt or left locked by a killed fetch.
  * A caller that reaps children itself must not reap this one (no SIGCHLD
  * set to SIG_IGN, no waitpid(-1) in a handler).
