@@ -828,6 +828,10 @@ static long run_pass(struct daemon *d, enum trigger t)
 		metrics_boot(&d->metrics, &c);
 		(void)boot_follow_save(d->boot, true);
 	}
+	/* What the pass freed goes back to the system: the arena is otherwise
+	 * left as large as the pass's peak, its free pages pinned between the
+	 * few blocks kept (at 10,000 nodes 48 MB of 81, docs/benchmarks.md). */
+	malloc_trim(0);
 	return delay;
 }
 
