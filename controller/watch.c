@@ -293,7 +293,8 @@ static uint64_t seal_identity(const struct seal *s)
 	size_t i;
 
 	for (i = 0; i < s->n_entries; i++)
-		h = fnv_add(h, s->entries[i].line, strlen(s->entries[i].line));
+		h = fnv_add(h, seal_entry_line(&s->entries[i]),
+			    strlen(seal_entry_line(&s->entries[i])));
 	return h;
 }
 
