@@ -163,14 +163,15 @@ static struct watch_dir *dir_by_wd(struct seal_watch *w, int wd)
 	return NULL;
 }
 
+/* Whether h may be a sealed path's (a collision of the tag only makes an event count). */
 static bool entry_known(const struct seal_watch *w, uint64_t h)
 {
 	size_t mask = w->entries_size - 1, i;
 
 	if (!w->entries_size)
 		return false;
-	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask)
-		if (w->entries[i].h == h)
+	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask)
+		if (w->entries[i].tag == (uint32_t)(h >> 32))
 			return true;
 	return false;
 }
@@ -311,8 +312,11 @@ static size_t pow2_above(size_t n)
 static int entries_build(const struct seal *s, struct watch_entry **ret, size_t *ret_size)
 {
 	size_t size = pow2_above(s->n_entries), i;
-	struct watch_entry *t = calloc(size, sizeof(*t));
+	struct watch_entry *t;
 
+	if (s->n_entries >= UINT32_MAX)
+		return -ENOMEM;
+	t = calloc(size, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	for (i = 0; i < s->n_entries; i++) {
@@ -323,10 +327,9 @@ static int entries_build(const struct seal *s, struct watch_entry **ret, size_t 
 		if (e->root >= ROOT_COUNT)
 			continue;
 		h = path_hash(e->root, NULL, e->path);
-		for (k = h & (size - 1); t[k].h && t[k].h != h; k = (k + 1) & (size - 1))
+		for (k = h & (size - 1); t[k].i1; k = (k + 1) & (size - 1))
 			;
-		if (!t[k].h)
-			t[k] = (struct watch_entry){h, i};
+		t[k] = (struct watch_entry){(uint32_t)(h >> 32), (uint32_t)i + 1};
 	}
 	*ret = t;
 	*ret_size = size;
@@ -355,10 +358,11 @@ static const struct seal_entry *entry_was(const struct seal_watch *w, const stru
 
 	if (!w->entries_size)
 		return NULL;
-	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask) {
-		const struct seal_entry *was = &o->entries[w->entries[i].i];
+	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask) {
+		const struct seal_entry *was = &o->entries[w->entries[i].i1 - 1];
 
-		if (w->entries[i].h == h && was->root == e->root && strcmp(was->path, e->path) == 0)
+		if (w->entries[i].tag == (uint32_t)(h >> 32) && was->root == e->root &&
+		    strcmp(was->path, e->path) == 0)
 			return was;
 	}
 	return NULL;
