@@ -571,12 +571,33 @@ static int dirs_watch(struct seal_watch *w, const struct seal *s)
 	return r;
 }
 
-/* Keep a copy of the roots' directories (root_path may be w's own). */
+/* Whether the roots' directories are those kept (root_path may be w's own). */
+static bool roots_same(const struct seal_watch *w, const char *const *root_path)
+{
+	size_t i;
+
+	for (i = 0; i < ROOT_COUNT; i++)
+		if (!root_path[i] != !w->root_path[i] ||
+		    (root_path[i] && strcmp(root_path[i], w->root_path[i]) != 0))
+			return false;
+	return true;
+}
+
+/*
+ * Keep a copy of the roots' directories (root_path may be w's own).  The
+ * watches are kept by their path relative to their root: watches of other
+ * roots are dropped, every one (the next arm adds those it needs).
+ */
 static void roots_keep(struct seal_watch *w, const char *const *root_path)
 {
 	char *copy[ROOT_COUNT];
 	size_t i;
 
+	if (w->n_dirs && !roots_same(w, root_path)) {
+		for (i = 0; i < w->n_dirs; i++)
+			w->dirs[i].needed = false;
+		(void)dirs_prune(w); /* its index: -ENOMEM leaves none, and the arm fails */
+	}
 	for (i = 0; i < ROOT_COUNT; i++)
 		copy[i] = root_path[i] ? strdup(root_path[i]) : NULL;
 	for (i = 0; i < ROOT_COUNT; i++) {
@@ -677,18 +698,6 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 	else
 		log_debug("checking every sealed path: %s", why);
 	return watch_arm(w, s, root_path, ret_broken);
-}
-
-/* Whether the roots' directories are those kept (root_path may be w's own). */
-static bool roots_same(const struct seal_watch *w, const char *const *root_path)
-{
-	size_t i;
-
-	for (i = 0; i < ROOT_COUNT; i++)
-		if (!root_path[i] != !w->root_path[i] ||
-		    (root_path[i] && strcmp(root_path[i], w->root_path[i]) != 0))
-			return false;
-	return true;
 }
 
 /* What identifies the file a seal was read from: device, inode, size, mtime, ctime. */

@@ -52,8 +52,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A seal of the paths given (beneath root 0, as they are now), parsed. */
-static void seal_of(const struct world *w, const char *const *paths, size_t n, struct seal *s)
+/* A seal of the paths given (beneath root, root 0, as they are now), parsed. */
+static void seal_at(const char *root, const char *const *paths, size_t n, struct seal *s)
 {
 	struct buf text = BUF_INIT;
 	char *data;
@@ -68,7 +68,7 @@ static void seal_of(const struct world *w, const char *const *paths, size_t n, s
 		struct stat st;
 		char path[256];
 
-		snprintf(path, sizeof(path), "%s/%s", w->root, paths[i]);
+		snprintf(path, sizeof(path), "%s/%s", root, paths[i]);
 		assert_int_equal(lstat(path, &st), 0);
 		assert_int_equal(buf_printf(&text, "S * 0 %llu %llu %llu %llu %o %s\n",
 					    (unsigned long long)st.st_ino,
@@ -83,6 +83,11 @@ static void seal_of(const struct world *w, const char *const *paths, size_t n, s
 	assert_int_equal(buf_printf(&text, "end %zu\n", n), 0);
 	data = buf_detach(&text, &len);
 	assert_int_equal(seal_parse_text(data, len, s, NULL), 1);
+}
+
+static void seal_of(const struct world *w, const char *const *paths, size_t n, struct seal *s)
+{
+	seal_at(w->root, paths, n, s);
 }
 
 /* The relative paths of the watched directories, sorted, joined by spaces. */
@@ -161,10 +166,47 @@ static void test_names(void **state)
 	watch_close(&sw);
 }
 
+/* The same relative paths beneath another root are other directories: watched anew. */
+static void test_other_root(void **state)
+{
+	static const char *const paths[] = {"a/x", "a/b/y", "t"};
+	struct world *w = *state;
+	struct bramble_config cfg;
+	struct seal_watch sw;
+	struct seal s1, s2;
+	const struct seal_entry *broken = NULL;
+	char root2[128], want[256], got[1024];
+	const char *roots[ROOT_COUNT] = {w->root}, *roots2[ROOT_COUNT] = {root2};
+
+	snprintf(root2, sizeof(root2), "%s/root2", w->dir);
+	assert_int_equal(harness_run("cp -a %s %s", w->root, root2), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.watch_max = 64;
+	cfg.watch_full_check_s = 3600;
+	assert_int_equal(watch_open(&sw, &cfg), 0);
+	seal_of(w, paths, 3, &s1);
+	assert_true(watch_check(&sw, &s1, roots, &broken));
+	seal_at(root2, paths, 3, &s2);
+	assert_true(watch_check(&sw, &s2, roots2, &broken));
+	dirs_list(&sw, got, sizeof(got));
+	assert_string_equal(got, "a a/b . ");
+	/* the old root is no longer watched, the new one is */
+	assert_int_equal(harness_run("echo xx >>%s/a/x", w->root), 0);
+	assert_false(watch_read(&sw));
+	assert_int_equal(harness_run("echo xx >>%s/a/x", root2), 0);
+	assert_true(watch_read(&sw));
+	snprintf(want, sizeof(want), "%s/a/x", root2);
+	assert_string_equal(sw.why, want);
+	seal_release(&s2);
+	seal_release(&s1);
+	watch_close(&sw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_root, setup, teardown),
 	};
 
 	return harness_exit(cmocka_run_group_tests(tests, NULL, NULL));
