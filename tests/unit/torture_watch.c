@@ -90,6 +90,17 @@ static void seal_of(const struct world *w, const char *const *paths, size_t n, s
 	seal_at(w->root, paths, n, s);
 }
 
+/* A watch of 64 directories at most, with an hour between full checks. */
+static void watch_start(struct seal_watch *sw)
+{
+	struct bramble_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.watch_max = 64;
+	cfg.watch_full_check_s = 3600;
+	assert_int_equal(watch_open(sw, &cfg), 0);
+}
+
 /* The relative paths of the watched directories, sorted, joined by spaces. */
 static void dirs_list(const struct seal_watch *sw, char *out, size_t size)
 {
@@ -108,17 +119,13 @@ static void test_names(void **state)
 	static const char *const all[] = {"a", "a/x", "a/b/y", "c/z", "t"};
 	static const char *const fewer[] = {"a", "a/x", "a/b/y", "t"};
 	struct world *w = *state;
-	struct bramble_config cfg;
 	struct seal_watch sw;
 	struct seal s1, s2;
 	const struct seal_entry *broken = NULL;
 	const char *roots[ROOT_COUNT] = {w->root};
 	char want[512], got[1024];
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.watch_max = 64;
-	cfg.watch_full_check_s = 3600;
-	assert_int_equal(watch_open(&sw, &cfg), 0);
+	watch_start(&sw);
 	seal_of(w, all, 5, &s1);
 	/* Armed: the root, a (its parent and itself, sealed), a/b, c; each name once. */
 	assert_true(watch_check(&sw, &s1, roots, &broken));
@@ -171,7 +178,6 @@ static void test_other_root(void **state)
 {
 	static const char *const paths[] = {"a/x", "a/b/y", "t"};
 	struct world *w = *state;
-	struct bramble_config cfg;
 	struct seal_watch sw;
 	struct seal s1, s2;
 	const struct seal_entry *broken = NULL;
@@ -180,10 +186,7 @@ static void test_other_root(void **state)
 
 	snprintf(root2, sizeof(root2), "%s/root2", w->dir);
 	assert_int_equal(harness_run("cp -a %s %s", w->root, root2), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.watch_max = 64;
-	cfg.watch_full_check_s = 3600;
-	assert_int_equal(watch_open(&sw, &cfg), 0);
+	watch_start(&sw);
 	seal_of(w, paths, 3, &s1);
 	assert_true(watch_check(&sw, &s1, roots, &broken));
 	seal_at(root2, paths, 3, &s2);
