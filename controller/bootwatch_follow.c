@@ -99,6 +99,8 @@ void boot_follow_refresh_known(struct boot_follow *f)
 	     st.st_mtim.tv_sec == f->nodes_st.st_mtim.tv_sec &&
 	     st.st_mtim.tv_nsec == f->nodes_st.st_mtim.tv_nsec))
 		return;
+	/* Until a read succeeds, the known nodes are of no file (boot_follow_known_same). */
+	memset(&f->nodes_st, 0, sizeof(f->nodes_st));
 	if (file_read_at(f->state_fd, NODES_FILE, NODES_MAX, &data, &len) < 0)
 		return;
 	j = json_loadb(data, len, 0, NULL);
@@ -106,6 +108,14 @@ void boot_follow_refresh_known(struct boot_follow *f)
 		f->nodes_st = st;
 	json_decref(j);
 	free(data);
+}
+
+void boot_follow_known_same(struct boot_follow *f)
+{
+	struct stat st;
+
+	if (f->nodes_st.st_ino && fstatat(f->state_fd, NODES_FILE, &st, 0) == 0)
+		f->nodes_st = st;
 }
 
 /* The table's neighbour lookup (bootwatch_set_neigh): the ARP table dnsmasq's kernel keeps. */

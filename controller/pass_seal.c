@@ -320,7 +320,7 @@ bool pass_sealed(struct pass *p)
 	if (p->o->seal_check ? !p->o->seal_check(p->o->seal_check_ctx, &p->seal, path, &broken)
 			     : !seal_holds(&p->seal, path, &broken)) {
 		log_debug("a full pass: a path is not as the last pass left it: %s",
-			  broken ? broken->line : "?");
+			  broken ? seal_entry_line(broken) : "?");
 		return false;
 	}
 	if (!same) {

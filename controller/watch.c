@@ -78,14 +78,44 @@ int watch_open(struct seal_watch *w, const struct bramble_config *cfg)
 
 static void dirs_clear(struct seal_watch *w)
 {
-	size_t i;
-
-	for (i = 0; i < w->n_dirs; i++)
-		free(w->dirs[i].path);
 	w->n_dirs = 0;
+	free(w->names);
+	w->names = NULL;
+	w->names_len = w->names_cap = 0;
 	free(w->by_path);
 	w->by_path = NULL;
 	w->by_path_size = 0;
+}
+
+/* A watched directory's path relative to its root ("." the root itself). */
+static const char *dir_rel(const struct seal_watch *w, const struct watch_dir *d)
+{
+	return w->names + d->rel;
+}
+
+/* Add a relative path (len bytes) to w->names: its offset, or -ENOMEM. */
+static long long names_add(struct seal_watch *w, const char *rel, size_t len)
+{
+	size_t off = w->names_len;
+
+	if (off + len + 1 > UINT32_MAX)
+		return -ENOMEM;
+	if (off + len + 1 > w->names_cap) {
+		size_t c = w->names_cap ? w->names_cap : 4096;
+		char *v;
+
+		while (c < off + len + 1)
+			c *= 2;
+		v = realloc(w->names, c);
+		if (!v)
+			return -ENOMEM;
+		w->names = v;
+		w->names_cap = c;
+	}
+	memcpy(w->names + off, rel, len);
+	w->names[off + len] = '\0';
+	w->names_len = off + len + 1;
+	return (long long)off;
 }
 
 static void seal_free(struct seal *s)
@@ -163,14 +193,15 @@ static struct watch_dir *dir_by_wd(struct seal_watch *w, int wd)
 	return NULL;
 }
 
+/* Whether h may be a sealed path's (a collision of the tag only makes an event count). */
 static bool entry_known(const struct seal_watch *w, uint64_t h)
 {
 	size_t mask = w->entries_size - 1, i;
 
 	if (!w->entries_size)
 		return false;
-	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask)
-		if (w->entries[i].h == h)
+	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask)
+		if (w->entries[i].tag == (uint32_t)(h >> 32))
 			return true;
 	return false;
 }
@@ -218,6 +249,20 @@ static void mark_dirty(struct seal_watch *w, const char *a, const char *b, const
 	snprintf(w->why, sizeof(w->why), "%s%s%s", a, b, c);
 }
 
+/* mark_dirty() about d (its absolute path), then b and c. */
+static void mark_dirty_dir(struct seal_watch *w, const struct watch_dir *d, const char *b,
+			   const char *c)
+{
+	const char *rel = dir_rel(w, d), *root = w->root_path[d->root];
+	bool top = strcmp(rel, ".") == 0;
+
+	if (w->dirty)
+		return;
+	w->dirty = true;
+	snprintf(w->why, sizeof(w->why), "%s%s%s%s%s", root ? root : "?", top ? "" : "/",
+		 top ? "" : rel, b, c);
+}
+
 /*
  * One event: about a sealed path (its name is one, or it changes the
  * listing or the attributes of a sealed directory), or about the watch set
@@ -238,29 +283,29 @@ static void event_take(struct seal_watch *w, const struct inotify_event *ev)
 	if (!d)
 		return; /* a watch already dropped */
 	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
-		mark_dirty(w, d->path, ": ", "the directory was removed or moved");
+		mark_dirty_dir(w, d, ": ", "the directory was removed or moved");
 		d->gone = true; /* its watch is gone, or stale: the next arm drops it */
 		/* Removed: its entries were removed first, each an event.  Moved or
 		 * unmounted: what was in it went with it, unnamed. */
 		if (ev->mask & (IN_MOVE_SELF | IN_UNMOUNT))
 			w->touched_all = true;
-		touch(w, path_hash(d->root, NULL, d->rel));
+		touch(w, path_hash(d->root, NULL, dir_rel(w, d)));
 		return;
 	}
 	if (!ev->len || !*ev->name) {
 		if (d->sealed) {
-			mark_dirty(w, d->path, "", " (its attributes)");
-			touch(w, path_hash(d->root, NULL, d->rel));
+			mark_dirty_dir(w, d, "", " (its attributes)");
+			touch(w, path_hash(d->root, NULL, dir_rel(w, d)));
 		}
 		return;
 	}
-	h = path_hash(d->root, d->rel, ev->name);
+	h = path_hash(d->root, dir_rel(w, d), ev->name);
 	if (d->sealed || entry_known(w, h)) {
-		mark_dirty(w, d->path, "/", ev->name);
+		mark_dirty_dir(w, d, "/", ev->name);
 		touch(w, h);
 	}
 	if (d->sealed) /* its listing changed */
-		touch(w, path_hash(d->root, NULL, d->rel));
+		touch(w, path_hash(d->root, NULL, dir_rel(w, d)));
 }
 
 bool watch_read(struct seal_watch *w)
@@ -293,7 +338,8 @@ static uint64_t seal_identity(const struct seal *s)
 	size_t i;
 
 	for (i = 0; i < s->n_entries; i++)
-		h = fnv_add(h, s->entries[i].line, strlen(s->entries[i].line));
+		h = fnv_add(h, seal_entry_line(&s->entries[i]),
+			    strlen(seal_entry_line(&s->entries[i])));
 	return h;
 }
 
@@ -310,8 +356,11 @@ static size_t pow2_above(size_t n)
 static int entries_build(const struct seal *s, struct watch_entry **ret, size_t *ret_size)
 {
 	size_t size = pow2_above(s->n_entries), i;
-	struct watch_entry *t = calloc(size, sizeof(*t));
+	struct watch_entry *t;
 
+	if (s->n_entries >= UINT32_MAX)
+		return -ENOMEM;
+	t = calloc(size, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	for (i = 0; i < s->n_entries; i++) {
@@ -322,10 +371,9 @@ static int entries_build(const struct seal *s, struct watch_entry **ret, size_t 
 		if (e->root >= ROOT_COUNT)
 			continue;
 		h = path_hash(e->root, NULL, e->path);
-		for (k = h & (size - 1); t[k].h && t[k].h != h; k = (k + 1) & (size - 1))
+		for (k = h & (size - 1); t[k].i1; k = (k + 1) & (size - 1))
 			;
-		if (!t[k].h)
-			t[k] = (struct watch_entry){h, i};
+		t[k] = (struct watch_entry){(uint32_t)(h >> 32), (uint32_t)i + 1};
 	}
 	*ret = t;
 	*ret_size = size;
@@ -354,23 +402,37 @@ static const struct seal_entry *entry_was(const struct seal_watch *w, const stru
 
 	if (!w->entries_size)
 		return NULL;
-	for (i = h & mask; w->entries[i].h; i = (i + 1) & mask) {
-		const struct seal_entry *was = &o->entries[w->entries[i].i];
+	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask) {
+		const struct seal_entry *was = &o->entries[w->entries[i].i1 - 1];
 
-		if (w->entries[i].h == h && was->root == e->root && strcmp(was->path, e->path) == 0)
+		if (w->entries[i].tag == (uint32_t)(h >> 32) && was->root == e->root &&
+		    strcmp(was->path, e->path) == 0)
 			return was;
 	}
 	return NULL;
 }
 
-/* The watched directory at path (absolute), or NULL; *ret_slot: its place in by_path. */
-static struct watch_dir *dir_find(struct seal_watch *w, const char *path, size_t *ret_slot)
+/* The hash of a watched directory's place: its root and relative path. */
+static uint64_t dir_hash(unsigned root, const char *rel, size_t len)
+{
+	unsigned char r = (unsigned char)root;
+
+	return fnv_add(fnv_add(FNV_OFFSET, &r, 1), rel, len);
+}
+
+/* The watched directory rel (len bytes) beneath root, or NULL; *ret_slot: its place in by_path. */
+static struct watch_dir *dir_find(struct seal_watch *w, unsigned root, const char *rel, size_t len,
+				  size_t *ret_slot)
 {
 	size_t mask = w->by_path_size - 1, i;
 
-	for (i = fnv1a64(path, strlen(path)) & mask; w->by_path[i]; i = (i + 1) & mask)
-		if (strcmp(w->dirs[w->by_path[i] - 1].path, path) == 0)
+	for (i = dir_hash(root, rel, len) & mask; w->by_path[i]; i = (i + 1) & mask) {
+		const struct watch_dir *d = &w->dirs[w->by_path[i] - 1];
+		const char *r = dir_rel(w, d);
+
+		if (d->root == root && strncmp(r, rel, len) == 0 && !r[len])
 			break;
+	}
 	*ret_slot = i;
 	return w->by_path[i] ? &w->dirs[w->by_path[i] - 1] : NULL;
 }
@@ -379,54 +441,53 @@ static struct watch_dir *dir_find(struct seal_watch *w, const char *path, size_t
 static int dir_add(struct seal_watch *w, unsigned root, const char *rel, size_t rel_len,
 		   bool sealed)
 {
+	bool top = rel_len == 1 && rel[0] == '.';
 	struct buf path = BUF_INIT;
 	struct watch_dir *d;
+	long long off;
 	size_t slot;
 	int wd, r;
 
-	r = rel_len == 1 && rel[0] == '.'
-		    ? buf_adds(&path, w->root_path[root])
-		    : buf_printf(&path, "%s/%.*s", w->root_path[root], (int)rel_len, rel);
-	if (r < 0)
-		return r;
-	d = dir_find(w, buf_str(&path), &slot);
+	d = dir_find(w, root, rel, rel_len, &slot);
 	if (d) {
 		d->sealed |= sealed;
 		d->needed = true;
-		buf_release(&path);
 		return 0;
 	}
-	if (w->n_dirs >= w->max || w->n_dirs * 2 >= w->by_path_size) {
-		buf_release(&path);
+	if (w->n_dirs >= w->max || w->n_dirs * 2 >= w->by_path_size)
 		return -ENOSPC;
-	}
 	if (w->n_dirs == w->cap_dirs) {
 		size_t c = w->cap_dirs ? w->cap_dirs * 2 : 256;
 		struct watch_dir *v = realloc(w->dirs, c * sizeof(*v));
 
-		if (!v) {
-			buf_release(&path);
+		if (!v)
 			return -ENOMEM;
-		}
 		w->dirs = v;
 		w->cap_dirs = c;
 	}
-	wd = inotify_add_watch(w->fd, buf_str(&path), WATCH_MASK);
-	if (wd < 0 || (w->n_dirs && wd <= w->dirs[w->n_dirs - 1].wd)) {
-		r = wd < 0 ? -errno : -EEXIST; /* EEXIST: two paths, one directory */
-		buf_release(&path);
+	r = top ? buf_adds(&path, w->root_path[root])
+		: buf_printf(&path, "%s/%.*s", w->root_path[root], (int)rel_len, rel);
+	if (r < 0)
 		return r;
+	wd = inotify_add_watch(w->fd, buf_str(&path), WATCH_MASK);
+	r = wd < 0 ? -errno : 0;
+	buf_release(&path);
+	if (r == 0 && w->n_dirs && wd <= w->dirs[w->n_dirs - 1].wd)
+		r = -EEXIST; /* two paths, one directory */
+	if (r < 0)
+		return r;
+	off = names_add(w, rel, rel_len);
+	if (off < 0) {
+		inotify_rm_watch(w->fd, wd);
+		return (int)off;
 	}
 	d = &w->dirs[w->n_dirs++];
 	d->wd = wd;
-	d->root = root;
+	d->root = (uint8_t)root;
 	d->sealed = sealed;
 	d->needed = true;
 	d->gone = false;
-	d->path = buf_detach(&path, NULL);
-	d->rel = d->path + strlen(w->root_path[root]) + (rel_len == 1 && rel[0] == '.' ? 0 : 1);
-	if (rel_len == 1 && rel[0] == '.')
-		d->rel = ".";
+	d->rel = (uint32_t)off;
 	w->by_path[slot] = w->n_dirs;
 	return 0;
 }
@@ -442,7 +503,9 @@ static int by_path_build(struct seal_watch *w, size_t n)
 	if (!w->by_path)
 		return -ENOMEM;
 	for (i = 0; i < w->n_dirs; i++) {
-		dir_find(w, w->dirs[i].path, &slot);
+		const char *rel = dir_rel(w, &w->dirs[i]);
+
+		dir_find(w, w->dirs[i].root, rel, strlen(rel), &slot);
 		w->by_path[slot] = i + 1;
 	}
 	return 0;
@@ -453,15 +516,25 @@ static int dirs_prune(struct seal_watch *w)
 {
 	size_t i, k = 0;
 
+	size_t len = 0;
+
 	for (i = 0; i < w->n_dirs; i++) {
-		if (w->dirs[i].needed) {
-			w->dirs[k++] = w->dirs[i];
+		const char *rel = dir_rel(w, &w->dirs[i]);
+		size_t n = strlen(rel) + 1;
+
+		if (!w->dirs[i].needed) {
+			inotify_rm_watch(w->fd,
+					 w->dirs[i].wd); /* fails for one already gone: fine */
 			continue;
 		}
-		inotify_rm_watch(w->fd, w->dirs[i].wd); /* fails for one already gone: fine */
-		free(w->dirs[i].path);
+		/* the names kept move down over the dropped ones, in order */
+		memmove(w->names + len, rel, n);
+		w->dirs[k] = w->dirs[i];
+		w->dirs[k++].rel = (uint32_t)len;
+		len += n;
 	}
 	w->n_dirs = k;
+	w->names_len = len;
 	return by_path_build(w, k);
 }
 
@@ -498,12 +571,33 @@ static int dirs_watch(struct seal_watch *w, const struct seal *s)
 	return r;
 }
 
-/* Keep a copy of the roots' directories (root_path may be w's own). */
+/* Whether the roots' directories are those kept (root_path may be w's own). */
+static bool roots_same(const struct seal_watch *w, const char *const *root_path)
+{
+	size_t i;
+
+	for (i = 0; i < ROOT_COUNT; i++)
+		if (!root_path[i] != !w->root_path[i] ||
+		    (root_path[i] && strcmp(root_path[i], w->root_path[i]) != 0))
+			return false;
+	return true;
+}
+
+/*
+ * Keep a copy of the roots' directories (root_path may be w's own).  The
+ * watches are kept by their path relative to their root: watches of other
+ * roots are dropped, every one (the next arm adds those it needs).
+ */
 static void roots_keep(struct seal_watch *w, const char *const *root_path)
 {
 	char *copy[ROOT_COUNT];
 	size_t i;
 
+	if (w->n_dirs && !roots_same(w, root_path)) {
+		for (i = 0; i < w->n_dirs; i++)
+			w->dirs[i].needed = false;
+		(void)dirs_prune(w); /* its index: -ENOMEM leaves none, and the arm fails */
+	}
 	for (i = 0; i < ROOT_COUNT; i++)
 		copy[i] = root_path[i] ? strdup(root_path[i]) : NULL;
 	for (i = 0; i < ROOT_COUNT; i++) {
@@ -604,18 +698,6 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
 	else
 		log_debug("checking every sealed path: %s", why);
 	return watch_arm(w, s, root_path, ret_broken);
-}
-
-/* Whether the roots' directories are those kept (root_path may be w's own). */
-static bool roots_same(const struct seal_watch *w, const char *const *root_path)
-{
-	size_t i;
-
-	for (i = 0; i < ROOT_COUNT; i++)
-		if (!root_path[i] != !w->root_path[i] ||
-		    (root_path[i] && strcmp(root_path[i], w->root_path[i]) != 0))
-			return false;
-	return true;
 }
 
 /* What identifies the file a seal was read from: device, inode, size, mtime, ctime. */

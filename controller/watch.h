@@ -54,21 +54,24 @@ struct seal_watch {
 	unsigned max;
 	long long full_ms; /* watch.fullCheck */
 	long long last_full;
-	struct watch_dir {
-		char *path; /* absolute */
+	struct watch_dir {    /* 12 bytes: 70,000 of them at 10,000 nodes */
+		uint32_t rel; /* its path relative to its root ("." the root): in names */
 		int wd;
-		unsigned root;
-		bool sealed;	 /* the directory is a sealed path (its listing counts) */
-		bool needed;	 /* by the seal being armed */
-		bool gone;	 /* removed or moved: its watch is no longer its path's */
-		const char *rel; /* inside path: relative to its root */
+		uint8_t root;
+		bool sealed; /* the directory is a sealed path (its listing counts) */
+		bool needed; /* by the seal being armed */
+		bool gone;   /* removed or moved: its watch is no longer its path's */
 	} * dirs;
 	size_t n_dirs, cap_dirs; /* in the order added, which is the order of wd */
-	size_t *by_path;	 /* open addressing over dirs: index + 1, 0 empty */
+	/* The directories' relative paths, each once, NUL-terminated, one after
+	 * the other (rebuilt without the dropped ones when watches are pruned). */
+	char *names;
+	size_t names_len, names_cap;
+	size_t *by_path; /* open addressing over dirs: index + 1, 0 empty */
 	size_t by_path_size;
-	struct watch_entry {
-		uint64_t h; /* of a sealed path (root, path); 0 empty */
-		size_t i;   /* its entry in the armed seal */
+	struct watch_entry {  /* 8 bytes: 130,000 of them at 10,000 nodes */
+		uint32_t tag; /* the high half of a sealed path's hash (root, path) */
+		uint32_t i1;  /* its entry in the armed seal, + 1; 0 empty */
 	} * entries;
 	size_t entries_size;
 	/* The hashes of the sealed paths events named since the watch was armed

@@ -430,7 +430,8 @@ static int seal_nodes(struct sealer *s, const struct plan *p, const struct seal_
 
 bool seal_entry_owned_by(const struct seal_entry *e, const char *name)
 {
-	return strlen(name) == e->owner_len && strncmp(e->owner, name, e->owner_len) == 0;
+	return strlen(name) == e->owner_len &&
+	       strncmp(seal_entry_owner(e), name, e->owner_len) == 0;
 }
 
 /*
@@ -446,6 +447,7 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 
 	for (i = 0; r == 0 && !s->why && i < in->prev->n_entries; i++) {
 		const struct seal_entry *e = &in->prev->entries[i];
+		const char *owner = seal_entry_owner(e), *line = seal_entry_line(e);
 
 		if (seal_entry_owned_by(e, LINK_DIR)) {
 			if (e->root < ROOT_COUNT)
@@ -454,17 +456,17 @@ static int seal_carry(struct sealer *s, const struct seal_input *in)
 		}
 		if (e->owner_len >= sizeof(name))
 			continue;
-		if (!last || last_len != e->owner_len || strncmp(last, e->owner, last_len) != 0) {
-			memcpy(name, e->owner, e->owner_len);
+		if (!last || last_len != e->owner_len || strncmp(last, owner, last_len) != 0) {
+			memcpy(name, owner, e->owner_len);
 			name[e->owner_len] = '\0';
 			k = node_index(in->set, name);
-			last = e->owner;
+			last = owner;
 			last_len = e->owner_len;
 		}
 		if (k < 0 || !in->set->nodes[k]->stub)
 			continue;
 		s->n++;
-		r = sealer_words(s, &e->line, 1);
+		r = sealer_words(s, &line, 1);
 	}
 	return r;
 }
@@ -697,18 +699,18 @@ static int read_node_line(struct state_reader *sr, struct seal *s, char *p)
 static int read_entry(struct state_reader *sr, struct seal_entry *e, char *line)
 {
 	char *p = line + 2;
-	uint64_t root = 0;
+	uint64_t root = 0, mode = 0;
+	size_t owner_len;
 	int r;
 
-	e->line = line;
 	e->kind = line[0];
-	e->owner = p;
-	e->owner_len = strcspn(p, " ");
-	if ((e->kind != 'S' && e->kind != 'D') || line[1] != ' ' || !e->owner_len ||
-	    !p[e->owner_len])
+	owner_len = strcspn(p, " ");
+	if ((e->kind != 'S' && e->kind != 'D') || line[1] != ' ' || !owner_len || !p[owner_len])
 		return state_error(sr, "bad entry \"%.40s\": expected S|D OWNER ROOT INO ...",
 				   line);
-	p += e->owner_len + 1;
+	if (owner_len > UINT16_MAX - 200) /* line_off holds the rest, numbers and all */
+		return state_error(sr, "an owner of %zu bytes", owner_len);
+	p += owner_len + 1;
 	r = field(sr, &p, "root", 10, SEAL_ABSPATH, &root);
 	if (r == 0)
 		r = field(sr, &p, "inode", 10, UINT64_MAX, &e->ino);
@@ -719,11 +721,14 @@ static int read_entry(struct state_reader *sr, struct seal_entry *e, char *line)
 	if (r == 0)
 		r = field(sr, &p, "ctime", 10, UINT64_MAX, &e->ctime_ns);
 	if (r == 0)
-		r = field(sr, &p, "mode", 8, UINT64_MAX, &e->mode);
+		r = field(sr, &p, "mode", 8, UINT32_MAX, &mode);
 	if (r == 0 && !*p)
 		r = state_error(sr, "no path after the mode");
-	e->root = (unsigned)root;
+	e->owner_len = (uint16_t)owner_len;
+	e->root = (uint8_t)root;
+	e->mode = (uint32_t)mode;
 	e->path = p;
+	e->line_off = (uint16_t)(p - line);
 	return r;
 }
 

@@ -232,10 +232,10 @@ class Daemon:
         reaped = (int(v[13]) + int(v[14])) * 1000.0 / os.sysconf("SC_CLK_TCK")
         return ns / 1e6 + reaped
 
-    def rss_kb(self):
+    def rss_kb(self, key="VmRSS"):
         with open("/proc/%d/status" % self.p.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
         return 0
 
@@ -330,12 +330,15 @@ def rss_loop(git):
             d.p.send_signal(signal.SIGHUP)
             d.wait_log(r"pass \(SIGHUP\)", 600, hups)
         if i % 10 == 0:
+            time.sleep(0.3)  # the pass ends after its log line (the watch's re-arm)
             samples.append((i, d.rss_kb()))
+    peak = d.rss_kb("VmHWM")
     d.stop()
     print("daemon RSS over %u passes at %u nodes (a change by webhook, then a no-op), MB:" % (passes, n))
     print("  " + ", ".join("%u: %.1f" % (k, v / 1024) for k, v in samples))
     print("  growth from pass 10 to pass %u: %+.1f MB  [target: peak <= 64 MB, no growth]"
           % (passes, (samples[-1][1] - samples[1][1]) / 1024 if len(samples) > 1 else 0))
+    print("  peak RSS inside a pass (VmHWM, start pass included): %.1f MB" % (peak / 1024))
 
 def steady(n, git):
     repo = Repo(os.path.join(scratch, "repo-%u" % n), n, git)

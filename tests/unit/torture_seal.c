@@ -312,6 +312,77 @@ static void test_damaged(void **state)
 	assert_int_equal(apply(w), PASS_KIND_FULL);
 }
 
+/* Parse a seal's text made by hand: 1 (a seal) or 0, the reason in why. */
+static int parse_entries(const char *entries, struct seal *s, struct buf *why)
+{
+	struct buf text = BUF_INIT;
+	char *data;
+	size_t len;
+
+	assert_int_equal(buf_printf(&text,
+				    "# bramble seal 2\nkey %064d\nbase %064d\ncounts 2 1 1\n"
+				    "f %064d N nodes.yaml\n%s",
+				    0, 0, 0, entries),
+			 0);
+	data = buf_detach(&text, &len);
+	return seal_parse_text(data, len, s, why);
+}
+
+/*
+ * An entry keeps its path and finds its line and owner from it (56 bytes
+ * an entry in the daemon's kept seal): each field as written.
+ */
+static void test_entry_fields(void **state)
+{
+#define ABS "6" /* SEAL_ABSPATH */
+	const char *lines[] = {
+		"S node-1 1 42 11 1000000001 1000000002 100644 b0000001/etc/hostname",
+		"D / 0 7 0 0 0 40755 .",
+		"S * " ABS " 9 683 5 6 100600 /etc/bramble/secret with space",
+	};
+	struct buf why = BUF_INIT;
+	struct seal s;
+	const struct seal_entry *e;
+	int r;
+
+	(void)state;
+	assert_int_equal(SEAL_ABSPATH, 6);
+	r = parse_entries("S node-1 1 42 11 1000000001 1000000002 100644 "
+			  "b0000001/etc/hostname\nD / 0 7 0 0 0 40755 .\n"
+			  "S * " ABS " 9 683 5 6 100600 /etc/bramble/secret with space\nend 3\n",
+			  &s, &why);
+	print_message("%s\n", why.len ? buf_str(&why) : "a seal");
+	assert_int_equal(r, 1);
+	assert_int_equal(s.n_entries, 3);
+	e = &s.entries[0];
+	assert_string_equal(seal_entry_line(e), lines[0]);
+	assert_string_equal(e->path, "b0000001/etc/hostname");
+	assert_int_equal(e->owner_len, 6);
+	assert_memory_equal(seal_entry_owner(e), "node-1", 6);
+	assert_true(seal_entry_owned_by(e, "node-1") && !seal_entry_owned_by(e, "node-"));
+	assert_true(e->kind == 'S' && e->root == 1 && e->ino == 42 && e->size == 11);
+	assert_true(e->mtime_ns == 1000000001 && e->ctime_ns == 1000000002 && e->mode == 0100644);
+	e = &s.entries[1];
+	assert_string_equal(seal_entry_line(e), lines[1]);
+	assert_true(e->kind == 'D' && seal_entry_owned_by(e, "/") && e->mode == 040755);
+	assert_string_equal(e->path, ".");
+	e = &s.entries[2];
+	assert_string_equal(seal_entry_line(e), lines[2]);
+	assert_true(e->root == SEAL_ABSPATH && seal_entry_owned_by(e, "*"));
+	assert_string_equal(e->path, "/etc/bramble/secret with space");
+	seal_release(&s);
+	/* What the smaller fields cannot hold is no seal. */
+	assert_int_equal(parse_entries("S n 1 1 1 1 1 77777777777 a\nend 1\n", &s, &why), 0);
+	print_message("%s\n", buf_str(&why));
+	assert_non_null(strstr(buf_str(&why), "mode"));
+	buf_release(&why);
+	assert_int_equal(parse_entries("S n 9 1 1 1 1 100644 a\nend 1\n", &s, &why), 0);
+	print_message("%s\n", buf_str(&why));
+	assert_non_null(strstr(buf_str(&why), "root"));
+	buf_release(&why);
+#undef ABS
+}
+
 /* The read API records what it reads, by a path the seal can stat. */
 static void test_read_api(void **state)
 {
@@ -368,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+		cmocka_unit_test(test_entry_fields),
 	};
 
 	return harness_exit(cmocka_run_group_tests(tests, NULL, NULL));
