@@ -119,6 +119,9 @@ daemon_start() {
 	local log=$1 wait=${DAEMON_WAIT:-60} secrets=()
 	shift
 	[ -z "${SECRETS:-}" ] || secrets=(--set "$SECRETS")
+	# emptied here, not by the background job's redirection: the wait below
+	# must not find the last run's "listening on" in a log reused
+	: >"$log"
 	"$BRAMBLE" run --set dhcp.testCommand= "${secrets[@]}" --listen 127.0.0.1:0 --interval 1h \
 		"$@" >"$log" 2>&1 &
 	PID=$!
