@@ -14,6 +14,8 @@
 #   TIME=3600          ... or after this many seconds
 #   NICE=19
 # Exit status: 1 if any target crashed, leaked or timed out.
+# Kill a campaign to stop it, never SIGSTOP it: libFuzzer's -timeout counts
+# wall time, and the unit running while stopped is reported as a timeout.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
