@@ -417,13 +417,9 @@ static int have_cmp(const void *a, const void *b)
 static int have_add(struct git_mirror *m, const struct git_wire_rec *rec, size_t *cap)
 {
 	struct git_have *v = m->have;
-	size_t i;
 
-	if (rec->len != GIT_WIRE_OID_HEX || m->n_have >= MANIFEST_MAX_FILES)
+	if (!git_wire_is_oid(rec->data, rec->len) || m->n_have >= MANIFEST_MAX_FILES)
 		return -EBADMSG;
-	for (i = 0; i < GIT_WIRE_OID_HEX; i++)
-		if (!rec->data[i] || !strchr("0123456789abcdef", rec->data[i]))
-			return -EBADMSG;
 	if (m->n_have == *cap) {
 		*cap = *cap ? *cap * 2 : 64;
 		v = realloc(m->have, *cap * sizeof(*v));

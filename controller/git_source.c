@@ -663,18 +663,6 @@ static int known_add(struct known_set *k, const char *oid, const char *name, con
 	return 0;
 }
 
-static bool is_oid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len != GIT_WIRE_OID_HEX)
-		return false;
-	for (i = 0; i < len; i++)
-		if (!s[i] || !strchr("0123456789abcdef", s[i]))
-			return false;
-	return true;
-}
-
 static int known_find(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct known_blob *)elem)->name);
@@ -701,7 +689,7 @@ static int decode_known(struct decode *dc, const struct git_wire_rec *rec)
 	int r;
 
 	/* an id this process never sent, or a blob already taken: not our answer */
-	if (!is_oid(rec->data, rec->len) || !kb || !kb->data ||
+	if (!git_wire_is_oid(rec->data, rec->len) || !kb || !kb->data ||
 	    memcmp(kb->oid, rec->data, GIT_WIRE_OID_HEX) != 0)
 		return -EBADMSG;
 	r = rev_add_file(dc, rec->text, kb->data, kb->len);
@@ -734,7 +722,7 @@ static int decode_rec(struct decode *dc, const struct git_wire_rec *rec, struct 
 	case GIT_WIRE_LARGE:
 		return rev_add_file(dc, rec->text, NULL, 0);
 	case GIT_WIRE_OID:
-		if (!is_oid(rec->text, strlen(rec->text)))
+		if (!git_wire_is_oid(rec->text, strlen(rec->text)))
 			return -EBADMSG;
 		memcpy(dc->oid, rec->text, sizeof(dc->oid));
 		return 0;

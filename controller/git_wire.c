@@ -75,3 +75,15 @@ int git_wire_scan(const char *stream, size_t len, size_t *off, enum git_wire_typ
 			return 1;
 	}
 }
+
+bool git_wire_is_oid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len != GIT_WIRE_OID_HEX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!s[i] || !strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}

@@ -8,6 +8,7 @@
 #ifndef BRAMBLE_GIT_WIRE_H
 #define BRAMBLE_GIT_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/buf.h"
@@ -58,5 +59,8 @@ int git_wire_next(const char *stream, size_t len, size_t *off, struct git_wire_r
  * are needed, -EBADMSG for a malformed record.
  */
 int git_wire_scan(const char *stream, size_t len, size_t *off, enum git_wire_type last);
+
+/* Whether s (len bytes) is a blob id as the wire carries it: GIT_WIRE_OID_HEX lowercase hex digits. */
+bool git_wire_is_oid(const char *s, size_t len);
 
 #endif

@@ -223,6 +223,11 @@ static void test_wire_scan(void **state)
 	off = 0;
 	assert_int_equal(git_wire_scan(b.data, b.len, &off, GIT_WIRE_RESULT), -EBADMSG);
 	buf_release(&b);
+	/* a blob id: 40 lowercase hex digits, nothing else */
+	assert_true(git_wire_is_oid("0123456789abcdef0123456789abcdef01234567", 40));
+	assert_false(git_wire_is_oid("0123456789abcdef0123456789abcdef0123456", 39));
+	assert_false(git_wire_is_oid("0123456789ABCDEF0123456789abcdef01234567", 40));
+	assert_false(git_wire_is_oid("0123456789abcdef0123456789abcdef0123456\0", 40));
 }
 
 int main(void)
