@@ -326,6 +326,7 @@ out:
 static int generation_make(struct batch *b, struct plan_item *it, int *ret_fd)
 {
 	const char *name = NULL;
+	bool removed = false;
 	int pfd, fd, r;
 
 	r = engine_parent_fd(b->e, it->res->root, it->gendir, true, &pfd, &name);
@@ -333,15 +334,19 @@ static int generation_make(struct batch *b, struct plan_item *it, int *ret_fd)
 		return r;
 	/* A generation left by an interrupted pass is rebuilt from scratch. */
 	if (mkdirat(pfd, name, 0755) < 0) {
-		r = errno == EEXIST ? rm_rf_at(pfd, name) : -errno;
+		removed = errno == EEXIST;
+		r = removed ? rm_rf_at(pfd, name) : -errno;
 		if (r == 0 && mkdirat(pfd, name, 0755) < 0)
 			r = -errno;
-		if (r < 0)
-			return r;
 	}
-	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	fd = r < 0 ? -1 : openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (r == 0 && fd < 0)
+		r = -errno;
+	/* No cached directory may point into the removed one (pfd is cached too). */
+	if (removed)
+		engine_parent_forget(b->e);
+	if (r < 0)
+		return r;
 	*ret_fd = fd;
 	return 0;
 }
@@ -715,13 +720,12 @@ static int fsync_dirs(struct batch *b)
 		enum root_id root = b->dirs[i].root;
 		int fd;
 
-		if (dir_open_beneath(b->e->root_fd[root], b->dirs[i].dir, false, 0, &fd) < 0)
+		if (engine_dir_fd(b->e, root, b->dirs[i].dir, &fd) < 0)
 			continue;
 		if (fsync(fd) < 0 && r == 0) {
 			r = -errno;
 			engine_set_failure(b->e, "fsync", root, b->dirs[i].dir);
 		}
-		close(fd);
 	}
 	return r;
 }
@@ -742,6 +746,7 @@ static int remove_gendir(struct batch *b, enum root_id root, const char *gendir)
 	if (name[0] != '.')
 		return -EINVAL;
 	r = rm_rf_at(dfd, name);
+	engine_parent_forget(b->e); /* nothing cached may point into it */
 	if (r == 0)
 		r = touch_dir(b, root, gendir);
 	return r;
@@ -777,6 +782,7 @@ static int delete_entry(struct batch *b, struct inv_entry *inv)
 			return 0;
 		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 			return -errno;
+		engine_parent_forget(b->e); /* it may be cached itself */
 	} else {
 		/* Never remove a directory that took the place of a file of ours. */
 		if (S_ISDIR(st.st_mode))

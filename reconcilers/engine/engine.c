@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,7 +57,9 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->state_fd = e->cache_fd = -1;
+	e->state_fd = -1;
+	for (i = 0; i < ENGINE_PARENT_SLOTS; i++)
+		e->parent[i].fd = -1;
 	for (i = 0; i < 4; i++)
 		e->src_fd[i] = -1;
 	for (i = 0; i < ROOT_COUNT; i++)
@@ -127,9 +130,7 @@ void engine_free(struct engine *e)
 	}
 	if (e->state_fd >= 0)
 		close(e->state_fd);
-	if (e->cache_fd >= 0)
-		close(e->cache_fd);
-	free(e->cache_dir);
+	engine_parent_forget(e);
 	for (i = 0; i < 4; i++) {
 		if (e->src_fd[i] >= 0)
 			close(e->src_fd[i]);
@@ -155,39 +156,149 @@ int engine_root_fd(const struct engine *e, enum root_id root)
 	return e->root_fd[root];
 }
 
-int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
-		     int *ret_fd, const char **ret_name)
+static void parent_slot_clear(struct parent_slot *p)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dlen = slash ? (size_t)(slash - path) : 0;
-	char *dir;
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->dir);
+	p->fd = -1;
+	p->dir = NULL;
+}
+
+void engine_parent_forget(struct engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < ENGINE_PARENT_SLOTS; i++)
+		parent_slot_clear(&e->parent[i]);
+}
+
+/*
+ * The slot holding the directory path[0..dlen) of root, or else the one
+ * holding its deepest ancestor (*ret_exact false), or NULL.
+ */
+static struct parent_slot *parent_slot_find(struct engine *e, int root, const char *path,
+					    size_t dlen, bool *ret_exact)
+{
+	struct parent_slot *best = NULL;
+	size_t i, n, best_n = 0;
+
+	*ret_exact = false;
+	for (i = 0; i < ENGINE_PARENT_SLOTS; i++) {
+		struct parent_slot *p = &e->parent[i];
+
+		if (p->fd < 0 || p->root != root)
+			continue;
+		n = strlen(p->dir);
+		if (n == dlen && memcmp(p->dir, path, n) == 0) {
+			*ret_exact = true;
+			return p;
+		}
+		/* An ancestor: "" (the root), or a prefix ending at a '/'. */
+		if (n < dlen && (n == 0 || (path[n] == '/' && memcmp(p->dir, path, n) == 0)) &&
+		    (!best || n > best_n)) {
+			best = p;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/* The slot to fill next: a free one, or the least recently used. */
+static struct parent_slot *parent_slot_victim(struct engine *e)
+{
+	struct parent_slot *v = &e->parent[0];
+	size_t i;
+
+	for (i = 0; i < ENGINE_PARENT_SLOTS; i++) {
+		if (e->parent[i].fd < 0)
+			return &e->parent[i];
+		if (e->parent[i].used < v->used)
+			v = &e->parent[i];
+	}
+	parent_slot_clear(v);
+	return v;
+}
+
+/* Keep fd, open on dir[0..len) of root, in the cache (which owns it from now). */
+static int parent_slot_add(struct engine *e, int root, const char *dir, size_t len, int fd)
+{
+	char *copy = strndup(dir, len);
+	struct parent_slot *p;
+
+	if (!copy) {
+		close(fd);
+		return -ENOMEM;
+	}
+	p = parent_slot_victim(e);
+	p->root = root;
+	p->fd = fd;
+	p->dir = copy;
+	p->used = ++e->parent_tick;
+	return 0;
+}
+
+/*
+ * The directory path[0..dlen) of root, opened through the cache.  Every
+ * directory opened on the way is kept: the next path
+ * usually shares all but its last components with this one (a node's files
+ * beneath .../nodes/<serial>/etc, the next node's beneath
+ * .../nodes/<serial+1>/etc), and each component is then opened once per
+ * phase of a pass, not once per file.
+ */
+static int dir_cached(struct engine *e, enum root_id root, const char *path, size_t dlen,
+		      bool create, int *ret_fd)
+{
+	struct parent_slot *p;
+	size_t pos = 0;
+	bool exact;
 	int fd, r;
 
 	if (e->root_fd[root] < 0) /* a root not made yet (plan) holds nothing */
 		return e->root_path[root] ? -ENOENT : -EBADF;
-	if (e->cache_fd >= 0 && e->cache_root == (int)root && strlen(e->cache_dir) == dlen &&
-	    strncmp(e->cache_dir, path, dlen) == 0) {
-		*ret_fd = e->cache_fd;
-		*ret_name = slash ? slash + 1 : path;
-		return 0;
+	fd = e->root_fd[root];
+	p = parent_slot_find(e, (int)root, path, dlen, &exact);
+	if (p) {
+		p->used = ++e->parent_tick;
+		fd = p->fd;
+		pos = strlen(p->dir);
+		pos += pos ? 1 : 0;
 	}
-	dir = strndup(path, dlen);
-	if (!dir)
-		return -ENOMEM;
-	r = dir_open_beneath(e->root_fd[root], dir, create, 0755, &fd);
-	if (r < 0) {
-		free(dir);
-		return r;
+	while (pos < dlen) {
+		const char *c = path + pos, *end = memchr(c, '/', dlen - pos);
+		size_t n = end ? (size_t)(end - c) : dlen - pos;
+		char comp[NAME_MAX + 1];
+		int next;
+
+		if (n == 0 || n > NAME_MAX)
+			return -EINVAL;
+		memcpy(comp, c, n);
+		comp[n] = '\0';
+		r = dir_open_beneath(fd, comp, create, 0755, &next); /* refuses ".." */
+		if (r < 0)
+			return r;
+		pos += n + 1;
+		r = parent_slot_add(e, (int)root, path, pos - 1, next);
+		if (r < 0)
+			return r;
+		fd = next;
 	}
-	if (e->cache_fd >= 0)
-		close(e->cache_fd);
-	free(e->cache_dir);
-	e->cache_fd = fd;
-	e->cache_dir = dir;
-	e->cache_root = (int)root;
 	*ret_fd = fd;
-	*ret_name = slash ? slash + 1 : path;
 	return 0;
+}
+
+int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
+		     int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+
+	*ret_name = slash ? slash + 1 : path;
+	return dir_cached(e, root, path, slash ? (size_t)(slash - path) : 0, create, ret_fd);
+}
+
+int engine_dir_fd(struct engine *e, enum root_id root, const char *dir, int *ret_fd)
+{
+	return dir_cached(e, root, dir, strlen(dir), false, ret_fd);
 }
 
 int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name)

@@ -46,16 +46,27 @@ struct inventory {
 	bool loaded[INVENTORY_SHARDS]; /* when partial */
 };
 
+#define ENGINE_PARENT_SLOTS 16
+
 struct engine {
 	int root_fd[ROOT_COUNT];
 	char *root_path[ROOT_COUNT];
 	int state_fd;
 	char *state_dir;
 	struct inventory inv;
-	/* Cache of the parent directory of the last path observed. */
-	int cache_root;
-	char *cache_dir;
-	int cache_fd;
+	/*
+	 * Directories of the last paths observed (engine_parent_fd) and their
+	 * ancestors, least recently used replaced first; a miss opens beneath
+	 * the deepest cached ancestor.  Emptied when a directory is removed or
+	 * moved.
+	 */
+	struct parent_slot {
+		int root;
+		int fd; /* -1: a free slot */
+		char *dir;
+		unsigned long used;
+	} parent[ENGINE_PARENT_SLOTS];
+	unsigned long parent_tick;
 	int copy_mode; /* enum copy_mode (noderoot.h): how roots are populated */
 	/* Cache of the directories of hard-link sources in the image store. */
 	char *src_dir[4];
@@ -107,9 +118,17 @@ int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1]);
 /* Name of the generation directory of a tree with this digest: ".<base>.<digest16>". */
 int tree_gendir_name(const char *path, const char *digest, char **ret);
 
-/* Parent directory fd of path beneath root (cached; do not close). */
+/*
+ * Parent directory fd of path beneath root (cached; do not close: valid until
+ * engine_parent_forget() or until ENGINE_PARENT_SLOTS other directories were
+ * opened after it).
+ */
 int engine_parent_fd(struct engine *e, enum root_id root, const char *path, bool create,
 		     int *ret_fd, const char **ret_name);
+/* The directory dir beneath root, through the same cache (do not close). */
+int engine_dir_fd(struct engine *e, enum root_id root, const char *dir, int *ret_fd);
+/* Empty that cache: call it after removing or moving a directory. */
+void engine_parent_forget(struct engine *e);
 
 /* Directory fd (cached; do not close) and name of a source beneath the image store. */
 int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char **ret_name);

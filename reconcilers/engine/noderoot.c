@@ -895,6 +895,8 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 
 	if (!v)
 		return -ENOMEM;
+	/* Roots are replaced and moved: no cached directory may point into one. */
+	engine_parent_forget(e);
 	for (i = 0; i < n; i++) {
 		v[i].it = items[i]; /* a failure before its turn is its failure too */
 		v[i].rec_af = (struct atomic_file)ATOMIC_FILE_INIT;
@@ -922,6 +924,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	if (r == 0 && staged && fsync(sfd) < 0)
 		r = -errno;
 	r = jobs_finish(e, v, n, sfd, r, errs);
+	engine_parent_forget(e);
 	if (rfd >= 0)
 		close(rfd);
 	free(v);
@@ -937,6 +940,7 @@ int root_remove(struct engine *e, const struct inv_entry *inv)
 	bool ours;
 	int pfd, sfd, r;
 
+	engine_parent_forget(e); /* the root moves: nothing cached may point into it */
 	r = root_parent(e, inv->path, &pfd, &name);
 	if (r < 0)
 		return r;

@@ -121,6 +121,7 @@ static int remove_orphan_generations(struct engine *e, const struct plan *p)
 					   de->d_name);
 	}
 	closedir(d);
+	engine_parent_forget(e); /* nothing cached may point into what went */
 	return r;
 }
 

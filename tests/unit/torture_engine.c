@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "engine_int.h" /* engine_parent_fd(): the directory cache */
 #include "fsutil.h"
 #include "resource.h"
 
@@ -591,6 +592,80 @@ static void test_symlink_escape(void **state)
 	resource_set_release(&s);
 }
 
+/* Directory and inode of the fd, to tell which directory a cached fd is. */
+static ino_t fd_ino(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return st.st_ino;
+}
+
+/*
+ * The cache of parent directories (engine_parent_fd): each path's parent is
+ * the real directory, across more directories than the cache holds; a
+ * directory removed and made again is not served from a stale fd once
+ * engine_parent_forget() ran; a symlink on the way is refused even when its
+ * parent is cached.
+ */
+static void test_parent_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct engine *e = NULL;
+	const char *name = NULL;
+	char path[256], full[512], outside[128];
+	struct stat st;
+	unsigned i, round;
+	int fd;
+
+	assert_int_equal(mkdir_p(f->path[ROOT_NFS], 0755), 0);
+	assert_int_equal(engine_open(&f->roots, &e), 0);
+	/* Twice as many node directories as slots, twice round, files at two depths. */
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 2 * ENGINE_PARENT_SLOTS; i++) {
+			snprintf(path, sizeof(path), "shared/os/nodes/n%02u/etc/%s", i,
+				 i % 2 ? "bramble/firstboot.conf" : "hosts");
+			assert_int_equal(engine_parent_fd(e, ROOT_NFS, path, true, &fd, &name), 0);
+			assert_string_equal(name, i % 2 ? "firstboot.conf" : "hosts");
+			snprintf(full, sizeof(full), "%s/shared/os/nodes/n%02u/etc%s",
+				 f->path[ROOT_NFS], i, i % 2 ? "/bramble" : "");
+			assert_int_equal(stat(full, &st), 0);
+			assert_int_equal(fd_ino(fd), st.st_ino);
+		}
+	}
+	/* At the root itself: the root's own fd. */
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "top", true, &fd, &name), 0);
+	assert_int_equal(fd, engine_root_fd(e, ROOT_NFS));
+	assert_int_equal(engine_dir_fd(e, ROOT_NFS, "shared/os/nodes/n03/etc/bramble", &fd), 0);
+	snprintf(full, sizeof(full), "%s/shared/os/nodes/n03/etc/bramble", f->path[ROOT_NFS]);
+	assert_int_equal(stat(full, &st), 0);
+	assert_int_equal(fd_ino(fd), st.st_ino);
+
+	/* Removed and made again: after forget, the new directory. */
+	assert_int_equal(rm_rf_at(engine_root_fd(e, ROOT_NFS), "shared/os/nodes"), 0);
+	engine_parent_forget(e);
+	assert_int_equal(
+		engine_parent_fd(e, ROOT_NFS, "shared/os/nodes/n01/etc/hosts", true, &fd, &name),
+		0);
+	snprintf(full, sizeof(full), "%s/shared/os/nodes/n01/etc", f->path[ROOT_NFS]);
+	assert_int_equal(stat(full, &st), 0);
+	assert_int_equal(fd_ino(fd), st.st_ino);
+
+	/* A symlink where a directory was, below a cached ancestor: refused. */
+	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	assert_int_equal(mkdir_p(outside, 0755), 0);
+	snprintf(full, sizeof(full), "%s/shared/os/nodes/n02", f->path[ROOT_NFS]);
+	assert_int_equal(symlink(outside, full), 0);
+	assert_int_equal(
+		engine_parent_fd(e, ROOT_NFS, "shared/os/nodes/n02/etc/hosts", true, &fd, &name),
+		-ENOTDIR);
+	assert_false(exists(outside, "etc"));
+	/* ".." never walks out. */
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "shared/../../x/f", true, &fd, &name),
+			 -EINVAL);
+	engine_free(e);
+}
+
 static void test_unsafe_path_rejected(void **state)
 {
 	struct fixture *f = *state;
@@ -705,6 +780,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_path_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parent_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_temp_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_link_in_trusted_tree, setup,
 						teardown),
