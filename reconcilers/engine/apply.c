@@ -5,7 +5,8 @@
  *     every new tree generation, make directories;
  *  2. one syncfs per file system touched;
  *  3. rename every temp into place (a tree: switch its symlink), then fsync
- *     each directory that a rename touched;
+ *     each directory that a rename touched (or, past FSYNC_DIRS_MAX of them,
+ *     syncfs again);
  *  4. delete what the inventory lists and the repository no longer wants,
  *     old tree generations included, deepest first;
  *  5. record the inventory.
@@ -668,6 +669,27 @@ static bool children_applied(const struct plan_item *it)
 	return true;
 }
 
+/*
+ * A rename changes the ctime of what it moves, so the signature taken when
+ * the temp was written would never match again and the next pass would
+ * read every file back.  Take it again, and keep it only when the inode,
+ * size and mtime are still what was written (else the old one stays: the
+ * next pass compares the content, as for any changed signature).
+ */
+static void resig_renamed(struct plan_item *it, int dfd, const char *name)
+{
+	struct stat_sig sig;
+	struct stat st;
+
+	if (it->res->type != RES_FILE && it->res->type != RES_SYMLINK)
+		return;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	sig_from_stat(&sig, &st);
+	if (sig.ino == it->sig_ino && sig.size == it->sig_size && sig.mtime_ns == it->sig_mtime_ns)
+		it->sig_ctime_ns = sig.ctime_ns;
+}
+
 static int rename_one(struct batch *b, struct pending *pd)
 {
 	char tmp[300];
@@ -682,6 +704,7 @@ static int rename_one(struct batch *b, struct pending *pd)
 		return r;
 	if (renameat(dfd, tmp, dfd, name) < 0)
 		return -errno;
+	resig_renamed(pd->item, dfd, name);
 	return 0;
 }
 
@@ -711,11 +734,20 @@ static void rename_all(struct batch *b)
 	}
 }
 
+/*
+ * Past this many directories, one syncfs per file system (sync_roots(), a
+ * superset of their fsyncs, already paid once in step 2) costs less than an
+ * open, fsync and close of each: a cold pass touches three per node.
+ */
+#define FSYNC_DIRS_MAX 64
+
 static int fsync_dirs(struct batch *b)
 {
 	size_t i;
 	int r = 0;
 
+	if (b->n_dirs > FSYNC_DIRS_MAX)
+		return sync_roots(b);
 	for (i = 0; i < b->n_dirs; i++) {
 		enum root_id root = b->dirs[i].root;
 		int fd;

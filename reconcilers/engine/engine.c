@@ -58,6 +58,7 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 	if (!e)
 		return -ENOMEM;
 	e->state_fd = -1;
+	e->missing_root = -1;
 	for (i = 0; i < ENGINE_PARENT_SLOTS; i++)
 		e->parent[i].fd = -1;
 	for (i = 0; i < 4; i++)
@@ -171,6 +172,9 @@ void engine_parent_forget(struct engine *e)
 
 	for (i = 0; i < ENGINE_PARENT_SLOTS; i++)
 		parent_slot_clear(&e->parent[i]);
+	free(e->missing_dir);
+	e->missing_dir = NULL;
+	e->missing_root = -1;
 }
 
 /*
@@ -239,23 +243,79 @@ static int parent_slot_add(struct engine *e, int root, const char *dir, size_t l
 }
 
 /*
+ * Open (or make, when create) the directory name in dfd; *made says it was
+ * made now.  Beneath a directory made now, nothing can be there yet, and
+ * the lookup before the mkdir is skipped.
+ */
+static int component_at(int dfd, const char *name, bool create, bool parent_new, int *ret_fd,
+			bool *made)
+{
+	int fd;
+
+	*made = false;
+	*ret_fd = -1;
+	if (!create || !parent_new) {
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOENT || !create)
+			return -errno;
+	}
+	if (mkdirat(dfd, name, 0755) == 0)
+		*made = true;
+	else if (errno != EEXIST)
+		return -errno;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Whether path[0..dlen) is the missing directory or beneath it. */
+static bool below_missing(const struct engine *e, int root, const char *path, size_t dlen)
+{
+	size_t n;
+
+	if (e->missing_root != root || !e->missing_dir)
+		return false;
+	n = strlen(e->missing_dir);
+	return n <= dlen && memcmp(e->missing_dir, path, n) == 0 && (n == dlen || path[n] == '/');
+}
+
+static void missing_set(struct engine *e, int root, const char *path, size_t len)
+{
+	free(e->missing_dir);
+	e->missing_dir = strndup(path, len);
+	e->missing_root = e->missing_dir ? root : -1;
+}
+
+/*
  * The directory path[0..dlen) of root, opened through the cache.  Every
- * directory opened on the way is kept: the next path
- * usually shares all but its last components with this one (a node's files
- * beneath .../nodes/<serial>/etc, the next node's beneath
- * .../nodes/<serial+1>/etc), and each component is then opened once per
- * phase of a pass, not once per file.
+ * directory opened on the way is kept: the next path usually shares all but
+ * its last components with this one (a node's files beneath
+ * .../nodes/<serial>/etc, the next node's beneath .../nodes/<serial+1>/etc),
+ * and each component is then opened once per phase of a pass, not once per
+ * file.  A lookup that does not create remembers the last directory it
+ * found missing, so that a plan of a cold pass does not look for it again
+ * for every path beneath it; anything that creates forgets it.
  */
 static int dir_cached(struct engine *e, enum root_id root, const char *path, size_t dlen,
 		      bool create, int *ret_fd)
 {
 	struct parent_slot *p;
+	bool exact, made = false;
 	size_t pos = 0;
-	bool exact;
 	int fd, r;
 
 	if (e->root_fd[root] < 0) /* a root not made yet (plan) holds nothing */
 		return e->root_path[root] ? -ENOENT : -EBADF;
+	if (create)
+		missing_set(e, -1, "", 0);
+	else if (below_missing(e, (int)root, path, dlen))
+		return -ENOENT;
 	fd = e->root_fd[root];
 	p = parent_slot_find(e, (int)root, path, dlen, &exact);
 	if (p) {
@@ -270,11 +330,13 @@ static int dir_cached(struct engine *e, enum root_id root, const char *path, siz
 		char comp[NAME_MAX + 1];
 		int next;
 
-		if (n == 0 || n > NAME_MAX)
+		if (n == 0 || n > NAME_MAX || (n == 2 && c[0] == '.' && c[1] == '.'))
 			return -EINVAL;
 		memcpy(comp, c, n);
 		comp[n] = '\0';
-		r = dir_open_beneath(fd, comp, create, 0755, &next); /* refuses ".." */
+		r = component_at(fd, comp, create, made, &next, &made);
+		if (r == -ENOENT && !create)
+			missing_set(e, (int)root, path, pos + n);
 		if (r < 0)
 			return r;
 		pos += n + 1;

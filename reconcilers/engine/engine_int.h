@@ -67,6 +67,9 @@ struct engine {
 		unsigned long used;
 	} parent[ENGINE_PARENT_SLOTS];
 	unsigned long parent_tick;
+	/* A directory found missing by a lookup that does not create (plan). */
+	int missing_root; /* -1: none */
+	char *missing_dir;
 	int copy_mode; /* enum copy_mode (noderoot.h): how roots are populated */
 	/* Cache of the directories of hard-link sources in the image store. */
 	char *src_dir[4];

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@ struct fixture {
 
 static void put(const char *dir, const char *name, const char *content)
 {
-	char p[256];
+	char p[PATH_MAX];
 	FILE *f;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
@@ -42,7 +43,7 @@ static void put(const char *dir, const char *name, const char *content)
 
 static char *get(const char *dir, const char *name)
 {
-	char p[256], *data = NULL;
+	char p[PATH_MAX], *data = NULL;
 	size_t len;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
@@ -53,7 +54,7 @@ static char *get(const char *dir, const char *name)
 
 static bool exists(const char *dir, const char *name)
 {
-	char p[256];
+	char p[PATH_MAX];
 	struct stat st;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
@@ -660,6 +661,15 @@ static void test_parent_cache(void **state)
 		engine_parent_fd(e, ROOT_NFS, "shared/os/nodes/n02/etc/hosts", true, &fd, &name),
 		-ENOTDIR);
 	assert_false(exists(outside, "etc"));
+	/* A directory found missing (a plan's lookup) is missing for what is beneath it... */
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "late/a/f", false, &fd, &name), -ENOENT);
+	snprintf(full, sizeof(full), "%s/late/a", f->path[ROOT_NFS]);
+	assert_int_equal(mkdir_p(full, 0755), 0);
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "late/a/g", false, &fd, &name), -ENOENT);
+	/* ... until anything creates (or the cache is emptied). */
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "other/f", true, &fd, &name), 0);
+	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "late/a/g", false, &fd, &name), 0);
+	assert_int_equal(fd_ino(fd), (stat(full, &st), st.st_ino));
 	/* ".." never walks out. */
 	assert_int_equal(engine_parent_fd(e, ROOT_NFS, "shared/../../x/f", true, &fd, &name),
 			 -EINVAL);
