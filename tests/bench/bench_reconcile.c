@@ -14,7 +14,9 @@
  * Beside it, a minimal reference writer creates the files bramble creates on
  * a cold apply (per node a generation directory of hard links into the image
  * store plus config.txt and cmdline.txt, switched in by a symlink; a hosts
- * file; an export line; one exports file and one dnsmasq conf), each
+ * file; the node's identity in the shared root, hostname, hosts and
+ * firstboot.conf in three directories of its own; an export line; one
+ * exports file and one dnsmasq conf), each
  * file by write-temp + rename, once with an fsync per file and once with none
  * (the floor), so the figures can be judged against what the file system
  * itself costs.  Cold applies and reference runs alternate, each into a
@@ -681,6 +683,7 @@ struct ref {
 	const struct boot_list *boot;
 	bool do_fsync;
 	int boot_fd, tftp_fd, nfs_fd, hosts_fd, exports_fd, dnsmasq_fd;
+	int ident_fd; /* nfs/shared/demo-os/etc/bramble/nodes */
 	struct sbuf exports;
 	size_t paths;
 };
@@ -790,6 +793,64 @@ static int ref_tree(struct ref *x, unsigned i, const char *serial)
 	return r;
 }
 
+/* Make the directory name in dfd and open it. */
+static int ref_mkdir(struct ref *x, int dfd, const char *name, int *ret)
+{
+	if (mkdirat(dfd, name, 0755) < 0)
+		return -errno;
+	*ret = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	x->paths++;
+	return *ret < 0 ? -errno : 0;
+}
+
+/*
+ * A node's identity in the shared root (the files bramble writes since
+ * per-node first boot came): nodes/<serial>/etc/{hostname,hosts} and
+ * nodes/<serial>/etc/bramble/firstboot.conf.
+ */
+static int ref_identity(struct ref *x, unsigned i, const char *serial)
+{
+	char text[512];
+	int nfd = -1, efd = -1, bfd = -1, r;
+
+	r = ref_mkdir(x, x->ident_fd, serial, &nfd);
+	if (r == 0)
+		r = ref_mkdir(x, nfd, "etc", &efd);
+	if (r == 0)
+		r = ref_mkdir(x, efd, "bramble", &bfd);
+	if (r == 0)
+		r = fmt(text, sizeof(text), "node-%05u\n", i);
+	if (r == 0)
+		r = ref_write(x, efd, "hostname", text, strlen(text));
+	if (r == 0)
+		r = fmt(text, sizeof(text),
+			"# Managed by bramble (node node-%05u): changes here are replaced.\n"
+			"127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+			"ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\tnode-%"
+			"05u\n",
+			i, i);
+	if (r == 0)
+		r = ref_write(x, efd, "hosts", text, strlen(text));
+	if (r == 0)
+		r = fmt(text, sizeof(text),
+			"# bramble first-boot settings of node node-%05u, from the repository: "
+			"changes here are replaced.\n# /usr/local/sbin/bramble-firstboot applies "
+			"them at boot when they change.\n",
+			i);
+	if (r == 0)
+		r = ref_write(x, bfd, "firstboot.conf", text, strlen(text));
+	x->paths += 3;
+	if (r == 0 && x->do_fsync && (fsync(efd) < 0 || fsync(bfd) < 0))
+		r = -errno;
+	if (bfd >= 0)
+		close(bfd);
+	if (efd >= 0)
+		close(efd);
+	if (nfd >= 0)
+		close(nfd);
+	return r;
+}
+
 static int ref_node(struct ref *x, unsigned i)
 {
 	char serial[9], ip[IP_MAX], line[128];
@@ -798,6 +859,8 @@ static int ref_node(struct ref *x, unsigned i)
 	node_serial(i, serial);
 	node_ip(i, ip);
 	r = ref_tree(x, i, serial);
+	if (r == 0)
+		r = ref_identity(x, i, serial);
 	if (r == 0)
 		r = fmt(line, sizeof(line), "dc:a6:32:%02x:%02x:%02x,%s,node-%05u\n",
 			(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, ip, i);
@@ -868,13 +931,32 @@ static int ref_open(struct ref *x, const char *root)
 		r = open_dir(root, "dnsmasq/hosts.d", true, &x->hosts_fd);
 	if (r == 0)
 		r = open_dir(root, "exports", true, &x->exports_fd);
+	/* The shared root's directories down to nodes/ (bramble copies the image there). */
+	if (r == 0)
+		r = open_dir(root, "nfs/shared", true, &x->ident_fd);
+	if (r == 0) {
+		close(x->ident_fd);
+		r = open_dir(root, "nfs/shared/demo-os", true, &x->ident_fd);
+	}
+	if (r == 0) {
+		close(x->ident_fd);
+		r = open_dir(root, "nfs/shared/demo-os/etc", true, &x->ident_fd);
+	}
+	if (r == 0) {
+		close(x->ident_fd);
+		r = open_dir(root, "nfs/shared/demo-os/etc/bramble", true, &x->ident_fd);
+	}
+	if (r == 0) {
+		close(x->ident_fd);
+		r = open_dir(root, "nfs/shared/demo-os/etc/bramble/nodes", true, &x->ident_fd);
+	}
 	return r;
 }
 
 static void ref_close(struct ref *x)
 {
-	int *fds[] = {&x->boot_fd,  &x->tftp_fd,    &x->nfs_fd,
-		      &x->hosts_fd, &x->exports_fd, &x->dnsmasq_fd};
+	int *fds[] = {&x->boot_fd,    &x->tftp_fd,    &x->nfs_fd,  &x->hosts_fd,
+		      &x->exports_fd, &x->dnsmasq_fd, &x->ident_fd};
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -887,7 +969,7 @@ static void ref_close(struct ref *x)
 static int ref_run(struct size_run *s, const char *root, const struct boot_list *boot,
 		   bool do_fsync, struct phase *ph)
 {
-	struct ref x = {s, root, boot, do_fsync, -1, -1, -1, -1, -1, -1, {NULL, 0, 0}, 0};
+	struct ref x = {s, root, boot, do_fsync, -1, -1, -1, -1, -1, -1, -1, {NULL, 0, 0}, 0};
 	double t0, c0, s0, c1, s1;
 	unsigned i;
 	int r;
