@@ -485,6 +485,13 @@ static void files_add(struct rec *rc, const char *name)
 
 	if (m == 0)
 		return; /* no file (and strstr() finds "" everywhere: the loop would not end) */
+	/*
+	 * The list is space-separated: a name with a space (a client may ask
+	 * for any name; no boot file has one) would come back as several, and
+	 * a record saved and loaded would not be the same (fuzz_bootlog).
+	 */
+	if (memchr(name, ' ', m))
+		return;
 	while ((p = strstr(p, name)) != NULL) {
 		if ((p == rc->files || p[-1] == ' ') && (p[m] == ' ' || p[m] == 0))
 			return; /* already there */
