@@ -24,7 +24,7 @@ work=${WORK:-/var/tmp/bramble-fuzz}
 runs=${RUNS:-10000000}
 time=${TIME:-3600}
 nice=${NICE:-19}
-targets=${*:-config manifests webhook state seal status nodes image ext4}
+targets=${*:-config manifests webhook state seal status nodes bootlog image ext4}
 mkdir -p "$work"
 
 # seeds TARGET: the read-only seed directories of a target

@@ -1,6 +1,9 @@
 #include "fuzz_scratch.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +28,44 @@ static void scratch_remove(void)
 	}
 }
 
+/*
+ * Remove the scratch directories of this target whose process is gone: a
+ * killed fuzzer (SIGKILL, the campaign's time limit) runs no atexit().
+ */
+static void scratch_reap(const char *parent, const char *name)
+{
+	char prefix[96];
+	struct dirent *de;
+	DIR *d;
+	int n = snprintf(prefix, sizeof(prefix), "bramble-fuzz-%s.", name);
+
+	if (n < 0 || (size_t)n >= sizeof(prefix) || !(d = opendir(parent)))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, (size_t)n) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + n, &end, 10);
+		if (errno || end == de->d_name + n || *end != '.' || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive (or not ours to tell) */
+		(void)rm_rf_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+}
+
 int fuzz_scratch_dir(const char *name, char *path, size_t size)
 {
-	int w = snprintf(scratch_path, sizeof(scratch_path), "%s/bramble-fuzz-%s.XXXXXX",
-			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", name);
+	const char *parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	int w;
 
+	scratch_reap(parent, name);
+	w = snprintf(scratch_path, sizeof(scratch_path), "%s/bramble-fuzz-%s.%d.XXXXXX", parent,
+		     name, (int)getpid());
 	if (w < 0 || (size_t)w >= sizeof(scratch_path) || (size_t)w >= size ||
 	    !mkdtemp(scratch_path))
 		return -1;

@@ -10,8 +10,9 @@
 #include <stdint.h>
 
 /*
- * Make "bramble-fuzz-<name>.XXXXXX" (its path in path, size bytes); returns
- * a descriptor of it, or -1.  One per process.
+ * Make "bramble-fuzz-<name>.<pid>.XXXXXX" (its path in path, size bytes);
+ * returns a descriptor of it, or -1.  One per process.  Those of the same
+ * target whose process is gone (killed) are removed first.
  */
 int fuzz_scratch_dir(const char *name, char *path, size_t size);
 
