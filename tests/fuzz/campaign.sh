@@ -54,6 +54,8 @@ for t in $targets; do
 	log=$work/log-$t
 	mkdir -p "$corpus" "$art"
 	load0=$(cut -d' ' -f1 /proc/loadavg)
+	stamp=$work/started-$t
+	: >"$stamp"
 	start=$(date +%s)
 	# shellcheck disable=SC2046 # the seed directories are words
 	nice -n "$nice" "$bin" -runs="$runs" -max_total_time="$time" -max_len="$maxlen" \
@@ -66,9 +68,10 @@ for t in $targets; do
 	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
 	cov0=$(sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' "$log" | head -n 1)
 	cov1=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
-	crashes=$(find "$art" -name 'crash-*' | wc -l)
-	leaks=$(find "$art" -name 'leak-*' | wc -l)
-	timeouts=$(find "$art" -name 'timeout-*' -o -name 'oom-*' | wc -l)
+	# Only this run's findings: the directory keeps those of earlier runs.
+	crashes=$(find "$art" -name 'crash-*' -newer "$stamp" | wc -l)
+	leaks=$(find "$art" -name 'leak-*' -newer "$stamp" | wc -l)
+	timeouts=$(find "$art" \( -name 'timeout-*' -o -name 'oom-*' \) -newer "$stamp" | wc -l)
 	[ -n "$execs" ] || { echo "campaign: fuzz_$t ended without its figures; see $log" >&2; failed=1; }
 	[ "$crashes$leaks$timeouts" = 000 ] || failed=1
 	printf '| `fuzz_%s` | %s s | %s | %s | %s (%s) | %s | %s, %s | %s MB | %s → %s |\n' \
