@@ -715,11 +715,11 @@ static void *stage_worker(void *arg)
  * directory and reads the engine's fds, and nothing is synced, recorded or
  * renamed until all have ended (root_apply_batch()), so the order a crash
  * depends on is the same as with one copy at a time.  Each copy polls the
- * stop flag between entries.  The first root is copied alone: when its files
- * were reflinked, the rest are too, one at a time, since a reflink locks the
- * source file as well and copies of one image root run in step, each waiting
- * for the other (100 roots on XFS, a loaded machine: 47 s of CPU two at a
- * time, 35 s one at a time; docs/benchmarks.md).  Returns how many were staged.
+ * stop flag between entries.  Reflinked copies (XFS) run in parallel too:
+ * a reflink locks the source file, and under a load of 30 two copies at a
+ * time cost more than one (a rule of one at a time came of it), but on a
+ * quiet machine 20 roots take 4.0 s two at a time against 5.8 s one at a
+ * time, for 16% more CPU (docs/benchmarks.md).  Returns how many were staged.
  */
 static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n,
 			struct roots_meter *m)
@@ -730,14 +730,6 @@ static size_t stage_all(struct engine *e, int sfd, struct root_job *v, size_t n,
 	size_t i, want, started = 0, staged = 0;
 
 	want = cpus < 1 ? 1 : cpus > (long)STAGE_THREADS_MAX ? STAGE_THREADS_MAX : (size_t)cpus;
-	for (i = 0; i < n && !v[i].it; i++)
-		;
-	if (i < n && want > 1) {
-		p.next = i + 1;
-		v[i].r = job_stage(e, sfd, &v[i], m);
-		if (v[i].stats.reflinked > 0)
-			want = 1;
-	}
 	if (want > n - p.next)
 		want = n - p.next;
 	/* The calling thread is one of them; a thread that cannot start is one fewer. */

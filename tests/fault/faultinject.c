@@ -11,6 +11,9 @@
  *	BRAMBLE_FAULT_ERRNO  "EIO", "ENOSPC" or "EROFS" (mode fail)
  *	BRAMBLE_FAULT_LOG    a file: "hit <n> <call> <path>" when the fault fires,
  *	                     "count <n>" at exit
+ *	BRAMBLE_FAULT_DELAY_US  sleep this long before each counted call: a slow
+ *	                     disk, so that a test's signal lands in the middle of
+ *	                     work that a quiet machine finishes too fast
  *
  * A failed call has no effect (it is refused before it runs), except close,
  * which Linux always carries out: the descriptor is closed, then the error
@@ -36,6 +39,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 static char fi_prefix[PATH_MAX];
@@ -43,6 +47,7 @@ static size_t fi_prefix_len;
 static unsigned long fi_n;
 static atomic_ulong fi_count; /* node roots are copied by several threads */
 static int fi_kill, fi_errno = EIO, fi_active;
+static long fi_delay_us;
 static char fi_log[PATH_MAX];
 
 static void fi_log_line(const char *line)
@@ -63,7 +68,7 @@ __attribute__((constructor)) static void fi_init(void)
 {
 	const char *p = getenv("BRAMBLE_FAULT_PATH"), *n = getenv("BRAMBLE_FAULT_N");
 	const char *m = getenv("BRAMBLE_FAULT_MODE"), *e = getenv("BRAMBLE_FAULT_ERRNO");
-	const char *l = getenv("BRAMBLE_FAULT_LOG");
+	const char *l = getenv("BRAMBLE_FAULT_LOG"), *d = getenv("BRAMBLE_FAULT_DELAY_US");
 
 	unsetenv("LD_PRELOAD");
 	if (!p || p[0] != '/')
@@ -80,6 +85,7 @@ __attribute__((constructor)) static void fi_init(void)
 		fi_errno = EROFS;
 	if (l)
 		snprintf(fi_log, sizeof(fi_log), "%s", l);
+	fi_delay_us = d ? strtol(d, NULL, 10) : 0;
 	fi_active = 1;
 }
 
@@ -142,6 +148,11 @@ static int hit(const char *call, int dirfd, const char *name)
 		return 0;
 	}
 	count = atomic_fetch_add(&fi_count, 1) + 1;
+	if (fi_delay_us > 0) {
+		struct timespec ts = {fi_delay_us / 1000000, (fi_delay_us % 1000000) * 1000};
+
+		syscall(SYS_nanosleep, &ts, NULL); /* EINTR (a signal) cuts it short */
+	}
 	if (fi_n == 0 || count != fi_n) {
 		errno = saved;
 		return 0;
