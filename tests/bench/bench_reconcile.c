@@ -709,10 +709,27 @@ static int ref_write(const struct ref *x, int dfd, const char *name, const char 
 	return r;
 }
 
+static int ref_writef(const struct ref *x, int dfd, const char *name, const char *f, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ref_write() of a formatted text (at most 8 KiB). */
+static int ref_writef(const struct ref *x, int dfd, const char *name, const char *f, ...)
+{
+	char text[8192];
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(text, sizeof(text), f, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -ENAMETOOLONG;
+	return ref_write(x, dfd, name, text, (size_t)n);
+}
+
 /* A node's generation directory: hard links to the image, its two files. */
 static int ref_generation(struct ref *x, unsigned i, const char *serial, int gfd)
 {
-	char text[8192];
 	size_t k;
 	int r = 0;
 
@@ -726,21 +743,18 @@ static int ref_generation(struct ref *x, unsigned i, const char *serial, int gfd
 		x->paths++;
 	}
 	if (r == 0)
-		r = fmt(text, sizeof(text),
-			"%s\n# bramble: settings of node node-%05u (serial %s); change them in the "
-			"repository\n[all]\narm_64bit=1\ndtparam=audio=off\nenable_uart=1\ngpu_mem="
-			"%u\n",
+		r = ref_writef(
+			x, gfd, "config.txt",
+			"%s\n# bramble: settings of node node-%05u (serial %s); change them in "
+			"the repository\n[all]\narm_64bit=1\ndtparam=audio=off\nenable_uart=1\n"
+			"gpu_mem=%u\n",
 			x->boot->config_txt, i, serial, x->s->gpu_mem[i]);
 	if (r == 0)
-		r = ref_write(x, gfd, "config.txt", text, strlen(text));
-	if (r == 0)
-		r = fmt(text, sizeof(text),
-			"console=tty1 quiet console=serial0,115200 root=/dev/nfs "
-			"nfsroot=10.0.0.1:%s/nfs/shared/demo-os,vers=3,tcp ro ip=dhcp rootwait "
-			"overlayroot=tmpfs\n",
-			x->root);
-	if (r == 0)
-		r = ref_write(x, gfd, "cmdline.txt", text, strlen(text));
+		r = ref_writef(x, gfd, "cmdline.txt",
+			       "console=tty1 quiet console=serial0,115200 root=/dev/nfs "
+			       "nfsroot=10.0.0.1:%s/nfs/shared/demo-os,vers=3,tcp ro ip=dhcp "
+			       "rootwait overlayroot=tmpfs\n",
+			       x->root);
 	x->paths += 2;
 	return r;
 }
@@ -810,7 +824,6 @@ static int ref_mkdir(struct ref *x, int dfd, const char *name, int *ret)
  */
 static int ref_identity(struct ref *x, unsigned i, const char *serial)
 {
-	char text[512];
 	int nfd = -1, efd = -1, bfd = -1, r;
 
 	r = ref_mkdir(x, x->ident_fd, serial, &nfd);
@@ -819,26 +832,20 @@ static int ref_identity(struct ref *x, unsigned i, const char *serial)
 	if (r == 0)
 		r = ref_mkdir(x, efd, "bramble", &bfd);
 	if (r == 0)
-		r = fmt(text, sizeof(text), "node-%05u\n", i);
+		r = ref_writef(x, efd, "hostname", "node-%05u\n", i);
 	if (r == 0)
-		r = ref_write(x, efd, "hostname", text, strlen(text));
+		r = ref_writef(x, efd, "hosts",
+			       "# Managed by bramble (node node-%05u): changes here are replaced.\n"
+			       "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+			       "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\t"
+			       "node-%05u\n",
+			       i, i);
 	if (r == 0)
-		r = fmt(text, sizeof(text),
-			"# Managed by bramble (node node-%05u): changes here are replaced.\n"
-			"127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
-			"ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\tnode-%"
-			"05u\n",
-			i, i);
-	if (r == 0)
-		r = ref_write(x, efd, "hosts", text, strlen(text));
-	if (r == 0)
-		r = fmt(text, sizeof(text),
-			"# bramble first-boot settings of node node-%05u, from the repository: "
-			"changes here are replaced.\n# /usr/local/sbin/bramble-firstboot applies "
-			"them at boot when they change.\n",
-			i);
-	if (r == 0)
-		r = ref_write(x, bfd, "firstboot.conf", text, strlen(text));
+		r = ref_writef(x, bfd, "firstboot.conf",
+			       "# bramble first-boot settings of node node-%05u, from the "
+			       "repository: changes here are replaced.\n# /usr/local/sbin/"
+			       "bramble-firstboot applies them at boot when they change.\n",
+			       i);
 	x->paths += 3;
 	if (r == 0 && x->do_fsync && (fsync(efd) < 0 || fsync(bfd) < 0))
 		r = -errno;
@@ -918,6 +925,10 @@ static int open_dir(const char *base, const char *sub, bool create, int *ret)
 
 static int ref_open(struct ref *x, const char *root)
 {
+	static const char *const ident[] = {
+		"nfs/shared", "nfs/shared/demo-os", "nfs/shared/demo-os/etc",
+		"nfs/shared/demo-os/etc/bramble", "nfs/shared/demo-os/etc/bramble/nodes"};
+	size_t i;
 	int r = 0;
 
 	r = open_dir(root, "images/demo-os/boot", false, &x->boot_fd);
@@ -932,23 +943,10 @@ static int ref_open(struct ref *x, const char *root)
 	if (r == 0)
 		r = open_dir(root, "exports", true, &x->exports_fd);
 	/* The shared root's directories down to nodes/ (bramble copies the image there). */
-	if (r == 0)
-		r = open_dir(root, "nfs/shared", true, &x->ident_fd);
-	if (r == 0) {
-		close(x->ident_fd);
-		r = open_dir(root, "nfs/shared/demo-os", true, &x->ident_fd);
-	}
-	if (r == 0) {
-		close(x->ident_fd);
-		r = open_dir(root, "nfs/shared/demo-os/etc", true, &x->ident_fd);
-	}
-	if (r == 0) {
-		close(x->ident_fd);
-		r = open_dir(root, "nfs/shared/demo-os/etc/bramble", true, &x->ident_fd);
-	}
-	if (r == 0) {
-		close(x->ident_fd);
-		r = open_dir(root, "nfs/shared/demo-os/etc/bramble/nodes", true, &x->ident_fd);
+	for (i = 0; r == 0 && i < sizeof(ident) / sizeof(ident[0]); i++) {
+		if (x->ident_fd >= 0)
+			close(x->ident_fd);
+		r = open_dir(root, ident[i], true, &x->ident_fd);
 	}
 	return r;
 }
