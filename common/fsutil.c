@@ -22,18 +22,39 @@
  */
 #define FILE_READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
-/* Open or create one directory component beneath dirfd. */
-static int component_open(int dirfd, const char *name, bool create, mode_t mode)
+int dir_component_open(int dirfd, const char *name, bool create, bool parent_new, mode_t mode,
+		       int *ret_fd, bool *ret_made)
 {
 	int fd;
 
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 || errno != ENOENT || !create)
-		return fd >= 0 ? fd : -errno;
-	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+	*ret_made = false;
+	if (!create || !parent_new) {
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOENT || !create)
+			return -errno;
+	}
+	if (mkdirat(dirfd, name, mode) == 0)
+		*ret_made = true;
+	else if (errno != EEXIST)
 		return -errno;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Open or create one directory component beneath dirfd. */
+static int component_open(int dirfd, const char *name, bool create, mode_t mode)
+{
+	bool made;
+	int fd, r = dir_component_open(dirfd, name, create, false, mode, &fd, &made);
+
+	return r < 0 ? r : fd;
 }
 
 int dir_open_beneath(int dirfd, const char *path, bool create, mode_t mode, int *ret_fd)

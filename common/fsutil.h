@@ -15,6 +15,14 @@
 #include <sys/types.h>
 
 /*
+ * Open the directory name (one component) in dirfd, never through a
+ * symlink; with create, make it (mode) when it is not there, *ret_made
+ * saying so.  parent_new: dirfd was made just now, so name cannot be there
+ * yet and is made without a lookup first.
+ */
+int dir_component_open(int dirfd, const char *name, bool create, bool parent_new, mode_t mode,
+		       int *ret_fd, bool *ret_made);
+/*
  * Open the directory at path beneath dirfd ("" or "." is dirfd itself).
  * With create, missing directories are made with mode.
  */

@@ -166,15 +166,20 @@ static void parent_slot_clear(struct parent_slot *p)
 	p->dir = NULL;
 }
 
+static void missing_forget(struct engine *e)
+{
+	free(e->missing_dir);
+	e->missing_dir = NULL;
+	e->missing_root = -1;
+}
+
 void engine_parent_forget(struct engine *e)
 {
 	size_t i;
 
 	for (i = 0; i < ENGINE_PARENT_SLOTS; i++)
 		parent_slot_clear(&e->parent[i]);
-	free(e->missing_dir);
-	e->missing_dir = NULL;
-	e->missing_root = -1;
+	missing_forget(e);
 }
 
 /*
@@ -242,38 +247,6 @@ static int parent_slot_add(struct engine *e, int root, const char *dir, size_t l
 	return 0;
 }
 
-/*
- * Open (or make, when create) the directory name in dfd; *made says it was
- * made now.  Beneath a directory made now, nothing can be there yet, and
- * the lookup before the mkdir is skipped.
- */
-static int component_at(int dfd, const char *name, bool create, bool parent_new, int *ret_fd,
-			bool *made)
-{
-	int fd;
-
-	*made = false;
-	*ret_fd = -1;
-	if (!create || !parent_new) {
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			*ret_fd = fd;
-			return 0;
-		}
-		if (errno != ENOENT || !create)
-			return -errno;
-	}
-	if (mkdirat(dfd, name, 0755) == 0)
-		*made = true;
-	else if (errno != EEXIST)
-		return -errno;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	*ret_fd = fd;
-	return 0;
-}
-
 /* Whether path[0..dlen) is the missing directory or beneath it. */
 static bool below_missing(const struct engine *e, int root, const char *path, size_t dlen)
 {
@@ -312,9 +285,9 @@ static int dir_cached(struct engine *e, enum root_id root, const char *path, siz
 
 	if (e->root_fd[root] < 0) /* a root not made yet (plan) holds nothing */
 		return e->root_path[root] ? -ENOENT : -EBADF;
-	if (create)
-		missing_set(e, -1, "", 0);
-	else if (below_missing(e, (int)root, path, dlen))
+	if (create && e->missing_dir)
+		missing_forget(e);
+	if (!create && below_missing(e, (int)root, path, dlen))
 		return -ENOENT;
 	fd = e->root_fd[root];
 	p = parent_slot_find(e, (int)root, path, dlen, &exact);
@@ -334,7 +307,7 @@ static int dir_cached(struct engine *e, enum root_id root, const char *path, siz
 			return -EINVAL;
 		memcpy(comp, c, n);
 		comp[n] = '\0';
-		r = component_at(fd, comp, create, made, &next, &made);
+		r = dir_component_open(fd, comp, create, made, 0755, &next, &made);
 		if (r == -ENOENT && !create)
 			missing_set(e, (int)root, path, pos + n);
 		if (r < 0)
