@@ -781,6 +781,22 @@ static void reply_pass(struct daemon *d, const struct pass_result *res, int64_t 
 }
 
 /* One pass; returns how long to wait before the next one. */
+/* After a pass the nodes may have changed: known and unknown serials with them. */
+static void boot_after_pass(struct daemon *d, const struct pass_result *res)
+{
+	struct bootwatch_counts c;
+
+	if (!d->boot)
+		return;
+	if (!res->nodes_same) /* 10,000 nodes: a 2 MB nodes.json to parse */
+		boot_follow_refresh_known(d->boot);
+	else /* rewritten, the same nodes: the next pass need not parse it */
+		boot_follow_known_same(d->boot);
+	bootwatch_counts(boot_follow_table(d->boot), &c);
+	metrics_boot(&d->metrics, &c);
+	(void)boot_follow_save(d->boot, true);
+}
+
 static long run_pass(struct daemon *d, enum trigger t)
 {
 	struct pass_result res;
@@ -820,17 +836,7 @@ static long run_pass(struct daemon *d, enum trigger t)
 	notify_watch_pass(&d->notify, d->cfg, &res); /* queued: never waits for a receiver */
 	if (res.outcome == PASS_APPLIED)
 		atomic_store(&d->ready, true);
-	if (d->boot) { /* the nodes may have changed: known and unknown serials with them */
-		struct bootwatch_counts c;
-
-		if (!res.nodes_same) /* 10,000 nodes: a 2 MB nodes.json to parse */
-			boot_follow_refresh_known(d->boot);
-		else /* rewritten, the same nodes: the next pass need not parse it */
-			boot_follow_known_same(d->boot);
-		bootwatch_counts(boot_follow_table(d->boot), &c);
-		metrics_boot(&d->metrics, &c);
-		(void)boot_follow_save(d->boot, true);
-	}
+	boot_after_pass(d, &res);
 	/* What the pass freed goes back to the system: the arena is otherwise
 	 * left as large as the pass's peak, its free pages pinned between the
 	 * few blocks kept (at 10,000 nodes 48 MB of 81, docs/benchmarks.md). */

@@ -203,6 +203,29 @@ out:
 }
 
 /*
+ * Wait up to 250 ms for the fetch process's socket to be ready for events:
+ * 1 ready, 0 not yet (call again), -ETIMEDOUT past the deadline, -ECANCELED
+ * on a stop request.  A SIGTERM interrupts the poll; the short wait covers
+ * one that came just before it.
+ */
+static int fetcher_wait(const struct fetch_job *f, short events)
+{
+	struct pollfd p = {.fd = fetcher.fd, .events = events};
+	long ms;
+	int r;
+
+	ms = ms_left(&f->deadline);
+	if (ms <= 0)
+		return -ETIMEDOUT;
+	if (stop_requested())
+		return -ECANCELED;
+	r = poll(&p, 1, (int)(ms > 250 ? 250 : ms));
+	if (r < 0 && errno != EINTR)
+		return -errno;
+	return r > 0;
+}
+
+/*
  * Read the fetch process's answer until its GIT_WIRE_RESULT record
  * (f->answered), or until it closes the socket (it ended without one: the
  * decoding says so); -ETIMEDOUT at the deadline.
@@ -210,28 +233,17 @@ out:
 static int stream_collect(struct fetch_job *f)
 {
 	char chunk[32768];
-	struct pollfd p;
 	size_t scanned = 0;
 	ssize_t n;
-	long ms;
 	int r;
 
 	buf_set_max(&f->stream, GIT_STREAM_MAX);
 	for (;;) {
-		ms = ms_left(&f->deadline);
-		if (ms <= 0)
-			return -ETIMEDOUT;
-		if (stop_requested())
-			return -ECANCELED;
 		heartbeat();
-		p.fd = fetcher.fd;
-		p.events = POLLIN;
-		p.revents = 0;
-		/* a SIGTERM interrupts the poll; the short wait covers one just before it */
-		r = poll(&p, 1, (int)(ms > 250 ? 250 : ms));
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
+		r = fetcher_wait(f, POLLIN);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			continue;
 		n = read(fetcher.fd, chunk, sizeof(chunk));
 		if (n < 0 && errno != EINTR && errno != EAGAIN)
@@ -253,25 +265,15 @@ static int stream_collect(struct fetch_job *f)
 /* Send the request within the deadline. */
 static int request_send(struct fetch_job *f, const struct buf *req)
 {
-	struct pollfd p;
 	size_t off = 0;
 	ssize_t n;
-	long ms;
 	int r;
 
 	while (off < req->len) {
-		ms = ms_left(&f->deadline);
-		if (ms <= 0)
-			return -ETIMEDOUT;
-		if (stop_requested())
-			return -ECANCELED;
-		p.fd = fetcher.fd;
-		p.events = POLLOUT;
-		p.revents = 0;
-		r = poll(&p, 1, (int)(ms > 250 ? 250 : ms));
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
+		r = fetcher_wait(f, POLLOUT);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			continue;
 		n = send(fetcher.fd, req->data + off, req->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno != EINTR && errno != EAGAIN)

@@ -486,7 +486,8 @@ static int parse_timeout(struct cli *c, const char *v)
 }
 
 /* One option into c; an option the command does not take is an error, said on stderr. */
-static int parse_one(struct cli *c, int opt)
+/* Whether opt means something for the command: -EINVAL (said) if not. */
+static int opt_check(const struct cli *c, int opt)
 {
 	unsigned bit = opt_bit(opt);
 
@@ -502,44 +503,61 @@ static int parse_one(struct cli *c, int opt)
 			opt_name(opt), c->cmd->name);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* An option without a value: true when opt is one (and it is now set). */
+static bool parse_flag(struct cli *c, int opt)
+{
+	switch (opt) {
+	case 'v':
+		c->pass.verbose = true;
+		log_set_level(LOG_LEVEL_DEBUG);
+		return true;
+	case 'q':
+		c->quiet = true;
+		log_set_level(LOG_LEVEL_ERROR);
+		return true;
+	case 'h':
+		c->help = true;
+		return true;
+	case OPT_ALLOW_EMPTY:
+		c->allow_empty = true;
+		return true;
+	case OPT_ADOPT:
+		c->pass.adopt = true;
+		return true;
+	case OPT_ACCEPT_SELECTOR:
+		c->pass.accept_selector_change = true;
+		return true;
+	case OPT_JSON:
+		c->json = true;
+		return true;
+	case OPT_DRY_RUN:
+		c->dry_run = true;
+		return true;
+	case OPT_OFFLINE:
+		c->pass.offline = true;
+		return true;
+	case OPT_FORCE:
+		c->force = true;
+		return true;
+	}
+	return false;
+}
+
+static int parse_one(struct cli *c, int opt)
+{
+	if (opt_check(c, opt) < 0)
+		return -EINVAL;
+	if (parse_flag(c, opt))
+		return 0;
 	switch (opt) {
 	case 'c':
 		c->config_path = optarg;
 		return 0;
-	case 'v':
-		c->pass.verbose = true;
-		log_set_level(LOG_LEVEL_DEBUG);
-		return 0;
-	case 'q':
-		c->quiet = true;
-		log_set_level(LOG_LEVEL_ERROR);
-		return 0;
-	case 'h':
-		c->help = true;
-		return 0;
-	case OPT_ALLOW_EMPTY:
-		c->allow_empty = true;
-		return 0;
-	case OPT_ADOPT:
-		c->pass.adopt = true;
-		return 0;
-	case OPT_ACCEPT_SELECTOR:
-		c->pass.accept_selector_change = true;
-		return 0;
-	case OPT_JSON:
-		c->json = true;
-		return 0;
-	case OPT_DRY_RUN:
-		c->dry_run = true;
-		return 0;
-	case OPT_OFFLINE:
-		c->pass.offline = true;
-		return 0;
 	case OPT_COLOR:
 		return parse_color(c, optarg);
-	case OPT_FORCE:
-		c->force = true;
-		return 0;
 	case OPT_REASON:
 		c->reason = optarg;
 		return 0;

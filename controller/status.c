@@ -44,12 +44,13 @@ json_t *status_json_load(const char *path)
 
 static json_t *status_load(const char *state_dir)
 {
-	char *path = path_join(state_dir, STATUS_FILE);
+	char *data = NULL;
+	size_t len = 0;
 	json_t *j = NULL;
 
-	if (path)
-		j = status_json_load(path);
-	free(path);
+	if (file_read_beneath(state_dir, STATUS_FILE, STATUS_MAX_SIZE, &data, &len) == 0)
+		j = json_loadb(data, len, 0, NULL);
+	free(data);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
 		j = json_object();
@@ -486,14 +487,15 @@ static int record_applied(json_t *st, const struct pass_report *rep, const char 
 		struct nodes_fill nf = {rep->set, p, NULL, 0};
 		struct old_nodes old = {NULL, NULL, NULL};
 		size_t len = 0;
-		char *path = rep->set->n_stubs ? path_join(state_dir, NODES_FILE) : NULL;
 
-		if (path && file_read(path, (size_t)256 << 20, &old.data, &len) == 0 && len > 3) {
+		if (rep->set->n_stubs &&
+		    file_read_beneath(state_dir, NODES_FILE, (size_t)256 << 20, &old.data, &len) ==
+			    0 &&
+		    len > 3) {
 			old.p = old.data + 1; /* past '[' */
 			old.end = old.data + len;
 			nf.old = &old;
 		}
-		free(path);
 
 		r = state_file_write(state_dir, NODES_FILE, fill_nodes, &nf);
 		free(old.data);
@@ -555,15 +557,28 @@ static int status_write(const char *state_dir, json_t *st)
 			  JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
 }
 
+/* Whether the state directory holds a file of that name. */
+static bool state_file_exists(const char *state_dir, const char *name)
+{
+	struct stat sb;
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool yes;
+
+	if (dfd < 0)
+		return false;
+	yes = fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	close(dfd);
+	return yes;
+}
+
 int status_record(const char *state_dir, const struct pass_report *rep)
 {
 	json_t *st = status_load(state_dir);
 	struct pass_report r2 = *rep;
-	char now[32], *np = path_join(state_dir, NODES_FILE);
+	char now[32];
 	int r;
 
-	r2.nodes_file_present = np && access(np, F_OK) == 0;
-	free(np);
+	r2.nodes_file_present = state_file_exists(state_dir, NODES_FILE);
 	rep = &r2;
 	now_iso(now);
 	json_object_del(st, "progress"); /* the pass is over */

@@ -834,27 +834,18 @@ static int dirs_drop_gone(struct seal_watch *w)
 }
 
 /*
- * Arm the watch for s, the new seal of a pass, when it was armed for o, the
- * one the pass started from, and every event since named its path (watch.h):
- * check and watch only the paths whose record changed or an event named.
- * Returns 1 (the seal holds; *ret_broken otherwise), 0 (it does not), or
- * -errno (then the full check must arm it).
+ * The entries of s whose record differs from the one in o, or whose path an
+ * event named, into a new array *ret (*ret_n of them).
  */
-static int arm_delta(struct seal_watch *w, const struct seal *o, const struct seal *s,
-		     const char **ret_broken)
+static int entries_changed(struct seal_watch *w, const struct seal *o, const struct seal *s,
+			   struct seal_entry **ret, size_t *ret_n)
 {
-	const struct seal_entry *broken = NULL;
-	struct seal check;
 	struct seal_entry *v = NULL;
 	size_t i, n = 0, cap = 0;
-	int r = 0;
 
-	watch_read(w); /* the pass's own events, and any other since the arm */
-	if (w->touched_all)
-		return -ESTALE;
 	if (w->n_touched)
 		qsort(w->touched, w->n_touched, sizeof(*w->touched), u64_cmp);
-	for (i = 0; r == 0 && i < s->n_entries; i++) {
+	for (i = 0; i < s->n_entries; i++) {
 		const struct seal_entry *e = &s->entries[i];
 		uint64_t h = path_hash(e->root, NULL, e->path);
 		const struct seal_entry *was = e->root < ROOT_COUNT ? entry_was(w, o, e, h) : NULL;
@@ -867,15 +858,25 @@ static int arm_delta(struct seal_watch *w, const struct seal *o, const struct se
 			cap = cap ? cap * 2 : 64;
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
-				r = -ENOMEM;
-				break;
+				free(v);
+				return -ENOMEM;
 			}
 			v = nv;
 		}
 		v[n++] = *e;
 	}
-	if (r == 0)
-		r = dirs_drop_gone(w);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Watch the directories of the n entries v (and those that are directories). */
+static int entries_watch(struct seal_watch *w, const struct seal_entry *v, size_t n)
+{
+	size_t i;
+	int r;
+
+	r = dirs_drop_gone(w);
 	if (r == 0 && (w->n_dirs + 2 * n) * 2 >= w->by_path_size)
 		r = by_path_build(w, w->n_dirs + 2 * n);
 	for (i = 0; r == 0 && i < n; i++) {
@@ -889,6 +890,31 @@ static int arm_delta(struct seal_watch *w, const struct seal *o, const struct se
 		if (r == 0 && e->kind == 'S' && S_ISDIR((mode_t)e->mode))
 			r = dir_add(w, e->root, e->path, strlen(e->path), true);
 	}
+	return r;
+}
+
+/*
+ * Arm the watch for s, the new seal of a pass, when it was armed for o, the
+ * one the pass started from, and every event since named its path (watch.h):
+ * check and watch only the paths whose record changed or an event named.
+ * Returns 1 (the seal holds; *ret_broken otherwise), 0 (it does not), or
+ * -errno (then the full check must arm it).
+ */
+static int arm_delta(struct seal_watch *w, const struct seal *o, const struct seal *s,
+		     const char **ret_broken)
+{
+	const struct seal_entry *broken = NULL;
+	struct seal check;
+	struct seal_entry *v = NULL;
+	size_t n = 0;
+	int r;
+
+	watch_read(w); /* the pass's own events, and any other since the arm */
+	if (w->touched_all)
+		return -ESTALE;
+	r = entries_changed(w, o, s, &v, &n);
+	if (r == 0)
+		r = entries_watch(w, v, n);
 	if (r == 0)
 		r = entries_index(w, s);
 	if (r < 0) {
@@ -915,14 +941,45 @@ static int arm_delta(struct seal_watch *w, const struct seal *o, const struct se
 	return r;
 }
 
-bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
+/*
+ * Arm the watch for the kept seal, the one a pass just wrote: by its
+ * difference from old when the watch was armed for old (was_armed), else by a
+ * full check; a seal that does not hold asks for a pass at once, three times
+ * in a row at the most.
+ */
+static void rearm_kept(struct seal_watch *w, const struct seal *old, bool was_armed)
 {
 	const struct seal_entry *broken = NULL;
 	const char *broken_path = NULL;
 	const char *path[ROOT_COUNT];
-	struct seal *old = NULL;
-	bool was_armed, holds;
+	bool holds;
 	size_t i;
+	int r;
+
+	for (i = 0; i < ROOT_COUNT; i++)
+		path[i] = w->root_path[i];
+	r = was_armed && old ? arm_delta(w, old, w->kept, &broken_path) : -ESTALE;
+	if (r < 0) {
+		holds = watch_arm(w, w->kept, path, &broken);
+		broken_path = broken ? broken->path : NULL;
+	} else {
+		holds = r == 1;
+	}
+	if (holds) {
+		w->misses = 0;
+	} else if (++w->misses <= 3) {
+		/* Changed since the pass wrote it: a pass at once repairs it (not
+		 * forever: a path that never holds waits for the timer). */
+		w->pending = true;
+		snprintf(w->why, sizeof(w->why), "a path changed as the new seal was armed: %s",
+			 broken_path ? broken_path : "?");
+	}
+}
+
+bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
+{
+	struct seal *old = NULL;
+	bool was_armed;
 	int fd, r;
 
 	if (w->fd < 0 || (sealed_pass && !w->rearm))
@@ -948,27 +1005,8 @@ bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 	}
 	r = w->text ? kept_text(w, &old) : kept_read(w, fd, NULL, &old);
 	w->armed = false;
-	if (r > 0) {
-		for (i = 0; i < ROOT_COUNT; i++)
-			path[i] = w->root_path[i];
-		r = was_armed && old ? arm_delta(w, old, w->kept, &broken_path) : -ESTALE;
-		if (r < 0) {
-			holds = watch_arm(w, w->kept, path, &broken);
-			broken_path = broken ? broken->path : NULL;
-		} else {
-			holds = r == 1;
-		}
-		if (holds) {
-			w->misses = 0;
-		} else if (++w->misses <= 3) {
-			/* Changed since the pass wrote it: a pass at once repairs it (not
-			 * forever: a path that never holds waits for the timer). */
-			w->pending = true;
-			snprintf(w->why, sizeof(w->why),
-				 "a path changed as the new seal was armed: %s",
-				 broken_path ? broken_path : "?");
-		}
-	}
+	if (r > 0)
+		rearm_kept(w, old, was_armed);
 	seal_free(old);
 	close(fd);
 	return false;

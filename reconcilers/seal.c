@@ -493,15 +493,40 @@ static int seal_paths(struct sealer *s, const struct plan *p, const struct seal_
 	return r;
 }
 
+/* The seal's lines, header to "end", through s (s->why: it cannot be sealed). */
+static int seal_body(struct sealer *s, const struct plan *p, const struct seal_deps *deps,
+		     const struct seal_input *in, bool written)
+{
+	int r;
+
+	r = sealer_add(s, SEAL_MAGIC "key %s\nbase %s\ncounts %zu %zu %zu\n", in->key, in->base,
+		       in->counts->unchanged, in->counts->nodes_total, in->counts->nodes_ready);
+	if (r == 0)
+		r = seal_files(s, in);
+	if (r == 0 && !s->why)
+		r = seal_nodes(s, p, in);
+	/* Writing the above took longer than a clock tick, mostly: no wait. */
+	if (r == 0 && written)
+		s->racy_after_ns = settled_after(s->racy_after_ns);
+	if (r == 0 && !s->why && in->prev)
+		r = seal_carry(s, in);
+	if (r == 0 && !s->why)
+		r = seal_paths(s, p, deps, in, written);
+	if (r == 0 && !s->why)
+		r = buf_printf(&s->out, "end %zu\n", s->n);
+	if (r == 0 && !s->why)
+		r = sealer_flush(s, true);
+	return r;
+}
+
 int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *deps,
 	       const struct seal_input *in, const char **ret_why)
 {
 	struct atomic_file af = ATOMIC_FILE_INIT;
 	struct sealer s;
 	size_t i;
-	int r = 0;
-
 	bool written = in->prev || (in->seal_writes && plan_has_changes(p));
+	int r;
 
 	r = seal_remove(e->state_fd); /* a stale seal must never outlive its pass */
 	if (r < 0 || p->n_conflict || p->n_keep || (!written && plan_has_changes(p)))
@@ -521,23 +546,7 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 	if (r < 0)
 		return r;
 	s.out_fd = af.fd;
-	r = sealer_add(&s, SEAL_MAGIC "key %s\nbase %s\ncounts %zu %zu %zu\n", in->key, in->base,
-		       in->counts->unchanged, in->counts->nodes_total, in->counts->nodes_ready);
-	if (r == 0)
-		r = seal_files(&s, in);
-	if (r == 0 && !s.why)
-		r = seal_nodes(&s, p, in);
-	/* Writing the above took longer than a clock tick, mostly: no wait. */
-	if (r == 0 && written)
-		s.racy_after_ns = settled_after(s.racy_after_ns);
-	if (r == 0 && !s.why && in->prev)
-		r = seal_carry(&s, in);
-	if (r == 0 && !s.why)
-		r = seal_paths(&s, p, deps, in, written);
-	if (r == 0 && !s.why)
-		r = buf_printf(&s.out, "end %zu\n", s.n);
-	if (r == 0 && !s.why)
-		r = sealer_flush(&s, true);
+	r = seal_body(&s, p, deps, in, written);
 	if (r == 0 && !s.why)
 		r = atomic_commit(&af);
 	else

@@ -49,6 +49,24 @@ static int open_root(const char *path, bool read_only, int *ret_fd)
 	return 0;
 }
 
+/* Open each output root roots names, keeping its path. */
+static int open_roots(struct engine *e, const struct engine_roots *roots)
+{
+	int r, i;
+
+	for (i = 0; i < ROOT_COUNT; i++) {
+		if (!roots->path[i])
+			continue;
+		e->root_path[i] = strdup(roots->path[i]);
+		if (!e->root_path[i])
+			return -ENOMEM;
+		r = open_root(roots->path[i], roots->read_only, &e->root_fd[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int engine_open(const struct engine_roots *roots, struct engine **ret)
 {
 	struct engine *e;
@@ -65,18 +83,9 @@ int engine_open(const struct engine_roots *roots, struct engine **ret)
 		e->src_fd[i] = -1;
 	for (i = 0; i < ROOT_COUNT; i++)
 		e->root_fd[i] = -1;
-	for (i = 0; i < ROOT_COUNT; i++) {
-		if (!roots->path[i])
-			continue;
-		e->root_path[i] = strdup(roots->path[i]);
-		if (!e->root_path[i]) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = open_root(roots->path[i], roots->read_only, &e->root_fd[i]);
-		if (r < 0)
-			goto out;
-	}
+	r = open_roots(e, roots);
+	if (r < 0)
+		goto out;
 	if (roots->copy_mode) {
 		enum copy_mode m;
 
