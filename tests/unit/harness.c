@@ -1,8 +1,15 @@
 #include "harness.h"
 
+#include <fcntl.h>
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
 
 #include "buf.h"
 
@@ -53,4 +60,24 @@ int harness_script(const char *dir, const char *script, const char *extra)
 out:
 	buf_release(&path);
 	return r;
+}
+
+int harness_open(const char *dir, const char *name, int flags)
+{
+	struct buf path = BUF_INIT;
+	int fd;
+
+	assert_int_equal(buf_printf(&path, "%s/%s", dir, name), 0);
+	fd = open(buf_str(&path), flags | O_CLOEXEC, 0600);
+	buf_release(&path);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+uint64_t harness_fd_size(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return (uint64_t)st.st_size;
 }

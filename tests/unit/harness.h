@@ -5,6 +5,8 @@
 #ifndef BRAMBLE_TEST_HARNESS_H
 #define BRAMBLE_TEST_HARNESS_H
 
+#include <stdint.h>
+
 /* Run the shell command made from fmt with system(3); returns what system() returns. */
 int harness_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -13,6 +15,12 @@ int harness_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * may be NULL).  Returns 0 when it exited 0.
  */
 int harness_script(const char *dir, const char *script, const char *extra);
+
+/* Open dir/name with flags (and O_CLOEXEC; mode 0600 if made); the test fails if it cannot. */
+int harness_open(const char *dir, const char *name, int flags);
+
+/* The size of the open file fd; the test fails if fstat does. */
+uint64_t harness_fd_size(int fd);
 
 /*
  * Skips are skips, never passes: HARNESS_SKIP(reason) marks the running test

@@ -95,26 +95,6 @@ static int teardown(void **state)
 
 static const struct imgfs_fat_limits big_limits = {1ull << 30, 0, 0};
 
-static int open_in_tmp(const char *name, int flags)
-{
-	struct buf path = BUF_INIT;
-	int fd;
-
-	assert_int_equal(buf_printf(&path, "%s/%s", tmpdir, name), 0);
-	fd = open(buf_str(&path), flags | O_CLOEXEC);
-	buf_release(&path);
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static uint64_t fd_size(int fd)
-{
-	struct stat st;
-
-	assert_int_equal(fstat(fd, &st), 0);
-	return (uint64_t)st.st_size;
-}
-
 /* Extract the FAT at off/size of image img into a fresh tmpdir/out. */
 static int extract(const char *img, uint64_t off, uint64_t size, const struct imgfs_fat_limits *lim,
 		   const char *out, struct buf *err)
@@ -122,8 +102,8 @@ static int extract(const char *img, uint64_t off, uint64_t size, const struct im
 	int img_fd, dir_fd, r;
 
 	assert_int_equal(harness_run("rm -rf %s/%s && mkdir %s/%s", tmpdir, out, tmpdir, out), 0);
-	img_fd = open_in_tmp(img, O_RDONLY);
-	dir_fd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
+	img_fd = harness_open(tmpdir, img, O_RDONLY);
+	dir_fd = harness_open(tmpdir, out, O_RDONLY | O_DIRECTORY);
 	r = imgfs_fat_extract(img_fd, off, size, dir_fd, lim, err);
 	close(dir_fd);
 	close(img_fd);
@@ -138,7 +118,7 @@ static void copy_img(const char *from, const char *to)
 
 static void patch(const char *img, uint64_t off, const void *data, size_t len)
 {
-	int fd = open_in_tmp(img, O_WRONLY);
+	int fd = harness_open(tmpdir, img, O_WRONLY);
 
 	assert_int_equal(pwrite(fd, data, len, (off_t)off), (ssize_t)len);
 	close(fd);
@@ -152,8 +132,8 @@ static void test_part_mbr(void **state)
 
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
-	fd = open_in_tmp("disk.img", O_RDONLY);
-	assert_int_equal(imgfs_part_read(fd, fd_size(fd), &t, &err), 0);
+	fd = harness_open(tmpdir, "disk.img", O_RDONLY);
+	assert_int_equal(imgfs_part_read(fd, harness_fd_size(fd), &t, &err), 0);
 	close(fd);
 	assert_int_equal(t.scheme, IMGFS_SCHEME_MBR);
 	assert_int_equal(t.count, 2);
@@ -178,8 +158,8 @@ static void test_part_gpt(void **state)
 
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
-	fd = open_in_tmp("gpt.img", O_RDONLY);
-	assert_int_equal(imgfs_part_read(fd, fd_size(fd), &t, &err), 0);
+	fd = harness_open(tmpdir, "gpt.img", O_RDONLY);
+	assert_int_equal(imgfs_part_read(fd, harness_fd_size(fd), &t, &err), 0);
 	close(fd);
 	assert_int_equal(t.scheme, IMGFS_SCHEME_GPT);
 	assert_int_equal(t.count, 2);
@@ -193,8 +173,8 @@ static void test_part_gpt(void **state)
 	/* One flipped byte in the entry array breaks its CRC. */
 	copy_img("gpt.img", "gpt-bad.img");
 	patch("gpt-bad.img", 2 * 512 + 40, &junk, 1);
-	fd = open_in_tmp("gpt-bad.img", O_RDONLY);
-	assert_int_equal(imgfs_part_read(fd, fd_size(fd), &t, &err), -EINVAL);
+	fd = harness_open(tmpdir, "gpt-bad.img", O_RDONLY);
+	assert_int_equal(imgfs_part_read(fd, harness_fd_size(fd), &t, &err), -EINVAL);
 	close(fd);
 	assert_non_null(strstr(buf_str(&err), "checksum"));
 	assert_int_equal(t.count, 0);
@@ -222,9 +202,9 @@ static int mbr_try(const uint32_t (*ent)[3], unsigned n, int sig, struct buf *er
 	assert_int_equal(harness_run("rm -f %s/h.img && truncate -s 1M %s/h.img", tmpdir, tmpdir),
 			 0);
 	patch("h.img", 0, mbr, sizeof(mbr));
-	fd = open_in_tmp("h.img", O_RDONLY);
+	fd = harness_open(tmpdir, "h.img", O_RDONLY);
 	buf_truncate(err, 0);
-	r = imgfs_part_read(fd, fd_size(fd), &t, err);
+	r = imgfs_part_read(fd, harness_fd_size(fd), &t, err);
 	close(fd);
 	return r;
 }
@@ -265,7 +245,7 @@ static void check_tree(uint64_t off, uint64_t size, const char *out, const char 
 	assert_string_equal(buf_str(&err), "");
 	assert_int_equal(harness_run("diff -r %s/%s %s/%s", tmpdir, out, tmpdir, ref), 0);
 	assert_int_equal(harness_run("diff -r %s/%s %s/tree", tmpdir, out, tmpdir), 0);
-	dfd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
+	dfd = harness_open(tmpdir, out, O_RDONLY | O_DIRECTORY);
 	assert_int_equal(fstatat(dfd, "big.bin", &st, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(st.st_size, BIG_SIZE);
 	assert_int_equal(fstatat(dfd, "überlänge-Datei.txt", &st, AT_SYMLINK_NOFOLLOW), 0);
@@ -309,7 +289,7 @@ static void put_le32(uint8_t *p, uint32_t v)
 static uint64_t fat32_table_offset(void)
 {
 	uint8_t bs[512];
-	int fd = open_in_tmp("disk.img", O_RDONLY);
+	int fd = harness_open(tmpdir, "disk.img", O_RDONLY);
 
 	assert_int_equal(pread(fd, bs, sizeof(bs), (off_t)P1_START), 512);
 	close(fd);
@@ -320,7 +300,7 @@ static uint64_t fat32_table_offset(void)
 /* The first cluster of a run of 200 consecutive links: big.bin's chain. */
 static uint32_t find_long_chain(uint64_t fat_off, uint8_t *fat, size_t n)
 {
-	int fd = open_in_tmp("disk.img", O_RDONLY);
+	int fd = harness_open(tmpdir, "disk.img", O_RDONLY);
 
 	assert_int_equal(pread(fd, fat, n * 4, (off_t)fat_off), (ssize_t)(n * 4));
 	close(fd);
@@ -390,7 +370,7 @@ static void test_fat_bad_name(void **state)
 
 	(void)state;
 	SKIP_WITHOUT_TOOLS();
-	fd = open_in_tmp("disk.img", O_RDONLY);
+	fd = harness_open(tmpdir, "disk.img", O_RDONLY);
 	assert_int_equal(pread(fd, bs, sizeof(bs), (off_t)P1_START), 512);
 	data_off = P1_START +
 		   ((uint64_t)(bs[14] | bs[15] << 8) + bs[16] * (uint64_t)get_le32(bs + 36)) * 512;
@@ -419,8 +399,8 @@ static void test_truncated(void **state)
 	assert_int_equal(harness_run("truncate -s %llu %s/trunc.img",
 				     (unsigned long long)(P1_START + 600 * 1024), tmpdir),
 			 0);
-	fd = open_in_tmp("trunc.img", O_RDONLY);
-	size = fd_size(fd);
+	fd = harness_open(tmpdir, "trunc.img", O_RDONLY);
+	size = harness_fd_size(fd);
 	assert_int_equal(imgfs_part_read(fd, size, &t, &err), -EINVAL);
 	close(fd);
 	assert_string_equal(buf_str(&err), "partition 1: extends past the end of the image");

@@ -177,26 +177,6 @@ static int teardown(void **state)
 
 static const struct imgfs_ext4_limits big_limits = {.max_bytes = 1ull << 30};
 
-static int open_in_tmp(const char *name, int flags)
-{
-	struct buf path = BUF_INIT;
-	int fd;
-
-	assert_int_equal(buf_printf(&path, "%s/%s", tmpdir, name), 0);
-	fd = open(buf_str(&path), flags | O_CLOEXEC);
-	buf_release(&path);
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static uint64_t fd_size(int fd)
-{
-	struct stat st;
-
-	assert_int_equal(fstat(fd, &st), 0);
-	return (uint64_t)st.st_size;
-}
-
 /* Extract the file system at off/size of image img into a fresh tmpdir/out. */
 static int extract(const char *img, uint64_t off, uint64_t size,
 		   const struct imgfs_ext4_limits *lim, const char *out,
@@ -208,8 +188,8 @@ static int extract(const char *img, uint64_t off, uint64_t size,
 		harness_run("chmod -R u+rwx %s/%s 2>/dev/null; rm -rf %s/%s && mkdir -p %s/%s",
 			    tmpdir, out, tmpdir, out, tmpdir, out),
 		0);
-	img_fd = open_in_tmp(img, O_RDONLY);
-	dir_fd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
+	img_fd = harness_open(tmpdir, img, O_RDONLY);
+	dir_fd = harness_open(tmpdir, out, O_RDONLY | O_DIRECTORY);
 	buf_truncate(err, 0);
 	r = imgfs_ext4_extract(img_fd, off, size, dir_fd, lim, stats, err);
 	close(dir_fd);
@@ -264,7 +244,7 @@ static void copy_img(const char *from, const char *to)
 
 static void patch(const char *img, uint64_t off, const void *data, size_t len)
 {
-	int fd = open_in_tmp(img, O_WRONLY);
+	int fd = harness_open(tmpdir, img, O_WRONLY);
 
 	assert_int_equal(pwrite(fd, data, len, (off_t)off), (ssize_t)len);
 	close(fd);
@@ -285,7 +265,7 @@ static void check_details(const char *out)
 	struct stat st;
 	int dfd;
 
-	dfd = open_in_tmp(out, O_RDONLY | O_DIRECTORY);
+	dfd = harness_open(tmpdir, out, O_RDONLY | O_DIRECTORY);
 	assert_int_equal(fstatat(dfd, "sparse", &st, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(st.st_size, SPARSE_SIZE);
 	assert_true(st.st_blocks * 512 < (1 << 20)); /* holes stayed holes */
@@ -515,8 +495,8 @@ static void test_truncated(void **state)
 static void patch_name(const char *img, const char *copy, const void *needle, size_t len,
 		       const void *repl)
 {
-	int fd = open_in_tmp(img, O_RDONLY);
-	uint64_t size = fd_size(fd);
+	int fd = harness_open(tmpdir, img, O_RDONLY);
+	uint64_t size = harness_fd_size(fd);
 	uint8_t *data = malloc(size);
 	const uint8_t *hit;
 
@@ -614,7 +594,7 @@ static void test_unprivileged(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 
-	dfd = open_in_tmp("nobody", O_RDONLY | O_DIRECTORY);
+	dfd = harness_open(tmpdir, "nobody", O_RDONLY | O_DIRECTORY);
 	assert_int_equal(fstatat(dfd, "null", &st, AT_SYMLINK_NOFOLLOW), -1);
 	assert_int_equal(fstatat(dfd, "fifo", &st, AT_SYMLINK_NOFOLLOW), 0);
 	assert_true(S_ISFIFO(st.st_mode));

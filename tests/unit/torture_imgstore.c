@@ -145,18 +145,6 @@ static int teardown(void **state)
 			HARNESS_SKIP("image tools missing"); \
 	} while (0)
 
-static int open_in_tmp(const char *name, int flags)
-{
-	struct buf path = BUF_INIT;
-	int fd;
-
-	assert_int_equal(buf_printf(&path, "%s/%s", tmpdir, name), 0);
-	fd = open(buf_str(&path), flags | O_CLOEXEC, 0600);
-	buf_release(&path);
-	assert_true(fd >= 0);
-	return fd;
-}
-
 /* Unpack tmpdir/in into tmpdir/out.raw; returns the error, size in *size. */
 static int unpack(const char *in, uint64_t max, uint64_t *size, struct buf *err)
 {
@@ -166,8 +154,8 @@ static int unpack(const char *in, uint64_t max, uint64_t *size, struct buf *err)
 	memset(&o, 0, sizeof(o));
 	o.max_size = max;
 	assert_int_equal(harness_run("rm -f %s/out.raw", tmpdir), 0);
-	in_fd = open_in_tmp(in, O_RDONLY);
-	out_fd = open_in_tmp("out.raw", O_RDWR | O_CREAT | O_EXCL);
+	in_fd = harness_open(tmpdir, in, O_RDONLY);
+	out_fd = harness_open(tmpdir, "out.raw", O_RDWR | O_CREAT | O_EXCL);
 	r = imgstore_unpack(in_fd, out_fd, &o, size, err);
 	close(in_fd);
 	close(out_fd);
@@ -194,7 +182,7 @@ static void test_unpack_formats(void **state)
 		assert_int_equal(size, (uint64_t)DISK_MIB << 20);
 		assert_int_equal(harness_run("cmp -s %s/disk.img %s/out.raw", tmpdir, tmpdir), 0);
 		/* Sparse: the zeros of the 48 MiB disk take no space. */
-		fd = open_in_tmp("out.raw", O_RDONLY);
+		fd = harness_open(tmpdir, "out.raw", O_RDONLY);
 		assert_int_equal(fstat(fd, &st), 0);
 		close(fd);
 		assert_true((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size / 2);
@@ -230,7 +218,7 @@ static void test_disk_size(void **state)
 	SKIP_WITHOUT_TOOLS();
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t size = 7;
-		int fd = open_in_tmp(cases[i].name, O_RDONLY), r;
+		int fd = harness_open(tmpdir, cases[i].name, O_RDONLY), r;
 
 		r = imgstore_disk_size(fd, &size);
 		close(fd);
@@ -259,8 +247,8 @@ static void unpack_metered(const char *in, struct progress *last)
 	memset(last, 0, sizeof(*last));
 	c.meter = &cb;
 	assert_int_equal(harness_run("rm -f %s/out.raw", tmpdir), 0);
-	in_fd = open_in_tmp(in, O_RDONLY);
-	out_fd = open_in_tmp("out.raw", O_RDWR | O_CREAT | O_EXCL);
+	in_fd = harness_open(tmpdir, in, O_RDONLY);
+	out_fd = harness_open(tmpdir, "out.raw", O_RDWR | O_CREAT | O_EXCL);
 	assert_int_equal(unpack_run(in_fd, out_fd, &c, &size, &err), 0);
 	close(in_fd);
 	close(out_fd);
@@ -332,7 +320,7 @@ static void find(const char *img, int want, const char *msg, struct imgfs_part *
 {
 	struct buf err = BUF_INIT;
 	struct stat st;
-	int fd = open_in_tmp(img, O_RDONLY);
+	int fd = harness_open(tmpdir, img, O_RDONLY);
 
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(imgstore_find_parts(fd, (uint64_t)st.st_size, boot, root, &err), want);
@@ -564,7 +552,7 @@ static void make_fat_loop(void)
 	int fd;
 
 	assert_int_equal(harness_run("cp %s/disk.img %s/loop.img", tmpdir, tmpdir), 0);
-	fd = open_in_tmp("loop.img", O_RDWR);
+	fd = harness_open(tmpdir, "loop.img", O_RDWR);
 	assert_int_equal(pread(fd, bs, sizeof(bs), (off_t)P1_START), (ssize_t)sizeof(bs));
 	fat = P1_START + (uint64_t)le16(bs + 14) * 512;
 	root = fat + (uint64_t)bs[16] * le16(bs + 22) * 512;
