@@ -24,23 +24,8 @@ arm64_dnsmasq() {
 # arm64_nfs NS: rpcbind (with a private /run) and nfs-ganesha with bramble's
 # exports in its namespaces, until ganesha listens on port 2049.
 arm64_nfs() {
-	local rpcb
-	mkdir -p "$W/ganesha/recov"
-	cat >"$W/ganesha.conf" <<CONF
-NFS_CORE_PARAM { Protocols = 3; Bind_addr = 10.99.0.1; Enable_NLM = false; Enable_RQUOTA = false; }
-NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "$W/ganesha/recov"; }
-LOG { Default_Log_Level = EVENT; }
-%include "$out/exports/ganesha-bramble.conf"
-CONF
-	ip netns exec "$1" unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec rpcbind -f' \
-		>"$W/rpcbind.log" 2>&1 </dev/null &
-	rpcb=$!
-	T_PIDS+=("$rpcb")
-	wait_for 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':111 '" || return 1
-	nsenter -t "$rpcb" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" \
-		-N NIV_EVENT >>"$W/ganesha.out" 2>&1 </dev/null &
-	T_PIDS=("$!" "${T_PIDS[@]}") # stopped before rpcbind
-	wait_for 10 sh -c "ip netns exec $1 ss -ltn | grep -q ':2049 '"
+	ganesha_conf "$out/exports/ganesha-bramble.conf" 3
+	rpcbind_start "$1" && ganesha_start "$1"
 }
 
 # arm64_qemu NS CONSOLE KERNEL INITRD CMDLINE [QEMU ARGS]: boot the arm64

@@ -109,6 +109,38 @@ forget_pid() {
 	for p in "${T_PIDS[@]:-}"; do [ -z "$p" ] || [ "$p" = "$1" ] || keep+=("$p"); done
 	T_PIDS=("${keep[@]:-}")
 }
+# ganesha_conf INCLUDE [PROTOCOLS]: write $W/ganesha.conf, nfs-ganesha on
+# 10.99.0.1 (NFS PROTOCOLS, default "3, 4"; no NLM, RQUOTA or UDP) serving the
+# EXPORT blocks of INCLUDE, its recovery state under $W/ganesha.
+ganesha_conf() {
+	mkdir -p "$W/ganesha/recov"
+	cat >"$W/ganesha.conf" <<CONF
+NFS_CORE_PARAM { Protocols = ${2:-3, 4}; Bind_addr = 10.99.0.1; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
+NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "$W/ganesha/recov"; Only_Numeric_Owners = true; }
+LOG { Default_Log_Level = EVENT; }
+%include "$1"
+CONF
+}
+# rpcbind_start NS: rpcbind in namespace NS, in a private mount namespace whose
+# /run is a tmpfs (its socket and lock never touch the host's); sets RPCB (in
+# T_PIDS) and returns once it listens on port 111.
+rpcbind_start() {
+	ip netns exec "$1" unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec rpcbind -f' \
+		>>"$W/rpcbind.log" 2>&1 </dev/null &
+	RPCB=$!
+	T_PIDS+=("$RPCB")
+	wait_for 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':111 '"
+}
+# ganesha_start NS: nfs-ganesha with $W/ganesha.conf in rpcbind's namespaces
+# (again, for a restart); sets GAN (in T_PIDS, stopped before rpcbind) and
+# returns once it listens on port 2049.
+ganesha_start() {
+	nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" \
+		-N NIV_EVENT >>"$W/ganesha.out" 2>&1 </dev/null &
+	GAN=$!
+	T_PIDS=("$GAN" "${T_PIDS[@]}")
+	wait_for 10 sh -c "ip netns exec $1 ss -ltn | grep -q ':2049 '"
+}
 # daemon_start LOG ARGS...: start `bramble run` in the background, its output
 # in LOG: on loopback (an ephemeral port), without dnsmasq --test, with the
 # example's secrets ($SECRETS, when set) and a pass an hour; ARGS come after

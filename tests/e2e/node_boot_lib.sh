@@ -169,27 +169,9 @@ echo "$DNS_PID" >"$W/dnsmasq.pid"
 check "dnsmasq serves DHCP and TFTP" wait_for 5 sh -c "ip netns exec $NS_S ss -lnu | grep -q ':67 ' && ip netns exec $NS_S ss -lnu | grep -q ':69 '"
 
 # rpcbind and ganesha with bramble's exports (a private /run for rpcbind)
-mkdir -p "$W/ganesha/recov"
-cat >"$W/ganesha.conf" <<EOF
-NFS_CORE_PARAM { Protocols = 3, 4; Bind_addr = 10.99.0.1; Enable_NLM = false; Enable_RQUOTA = false; }
-NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "$W/ganesha/recov"; Only_Numeric_Owners = true; }
-LOG { Default_Log_Level = EVENT; }
-%include "$out/exports/ganesha-bramble.conf"
-EOF
-ip netns exec "$NS_S" unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec rpcbind -f' \
-	>"$W/rpcbind.log" 2>&1 </dev/null &
-RPCB=$!
-T_PIDS+=("$RPCB")
-check "rpcbind listens" wait_for 5 sh -c "ip netns exec $NS_S ss -ltn | grep -q ':111 '"
-# ganesha_start: nfs-ganesha in rpcbind's namespaces (stopped before rpcbind)
-ganesha_start() {
-	nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" \
-		-N NIV_EVENT >>"$W/ganesha.out" 2>&1 </dev/null &
-	GAN=$!
-	T_PIDS=("$GAN" "${T_PIDS[@]}")
-	wait_for 10 sh -c "ip netns exec $NS_S ss -ltn | grep -q ':2049 '"
-}
-check "ganesha serves NFS" ganesha_start
+ganesha_conf "$out/exports/ganesha-bramble.conf"
+check "rpcbind listens" rpcbind_start "$NS_S"
+check "ganesha serves NFS" ganesha_start "$NS_S"
 
 # --- The Pi's firmware, played by the harness -----------------------------
 # firmware SERIAL MAC: DHCP like the bootloader, then TFTP of the files a

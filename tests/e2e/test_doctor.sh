@@ -65,23 +65,9 @@ check "dnsmasq starts with bramble's configuration" dns_start "$out/dnsmasq/bram
 # one away as a server that was not reloaded would
 gconf=$out/exports/ganesha-bramble.conf
 cp "$gconf" "$W/served.conf"
-mkdir -p "$W/ganesha/recov"
-cat >"$W/ganesha.conf" <<EOF2
-NFS_CORE_PARAM { Protocols = 3, 4; Bind_addr = 10.99.0.1; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
-NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "$W/ganesha/recov"; Only_Numeric_Owners = true; }
-LOG { Default_Log_Level = EVENT; }
-%include "$W/served.conf"
-EOF2
-ip netns exec "$NS_S" unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec rpcbind -f' \
-	>"$W/rpcbind.log" 2>&1 </dev/null &
-RPCB=$!
-T_PIDS+=("$RPCB")
-check "rpcbind listens in the server namespace" wait_for 5 sh -c "ip netns exec $NS_S ss -ltn | grep -q ':111 '"
-nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" -N NIV_EVENT \
-	>"$W/ganesha.out" 2>&1 </dev/null &
-GAN=$!
-T_PIDS=("$GAN" "${T_PIDS[@]}") # the exit trap stops ganesha before rpcbind
-check "ganesha listens" wait_for 10 sh -c "ip netns exec $NS_S ss -ltn | grep -q ':2049 '"
+ganesha_conf "$W/served.conf"
+check "rpcbind listens in the server namespace" rpcbind_start "$NS_S"
+check "ganesha listens" ganesha_start "$NS_S"
 mountd_up() { doc >"$W/d.out" 2>&1; grep -q "^ok    exports" "$W/d.out"; }
 check "ganesha registered with rpcbind" wait_for 10 mountd_up
 

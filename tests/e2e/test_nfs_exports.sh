@@ -124,24 +124,9 @@ netns_add "$NS_S" && netns_add "$NS_C" && veth_pair "$NS_S" pbn-s "$NS_C" pbn-c
 ip -n "$NS_S" addr add 10.99.0.1/24 dev pbn-s
 client_ip() { ip -n "$NS_C" addr flush dev pbn-c && ip -n "$NS_C" addr add "$1/24" dev pbn-c; }
 
-mkdir -p "$W/ganesha/recov"
-cat >"$W/ganesha.conf" <<EOF
-NFS_CORE_PARAM { Protocols = 3, 4; Bind_addr = 10.99.0.1; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
-NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = "$W/ganesha/recov"; Only_Numeric_Owners = true; }
-LOG { Default_Log_Level = EVENT; }
-%include "$gconf"
-EOF
-# rpcbind and ganesha share a private mount namespace whose /run is a tmpfs,
-# so rpcbind's socket and lock (/run/rpcbind.*) never touch the host's.
-ip netns exec "$NS_S" unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec rpcbind -f' \
-	>"$W/rpcbind.log" 2>&1 </dev/null &
-RPCB=$!
-T_PIDS+=("$RPCB")
-check "rpcbind listens in the server namespace" wait_for 5 sh -c "ip netns exec $NS_S ss -ltn | grep -q ':111 '"
-nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" -N NIV_EVENT \
-	>"$W/ganesha.out" 2>&1 </dev/null &
-GAN=$!
-T_PIDS=("$GAN" "${T_PIDS[@]}") # the exit trap stops ganesha before rpcbind
+ganesha_conf "$gconf"
+check "rpcbind listens in the server namespace" rpcbind_start "$NS_S"
+check "ganesha listens" ganesha_start "$NS_S"
 NFS_RELOAD="echo nfs >>$ACT; kill -HUP $GAN"
 
 # nfs_ok VERSION SERIAL: list the node's root from the client namespace
@@ -195,12 +180,6 @@ check "ganesha reload: ganesha logged the reread" grep -q "Reread exports comple
 # directory behind it is a new one.  ganesha keeps the old directory's handle
 # across a SIGHUP, so bramble asks for nfs.restartCommand; the test plays the
 # service manager that restarts ganesha.
-ganesha_start() {
-	nsenter -t "$RPCB" -m -n ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" -p "$W/ganesha.pid" -N NIV_EVENT \
-		>>"$W/ganesha.out" 2>&1 </dev/null &
-	GAN=$!
-	T_PIDS=("$GAN" "${T_PIDS[@]}")
-}
 NFS_RELOAD="echo nfs >>$ACT; kill -HUP $GAN"
 printf '  root: {generation: 2}\n' >>"$repo/nodes/pi-a.yaml"
 expect_rc 0 "ganesha re-image: apply with pi-a's root.generation bumped" \
@@ -213,7 +192,7 @@ client_ip 10.99.0.42
 nfs_ok 4 1234abcd
 check "ganesha re-image: before the restart ganesha still serves the replaced root" grep -q hello4.txt "$W/nfs-ls.out"
 stop_pid "$GAN"
-ganesha_start
+check "ganesha re-image: ganesha restarts" ganesha_start "$NS_S"
 check "ganesha re-image: after the restart pi-a's export is served" wait_for 10 nfs_ok 4 1234abcd
 lacks "$W/nfs-ls.out" hello4.txt "ganesha re-image: ... and it is the new root"
 check "ganesha re-image: ... over v3 too" nfs_ok 3 1234abcd

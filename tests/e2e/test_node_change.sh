@@ -100,7 +100,7 @@ served_fresh() {
 # restarts ganesha after a re-image, the test does, as an operator must.
 todo "ganesha serves node-a's fresh root after bramble's re-image" served_fresh
 stop_pid "$GAN"
-check "ganesha restarted" ganesha_start
+check "ganesha restarted" ganesha_start "$NS_S"
 check "after the restart, ganesha serves the fresh root" served_fresh
 check "node-a: the firmware gets its files" boot node-a 1234abcd dc:a6:32:00:00:01 bntap-a
 if up node-a 10.99.0.42 "$W/id_alice" alice 300; then
