@@ -13,6 +13,7 @@
 #   RUNS=10000000      stop a target after this many executions ...
 #   TIME=3600          ... or after this many seconds
 #   NICE=19
+#   ASAN_OPTIONS=quarantine_size_mb=16   (ASan's default is 256: see below)
 # Exit status: 1 if any target crashed, leaked or timed out.
 # Kill a campaign to stop it, never SIGSTOP it: libFuzzer's -timeout counts
 # wall time, and the unit running while stopped is reported as a timeout.
@@ -24,6 +25,12 @@ work=${WORK:-/var/tmp/bramble-fuzz}
 runs=${RUNS:-10000000}
 time=${TIME:-3600}
 nice=${NICE:-19}
+# A smaller quarantine than ASan's 256 MB: freed memory is reused sooner, so
+# fewer fresh pages are faulted in, which on this paravirtualised guest costs
+# a TLB flush on every CPU.  fuzz_nodes and fuzz_ext4 run 1.6 times as fast
+# (20,000 executions: 16 s -> 10 s, 36 s -> 23 s); 16 MB still holds the frees
+# of many executions, so a use after free within one is still caught.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16}
 targets=${*:-config manifests webhook state seal status nodes bootlog image ext4}
 mkdir -p "$work"
 
