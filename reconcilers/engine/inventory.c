@@ -275,16 +275,99 @@ unsigned engine_shard(const char *node, const char *path)
 	return shard_of(node, path);
 }
 
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
+static char *put_i64(char *p, int64_t v)
+{
+	if (v >= 0)
+		return put_u64(p, (uint64_t)v);
+	*p++ = '-';
+	return put_u64(p, (uint64_t)0 - (uint64_t)v);
+}
+
+static char *put_oct(char *p, unsigned v)
+{
+	char t[12];
+	size_t n = 0;
+
+	do
+		t[n++] = (char)('0' + (v & 7));
+	while ((v >>= 3) != 0);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
+/*
+ * One inventory line, formatted by hand: at 10,000 nodes a pass writes
+ * 250,000 of them, and printf's parsing of its format was a tenth of a cold
+ * pass's user time.  The same text as
+ * "%s%c\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n".
+ */
 static int emit(struct buf *b, bool child, enum res_type type, enum root_id root, mode_t mode,
 		const char *path, const char *hash, const struct stat_sig *sig, unsigned act,
 		unsigned flags, const char *node, const char *gendir)
 {
-	return buf_printf(b,
-			  "%s%c\t%d\t%o\t%s\t%s\t%" PRIu64 "\t%" PRId64 "\t%" PRId64
-			  "\t%u\t%u\t%s\t%s\t%" PRId64 "\n",
-			  child ? ">" : "", type_chars[type], (int)root, (unsigned)mode, path,
-			  *hash ? hash : "-", sig->ino, sig->size, sig->mtime_ns, act, flags,
-			  node ? node : "-", gendir ? gendir : "-", sig->ctime_ns);
+	const char *h = *hash ? hash : "-", *n = node ? node : "-", *g = gendir ? gendir : "-";
+	/* 13 fields: 3 strings and the path, 9 numbers of at most 20 digits and a sign */
+	size_t need = strlen(path) + strlen(h) + strlen(n) + strlen(g) + 13 + 9 * 21 + 2;
+	char *p;
+	int r;
+
+	r = buf_grow(b, need);
+	if (r < 0)
+		return r;
+	p = b->data + b->len;
+	if (child)
+		*p++ = '>';
+	*p++ = type_chars[type];
+	*p++ = '\t';
+	p = put_i64(p, (int)root);
+	*p++ = '\t';
+	p = put_oct(p, (unsigned)mode);
+	*p++ = '\t';
+	p = put_str(p, path);
+	*p++ = '\t';
+	p = put_str(p, h);
+	*p++ = '\t';
+	p = put_u64(p, sig->ino);
+	*p++ = '\t';
+	p = put_i64(p, sig->size);
+	*p++ = '\t';
+	p = put_i64(p, sig->mtime_ns);
+	*p++ = '\t';
+	p = put_u64(p, act);
+	*p++ = '\t';
+	p = put_u64(p, flags);
+	*p++ = '\t';
+	p = put_str(p, n);
+	*p++ = '\t';
+	p = put_str(p, g);
+	*p++ = '\t';
+	p = put_i64(p, sig->ctime_ns);
+	*p++ = '\n';
+	b->len = (size_t)(p - b->data);
+	b->data[b->len] = '\0';
+	return 0;
 }
 
 static void item_sig(const struct plan_item *it, struct stat_sig *sig)
