@@ -239,7 +239,8 @@ static struct parent_slot *parent_slot_victim(struct engine *e)
 }
 
 /* Keep fd, open on dir[0..len) of root, in the cache (which owns it from now). */
-static int parent_slot_add(struct engine *e, int root, const char *dir, size_t len, int fd)
+static int parent_slot_add(struct engine *e, int root, const char *dir, size_t len, int fd,
+			   bool made)
 {
 	char *copy = strndup(dir, len);
 	struct parent_slot *p;
@@ -253,6 +254,7 @@ static int parent_slot_add(struct engine *e, int root, const char *dir, size_t l
 	p->fd = fd;
 	p->dir = copy;
 	p->used = ++e->parent_tick;
+	p->made = made;
 	return 0;
 }
 
@@ -305,6 +307,9 @@ static int dir_cached(struct engine *e, enum root_id root, const char *path, siz
 		fd = p->fd;
 		pos = strlen(p->dir);
 		pos += pos ? 1 : 0;
+		/* Beneath a directory this engine made (a cold pass's nodes/),
+		 * what is missing is made first, then opened: one lookup less. */
+		made = create && p->made;
 	}
 	while (pos < dlen) {
 		const char *c = path + pos, *end = memchr(c, '/', dlen - pos);
@@ -322,7 +327,7 @@ static int dir_cached(struct engine *e, enum root_id root, const char *path, siz
 		if (r < 0)
 			return r;
 		pos += n + 1;
-		r = parent_slot_add(e, (int)root, path, pos - 1, next);
+		r = parent_slot_add(e, (int)root, path, pos - 1, next, made);
 		if (r < 0)
 			return r;
 		fd = next;

@@ -65,6 +65,7 @@ struct engine {
 		int fd; /* -1: a free slot */
 		char *dir;
 		unsigned long used;
+		bool made; /* made by this engine: a child is made, not looked up, first */
 	} parent[ENGINE_PARENT_SLOTS];
 	unsigned long parent_tick;
 	/* A directory found missing by a lookup that does not create (plan). */
