@@ -780,7 +780,6 @@ static void reply_pass(struct daemon *d, const struct pass_result *res, int64_t 
 	buf_release(&err);
 }
 
-/* One pass; returns how long to wait before the next one. */
 /* After a pass the nodes may have changed: known and unknown serials with them. */
 static void boot_after_pass(struct daemon *d, const struct pass_result *res)
 {
@@ -797,6 +796,7 @@ static void boot_after_pass(struct daemon *d, const struct pass_result *res)
 	(void)boot_follow_save(d->boot, true);
 }
 
+/* One pass; returns how long to wait before the next one. */
 static long run_pass(struct daemon *d, enum trigger t)
 {
 	struct pass_result res;

@@ -485,7 +485,6 @@ static int parse_timeout(struct cli *c, const char *v)
 	return 0;
 }
 
-/* One option into c; an option the command does not take is an error, said on stderr. */
 /* Whether opt means something for the command: -EINVAL (said) if not. */
 static int opt_check(const struct cli *c, int opt)
 {
@@ -546,6 +545,7 @@ static bool parse_flag(struct cli *c, int opt)
 	return false;
 }
 
+/* One option into c; an option the command does not take is an error, said on stderr. */
 static int parse_one(struct cli *c, int opt)
 {
 	if (opt_check(c, opt) < 0)
