@@ -2,17 +2,21 @@
  * apply: carry a plan out, durably, without an fsync per file.
  *
  *  1. stage: write every new file as a temp beside its final name, build
- *     every new tree generation, make directories;
+ *     every new tree generation, make directories; files whose directory
+ *     in the NFS root is not there yet go, at their final names, into a
+ *     new directory in nfs/.staging that stands for the topmost missing one
+ *     (a unit);
  *  2. one syncfs per file system touched;
- *  3. rename every temp into place (a tree: switch its symlink), then fsync
- *     each directory that a rename touched (or, past FSYNC_DIRS_MAX of them,
- *     syncfs again);
+ *  3. rename every temp into place (a tree: switch its symlink; a unit: its
+ *     directory, never over one that is there), then fsync each directory
+ *     that a rename touched (or, past FSYNC_DIRS_MAX of them, syncfs again);
  *  4. delete what the inventory lists and the repository no longer wants,
  *     old tree generations included, deepest first;
  *  5. record the inventory.
  *
- * A crash before 3 leaves only temps (ignored and replaced next time); a
- * crash during 3 leaves each path either old or new.  What no plan sees
+ * A crash before 3 leaves only temps (ignored and replaced next time) and
+ * units in staging (a dead pass's, removed next time); a crash during 3
+ * leaves each path either old or new, a unit's directory whole or absent.  What no plan sees
  * (generations no link points to, staging, a dead writer's temps) is removed
  * by the next pass, which the controller's intent record tells that a pass
  * did not finish: the whole argument, step by step, is in recover.c.  A root
@@ -38,7 +42,26 @@ struct pending {
 	enum root_id root;
 	char *path; /* final path beneath root */
 	struct plan_item *item;
-	bool tree; /* a tree link: the old generation goes after the switch */
+	bool tree;   /* a tree link: the old generation goes after the switch */
+	size_t unit; /* a new directory's rename: its index in units + 1; 0: none */
+};
+
+/*
+ * A directory of the NFS root that is not there yet (a new node's
+ * etc/bramble/nodes/<serial> in a shared root, or a whole etc/bramble in a
+ * new one), made whole in nfs/.staging: the files beneath it are written
+ * there at their final names and the directory is renamed into place once
+ * in phase 3.  Its files' ctimes do not change with it, so no signature is
+ * taken twice, and no directory of it is opened again to rename a temp.
+ */
+struct unit {
+	char *path;		    /* final path beneath ROOT_NFS */
+	size_t len;		    /* strlen(path) */
+	char name[64];		    /* in NODEROOT_STAGING */
+	struct plan_item **members; /* staged inside, applied once it is placed */
+	size_t n, cap;
+	bool poisoned; /* a failed member's partial file stayed: not placed */
+	bool placed;
 };
 
 /* A directory a rename or a removal touched, to fsync in phase 3. */
@@ -55,6 +78,10 @@ struct batch {
 	struct dir_ref *dirs; /* to fsync */
 	size_t n_dirs, cap_dirs;
 	bool root_used[ROOT_COUNT];
+	struct unit *units;
+	size_t n_units, cap_units;
+	struct unit *cur; /* the unit items are being staged into, or NULL */
+	int staging_fd;	  /* NODEROOT_STAGING in ROOT_NFS, once a unit needs it */
 	size_t failed;
 	int first_error;
 };
@@ -98,7 +125,7 @@ static int touch_dir(struct batch *b, enum root_id root, const char *path)
 }
 
 static int push_pending(struct batch *b, enum root_id root, const char *path, struct plan_item *it,
-			bool tree)
+			bool tree, size_t unit)
 {
 	struct pending *p;
 
@@ -118,6 +145,7 @@ static int push_pending(struct batch *b, enum root_id root, const char *path, st
 	p->root = root;
 	p->item = it;
 	p->tree = tree;
+	p->unit = unit;
 	b->n++;
 	return touch_dir(b, root, path);
 }
@@ -317,7 +345,7 @@ static int stage_at(struct batch *b, enum root_id root, const char *base, const 
 	if (r == 0)
 		r = create_entry(b->e, dfd, tmp, it, false);
 	if (r == 0)
-		r = push_pending(b, root, buf_str(&full), it, tree);
+		r = push_pending(b, root, buf_str(&full), it, tree, 0);
 out:
 	buf_release(&full);
 	return r;
@@ -420,12 +448,213 @@ static int stage_tree(struct batch *b, struct plan_item *it)
 				return r;
 		}
 		/* The tree itself is in place once its children are. */
-		return push_pending(b, it->res->root, "", it, false);
+		return push_pending(b, it->res->root, "", it, false, 0);
 	}
 	r = build_generation(b, it);
 	if (r < 0)
 		return r;
 	return stage_at(b, it->res->root, NULL, it->res->path, it, true);
+}
+
+/* Whether path lies beneath the unit u (NULL: no unit). */
+static bool in_unit(const struct unit *u, const char *path)
+{
+	return u && strncmp(path, u->path, u->len) == 0 && path[u->len] == '/';
+}
+
+static void unit_fail(struct batch *b, struct unit *u, int r, const char *op)
+{
+	size_t i;
+
+	for (i = 0; i < u->n; i++)
+		fail(b, u->members[i], r, op);
+	u->n = 0;
+}
+
+/* Make a unit for the directory dir (ROOT_NFS, missing), empty in staging. */
+static int unit_begin(struct batch *b, const char *dir)
+{
+	static unsigned counter; /* a daemon's passes never reuse a name */
+	struct unit *u;
+	int r;
+
+	if (b->staging_fd < 0) {
+		r = dir_open_beneath(b->e->root_fd[ROOT_NFS], NODEROOT_STAGING, true, 0700,
+				     &b->staging_fd);
+		if (r < 0)
+			return r;
+	}
+	if (b->n_units == b->cap_units) {
+		size_t cap = b->cap_units ? b->cap_units * 2 : 16;
+		struct unit *v = realloc(b->units, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->units = v;
+		b->cap_units = cap;
+	}
+	u = &b->units[b->n_units];
+	memset(u, 0, sizeof(*u));
+	u->path = strdup(dir);
+	if (!u->path)
+		return -ENOMEM;
+	u->len = strlen(dir);
+	/* "new.<pid>.<n>": a dead pass's, by its pid (noderoot.c staging_clean_dead()) */
+	snprintf(u->name, sizeof(u->name), "new.%d.%u", (int)getpid(), counter++);
+	r = 0;
+	if (mkdirat(b->staging_fd, u->name, 0755) < 0) {
+		/* Left by a dead process that had this pid. */
+		r = errno == EEXIST ? rm_rf_at(b->staging_fd, u->name) : -errno;
+		if (r == 0 && mkdirat(b->staging_fd, u->name, 0755) < 0)
+			r = -errno;
+	}
+	if (r < 0) {
+		free(u->path);
+		return r;
+	}
+	b->n_units++;
+	b->cur = u;
+	return 0;
+}
+
+/* No more members: the unit's rename is queued (phase 3), in path order. */
+static void unit_end(struct batch *b)
+{
+	struct unit *u = b->cur;
+	int r;
+
+	b->cur = NULL;
+	if (!u)
+		return;
+	r = push_pending(b, ROOT_NFS, u->path, NULL, false, (size_t)(u - b->units) + 1);
+	if (r < 0)
+		unit_fail(b, u, r, "queue its new directory");
+}
+
+/*
+ * Stage it inside the current unit, at its final name (the directory is
+ * new, so nothing is in the way).  A file it leaves half written is
+ * removed; if that fails the unit is not placed (the next pass would find
+ * the half file and take it for a foreign one).
+ */
+static int unit_stage(struct batch *b, struct plan_item *it)
+{
+	struct unit *u = b->cur;
+	struct buf full = BUF_INIT;
+	const char *name = NULL;
+	int dfd, r;
+
+	r = buf_printf(&full, NODEROOT_STAGING "/%s%s", u->name, it->res->path + u->len);
+	if (r == 0)
+		r = engine_parent_fd(b->e, ROOT_NFS, buf_str(&full), true, &dfd, &name);
+	if (r < 0)
+		goto out;
+	r = create_entry(b->e, dfd, name, it, true);
+	if (r == 0 && u->n == u->cap) {
+		size_t cap = u->cap ? u->cap * 2 : 8;
+		struct plan_item **v = realloc(u->members, cap * sizeof(*v));
+
+		if (v) {
+			u->members = v;
+			u->cap = cap;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0)
+		u->members[u->n++] = it;
+	else if (it->res->type != RES_DIR && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		u->poisoned = true;
+out:
+	buf_release(&full);
+	return r;
+}
+
+/*
+ * Stage an item of the NFS root: inside the current unit; or, when its
+ * directory is missing, inside a new unit for the topmost missing one (the
+ * lookup names it: engine.c missing_set()); or as a temp beside its path.
+ */
+static int stage_nfs(struct batch *b, struct plan_item *it)
+{
+	const struct engine *e = b->e;
+	const char *name = NULL;
+	int dfd, r;
+
+	if (in_unit(b->cur, it->res->path))
+		return unit_stage(b, it);
+	unit_end(b);
+	r = engine_parent_fd(b->e, ROOT_NFS, it->res->path, false, &dfd, &name);
+	if (r == -ENOENT && e->missing_root == ROOT_NFS && e->missing_dir &&
+	    strncmp(it->res->path, e->missing_dir, strlen(e->missing_dir)) == 0 &&
+	    it->res->path[strlen(e->missing_dir)] == '/') {
+		r = unit_begin(b, e->missing_dir);
+		return r < 0 ? r : unit_stage(b, it);
+	}
+	return stage_at(b, ROOT_NFS, NULL, it->res->path, it, false);
+}
+
+/* Phase 3 for a unit: its directory renamed into place, never over another. */
+static void unit_place(struct batch *b, struct unit *u)
+{
+	const char *name = NULL;
+	size_t i;
+	int pfd, r;
+
+	if (u->poisoned) {
+		unit_fail(b, u, -EIO, "place its new directory (a failed file in it stayed)");
+		return;
+	}
+	r = engine_parent_fd(b->e, ROOT_NFS, u->path, false, &pfd, &name);
+	if (r == 0 && renameat2(b->staging_fd, u->name, pfd, name, RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		/* A file system without RENAME_NOREPLACE: a plain rename still
+		 * refuses to replace a directory that is not empty. */
+		if (r == -EINVAL)
+			r = renameat(b->staging_fd, u->name, pfd, name) < 0 ? -errno : 0;
+	}
+	if (r < 0) {
+		unit_fail(b, u, r, "rename its new directory into place");
+		return;
+	}
+	u->placed = true;
+	for (i = 0; i < u->n; i++)
+		u->members[i]->applied = true;
+}
+
+/*
+ * After the apply: every unit not placed removed from staging (a failure
+ * or a stop before phase 3), then staging itself when empty.
+ */
+static int units_finish(struct batch *b)
+{
+	size_t i;
+	int r = 0, q;
+
+	for (i = 0; i < b->n_units; i++) {
+		struct unit *u = &b->units[i];
+
+		q = u->placed ? 0 : rm_rf_at(b->staging_fd, u->name);
+		if (q < 0 && r == 0) {
+			r = q;
+			engine_set_failure(b->e, "remove the staged directory", ROOT_NFS,
+					   NODEROOT_STAGING);
+		}
+		free(u->members);
+		free(u->path);
+	}
+	free(b->units);
+	if (b->n_units)
+		engine_parent_forget(b->e); /* nothing cached may point into staging */
+	if (b->staging_fd < 0)
+		return r;
+	close(b->staging_fd);
+	if (unlinkat(b->e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
+	    errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT && r == 0) {
+		r = -errno;
+		engine_set_failure(b->e, "remove", ROOT_NFS, NODEROOT_STAGING);
+	}
+	return r;
 }
 
 static bool wants_apply(const struct plan_item *it, unsigned flags)
@@ -621,12 +850,15 @@ static void stage_all(struct batch *b, struct plan *p)
 			r = -ECANCELED;
 		} else if (it->res->type == RES_TREE) {
 			r = stage_tree(b, it);
+		} else if (it->res->root == ROOT_NFS) {
+			r = stage_nfs(b, it);
 		} else {
 			r = stage_at(b, it->res->root, NULL, it->res->path, it, false);
 		}
 		if (r < 0)
 			fail(b, it, r, "write");
 	}
+	unit_end(b);
 	free(ri.v);
 }
 
@@ -717,6 +949,10 @@ static void rename_all(struct batch *b)
 		struct pending *pd = &b->v[i];
 		struct plan_item *it = pd->item;
 
+		if (pd->unit) {
+			unit_place(b, &b->units[pd->unit - 1]);
+			continue;
+		}
 		if (pd->path[0] == '\0' || (it->res->type == RES_TREE && it->in_place)) {
 			it->sig_ino = it->sig_size = it->sig_mtime_ns = it->sig_ctime_ns = 0;
 			if (children_applied(it))
@@ -951,11 +1187,42 @@ void plan_item_where(const struct plan_item *it, enum root_id *ret_root, const c
 	*ret_path = item_path(it);
 }
 
+/* Phases 1 to 4, then what is left of the units. */
+static int apply_phases(struct batch *b, struct plan *p)
+{
+	int r, q;
+
+	stage_all(b, p);
+	/* The daemon's SIGTERM: stop before the syncs, as a crash here would (recover.c) */
+	r = stop_requested() ? -ECANCELED : sync_roots(b);
+	if (r == 0) {
+		rename_all(b);
+		r = fsync_dirs(b);
+	}
+	if (r == 0) {
+		dirs_reset(b);
+		delete_all(b, p);
+		r = fsync_dirs(b);
+	}
+	q = units_finish(b);
+	return r < 0 ? r : q;
+}
+
+static void batch_release(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->v[i].path);
+	free(b->v);
+	dirs_reset(b);
+	free(b->dirs);
+}
+
 int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_failed)
 {
 	mode_t old_umask;
 	struct batch b;
-	size_t i;
 	int r;
 
 	if (ret_failed)
@@ -967,20 +1234,10 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 	memset(&b, 0, sizeof(b));
 	b.e = e;
 	b.flags = flags;
+	b.staging_fd = -1;
 	/* Every file and directory is made with its mode: no chmod afterwards. */
 	old_umask = umask(0);
-	stage_all(&b, p);
-	/* The daemon's SIGTERM: stop before the syncs, as a crash here would (recover.c) */
-	r = stop_requested() ? -ECANCELED : sync_roots(&b);
-	if (r == 0) {
-		rename_all(&b);
-		r = fsync_dirs(&b);
-	}
-	if (r == 0) {
-		dirs_reset(&b);
-		delete_all(&b, p);
-		r = fsync_dirs(&b);
-	}
+	r = apply_phases(&b, p);
 	umask(old_umask);
 	if (r == 0)
 		r = unsettle_roots(p);
@@ -989,11 +1246,7 @@ int engine_apply(struct engine *e, struct plan *p, unsigned flags, size_t *ret_f
 		if (r < 0)
 			engine_set_failure(e, "write the inventory", -1, INVENTORY_DIR);
 	}
-	for (i = 0; i < b.n; i++)
-		free(b.v[i].path);
-	free(b.v);
-	dirs_reset(&b);
-	free(b.dirs);
+	batch_release(&b);
 	if (ret_failed)
 		*ret_failed = b.failed;
 	if (r < 0)

@@ -532,8 +532,12 @@ struct root_job {
 	int r;
 };
 
-/* Remove what passes that died left in the staging directory (not ours, not alive). */
-static int staging_clean_dead(int sfd)
+/*
+ * Remove what passes that died left in the staging directory: entries of a
+ * process that is gone, and with mine_too this process's own (a daemon's
+ * earlier pass that failed; no pass of it is staging now).
+ */
+static int staging_clean_dead(int sfd, bool mine_too)
 {
 	struct dirent *de;
 	DIR *d = NULL;
@@ -549,13 +553,15 @@ static int staging_clean_dead(int sfd)
 
 		if (de->d_name[0] == '.' || !dot)
 			continue;
-		/* "<record name>.<pid>.<counter>" or "old.<pid>.<name>" */
+		/* "<record name>.<pid>.<counter>", "new.<pid>.<counter>" (apply.c)
+		 * or "old.<pid>.<name>" */
 		for (p = dot - 1; p > de->d_name && *p != '.'; p--)
 			;
 		p = strncmp(de->d_name, "old.", 4) == 0 ? de->d_name + 4 : p + 1;
 		snprintf(digits, sizeof(digits), "%.*s", (int)strcspn(p, "."), p);
 		if (parse_u64(digits, 10, INT_MAX, &pid) == 0 && pid > 0 &&
-		    (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		    ((mine_too && (pid_t)pid == getpid()) ||
+		     ((pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)))
 			r = rm_rf_at(dirfd(d), de->d_name);
 	}
 	closedir(d);
@@ -572,7 +578,7 @@ int root_recover(struct engine *e)
 	if (r == -ENOENT)
 		return 0;
 	if (r == 0) {
-		r = staging_clean_dead(sfd);
+		r = staging_clean_dead(sfd, true);
 		close(sfd);
 	}
 	if (r == 0 && unlinkat(e->root_fd[ROOT_NFS], NODEROOT_STAGING, AT_REMOVEDIR) < 0 &&
@@ -897,7 +903,7 @@ int root_apply_batch(struct engine *e, struct plan_item **items, size_t n, int *
 	if (r == 0)
 		r = dir_open_beneath(e->state_fd, NODEROOT_RECORD_DIR, true, 0700, &rfd);
 	if (r == 0)
-		r = staging_clean_dead(sfd);
+		r = staging_clean_dead(sfd, false);
 	if (r == 0)
 		staged = jobs_stage(e, sfd, items, v, n);
 	/* The daemon's SIGTERM: no sync, no rename; the copies are a dead pass's next time. */

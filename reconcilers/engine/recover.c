@@ -19,14 +19,24 @@
  *     conflict (plan.c settle_root_file(), noderoot.c unsettled).  A root
  *     whose own files failed is recorded with no inode for the same reason
  *     (apply.c unsettle_roots()).
- *  2. Temps beside their final names, new tree generations beside the old.
- *     A crash leaves temps (each replaced when its path is staged again, or
- *     removed with its path: delete_entry()) and generation directories no
- *     link points to: removed here.
- *  3. Renames, a tree's symlink switch.  Each path is old or new; a new file
- *     the inventory does not list yet has the desired content, which the
- *     next plan finds unchanged and records; an old generation left by the
- *     switch is removed here.
+ *  2. Temps beside their final names, new tree generations beside the old,
+ *     and the units: a directory of the NFS root that is missing, made
+ *     whole in nfs/.staging as "new.<pid>.<n>" with its files at their
+ *     final names (apply.c).  A crash leaves temps (each replaced when its
+ *     path is staged again, or removed with its path: delete_entry()),
+ *     generation directories no link points to, and units: both removed
+ *     here (root_recover() removes a dead pass's staging, and this
+ *     process's own, which only an earlier pass of a daemon can have left).
+ *     A pass that fails removes its units itself (units_finish()).  A unit
+ *     is never half in place: its files are written before its one rename,
+ *     so no file of bramble's is ever found at a final path without its
+ *     content (which the next plan would take for a foreign file).
+ *  3. Renames, a tree's symlink switch, a unit's directory (renameat2
+ *     RENAME_NOREPLACE: a directory that appeared there since the plan is
+ *     never replaced).  Each path is old or new; a new file the inventory
+ *     does not list yet has the desired content, which the next plan finds
+ *     unchanged and records; an old generation left by the switch is
+ *     removed here.
  *  4. Deletes: a path already gone is a delete done; a tree's link removed
  *     before its generation leaves that generation: removed here.
  *  5. The inventory, shard by shard (temps, one syncfs, renames): an old

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -709,6 +710,163 @@ static void test_stale_temp_ignored(void **state)
 	assert_false(exists(f->path[ROOT_DHCP_HOSTS], ".a.bramble-tmp"));
 }
 
+/* Node files in directories of the NFS root that are not there yet. */
+static void new_dirs(struct resource_set *s, bool with_n2, bool bad_link)
+{
+	struct resource *r;
+
+	resource_set_add_file(s, ROOT_NFS, "shared/os/etc/fstab", 0644, "fstab\n", 6);
+	r = resource_set_add_file(s, ROOT_NFS, "shared/os/etc/bramble/nodes/n1/etc/hostname", 0644,
+				  "n1\n", 3);
+	r->node = "n1";
+	r = resource_set_add_file(s, ROOT_NFS,
+				  "shared/os/etc/bramble/nodes/n1/etc/bramble/firstboot.conf", 0600,
+				  "x=1\n", 4);
+	r->node = "n1";
+	if (bad_link) { /* its source is not in the image store: it fails */
+		r = resource_set_add(s, RES_HARDLINK, ROOT_NFS,
+				     "shared/os/etc/bramble/nodes/n1/kernel.img", 0644, "gone.img");
+		r->node = "n1";
+	}
+	if (with_n2) {
+		r = resource_set_add_file(s, ROOT_NFS,
+					  "shared/os/etc/bramble/nodes/n2/etc/hostname", 0644,
+					  "n2\n", 3);
+		r->node = "n2";
+		r = resource_set_add(s, RES_DIR, ROOT_NFS, "shared/os/etc/bramble/nodes/n2/data",
+				     0700, NULL);
+		r->node = "n2";
+	}
+	assert_int_equal(resource_set_sort(s), 0);
+}
+
+static int apply_new_dirs(struct fixture *f, bool with_n2, bool bad_link, size_t *failed,
+			  struct plan *ret)
+{
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	int r;
+
+	new_dirs(&s, with_n2, bad_link);
+	p = plan_of(f, &e, &s, 0);
+	r = engine_apply(e, p, 0, failed);
+	*ret = *p;
+	ret->items = NULL;
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+	return r;
+}
+
+/*
+ * A directory that is not there yet is made whole in nfs/.staging and
+ * renamed into place once (apply.c, units): its files are where they
+ * belong, with the modes asked for, staging is gone, and the signatures
+ * recorded when they were written still hold after the rename (the next
+ * pass finds nothing to change and nothing to record).
+ */
+static void test_new_directory_placed_whole(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+	struct stat st;
+	size_t failed = 0;
+	char d[256], *s;
+
+	snprintf(d, sizeof(d), "%s/shared/os/etc", f->path[ROOT_NFS]);
+	assert_int_equal(mkdir_p(d, 0755), 0);
+	assert_int_equal(apply_new_dirs(f, true, false, &failed, &p), 0);
+	assert_int_equal(failed, 0);
+	assert_int_equal(p.n_create, 5);
+	s = get(f->path[ROOT_NFS], "shared/os/etc/bramble/nodes/n1/etc/hostname");
+	assert_string_equal(s, "n1\n");
+	free(s);
+	snprintf(d, sizeof(d), "%s/shared/os/etc/bramble/nodes/n1/etc/bramble/firstboot.conf",
+		 f->path[ROOT_NFS]);
+	assert_int_equal(stat(d, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(d, sizeof(d), "%s/shared/os/etc/bramble/nodes/n2/data", f->path[ROOT_NFS]);
+	assert_int_equal(stat(d, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(d, sizeof(d), "%s/shared/os/etc/bramble", f->path[ROOT_NFS]);
+	assert_int_equal(stat(d, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_false(exists(f->path[ROOT_NFS], ".staging"));
+	assert_int_equal(apply_new_dirs(f, true, false, &failed, &p), 0);
+	assert_int_equal(p.n_create + p.n_update + p.n_delete, 0);
+	assert_int_equal(p.n_unchanged, 5);
+	assert_false(p.inventory_dirty);
+}
+
+/*
+ * A file of a new directory that fails leaves the others to be placed; a
+ * directory that appears where a new one is to go between the plan and
+ * the apply is never replaced: the files fail, what is there stays, and
+ * staging is gone.
+ */
+static void test_new_directory_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p, q;
+	size_t i, failed = 0;
+	char d[256], *c;
+
+	assert_true(apply_new_dirs(f, false, true, &failed, &q) < 0);
+	assert_int_equal(failed, 1);
+	assert_true(exists(f->path[ROOT_NFS], "shared/os/etc/bramble/nodes/n1/etc/hostname"));
+	assert_false(exists(f->path[ROOT_NFS], "shared/os/etc/bramble/nodes/n1/kernel.img"));
+	assert_false(exists(f->path[ROOT_NFS], ".staging"));
+
+	new_dirs(&s, true, false);
+	p = plan_of(f, &e, &s, 0);
+	snprintf(d, sizeof(d), "%s/shared/os/etc/bramble/nodes/n2", f->path[ROOT_NFS]);
+	assert_int_equal(mkdir(d, 0755), 0);
+	put(d, "hostname", "someone else's\n");
+	assert_true(engine_apply(e, p, 0, &failed) < 0);
+	assert_int_equal(failed, 2);
+	for (i = 0; i < p->n_items; i++)
+		if (p->items[i].error)
+			assert_int_equal(p->items[i].error, -EEXIST);
+	c = get(d, "hostname");
+	assert_string_equal(c, "someone else's\n");
+	free(c);
+	assert_false(exists(d, "etc"));
+	assert_false(exists(f->path[ROOT_NFS], ".staging"));
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+}
+
+/* What a dead pass (or this process's own failed one) left in staging goes. */
+static void test_new_directory_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	char d[256], mine[256];
+	pid_t dead = 4194303;
+
+	while (dead > 1 && kill(dead, 0) == 0)
+		dead--;
+	snprintf(d, sizeof(d), "%s/.staging/new.%d.0/etc", f->path[ROOT_NFS], (int)dead);
+	assert_int_equal(mkdir_p(d, 0755), 0);
+	put(d, "hostname", "half");
+	snprintf(mine, sizeof(mine), "%s/.staging/new.%d.99", f->path[ROOT_NFS], (int)getpid());
+	assert_int_equal(mkdir_p(mine, 0755), 0);
+	new_dirs(&s, false, false);
+	p = plan_of(f, &e, &s, 0);
+	assert_int_equal(engine_recover(e, p, true), 0);
+	assert_false(exists(f->path[ROOT_NFS], ".staging"));
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
+}
+
 /* Age a directory so that its signature is trusted (not racily recent). */
 static void age(const char *dir, const char *name)
 {
@@ -792,6 +950,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unsafe_path_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parent_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_temp_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_directory_placed_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_directory_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_directory_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_link_in_trusted_tree, setup,
 						teardown),
 	};
