@@ -109,6 +109,8 @@ void engine_set_failure(struct engine *e, const char *op, int root, const char *
 int inventory_parse(const char *file, char *data, size_t len, struct inventory *inv,
 		    struct buf *why);
 int inventory_load(int state_fd, const bool *shards, struct inventory *inv, struct buf *why);
+/* Append e's line (and its children's) to b, as a shard holds them. */
+int inventory_entry_text(struct buf *b, const struct inv_entry *e);
 /* Write the shards that the plan touched, as one durable batch. */
 int inventory_save(int state_fd, const struct inventory *inv, const struct plan *p);
 /* A partial inventory: -ESTALE when the plan would record a path in a shard not loaded. */

@@ -390,6 +390,11 @@ static int emit_entry(struct buf *b, const struct inv_entry *e, bool child)
 	return r;
 }
 
+int inventory_entry_text(struct buf *b, const struct inv_entry *e)
+{
+	return emit_entry(b, e, false);
+}
+
 /* The inventory line(s) of a desired resource that is now in place. */
 static int emit_item(struct buf *b, const struct plan_item *it)
 {

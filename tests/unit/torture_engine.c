@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "engine.h"
 #include "engine_int.h" /* engine_parent_fd(): the directory cache */
 #include "fsutil.h"
@@ -298,6 +299,77 @@ static void test_inventory_without_ctime(void **state)
 	p = apply_set(f, 0, true, 0, 0);
 	assert_int_equal(p.n_create + p.n_update + p.n_delete + p.n_conflict, 0);
 	assert_false(p.inventory_dirty);
+}
+
+/*
+ * The inventory's lines are formatted by hand (inventory.c emit()): the
+ * text of the edge values is pinned here against printf's, and read back.
+ */
+static void test_inventory_line_edges(void **state)
+{
+	static const struct stat_sig sigs[] = {
+		{0, 0, 0, 0},
+		{UINT64_MAX, -1, INT64_MIN, -1},
+		{1, INT64_MAX, INT64_MAX, INT64_MIN},
+		{18446744073709551614ULL, 4096, -1, 1796537355048600858LL},
+	};
+	struct inv_entry e, kid;
+	struct inventory inv;
+	struct buf b = BUF_INIT, why = BUF_INIT;
+	char want[1024], path[] = "a/.b c", kid_path[] = "config.txt", node[] = "node-1",
+			 gendir[] = ".b.0123456789abcdef";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		memset(&kid, 0, sizeof(kid));
+		e.type = RES_TREE;
+		e.root = (enum root_id)(ROOT_COUNT - 1);
+		e.mode = i % 2 ? 07777 : 0;
+		e.path = path;
+		e.sig = sigs[i];
+		e.act_delete = i ? 255 : 0;
+		e.flags = i == 2 ? UINT_MAX : 0;
+		e.node = i ? node : NULL;
+		e.gendir = i ? gendir : NULL;
+		memcpy(e.hash, i ? "ab" : "", i ? 3 : 1);
+		kid = e;
+		kid.type = RES_FILE;
+		kid.path = kid_path;
+		e.children = &kid;
+		e.n_children = 1;
+		buf_truncate(&b, 0);
+		assert_int_equal(inventory_entry_text(&b, &e), 0);
+		snprintf(want, sizeof(want),
+			 "T\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n"
+			 ">F\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n",
+			 (int)e.root, (unsigned)e.mode, e.path, i ? "ab" : "-",
+			 (unsigned long long)e.sig.ino, (long long)e.sig.size,
+			 (long long)e.sig.mtime_ns, e.act_delete, e.flags, i ? "node-1" : "-",
+			 i ? e.gendir : "-", (long long)e.sig.ctime_ns, (int)e.root,
+			 (unsigned)e.mode, kid.path, i ? "ab" : "-", (unsigned long long)e.sig.ino,
+			 (long long)e.sig.size, (long long)e.sig.mtime_ns, e.act_delete, e.flags,
+			 i ? "node-1" : "-", i ? e.gendir : "-", (long long)e.sig.ctime_ns);
+		assert_string_equal(buf_str(&b), want);
+		/* Read back (a size below -1 is no size a file can have: refused). */
+		memset(&inv, 0, sizeof(inv));
+		if (e.sig.size < -1) {
+			assert_int_equal(inventory_parse("t", b.data, b.len, &inv, &why), -EBADMSG);
+		} else {
+			assert_int_equal(inventory_parse("t", b.data, b.len, &inv, &why), 0);
+			assert_int_equal(inv.n, 1);
+			assert_int_equal(inv.v[0].n_children, 1);
+			assert_memory_equal(&inv.v[0].sig, &e.sig, sizeof(e.sig));
+			assert_memory_equal(&inv.v[0].children[0].sig, &e.sig, sizeof(e.sig));
+			assert_int_equal(inv.v[0].mode, e.mode);
+			assert_int_equal(inv.v[0].flags, e.flags);
+		}
+		inventory_release(&inv);
+		buf_truncate(&why, 0);
+	}
+	buf_release(&b);
+	buf_release(&why);
 }
 
 static void test_create_and_idempotent(void **state)
@@ -936,6 +1008,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_and_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_renamed_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inventory_without_ctime, setup, teardown),
+		cmocka_unit_test(test_inventory_line_edges),
 		cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch_deferred, setup, teardown),
