@@ -34,6 +34,8 @@ SCENARIOS=(shared)
 sweep "shared roots, ENOSPC at every 41st call" MODES=fail:ENOSPC STRIDE=41 START=11
 SCENARIOS=(change)
 sweep "a change, EROFS at every 31st call" MODES=fail:EROFS STRIDE=31 START=2
+SCENARIOS=(grow)
+sweep "a new node's directory in a shared root, killed at every 23rd call" MODES=kill STRIDE=23 START=4
 # (N=181: the close of the raw disk, whose EIO once let the pass exit 0)
 SCENARIOS=(extract)
 sweep "an image extraction, EIO at every 347th call" MODES=fail:EIO STRIDE=347 START=181

@@ -8,7 +8,7 @@
 #   BRAMBLE=build/controller/bramble FAULTINJECT=build/tests/libfaultinject.so \
 #     bash tests/fault/sweep.sh [SCENARIO...]
 #
-# Scenarios: cold change remove shared reimage extract (default: all).
+# Scenarios: cold change remove shared grow reimage extract (default: all).
 # MODES="kill fail:EIO fail:ENOSPC fail:EROFS" (default), STRIDE=k tries every
 # k-th N only, START=n starts at the n-th, KEEP_WORK=1 keeps the work directory,
 # VERBOSE=1 (or 2) prints each failed point (and its output), POINTS_LOG=FILE
@@ -116,6 +116,11 @@ setup() { # setup SCENARIO: $W/repoA-S (the base), $W/repo-S (the pass), the cle
 		rm "$r/nodes/pi5.yaml"
 		sed -i '/^---$/,$d' "$r/nodes/pi4.yaml" ;;
 	reimage) sed -i '0,/generation: 0/s//generation: 1/' "$r/nodes/pi4.yaml" ;;
+	grow) # shared roots, and a new node: its directory in the shared root is new
+		sed -i 's/mode: private/mode: shared/' "$W/repoA-$s/cluster.yaml" "$r/cluster.yaml"
+		printf '%s\n' --- 'apiVersion: bramble/v1alpha1' 'kind: Node' 'metadata:' \
+			'  name: pi4-c' 'spec:' '  serial: 5678ef01' '  mac: dc:a6:32:00:00:09' \
+			'  ip: 10.99.0.49' >>"$r/nodes/pi4.yaml" ;;
 	extract) # the nodes' image is a disk image file: brought into the store by the pass
 		make_disk || return 1
 		sed -i "s|^  path: demo-os\$|  url: file://$W/disk.img|" "$r/images.yaml" ;;
@@ -276,7 +281,7 @@ printf '# the fault sweep: every setting is a flag\n' >"$W/bramble.yaml"
 mkdir -p "$W/secrets" && (umask 077 && printf 'example-passphrase\n' >"$W/secrets/wifi")
 sh "$SRC/scripts/make-demo-image.sh" "$W/image" >/dev/null
 failed=0
-scenarios=${*:-cold change remove shared reimage extract}
+scenarios=${*:-cold change remove shared grow reimage extract}
 for s in $scenarios; do
 	setup "$s" || { echo "$s: setup failed"; failed=1; continue; }
 	for mode in $MODES; do
