@@ -34,6 +34,7 @@
 
 #include "engine_int.h"
 #include "noderoot.h"
+#include "array.h"
 #include "buf.h"
 #include "fsutil.h"
 #include "stop.h"
@@ -485,13 +486,11 @@ static int unit_begin(struct batch *b, const char *dir)
 			return r;
 	}
 	if (b->n_units == b->cap_units) {
-		size_t cap = b->cap_units ? b->cap_units * 2 : 16;
-		struct unit *v = realloc(b->units, cap * sizeof(*v));
+		struct unit *v = array_grow(b->units, &b->cap_units, sizeof(*v), 16);
 
 		if (!v)
 			return -ENOMEM;
 		b->units = v;
-		b->cap_units = cap;
 	}
 	u = &b->units[b->n_units];
 	memset(u, 0, sizeof(*u));
@@ -551,15 +550,12 @@ static int unit_stage(struct batch *b, struct plan_item *it)
 		goto out;
 	r = create_entry(b->e, dfd, name, it, true);
 	if (r == 0 && u->n == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 8;
-		struct plan_item **v = realloc(u->members, cap * sizeof(*v));
+		struct plan_item **v = array_grow(u->members, &u->cap, sizeof(*v), 8);
 
-		if (v) {
+		if (v)
 			u->members = v;
-			u->cap = cap;
-		} else {
+		else
 			r = -ENOMEM;
-		}
 	}
 	if (r == 0)
 		u->members[u->n++] = it;
