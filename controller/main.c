@@ -759,6 +759,11 @@ static int cmd_status(int argc, char **argv)
 			fprintf(stderr,
 				"bramble: no status recorded in %s yet: run bramble apply\n",
 				c.cfg.state_dir);
+		else if (r == -EBADMSG)
+			fprintf(stderr,
+				"bramble: %s/status.json is damaged (not a JSON object); the "
+				"next pass writes it again\n",
+				c.cfg.state_dir);
 		code = r < 0 ? EXIT_FAILED : EXIT_OK;
 		if (r == 0 && !c.json)
 			image_step_status(&c.cfg, stdout);

@@ -60,7 +60,10 @@ int status_mark_reconciling(const char *state_dir, const char *trigger);
  * caller rate-limits (once a second), status_record removes it.
  */
 int status_mark_progress(const char *state_dir, const struct progress *p, double elapsed_s);
-/* Print the recorded status: a table for people, or the JSON document. */
+/*
+ * Print the recorded status: a table for people, or the JSON document.
+ * -ENOENT: none recorded; -EBADMSG: status.json is not a JSON object.
+ */
 int status_print(const char *state_dir, bool json, FILE *out);
 
 #endif

@@ -189,12 +189,18 @@ int status_print(const char *state_dir, bool json, FILE *out)
 	free(path);
 	if (!st)
 		return -ENOENT;
+	if (!json_is_object(st)) { /* damaged: what follows sets members of it */
+		json_decref(st);
+		return -EBADMSG;
+	}
 	path = path_join(state_dir, NODES_FILE);
 	nodes = path ? status_json_load(path) : NULL;
 	free(path);
-	json_object_set_new(st, "nodes", json_is_array(nodes) ? nodes : json_array());
-	if (!json_is_array(nodes))
+	if (!json_is_array(nodes)) {
 		json_decref(nodes);
+		nodes = json_array();
+	}
+	json_object_set_new(st, "nodes", nodes);
 	boot_merge(st, state_dir);
 	suspend_status_merge(st, state_dir);
 	history_status_merge(st, state_dir);

@@ -100,4 +100,15 @@ touch "$st/.status.json.2147483646.tmp"
 expect_rc 0 "apply after a dead writer" b apply
 check "its temp in state/ is removed" test ! -e "$st/.status.json.2147483646.tmp"
 check "no temp of this pass stays" test -z "$(find "$st" -maxdepth 1 -name ".*.tmp" ! -name '.status.json.2147483646.tmp')"
+
+# status.json that is JSON but not an object (found by fuzz_status: its nodes
+# were set into it, freed, then read): refused by name, and the next pass
+# writes it again.
+cp "$st/status.json" "$W/status.good"
+printf '[] ' >"$st/status.json"
+expect_rc 1 "status of a status.json that is not an object" b status
+contains "$W/last.err" "status.json is damaged (not a JSON object)" "status says it is damaged"
+expect_rc 1 "status --json of it" b status --json
+expect_rc 0 "apply writes it again" b apply
+expect_rc 0 "then status reads it" b status
 done_testing
