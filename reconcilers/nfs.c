@@ -106,6 +106,14 @@ static int render_kernel(const struct export *v, size_t n, struct buf *b)
 	return r;
 }
 
+/*
+ * Attr_Expiration_Time = 0: ganesha looks at a cached object's attributes
+ * again on each use, so a directory bramble changed (a file replaced by a
+ * rename) drops its cached entries at once.  With its default, 60 seconds, it
+ * kept serving the replaced file (NFS4ERR_STALE, or a node rebooted right
+ * after a settings change reading the old ones); a root's files change
+ * rarely, and a stat of a local file is cheap beside a network round trip.
+ */
 static int render_ganesha(struct render_ctx *ctx, const struct export *v, size_t n, struct buf *b)
 {
 	const char *protos = ctx->set->cluster->nfs_version == 4 ? "4" : "3, 4";
@@ -128,6 +136,7 @@ static int render_ganesha(struct render_ctx *ctx, const struct export *v, size_t
 				       "\"%s\";\n"
 				       "\tAccess_Type = None;\n\tSquash = %s;\n\tSecType = sys;\n"
 				       "\tProtocols = %s;\n\tTransports = TCP;\n"
+				       "\tAttr_Expiration_Time = 0;\n"
 				       "\tCLIENT { Clients = %s; Access_Type = %s; }\n"
 				       "\tFSAL { Name = VFS; }\n}\n",
 				       id, v[i].path, v[i].path, "No_Root_Squash", protos,

@@ -176,6 +176,25 @@ client_ip 10.99.0.42
 check "ganesha reload: pi-a still served after the reload" nfs_ok 4 1234abcd
 check "ganesha reload: ganesha logged the reread" grep -q "Reread exports complete" "$W/ganesha.log"
 
+# A file bramble replaces in a served root (temp and rename) is served new at
+# once: ganesha caches a directory's entries, and without Attr_Expiration_Time
+# = 0 in the export it served the replaced file for up to a minute (a node
+# rebooted right after a settings change booted with the old settings).
+nfs_cat() { ip netns exec "$NS_C" nfs-cat "$(nfs_url 4 1234abcd "/$1")" 2>&1; }
+check "ganesha: pi-a reads its etc/hostname" sh -c "test \"\$(ip netns exec $NS_C nfs-cat '$(nfs_url 4 1234abcd /etc/hostname)')\" = pi-a"
+check "ganesha: every export revalidates what it caches" \
+	test "$(grep -c 'Attr_Expiration_Time = 0;' "$gconf")" -eq "$(grep -c '^EXPORT {' "$gconf")"
+sed -i 's/name: pi-a$/name: pi-a2/' "$repo/nodes/pi-a.yaml"
+expect_rc 0 "ganesha: apply pi-a renamed pi-a2 (its etc/hostname replaced)" ba
+got=$(nfs_cat etc/hostname)
+if [ "$got" = pi-a2 ]; then ok "ganesha: the replaced etc/hostname is served at once"; else
+	not_ok "ganesha: the replaced etc/hostname is served at once (read \"$got\")"; fi
+sed -i 's/name: pi-a2$/name: pi-a/' "$repo/nodes/pi-a.yaml"
+expect_rc 0 "ganesha: apply pi-a named back" ba
+got=$(nfs_cat etc/hostname)
+if [ "$got" = pi-a ]; then ok "ganesha: ... and back at once"; else
+	not_ok "ganesha: ... and back at once (read \"$got\")"; fi
+
 # Re-image (root.generation bump): the export line does not change, but the
 # directory behind it is a new one.  ganesha keeps the old directory's handle
 # across a SIGHUP, so bramble asks for nfs.restartCommand; the test plays the
