@@ -1,6 +1,7 @@
 #include "hash.h"
 
 #include <errno.h>
+#include <string.h>
 #include <openssl/evp.h>
 
 /* The algorithm, fetched once: an implicit fetch per digest is costly in OpenSSL 3. */
@@ -92,6 +93,58 @@ uint64_t fnv1a64(const void *data, size_t len)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+int sha256_from_hex(const char *hex, struct sha256 *d)
+{
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	if (!*hex)
+		return 0;
+	for (i = 0; i < SHA256_LEN; i++) {
+		int hi = hex[2 * i] >= 'A' && hex[2 * i] <= 'F' ? -1 : hex_value(hex[2 * i]);
+		int lo = hi < 0 || (hex[2 * i + 1] >= 'A' && hex[2 * i + 1] <= 'F')
+				 ? -1
+				 : hex_value(hex[2 * i + 1]);
+
+		if (lo < 0) {
+			memset(d, 0, sizeof(*d));
+			return -EINVAL;
+		}
+		d->b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (hex[SHA256_HEX_LEN]) {
+		memset(d, 0, sizeof(*d));
+		return -EINVAL;
+	}
+	d->set = true;
+	return 0;
+}
+
+void sha256_to_hex(const struct sha256 *d, char out[SHA256_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; d->set && i < SHA256_LEN; i++) {
+		out[2 * i] = hex[d->b[i] >> 4];
+		out[2 * i + 1] = hex[d->b[i] & 15];
+	}
+	out[d->set ? SHA256_HEX_LEN : 0] = '\0';
+}
+
+int sha256_sum(const void *data, size_t len, struct sha256 *d)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	int r = sha256_hex(data, len, hex);
+
+	return r < 0 ? r : sha256_from_hex(hex, d);
+}
+
+bool sha256_equal(const struct sha256 *a, const struct sha256 *b)
+{
+	return a->set == b->set && (!a->set || memcmp(a->b, b->b, SHA256_LEN) == 0);
 }
 
 int hex_value(char c)

@@ -119,6 +119,35 @@ static int read_text(struct render_ctx *ctx, const char *boot_dir, const char *n
 	return r;
 }
 
+/* The children every node's tree of this image shares (struct image_tree). */
+static int tree_links(struct image_tree *t)
+{
+	size_t i;
+
+	t->links = calloc(t->n_files ? t->n_files : 1, sizeof(*t->links));
+	if (!t->links)
+		return -ENOMEM;
+	for (i = 0; i < t->n_files; i++) {
+		const struct image_file *f = &t->files[i];
+		struct resource *k = &t->links[t->n_links];
+
+		if (strcmp(f->path, "config.txt") == 0 || strcmp(f->path, "cmdline.txt") == 0)
+			continue;
+		k->type = f->dir ? RES_DIR : RES_HARDLINK;
+		k->root = ROOT_TFTP;
+		k->mode = (uint16_t)(f->dir ? 0755 : f->mode);
+		k->flags = RES_F_BORROWED | RES_F_BORROWED_PATH | RES_F_TREE_CHILD;
+		k->path = f->path;
+		if (!f->dir) {
+			k->data = f->store;
+			k->len = (uint32_t)strlen(f->store);
+			k->digest = f->digest;
+		}
+		t->n_links++;
+	}
+	return 0;
+}
+
 /* The directory of an image in the store: its path, or sha256/<digest>. */
 static int image_dir(struct render_ctx *ctx, const struct image *img, struct buf *b)
 {
@@ -164,7 +193,7 @@ static int tree_load(struct render_ctx *ctx, const struct image *img, struct ima
 	r = read_text(ctx, t->boot_dir, "config.txt", &t->config_txt);
 	if (r == 0)
 		r = read_text(ctx, t->boot_dir, "cmdline.txt", &t->cmdline_txt);
-	return r;
+	return r == 0 ? tree_links(t) : r;
 }
 
 /* Whether an image the store does not hold may render as an absent tree. */
@@ -185,10 +214,13 @@ static int tree_absent(struct image_tree *t, const struct image *img)
 		free(t->files[j].store);
 	}
 	free(t->files);
+	free(t->links);
 	free(t->config_txt);
 	free(t->cmdline_txt);
 	t->files = NULL;
 	t->n_files = 0;
+	t->links = NULL;
+	t->n_links = 0;
 	t->has_bootcode = false;
 	t->absent = true;
 	t->image = img;
@@ -257,6 +289,7 @@ void image_trees_release(struct render_ctx *ctx)
 			free(t->files[j].store);
 		}
 		free(t->files);
+		free(t->links);
 		free(t->boot_dir);
 		free(t->root_dir);
 		free(t->config_txt);

@@ -48,6 +48,13 @@ struct image_tree {
 	char *root_dir;		  /* beneath the image store, e.g. "demo-os/root" */
 	struct image_file *files; /* sorted by path */
 	size_t n_files;
+	/*
+	 * What every node's TFTP tree of this image shares (resource.h, "shared"):
+	 * a child per file and directory of files[] but config.txt and
+	 * cmdline.txt, which each node renders; sorted, borrowing from files[].
+	 */
+	struct resource *links;
+	size_t n_links;
 	char *config_txt;  /* the image's own boot/config.txt ("" if none) */
 	char *cmdline_txt; /* the image's own boot/cmdline.txt ("" if none) */
 	bool has_bootcode;

@@ -256,8 +256,10 @@ static int seal_tree(struct sealer *s, const struct plan_item *it, const char *o
 	const struct resource *res = it->res;
 	const char *slash = strrchr(res->path, '/');
 	const struct plan_item *expect = it->op == PLAN_UNCHANGED ? it : NULL;
+	struct child_walk w = {res, 0, 0};
+	const struct resource *c;
 	struct buf p = BUF_INIT;
-	size_t i, k = 0;
+	size_t k = 0;
 	int r;
 
 	r = buf_printf(&p, "%.*s", slash ? (int)(slash - res->path) : 1, slash ? res->path : ".");
@@ -267,8 +269,7 @@ static int seal_tree(struct sealer *s, const struct plan_item *it, const char *o
 		r = seal_entry(s, 'S', owner, res->root, it->gendir, expect);
 	/* Hard links are covered by the generation directory (no entry added,
 	 * removed or replaced) and by the image's own files (deps). */
-	for (i = 0; r == 0 && i < res->n_children; i++) {
-		const struct resource *c = &res->children[i];
+	while (r == 0 && (c = child_walk_next(&w)) != NULL) {
 		const struct plan_item *ci = NULL;
 
 		if (c->type == RES_HARDLINK)

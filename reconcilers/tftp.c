@@ -162,9 +162,10 @@ static int render_config(const struct node *n, const struct image_tree *t, struc
 	return r;
 }
 
+/* path: a string literal, which every node's tree's child borrows. */
 static int add_text(struct resource_set *s, const char *path, struct buf *b)
 {
-	struct resource *r = resource_set_add_file(s, ROOT_TFTP, path, 0644, b->data, b->len);
+	struct resource *r = resource_set_add_file_at(s, ROOT_TFTP, path, 0644, b->data, b->len);
 
 	buf_release(b);
 	return r ? 0 : -ENOMEM;
@@ -177,30 +178,11 @@ static int node_tree(struct render_ctx *ctx, const struct node *n, struct resour
 	struct buf b = BUF_INIT;
 	struct resource *tree;
 	char dir[18];
-	size_t i;
-	int r = 0;
+	int r;
 
 	if (!t)
 		return -EINVAL;
-	for (i = 0; r == 0 && i < t->n_files; i++) {
-		const struct image_file *f = &t->files[i];
-		struct resource *k;
-
-		if (strcmp(f->path, "config.txt") == 0 || strcmp(f->path, "cmdline.txt") == 0)
-			continue;
-		/* The image's file list outlives the set: every node's tree borrows it. */
-		k = resource_set_add_borrowed(&kids, f->dir ? RES_DIR : RES_HARDLINK, ROOT_TFTP,
-					      f->path, f->dir ? 0755 : f->mode,
-					      f->dir ? NULL : f->store);
-		if (!k) {
-			r = -ENOMEM;
-			break;
-		}
-		if (!f->dir)
-			k->digest = f->digest;
-	}
-	if (r == 0)
-		r = render_config(n, t, &b);
+	r = render_config(n, t, &b);
 	if (r == 0)
 		r = add_text(&kids, "config.txt", &b);
 	if (r == 0)
@@ -214,6 +196,9 @@ static int node_tree(struct render_ctx *ctx, const struct node *n, struct resour
 	if (r == 0) {
 		tree->node = n->name;
 		tree->owner = "tftp";
+		/* The image's boot files: one list, outliving the set, every node's tree links. */
+		tree->shared = t->links;
+		tree->n_shared = (uint32_t)t->n_links;
 		r = resource_tree_attach(tree, &kids);
 	}
 	buf_release(&b);

@@ -386,15 +386,16 @@ static int build_generation(struct batch *b, struct plan_item *it)
 {
 	const char *name = NULL, *slash;
 	char sub[256] = "";
+	struct child_walk w = {it->res, 0, 0};
+	const struct resource *cr;
 	int gfd = -1, sfd = -1, r;
-	size_t i, k;
+	size_t k = 0;
 
 	r = generation_make(b, it, &gfd);
 	if (r < 0)
 		return r;
 	/* Every child of the tree; links have no item (tree_children_init). */
-	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
-		const struct resource *cr = &it->res->children[i];
+	while (r == 0 && (cr = child_walk_next(&w)) != NULL) {
 		struct plan_item link, *c = &link;
 		int dfd = gfd;
 

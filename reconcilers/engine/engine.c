@@ -384,11 +384,13 @@ int engine_source_fd(struct engine *e, const char *src, int *ret_fd, const char 
 	return 0;
 }
 
-int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
+/* The digest as text: a tree's is made of its children's texts. */
+static int digest_hex(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 {
 	struct sha256_ctx c;
 	char head[64], sub[SHA256_HEX_LEN + 1];
-	size_t i;
+	struct child_walk w = {r, 0, 0};
+	const struct resource *ch;
 	int q;
 
 	if (r->type == RES_DIR) {
@@ -402,11 +404,10 @@ int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 	if (r->type != RES_TREE)
 		return sha256_hex(r->data ? r->data : "", r->len, out);
 	q = sha256_init(&c);
-	for (i = 0; q == 0 && i < r->n_children; i++) {
-		const struct resource *ch = &r->children[i];
+	while (q == 0 && (ch = child_walk_next(&w)) != NULL) {
 		int n = snprintf(head, sizeof(head), "%d %o ", (int)ch->type, (unsigned)ch->mode);
 
-		q = resource_digest(ch, sub);
+		q = digest_hex(ch, sub);
 		if (q == 0)
 			q = sha256_update(&c, head, (size_t)n);
 		if (q == 0)
@@ -421,12 +422,22 @@ int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 	return sha256_final_hex(&c, out);
 }
 
-int tree_gendir_name(const char *path, const char *digest, char **ret)
+int resource_digest(const struct resource *r, struct sha256 *out)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	int q = digest_hex(r, hex);
+
+	return q < 0 ? q : sha256_from_hex(hex, out);
+}
+
+int tree_gendir_name(const char *path, const struct sha256 *d, char **ret)
 {
 	const char *base = strrchr(path, '/');
+	char digest[SHA256_HEX_LEN + 1];
 	struct buf b = BUF_INIT;
 	int r;
 
+	sha256_to_hex(d, digest);
 	r = buf_printf(&b, "%.*s.%s.%.16s", base ? (int)(base - path + 1) : 0, path,
 		       base ? base + 1 : path, digest);
 	if (r < 0)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hash.h"
 #include "resource.h"
 
 enum plan_op {
@@ -32,30 +33,31 @@ enum plan_op {
 
 struct inv_entry;
 
+/* Pointers first, narrow fields last: a 10,000-node plan holds 80,000. */
 struct plan_item {
-	enum plan_op op;
 	const char *reason;	    /* static text: "missing", "content differs", ... */
-	bool drift;		    /* the change repairs an edit made outside bramble */
 	struct resource *res;	    /* desired (NULL for delete/keep) */
 	struct inv_entry *inv;	    /* recorded (NULL when new) */
 	struct plan_item *children; /* RES_TREE: per-child detail */
-	size_t n_children;
-	bool applied;	      /* set by engine_apply on success */
-	int error;	      /* set by engine_apply on failure (negative errno) */
-	const char *error_op; /* and what it was doing: "rename the temp into place" */
-	/* Engine-private: digest of the desired content, tree generation dir,
-	 * and the stat signature to record once in place. */
-	char digest[65];
+	const char *error_op;	    /* what a failure was doing: "rename the temp into place" */
+	/* Engine-private: tree generation dir, the stat signature to record once
+	 * in place, and the digest of the desired content (below). */
 	char *gendir;
 	uint64_t sig_ino;
 	int64_t sig_size;
 	int64_t sig_mtime_ns;
 	int64_t sig_ctime_ns;
-	bool sig_fresh; /* the signature differs from the inventory's */
-	bool in_place;	/* RES_TREE: repair children inside the current generation */
-	bool unsettled; /* RES_ROOT: made by bramble, its own files in it not all recorded */
-	bool deferred;	/* RES_TREE: the switch was deferred (engine_set_defer); not applied */
-	bool with_root; /* in a root the plan makes: made with it (only if the root is made) */
+	uint32_t n_children;
+	int error;	    /* set by engine_apply on failure (negative errno) */
+	uint8_t op;	    /* enum plan_op */
+	bool drift : 1;	    /* the change repairs an edit made outside bramble */
+	bool applied : 1;   /* set by engine_apply on success */
+	bool sig_fresh : 1; /* the signature differs from the inventory's */
+	bool in_place : 1;  /* RES_TREE: repair children inside the current generation */
+	bool unsettled : 1; /* RES_ROOT: made by bramble, its own files in it not all recorded */
+	bool deferred : 1;  /* RES_TREE: the switch was deferred (engine_set_defer); not applied */
+	bool with_root : 1; /* in a root the plan makes: made with it (only if the root is made) */
+	struct sha256 digest;
 };
 
 struct plan {

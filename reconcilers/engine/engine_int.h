@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "hash.h"
+#include "strpool.h"
 
 #define INVENTORY_SHARDS ENGINE_SHARDS
 #define TMP_SUFFIX	 ".bramble-tmp"
@@ -23,25 +24,27 @@ struct stat_sig {
 	int64_t ctime_ns; /* -1: not recorded (an inventory from before it was) */
 };
 
+/* Pointers first, narrow fields last: a 10,000-node inventory holds 80,000. */
 struct inv_entry {
-	enum res_type type;
-	enum root_id root;
-	mode_t mode;
-	char *path;
-	char hash[SHA256_HEX_LEN + 1]; /* digest of what was written, "" for dirs */
-	char *gendir;		       /* RES_TREE: current generation directory */
-	struct stat_sig sig;
-	unsigned act_delete;
-	unsigned flags;
-	char *node;
+	char *path;		    /* a tree's child's: the inventory's pool's (strpool.h) */
+	char *gendir;		    /* RES_TREE: current generation directory */
+	const char *node;	    /* the inventory's pool's */
 	struct inv_entry *children; /* RES_TREE */
-	size_t n_children;
+	struct stat_sig sig;
+	uint32_t n_children;
+	uint32_t flags;
+	uint16_t mode;
+	uint8_t type;	    /* enum res_type */
+	uint8_t root;	    /* enum root_id */
+	uint8_t act_delete; /* enum action bits */
+	struct sha256 hash; /* of what was written; none for dirs */
 };
 
 struct inventory {
 	struct inv_entry *v; /* sorted by (root, path) */
 	size_t n;
 	size_t cap;
+	struct strpool pool;	       /* node names and children's paths, each once */
 	bool partial;		       /* only the shards in loaded[] are here */
 	bool loaded[INVENTORY_SHARDS]; /* when partial */
 };
@@ -116,13 +119,12 @@ int inventory_save(int state_fd, const struct inventory *inv, const struct plan 
 /* A partial inventory: -ESTALE when the plan would record a path in a shard not loaded. */
 int inventory_covers(const struct inventory *inv, const struct plan *p);
 void inventory_release(struct inventory *inv);
-void inv_entry_release(struct inv_entry *e);
 struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root, const char *path);
 
 /* Content digests of a desired resource, as recorded in the inventory. */
-int resource_digest(const struct resource *r, char out[SHA256_HEX_LEN + 1]);
+int resource_digest(const struct resource *r, struct sha256 *out);
 /* Name of the generation directory of a tree with this digest: ".<base>.<digest16>". */
-int tree_gendir_name(const char *path, const char *digest, char **ret);
+int tree_gendir_name(const char *path, const struct sha256 *d, char **ret);
 
 /*
  * Parent directory fd of path beneath root (cached; do not close: valid until

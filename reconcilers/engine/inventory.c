@@ -31,16 +31,17 @@
 
 static const char type_chars[] = "FHDSTR"; /* indexed by enum res_type */
 
-void inv_entry_release(struct inv_entry *e)
+/* A tree's children's paths and every node name are the pool's. */
+static void entry_release(struct inv_entry *e, bool child)
 {
 	size_t i;
 
 	for (i = 0; i < e->n_children; i++)
-		inv_entry_release(&e->children[i]);
+		entry_release(&e->children[i], true);
 	free(e->children);
-	free(e->path);
+	if (!child)
+		free(e->path);
 	free(e->gendir);
-	free(e->node);
 }
 
 void inventory_release(struct inventory *inv)
@@ -48,8 +49,9 @@ void inventory_release(struct inventory *inv)
 	size_t i;
 
 	for (i = 0; i < inv->n; i++)
-		inv_entry_release(&inv->v[i]);
+		entry_release(&inv->v[i], false);
 	free(inv->v);
+	strpool_release(&inv->pool);
 	inv->v = NULL;
 	inv->n = inv->cap = 0;
 }
@@ -75,6 +77,8 @@ struct inv_entry *inventory_find(const struct inventory *inv, enum root_id root,
 
 static int push_entry(struct inv_entry **v, size_t *n, size_t *cap, struct inv_entry **ret)
 {
+	if (*n >= UINT32_MAX)
+		return -E2BIG;
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 4;
 		struct inv_entry *nv = realloc(*v, c * sizeof(*nv));
@@ -107,17 +111,21 @@ static int parse_kind(struct state_reader *sr, char **f, struct inv_entry *e)
 
 	if (!tc || !*tc || f[0][f[0][0] == '>' ? 2 : 1])
 		return state_error(sr, "bad type \"%.40s\": expected one of %s", f[0], type_chars);
-	e->type = (enum res_type)(tc - type_chars);
+	e->type = (uint8_t)(tc - type_chars);
 	r = state_u64(sr, "root", f[1], 10, ROOT_COUNT - 1, &root);
 	if (r == 0)
 		r = state_u64(sr, "mode", f[2], 8, 07777, &mode);
 	if (r < 0)
 		return r;
-	e->root = (enum root_id)root;
-	e->mode = (mode_t)mode;
-	if (strlen(f[4]) > SHA256_HEX_LEN)
-		return state_error(sr, "bad hash \"%.40s...\": expected a SHA-256 or \"-\"", f[4]);
-	memcpy(e->hash, strcmp(f[4], "-") ? f[4] : "", strcmp(f[4], "-") ? strlen(f[4]) + 1 : 1);
+	e->root = (uint8_t)root;
+	e->mode = (uint16_t)mode;
+	if ((!strcmp(f[4], "-") ? sha256_from_hex("", &e->hash)
+	     : f[4][0]		? sha256_from_hex(f[4], &e->hash)
+				: -EINVAL) < 0)
+		return state_error(sr,
+				   "bad hash \"%.40s%s\": expected a SHA-256 (64 lowercase hex "
+				   "digits) or \"-\"",
+				   f[4], strlen(f[4]) > 40 ? "..." : "");
 	return 0;
 }
 
@@ -141,7 +149,8 @@ static int parse_sig(struct state_reader *sr, char **f, size_t n, struct stat_si
  * Parse one line's 13 fields into e (12 in an inventory written before the
  * ctime was recorded); an error names the field (state_error()).
  */
-static int parse_line(struct state_reader *sr, char *line, struct inv_entry *e)
+static int parse_line(struct state_reader *sr, char *line, struct inv_entry *e,
+		      struct strpool *pool)
 {
 	char *f[13];
 	uint64_t act, flags;
@@ -161,23 +170,38 @@ static int parse_line(struct state_reader *sr, char *line, struct inv_entry *e)
 		r = state_u64(sr, "flags", f[9], 10, UINT_MAX, &flags);
 	if (r < 0)
 		return r;
-	e->act_delete = (unsigned)act;
-	e->flags = (unsigned)flags;
+	e->act_delete = (uint8_t)act;
+	e->flags = (uint32_t)flags;
 	if (!res_path_is_safe(f[3]))
 		return state_error(sr,
 				   "bad path \"%.80s\": expected a relative path without "
 				   "\"..\"",
 				   f[3]);
-	e->path = strdup(f[3]);
-	if (!e->path || dup_field(f[10], &e->node) < 0 || dup_field(f[11], &e->gendir) < 0)
+	/* A child's path is one of a few ("config.txt"), and a node has five lines. */
+	e->path = f[0][0] == '>' ? (char *)(uintptr_t)strpool_get(pool, f[3]) : strdup(f[3]);
+	e->node = strcmp(f[10], "-") ? strpool_get(pool, f[10]) : NULL;
+	if (!e->path || (!e->node && strcmp(f[10], "-")) || dup_field(f[11], &e->gendir) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+/* A tree's children are all read: keep no spare room (10,000 trees of 3). */
+static void tree_done(struct inv_entry *tree, size_t n)
+{
+	struct inv_entry *v;
+
+	if (!tree)
+		return;
+	tree->n_children = (uint32_t)n;
+	v = n ? realloc(tree->children, n * sizeof(*v)) : NULL;
+	if (v)
+		tree->children = v;
 }
 
 static int parse_shard(struct state_reader *sr, struct inventory *inv)
 {
 	struct inv_entry *tree = NULL, *e = NULL;
-	size_t tree_cap = 0;
+	size_t n_kids = 0, kids_cap = 0;
 	char *line = NULL;
 	int r;
 
@@ -186,19 +210,24 @@ static int parse_shard(struct state_reader *sr, struct inventory *inv)
 
 		if (child && !tree)
 			return state_error(sr, "a tree's child (\">\") without its tree before it");
+		if (!child) {
+			tree_done(tree, n_kids); /* before inv->v moves */
+			tree = NULL;
+		}
 		if (child)
-			r = push_entry(&tree->children, &tree->n_children, &tree_cap, &e);
+			r = push_entry(&tree->children, &n_kids, &kids_cap, &e);
 		else
 			r = push_entry(&inv->v, &inv->n, &inv->cap, &e);
 		if (r == 0)
-			r = parse_line(sr, line, e);
+			r = parse_line(sr, line, e, &inv->pool);
 		if (r < 0)
-			return r;
+			break;
 		if (!child) {
 			tree = e->type == RES_TREE ? e : NULL;
-			tree_cap = 0;
+			n_kids = kids_cap = 0;
 		}
 	}
+	tree_done(tree, n_kids);
 	return r;
 }
 
@@ -324,15 +353,20 @@ static char *put_oct(char *p, unsigned v)
  * "%s%c\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n".
  */
 static int emit(struct buf *b, bool child, enum res_type type, enum root_id root, mode_t mode,
-		const char *path, const char *hash, const struct stat_sig *sig, unsigned act,
-		unsigned flags, const char *node, const char *gendir)
+		const char *path, const struct sha256 *hash, const struct stat_sig *sig,
+		unsigned act, unsigned flags, const char *node, const char *gendir)
 {
-	const char *h = *hash ? hash : "-", *n = node ? node : "-", *g = gendir ? gendir : "-";
+	char h[SHA256_HEX_LEN + 1];
+	const char *n = node ? node : "-", *g = gendir ? gendir : "-";
 	/* 13 fields: 3 strings and the path, 9 numbers of at most 20 digits and a sign */
-	size_t need = strlen(path) + strlen(h) + strlen(n) + strlen(g) + 13 + 9 * 21 + 2;
+	size_t need;
 	char *p;
 	int r;
 
+	sha256_to_hex(hash, h);
+	if (!h[0])
+		strcpy(h, "-");
+	need = strlen(path) + strlen(h) + strlen(n) + strlen(g) + 13 + 9 * 21 + 2;
 	r = buf_grow(b, need);
 	if (r < 0)
 		return r;
@@ -383,7 +417,7 @@ static int emit_entry(struct buf *b, const struct inv_entry *e, bool child)
 	size_t i;
 	int r;
 
-	r = emit(b, child, e->type, e->root, e->mode, e->path, e->hash, &e->sig, e->act_delete,
+	r = emit(b, child, e->type, e->root, e->mode, e->path, &e->hash, &e->sig, e->act_delete,
 		 e->flags, e->node, e->gendir);
 	for (i = 0; r == 0 && i < e->n_children; i++)
 		r = emit_entry(b, &e->children[i], true);
@@ -404,7 +438,7 @@ static int emit_item(struct buf *b, const struct plan_item *it)
 	int r;
 
 	item_sig(it, &sig);
-	r = emit(b, false, res->type, res->root, res->mode, res->path, it->digest, &sig,
+	r = emit(b, false, res->type, res->root, res->mode, res->path, &it->digest, &sig,
 		 res->act_delete, res->flags & RES_F_KEEP, res->node, it->gendir);
 	/* Links are checked against their source: only a tree's own files and
 	 * directories need a signature. */
@@ -414,7 +448,7 @@ static int emit_item(struct buf *b, const struct plan_item *it)
 		if (c->res->type == RES_HARDLINK)
 			continue;
 		item_sig(c, &sig);
-		r = emit(b, true, c->res->type, res->root, c->res->mode, c->res->path, c->digest,
+		r = emit(b, true, c->res->type, res->root, c->res->mode, c->res->path, &c->digest,
 			 &sig, 0, 0, NULL, NULL);
 	}
 	return r;

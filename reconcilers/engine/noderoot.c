@@ -295,7 +295,7 @@ static void root_sig(struct plan_item *it, const struct stat *st)
 	it->sig_ctime_ns = 0;
 	it->sig_fresh = !it->inv || it->inv->type != RES_ROOT || it->inv->sig.ino != it->sig_ino ||
 			it->inv->sig.size != 0 || it->inv->sig.mtime_ns != 0 ||
-			it->inv->sig.ctime_ns != 0 || strcmp(it->inv->hash, it->digest) != 0;
+			it->inv->sig.ctime_ns != 0 || !sha256_equal(&it->inv->hash, &it->digest);
 }
 
 static void set_op(struct plan_item *it, enum plan_op op, const char *reason)
@@ -348,7 +348,7 @@ static int judge_private(struct plan_item *it, const struct root_desc *rec,
 		r = buf_printf(&made, "generation %u\nimage %s\nsource %s\nidentity %s\n",
 			       rec->generation, rec->image, rec->source, rec->identity);
 	if (r == 0)
-		r = sha256_hex(made.data, made.len, it->digest);
+		r = sha256_sum(made.data, made.len, &it->digest);
 	buf_release(&b);
 	buf_release(&made);
 	return r;

@@ -161,7 +161,7 @@ static int observe_file(struct plan_item *it, int dfd, const char *name)
 	const struct inv_entry *inv = it->inv;
 	struct stat st;
 	struct stat_sig sig;
-	bool repo_changed = inv && strcmp(inv->hash, it->digest) != 0;
+	bool repo_changed = inv && !sha256_equal(&inv->hash, &it->digest);
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
@@ -233,7 +233,7 @@ static int observe_hardlink(struct observe *o, struct plan_item *it, int dfd, co
 	item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT,
 		 it->inv ? "differs from the image file"
 			 : "exists, was not created by bramble, and differs");
-	it->drift = it->inv && strcmp(it->inv->hash, it->digest) == 0;
+	it->drift = it->inv && sha256_equal(&it->inv->hash, &it->digest);
 	return 0;
 }
 
@@ -285,7 +285,7 @@ static int observe_symlink(struct plan_item *it, int dfd, const char *name)
 		return r;
 	if (strcmp(target, it->res->data) != 0) {
 		item_set(it, it->inv ? PLAN_UPDATE : PLAN_CONFLICT, "points elsewhere");
-		it->drift = it->inv && strcmp(it->inv->hash, it->digest) == 0;
+		it->drift = it->inv && sha256_equal(&it->inv->hash, &it->digest);
 		return 0;
 	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -398,27 +398,29 @@ static int observe_child(struct observe *o, struct plan_item *c, int gfd, struct
  */
 static int tree_children_init(struct plan_item *it, struct inv_entry *inv)
 {
-	size_t i, n = 0, cursor = 0;
+	struct child_walk w = {it->res, 0, 0};
+	const struct resource *cr;
+	size_t n = 0, cursor = 0, max = resource_n_children(it->res);
 	int r;
 
-	it->children = calloc(it->res->n_children ? it->res->n_children : 1, sizeof(*it->children));
+	it->children = calloc(max ? max : 1, sizeof(*it->children));
 	if (!it->children)
 		return -ENOMEM;
-	for (i = 0; i < it->res->n_children; i++) {
+	while ((cr = child_walk_next(&w)) != NULL) {
 		struct plan_item *c = &it->children[n];
 
-		if (it->res->children[i].type == RES_HARDLINK)
+		if (cr->type == RES_HARDLINK)
 			continue;
-		c->res = &it->res->children[i];
+		c->res = (struct resource *)(uintptr_t)cr;
 		c->inv = inv_child(inv, c->res->path, &cursor);
-		r = resource_digest(c->res, c->digest);
+		r = resource_digest(c->res, &c->digest);
 		if (r < 0)
 			return r;
 		item_set(c, PLAN_CREATE, "new generation");
 		n++;
 	}
 	it->n_children = n;
-	if (n < it->res->n_children) {
+	if (n < max) {
 		struct plan_item *v = realloc(it->children, (n ? n : 1) * sizeof(*v));
 
 		if (v)
@@ -449,11 +451,12 @@ static int observe_gen_children(struct observe *o, struct plan_item *it, int gfd
 				bool *drift, bool *fresh)
 {
 	struct sub_cache sc = {"", -1};
-	size_t i, k, n_items = it->n_children;
+	struct child_walk w = {it->res, 0, 0};
+	const struct resource *cr;
+	size_t k = 0, n_items = it->n_children;
 	int r = 0;
 
-	for (i = 0, k = 0; r == 0 && i < it->res->n_children; i++) {
-		const struct resource *cr = &it->res->children[i];
+	while (r == 0 && (cr = child_walk_next(&w)) != NULL) {
 		struct plan_item link, *c;
 
 		if (cr->type == RES_HARDLINK) {
@@ -556,7 +559,7 @@ static int observe_tree(struct observe *o, struct plan_item *it, int dfd, const 
 	if (strcmp(target, gbase) == 0)
 		return observe_tree_children(o, it);
 	if (it->inv) {
-		bool same = strcmp(it->inv->hash, it->digest) == 0;
+		bool same = sha256_equal(&it->inv->hash, &it->digest);
 
 		item_set(it, PLAN_UPDATE,
 			 same ? "points elsewhere (changed outside bramble)"
@@ -578,9 +581,9 @@ static int observe_item(struct observe *o, struct plan_item *it)
 	const char *name = NULL;
 	int dfd, r;
 
-	r = resource_digest(it->res, it->digest);
+	r = resource_digest(it->res, &it->digest);
 	if (r == 0 && it->res->type == RES_TREE)
-		r = tree_gendir_name(it->res->path, it->digest, &it->gendir);
+		r = tree_gendir_name(it->res->path, &it->digest, &it->gendir);
 	if (r < 0)
 		return r;
 	r = engine_parent_fd(o->e, it->res->root, it->res->path, false, &dfd, &name);

@@ -66,26 +66,42 @@ struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type
 	return r;
 }
 
-struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
-				       mode_t mode, const void *data, size_t len)
+static struct resource *add_file(struct resource_set *s, enum root_id root, const char *path,
+				 bool path_borrowed, mode_t mode, const void *data, size_t len)
 {
 	struct resource *r = len > UINT32_MAX ? NULL : set_push(s, RES_FILE, root, mode);
 
 	if (!r)
 		return NULL;
-	r->path = strdup(path);
+	r->path = path_borrowed ? (char *)(uintptr_t)path : strdup(path);
 	r->data = malloc(len + 1);
 	if (!r->path || !r->data) {
-		free(r->path);
+		if (!path_borrowed)
+			free(r->path);
 		free(r->data);
 		return NULL;
 	}
+	if (path_borrowed)
+		r->flags |= RES_F_BORROWED_PATH;
 	if (len)
 		memcpy(r->data, data, len);
 	r->data[len] = '\0';
 	r->len = len;
 	s->n++;
 	return r;
+}
+
+struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
+				       mode_t mode, const void *data, size_t len)
+{
+	return add_file(s, root, path, false, mode, data, len);
+}
+
+struct resource *resource_set_add_file_at(struct resource_set *s, enum root_id root,
+					  const char *path, mode_t mode, const void *data,
+					  size_t len)
+{
+	return add_file(s, root, path, true, mode, data, len);
 }
 
 int resource_tree_attach(struct resource *tree, struct resource_set *children)
@@ -109,6 +125,26 @@ int resource_tree_attach(struct resource *tree, struct resource_set *children)
 	children->v = NULL;
 	children->n = children->cap = 0;
 	return 0;
+}
+
+const struct resource *child_walk_next(struct child_walk *w)
+{
+	const struct resource *t = w->tree, *a, *b;
+	int c;
+
+	a = w->own < t->n_children ? &t->children[w->own] : NULL;
+	b = w->shared < t->n_shared ? &t->shared[w->shared] : NULL;
+	c = !a ? 1 : !b ? -1 : strcmp(a->path, b->path);
+	if (c <= 0)
+		w->own++;
+	if (c >= 0)
+		w->shared++;
+	return c <= 0 ? a : b;
+}
+
+size_t resource_n_children(const struct resource *tree)
+{
+	return (size_t)tree->n_children + tree->n_shared;
 }
 
 static int res_cmp(const void *a, const void *b)

@@ -62,7 +62,7 @@ enum res_flags {
 	RES_F_SECRET = 1 << 4,	      /* content holds a secret: plan shows "(secret)" */
 };
 
-/* Small fields first and narrow: a 10,000-node plan holds 190,000 of these. */
+/* Small fields first and narrow: a 10,000-node plan holds 70,000 of these. */
 struct resource {
 	uint8_t type;	    /* enum res_type */
 	uint8_t root;	    /* enum root_id */
@@ -73,11 +73,19 @@ struct resource {
 	uint16_t mode;	    /* permission bits */
 	uint32_t len;	    /* of data (a file's content is far below 4 GiB) */
 	uint32_t n_children;
+	uint32_t n_shared;
 	char *path;
 	char *data;
 	const char *owner;	   /* reconciler name (static string) */
 	const char *node;	   /* node name (owned by the manifest set) or NULL */
 	struct resource *children; /* RES_TREE only; paths relative to the tree */
+	/*
+	 * RES_TREE: children it shares with other trees, sorted, owned by whoever
+	 * made them (the image's boot files every node's tree links: 14 of a
+	 * node's 16 children, the same for each node of an image).  Walk a
+	 * tree's children with child_walk_next(), which merges the two lists.
+	 */
+	const struct resource *shared;
 	char *note;	    /* optional remark shown by plan, e.g. "exported to the subnet" */
 	const char *digest; /* precomputed content digest (borrowed), or NULL */
 };
@@ -99,6 +107,10 @@ struct resource_set {
  */
 struct resource *resource_set_add_file(struct resource_set *s, enum root_id root, const char *path,
 				       mode_t mode, const void *data, size_t len);
+/* The same, path not copied: it outlives the set (a string literal). */
+struct resource *resource_set_add_file_at(struct resource_set *s, enum root_id root,
+					  const char *path, mode_t mode, const void *data,
+					  size_t len);
 struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
 				  const char *path, mode_t mode, const char *data);
 /*
@@ -110,6 +122,19 @@ struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type
 					   const char *data);
 /* Children of a tree: same functions on a temporary set, then attach. */
 int resource_tree_attach(struct resource *tree, struct resource_set *children);
+
+/*
+ * The children of a tree in path order: its own merged with its shared ones
+ * (on a path both hold, its own).  Start with a zeroed walk whose tree is set;
+ * NULL after the last.
+ */
+struct child_walk {
+	const struct resource *tree;
+	size_t own, shared;
+};
+const struct resource *child_walk_next(struct child_walk *w);
+/* How many children a tree has, its own and its shared ones (an upper bound). */
+size_t resource_n_children(const struct resource *tree);
 /* Sort by (root, path); returns -EEXIST if two resources share a path. */
 int resource_set_sort(struct resource_set *s);
 void resource_set_release(struct resource_set *s);

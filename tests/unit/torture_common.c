@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "strpool.h"
 
 static void test_buf_limits(void **state)
 {
@@ -56,6 +57,77 @@ static void test_sha256(void **state)
 	assert_string_equal(hex,
 			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_not_equal(fnv1a64("a", 1), fnv1a64("b", 1));
+}
+
+/* One copy of each string, however many times it is asked for, across growth. */
+static void test_strpool(void **state)
+{
+	struct strpool pool = STRPOOL_INIT;
+	const char *first[1000];
+	char name[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "node-%zu", i);
+		first[i] = strpool_get(&pool, name);
+		assert_non_null(first[i]);
+		assert_string_equal(first[i], name);
+		assert_ptr_not_equal(first[i], name);
+	}
+	assert_int_equal(pool.n, 1000);
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "node-%zu", i);
+		assert_ptr_equal(strpool_get(&pool, name), first[i]);
+	}
+	assert_int_equal(pool.n, 1000);
+	assert_true(pool.cap >= 2000);
+	assert_string_equal(strpool_get(&pool, ""), "");
+	assert_ptr_equal(strpool_get(&pool, ""), strpool_get(&pool, ""));
+	strpool_release(&pool);
+	assert_null(pool.slot);
+	assert_int_equal(pool.n, 0);
+	strpool_release(&pool);
+}
+
+/* A digest kept as bytes: read from and written as its text exactly. */
+static void test_sha256_bytes(void **state)
+{
+	static const char *const bad[] = {
+		"ab",
+		"-", /* short; "-" is the inventory's, not a digest */
+		"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0",
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a",
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ag",
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015 d",
+	};
+	char hex[SHA256_HEX_LEN + 1], back[SHA256_HEX_LEN + 1];
+	struct sha256 a, b, none;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(sha256_hex("abc", 3, hex), 0);
+	assert_int_equal(sha256_from_hex(hex, &a), 0);
+	assert_true(a.set);
+	assert_int_equal(a.b[0], 0xba);
+	assert_int_equal(a.b[31], 0xad);
+	sha256_to_hex(&a, back);
+	assert_string_equal(back, hex);
+	assert_int_equal(sha256_sum("abc", 3, &b), 0);
+	assert_true(sha256_equal(&a, &b));
+	assert_int_equal(sha256_sum("abd", 3, &b), 0);
+	assert_false(sha256_equal(&a, &b));
+	assert_int_equal(sha256_from_hex("", &none), 0);
+	assert_false(none.set);
+	sha256_to_hex(&none, back);
+	assert_string_equal(back, "");
+	assert_false(sha256_equal(&a, &none));
+	assert_true(sha256_equal(&none, &none));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(sha256_from_hex(bad[i], &b), -EINVAL);
+		assert_false(b.set);
+	}
 }
 
 static char tmpdir[64];
@@ -299,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_buf_limits),
 		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_sha256_bytes),
+		cmocka_unit_test(test_strpool),
 		cmocka_unit_test_setup_teardown(test_dir_open_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_read_fifo, setup, teardown),

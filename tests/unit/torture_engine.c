@@ -318,6 +318,8 @@ static void test_inventory_line_edges(void **state)
 	struct buf b = BUF_INIT, why = BUF_INIT;
 	char want[1024], path[] = "a/.b c", kid_path[] = "config.txt", node[] = "node-1",
 			 gendir[] = ".b.0123456789abcdef";
+	/* Kept as 32 bytes, written as 64 lowercase hex digits. */
+	const char *hex = "00ff0123456789abcdef00ff0123456789abcdef00ff0123456789abcdef0a0b";
 	size_t i;
 
 	(void)state;
@@ -333,7 +335,7 @@ static void test_inventory_line_edges(void **state)
 		e.flags = i == 2 ? UINT_MAX : 0;
 		e.node = i ? node : NULL;
 		e.gendir = i ? gendir : NULL;
-		memcpy(e.hash, i ? "ab" : "", i ? 3 : 1);
+		assert_int_equal(sha256_from_hex(i ? hex : "", &e.hash), 0);
 		kid = e;
 		kid.type = RES_FILE;
 		kid.path = kid_path;
@@ -344,11 +346,11 @@ static void test_inventory_line_edges(void **state)
 		snprintf(want, sizeof(want),
 			 "T\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n"
 			 ">F\t%d\t%o\t%s\t%s\t%llu\t%lld\t%lld\t%u\t%u\t%s\t%s\t%lld\n",
-			 (int)e.root, (unsigned)e.mode, e.path, i ? "ab" : "-",
+			 (int)e.root, (unsigned)e.mode, e.path, i ? hex : "-",
 			 (unsigned long long)e.sig.ino, (long long)e.sig.size,
 			 (long long)e.sig.mtime_ns, e.act_delete, e.flags, i ? "node-1" : "-",
 			 i ? e.gendir : "-", (long long)e.sig.ctime_ns, (int)e.root,
-			 (unsigned)e.mode, kid.path, i ? "ab" : "-", (unsigned long long)e.sig.ino,
+			 (unsigned)e.mode, kid.path, i ? hex : "-", (unsigned long long)e.sig.ino,
 			 (long long)e.sig.size, (long long)e.sig.mtime_ns, e.act_delete, e.flags,
 			 i ? "node-1" : "-", i ? e.gendir : "-", (long long)e.sig.ctime_ns);
 		assert_string_equal(buf_str(&b), want);
@@ -364,12 +366,152 @@ static void test_inventory_line_edges(void **state)
 			assert_memory_equal(&inv.v[0].children[0].sig, &e.sig, sizeof(e.sig));
 			assert_int_equal(inv.v[0].mode, e.mode);
 			assert_int_equal(inv.v[0].flags, e.flags);
+			assert_true(sha256_equal(&inv.v[0].hash, &e.hash));
+			assert_true(sha256_equal(&inv.v[0].children[0].hash, &e.hash));
 		}
 		inventory_release(&inv);
 		buf_truncate(&why, 0);
 	}
 	buf_release(&b);
 	buf_release(&why);
+}
+
+/* A hash that is not 64 lowercase hex digits names its line and field. */
+static void test_inventory_bad_hash(void **state)
+{
+	struct inventory inv;
+	struct buf b = BUF_INIT, why = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(buf_adds(&b, "# bramble inventory 1\nF\t0\t644\tx\tab\t1\t2\t3\t0\t0\t-\t-"
+				      "\t4\n"),
+			 0);
+	memset(&inv, 0, sizeof(inv));
+	assert_int_equal(inventory_parse("t", b.data, b.len, &inv, &why), -EBADMSG);
+	assert_non_null(strstr(buf_str(&why), "t:2: bad hash \"ab\": expected a SHA-256"));
+	inventory_release(&inv);
+	buf_release(&b);
+	buf_release(&why);
+}
+
+/* An image's children of a tree, shared (struct resource, "shared"): sorted. */
+static struct resource shared_kids[4];
+
+static void shared_kids_init(void)
+{
+	static const struct {
+		enum res_type type;
+		const char *path, *data;
+	} k[] = {
+		{RES_FILE, "config.txt", "image's\n"},
+		{RES_HARDLINK, "kernel.img", "kernel.img"},
+		{RES_DIR, "overlays", NULL},
+		{RES_HARDLINK, "overlays/k.img", "kernel.img"},
+	};
+	size_t i;
+
+	memset(shared_kids, 0, sizeof(shared_kids));
+	for (i = 0; i < 4; i++) {
+		shared_kids[i].type = (uint8_t)k[i].type;
+		shared_kids[i].root = ROOT_TFTP;
+		shared_kids[i].mode = k[i].type == RES_DIR ? 0755 : 0644;
+		shared_kids[i].flags = RES_F_BORROWED | RES_F_BORROWED_PATH | RES_F_TREE_CHILD;
+		shared_kids[i].path = (char *)(uintptr_t)k[i].path;
+		shared_kids[i].data = (char *)(uintptr_t)k[i].data;
+		shared_kids[i].len = k[i].data ? (uint32_t)strlen(k[i].data) : 0;
+	}
+}
+
+/* A tree of two own children (config.txt over the image's) and shared_kids. */
+static struct resource *shared_tree(struct resource_set *s)
+{
+	struct resource_set kids = RESOURCE_SET_INIT;
+	struct resource *tree;
+
+	shared_kids_init();
+	resource_set_add_file(&kids, ROOT_TFTP, "overlays/x.dtbo", 0644, "X", 1);
+	resource_set_add_file_at(&kids, ROOT_TFTP, "config.txt", 0644, "v=1\n", 4);
+	tree = resource_set_add(s, RES_TREE, ROOT_TFTP, "1234abcd", 0755, NULL);
+	tree->node = "a";
+	tree->shared = shared_kids;
+	tree->n_shared = 4;
+	assert_int_equal(resource_tree_attach(tree, &kids), 0);
+	return tree;
+}
+
+/*
+ * A tree whose links are shared with other trees walks and digests as the
+ * same tree with its own copies (its generation does not change when the
+ * links become shared), and its own file wins over a shared one.
+ */
+static void test_shared_children_walk(void **state)
+{
+	static const char *const order[] = {"config.txt", "kernel.img", "overlays",
+					    "overlays/k.img", "overlays/x.dtbo"};
+	struct resource_set own = RESOURCE_SET_INIT, kids = RESOURCE_SET_INIT;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct child_walk w = {NULL, 0, 0};
+	const struct resource *c, *tree = shared_tree(&s);
+	struct resource *copies;
+	struct sha256 d1, d2;
+	size_t i;
+
+	(void)state;
+	resource_set_add(&kids, RES_HARDLINK, ROOT_TFTP, "kernel.img", 0644, "kernel.img");
+	resource_set_add(&kids, RES_DIR, ROOT_TFTP, "overlays", 0755, NULL);
+	resource_set_add(&kids, RES_HARDLINK, ROOT_TFTP, "overlays/k.img", 0644, "kernel.img");
+	resource_set_add_file(&kids, ROOT_TFTP, "overlays/x.dtbo", 0644, "X", 1);
+	resource_set_add_file(&kids, ROOT_TFTP, "config.txt", 0644, "v=1\n", 4);
+	copies = resource_set_add(&own, RES_TREE, ROOT_TFTP, "1234abcd", 0755, NULL);
+	assert_int_equal(resource_tree_attach(copies, &kids), 0);
+	assert_int_equal(resource_n_children(tree), 6);
+	w.tree = tree;
+	for (i = 0; (c = child_walk_next(&w)) != NULL; i++) {
+		assert_true(i < 5);
+		assert_string_equal(c->path, order[i]);
+		if (i == 0)
+			assert_string_equal(c->data, "v=1\n");
+	}
+	assert_int_equal(i, 5);
+	assert_int_equal(resource_digest(copies, &d1), 0);
+	assert_int_equal(resource_digest(tree, &d2), 0);
+	assert_true(d1.set);
+	assert_true(sha256_equal(&d1, &d2));
+	resource_set_release(&own);
+	resource_set_release(&s);
+}
+
+/* Applied, the shared links are the image's files, and nothing is left to do. */
+static void test_shared_children_apply(void **state)
+{
+	struct fixture *f = *state;
+	struct resource_set s = RESOURCE_SET_INIT;
+	struct engine *e = NULL;
+	struct plan *p;
+	struct stat a, b;
+	char p1[256], p2[256], *text;
+	size_t failed = 0;
+
+	shared_tree(&s);
+	assert_int_equal(resource_set_sort(&s), 0);
+	p = plan_of(f, &e, &s, ENGINE_ALLOW_EMPTY);
+	assert_int_equal(engine_apply(e, p, 0, &failed), 0);
+	assert_int_equal(failed, 0);
+	plan_free(p);
+	engine_free(e);
+	text = get(f->path[ROOT_TFTP], "1234abcd/config.txt");
+	assert_string_equal(text, "v=1\n");
+	free(text);
+	snprintf(p1, sizeof(p1), "%s/1234abcd/overlays/k.img", f->path[ROOT_TFTP]);
+	snprintf(p2, sizeof(p2), "%s/kernel.img", f->path[ROOT_IMAGES]);
+	assert_int_equal(stat(p1, &a), 0);
+	assert_int_equal(stat(p2, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	p = plan_of(f, &e, &s, ENGINE_ALLOW_EMPTY);
+	assert_int_equal(p->n_create + p->n_update + p->n_delete + p->n_conflict, 0);
+	plan_free(p);
+	engine_free(e);
+	resource_set_release(&s);
 }
 
 static void test_create_and_idempotent(void **state)
@@ -1009,6 +1151,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_renamed_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inventory_without_ctime, setup, teardown),
 		cmocka_unit_test(test_inventory_line_edges),
+		cmocka_unit_test(test_inventory_bad_hash),
+		cmocka_unit_test(test_shared_children_walk),
+		cmocka_unit_test_setup_teardown(test_shared_children_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_switch_deferred, setup, teardown),

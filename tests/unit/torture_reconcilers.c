@@ -151,11 +151,12 @@ static const struct resource *find(const struct resource_set *s, enum root_id ro
 
 static const struct resource *child(const struct resource *tree, const char *path)
 {
-	size_t i;
+	struct child_walk w = {tree, 0, 0};
+	const struct resource *c;
 
-	for (i = 0; i < tree->n_children; i++)
-		if (strcmp(tree->children[i].path, path) == 0)
-			return &tree->children[i];
+	while ((c = child_walk_next(&w)) != NULL)
+		if (strcmp(c->path, path) == 0)
+			return c;
 	return NULL;
 }
 
