@@ -16,11 +16,13 @@
 #   re-image the commit: Image url -> image B, root.generation 2; bramble
 #            apply, from its start to the last root renamed into place (and
 #            synced): wall and CPU; the image step's own lines from its log
+#   roots    bramble apply of root.generation 4 of the same image: the N
+#            roots alone (the image is in the store)
 #   floor    the same N copies of the extracted root with
 #            cp -a --reflink=auto, one after the other, then sync -f; and
 #            N/nproc at a time (xargs -P); the better of the two is the floor
-#   roots    bramble apply of root.generation 3 of the same image: the N
-#            roots alone (the image is in the store)
+#            (roots and floor: BENCH_REPEAT rounds, alternating, generation
+#            4, 6, 8 ...; the medians are compared)
 #   ratio    roots alone / floor, wall and CPU
 # and once, before: decompression of image B, xz -dc and xz -T0 -dc against
 # bramble's own "decompressed" line (ratio).
@@ -30,13 +32,16 @@
 # BENCH_NODES (default 100 on XFS), BENCH_EXT4_NODES (default 10: each root
 # is a full copy there, 2 x N x 250 MB of disk), BENCH_FS ("xfs ext4"),
 # BENCH_DIR (parent of the loop files, default /tmp), BENCH_KEEP=1,
-# BENCH_BASELINE=PATH (another bramble binary: its roots alone are timed too).
+# BENCH_BASELINE=PATH (another bramble binary: its roots alone are timed too),
+# BENCH_REPEAT (default 3: rounds of the roots alone and the floor, alternating;
+# the medians make the ratio).
 # Run as root (loop devices, mount namespaces, owners in the roots).
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 BRAMBLE=${BRAMBLE:-$src/build/controller/bramble}
 NODES=${BENCH_NODES:-100}
 EXT4_NODES=${BENCH_EXT4_NODES:-10}
+REPEAT=${BENCH_REPEAT:-3}
 FSES=${BENCH_FS:-xfs ext4}
 export PATH="$PATH:/usr/sbin:/sbin" LC_ALL=C.UTF-8
 img=${BENCH_IMAGE:-$(ls /var/cache/bramble-test/debian-node-*/debian-node.img.xz 2>/dev/null |
@@ -57,6 +62,8 @@ measure() {
 	CPU=$(echo "$t" | awk '{ printf "%.2f", $2 + $3 }')
 }
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
+# median N...: the middle one (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 row() { printf '  %-52s %s\n' "$1" "$2"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -103,7 +110,7 @@ num() { sed -n "s/.*$1 \([0-9.]*\) s.*/\1/p" "$w/log" | head -1; }
 
 # one_fs FS NODES: the cold apply, the re-image and the cp floor on a fresh FS.
 one_fs() {
-	local fs=$1 n=$2 m=$w/mnt out rd store i floor img_s roots
+	local fs=$1 n=$2 m=$w/mnt out rd store floor img_s roots
 	mkdir -p "$m"
 	truncate -s $((n * 300 * 2 + 6144))M "$w/fs.img"
 	if [ "$fs" = xfs ]; then
@@ -133,33 +140,42 @@ one_fs() {
 	row "          decompression / xz -dc, / xz -T0 -dc" \
 		"$(ratio "$DECOMP" "$xz1") / $(ratio "$DECOMP" "$xzt")"
 	row "          the $n roots (the rest)" "$roots s"
-	# The roots alone: root.generation 3 of the same image (already in the store).
-	rm -rf "$rd" "$out/nfs/.attic" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" 3 && sync
-	measure "$BRAMBLE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
-	local ow=$WALL oc=$CPU
-	row "roots     bramble apply of generation 3 alone, wall (CPU)" "$ow ($oc) s; load $(load)"
-	if [ -n "${BENCH_BASELINE:-}" ]; then # another bramble, e.g. an older commit's
-		rm -rf "$rd" "$out/nfs/.attic" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" 4 && sync
-		measure "$BENCH_BASELINE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
-		row "          the same with BENCH_BASELINE (generation 4)" "$WALL ($CPU) s; load $(load)"
-		bw=$WALL bc=$CPU
-	fi
-	# The floor: the same copies of the extracted root with cp.
+	# The roots alone (root.generation 3, 4, ... of the same image, already in
+	# the store) and the floor (the same copies of the extracted root with cp),
+	# BENCH_REPEAT rounds of each, alternating: the disk's own speed moves by a
+	# quarter between two runs a minute apart, so each figure is the median.
+	local k gen ows="" ocs="" bws="" bcs="" css="" cscs="" cpars="" ow oc cs csc cpar
 	store=$(ls -d "$out/images/sha256/$SHA_B/root")
-	rm -rf "$out/nfs/.attic" && mkdir -p "$m/cp" && sync
-	measure sh -c "for i in \$(seq 1 $n); do cp -a --reflink=auto '$store' '$m/cp/'\$i || exit; done; sync -f '$m/cp'"
-	local cs=$WALL csc=$CPU
-	row "floor     cp -a --reflink=auto x $n, one at a time, wall (CPU)" "$cs ($csc) s; load $(load)"
-	rm -rf "$m/cp" && mkdir -p "$m/cp" && sync
-	measure sh -c "seq 1 $n | xargs -P $(nproc) -I@ cp -a --reflink=auto '$store' '$m/cp/@' && sync -f '$m/cp'"
-	local cpar=$WALL cparc=$CPU
-	row "          the same, $(nproc) at a time, wall (CPU)" "$cpar ($cparc) s; load $(load)"
+	for k in $(seq 1 "$REPEAT"); do
+		gen=$((2 + 2 * k))
+		rm -rf "$rd" "$out/nfs/.attic" "$m/cp" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" "$gen" && sync
+		measure "$BRAMBLE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
+		row "roots     bramble apply of generation $gen alone, wall (CPU)" "$WALL ($CPU) s; load $(load)"
+		ows="$ows $WALL" ocs="$ocs $CPU"
+		if [ -n "${BENCH_BASELINE:-}" ]; then # another bramble, e.g. an older commit's
+			rm -rf "$rd" "$out/nfs/.attic" && repo "$rd" "$n" "$w/b.img.xz" "$SHA_B" $((gen + 1)) && sync
+			measure "$BENCH_BASELINE" apply --source "$rd" --root "$out" --set dhcp.testCommand=
+			row "          the same with BENCH_BASELINE (generation $((gen + 1)))" "$WALL ($CPU) s; load $(load)"
+			bws="$bws $WALL" bcs="$bcs $CPU"
+		fi
+		rm -rf "$out/nfs/.attic" && mkdir -p "$m/cp" && sync
+		measure sh -c "for i in \$(seq 1 $n); do cp -a --reflink=auto '$store' '$m/cp/'\$i || exit; done; sync -f '$m/cp'"
+		row "floor     cp -a --reflink=auto x $n, one at a time, wall (CPU)" "$WALL ($CPU) s; load $(load)"
+		css="$css $WALL" cscs="$cscs $CPU"
+		rm -rf "$m/cp" && mkdir -p "$m/cp" && sync
+		measure sh -c "seq 1 $n | xargs -P $(nproc) -I@ cp -a --reflink=auto '$store' '$m/cp/@' && sync -f '$m/cp'"
+		row "          the same, $(nproc) at a time, wall (CPU)" "$WALL ($CPU) s; load $(load)"
+		cpars="$cpars $WALL"
+	done
+	ow=$(median $ows) oc=$(median $ocs) cs=$(median $css) csc=$(median $cscs) cpar=$(median $cpars)
+	row "medians of $REPEAT: roots alone, wall (CPU)" "$ow ($oc) s"
+	row "          cp one at a time, wall (CPU); $(nproc) at a time, wall" "$cs ($csc) s; $cpar s"
 	floor=$(printf '%s\n%s\n' "$cs" "$cpar" | sort -n | head -1)
 	row "ratio     roots alone / floor, wall (target <= 1.2)" "$(ratio "$ow" "$floor")"
 	row "          roots alone / cp one at a time, CPU" "$(ratio "$oc" "$csc")"
 	if [ -n "${BENCH_BASELINE:-}" ]; then
-		row "          BENCH_BASELINE's roots / floor, wall" "$(ratio "$bw" "$floor")"
-		row "          BENCH_BASELINE's roots / cp one at a time, CPU" "$(ratio "$bc" "$csc")"
+		row "          BENCH_BASELINE's roots / floor, wall" "$(ratio "$(median $bws)" "$floor")"
+		row "          BENCH_BASELINE's roots / cp one at a time, CPU" "$(ratio "$(median $bcs)" "$csc")"
 	fi
 	row "          re-image / (xz -T0 -dc + floor), wall" \
 		"$(ratio "$rw" "$(echo "$xzt $floor" | awk '{ print $1 + $2 }')")"
@@ -169,8 +185,8 @@ one_fs() {
 	rm -f "$w/fs.img"
 }
 
-export -f one_fs repo measure ratio row load num
-export w BRAMBLE SHA_A SHA_B xz1 xzt TIMEFORMAT
+export -f one_fs repo measure ratio median row load num
+export w BRAMBLE SHA_A SHA_B xz1 xzt TIMEFORMAT REPEAT
 for fs in $FSES; do
 	n=$NODES
 	[ "$fs" = ext4 ] && n=$EXT4_NODES
