@@ -50,22 +50,6 @@ struct resource *resource_set_add(struct resource_set *s, enum res_type type, en
 	return r;
 }
 
-struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type type,
-					   enum root_id root, const char *path, mode_t mode,
-					   const char *data)
-{
-	struct resource *r = set_push(s, type, root, mode);
-
-	if (!r)
-		return NULL;
-	r->path = (char *)(uintptr_t)path;
-	r->data = (char *)(uintptr_t)data;
-	r->len = data ? strlen(data) : 0;
-	r->flags = RES_F_BORROWED | RES_F_BORROWED_PATH;
-	s->n++;
-	return r;
-}
-
 static struct resource *add_file(struct resource_set *s, enum root_id root, const char *path,
 				 bool path_borrowed, mode_t mode, const void *data, size_t len)
 {

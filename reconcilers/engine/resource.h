@@ -113,13 +113,6 @@ struct resource *resource_set_add_file_at(struct resource_set *s, enum root_id r
 					  size_t len);
 struct resource *resource_set_add(struct resource_set *s, enum res_type type, enum root_id root,
 				  const char *path, mode_t mode, const char *data);
-/*
- * Append a resource whose path (and data, if any) outlive the set and are
- * not copied: the image's file list, shared by every node's tree.
- */
-struct resource *resource_set_add_borrowed(struct resource_set *s, enum res_type type,
-					   enum root_id root, const char *path, mode_t mode,
-					   const char *data);
 /* Children of a tree: same functions on a temporary set, then attach. */
 int resource_tree_attach(struct resource *tree, struct resource_set *children);
 
