@@ -39,24 +39,27 @@ int sha256_update(struct sha256_ctx *c, const void *data, size_t len)
 	return 0;
 }
 
-int sha256_final_hex(struct sha256_ctx *c, char out[SHA256_HEX_LEN + 1])
+/* The digest's 32 bytes into d; releases the context. */
+static int sha256_final(struct sha256_ctx *c, struct sha256 *d)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 	int r = 0;
 
-	if (EVP_DigestFinal_ex(c->md, md, &n) != 1 || n != 32) {
+	memset(d, 0, sizeof(*d));
+	if (EVP_DigestFinal_ex(c->md, d->b, &n) != 1 || n != SHA256_LEN)
 		r = -EIO;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[SHA256_HEX_LEN] = '\0';
-out:
+	d->set = r == 0;
 	sha256_release(c);
+	return r;
+}
+
+int sha256_final_hex(struct sha256_ctx *c, char out[SHA256_HEX_LEN + 1])
+{
+	struct sha256 d;
+	int r = sha256_final(c, &d);
+
+	if (r == 0)
+		sha256_to_hex(&d, out);
 	return r;
 }
 
@@ -66,7 +69,8 @@ void sha256_release(struct sha256_ctx *c)
 	c->md = NULL;
 }
 
-int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
+/* One-shot digest of data into d. */
+static int digest_of(const void *data, size_t len, struct sha256 *d)
 {
 	struct sha256_ctx c;
 	int r;
@@ -79,7 +83,17 @@ int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
 		sha256_release(&c);
 		return r;
 	}
-	return sha256_final_hex(&c, out);
+	return sha256_final(&c, d);
+}
+
+int sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
+{
+	struct sha256 d;
+	int r = digest_of(data, len, &d);
+
+	if (r == 0)
+		sha256_to_hex(&d, out);
+	return r;
 }
 
 uint64_t fnv1a64(const void *data, size_t len)
@@ -95,26 +109,28 @@ uint64_t fnv1a64(const void *data, size_t len)
 	return h;
 }
 
+/* A lowercase hex digit's value, or -1 (uppercase too: a digest is written lowercase). */
+static int lower_hex(char c)
+{
+	return c >= 'A' && c <= 'F' ? -1 : hex_value(c);
+}
+
 int sha256_from_hex(const char *hex, struct sha256 *d)
 {
 	size_t i;
+	int hi, lo;
 
 	memset(d, 0, sizeof(*d));
 	if (!*hex)
 		return 0;
 	for (i = 0; i < SHA256_LEN; i++) {
-		int hi = hex[2 * i] >= 'A' && hex[2 * i] <= 'F' ? -1 : hex_value(hex[2 * i]);
-		int lo = hi < 0 || (hex[2 * i + 1] >= 'A' && hex[2 * i + 1] <= 'F')
-				 ? -1
-				 : hex_value(hex[2 * i + 1]);
-
-		if (lo < 0) {
-			memset(d, 0, sizeof(*d));
-			return -EINVAL;
-		}
+		hi = lower_hex(hex[2 * i]);
+		lo = hi < 0 ? -1 : lower_hex(hex[2 * i + 1]);
+		if (lo < 0)
+			break;
 		d->b[i] = (uint8_t)(hi << 4 | lo);
 	}
-	if (hex[SHA256_HEX_LEN]) {
+	if (i < SHA256_LEN || hex[SHA256_HEX_LEN]) {
 		memset(d, 0, sizeof(*d));
 		return -EINVAL;
 	}
@@ -136,10 +152,7 @@ void sha256_to_hex(const struct sha256 *d, char out[SHA256_HEX_LEN + 1])
 
 int sha256_sum(const void *data, size_t len, struct sha256 *d)
 {
-	char hex[SHA256_HEX_LEN + 1];
-	int r = sha256_hex(data, len, hex);
-
-	return r < 0 ? r : sha256_from_hex(hex, d);
+	return digest_of(data, len, d);
 }
 
 bool sha256_equal(const struct sha256 *a, const struct sha256 *b)

@@ -425,7 +425,12 @@ static int digest_hex(const struct resource *r, char out[SHA256_HEX_LEN + 1])
 int resource_digest(const struct resource *r, struct sha256 *out)
 {
 	char hex[SHA256_HEX_LEN + 1];
-	int q = digest_hex(r, hex);
+	int q;
+
+	/* A file's content straight to bytes; a tree's digest is made of texts. */
+	if (r->type == RES_FILE && !r->digest)
+		return sha256_sum(r->data ? r->data : "", r->len, out);
+	q = digest_hex(r, hex);
 
 	return q < 0 ? q : sha256_from_hex(hex, out);
 }
