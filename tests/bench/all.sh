@@ -9,7 +9,8 @@
 #            BENCH_CLI_NODES, BENCH_ROUNDS default 15): webhook -> served
 #            median, p90, worst; the daemon's no-op pass CPU
 #   reimage  bench_reimage.sh: decompression / xz -T0 -dc, the roots of a
-#            re-image / cp -a --reflink=auto on XFS and on ext4
+#            re-image / cp -a --reflink=auto on XFS and on ext4, and the whole
+#            re-image / the same work done with the standard tools
 #
 # Each part's own output is printed as it runs and kept in the scratch
 # directory; the ratios are gathered at the end.  The machine's load average
@@ -82,6 +83,8 @@ dec_t0=$(pick reimage "decompression / xz -dc, / xz -T0 -dc " 3)
 rx=$(pick_fs reimage "roots alone / floor, wall" 1) re=$(pick_fs reimage "roots alone / floor, wall" 2)
 rxc=$(pick_fs reimage "roots alone / cp one at a time, CPU" 1)
 rec=$(pick_fs reimage "roots alone / cp one at a time, CPU" 2)
+wx=$(pick_fs reimage "re-image / the same work with the tools, wall" 1)
+we=$(pick_fs reimage "re-image / the same work with the tools, wall" 2)
 
 echo
 echo "bench all: ratios at $nodes nodes (wall; CPU in brackets), load $load0 -> $(load)"
@@ -93,9 +96,10 @@ printf '  %-48s %s\n' "cold / bare writer, disk (target <= 1.3)" "$cfd ($cfdc)" 
 	"daemon no-op pass, CPU ms (target <= 50)" "$dnoop" \
 	"decompression / xz -T0 -dc (target <= 1.2)" "$dec_t0" \
 	"re-image roots / cp -a, XFS (target <= 1.2)" "$rx ($rxc)" \
-	"re-image roots / cp -a, ext4 (target <= 1.2)" "$re ($rec)"
+	"re-image roots / cp -a, ext4 (target <= 1.2)" "$re ($rec)" \
+	"whole re-image / the same with the tools, XFS, ext4" "$wx $we (1.2)"
 echo
-echo "| commit | date | load | cold/writer disk | cold/writer tmpfs | one/no-op disk | one/no-op tmpfs | webhook ms med/p90/worst | daemon no-op CPU ms | decomp/xz -T0 | roots/cp XFS | roots/cp ext4 |"
-echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
-echo "| $commit | $(date -u +%Y-%m-%d) | $load0 → $(load) | $cfd ($cfdc) | $cft ($cftc) | $ond ($ondc) | $ont ($ontc) | ${med%,}/${p90%,}/${worst%,} | $dnoop | $dec_t0 | $rx ($rxc) | $re ($rec) |"
+echo "| commit | date | load | cold/writer disk | cold/writer tmpfs | one/no-op disk | one/no-op tmpfs | webhook ms med/p90/worst | daemon no-op CPU ms | decomp/xz -T0 | roots/cp XFS | roots/cp ext4 | re-image/tools XFS, ext4 |"
+echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+echo "| $commit | $(date -u +%Y-%m-%d) | $load0 → $(load) | $cfd ($cfdc) | $cft ($cftc) | $ond ($ondc) | $ont ($ontc) | ${med%,}/${p90%,}/${worst%,} | $dnoop | $dec_t0 | $rx ($rxc) | $re ($rec) | $wx, $we |"
 echo "(logs of each part: $logs)"
