@@ -41,7 +41,6 @@ int pass_seal(struct pass *p)
 {
 	struct seal_input in;
 	struct seal_counts counts;
-	struct buf text = BUF_INIT;
 	const char *why = NULL;
 	int r;
 
@@ -58,7 +57,6 @@ int pass_seal(struct pass *p)
 	in.counts = &counts;
 	in.prev = p->delta ? &p->seal : NULL;
 	in.seal_writes = p->o->seal_writes;
-	in.text = p->o->sealed ? &text : NULL; /* the daemon keeps it parsed */
 	r = seal_write(p->engine, p->plan, &p->deps, &in, &why);
 	if (r == 0 && why)
 		log_debug("not sealing this pass: %s", why);
@@ -71,9 +69,8 @@ int pass_seal(struct pass *p)
 		const char *path[ROOT_COUNT];
 
 		pass_root_paths(p, path);
-		p->o->sealed(p->o->seal_check_ctx, path, p->state_fd, &text);
+		p->o->sealed(p->o->seal_check_ctx, path);
 	}
-	buf_release(&text);
 	return r < 0 ? r : 0;
 }
 

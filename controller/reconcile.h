@@ -59,12 +59,8 @@ struct pass_opts {
 	 */
 	bool (*seal_check)(void *ctx, const struct seal *s, const char *const *root_path,
 			   const struct seal_entry **ret_broken);
-	/*
-	 * Called when a pass has written a seal (with the roots' directories,
-	 * the state directory, where the pass still holds the lock, and the
-	 * seal's whole text, which the hook may take: buf_detach()).
-	 */
-	void (*sealed)(void *ctx, const char *const *root_path, int state_fd, struct buf *text);
+	/* Called when a pass has written a seal, with the roots' directories. */
+	void (*sealed)(void *ctx, const char *const *root_path);
 	/*
 	 * The daemon's seal, kept parsed between passes (watch.h): instead of
 	 * seal_read(), with its returns; when 1, s is lent for the pass (the

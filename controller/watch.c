@@ -125,13 +125,6 @@ static void seal_free(struct seal *s)
 	free(s);
 }
 
-static void text_drop(struct seal_watch *w)
-{
-	free(w->text);
-	w->text = NULL;
-	w->text_len = 0;
-}
-
 /* Forget the kept seal: the watch is no longer armed for a seal in memory. */
 static void kept_drop(struct seal_watch *w)
 {
@@ -148,7 +141,6 @@ void watch_close(struct seal_watch *w)
 	size_t i;
 
 	kept_drop(w);
-	text_drop(w);
 	dirs_clear(w);
 	free(w->dirs);
 	free(w->entries);
@@ -710,10 +702,9 @@ static void seal_sig(const struct stat *st, uint64_t sig[5])
 	sig[4] = (uint64_t)st->st_ctim.tv_sec * 1000000000 + (uint64_t)st->st_ctim.tv_nsec;
 }
 
-void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct buf *text)
+void watch_sealed(void *ctx, const char *const *root_path)
 {
 	struct seal_watch *w = ctx;
-	struct stat st;
 
 	if (w->fd < 0)
 		return;
@@ -721,12 +712,6 @@ void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct 
 		w->touched_all = true; /* watched for other roots: the full check */
 	roots_keep(w, root_path);
 	w->rearm = true;
-	/* The file is the one just written: the pass holds the lock any writer takes. */
-	text_drop(w);
-	if (text->len && fstatat(state_fd, SEAL_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		seal_sig(&st, w->text_sig);
-		w->text = buf_detach(text, &w->text_len);
-	}
 }
 
 /*
@@ -762,31 +747,6 @@ static int kept_read(struct seal_watch *w, int state_fd, struct buf *why, struct
 		if (memcmp(sa, sb, sizeof(sa)) == 0)
 			memcpy(w->kept_sig, sa, sizeof(sa));
 	}
-	w->kept = s;
-	return 1;
-}
-
-/* kept_read() of the text a pass handed over (watch_sealed). */
-static int kept_text(struct seal_watch *w, struct seal **ret_old)
-{
-	struct seal *s = calloc(1, sizeof(*s));
-	int r;
-
-	*ret_old = w->kept;
-	w->kept = NULL;
-	kept_drop(w);
-	if (!s) {
-		text_drop(w);
-		return -ENOMEM;
-	}
-	r = seal_parse_text(w->text, w->text_len, s, NULL); /* s owns the text now */
-	w->text = NULL;
-	w->text_len = 0;
-	if (r <= 0) {
-		free(s);
-		return r;
-	}
-	memcpy(w->kept_sig, w->text_sig, sizeof(w->kept_sig));
 	w->kept = s;
 	return 1;
 }
@@ -985,7 +945,6 @@ bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 	if (w->fd < 0 || (sealed_pass && !w->rearm))
 		return false; /* the check before the pass armed the watch, or could not */
 	if (!w->rearm) {      /* the pass wrote no seal: what it did is no news */
-		text_drop(w);
 		watch_read(w);
 		w->armed = w->dirty = false;
 		kept_drop(w); /* it removed the seal, or failed before it: read it again */
@@ -1003,7 +962,7 @@ bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 		kept_drop(w);
 		return false;
 	}
-	r = w->text ? kept_text(w, &old) : kept_read(w, fd, NULL, &old);
+	r = kept_read(w, fd, NULL, &old);
 	w->armed = false;
 	if (r > 0)
 		rearm_kept(w, old, was_armed);

@@ -20,10 +20,10 @@
  * watch.maxWatches of them, and a table of the seal's paths' hashes.
  *
  * The daemon also keeps the seal parsed between passes (watch_seal_load):
- * the text a pass wrote is handed over (watch_sealed) and parsed after the
- * pass's log line, and the next pass uses it while the file on disk has the
- * signature taken right after it was written (device, inode, size, mtime,
- * ctime; under the pass lock, which any other writer of the seal takes).
+ * the seal a pass wrote is read again and parsed after the pass's log line
+ * (watch_rearm, once the pass's own memory is given back: a pass never holds
+ * two seals' texts), and the next pass uses it while the file on disk has
+ * the signature it had when it was read (device, inode, size, mtime, ctime).
  * Crash safety is that of the file, which is written as before (last in the
  * pass, reconcile.c, renamed into place): the copy in memory only saves
  * reading it, and a file written, replaced or removed by anyone else is read
@@ -86,10 +86,6 @@ struct seal_watch {
 	struct seal *kept;
 	uint64_t kept_sig[5];
 	bool armed_kept;
-	/* The text of the seal a pass wrote (watch_sealed), to parse after it. */
-	char *text;
-	size_t text_len;
-	uint64_t text_sig[5];
 	char *root_path[8];
 	bool armed, dirty, incomplete, rearm, drop;
 	bool pending;	   /* the new seal did not hold when armed: a pass is due at once */
@@ -119,10 +115,10 @@ bool watch_check(void *ctx, const struct seal *s, const char *const *root_path,
  */
 int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why);
 /*
- * pass_opts.sealed: a pass wrote a seal; watch_rearm() parses its text (taken
- * from text) and arms it after the pass.
+ * pass_opts.sealed: a pass wrote a seal; watch_rearm() reads it and arms it
+ * after the pass.
  */
-void watch_sealed(void *ctx, const char *const *root_path, int state_fd, struct buf *text);
+void watch_sealed(void *ctx, const char *const *root_path);
 /*
  * After a pass: one that wrote a seal has it read (and kept) and the watch
  * armed for it: incrementally when the watch was armed for the seal the pass

@@ -96,9 +96,7 @@ static int64_t ts_ns(const struct timespec *t)
 /* ------------------------------------------------------------------ write */
 
 struct sealer {
-	struct buf out; /* flushed to out_fd as it fills: a seal is not held whole, */
-	size_t flushed; /* unless kept (seal_input.text): then out holds it all */
-	bool keep;
+	struct buf out; /* flushed to out_fd as it fills: a seal is never held whole */
 	int out_fd;
 	const int *fd;	  /* per root */
 	char **link_dirs; /* "<root>:<dir>" of each directory of links recorded */
@@ -114,13 +112,10 @@ static int sealer_flush(struct sealer *s, bool all)
 {
 	int r;
 
-	if (!all && s->out.len - s->flushed < SEAL_CHUNK)
+	if (!all && s->out.len < SEAL_CHUNK)
 		return 0;
-	r = write_all(s->out_fd, s->out.data + s->flushed, s->out.len - s->flushed);
-	if (s->keep)
-		s->flushed = s->out.len;
-	else
-		buf_truncate(&s->out, 0);
+	r = write_all(s->out_fd, s->out.data, s->out.len);
+	buf_truncate(&s->out, 0);
 	return r;
 }
 
@@ -534,7 +529,6 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		return r;
 	memset(&s, 0, sizeof(s));
 	s.out = (struct buf)BUF_INIT;
-	s.keep = in->text != NULL;
 	s.fd = e->root_fd;
 	/* A pass that wrote: its writes ended now; the clock must pass it (below). */
 	s.racy_after_ns = written ? now_ns(CLOCK_REALTIME) : now_ns(CLOCK_REALTIME) - RACY_NS;
@@ -552,11 +546,6 @@ int seal_write(struct engine *e, const struct plan *p, const struct seal_deps *d
 		r = atomic_commit(&af);
 	else
 		atomic_abort(&af);
-	if (r == 0 && !s.why && s.keep) { /* the whole text, for the caller */
-		buf_release(in->text);
-		*in->text = s.out;
-		s.out = (struct buf)BUF_INIT;
-	}
 	if (s.why && ret_why)
 		*ret_why = s.why;
 	for (i = 0; i < s.n_link_dirs; i++)

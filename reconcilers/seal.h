@@ -134,9 +134,6 @@ struct seal_input {
 	/* A full pass that applied changes: seal what it wrote as a delta pass
 	 * does (one clock tick), what it found in place by the one-second rule. */
 	bool seal_writes;
-	/* Not NULL: the seal's whole text is left in it when written (the
-	 * daemon parses it, seal_parse_text(), instead of reading the file). */
-	struct buf *text;
 };
 
 /*
