@@ -217,7 +217,7 @@ one_fs() {
 	# has not touched for a while, and on this VM (virtio-balloon with free
 	# page reporting) that alone makes the same copies take twice as long
 	# (docs/benchmarks.md, session 13).
-	local wfs="" wbs="" k2 x
+	local wfs="" wbs="" k2 x i
 	for k2 in $(seq 1 "$REPEAT"); do
 		for x in $([ $((k2 % 2)) = 1 ] && echo "tools bramble" || echo "bramble tools"); do
 			rm -rf "$m/cp" "$m/wf" "$out/nfs/.attic" && sync

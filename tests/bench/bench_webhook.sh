@@ -25,7 +25,8 @@
 #   default /tmp), BENCH_KEEP=1 (keep the scratch directory), BENCH_ROUNDS
 #   (default 25), BENCH_SIZES (default "1000 10000"), BENCH_LATENCY_NODES
 #   (default 1000), BENCH_RSS_PASSES (default 100; 0: no RSS loop) and
-#   BENCH_RSS_NODES (default 1000): the daemon's RSS sampled every 10 passes.
+#   BENCH_RSS_NODES (default 1000): the daemon's RSS sampled every 10 passes,
+#   and its peak (VmHWM) of the start and, reset after it, of the passes after.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 bramble=
