@@ -185,6 +185,22 @@ static struct watch_dir *dir_by_wd(struct seal_watch *w, int wd)
 	return NULL;
 }
 
+/* The tag of a sealed path's hash in the table: its high half, never 0 (an empty slot). */
+static uint32_t entry_tag(uint64_t h)
+{
+	return (uint32_t)(h >> 32) ? (uint32_t)(h >> 32) : 1;
+}
+
+/* A hash of an entry's record: its kind, inode, size, times and mode. */
+static uint32_t entry_sig(const struct seal_entry *e)
+{
+	uint64_t v[5] = {e->ino, e->size, e->mtime_ns, e->ctime_ns,
+			 (uint64_t)e->mode << 8 | (unsigned char)e->kind};
+	uint64_t h = fnv_add(FNV_OFFSET, v, sizeof(v));
+
+	return (uint32_t)(h ^ h >> 32);
+}
+
 /* Whether h may be a sealed path's (a collision of the tag only makes an event count). */
 static bool entry_known(const struct seal_watch *w, uint64_t h)
 {
@@ -192,8 +208,8 @@ static bool entry_known(const struct seal_watch *w, uint64_t h)
 
 	if (!w->entries_size)
 		return false;
-	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask)
-		if (w->entries[i].tag == (uint32_t)(h >> 32))
+	for (i = h & mask; w->entries[i].tag; i = (i + 1) & mask)
+		if (w->entries[i].tag == entry_tag(h))
 			return true;
 	return false;
 }
@@ -363,9 +379,9 @@ static int entries_build(const struct seal *s, struct watch_entry **ret, size_t 
 		if (e->root >= ROOT_COUNT)
 			continue;
 		h = path_hash(e->root, NULL, e->path);
-		for (k = h & (size - 1); t[k].i1; k = (k + 1) & (size - 1))
+		for (k = h & (size - 1); t[k].tag; k = (k + 1) & (size - 1))
 			;
-		t[k] = (struct watch_entry){(uint32_t)(h >> 32), (uint32_t)i + 1};
+		t[k] = (struct watch_entry){entry_tag(h), entry_sig(e)};
 	}
 	*ret = t;
 	*ret_size = size;
@@ -386,22 +402,27 @@ static int entries_index(struct seal_watch *w, const struct seal *s)
 	return 0;
 }
 
-/* The entry of o (the seal w->entries indexes) at e's path, or NULL. */
-static const struct seal_entry *entry_was(const struct seal_watch *w, const struct seal *o,
-					  const struct seal_entry *e, uint64_t h)
+/*
+ * Whether the armed seal recorded e's path (hash h) as e records it.  The
+ * table keeps a hash of each path and of its record, not the seal: the
+ * re-arm frees the seal it was armed for before it reads the new one (two
+ * whole seals at once were 45 MB at 10,000 nodes).  A collision of both
+ * hashes (2^-32 for a path whose record changed) skips its check at the
+ * re-arm; its directory is watched already (the same path), so an outside
+ * change since the pass is still an event.
+ */
+static bool entry_recorded(const struct seal_watch *w, const struct seal_entry *e, uint64_t h)
 {
 	size_t mask = w->entries_size - 1, i;
+	uint32_t tag = entry_tag(h), sig;
 
 	if (!w->entries_size)
-		return NULL;
-	for (i = h & mask; w->entries[i].i1; i = (i + 1) & mask) {
-		const struct seal_entry *was = &o->entries[w->entries[i].i1 - 1];
-
-		if (w->entries[i].tag == (uint32_t)(h >> 32) && was->root == e->root &&
-		    strcmp(was->path, e->path) == 0)
-			return was;
-	}
-	return NULL;
+		return false;
+	sig = entry_sig(e);
+	for (i = h & mask; w->entries[i].tag; i = (i + 1) & mask)
+		if (w->entries[i].tag == tag && w->entries[i].sig == sig)
+			return true;
+	return false;
 }
 
 /* The hash of a watched directory's place: its root and relative path. */
@@ -715,21 +736,17 @@ void watch_sealed(void *ctx, const char *const *root_path)
 }
 
 /*
- * Read the seal in state_fd and keep it (as seal_read() returns); the seal
- * kept before is *ret_old (the caller frees it), or freed.  The file's
+ * Read the seal in state_fd and keep it (as seal_read() returns), the seal
+ * kept before freed first (the daemon never holds two).  The file's
  * signature is kept only when it did not change while it was read.
  */
-static int kept_read(struct seal_watch *w, int state_fd, struct buf *why, struct seal **ret_old)
+static int kept_read(struct seal_watch *w, int state_fd, struct buf *why)
 {
 	struct seal *s = calloc(1, sizeof(*s));
 	struct stat a, b;
 	bool have_a;
 	int r;
 
-	if (ret_old) {
-		*ret_old = w->kept;
-		w->kept = NULL;
-	}
 	kept_drop(w);
 	if (!s)
 		return -ENOMEM;
@@ -766,18 +783,12 @@ int watch_seal_load(void *ctx, int state_fd, struct seal *s, struct buf *why)
 	}
 	seal_sig(&st, sig);
 	if (!w->kept || memcmp(sig, w->kept_sig, sizeof(sig)) != 0) {
-		r = kept_read(w, state_fd, why, NULL);
+		r = kept_read(w, state_fd, why);
 		if (r <= 0)
 			return r;
 	}
 	*s = *w->kept;
 	return 1;
-}
-
-static bool entry_same(const struct seal_entry *a, const struct seal_entry *b)
-{
-	return a->kind == b->kind && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns && a->mode == b->mode;
 }
 
 /* Drop the watches of directories removed or moved (an event said so). */
@@ -794,11 +805,11 @@ static int dirs_drop_gone(struct seal_watch *w)
 }
 
 /*
- * The entries of s whose record differs from the one in o, or whose path an
- * event named, into a new array *ret (*ret_n of them).
+ * The entries of s whose record differs from the armed seal's (w->entries),
+ * or whose path an event named, into a new array *ret (*ret_n of them).
  */
-static int entries_changed(struct seal_watch *w, const struct seal *o, const struct seal *s,
-			   struct seal_entry **ret, size_t *ret_n)
+static int entries_changed(struct seal_watch *w, const struct seal *s, struct seal_entry **ret,
+			   size_t *ret_n)
 {
 	struct seal_entry *v = NULL;
 	size_t i, n = 0, cap = 0;
@@ -808,9 +819,8 @@ static int entries_changed(struct seal_watch *w, const struct seal *o, const str
 	for (i = 0; i < s->n_entries; i++) {
 		const struct seal_entry *e = &s->entries[i];
 		uint64_t h = path_hash(e->root, NULL, e->path);
-		const struct seal_entry *was = e->root < ROOT_COUNT ? entry_was(w, o, e, h) : NULL;
 
-		if (was && entry_same(was, e) && !touched(w, h))
+		if (e->root < ROOT_COUNT && entry_recorded(w, e, h) && !touched(w, h))
 			continue;
 		if (n == cap) {
 			struct seal_entry *nv;
@@ -854,14 +864,14 @@ static int entries_watch(struct seal_watch *w, const struct seal_entry *v, size_
 }
 
 /*
- * Arm the watch for s, the new seal of a pass, when it was armed for o, the
- * one the pass started from, and every event since named its path (watch.h):
- * check and watch only the paths whose record changed or an event named.
+ * Arm the watch for s, the new seal of a pass, when it was armed for the one
+ * the pass started from (w->entries holds its records), and every event since
+ * named its path (watch.h): check and watch only the paths whose record
+ * changed or an event named.
  * Returns 1 (the seal holds; *ret_broken otherwise), 0 (it does not), or
  * -errno (then the full check must arm it).
  */
-static int arm_delta(struct seal_watch *w, const struct seal *o, const struct seal *s,
-		     const char **ret_broken)
+static int arm_delta(struct seal_watch *w, const struct seal *s, const char **ret_broken)
 {
 	const struct seal_entry *broken = NULL;
 	struct seal check;
@@ -872,7 +882,7 @@ static int arm_delta(struct seal_watch *w, const struct seal *o, const struct se
 	watch_read(w); /* the pass's own events, and any other since the arm */
 	if (w->touched_all)
 		return -ESTALE;
-	r = entries_changed(w, o, s, &v, &n);
+	r = entries_changed(w, s, &v, &n);
 	if (r == 0)
 		r = entries_watch(w, v, n);
 	if (r == 0)
@@ -903,11 +913,11 @@ static int arm_delta(struct seal_watch *w, const struct seal *o, const struct se
 
 /*
  * Arm the watch for the kept seal, the one a pass just wrote: by its
- * difference from old when the watch was armed for old (was_armed), else by a
- * full check; a seal that does not hold asks for a pass at once, three times
- * in a row at the most.
+ * difference from the records of the seal the pass started from when the
+ * watch was armed for it (was_armed), else by a full check; a seal that does
+ * not hold asks for a pass at once, three times in a row at the most.
  */
-static void rearm_kept(struct seal_watch *w, const struct seal *old, bool was_armed)
+static void rearm_kept(struct seal_watch *w, bool was_armed)
 {
 	const struct seal_entry *broken = NULL;
 	const char *broken_path = NULL;
@@ -918,7 +928,7 @@ static void rearm_kept(struct seal_watch *w, const struct seal *old, bool was_ar
 
 	for (i = 0; i < ROOT_COUNT; i++)
 		path[i] = w->root_path[i];
-	r = was_armed && old ? arm_delta(w, old, w->kept, &broken_path) : -ESTALE;
+	r = was_armed ? arm_delta(w, w->kept, &broken_path) : -ESTALE;
 	if (r < 0) {
 		holds = watch_arm(w, w->kept, path, &broken);
 		broken_path = broken ? broken->path : NULL;
@@ -938,7 +948,6 @@ static void rearm_kept(struct seal_watch *w, const struct seal *old, bool was_ar
 
 bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 {
-	struct seal *old = NULL;
 	bool was_armed;
 	int fd, r;
 
@@ -962,11 +971,12 @@ bool watch_rearm(struct seal_watch *w, const char *state_dir, bool sealed_pass)
 		kept_drop(w);
 		return false;
 	}
-	r = kept_read(w, fd, NULL, &old);
+	/* The seal the pass started from is freed before the new one is read:
+	 * the table of its records (w->entries) is what the re-arm compares. */
+	r = kept_read(w, fd, NULL);
 	w->armed = false;
 	if (r > 0)
-		rearm_kept(w, old, was_armed);
-	seal_free(old);
+		rearm_kept(w, was_armed);
 	close(fd);
 	return false;
 }

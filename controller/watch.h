@@ -17,18 +17,21 @@
  * watch.fullCheck (default 1 h) in any case, so that an edit inotify cannot
  * report (another machine writing a network file system, a bug) is repaired
  * within that time.  Memory: one watch and one path per directory, at most
- * watch.maxWatches of them, and a table of the seal's paths' hashes.
+ * watch.maxWatches of them, and a table of the seal's paths' hashes with a
+ * hash of each path's record (8 bytes a path).
  *
  * The daemon also keeps the seal parsed between passes (watch_seal_load):
  * the seal a pass wrote is read again and parsed after the pass's log line
- * (watch_rearm, once the pass's own memory is given back: a pass never holds
- * two seals' texts), and the next pass uses it while the file on disk has
+ * (watch_rearm, once the pass's own memory is given back, and once the seal
+ * the pass started from is freed: the daemon never holds two seals), and the
+ * next pass uses it while the file on disk has
  * the signature it had when it was read (device, inode, size, mtime, ctime).
  * Crash safety is that of the file, which is written as before (last in the
  * pass, reconcile.c, renamed into place): the copy in memory only saves
  * reading it, and a file written, replaced or removed by anyone else is read
  * again (or is no seal).  The re-arm after a pass that wrote a seal starts
- * from the seal the watch was armed for: a path whose record is unchanged and
+ * from the seal the watch was armed for (the table's hash of each record): a
+ * path whose record is unchanged and
  * that no event named since the arm cannot have changed (an event would have
  * named it), so only the paths the pass wrote and those events named are
  * stat-ed and their directories watched; a removed directory's watch is
@@ -70,8 +73,8 @@ struct seal_watch {
 	size_t *by_path; /* open addressing over dirs: index + 1, 0 empty */
 	size_t by_path_size;
 	struct watch_entry {  /* 8 bytes: 130,000 of them at 10,000 nodes */
-		uint32_t tag; /* the high half of a sealed path's hash (root, path) */
-		uint32_t i1;  /* its entry in the armed seal, + 1; 0 empty */
+		uint32_t tag; /* the high half of a sealed path's hash (root, path); 0 empty */
+		uint32_t sig; /* a hash of its record in the armed seal (watch.c) */
 	} * entries;
 	size_t entries_size;
 	/* The hashes of the sealed paths events named since the watch was armed
