@@ -787,7 +787,7 @@ static void boot_after_pass(struct daemon *d, const struct pass_result *res)
 
 	if (!d->boot)
 		return;
-	if (!res->nodes_same) /* 10,000 nodes: a 2 MB nodes.json to parse */
+	if (!res->nodes_same) /* 10,000 nodes: a 2.8 MB nodes.json to read */
 		boot_follow_refresh_known(d->boot);
 	else /* rewritten, the same nodes: the next pass need not parse it */
 		boot_follow_known_same(d->boot);
@@ -829,10 +829,9 @@ static long run_pass(struct daemon *d, enum trigger t)
 	log_pass(t, &res, d->failures ? delay : -1);
 	reply_pass(d, &res, start);
 	/* After the log line: the served files are in place, this is bookkeeping.
-	 * The pass's memory goes back first, so that the re-arm's two seals (the
-	 * one armed and the one the pass wrote, read again) are not on top of
-	 * it: at 10,000 nodes the peak of a delta pass 88 -> 77 MB with the seal
-	 * no longer kept whole in memory as it is written (docs/benchmarks.md). */
+	 * The pass's memory goes back first, so that the seal the pass wrote,
+	 * read again by the re-arm (after it frees the one the pass started
+	 * from), is not on top of it (docs/benchmarks.md, sessions 13 and 14). */
 	malloc_trim(0);
 	if (watch_rearm(&d->watch, d->cfg->state_dir, res.kind == PASS_KIND_SEALED) &&
 	    res.outcome == PASS_APPLIED && delay > WATCH_SETTLE_MS)

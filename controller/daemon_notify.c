@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "diag_log.h"
+#include "json_each.h"
 #include "log.h"
 #include "status.h"
 #include "webhook.h"
@@ -229,23 +230,33 @@ out:
 	buf_release(&msg);
 }
 
+struct name_find {
+	const char *serial;
+	char *ret;
+	size_t size;
+};
+
+static int name_match(void *ctx, const json_t *o)
+{
+	struct name_find *f = ctx;
+	const char *s = json_string_value(json_object_get(o, "serial"));
+	const char *name = json_string_value(json_object_get(o, "name"));
+
+	if (!s || !name || strcmp(s, f->serial) != 0)
+		return 0;
+	if (!f->ret[0])
+		snprintf(f->ret, f->size, "%s", name);
+	return 0;
+}
+
 void notify_node_name(const char *data, size_t len, const char *serial, char *ret, size_t size)
 {
-	json_t *nodes = json_loadb(data, len, 0, NULL), *o;
-	size_t i;
+	struct name_find f = {serial, ret, size};
 
 	ret[0] = '\0';
-	json_array_foreach(nodes, i, o)
-	{
-		const char *s = json_string_value(json_object_get(o, "serial"));
-		const char *name = json_string_value(json_object_get(o, "name"));
-
-		if (s && name && strcmp(s, serial) == 0) {
-			snprintf(ret, size, "%s", name);
-			break;
-		}
-	}
-	json_decref(nodes);
+	/* A node at a time (json_each.h); a damaged file names no node. */
+	if (json_each(data, len, name_match, &f) != 0)
+		ret[0] = '\0';
 }
 
 /* The name of the node with this serial in nodes.json (the last applied pass's), or "". */

@@ -653,6 +653,53 @@ static void test_known_strict(void **state)
 	assert_int_equal(harness_run("rm -rf '%s'", dir), 0);
 }
 
+/*
+ * nodes.json read a node at a time (json_each.h): a file cut short is no
+ * list of nodes, and the known nodes stay those of the last whole one.
+ */
+static void test_known_damaged(void **state)
+{
+	char dir[] = "/tmp/torture_bootwatch.XXXXXX", path[300], log[300];
+	struct bramble_config cfg;
+	struct boot_follow *f = NULL;
+	json_t *doc;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/nodes.json", dir);
+	snprintf(log, sizeof(log), "%s/dnsmasq.log", dir);
+	append(path, "[{\"serial\":\"2345bcde\",\"ip\":\"10.99.0.43\"}]", "w");
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg.state_dir, dir), 0);
+	assert_int_equal(config_set(&cfg.tftp_root, ROOT), 0);
+	assert_int_equal(config_set(&cfg.dhcp_log_file, log), 0);
+	assert_int_equal(boot_follow_open(&cfg, &f), 0);
+	/* Replaced by a file cut short that names another node first. */
+	append(path, "[{\"serial\":\"1234abcd\",\"ip\":\"10.99.0.42\"},{\"serial\":\"34", "w");
+	boot_follow_refresh_known(f);
+	append(log,
+	       "Dec  5 07:56:09 dnsmasq-tftp[1]: sent " ROOT "/bootcode.bin to 10.99.0.42\n"
+	       "Dec  5 07:56:09 dnsmasq-tftp[1]: sent " ROOT "/bootcode.bin to 10.99.0.43\n",
+	       "w");
+	assert_true(boot_follow_poll(f, NOW));
+	doc = bootwatch_to_json(boot_follow_table(f));
+	assert_null(json_object_get(json_object_get(doc, "nodes"), "1234abcd"));
+	assert_string_equal(str(node_of(doc, "2345bcde"), "stage"), "firmware");
+	json_decref(doc);
+	/* Whole again: the new list is taken. */
+	append(path, "[{\"serial\":\"1234abcd\",\"ip\":\"10.99.0.42\"}]", "w");
+	boot_follow_refresh_known(f);
+	append(log, "Dec  5 07:56:10 dnsmasq-tftp[1]: sent " ROOT "/bootcode.bin to 10.99.0.42\n",
+	       "a");
+	assert_true(boot_follow_poll(f, NOW));
+	doc = bootwatch_to_json(boot_follow_table(f));
+	assert_string_equal(str(node_of(doc, "1234abcd"), "stage"), "firmware");
+	json_decref(doc);
+	boot_follow_close(f);
+	config_release(&cfg);
+	assert_int_equal(harness_run("rm -rf '%s'", dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,7 +710,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_flood),	cmocka_unit_test(test_neighbour),
 		cmocka_unit_test(test_follow),		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_empty_file_name), cmocka_unit_test(test_known_strict),
-		cmocka_unit_test(test_ten_thousand),
+		cmocka_unit_test(test_known_damaged),	cmocka_unit_test(test_ten_thousand),
 	};
 
 	setenv("TZ", "UTC", 1);

@@ -21,7 +21,10 @@
 #include <cmocka.h>
 
 #include "bootwatch.h"
+#include "buf.h"
 #include "config.h"
+#include "daemon_notify.h"
+#include "json_each.h"
 #include "notify.h"
 
 static json_t *body_of(enum notify_format f, const struct notify_event *ev)
@@ -474,6 +477,86 @@ static void test_queue_full_and_stop(void **state)
 	close(fd);
 }
 
+static int count_elems(void *ctx, const json_t *elem)
+{
+	int *n = ctx;
+
+	(void)elem;
+	return ++*n == 100 ? 7 : 0; /* the hundredth stops the walk */
+}
+
+/*
+ * json_each(): each element of an array, whatever its type, and nothing of
+ * a text that is not one whole array (the elements before the fault are
+ * seen, so a caller keeps none of them).
+ */
+static void test_json_each(void **state)
+{
+	static const struct {
+		const char *text;
+		int ret, n;
+	} cases[] = {
+		{"[]", 0, 0},
+		{" \n[ ]\r\n", 0, 0},
+		{"[{\"a\":1}]", 0, 1},
+		{"[1,\"x\" , true,null,[2,3],{\"b\":[]}]\n", 0, 6},
+		{"[1,2,]", -EBADMSG, 2},
+		{"[1 2]", -EBADMSG, 1},
+		{"[1,2", -EBADMSG, 2},
+		{"[1,2] x", -EBADMSG, 2},
+		{"[1,2][3]", -EBADMSG, 2},
+		{"[{\"a\":1},{\"b\":", -EBADMSG, 1},
+		{"{\"a\":1}", -EBADMSG, 0},
+		{"", -EBADMSG, 0},
+		{"[", -EBADMSG, 0},
+		{"[,1]", -EBADMSG, 0},
+		{"[nul]", -EBADMSG, 0},
+	};
+	struct buf big = BUF_INIT;
+	size_t i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = 0;
+		assert_int_equal(json_each(cases[i].text, strlen(cases[i].text), count_elems, &n),
+				 cases[i].ret);
+		assert_int_equal(n, cases[i].n);
+	}
+	/* A NUL inside is not JSON. */
+	n = 0;
+	assert_int_equal(json_each("[1,\0 2]", 7, count_elems, &n), -EBADMSG);
+	assert_int_equal(n, 1);
+	/* fn's own answer stops the walk. */
+	assert_int_equal(buf_adds(&big, "["), 0);
+	for (i = 0; i < 150; i++)
+		assert_int_equal(buf_printf(&big, "%s{\"i\":%zu}", i ? "," : "", i), 0);
+	assert_int_equal(buf_adds(&big, "]"), 0);
+	n = 0;
+	assert_int_equal(json_each(big.data, big.len, count_elems, &n), 7);
+	assert_int_equal(n, 100);
+	buf_release(&big);
+}
+
+/* The name of a node by its serial in nodes.json: none from a damaged file. */
+static void test_node_name(void **state)
+{
+	const char *nodes = "[{\"name\":\"a\",\"serial\":\"1234abcd\"},"
+			    "{\"name\":\"b\",\"serial\":\"2345bcde\"},{\"serial\":\"9\"},7]";
+	const char *cut = "[{\"name\":\"a\",\"serial\":\"1234abcd\"},{\"name\":";
+	char name[8];
+
+	(void)state;
+	notify_node_name(nodes, strlen(nodes), "2345bcde", name, sizeof(name));
+	assert_string_equal(name, "b");
+	notify_node_name(nodes, strlen(nodes), "1234abcd", name, sizeof(name));
+	assert_string_equal(name, "a");
+	notify_node_name(nodes, strlen(nodes), "00000000", name, sizeof(name));
+	assert_string_equal(name, "");
+	notify_node_name(cut, strlen(cut), "1234abcd", name, sizeof(name));
+	assert_string_equal(name, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_targets_max),    cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_boot_news),
 		cmocka_unit_test(test_boot_news_seed), cmocka_unit_test(test_queue_full_and_stop),
+		cmocka_unit_test(test_json_each),      cmocka_unit_test(test_node_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
