@@ -39,6 +39,8 @@
 #include "fsutil.h"
 #include "stop.h"
 
+#define ROOT_BATCH_MAX 1024 /* node roots made as one batch (make_roots) */
+
 struct pending {
 	enum root_id root;
 	char *path; /* final path beneath root */
@@ -765,8 +767,11 @@ static bool wants_root(const struct batch *b, const struct plan_item *it)
 }
 
 /*
- * Make every node root the plan wants, as one batch (root_apply_batch: one
- * sync for all the copies), before the files inside the roots are staged.
+ * Make every node root the plan wants, in batches (root_apply_batch: one
+ * sync for all the copies of a batch), before the files inside the roots are
+ * staged.  A batch holds 3 KB a root until it ends: 10,000 roots in one were
+ * 32 MB of a cold apply's peak, ROOT_BATCH_MAX of them 3 MB, for a sync
+ * every ROOT_BATCH_MAX roots instead of one.
  */
 static void make_roots(struct batch *b, struct plan *p)
 {
@@ -789,10 +794,19 @@ static void make_roots(struct batch *b, struct plan *p)
 		else
 			fail(b, &p->items[i], -ENOMEM, "make the node root");
 	}
-	/* A failure of the batch as a whole (its staging) fails the apply too. */
-	r = n ? root_apply_batch(b->e, v, n, errs) : 0;
-	if (r < 0 && !b->first_error)
-		b->first_error = r;
+	/* A failure of a batch as a whole (its staging) fails the apply too. */
+	for (i = 0; i < n; i += ROOT_BATCH_MAX) {
+		size_t k = n - i < ROOT_BATCH_MAX ? n - i : ROOT_BATCH_MAX;
+
+		r = root_apply_batch(b->e, v + i, k, errs + i);
+		if (r < 0 && !b->first_error)
+			b->first_error = r;
+		if (r < 0) { /* stopped (SIGTERM), or the staging failed: the rest too */
+			for (k = i + k; k < n; k++)
+				errs[k] = r;
+			break;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		v[i]->applied = errs[i] == 0;
 		if (errs[i] < 0)
