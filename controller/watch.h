@@ -24,16 +24,15 @@
  * the seal a pass wrote is read again and parsed after the pass's log line
  * (watch_rearm, once the pass's own memory is given back, and once the seal
  * the pass started from is freed: the daemon never holds two seals), and the
- * next pass uses it while the file on disk has
- * the signature it had when it was read (device, inode, size, mtime, ctime).
+ * next pass uses it while the file on disk has the signature it had when it
+ * was read (device, inode, size, mtime, ctime).
  * Crash safety is that of the file, which is written as before (last in the
  * pass, reconcile.c, renamed into place): the copy in memory only saves
  * reading it, and a file written, replaced or removed by anyone else is read
  * again (or is no seal).  The re-arm after a pass that wrote a seal starts
- * from the seal the watch was armed for (the table's hash of each record): a
- * path whose record is unchanged and
- * that no event named since the arm cannot have changed (an event would have
- * named it), so only the paths the pass wrote and those events named are
+ * from the seal the watch was armed for (the table's hash of each record):
+ * a path whose record is unchanged and that no event named since the arm
+ * cannot have changed (an event would have named it), so only the paths the pass wrote and those events named are
  * stat-ed and their directories watched; a removed directory's watch is
  * dropped (its entries were removed first, each an event), and anything
  * inotify cannot name (an overflow, a directory moved or unmounted, more

@@ -795,18 +795,15 @@ static void make_roots(struct batch *b, struct plan *p)
 			fail(b, &p->items[i], -ENOMEM, "make the node root");
 	}
 	/* A failure of a batch as a whole (its staging) fails the apply too. */
-	for (i = 0; i < n; i += ROOT_BATCH_MAX) {
-		size_t k = n - i < ROOT_BATCH_MAX ? n - i : ROOT_BATCH_MAX;
-
-		r = root_apply_batch(b->e, v + i, k, errs + i);
+	for (i = 0, r = 0; r == 0 && i < n; i += ROOT_BATCH_MAX) {
+		r = root_apply_batch(b->e, v + i, n - i < ROOT_BATCH_MAX ? n - i : ROOT_BATCH_MAX,
+				     errs + i);
 		if (r < 0 && !b->first_error)
 			b->first_error = r;
-		if (r < 0) { /* stopped (SIGTERM), or the staging failed: the rest too */
-			for (k = i + k; k < n; k++)
-				errs[k] = r;
-			break;
-		}
 	}
+	/* Stopped (SIGTERM), or a batch's staging failed: the roots after it too. */
+	for (; i < n; i++)
+		errs[i] = r;
 	for (i = 0; i < n; i++) {
 		v[i]->applied = errs[i] == 0;
 		if (errs[i] < 0)
